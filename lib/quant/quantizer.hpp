@@ -1,0 +1,60 @@
+// Uniform affine quantization grids (the GPTQ reference quantizer): w ≈ scale·(q − zero),
+// q = clamp(round(w / scale) + zero, 0, maxq), round half to even.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace surgeon {
+
+struct QuantConfig {
+    int bits = 4;
+    bool symmetric = true;
+    int64_t group_size = 0;  // 0: one grid per row
+    bool mse = false;
+    float norm = 2.4f;
+    int grid = 100;
+    float max_shrink = 0.8f;
+    bool act_order = false;
+    bool static_groups = false;
+
+    void validate() const;  // throws SURGEON_ERR_INVALID_ARGUMENT
+    int64_t groups(int64_t cols) const {
+        return group_size > 0 ? (cols + group_size - 1) / group_size : 1;
+    }
+};
+
+struct Grid {
+    float scale = 1.0f;
+    float zero = 0.0f;
+    int maxq = 15;
+};
+
+inline float quantize_code(float x, const Grid& g) {
+    const float q = std::nearbyint(x / g.scale) + g.zero;
+    return std::fmin(std::fmax(q, 0.0f), static_cast<float>(g.maxq));
+}
+
+inline float dequantize_code(float code, const Grid& g) { return g.scale * (code - g.zero); }
+
+inline float quantize_value(float x, const Grid& g) { return dequantize_code(quantize_code(x, g), g); }
+
+// The grid for n values (one row, or one group of a row) with 2^bits levels, including
+// the optional MSE clipping search.
+Grid find_grid(const float* x, int64_t n, int bits, const QuantConfig& cfg);
+
+// Integer representation of a quantized matrix; see surgeon_qresult in the C API.
+struct QuantResult {
+    int64_t rows = 0, cols = 0, groups = 0;
+    int bits = 0;
+    std::vector<uint8_t> codes;   // rows × cols, original column order
+    std::vector<float> scales;    // rows × groups
+    std::vector<float> zeros;     // rows × groups
+    std::vector<int32_t> g_idx;   // cols
+    std::vector<int32_t> perm;    // cols
+
+    void dequantize(float* out, int64_t ld) const;
+};
+
+}  // namespace surgeon
