@@ -239,8 +239,9 @@ SURGEON_API surgeon_status surgeon_mask_shape(const surgeon_mask* m, int64_t* ro
                                               int64_t* cols);
 /* Fraction of pruned entries. */
 SURGEON_API surgeon_status surgeon_mask_sparsity(const surgeon_mask* m, double* out);
-/* *ok = 1 when every row has at least n pruned entries in each full group of m columns
- * (and cols is a multiple of m), else 0. */
+/* *ok = 1 when every row has at least n pruned entries in each group of m columns (a
+ * trailing group of len < m columns, when cols is not a multiple of m, needs min(n, len)),
+ * else 0. */
 SURGEON_API surgeon_status surgeon_mask_check_nm(const surgeon_mask* m, int n, int m_group,
                                                  int* ok);
 /* rows·cols bytes (1 keep, 0 prune). */
@@ -281,8 +282,9 @@ SURGEON_API surgeon_status surgeon_solver_damping(surgeon_solver* s, double* out
 /* SparseGPT on w (rows × cols = the Hessian's cols, ld 0 = cols), updated in place.
  *  - sparsity in [0, 1): fraction of weights removed (per block of block_size columns,
  *    chosen by the score w² / [U]jj² where U is the upper Cholesky factor of H⁻¹);
- *  - or n:m with 0 < n < m (n pruned in every group of m columns of a row; sparsity is
- *    ignored); n = m = 0 selects unstructured sparsity;
+ *  - or n:m with 0 < n < m <= 256 (n pruned in every group of m columns of a row;
+ *    sparsity is ignored; block_size must be a multiple of m); n = m = 0 selects
+ *    unstructured sparsity;
  *  - quantizer (nullable): joint pruning + quantization (grid found on the dense weight);
  *  - mask_out (nullable): receives the mask; qresult_out (nullable, needs a quantizer):
  *    codes; loss_out (nullable): the OBS loss Σ (w - q)² / (2 [U]jj²). */

@@ -18,6 +18,14 @@ const ContextPtr& default_context() {
     return ctx;
 }
 
+BlasThreads::BlasThreads(int threads) : threads_(threads), saved_(openblas_get_num_threads()) {
+    if (saved_ != threads_) openblas_set_num_threads(threads_);
+}
+
+BlasThreads::~BlasThreads() {
+    if (saved_ != threads_) openblas_set_num_threads(saved_);
+}
+
 ThreadScope::ThreadScope(const Context& ctx)
     : threads_(ctx.effective_threads()), saved_blas_(openblas_get_num_threads()) {
     if (saved_blas_ != threads_) openblas_set_num_threads(threads_);

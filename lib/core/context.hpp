@@ -30,6 +30,19 @@ using ContextPtr = std::shared_ptr<const Context>;
 // The settings to use when a caller passes no context.
 const ContextPtr& default_context();
 
+// Sets OpenBLAS's (process-wide) thread count for one call's duration.
+class BlasThreads {
+public:
+    explicit BlasThreads(int threads);
+    ~BlasThreads();
+    BlasThreads(const BlasThreads&) = delete;
+    BlasThreads& operator=(const BlasThreads&) = delete;
+
+private:
+    int threads_;
+    int saved_;
+};
+
 // Applies the context's thread count to OpenBLAS and OpenMP for one call's duration.
 class ThreadScope {
 public:

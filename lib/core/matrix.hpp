@@ -2,9 +2,11 @@
 // library can work on sub-blocks of caller buffers without copying.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.hpp"
@@ -17,6 +19,13 @@ struct View {
     int64_t rows = 0;
     int64_t cols = 0;
     int64_t ld = 0;
+
+    View() = default;
+    View(T* d, int64_t r, int64_t c, int64_t l) : data(d), rows(r), cols(c), ld(l) {}
+    // A mutable view converts to a read-only one.
+    template <typename U, typename = std::enable_if_t<std::is_same_v<const U, T> &&
+                                                      !std::is_same_v<U, T>>>
+    View(const View<U>& o) : data(o.data), rows(o.rows), cols(o.cols), ld(o.ld) {}
 
     T* row(int64_t r) const { return data + r * ld; }
     T& operator()(int64_t r, int64_t c) const { return data[r * ld + c]; }
@@ -59,6 +68,17 @@ inline Matrix copy_in(const float* src, int64_t rows, int64_t cols, int64_t ld) 
     for (int64_t r = 0; r < rows; ++r)
         std::memcpy(m.row(r), src + r * ld, sizeof(float) * static_cast<size_t>(cols));
     return m;
+}
+
+// Copies the upper triangle of a square matrix onto the lower one, tile by tile so both
+// sides stay in cache.
+inline void mirror_upper(Matrix& m) {
+    constexpr int64_t kTile = 64;
+    const int64_t n = m.rows;
+    for (int64_t i0 = 0; i0 < n; i0 += kTile)
+        for (int64_t j0 = 0; j0 <= i0; j0 += kTile)
+            for (int64_t i = i0; i < std::min(n, i0 + kTile); ++i)
+                for (int64_t j = j0; j < std::min(i, j0 + kTile); ++j) m(i, j) = m(j, i);
 }
 
 inline void copy_out(const Matrix& m, float* dst, int64_t ld) {

@@ -125,11 +125,8 @@ Matrix Hessian::matrix() const {
     if (samples_ == 0) return h;
     const float scale = static_cast<float>(2.0 / static_cast<double>(samples_));
     for (int64_t i = 0; i < cols_; ++i)
-        for (int64_t j = i; j < cols_; ++j) {
-            const float v = sum_xx_[i * cols_ + j] * scale;
-            h(i, j) = v;
-            h(j, i) = v;
-        }
+        for (int64_t j = i; j < cols_; ++j) h(i, j) = sum_xx_[i * cols_ + j] * scale;
+    mirror_upper(h);
     return h;
 }
 

@@ -20,7 +20,7 @@ Mask prune_magnitude(const Context& ctx, MatView w, double sparsity, int n, int 
             prune_n_of_m(scores.data() + r * w.cols, w.cols, n, m, mask.keep.data() + r * w.cols);
     } else {
         prune_smallest(scores.data(), w.rows * w.cols, prune_count(w.rows * w.cols, sparsity),
-                       mask.keep.data());
+                       mask.keep.data(), ctx.effective_threads());
     }
     mask.apply(w);
     return mask;

@@ -1,5 +1,6 @@
 #include "prune/mask.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -18,12 +19,13 @@ double Mask::sparsity() const {
 }
 
 bool Mask::check_nm(int n, int m) const {
-    if (m <= 0 || n < 0 || cols % m != 0) return false;
+    if (m <= 0 || n < 0) return false;
     for (int64_t r = 0; r < rows; ++r)
         for (int64_t c0 = 0; c0 < cols; c0 += m) {
-            int zeros = 0;
-            for (int64_t c = c0; c < c0 + m; ++c) zeros += keep[r * cols + c] ? 0 : 1;
-            if (zeros < n) return false;
+            const int64_t len = std::min<int64_t>(m, cols - c0);
+            int64_t zeros = 0;
+            for (int64_t c = c0; c < c0 + len; ++c) zeros += keep[r * cols + c] ? 0 : 1;
+            if (zeros < std::min<int64_t>(n, len)) return false;
         }
     return true;
 }

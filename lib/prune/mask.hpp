@@ -17,7 +17,8 @@ struct Mask {
 
     int64_t pruned() const;
     double sparsity() const;
-    // Every row has >= n pruned entries in each group of m columns (cols % m == 0).
+    // Every row has >= n pruned entries in each group of m columns; a trailing group of
+    // len < m columns (cols not a multiple of m) needs min(n, len).
     bool check_nm(int n, int m) const;
     std::vector<uint8_t> to_bits() const;  // LSB first, (rows·cols + 7) / 8 bytes
     void apply(MatView w) const;

@@ -6,8 +6,8 @@
 
 namespace surgeon {
 
-// Sets keep[i] = 0 for the k smallest of scores[0..count).
-void prune_smallest(const float* scores, int64_t count, int64_t k, uint8_t* keep);
+// Sets keep[i] = 0 for the k smallest of scores[0..count), counting on `threads` threads.
+void prune_smallest(const float* scores, int64_t count, int64_t k, uint8_t* keep, int threads = 1);
 
 // For one row of `count` entries: in each group of m consecutive entries (the last may be
 // shorter), sets keep = 0 for the n smallest.

@@ -37,7 +37,7 @@ Grid find_grid(const float* x, int64_t n, int bits, const QuantConfig& cfg) {
     }
     const float sym_zero = (maxq + 1.0f) / 2.0f;
     g.scale = (xmax - xmin) / maxq;
-    g.zero = cfg.symmetric ? sym_zero : std::nearbyint(-xmin / g.scale);
+    g.zero = cfg.symmetric ? sym_zero : round_half_even(-xmin / g.scale);
     if (!cfg.mse) return g;
 
     float best = std::numeric_limits<float>::infinity();
@@ -48,7 +48,7 @@ Grid find_grid(const float* x, int64_t n, int bits, const QuantConfig& cfg) {
         Grid c;
         c.maxq = g.maxq;
         c.scale = (hi - lo) / maxq;
-        c.zero = cfg.symmetric ? sym_zero : std::nearbyint(-lo / c.scale);
+        c.zero = cfg.symmetric ? sym_zero : round_half_even(-lo / c.scale);
         float err = 0.0f;
         for (int64_t k = 0; k < n; ++k)
             err += std::pow(std::fabs(quantize_value(x[k], c) - x[k]), cfg.norm);

@@ -31,8 +31,16 @@ struct Grid {
     int maxq = 15;
 };
 
+// Round half to even like torch.round, without a libm call: adding and removing 1.5·2²³
+// leaves the nearest integer under the default rounding mode (|v| < 2²²; larger floats
+// are already integers). IEEE semantics forbid folding the two operations (no fast-math).
+inline float round_half_even(float v) {
+    if (!(std::fabs(v) < 4194304.0f)) return v;
+    return (v + 12582912.0f) - 12582912.0f;
+}
+
 inline float quantize_code(float x, const Grid& g) {
-    const float q = std::nearbyint(x / g.scale) + g.zero;
+    const float q = round_half_even(x / g.scale) + g.zero;
     return std::fmin(std::fmax(q, 0.0f), static_cast<float>(g.maxq));
 }
 

@@ -37,6 +37,7 @@ struct ObsOutput {
     std::vector<uint8_t> keep;   // rows × cols (working column order), when pruning
     std::vector<uint8_t> codes;  // rows × cols (working column order), when quantizing
     double loss = 0.0;           // Σ (w − q)² / (2 U_jj²)
+    bool finite = true;          // false when an update produced NaN/Inf
 };
 
 // w (rows × cols, packed) is replaced by the compressed weights; u is cols × cols.

@@ -26,6 +26,17 @@ void permute_columns(Matrix& w, const std::vector<int32_t>& perm, bool inverse) 
     }
 }
 
+// Rows of `v` (working column order) back to the original column order.
+std::vector<uint8_t> unpermute(std::vector<uint8_t> v, int64_t rows,
+                               const std::vector<int32_t>& perm, bool permuted) {
+    if (!permuted) return v;
+    const int64_t cols = static_cast<int64_t>(perm.size());
+    std::vector<uint8_t> out(v.size());
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t k = 0; k < cols; ++k) out[r * cols + perm[k]] = v[r * cols + k];
+    return out;
+}
+
 }  // namespace
 
 Solver::Solver(ContextPtr ctx, const Hessian& h, double percdamp, int64_t block)
@@ -50,12 +61,21 @@ std::unique_ptr<Solver::Factor> Solver::compute_factor(bool act_order) const {
     if (act_order)
         std::stable_sort(f->perm.begin(), f->perm.end(),
                          [this](int32_t a, int32_t b) { return h_(a, a) > h_(b, b); });
-    Matrix hp(n, n);
-    for (int64_t i = 0; i < n; ++i)
-        for (int64_t j = 0; j < n; ++j) hp(i, j) = h_(f->perm[i], f->perm[j]);
+    Matrix permuted;
+    if (act_order) {
+        permuted = Matrix(n, n);
+        for (int64_t i = 0; i < n; ++i) {
+            const float* src = h_.row(f->perm[i]);
+            float* dst = permuted.row(i);
+            for (int64_t j = 0; j < n; ++j) dst[j] = src[f->perm[j]];
+        }
+    }
+    const Matrix& hp = act_order ? permuted : h_;
     double mean_diag = 0.0;
     for (int64_t i = 0; i < n; ++i) mean_diag += hp(i, i);
     mean_diag /= static_cast<double>(n);
+    require(mean_diag > 0.0, SURGEON_ERR_NUMERIC,
+            "the Hessian's mean diagonal is " + std::to_string(mean_diag) + " (must be > 0)");
 
     ThreadScope threads(*ctx_);
     Backend& backend = backend_for(*ctx_);
@@ -95,6 +115,9 @@ void Solver::prune(MatView w, const PruneOptions& opt, const QuantConfig* quant,
     require_arg(opt.scope == SURGEON_MASK_SCOPE_BLOCK || opt.scope == SURGEON_MASK_SCOPE_ROW,
                 "unknown mask scope " + std::to_string(static_cast<int>(opt.scope)));
     require_arg(quant || !quant_out, "codes were requested without a quantizer");
+    require_arg(opt.n == 0 || block_ % opt.m == 0,
+                "block_size " + std::to_string(block_) + " is not a multiple of m = " +
+                    std::to_string(opt.m) + ": n:m groups would straddle blocks");
     run(w, &opt, quant, mask_out, quant_out, loss_out, row_bits);
 }
 
@@ -171,15 +194,15 @@ void Solver::run(MatView w, const PruneOptions* prune, const QuantConfig* quant,
     ObsOutput out;
     run_obs(*ctx_, backend_for(*ctx_), wk, f.u, block_, ps, qs, out,
             prune ? "prune" : "quantize");
-    require(first_non_finite(wk.data.data(), wk.rows, wk.cols, wk.cols) < 0, SURGEON_ERR_NUMERIC,
+    require(out.finite, SURGEON_ERR_NUMERIC,
             "the solver produced non-finite weights (ill-conditioned Hessian?)");
 
     // Everything below only reorders results: build the outputs, then commit them.
     Mask mask;
     if (prune) {
-        mask = Mask(w.rows, cols);
-        for (int64_t r = 0; r < w.rows; ++r)
-            for (int64_t k = 0; k < cols; ++k) mask.keep[r * cols + f.perm[k]] = out.keep[r * cols + k];
+        mask.rows = w.rows;
+        mask.cols = cols;
+        mask.keep = unpermute(std::move(out.keep), w.rows, f.perm, act_order);
     }
     QuantResult qr;
     if (quant) {
@@ -187,9 +210,7 @@ void Solver::run(MatView w, const PruneOptions* prune, const QuantConfig* quant,
         qr.cols = cols;
         qr.groups = qs.groups;
         qr.bits = quant->bits;
-        qr.codes.resize(out.codes.size());
-        for (int64_t r = 0; r < w.rows; ++r)
-            for (int64_t k = 0; k < cols; ++k) qr.codes[r * cols + f.perm[k]] = out.codes[r * cols + k];
+        qr.codes = unpermute(std::move(out.codes), w.rows, f.perm, act_order);
         qr.scales.resize(qs.grids.size());
         qr.zeros.resize(qs.grids.size());
         for (size_t i = 0; i < qs.grids.size(); ++i) {
