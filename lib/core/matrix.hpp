@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/big_allocator.hpp"
 #include "core/error.hpp"
 
 namespace surgeon {
@@ -34,14 +35,23 @@ struct View {
 using MatView = View<float>;
 using ConstMatView = View<const float>;
 
+using FloatBuffer = std::vector<float, BigAllocator<float>>;
+
 struct Matrix {
     int64_t rows = 0;
     int64_t cols = 0;
-    std::vector<float> data;
+    FloatBuffer data;
 
     Matrix() = default;
     Matrix(int64_t r, int64_t c, float fill = 0.0f)
         : rows(r), cols(c), data(static_cast<size_t>(r * c), fill) {}
+    // Takes the values of a row-major rows × cols array.
+    Matrix(int64_t r, int64_t c, const std::vector<float>& values)
+        : rows(r), cols(c), data(values.begin(), values.end()) {
+        require_shape(static_cast<int64_t>(values.size()) == r * c,
+                      "matrix values: " + std::to_string(values.size()) + " for " +
+                          std::to_string(r) + " x " + std::to_string(c));
+    }
 
     float* row(int64_t r) { return data.data() + r * cols; }
     const float* row(int64_t r) const { return data.data() + r * cols; }

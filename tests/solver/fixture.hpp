@@ -20,11 +20,7 @@ struct Fixture {
     std::unique_ptr<Hessian> hessian;
 };
 
-inline Matrix to_matrix(const NpyArray& a) {
-    Matrix m(a.dim(0), a.dim(1));
-    m.data = a.data;
-    return m;
-}
+inline Matrix to_matrix(const NpyArray& a) { return Matrix(a.dim(0), a.dim(1), a.data); }
 
 inline Fixture load_fixture(const std::string& name) {
     const std::string dir = std::string(SURGEON_FIXTURES_DIR) + "/" + name;

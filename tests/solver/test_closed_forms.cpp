@@ -179,7 +179,7 @@ TEST(Engine, ActOrderProcessesColumnsByDescendingHessianDiagonal) {
     for (size_t k = 1; k < qr.perm.size(); ++k) EXPECT_GE(d[qr.perm[k - 1]], d[qr.perm[k]]);
     // Groups follow the processing order: g_idx of the k-th processed column is k / 32.
     for (size_t k = 0; k < qr.perm.size(); ++k) EXPECT_EQ(qr.g_idx[qr.perm[k]], static_cast<int32_t>(k / 32));
-    std::vector<float> deq(w.data.size());
+    FloatBuffer deq(w.data.size());
     qr.dequantize(deq.data(), 96);
     EXPECT_EQ(deq, w.data);
 }

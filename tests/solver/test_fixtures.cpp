@@ -78,7 +78,7 @@ void expect_levels(const Outcome& out, const nlohmann::json& o) {
             levels[q.g_idx[j]].insert(out.w_hat(r, j));
         for (const auto& s : levels) ASSERT_LE(s.size(), size_t{1} << bits) << "row " << r;
     }
-    std::vector<float> deq(out.w_hat.data.size());
+    FloatBuffer deq(out.w_hat.data.size());
     q.dequantize(deq.data(), q.cols);
     for (size_t i = 0; i < deq.size(); ++i) ASSERT_EQ(deq[i], out.w_hat.data[i]) << "element " << i;
 }
