@@ -1,0 +1,252 @@
+#include "structured/prunenet.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+
+#include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "structured/ffn_slice.hpp"
+#include "structured/spectral.hpp"
+
+namespace surgeon::structured {
+namespace {
+
+struct Features {
+    Matrix x;                   // hidden × 2·dim, normalised rows
+    std::vector<double> lnorm;  // log(‖x_i‖)
+};
+
+Features features_of(const model::LayerWeights& layer) {
+    const int64_t hidden = layer.w1.rows, dim = layer.w1.cols;
+    double sq = 0.0;
+    for (float v : layer.w1.data) sq += static_cast<double>(v) * v;
+    for (float v : layer.w3.data) sq += static_cast<double>(v) * v;
+    const double rms = std::sqrt(sq / static_cast<double>(2 * hidden * dim)) + 1e-30;
+    Features f;
+    f.x = Matrix(hidden, 2 * dim);
+    f.lnorm.resize(static_cast<size_t>(hidden));
+    for (int64_t i = 0; i < hidden; ++i) {
+        double n = 0.0;
+        for (int64_t c = 0; c < dim; ++c) {
+            f.x(i, c) = static_cast<float>(layer.w1(i, c) / rms);
+            f.x(i, dim + c) = static_cast<float>(layer.w3(i, c) / rms);
+            n += static_cast<double>(f.x(i, c)) * f.x(i, c) + static_cast<double>(f.x(i, dim + c)) * f.x(i, dim + c);
+        }
+        f.lnorm[i] = 0.5 * std::log(n / static_cast<double>(2 * dim) + 1e-30);
+    }
+    return f;
+}
+
+double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
+
+}  // namespace
+
+Policy::Policy(int64_t dim, int features, uint64_t seed) : dim_(dim), features_(features) {
+    require_arg(dim >= 1 && features >= 1, "policy dimensions must be positive");
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> g(0.0, 1.0);
+    const int64_t in = 2 * dim;
+    params.assign(static_cast<size_t>(features * in + features + 2), 0.0);
+    for (int64_t k = 0; k < features * in; ++k) params[k] = g(rng) / std::sqrt(static_cast<double>(in));
+    for (int k = 0; k < features; ++k) params[features * in + k] = 0.1 * g(rng);
+}
+
+// Forward pass of the policy: z_i and the hidden activations (for the gradient).
+static std::vector<double> logits(const Policy& p, const Features& f, std::vector<double>* hidden_out) {
+    const int64_t rows = f.x.rows, in = f.x.cols, k = p.features();
+    const double* a = p.params.data();
+    const double* v = a + k * in;
+    const double c = v[k], b = v[k + 1];
+    std::vector<double> z(static_cast<size_t>(rows));
+    if (hidden_out) hidden_out->assign(static_cast<size_t>(rows * k), 0.0);
+    for (int64_t i = 0; i < rows; ++i) {
+        double zi = b + c * f.lnorm[i];
+        for (int64_t j = 0; j < k; ++j) {
+            double s = 0.0;
+            for (int64_t t = 0; t < in; ++t) s += a[j * in + t] * f.x(i, t);
+            const double h = std::tanh(s);
+            if (hidden_out) (*hidden_out)[i * k + j] = h;
+            zi += v[j] * h;
+        }
+        z[i] = zi;
+    }
+    return z;
+}
+
+std::vector<float> Policy::scores(const model::LayerWeights& layer) const {
+    require_shape(layer.w1.cols == dim_, "the policy was trained for hidden size " + std::to_string(dim_) +
+                                             ", the model has " + std::to_string(layer.w1.cols));
+    const Features f = features_of(layer);
+    const auto z = logits(*this, f, nullptr);
+    std::vector<float> s(z.size());
+    for (size_t i = 0; i < z.size(); ++i) s[i] = static_cast<float>(sigmoid(z[i]));
+    return s;
+}
+
+void Policy::save(const std::string& path) const {
+    nlohmann::json j{{"format", "surgeon-prunenet-policy"}, {"version", 1}, {"dim", dim_},
+                     {"features", features_}, {"params", params}};
+    std::ofstream out(path);
+    if (!out) fail(SURGEON_ERR_IO, "cannot write policy '" + path + "'");
+    out << j.dump() << "\n";
+    if (!out) fail(SURGEON_ERR_IO, "cannot write policy '" + path + "'");
+}
+
+Policy Policy::load(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) fail(SURGEON_ERR_IO, "cannot open policy '" + path + "'");
+    Policy p;
+    try {
+        const auto j = nlohmann::json::parse(in);
+        if (j.value("format", "") != "surgeon-prunenet-policy" || j.value("version", 0) != 1)
+            fail(SURGEON_ERR_IO, path + ": not a version-1 Surgeon PruneNet policy");
+        p.dim_ = j.at("dim").get<int64_t>();
+        p.features_ = j.at("features").get<int>();
+        p.params = j.at("params").get<std::vector<double>>();
+    } catch (const nlohmann::json::exception& e) {
+        fail(SURGEON_ERR_IO, path + ": malformed policy: " + e.what());
+    }
+    if (p.dim_ < 1 || p.features_ < 1 ||
+        p.params.size() != static_cast<size_t>(p.features_ * 2 * p.dim_ + p.features_ + 2))
+        fail(SURGEON_ERR_IO, path + ": policy parameter count does not match its dimensions");
+    return p;
+}
+
+int64_t kept_neurons(int64_t hidden, double ratio) {
+    require_arg(ratio >= 0.0 && ratio < 1.0, "ratio must be in [0, 1), got " + std::to_string(ratio));
+    return std::max<int64_t>(1, hidden - static_cast<int64_t>(std::llround(ratio * static_cast<double>(hidden))));
+}
+
+double selection_reward(const model::LayerWeights& layer, const std::vector<int64_t>& keep) {
+    model::LayerWeights sliced = layer;
+    slice_ffn(sliced, keep);
+    const double d = spectral_distance(layer.w1, sliced.w1) + spectral_distance(layer.w3, sliced.w3) +
+                     spectral_distance(layer.w2, sliced.w2);
+    return -d / 3.0;
+}
+
+Policy train_policy(const model::Model& model, const TrainOptions& o, const Context& ctx,
+                    TrainReport* report) {
+    require_arg(!model.layers.empty(), "the model has no blocks");
+    require_arg(o.steps >= 1 && o.samples >= 2, "training needs steps >= 1 and samples >= 2");
+    const auto t0 = std::chrono::steady_clock::now();
+    const int64_t dim = model.config.dim;
+    Policy policy(dim, o.features, o.seed);
+    std::mt19937_64 rng(o.seed ^ 0x9e3779b97f4a7c15ull);
+    std::uniform_real_distribution<double> uniform(1e-6, 1.0 - 1e-6);
+
+    std::vector<Features> feats;
+    for (const auto& layer : model.layers) feats.push_back(features_of(layer));
+    // Adam state.
+    const size_t np = policy.params.size();
+    std::vector<double> m1(np, 0.0), m2(np, 0.0);
+    const int64_t in = 2 * dim, k = o.features;
+
+    for (int step = 0; step < o.steps; ++step) {
+        const size_t block = static_cast<size_t>(step) % model.layers.size();
+        const auto& layer = model.layers[block];
+        const Features& f = feats[block];
+        const int64_t hidden = layer.w1.rows, keep_n = kept_neurons(hidden, o.ratio);
+        std::vector<double> h;
+        const auto z = logits(policy, f, &h);
+        std::vector<double> p(z.size());
+        for (size_t i = 0; i < z.size(); ++i) p[i] = sigmoid(z[i]);
+
+        // Sample selections with the binary-concrete relaxation, keep exactly keep_n.
+        std::vector<std::vector<int64_t>> kept(static_cast<size_t>(o.samples));
+        std::vector<double> rewards(static_cast<size_t>(o.samples));
+        for (int s = 0; s < o.samples; ++s) {
+            std::vector<float> noisy(z.size());
+            for (size_t i = 0; i < z.size(); ++i) {
+                const double e = uniform(rng);
+                noisy[i] = static_cast<float>(std::log(e) - std::log1p(-e) + z[i]);
+            }
+            kept[s] = top_k_indices(noisy, keep_n);
+        }
+        ctx.progress("prunenet", static_cast<double>(step) / o.steps);
+        parallel_for(ctx.effective_threads(), o.samples, [&](int64_t b, int64_t e, int) {
+            for (int64_t s = b; s < e; ++s) rewards[s] = selection_reward(layer, kept[s]);
+        });
+        const double baseline = std::accumulate(rewards.begin(), rewards.end(), 0.0) / o.samples;
+        if (report) report->mean_reward.push_back(baseline);
+
+        // REINFORCE: ∇ log π = Σ_i (kept_i − p_i) ∇ z_i (independent Bernoulli surrogate).
+        std::vector<double> grad(np, 0.0);
+        for (int s = 0; s < o.samples; ++s) {
+            const double adv = (rewards[s] - baseline) / o.samples;
+            if (adv == 0.0) continue;
+            std::vector<uint8_t> is_kept(z.size(), 0);
+            for (int64_t i : kept[s]) is_kept[i] = 1;
+            for (int64_t i = 0; i < hidden; ++i) {
+                const double dz = adv * (is_kept[i] - p[i]);
+                double* ga = grad.data();
+                double* gv = ga + k * in;
+                for (int64_t j = 0; j < k; ++j) {
+                    const double hij = h[i * k + j];
+                    gv[j] += dz * hij;
+                    const double back = dz * policy.params[k * in + j] * (1.0 - hij * hij);
+                    for (int64_t t = 0; t < in; ++t) ga[j * in + t] += back * f.x(i, t);
+                }
+                gv[k] += dz * f.lnorm[i];
+                gv[k + 1] += dz;
+            }
+        }
+        // Adam ascent on the expected reward.
+        const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+        const double c1 = 1.0 - std::pow(b1, step + 1), c2 = 1.0 - std::pow(b2, step + 1);
+        for (size_t q = 0; q < np; ++q) {
+            m1[q] = b1 * m1[q] + (1 - b1) * grad[q];
+            m2[q] = b2 * m2[q] + (1 - b2) * grad[q] * grad[q];
+            policy.params[q] += o.learning_rate * (m1[q] / c1) / (std::sqrt(m2[q] / c2) + eps);
+        }
+    }
+    ctx.progress("prunenet", 1.0);
+    if (report)
+        report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return policy;
+}
+
+std::vector<double> spectral_layer_ratios(const model::Model& model, const Policy& policy,
+                                          double ratio, double max_ratio) {
+    const size_t n = model.layers.size();
+    std::vector<double> dist(n), hidden(n);
+    double total = 0.0;
+    for (size_t l = 0; l < n; ++l) {
+        const auto& layer = model.layers[l];
+        hidden[l] = static_cast<double>(layer.w1.rows);
+        total += hidden[l];
+        const auto keep = top_k_indices(policy.scores(layer), kept_neurons(layer.w1.rows, ratio));
+        dist[l] = std::max(1e-3, -selection_reward(layer, keep));
+    }
+    // Weight each block by 1/distance, then scale so Σ r_l·hidden_l = ratio·Σ hidden_l,
+    // clamping and redistributing among the unclamped blocks.
+    std::vector<double> r(n, 0.0);
+    std::vector<bool> fixed(n, false);
+    for (int iter = 0; iter < 8; ++iter) {
+        double budget = ratio * total, weight = 0.0;
+        for (size_t l = 0; l < n; ++l) {
+            if (fixed[l]) budget -= r[l] * hidden[l];
+            else weight += hidden[l] / dist[l];
+        }
+        if (weight <= 0.0) break;
+        bool changed = false;
+        for (size_t l = 0; l < n; ++l) {
+            if (fixed[l]) continue;
+            r[l] = budget / weight / dist[l];
+            if (r[l] > max_ratio) {
+                r[l] = max_ratio;
+                fixed[l] = true;
+                changed = true;
+            }
+        }
+        if (!changed) break;
+    }
+    return r;
+}
+
+}  // namespace surgeon::structured

@@ -1,0 +1,71 @@
+// PruneNet (arXiv 2501.15296): calibration-free structured FFN pruning. A small policy,
+// shared by all blocks, scores each FFN neuron from its weights alone; it is trained with
+// REINFORCE so that removing the lowest-scored neurons keeps the singular-value
+// distributions of the gate, up and down matrices close (Kolmogorov–Smirnov) to the
+// original ones. The trained policy is reusable at other ratios and on other models with
+// the same hidden size.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/context.hpp"
+#include "model/model.hpp"
+
+namespace surgeon::structured {
+
+// score_i = σ(v · tanh(A x_i) + c · log(‖x_i‖ / rms) + b), x_i = [gate_i, up_i] / rms, with
+// rms the root-mean-square of the block's gate and up weights (scale invariance).
+class Policy {
+public:
+    Policy() = default;
+    Policy(int64_t dim, int features, uint64_t seed);
+
+    int64_t dim() const { return dim_; }
+    int features() const { return features_; }
+    // Keep-probabilities of every neuron of a block.
+    std::vector<float> scores(const model::LayerWeights& layer) const;
+
+    void save(const std::string& path) const;
+    static Policy load(const std::string& path);
+
+    // Parameters, flat: A (features × 2·dim), v (features), c, b.
+    std::vector<double> params;
+
+private:
+    friend class PolicyTrainer;
+    int64_t dim_ = 0;
+    int features_ = 0;
+};
+
+struct TrainOptions {
+    double ratio = 0.3;       // fraction of FFN neurons removed
+    int steps = 150;          // optimisation steps, cycling over the blocks
+    int samples = 8;          // selections sampled per step (their mean is the baseline)
+    double learning_rate = 0.05;
+    int features = 8;
+    uint64_t seed = 1;
+};
+
+struct TrainReport {
+    std::vector<double> mean_reward;  // per step
+    double seconds = 0.0;
+};
+
+// Reward of keeping `keep` in a block: −mean KS distance of the three FFN spectra.
+double selection_reward(const model::LayerWeights& layer, const std::vector<int64_t>& keep);
+
+Policy train_policy(const model::Model& model, const TrainOptions& options, const Context& ctx,
+                    TrainReport* report = nullptr);
+
+// Number of neurons a block keeps at a removal ratio (at least one).
+int64_t kept_neurons(int64_t hidden, double ratio);
+
+// Per-block removal ratios from the policy's spectral distances: blocks whose spectrum
+// degrades least are pruned more, the total number of removed neurons staying at
+// ratio · Σ hidden (each block between 0 and max_ratio).
+std::vector<double> spectral_layer_ratios(const model::Model& model, const Policy& policy,
+                                          double ratio, double max_ratio = 0.9);
+
+}  // namespace surgeon::structured

@@ -1,0 +1,176 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include "core/error.hpp"
+#include "structured/ffn_slice.hpp"
+#include "structured/prunenet.hpp"
+#include "structured/spectral.hpp"
+
+namespace surgeon::structured {
+namespace {
+
+Matrix random_matrix(int64_t rows, int64_t cols, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    Matrix m(rows, cols);
+    for (float& v : m.data) v = g(rng);
+    return m;
+}
+
+model::LayerWeights random_ffn(int64_t dim, int64_t hidden, unsigned seed) {
+    model::LayerWeights l;
+    l.w1 = random_matrix(hidden, dim, seed);
+    l.w3 = random_matrix(hidden, dim, seed + 1);
+    l.w2 = random_matrix(dim, hidden, seed + 2);
+    // Neurons of very different scales, so that a good policy has something to find.
+    for (int64_t i = 0; i < hidden; ++i) {
+        const float s = 0.2f + 2.0f * static_cast<float>(i % 7) / 7.0f;
+        for (int64_t c = 0; c < dim; ++c) {
+            l.w1(i, c) *= s;
+            l.w3(i, c) *= s;
+        }
+    }
+    return l;
+}
+
+std::vector<float> ffn(const model::LayerWeights& l, const std::vector<float>& x) {
+    const int64_t hidden = l.w1.rows, dim = l.w1.cols;
+    std::vector<float> act(static_cast<size_t>(hidden)), y(static_cast<size_t>(dim), 0.0f);
+    for (int64_t i = 0; i < hidden; ++i) {
+        double g = 0, u = 0;
+        for (int64_t c = 0; c < dim; ++c) {
+            g += l.w1(i, c) * x[c];
+            u += l.w3(i, c) * x[c];
+        }
+        act[i] = static_cast<float>(g / (1.0 + std::exp(-g)) * u);
+    }
+    for (int64_t r = 0; r < dim; ++r)
+        for (int64_t i = 0; i < hidden; ++i) y[r] += l.w2(r, i) * act[i];
+    return y;
+}
+
+TEST(KsDistance, ClosedForms) {
+    EXPECT_DOUBLE_EQ(ks_distance({1, 2, 3}, {1, 2, 3}), 0.0);
+    EXPECT_DOUBLE_EQ(ks_distance({1, 2}, {3, 4}), 1.0);  // disjoint supports
+    // F_a jumps to 1/2 at 1 while F_b is 0 until 2: sup = 1/2.
+    EXPECT_DOUBLE_EQ(ks_distance({1, 3}, {2, 4}), 0.5);
+    // Different sizes: a = {1,2,3,4}, b = {2}: at x = 1, F_a = 1/4, F_b = 0; at 2: 1/2 vs 1.
+    EXPECT_DOUBLE_EQ(ks_distance({1, 2, 3, 4}, {2}), 0.5);
+    EXPECT_DOUBLE_EQ(ks_distance({5, 5, 5}, {5}), 0.0);  // ties
+    EXPECT_THROW(ks_distance({}, {1}), Error);
+}
+
+TEST(Spectral, SingularValuesOfAKnownMatrix) {
+    Matrix a(3, 2);
+    a(0, 0) = 3.0f;
+    a(1, 1) = -4.0f;  // singular values 4 and 3
+    const auto s = singular_values(a);
+    ASSERT_EQ(s.size(), 2u);
+    EXPECT_NEAR(s[0], 4.0f, 1e-5f);
+    EXPECT_NEAR(s[1], 3.0f, 1e-5f);
+    EXPECT_DOUBLE_EQ(spectral_distance(a, a), 0.0);
+}
+
+TEST(Slice, RemovingZeroNeuronsKeepsTheFfnOutput) {
+    model::LayerWeights l = random_ffn(16, 40, 3);
+    std::vector<int64_t> keep;
+    for (int64_t i = 0; i < 40; ++i) {
+        if (i % 3 == 0) {  // neuron i contributes nothing: zero its down column
+            for (int64_t r = 0; r < 16; ++r) l.w2(r, i) = 0.0f;
+        } else {
+            keep.push_back(i);
+        }
+    }
+    const Matrix xm = random_matrix(1, 16, 4);
+    const std::vector<float> x(xm.data.begin(), xm.data.end());
+    const auto before = ffn(l, x);
+    model::LayerWeights sliced = l;
+    slice_ffn(sliced, keep);
+    EXPECT_EQ(sliced.w1.rows, static_cast<int64_t>(keep.size()));
+    EXPECT_EQ(sliced.w2.cols, static_cast<int64_t>(keep.size()));
+    const auto after = ffn(sliced, x);
+    for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(after[i], before[i], 1e-4f * (1 + std::fabs(before[i])));
+    EXPECT_THROW(slice_ffn(sliced, {5, 2}), Error);  // not ascending
+}
+
+TEST(Slice, TopKKeepsTheLargestScoresInOrder) {
+    const auto keep = top_k_indices({0.1f, 0.9f, 0.5f, 0.9f, 0.2f}, 3);
+    EXPECT_EQ(keep, (std::vector<int64_t>{1, 2, 3}));
+}
+
+model::Model tiny_model(int blocks) {
+    model::Model m;
+    m.config.dim = 16;
+    m.config.hidden_dim = 48;
+    m.config.n_layers = blocks;
+    for (int b = 0; b < blocks; ++b) m.layers.push_back(random_ffn(16, 48, 10 + 3 * b));
+    return m;
+}
+
+TEST(PruneNet, TrainingIsDeterministicAndPoliciesRoundTrip) {
+    const model::Model m = tiny_model(2);
+    TrainOptions o;
+    o.steps = 20;
+    o.ratio = 0.3;
+    Context ctx;
+    const Policy a = train_policy(m, o, ctx), b = train_policy(m, o, ctx);
+    EXPECT_EQ(a.params, b.params);
+    const std::string path = ::testing::TempDir() + "policy.json";
+    a.save(path);
+    const Policy c = Policy::load(path);
+    EXPECT_EQ(c.params, a.params);
+    EXPECT_EQ(c.scores(m.layers[0]), a.scores(m.layers[0]));
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    std::fputs("{\"format\": \"surgeon-prunenet-policy\", \"version\": 1, \"dim\": 16}", f);
+    std::fclose(f);
+    EXPECT_THROW(Policy::load(path), Error);
+}
+
+TEST(PruneNet, TrainingImprovesTheSpectralReward) {
+    const model::Model m = tiny_model(3);
+    TrainOptions o;
+    o.steps = 120;
+    o.ratio = 0.4;
+    Context ctx;
+    TrainReport report;
+    const Policy p = train_policy(m, o, ctx, &report);
+    ASSERT_EQ(report.mean_reward.size(), 120u);
+    auto mean = [&](size_t from, size_t to) {
+        double s = 0;
+        for (size_t i = from; i < to; ++i) s += report.mean_reward[i];
+        return s / static_cast<double>(to - from);
+    };
+    EXPECT_GT(mean(90, 120), mean(0, 30));
+    // The trained deterministic selection beats random selections on average.
+    double trained = 0, random = 0;
+    for (const auto& layer : m.layers) {
+        const int64_t keep = kept_neurons(layer.w1.rows, o.ratio);
+        trained += selection_reward(layer, top_k_indices(p.scores(layer), keep));
+        for (uint64_t s = 0; s < 10; ++s)
+            random += selection_reward(layer, top_k_indices(random_scores(layer.w1.rows, s), keep)) / 10;
+    }
+    EXPECT_GT(trained, random);
+}
+
+TEST(PruneNet, LayerRatiosKeepTheTotalBudget) {
+    const model::Model m = tiny_model(3);
+    TrainOptions o;
+    o.steps = 10;
+    Context ctx;
+    const Policy p = train_policy(m, o, ctx);
+    const auto r = spectral_layer_ratios(m, p, 0.3);
+    double removed = 0, total = 0;
+    for (size_t l = 0; l < r.size(); ++l) {
+        EXPECT_GE(r[l], 0.0);
+        EXPECT_LE(r[l], 0.9);
+        removed += r[l] * 48;
+        total += 48;
+    }
+    EXPECT_NEAR(removed / total, 0.3, 1e-9);
+}
+
+}  // namespace
+}  // namespace surgeon::structured
