@@ -5,6 +5,7 @@
 
 #include "core/backend.hpp"
 #include "core/checks.hpp"
+#include "core/parallel.hpp"
 #include "solver/obs_engine.hpp"
 
 namespace surgeon {
@@ -159,8 +160,10 @@ void Solver::run(MatView w, const PruneOptions* prune, const QuantConfig* quant,
         qs.group_of_col.resize(static_cast<size_t>(cols), 0);
         if (gsize == 0) {
             // One grid per row, found on the dense weight (before dead inputs are zeroed).
-            for (int64_t r = 0; r < w.rows; ++r)
-                qs.grids[r] = find_grid(wk.row(r), cols, qs.bits_of_row(r), *quant);
+            parallel_for(ctx_->effective_threads(), w.rows, [&](int64_t r0, int64_t r1, int) {
+                for (int64_t r = r0; r < r1; ++r)
+                    qs.grids[r] = find_grid(wk.row(r), cols, qs.bits_of_row(r), *quant);
+            });
         }
     }
     for (int64_t j = 0; j < cols; ++j)
@@ -168,12 +171,14 @@ void Solver::run(MatView w, const PruneOptions* prune, const QuantConfig* quant,
             for (int64_t r = 0; r < w.rows; ++r) wk(r, j) = 0.0f;
     if (quant && gsize > 0) {
         if (quant->static_groups) {
-            for (int64_t r = 0; r < w.rows; ++r)
-                for (int64_t g = 0; g < qs.groups; ++g) {
-                    const int64_t c0 = g * gsize;
-                    qs.grids[r * qs.groups + g] = find_grid(
-                        wk.row(r) + c0, std::min(gsize, cols - c0), qs.bits_of_row(r), *quant);
-                }
+            parallel_for(ctx_->effective_threads(), w.rows, [&](int64_t r0, int64_t r1, int) {
+                for (int64_t r = r0; r < r1; ++r)
+                    for (int64_t g = 0; g < qs.groups; ++g) {
+                        const int64_t c0 = g * gsize;
+                        qs.grids[r * qs.groups + g] = find_grid(
+                            wk.row(r) + c0, std::min(gsize, cols - c0), qs.bits_of_row(r), *quant);
+                    }
+            });
             for (int64_t k = 0; k < cols; ++k)
                 qs.group_of_col[k] = static_cast<int32_t>(f.perm[k] / gsize);
         } else {
