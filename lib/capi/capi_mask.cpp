@@ -55,8 +55,7 @@ surgeon_status surgeon_mask_check_nm(const surgeon_mask* m, int n, int m_group, 
     SURGEON_GUARD({
         const Mask& mk = deref(m, "m").m;
         require_not_null(ok, "ok");
-        require_arg(n > 0 && m_group > n, "n:m must satisfy 0 < n < m, got " + std::to_string(n) +
-                                              ":" + std::to_string(m_group));
+        validate_nm(n, m_group);
         *ok = mk.check_nm(n, m_group) ? 1 : 0;
     });
 }

@@ -1,8 +1,8 @@
 #include "core/npy.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <limits>
 #include <sstream>
 
@@ -56,6 +56,7 @@ std::vector<int64_t> parse_shape(const std::string& text, const std::string& pat
         } catch (...) {
             bad(path, "malformed npy shape " + text);
         }
+        if (item.find_first_not_of(' ', used) != std::string::npos) bad(path, "malformed npy shape " + text);
         if (v < 0) bad(path, "negative npy dimension");
         shape.push_back(v);
     }
@@ -78,7 +79,86 @@ void write_raw(const std::string& path, const std::string& descr, const std::vec
     f.write(reinterpret_cast<const char*>(&hlen), 2);
     f.write(header.data(), static_cast<std::streamsize>(header.size()));
     f.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
+    f.close();  // flushes: a full disk shows up here
     if (!f) fail(SURGEON_ERR_IO, "cannot write '" + path + "'");
+}
+
+// Bytes in a seekable file, or the largest value when the size cannot be told (a pipe):
+// the reads below still detect truncation then.
+uint64_t stream_size(std::ifstream& f) {
+    f.seekg(0, std::ios::end);
+    const std::streamoff end = f.tellg();
+    f.clear();
+    f.seekg(0, std::ios::beg);
+    return end >= 0 ? static_cast<uint64_t>(end) : std::numeric_limits<uint64_t>::max();
+}
+
+std::string read_header(std::ifstream& f, const std::string& path, uint64_t file_size) {
+    char prefix[12];
+    if (!f.read(prefix, 10) || std::memcmp(prefix, "\x93NUMPY", 6) != 0) bad(path, "not a .npy file");
+    const int major = static_cast<unsigned char>(prefix[6]);
+    uint64_t hlen;
+    if (major == 1) {
+        hlen = static_cast<unsigned char>(prefix[8]) |
+               (static_cast<uint64_t>(static_cast<unsigned char>(prefix[9])) << 8);
+    } else if (major == 2 || major == 3) {
+        if (!f.read(prefix + 10, 2)) bad(path, "truncated npy header");
+        uint32_t l;
+        std::memcpy(&l, prefix + 8, 4);
+        hlen = l;
+    } else {
+        bad(path, "unsupported npy version " + std::to_string(major));
+    }
+    const uint64_t hstart = major == 1 ? 10 : 12;
+    if (hlen > file_size - hstart) bad(path, "truncated npy header");
+    std::string header(static_cast<size_t>(hlen), '\0');
+    if (!f.read(header.data(), static_cast<std::streamsize>(hlen))) bad(path, "truncated npy header");
+    if (header.find('{') == std::string::npos || header.find('}') == std::string::npos)
+        bad(path, "malformed npy header");
+    return header;
+}
+
+// Product of the dimensions, refusing shapes whose byte size overflows.
+uint64_t element_count(const std::vector<int64_t>& shape, size_t item, const std::string& path) {
+    const uint64_t limit = std::numeric_limits<uint64_t>::max() / item;
+    uint64_t n = 1;
+    for (int64_t d : shape) {
+        const uint64_t u = static_cast<uint64_t>(d);
+        if (u != 0 && n > limit / u) bad(path, "npy shape is too large");
+        n *= u;
+    }
+    return n;
+}
+
+void read_exact(std::ifstream& f, void* dst, uint64_t bytes, const std::string& path, uint64_t n) {
+    f.read(static_cast<char*>(dst), static_cast<std::streamsize>(bytes));
+    if (static_cast<uint64_t>(f.gcount()) != bytes)
+        bad(path, "truncated npy data (" + std::to_string(n) + " elements expected)");
+}
+
+// float16 / float64 files: read in chunks and widen/narrow to float32.
+template <typename Stored, typename Convert>
+void read_converted(std::ifstream& f, float* out, uint64_t n, Convert convert, const std::string& path) {
+    constexpr uint64_t kChunk = uint64_t{1} << 16;
+    std::vector<Stored> buf(static_cast<size_t>(std::min(n, kChunk)));
+    for (uint64_t done = 0; done < n;) {
+        const uint64_t k = std::min(kChunk, n - done);
+        read_exact(f, buf.data(), k * sizeof(Stored), path, n);
+        for (uint64_t i = 0; i < k; ++i) out[done + i] = convert(buf[i]);
+        done += k;
+    }
+}
+
+NpyDtype dtype_of(const std::string& descr, const std::string& path) {
+    // '=' is native order, little-endian on every supported platform.
+    if (descr == "<f4" || descr == "=f4") return NpyDtype::f32;
+    if (descr == "<f2" || descr == "=f2") return NpyDtype::f16;
+    if (descr == "<f8" || descr == "=f8") return NpyDtype::f64;
+    bad(path, "unsupported dtype '" + descr + "' (float32, float16 or float64 expected)");
+}
+
+size_t item_size(NpyDtype dtype) {
+    return dtype == NpyDtype::f16 ? 2 : dtype == NpyDtype::f64 ? 8 : 4;
 }
 
 int64_t product(const std::vector<int64_t>& shape) {
@@ -91,56 +171,39 @@ int64_t product(const std::vector<int64_t>& shape) {
 
 int64_t NpyArray::size() const { return product(shape); }
 
+const char* npy_dtype_name(NpyDtype dtype) {
+    switch (dtype) {
+        case NpyDtype::f16: return "float16";
+        case NpyDtype::f64: return "float64";
+        case NpyDtype::f32: break;
+    }
+    return "float32";
+}
+
 NpyArray read_npy(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
     if (!f) fail(SURGEON_ERR_IO, "cannot open '" + path + "'");
-    std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0) bad(path, "not a .npy file");
-    const int major = static_cast<unsigned char>(bytes[6]);
-    size_t hlen, hstart;
-    if (major == 1) {
-        hlen = static_cast<unsigned char>(bytes[8]) | (static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8);
-        hstart = 10;
-    } else if (major == 2 || major == 3) {
-        if (bytes.size() < 12) bad(path, "truncated npy header");
-        uint32_t l;
-        std::memcpy(&l, bytes.data() + 8, 4);
-        hlen = l;
-        hstart = 12;
-    } else {
-        bad(path, "unsupported npy version " + std::to_string(major));
-    }
-    if (hstart + hlen > bytes.size()) bad(path, "truncated npy header");
-    const std::string header(bytes.data() + hstart, hlen);
+    const uint64_t file_size = stream_size(f);
+    const std::string header = read_header(f, path, file_size);
     const std::string descr = dict_value(header, "descr", path);
     if (dict_value(header, "fortran_order", path).find("False") == std::string::npos)
         bad(path, "Fortran-order arrays are not supported (save with C order)");
     NpyArray a;
     a.shape = parse_shape(dict_value(header, "shape", path), path);
-    size_t item;
-    if (descr == "<f4" || descr == "=f4") item = 4;
-    else if (descr == "<f2" || descr == "=f2") item = 2;
-    else if (descr == "<f8" || descr == "=f8") item = 8;
-    else bad(path, "unsupported dtype '" + descr + "' (float32, float16 or float64 expected)");
-    const int64_t n = a.size();
-    const size_t data_start = hstart + hlen;
-    if (n < 0 || static_cast<uint64_t>(n) > (bytes.size() - data_start) / item)
+    a.dtype = dtype_of(descr, path);
+    const size_t item = item_size(a.dtype);
+    const uint64_t n = element_count(a.shape, item, path);
+    const uint64_t data_start = static_cast<uint64_t>(f.tellg());
+    // Checked before allocating, so a corrupt shape cannot ask for absurd memory.
+    if (file_size < data_start || n > (file_size - data_start) / item)
         bad(path, "truncated npy data (" + std::to_string(n) + " elements expected)");
     a.data.resize(static_cast<size_t>(n));
-    const char* p = bytes.data() + data_start;
-    for (int64_t i = 0; i < n; ++i) {
-        if (item == 4) {
-            std::memcpy(&a.data[i], p + 4 * i, 4);
-        } else if (item == 2) {
-            uint16_t h;
-            std::memcpy(&h, p + 2 * i, 2);
-            a.data[i] = f16_to_float(h);
-        } else {
-            double d;
-            std::memcpy(&d, p + 8 * i, 8);
-            a.data[i] = static_cast<float>(d);
-        }
-    }
+    if (a.dtype == NpyDtype::f32)
+        read_exact(f, a.data.data(), n * 4, path, n);
+    else if (a.dtype == NpyDtype::f16)
+        read_converted<uint16_t>(f, a.data.data(), n, f16_to_float, path);
+    else
+        read_converted<double>(f, a.data.data(), n, [](double d) { return static_cast<float>(d); }, path);
     return a;
 }
 
@@ -149,6 +212,11 @@ void write_npy(const std::string& path, const std::vector<int64_t>& shape, const
     const size_t n = static_cast<size_t>(product(shape));
     if (dtype == NpyDtype::f32) {
         write_raw(path, "<f4", shape, data, n * 4);
+        return;
+    }
+    if (dtype == NpyDtype::f64) {
+        std::vector<double> d(data, data + n);
+        write_raw(path, "<f8", shape, d.data(), n * 8);
         return;
     }
     std::vector<uint16_t> h(n);

@@ -1,5 +1,6 @@
 // NumPy .npy files (format 1.0–3.0): little-endian float32 / float16 / float64 arrays in C
-// order. Everything is read as float32; writing is float32 or float16.
+// order. Everything is read as float32 (the stored element type is reported); writing is
+// float32, float16 or float64.
 #pragma once
 
 #include <cstdint>
@@ -8,17 +9,23 @@
 
 namespace surgeon {
 
+enum class NpyDtype { f32, f16, f64 };
+
+const char* npy_dtype_name(NpyDtype dtype);  // "float32", "float16", "float64"
+
 struct NpyArray {
     std::vector<int64_t> shape;
     std::vector<float> data;
+    NpyDtype dtype = NpyDtype::f32;  // element type stored in the file
 
     int64_t size() const;
     int64_t dim(size_t i) const { return i < shape.size() ? shape[i] : 1; }
 };
 
-NpyArray read_npy(const std::string& path);  // throws SURGEON_ERR_IO on any malformed file
+// Throws SURGEON_ERR_IO on any malformed, truncated or unsupported file. The data is read
+// straight into the result (no second copy of the file in memory).
+NpyArray read_npy(const std::string& path);
 
-enum class NpyDtype { f32, f16 };
 void write_npy(const std::string& path, const std::vector<int64_t>& shape, const float* data,
                NpyDtype dtype = NpyDtype::f32);
 // Raw little-endian integer arrays (codes, indices).

@@ -66,6 +66,19 @@ private:
     size_t pos_ = 0;
 };
 
+// libstdc++ reports a read error (e.g. the path is a directory) by throwing from the
+// stream buffer even without an exception mask: map it to an I/O error.
+std::vector<unsigned char> read_all(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) fail(SURGEON_ERR_IO, "cannot open '" + path + "'");
+    try {
+        return std::vector<unsigned char>((std::istreambuf_iterator<char>(f)),
+                                          std::istreambuf_iterator<char>());
+    } catch (const std::ios_base::failure& e) {
+        fail(SURGEON_ERR_IO, "cannot read '" + path + "': " + e.what());
+    }
+}
+
 }  // namespace
 
 void write_hessian_file(const std::string& path, const HessianFileData& d) {
@@ -89,10 +102,7 @@ void write_hessian_file(const std::string& path, const HessianFileData& d) {
 }
 
 HessianFileData read_hessian_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) fail(SURGEON_ERR_IO, "cannot open '" + path + "'");
-    std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(f)),
-                                     std::istreambuf_iterator<char>());
+    const std::vector<unsigned char> bytes = read_all(path);
     if (bytes.size() < kHeaderBytes + 8 || std::memcmp(bytes.data(), kMagic, 8) != 0)
         fail(SURGEON_ERR_IO, path + ": not a Surgeon Hessian file");
     Reader in(bytes, path);

@@ -52,5 +52,10 @@ struct Model {
 // The seven linear layers of a block, by their llama2.c names.
 inline const char* const kLinearNames[] = {"wq", "wk", "wv", "wo", "w1", "w2", "w3"};
 Matrix& linear(LayerWeights& layer, const std::string& name);  // throws on unknown name
+const Matrix& linear(const LayerWeights& layer, const std::string& name);
+
+// Checks that every matrix and norm of `model` has the size its config implies (the FFN
+// size taken from each layer's w1). Throws SURGEON_ERR_SHAPE naming the first mismatch.
+void validate_shapes(const Model& model);
 
 }  // namespace surgeon::model

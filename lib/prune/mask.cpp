@@ -50,12 +50,13 @@ Mask mask_of_nonzeros(ConstMatView w) {
     return m;
 }
 
+void validate_nm(int n, int m) {
+    require_arg(n > 0 && m > n && m <= 256,
+                "n:m must satisfy 0 < n < m <= 256, got " + std::to_string(n) + ":" + std::to_string(m));
+}
+
 void validate_sparsity(double sparsity, int n, int m) {
-    if (n != 0 || m != 0) {
-        require_arg(n > 0 && m > n && m <= 256,
-                    "n:m must satisfy 0 < n < m <= 256, got " + std::to_string(n) + ":" + std::to_string(m));
-        return;
-    }
+    if (n != 0 || m != 0) return validate_nm(n, m);
     require_arg(std::isfinite(sparsity) && sparsity >= 0.0 && sparsity < 1.0,
                 "sparsity must be in [0, 1), got " + std::to_string(sparsity));
 }

@@ -30,6 +30,8 @@ Mask mask_of_nonzeros(ConstMatView w);
 // Validates pruning options shared by every method: sparsity in [0, 1), n:m with
 // 0 < n < m or n = m = 0.
 void validate_sparsity(double sparsity, int n, int m);
+// Throws unless 0 < n < m <= 256 (the selection kernels keep one group on the stack).
+void validate_nm(int n, int m);
 
 // Number of entries to remove out of `count` for a sparsity (nearest integer).
 int64_t prune_count(int64_t count, double sparsity);

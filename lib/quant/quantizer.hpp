@@ -56,12 +56,15 @@ Grid find_grid(const float* x, int64_t n, int bits, const QuantConfig& cfg);
 struct QuantResult {
     int64_t rows = 0, cols = 0, groups = 0;
     int bits = 0;
+    std::vector<int> row_bits;    // per-row bit widths (1..8) of a mixed-precision result;
+                                  // empty when every row uses `bits`
     std::vector<uint8_t> codes;   // rows × cols, original column order
     std::vector<float> scales;    // rows × groups
     std::vector<float> zeros;     // rows × groups
     std::vector<int32_t> g_idx;   // cols
     std::vector<int32_t> perm;    // cols
 
+    int bits_of_row(int64_t r) const { return row_bits.empty() ? bits : row_bits[r]; }
     void dequantize(float* out, int64_t ld) const;
 };
 

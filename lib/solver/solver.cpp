@@ -215,6 +215,7 @@ void Solver::run(MatView w, const PruneOptions* prune, const QuantConfig* quant,
         qr.cols = cols;
         qr.groups = qs.groups;
         qr.bits = quant->bits;
+        qr.row_bits = qs.row_bits;
         qr.codes = unpermute(std::move(out.codes), w.rows, f.perm, act_order);
         qr.scales.resize(qs.grids.size());
         qr.zeros.resize(qs.grids.size());

@@ -1,0 +1,214 @@
+//! The Hessian accumulator H = 2/n · Σ xᵀx over n calibration rows.
+use std::ffi::CString;
+use std::marker::PhantomData;
+use std::path::Path;
+use std::ptr::{self, NonNull};
+
+use crate::context::{Context, KeepAlive};
+use crate::error::{check, error, expect_ok, Result, Status};
+use crate::shape::{dim, require_len, rows_of};
+use crate::sys;
+
+/// A Hessian accumulator for a layer with `cols` input features.
+///
+/// Adding rows needs `&mut self`; to add from several threads at once take an
+/// [`adder`](Hessian::adder), a `Copy + Send + Sync` view whose adds may run concurrently
+/// (the C API allows concurrent adds on one accumulator, but not adds concurrent with
+/// reads, which the borrow of the adder rules out). `&Hessian` gives only reads.
+pub struct Hessian {
+    raw: NonNull<sys::surgeon_hessian>,
+    cols: usize,
+    _ctx: KeepAlive,
+}
+
+// SAFETY: the accumulator may be used from any thread; through `&Hessian` only const calls
+// are made, which the C API allows concurrently.
+unsafe impl Send for Hessian {}
+unsafe impl Sync for Hessian {}
+
+impl Drop for Hessian {
+    fn drop(&mut self) {
+        // SAFETY: we own raw; no borrow (adder) can outlive self.
+        unsafe { sys::surgeon_hessian_free(self.raw.as_ptr()) }
+    }
+}
+
+/// Per-column activation statistics over all rows added.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActivationStats {
+    pub abs_mean: Vec<f32>,
+    pub mean: Vec<f32>,
+    pub sq_mean: Vec<f32>,
+}
+
+impl Hessian {
+    /// An empty accumulator (cols >= 1).
+    pub fn new(ctx: &Context, cols: usize) -> Result<Hessian> {
+        const F: &str = "surgeon_hessian_new";
+        let mut raw = ptr::null_mut();
+        // SAFETY: raw is a valid out pointer; ctx.as_raw() is NULL or live.
+        check(unsafe { sys::surgeon_hessian_new(&mut raw, ctx.as_raw(), dim(F, "cols", cols)?) })?;
+        Ok(Hessian::own(raw, ctx))
+    }
+
+    /// An accumulator holding a finished Hessian (cols × cols, symmetric, packed) computed
+    /// from `samples` rows.
+    pub fn from_matrix(ctx: &Context, hessian: &[f32], cols: usize, samples: u64) -> Result<Hessian> {
+        const F: &str = "surgeon_hessian_from_matrix";
+        require_len(F, "hessian", hessian.len(), cols, cols)?;
+        let samples = i64::try_from(samples)
+            .map_err(|_| error(Status::InvalidArgument, F, format!("samples = {} does not fit in int64", samples)))?;
+        let mut raw = ptr::null_mut();
+        // SAFETY: hessian holds cols × cols floats (checked); raw is a valid out pointer.
+        check(unsafe {
+            sys::surgeon_hessian_from_matrix(&mut raw, ctx.as_raw(), hessian.as_ptr(), dim(F, "cols", cols)?, 0, samples)
+        })?;
+        Ok(Hessian::own(raw, ctx))
+    }
+
+    /// Loads a file written by [`save`](Hessian::save); a bad file is a `Status::Io` error.
+    pub fn load<P: AsRef<Path>>(ctx: &Context, path: P) -> Result<Hessian> {
+        let path = c_path("surgeon_hessian_load", path.as_ref())?;
+        let mut raw = ptr::null_mut();
+        // SAFETY: path is NUL-terminated; raw is a valid out pointer.
+        check(unsafe { sys::surgeon_hessian_load(&mut raw, ctx.as_raw(), path.as_ptr()) })?;
+        Ok(Hessian::own(raw, ctx))
+    }
+
+    fn own(raw: *mut sys::surgeon_hessian, ctx: &Context) -> Hessian {
+        let raw = NonNull::new(raw).expect("surgeon returned OK with a NULL handle");
+        let mut cols = 0;
+        // SAFETY: raw is live; cols is a valid out pointer.
+        expect_ok(unsafe { sys::surgeon_hessian_cols(raw.as_ptr(), &mut cols) });
+        Hessian { raw, cols: cols as usize, _ctx: ctx.keep_alive() }
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Calibration rows added so far.
+    pub fn samples(&self) -> u64 {
+        let mut out = 0;
+        // SAFETY: const call on a live handle.
+        expect_ok(unsafe { sys::surgeon_hessian_samples(self.raw.as_ptr(), &mut out) });
+        out as u64
+    }
+
+    /// Adds rows of x (row-major, `cols` floats per row, no copy). NaN/Inf is a
+    /// `Status::Numeric` error and leaves the accumulator unchanged.
+    pub fn add_f32(&mut self, x: &[f32]) -> Result<()> {
+        self.adder().add_f32(x)
+    }
+
+    /// Adds rows given as IEEE half bit patterns.
+    pub fn add_f16(&mut self, x: &[u16]) -> Result<()> {
+        self.adder().add_f16(x)
+    }
+
+    /// Adds rows given as bfloat16 bit patterns.
+    pub fn add_bf16(&mut self, x: &[u16]) -> Result<()> {
+        self.adder().add_bf16(x)
+    }
+
+    /// A view for concurrent adds; the accumulator cannot be read while it lives.
+    pub fn adder(&mut self) -> HessianAdder<'_> {
+        HessianAdder { raw: self.raw, cols: self.cols, _borrow: PhantomData }
+    }
+
+    /// self += other: afterwards self equals one accumulator fed both streams.
+    pub fn merge(&mut self, other: &Hessian) -> Result<()> {
+        // SAFETY: self is exclusively borrowed, other only read; they are distinct handles.
+        check(unsafe { sys::surgeon_hessian_merge(self.raw.as_ptr(), other.raw.as_ptr()) })
+    }
+
+    /// H as a packed cols × cols row-major matrix (zero while empty).
+    pub fn matrix(&self) -> Result<Vec<f32>> {
+        let mut out = vec![0.0f32; self.cols * self.cols];
+        // SAFETY: out holds cols × cols floats.
+        check(unsafe { sys::surgeon_hessian_copy(self.raw.as_ptr(), out.as_mut_ptr(), 0) })?;
+        Ok(out)
+    }
+
+    pub fn stats(&self) -> Result<ActivationStats> {
+        let mut s = ActivationStats {
+            abs_mean: vec![0.0; self.cols],
+            mean: vec![0.0; self.cols],
+            sq_mean: vec![0.0; self.cols],
+        };
+        // SAFETY: each buffer holds cols floats.
+        check(unsafe {
+            sys::surgeon_hessian_stats(
+                self.raw.as_ptr(),
+                s.abs_mean.as_mut_ptr(),
+                s.mean.as_mut_ptr(),
+                s.sq_mean.as_mut_ptr(),
+            )
+        })?;
+        Ok(s)
+    }
+
+    /// Writes a versioned, checksummed file.
+    pub fn save<P: AsRef<Path>>(&self, path: P) -> Result<()> {
+        let path = c_path("surgeon_hessian_save", path.as_ref())?;
+        // SAFETY: const call; path is NUL-terminated.
+        check(unsafe { sys::surgeon_hessian_save(self.raw.as_ptr(), path.as_ptr()) })
+    }
+
+    pub fn as_raw(&self) -> *const sys::surgeon_hessian {
+        self.raw.as_ptr()
+    }
+}
+
+/// Concurrent-add view of a [`Hessian`], from [`Hessian::adder`].
+#[derive(Clone, Copy)]
+pub struct HessianAdder<'a> {
+    raw: NonNull<sys::surgeon_hessian>,
+    cols: usize,
+    _borrow: PhantomData<&'a mut Hessian>,
+}
+
+// SAFETY: surgeon_hessian_add_* may run concurrently on one accumulator, and the exclusive
+// borrow behind the adder keeps every other call away while it lives.
+unsafe impl Send for HessianAdder<'_> {}
+unsafe impl Sync for HessianAdder<'_> {}
+
+impl HessianAdder<'_> {
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// As [`Hessian::add_f32`], callable from several threads at once.
+    pub fn add_f32(&self, x: &[f32]) -> Result<()> {
+        const F: &str = "surgeon_hessian_add_f32";
+        let rows = dim(F, "rows", rows_of(F, "x", x.len(), self.cols)?)?;
+        // SAFETY: x holds rows × cols floats (checked); concurrent adds are allowed.
+        check(unsafe { sys::surgeon_hessian_add_f32(self.raw.as_ptr(), x.as_ptr(), rows, self.cols as i64, 0) })
+    }
+
+    pub fn add_f16(&self, x: &[u16]) -> Result<()> {
+        const F: &str = "surgeon_hessian_add_f16";
+        let rows = dim(F, "rows", rows_of(F, "x", x.len(), self.cols)?)?;
+        // SAFETY: as add_f32.
+        check(unsafe { sys::surgeon_hessian_add_f16(self.raw.as_ptr(), x.as_ptr(), rows, self.cols as i64, 0) })
+    }
+
+    pub fn add_bf16(&self, x: &[u16]) -> Result<()> {
+        const F: &str = "surgeon_hessian_add_bf16";
+        let rows = dim(F, "rows", rows_of(F, "x", x.len(), self.cols)?)?;
+        // SAFETY: as add_f32.
+        check(unsafe { sys::surgeon_hessian_add_bf16(self.raw.as_ptr(), x.as_ptr(), rows, self.cols as i64, 0) })
+    }
+}
+
+pub(crate) fn c_path(function: &str, path: &Path) -> Result<CString> {
+    #[cfg(unix)]
+    let bytes = {
+        use std::os::unix::ffi::OsStrExt;
+        path.as_os_str().as_bytes().to_vec()
+    };
+    #[cfg(not(unix))]
+    let bytes = path.to_string_lossy().into_owned().into_bytes();
+    CString::new(bytes)
+        .map_err(|_| error(Status::InvalidArgument, function, format!("path {:?} contains a NUL byte", path)))
+}

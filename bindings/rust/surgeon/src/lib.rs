@@ -1,0 +1,58 @@
+//! Safe Rust binding of Surgeon, one-shot second-order compression of linear layers
+//! (SparseGPT pruning, GPTQ quantization) over its C API.
+//!
+//! ```no_run
+//! use surgeon::{Context, Hessian, PruneOptions, Quantizer, Solver, SolverOptions};
+//! # fn main() -> surgeon::Result<()> {
+//! let (w_rows, cols) = (64, 64);
+//! let mut w = vec![0.5f32; w_rows * cols];
+//! let ctx = Context::default();
+//! let mut h = Hessian::new(&ctx, cols)?;
+//! h.add_f32(&vec![1.0f32; 128 * cols])?; // calibration inputs, 128 rows
+//! let solver = Solver::new(&ctx, &h, SolverOptions::default())?;
+//! let pruned = solver.prune(&mut w, &PruneOptions::n_m(2, 4))?;
+//! let q = Quantizer::builder(4).group_size(32).build()?;
+//! let quantized = solver.quantize(&mut w, &q)?;
+//! # let _ = (pruned, quantized);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Errors carry the library's status and message ([`Error`]). Handles free themselves on
+//! drop. Buffers are passed as slices without copies; outputs come back as owned `Vec`s.
+
+pub use surgeon_sys as sys;
+
+mod baselines;
+mod context;
+mod error;
+mod hessian;
+mod mask;
+pub mod npy;
+mod qresult;
+mod quantizer;
+mod shape;
+mod solver;
+
+pub use baselines::{prune_magnitude, prune_wanda, quantize_rtn, reconstruction_error};
+pub use context::{Context, ContextBuilder, LogLevel};
+pub use error::{Error, Result, Status};
+pub use hessian::{ActivationStats, Hessian, HessianAdder};
+pub use mask::Mask;
+pub use qresult::{QuantResult, QuantShape};
+pub use quantizer::{MseSearch, Quantizer, QuantizerBuilder};
+pub use solver::{MaskScope, PruneOptions, Pruned, Quantized, Solver, SolverOptions, Sparsity};
+
+/// The library's version string ("0.1.0").
+pub fn version() -> &'static str {
+    // SAFETY: static NUL-terminated storage.
+    let v = unsafe { std::ffi::CStr::from_ptr(sys::surgeon_version()) };
+    v.to_str().unwrap_or("")
+}
+
+/// The library's version number (major·10000 + minor·100 + patch); compare with
+/// `sys::SURGEON_VERSION_NUMBER` (the header these bindings were generated from).
+pub fn version_number() -> u32 {
+    // SAFETY: no arguments.
+    unsafe { sys::surgeon_version_number() as u32 }
+}

@@ -1,0 +1,63 @@
+//! Shared test helpers: the stories260K block-2 wq fixture (W, H, X and the reference
+//! implementation's errors from reference.json).
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use surgeon::npy;
+
+pub const FIXTURE: &str = "stories260K_block2_wq";
+
+pub fn fixtures_dir() -> PathBuf {
+    match std::env::var_os("SURGEON_FIXTURES_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures"),
+    }
+}
+
+pub struct Fixture {
+    pub w: Vec<f32>,
+    pub rows: usize,
+    pub cols: usize,
+    pub h: Vec<f32>,
+    pub x: Vec<f32>,
+    pub tokens: usize,
+    pub reference_json: String,
+}
+
+pub fn load() -> Fixture {
+    let dir = fixtures_dir().join(FIXTURE);
+    let w = npy::read_f32(dir.join("W.npy")).expect("W.npy");
+    let h = npy::read_f32(dir.join("H.npy")).expect("H.npy");
+    let x = npy::read_f32(dir.join("X.npy")).expect("X.npy");
+    let (rows, cols) = w.dims2().expect("W is 2-D");
+    assert_eq!(h.dims2(), Some((cols, cols)));
+    let (tokens, x_cols) = x.dims2().expect("X is 2-D");
+    assert_eq!(x_cols, cols);
+    let reference_json = std::fs::read_to_string(dir.join("reference.json")).expect("reference.json");
+    Fixture { w: w.data, rows, cols, h: h.data, x: x.data, tokens, reference_json }
+}
+
+impl Fixture {
+    /// `configs.<config>.rel_recon_error` from reference.json, found by a plain scan: the
+    /// first "rel_recon_error" after the config's key (no JSON parser without crates).
+    pub fn reference_error(&self, config: &str) -> f64 {
+        let json = &self.reference_json;
+        let at = json.find(&format!("\"{}\"", config)).unwrap_or_else(|| panic!("no config {}", config));
+        let key = "\"rel_recon_error\"";
+        let value = at + json[at..].find(key).expect("rel_recon_error") + key.len();
+        let value = json[value..].trim_start().strip_prefix(':').expect("colon").trim_start();
+        let end = value
+            .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
+            .unwrap_or(value.len());
+        value[..end].parse().expect("a number")
+    }
+}
+
+/// Max |a - b| / max |b|.
+pub fn rel_max_diff(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
+    let diff = a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs() as f64));
+    diff / scale
+}

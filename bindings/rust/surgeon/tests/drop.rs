@@ -1,0 +1,132 @@
+//! Ownership: every handle is freed exactly once, in any drop order; a context's callbacks
+//! stay alive while handles made from it exist and are released after the last one. Run
+//! under AddressSanitizer (the sanitized build) or valgrind by ctest.
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::load;
+use surgeon::{Context, Hessian, LogLevel, Mask, PruneOptions, Quantizer, Solver, SolverOptions};
+
+fn solver_for(ctx: &Context, h: &Hessian) -> Solver {
+    Solver::new(ctx, h, SolverOptions::default()).unwrap()
+}
+
+#[test]
+fn callbacks_outlive_the_context_and_are_freed_after_the_last_handle() {
+    let f = load();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let token = Arc::new(());
+    let ctx = {
+        let (calls, token) = (calls.clone(), token.clone());
+        Context::builder()
+            .threads(1)
+            .on_progress(move |stage, fraction| {
+                let _ = &token;
+                assert!(!stage.is_empty() && (0.0..=1.0).contains(&fraction));
+                calls.fetch_add(1, Ordering::SeqCst);
+            })
+            .build()
+            .unwrap()
+    };
+    assert_eq!(ctx.threads(), 1);
+    let mut h = Hessian::new(&ctx, f.cols).unwrap();
+    h.add_f32(&f.x).unwrap();
+    let solver = solver_for(&ctx, &h);
+    drop(ctx);
+    drop(h);
+    assert_eq!(Arc::strong_count(&token), 2, "the solver keeps the callback alive");
+
+    let mut w = f.w.clone();
+    solver.prune(&mut w, &PruneOptions::n_m(2, 4)).unwrap();
+    assert!(calls.load(Ordering::SeqCst) > 0, "progress reported after the context was dropped");
+    drop(solver);
+    assert_eq!(Arc::strong_count(&token), 1, "the callback is freed with the last handle");
+}
+
+#[test]
+fn log_callback_reports_damping_escalation() {
+    // Indefinite H (eigenvalues 3 and -2, mean diagonal 0.5): Cholesky fails with damping
+    // 0.005, 0.05 and 0.5, and succeeds with 5.
+    let messages = Arc::new(Mutex::new(Vec::new()));
+    let ctx = {
+        let messages = messages.clone();
+        Context::builder()
+            .on_log(move |level, message| messages.lock().unwrap().push((level, message.to_string())))
+            .build()
+            .unwrap()
+    };
+    let h = Hessian::from_matrix(&ctx, &[0.5, 2.5, 2.5, 0.5], 2, 10).unwrap();
+    let mut solver = solver_for(&ctx, &h);
+    let damping = solver.damping().unwrap();
+    assert!((damping - 5.0).abs() < 1e-6, "damping {}", damping);
+    let messages = messages.lock().unwrap();
+    assert_eq!(messages.len(), 3, "{:?}", *messages);
+    assert!(messages.iter().all(|(level, m)| *level == LogLevel::Warning && m.contains("Cholesky")));
+}
+
+#[test]
+fn a_panicking_callback_does_not_unwind_into_c() {
+    let f = load();
+    let ctx = Context::builder().on_progress(|_, _| panic!("from a progress callback")).build().unwrap();
+    let h = Hessian::from_matrix(&ctx, &f.h, f.cols, f.tokens as u64).unwrap();
+    let mut w = f.w.clone();
+    let pruned = solver_for(&ctx, &h).prune(&mut w, &PruneOptions::n_m(2, 4)).unwrap();
+    assert!(pruned.mask.check_nm(2, 4).unwrap());
+}
+
+#[test]
+fn outputs_and_solvers_outlive_their_sources_in_any_order() {
+    let f = load();
+    let ctx = Context::default();
+    let reference = {
+        let h = Hessian::from_matrix(&ctx, &f.h, f.cols, 1).unwrap();
+        let mut w = f.w.clone();
+        solver_for(&ctx, &h).prune(&mut w, &PruneOptions::unstructured(0.5)).unwrap();
+        w
+    };
+    for order in 0..4 {
+        let h = Hessian::from_matrix(&ctx, &f.h, f.cols, 1).unwrap();
+        let q = Quantizer::new(4).unwrap();
+        let solver = solver_for(&ctx, &h);
+        if order % 2 == 0 {
+            drop(h); // the solver holds its own copy of H
+        }
+        let mut w = f.w.clone();
+        let pruned = solver.prune(&mut w, &PruneOptions::unstructured(0.5).quantizer(&q)).unwrap();
+        let mut w2 = f.w.clone();
+        let plain = solver.prune(&mut w2, &PruneOptions::unstructured(0.5)).unwrap();
+        assert_eq!(w2, reference);
+        if order < 2 {
+            drop(solver);
+            drop(q);
+        }
+        let quant = pruned.quant.unwrap();
+        assert_eq!(quant.shape().rows, f.rows);
+        assert_eq!(quant.dequantize().unwrap(), w);
+        drop(pruned.mask);
+        assert!((plain.mask.sparsity() - 0.5).abs() < 1e-3);
+    }
+}
+
+#[test]
+fn many_handles_created_and_dropped() {
+    for i in 0..500usize {
+        let ctx = if i % 2 == 0 { Context::default() } else { Context::builder().threads(1).build().unwrap() };
+        let mut h = Hessian::new(&ctx, 4).unwrap();
+        h.add_f32(&[1.0, 0.5, -0.25, 2.0, 0.0, 1.0, 3.0, -1.0]).unwrap();
+        let mask = Mask::from_bytes(&[1, 0, 1, 0, 0, 1, 1, 1], 2, 4).unwrap();
+        assert_eq!(mask.sparsity(), 3.0 / 8.0);
+        // A builder that fails after the handle exists frees it exactly once.
+        let bad = Quantizer::builder(4).mse(surgeon::MseSearch { grid: 0, ..Default::default() }).build();
+        assert!(bad.is_err());
+        let mut other = Hessian::new(&ctx, 4).unwrap();
+        other.merge(&h).unwrap();
+        assert_eq!(other.samples(), 2);
+        if i % 3 == 0 {
+            drop(h);
+            drop(ctx);
+        }
+    }
+}

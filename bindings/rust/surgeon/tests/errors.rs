@@ -1,0 +1,147 @@
+//! C statuses and messages surface as `Error { status, message }`; failing calls leave the
+//! caller's buffers unchanged; checks done in Rust read like the library's own.
+mod common;
+
+use surgeon::{
+    prune_magnitude, reconstruction_error, Context, Error, Hessian, Mask, PruneOptions, Quantizer, Solver,
+    SolverOptions, Sparsity, Status,
+};
+
+fn fed_hessian(cols: usize) -> Hessian {
+    let mut h = Hessian::new(&Context::default(), cols).unwrap();
+    let x: Vec<f32> = (0..4 * cols * cols).map(|i| ((i * 7919) % 23) as f32 - 11.0).collect();
+    h.add_f32(&x).unwrap();
+    h
+}
+
+fn expect_error<T>(result: surgeon::Result<T>, status: Status, function: &str) -> Error {
+    let err = result.err().unwrap_or_else(|| panic!("{} should fail", function));
+    assert_eq!(err.status, status, "{}", err);
+    assert!(err.message.starts_with(&format!("{}: ", function)), "message {:?}", err.message);
+    err
+}
+
+#[test]
+fn nan_input_is_numeric_and_leaves_the_accumulator_unchanged() {
+    let mut h = fed_hessian(8);
+    let before = h.matrix().unwrap();
+    let mut x = vec![1.0f32; 3 * 8];
+    x[13] = f32::NAN;
+    let err = expect_error(h.add_f32(&x), Status::Numeric, "surgeon_hessian_add_f32");
+    assert_eq!(err.status.name(), "SURGEON_ERR_NUMERIC");
+    assert!(err.to_string().ends_with("(SURGEON_ERR_NUMERIC)"), "{}", err);
+    assert_eq!(h.matrix().unwrap(), before);
+    assert_eq!(h.samples(), 4 * 8);
+
+    x[13] = f32::INFINITY;
+    expect_error(h.add_f32(&x), Status::Numeric, "surgeon_hessian_add_f32");
+    // bf16 NaN bit pattern.
+    let mut b = vec![0x3f80u16; 8];
+    b[2] = 0x7fc0;
+    expect_error(h.add_bf16(&b), Status::Numeric, "surgeon_hessian_add_bf16");
+}
+
+#[test]
+fn nan_weight_fails_and_keeps_the_weight() {
+    let h = fed_hessian(16);
+    let solver = Solver::new(&Context::default(), &h, SolverOptions::default()).unwrap();
+    let mut w: Vec<f32> = (0..4 * 16).map(|i| i as f32 * 0.25 - 3.0).collect();
+    w[5] = f32::NAN;
+    let original = w.clone();
+    expect_error(solver.prune(&mut w, &PruneOptions::unstructured(0.5)), Status::Numeric, "surgeon_solver_prune");
+    let q = Quantizer::new(4).unwrap();
+    expect_error(solver.quantize(&mut w, &q), Status::Numeric, "surgeon_solver_quantize");
+    expect_error(prune_magnitude(&Context::default(), &mut w, 16, Sparsity::Fraction(0.5)), Status::Numeric, "surgeon_prune_magnitude");
+    assert_eq!(format!("{:?}", w), format!("{:?}", original), "buffers are untouched on failure");
+}
+
+#[test]
+fn shape_mismatches() {
+    let mut h = fed_hessian(8);
+    // Checked in Rust before the call: x is not a whole number of 8-column rows.
+    let err = expect_error(h.add_f32(&[1.0; 12]), Status::Shape, "surgeon_hessian_add_f32");
+    assert!(err.message.contains("12 elements"), "{}", err.message);
+    expect_error(h.add_f16(&[0; 9]), Status::Shape, "surgeon_hessian_add_f16");
+    expect_error(Hessian::from_matrix(&Context::default(), &[1.0; 15], 4, 1), Status::Shape, "surgeon_hessian_from_matrix");
+    expect_error(Mask::from_bytes(&[1; 5], 2, 3), Status::Shape, "surgeon_mask_from_bytes");
+    let mask = Mask::new(2, 3).unwrap();
+    expect_error(mask.apply(&mut [0.0; 7]), Status::Shape, "surgeon_mask_apply");
+    expect_error(reconstruction_error(&h, &[0.0; 16], &[0.0; 8]), Status::Shape, "surgeon_reconstruction_error");
+    let solver = Solver::new(&Context::default(), &h, SolverOptions::default()).unwrap();
+    expect_error(solver.prune(&mut [0.5; 20], &PruneOptions::unstructured(0.5)), Status::Shape, "surgeon_solver_prune");
+
+    // Detected by the library: accumulators of different widths.
+    let other = fed_hessian(4);
+    let err = expect_error(h.merge(&other), Status::Shape, "surgeon_hessian_merge");
+    println!("{}", err);
+}
+
+#[test]
+fn invalid_arguments() {
+    let err = expect_error(Quantizer::new(9), Status::InvalidArgument, "surgeon_quantizer_new");
+    assert!(err.message.contains('9'), "{}", err.message);
+    expect_error(Quantizer::builder(4).group_size(usize::MAX).build(), Status::InvalidArgument, "surgeon_quantizer_set_group_size");
+    let bad_grid = surgeon::MseSearch { grid: 0, ..Default::default() };
+    expect_error(Quantizer::builder(4).mse(bad_grid).build(), Status::InvalidArgument, "surgeon_quantizer_set_mse");
+    expect_error(Hessian::new(&Context::default(), 0), Status::InvalidArgument, "surgeon_hessian_new");
+
+    let h = fed_hessian(8);
+    expect_error(
+        Solver::new(&Context::default(), &h, SolverOptions::default().percdamp(-1.0)),
+        Status::InvalidArgument,
+        "surgeon_solver_new",
+    );
+    let empty = Hessian::new(&Context::default(), 8).unwrap();
+    expect_error(Solver::new(&Context::default(), &empty, SolverOptions::default()), Status::InvalidArgument, "surgeon_solver_new");
+
+    // n:m groups must not straddle blocks: block 6 is not a multiple of 4.
+    let solver = Solver::new(&Context::default(), &h, SolverOptions::default().block_size(6)).unwrap();
+    let mut w = vec![0.5f32; 16];
+    expect_error(solver.prune(&mut w, &PruneOptions::n_m(2, 4)), Status::InvalidArgument, "surgeon_solver_prune");
+    expect_error(solver.prune(&mut w, &PruneOptions::unstructured(1.5)), Status::InvalidArgument, "surgeon_solver_prune");
+    expect_error(solver.prune(&mut w, &PruneOptions::n_m(0, 4)), Status::InvalidArgument, "surgeon_solver_prune");
+    assert_eq!(w, vec![0.5f32; 16]);
+    expect_error(Mask::new(2, 2).unwrap().check_nm(3, 2), Status::InvalidArgument, "surgeon_mask_check_nm");
+}
+
+#[test]
+fn io_errors() {
+    let err = expect_error(
+        Hessian::load(&Context::default(), "/nonexistent/dir/h.bin"),
+        Status::Io,
+        "surgeon_hessian_load",
+    );
+    assert!(err.message.contains("/nonexistent/dir/h.bin"), "{}", err.message);
+    expect_error(fed_hessian(4).save("/nonexistent/dir/h.bin"), Status::Io, "surgeon_hessian_save");
+    expect_error(Hessian::load(&Context::default(), "a\0b"), Status::InvalidArgument, "surgeon_hessian_load");
+}
+
+#[test]
+fn messages_are_per_thread() {
+    // Another thread failing at the same time does not change this thread's message.
+    let mut h = fed_hessian(8);
+    let other = std::thread::spawn(|| {
+        for _ in 0..200 {
+            let _ = Quantizer::new(1);
+        }
+    });
+    for _ in 0..200 {
+        let err = h.add_f32(&[f32::NAN; 8]).unwrap_err();
+        assert!(err.message.starts_with("surgeon_hessian_add_f32"), "{}", err.message);
+    }
+    other.join().unwrap();
+}
+
+#[test]
+fn version_matches_header() {
+    assert_eq!(surgeon::version_number(), surgeon::sys::SURGEON_VERSION_NUMBER);
+    assert_eq!(
+        surgeon::version(),
+        format!(
+            "{}.{}.{}",
+            surgeon::sys::SURGEON_VERSION_MAJOR,
+            surgeon::sys::SURGEON_VERSION_MINOR,
+            surgeon::sys::SURGEON_VERSION_PATCH
+        )
+    );
+}

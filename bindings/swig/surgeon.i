@@ -1,0 +1,41 @@
+/*
+ * One SWIG interface over the Surgeon C API, shared by the Go and Java bindings.
+ *
+ * The header itself is %included, so every function added to surgeon.h appears in both
+ * raw layers on the next build without touching this file. Everything that differs by
+ * language lives in the per-language typemap files:
+ *
+ *   go.i    status -> Go `error` (*StatusError), buffers -> slices, `T** out` -> *Handle
+ *   java.i  status -> SurgeonException, buffers -> arrays or direct NIO buffers (zero
+ *           copy both), out-params -> return values
+ *
+ * Shared rules, enforced by both typemap files:
+ *  - The message of a failing call is read with surgeon_last_error() inside the generated
+ *    C wrapper, in the same native call as the failing function: the message is
+ *    thread-local and Go may move a goroutine to another OS thread between two cgo calls.
+ *  - Ownership: no C function returns memory the caller must free (strings are static or
+ *    library-owned), so %newobject is applied nowhere. Handles arrive through `T** out`
+ *    parameters; the raw layers never free them on their own (no finalizers on SWIG type
+ *    wrappers), the idiomatic layers (bindings/go, bindings/java) own each handle exactly
+ *    once: an idempotent Close() plus a finalizer/Cleaner as a safety net.
+ *  - The raw layers pass buffers as they are (no copy) and do not know the C dimensions:
+ *    as in C, the caller must pass buffers of the documented size. The idiomatic layers
+ *    check lengths before calling.
+ */
+%module surgeon
+
+%{
+#include "surgeon/surgeon.h"
+%}
+
+%include <stdint.i>
+
+#if defined(SWIGGO)
+%include "go.i"
+#elif defined(SWIGJAVA)
+%include "java.i"
+#else
+#error "surgeon.i has typemaps for Go and Java only"
+#endif
+
+%include "surgeon/surgeon.h"

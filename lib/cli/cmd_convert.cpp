@@ -1,0 +1,55 @@
+// `surgeon convert`: llama2.c .bin <-> Hugging Face directory (config.json +
+// model.safetensors), optionally changing the stored float type.
+#include <cstdio>
+#include <stdexcept>
+
+#include "cli/args.hpp"
+#include "cli/command.hpp"
+#include "model/convert.hpp"
+
+namespace surgeon::cli {
+namespace {
+
+constexpr const char* kConvertUsage =
+    "usage: surgeon convert --model IN --out OUT [--format hf|llama2c] [--dtype f32|f16|bf16]\n"
+    "\n"
+    "  --model IN     llama2.c .bin file, or Hugging Face Llama directory (config.json +\n"
+    "                 model.safetensors or sharded model.safetensors.index.json; GPTQ-packed\n"
+    "                 checkpoints are dequantized)\n"
+    "  --out OUT      output file (llama2c) or directory (hf)\n"
+    "  --format F     output format; default: the other one than the input's\n"
+    "  --dtype D      stored float type of HF output; default: the input's (f32 from llama2.c).\n"
+    "                 llama2.c output is always f32\n";
+
+int run_convert(const std::vector<std::string>& argv) {
+    for (const std::string& a : argv)
+        if (a == "--help" || a == "-h") {
+            std::fputs(kConvertUsage, stdout);
+            return 0;
+        }
+    std::string in, out;
+    model::ConvertOptions options;
+    try {
+        const Args args(argv, {"--model", "--out", "--format", "--dtype"}, {});
+        in = args.require("--model");
+        out = args.require("--out");
+        if (args.has("--format")) options.format = model::parse_model_format(args.get("--format"));
+        if (args.has("--dtype")) options.dtype = model::parse_float_dtype(args.get("--dtype"));
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "surgeon convert: error: %s\n%s", e.what(), kConvertUsage);
+        return 2;
+    }
+    const model::ConvertReport r = model::convert_model(in, out, options);
+    for (const std::string& w : r.warnings) std::fprintf(stderr, "surgeon convert: warning: %s\n", w.c_str());
+    std::printf("%s (%s, %s) -> %s (%s, %s): %lld parameters\n", in.c_str(),
+                model::model_format_name(r.from), model::dtype_name(r.source_dtype), out.c_str(),
+                model::model_format_name(r.to), model::dtype_name(r.dtype),
+                static_cast<long long>(r.parameters));
+    return 0;
+}
+
+}  // namespace
+
+SURGEON_COMMAND("convert", "convert between llama2.c and Hugging Face checkpoints", run_convert);
+
+}  // namespace surgeon::cli

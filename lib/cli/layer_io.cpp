@@ -1,0 +1,81 @@
+#include "cli/layer_io.hpp"
+
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace surgeon::cli {
+namespace {
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+    std::string s = "(";
+    for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + ")";
+}
+
+// A Hessian file is xᵀx-shaped: a non-negative diagonal and symmetric up to float
+// rounding (|H_ij| <= sqrt(H_ii H_jj) sets the scale). Catches a wrong file early.
+void check_hessian_matrix(const NpyArray& h, const std::string& path) {
+    const int64_t n = h.dim(0);
+    const float* d = h.data.data();
+    for (int64_t i = 0; i < n; ++i)
+        require_shape(d[i * n + i] >= 0.0f, path + ": negative diagonal entry at " +
+                                                std::to_string(i) + ": not a Hessian");
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = i + 1; j < n; ++j) {
+            const double a = d[i * n + j], b = d[j * n + i];
+            const double scale = std::sqrt(static_cast<double>(d[i * n + i]) * d[j * n + j]);
+            require_shape(std::fabs(a - b) <= 1e-3 * scale,
+                          path + ": not symmetric at (" + std::to_string(i) + ", " +
+                              std::to_string(j) + "): not a Hessian");
+        }
+}
+
+}  // namespace
+
+LayerWeight load_weight(const std::string& path) {
+    NpyArray a = read_npy(path);
+    require_shape(a.shape.size() == 2 && a.shape[0] >= 1 && a.shape[1] >= 1,
+                  path + ": the weight must be 2-D (rows x cols), got shape " + shape_text(a.shape));
+    return {Matrix(a.shape[0], a.shape[1], a.data), a.dtype};
+}
+
+std::unique_ptr<Hessian> load_hessian(const LayerOptions& o, const ContextPtr& ctx, int64_t cols) {
+    auto h = std::make_unique<Hessian>(ctx, cols);
+    if (!o.inputs_path.empty()) {
+        const std::string& path = o.inputs_path;
+        NpyArray x = read_npy(path);
+        require_shape(x.shape.size() == 2 && x.shape[0] >= 1,
+                      path + ": the inputs must be 2-D (samples x cols), got shape " +
+                          shape_text(x.shape));
+        require_shape(x.shape[1] == cols, path + ": the inputs have " + std::to_string(x.shape[1]) +
+                                              " columns, the weight " + std::to_string(cols));
+        h->add(x.data.data(), x.shape[0], cols);
+        return h;
+    }
+    const std::string& path = o.hessian_path;
+    NpyArray m = read_npy(path);
+    require_shape(m.shape.size() == 2 && m.shape[0] == cols && m.shape[1] == cols,
+                  path + ": the Hessian must be cols x cols = " + std::to_string(cols) + " x " +
+                      std::to_string(cols) + " for this weight, got shape " + shape_text(m.shape));
+    check_hessian_matrix(m, path);
+    h->assign_matrix(m.data.data(), cols, o.samples);
+    return h;
+}
+
+void write_layer_outputs(const LayerOptions& o, const LayerResult& r, NpyDtype dtype) {
+    const int64_t rows = r.w.rows, cols = r.w.cols;
+    write_npy(o.out_path, {rows, cols}, r.w.data.data(), dtype);
+    if (!o.mask_path.empty()) write_npy_u8(o.mask_path, {rows, cols}, r.mask.keep.data());
+    if (!o.codes_prefix.empty()) {
+        const QuantResult& q = r.codes;
+        const std::string& p = o.codes_prefix;
+        write_npy_u8(p + ".codes.npy", {rows, cols}, q.codes.data());
+        write_npy(p + ".scales.npy", {rows, q.groups}, q.scales.data());
+        write_npy(p + ".zeros.npy", {rows, q.groups}, q.zeros.data());
+        write_npy_i32(p + ".g_idx.npy", {cols}, q.g_idx.data());
+        write_npy_i32(p + ".perm.npy", {cols}, q.perm.data());
+    }
+}
+
+}  // namespace surgeon::cli

@@ -1,0 +1,33 @@
+#include "model/load.hpp"
+
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "model/llama2c.hpp"
+
+namespace surgeon::model {
+
+namespace fs = std::filesystem;
+
+Model load_model(const std::string& path) {
+    std::error_code ec;
+    const fs::file_status status = fs::status(path, ec);
+    if (ec || !fs::exists(status)) fail(SURGEON_ERR_IO, "model '" + path + "' does not exist");
+    if (fs::is_directory(status))
+        fail(SURGEON_ERR_UNSUPPORTED, "model '" + path + "' is a directory; this build reads "
+                                      "llama2.c checkpoint files (.bin)");
+    return read_llama2c(path);
+}
+
+std::string find_tokenizer_beside(const std::string& model_path, int64_t vocab_size) {
+    std::error_code ec;
+    const fs::path model(model_path);
+    const fs::path folder = fs::is_directory(model, ec) ? model : model.parent_path();
+    for (const std::string& name : {"tok" + std::to_string(vocab_size) + ".bin", std::string("tokenizer.bin")}) {
+        const fs::path candidate = folder / name;
+        if (fs::is_regular_file(candidate, ec)) return candidate.string();
+    }
+    return "";
+}
+
+}  // namespace surgeon::model

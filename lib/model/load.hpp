@@ -1,0 +1,18 @@
+// The one entry point that turns a user's --model argument into a Model, whatever its
+// format (today: llama2.c checkpoint files).
+#pragma once
+
+#include <string>
+
+#include "model/model.hpp"
+
+namespace surgeon::model {
+
+// Throws SURGEON_ERR_IO when `path` is missing or not a readable model.
+Model load_model(const std::string& path);
+
+// A llama2.c tokenizer stored beside a model file: tok<vocab_size>.bin, then tokenizer.bin,
+// in the model's folder (or inside it, for a directory). Returns "" when there is none.
+std::string find_tokenizer_beside(const std::string& model_path, int64_t vocab_size);
+
+}  // namespace surgeon::model

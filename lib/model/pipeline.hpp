@@ -1,0 +1,49 @@
+// True-sequential whole-model compression (the SparseGPT/GPTQ protocol): block by block,
+// the inputs of each group of linears are captured from calibration sequences that ran
+// through the already-compressed blocks, and each group's inputs are recomputed after the
+// previous group of the same block was compressed:
+//   [wq, wk, wv] (one Hessian) → wo → [w1, w3] (one Hessian) → w2.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/context.hpp"
+#include "model/model.hpp"
+#include "model/recipe.hpp"
+#include "quant/quantizer.hpp"
+
+namespace surgeon::model {
+
+struct CompressedLayer {
+    std::string name;  // "layers.<block>.<linear>"
+    LayerPlan plan;
+    int64_t rows = 0, cols = 0;
+    double sparsity = 0.0;                // fraction of exact zeros after compression
+    std::optional<double> loss;           // OBS loss (sparsegpt, gptq)
+    std::optional<double> rel_error;      // tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) on the calibration inputs
+    double seconds = 0.0;
+    std::optional<QuantResult> quant;     // codes for packed export
+};
+
+struct CompressionReport {
+    std::vector<CompressedLayer> layers;
+    int64_t calibration_sequences = 0, calibration_tokens = 0;
+    double seconds = 0.0;
+    nlohmann::json to_json() const;
+};
+
+// Called after each block with (blocks done, total blocks).
+using BlockProgress = std::function<void(int64_t done, int64_t total)>;
+
+// Compresses `model` in place. `calibration` holds token sequences (each starting with BOS
+// as evaluation does). Layers whose plan is dense are left untouched.
+CompressionReport compress_model(Model& model, const std::vector<std::vector<int>>& calibration,
+                                 const Recipe& recipe, const ContextPtr& ctx,
+                                 const BlockProgress& progress = {});
+
+}  // namespace surgeon::model

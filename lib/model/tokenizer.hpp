@@ -1,0 +1,51 @@
+// The llama2.c tokenizer (tokenizer.bin / tok512.bin): a scored vocabulary of byte strings
+// with SentencePiece-style byte fallback. Encoding follows llama2.c's run.c exactly: a
+// dummy-prefix space, one token per UTF-8 character (or its bytes as <0xXX> tokens,
+// id = byte + 3), then repeated merging of the adjacent pair whose concatenation is the
+// best-scoring vocabulary entry (the leftmost pair on ties).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace surgeon::model {
+
+class Tokenizer {
+public:
+    static constexpr int kUnk = 0, kBos = 1, kEos = 2;
+    static constexpr int kFirstByteToken = 3;  // <0x00>
+
+    // Reads a llama2.c tokenizer file. `vocab_size` > 0 requires exactly that many entries;
+    // 0 reads every entry in the file. Throws SURGEON_ERR_IO for a bad or truncated file.
+    static Tokenizer load(const std::string& path, int64_t vocab_size = 0);
+    // Builds one from pieces and scores (ids are the indices).
+    Tokenizer(std::vector<std::string> pieces, std::vector<float> scores);
+
+    std::vector<int> encode(const std::string& text, bool bos, bool eos = false) const;
+
+    // Text of `token` following `prev`: the space after BOS is dropped, byte tokens become
+    // their raw byte.
+    std::string decode(int prev, int token) const;
+    // Concatenated text of a whole sequence (BOS/EOS print nothing).
+    std::string decode(const std::vector<int>& tokens) const;
+
+    int64_t vocab_size() const { return static_cast<int64_t>(pieces_.size()); }
+    const std::string& piece(int id) const { return pieces_.at(static_cast<size_t>(id)); }
+    float score(int id) const { return scores_.at(static_cast<size_t>(id)); }
+    int lookup(const std::string& piece) const;  // -1 when absent
+
+private:
+    std::vector<std::string> pieces_;
+    std::vector<float> scores_;
+    std::unordered_map<std::string, int> ids_;
+    bool has_byte_tokens_ = false;  // ids 3..258 are <0x00>..<0xFF>
+};
+
+// Reads a file of little-endian int32 token ids. Ids must lie in [0, vocab_size) when
+// vocab_size > 0. Throws SURGEON_ERR_IO for an unreadable file or a size not a multiple of 4.
+std::vector<int> read_token_file(const std::string& path, int64_t vocab_size = 0);
+void write_token_file(const std::vector<int>& tokens, const std::string& path);
+
+}  // namespace surgeon::model

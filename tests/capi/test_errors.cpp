@@ -1,0 +1,360 @@
+// Error paths of the C API: the right status, a message that starts with the failing
+// function's name, and every caller buffer and out-parameter exactly as it was.
+#include <limits>
+
+#include "capi_helpers.hpp"
+
+namespace capi_test {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+class ErrorPaths : public ::testing::Test {
+protected:
+    static constexpr int64_t kRows = 16, kCols = 64;
+
+    void SetUp() override {
+        h_ = random_hessian(kCols, 400, 1);
+        solver_ = new_solver(h_.get(), 32);
+        q_ = new_quantizer(4);
+        w_ = random_matrix(kRows, kCols, 2);
+        // Outputs that already hold something, so "untouched" is a real check.
+        const std::vector<uint8_t> pattern = {1, 0, 0, 1, 1, 0};
+        surgeon_mask* m = nullptr;
+        CAPI_OK(surgeon_mask_from_bytes(&m, pattern.data(), 2, 3));
+        mask_.reset(m);
+        qr_ = new_qresult();
+        auto other = random_matrix(3, 5, 3);
+        CAPI_OK(surgeon_quantize_rtn(nullptr, other.data(), 3, 5, 0, q_.get(), qr_.get()));
+    }
+
+    struct Snapshot {
+        std::vector<float> w;
+        std::vector<uint8_t> mask;
+        int64_t q_rows = 0, q_cols = 0, q_groups = 0;
+        std::vector<uint8_t> codes;
+        double loss = 0;
+        int64_t samples = 0;
+    };
+
+    Snapshot snapshot() const {
+        Snapshot s;
+        s.w = w_;
+        s.mask = mask_bytes(mask_.get());
+        surgeon_qresult_shape(qr_.get(), &s.q_rows, &s.q_cols, &s.q_groups, nullptr);
+        s.codes.resize(static_cast<size_t>(s.q_rows * s.q_cols));
+        surgeon_qresult_codes(qr_.get(), s.codes.data());
+        s.loss = loss_;
+        surgeon_hessian_samples(h_.get(), &s.samples);
+        return s;
+    }
+
+    // `status` is the expected code of a call already made; the snapshot taken before
+    // it must still hold.
+    void expect_failed(surgeon_status got, surgeon_status expected, const char* function,
+                       const Snapshot& before, const std::string& what = "") {
+        EXPECT_EQ(got, expected) << function << " " << what << ": " << last_error();
+        EXPECT_TRUE(starts_with(last_error(), std::string(function) + ": ")) << last_error();
+        const Snapshot after = snapshot();
+        EXPECT_TRUE(same_bytes(after.w, before.w)) << function << " changed the weight " << what;
+        EXPECT_EQ(after.mask, before.mask) << function << " changed the mask " << what;
+        EXPECT_EQ(after.q_rows, before.q_rows);
+        EXPECT_EQ(after.q_cols, before.q_cols);
+        EXPECT_EQ(after.codes, before.codes) << function << " changed the codes " << what;
+        EXPECT_EQ(after.loss, before.loss) << function << " wrote the loss " << what;
+        EXPECT_EQ(after.samples, before.samples);
+    }
+
+    surgeon_status prune(double sparsity, int n = 0, int m = 0,
+                         surgeon_mask_scope scope = SURGEON_MASK_SCOPE_BLOCK, int64_t cols = kCols,
+                         int64_t ld = 0, int64_t rows = kRows) {
+        return surgeon_solver_prune(solver_.get(), w_.data(), rows, cols, ld, sparsity, n, m,
+                                    scope, q_.get(), mask_.get(), qr_.get(), &loss_);
+    }
+    surgeon_status quantize(int64_t cols = kCols, int64_t ld = 0, int64_t rows = kRows) {
+        return surgeon_solver_quantize(solver_.get(), w_.data(), rows, cols, ld, q_.get(),
+                                       qr_.get(), &loss_);
+    }
+    surgeon_status magnitude(double sparsity, int n = 0, int m = 0) {
+        return surgeon_prune_magnitude(nullptr, w_.data(), kRows, kCols, 0, sparsity, n, m,
+                                       mask_.get());
+    }
+    surgeon_status wanda(double sparsity, int n = 0, int m = 0, int64_t cols = kCols) {
+        return surgeon_prune_wanda(nullptr, w_.data(), kRows, cols, 0, h_.get(), sparsity, n, m,
+                                   mask_.get());
+    }
+    surgeon_status rtn() {
+        return surgeon_quantize_rtn(nullptr, w_.data(), kRows, kCols, 0, q_.get(), qr_.get());
+    }
+
+    HessianPtr h_;
+    SolverPtr solver_;
+    QuantizerPtr q_;
+    MaskPtr mask_;
+    QResultPtr qr_;
+    std::vector<float> w_;
+    double loss_ = 12345.0;
+};
+
+TEST_F(ErrorPaths, NonFiniteWeights) {
+    for (float bad : {kNaN, kInf, -kInf}) {
+        w_[5 * kCols + 7] = bad;
+        const Snapshot before = snapshot();
+        expect_failed(prune(0.5), SURGEON_ERR_NUMERIC, "surgeon_solver_prune", before);
+        expect_failed(prune(0.0, 2, 4), SURGEON_ERR_NUMERIC, "surgeon_solver_prune", before);
+        expect_failed(quantize(), SURGEON_ERR_NUMERIC, "surgeon_solver_quantize", before);
+        expect_failed(magnitude(0.5), SURGEON_ERR_NUMERIC, "surgeon_prune_magnitude", before);
+        expect_failed(wanda(0.5), SURGEON_ERR_NUMERIC, "surgeon_prune_wanda", before);
+        expect_failed(rtn(), SURGEON_ERR_NUMERIC, "surgeon_quantize_rtn", before);
+        EXPECT_NE(last_error().find("row 5, column 7"), std::string::npos) << last_error();
+    }
+}
+
+TEST_F(ErrorPaths, NonFiniteActivationsLeaveTheAccumulatorUnchanged) {
+    int64_t samples = 0;
+    CAPI_OK(surgeon_hessian_samples(h_.get(), &samples));
+    std::vector<float> before(static_cast<size_t>(kCols * kCols)), after(before.size());
+    CAPI_OK(surgeon_hessian_copy(h_.get(), before.data(), 0));
+    auto x = random_matrix(50, kCols, 4);
+    x[49 * kCols + 63] = kNaN;
+    EXPECT_EQ(surgeon_hessian_add_f32(h_.get(), x.data(), 50, kCols, 0), SURGEON_ERR_NUMERIC);
+    EXPECT_TRUE(starts_with(last_error(), "surgeon_hessian_add_f32: ")) << last_error();
+    x[49 * kCols + 63] = -kInf;
+    EXPECT_EQ(surgeon_hessian_add_f32(h_.get(), x.data(), 50, kCols, 0), SURGEON_ERR_NUMERIC);
+    int64_t samples_after = -1;
+    CAPI_OK(surgeon_hessian_samples(h_.get(), &samples_after));
+    EXPECT_EQ(samples_after, samples);
+    CAPI_OK(surgeon_hessian_copy(h_.get(), after.data(), 0));
+    EXPECT_TRUE(same_bytes(after, before));
+}
+
+TEST_F(ErrorPaths, ShapeMismatch) {
+    const Snapshot before = snapshot();
+    expect_failed(prune(0.5, 0, 0, SURGEON_MASK_SCOPE_BLOCK, kCols - 1), SURGEON_ERR_SHAPE,
+                  "surgeon_solver_prune", before, "cols - 1");
+    expect_failed(prune(0.5, 0, 0, SURGEON_MASK_SCOPE_BLOCK, kCols, kCols - 1), SURGEON_ERR_SHAPE,
+                  "surgeon_solver_prune", before, "ld < cols");
+    expect_failed(prune(0.5, 0, 0, SURGEON_MASK_SCOPE_BLOCK, kCols, 0, 0), SURGEON_ERR_SHAPE,
+                  "surgeon_solver_prune", before, "no rows");
+    expect_failed(prune(0.5, 0, 0, SURGEON_MASK_SCOPE_BLOCK, kCols, 0, -3), SURGEON_ERR_SHAPE,
+                  "surgeon_solver_prune", before, "negative rows");
+    expect_failed(quantize(kCols + 1, kCols + 1, kRows - 1), SURGEON_ERR_SHAPE,
+                  "surgeon_solver_quantize", before);
+    expect_failed(wanda(0.5, 0, 0, kCols - 8), SURGEON_ERR_SHAPE, "surgeon_prune_wanda", before);
+    expect_failed(surgeon_mask_apply(mask_.get(), w_.data(), kRows, kCols, 0), SURGEON_ERR_SHAPE,
+                  "surgeon_mask_apply", before);
+    auto x = random_matrix(4, kCols, 5);
+    expect_failed(surgeon_hessian_add_f32(h_.get(), x.data(), 4, kCols - 1, 0), SURGEON_ERR_SHAPE,
+                  "surgeon_hessian_add_f32", before);
+    auto small = random_hessian(8, 20, 6);
+    expect_failed(surgeon_hessian_merge(h_.get(), small.get()), SURGEON_ERR_SHAPE,
+                  "surgeon_hessian_merge", before);
+    double err = -1;
+    expect_failed(surgeon_reconstruction_error(h_.get(), w_.data(), w_.data(), kRows, kCols - 2, 0,
+                                               &err),
+                  SURGEON_ERR_SHAPE, "surgeon_reconstruction_error", before);
+    EXPECT_EQ(err, -1);
+    surgeon_mask* untouched = mask_.get();
+    EXPECT_EQ(surgeon_mask_new(&untouched, -1, 4), SURGEON_ERR_SHAPE);
+    EXPECT_EQ(untouched, mask_.get());
+}
+
+TEST_F(ErrorPaths, SparsityOutOfRange) {
+    const Snapshot before = snapshot();
+    for (double s : {1.0, -0.1, 1.5, static_cast<double>(kNaN), static_cast<double>(kInf)}) {
+        const std::string what = "sparsity " + std::to_string(s);
+        expect_failed(prune(s), SURGEON_ERR_INVALID_ARGUMENT, "surgeon_solver_prune", before, what);
+        expect_failed(magnitude(s), SURGEON_ERR_INVALID_ARGUMENT, "surgeon_prune_magnitude", before,
+                      what);
+        expect_failed(wanda(s), SURGEON_ERR_INVALID_ARGUMENT, "surgeon_prune_wanda", before, what);
+    }
+}
+
+TEST_F(ErrorPaths, InvalidNM) {
+    const Snapshot before = snapshot();
+    const int bad[][2] = {{2, 2}, {4, 2}, {0, 4}, {4, 0}, {-1, 4}, {2, 257}, {300, 256}};
+    for (const auto& nm : bad) {
+        const std::string what = std::to_string(nm[0]) + ":" + std::to_string(nm[1]);
+        expect_failed(prune(0.5, nm[0], nm[1]), SURGEON_ERR_INVALID_ARGUMENT,
+                      "surgeon_solver_prune", before, what);
+        expect_failed(magnitude(0.5, nm[0], nm[1]), SURGEON_ERR_INVALID_ARGUMENT,
+                      "surgeon_prune_magnitude", before, what);
+        expect_failed(wanda(0.5, nm[0], nm[1]), SURGEON_ERR_INVALID_ARGUMENT,
+                      "surgeon_prune_wanda", before, what);
+        int ok = 7;
+        EXPECT_EQ(surgeon_mask_check_nm(mask_.get(), nm[0], nm[1], &ok),
+                  SURGEON_ERR_INVALID_ARGUMENT) << what;
+        EXPECT_EQ(ok, 7);
+    }
+    // A valid n:m whose groups would straddle the solver's 32-column blocks.
+    expect_failed(prune(0.5, 2, 3), SURGEON_ERR_INVALID_ARGUMENT, "surgeon_solver_prune", before);
+    expect_failed(prune(0.5, 0, 0, static_cast<surgeon_mask_scope>(7)),
+                  SURGEON_ERR_INVALID_ARGUMENT, "surgeon_solver_prune", before, "scope");
+    // Codes requested without a quantizer.
+    expect_failed(surgeon_solver_prune(solver_.get(), w_.data(), kRows, kCols, 0, 0.5, 0, 0,
+                                       SURGEON_MASK_SCOPE_BLOCK, nullptr, mask_.get(), qr_.get(),
+                                       &loss_),
+                  SURGEON_ERR_INVALID_ARGUMENT, "surgeon_solver_prune", before);
+}
+
+TEST_F(ErrorPaths, BitsOutOfRange) {
+    for (int bits : {1, 9, 0, -4, 16}) {
+        surgeon_quantizer* untouched = q_.get();
+        EXPECT_EQ(surgeon_quantizer_new(&untouched, bits), SURGEON_ERR_INVALID_ARGUMENT) << bits;
+        EXPECT_TRUE(starts_with(last_error(), "surgeon_quantizer_new: ")) << last_error();
+        EXPECT_EQ(untouched, q_.get());
+        EXPECT_EQ(surgeon_quantizer_set_bits(q_.get(), bits), SURGEON_ERR_INVALID_ARGUMENT);
+        EXPECT_TRUE(starts_with(last_error(), "surgeon_quantizer_set_bits: ")) << last_error();
+        int got = 0;
+        CAPI_OK(surgeon_quantizer_get_bits(q_.get(), &got));
+        EXPECT_EQ(got, 4);
+    }
+    EXPECT_EQ(surgeon_quantizer_set_group_size(q_.get(), -1), SURGEON_ERR_INVALID_ARGUMENT);
+    int64_t group = -9;
+    CAPI_OK(surgeon_quantizer_get_group_size(q_.get(), &group));
+    EXPECT_EQ(group, 0);
+    EXPECT_EQ(surgeon_quantizer_set_mse(q_.get(), 1, -2.4f, 100, 0.8f), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_quantizer_set_mse(q_.get(), 1, 2.4f, 0, 0.8f), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_quantizer_set_mse(q_.get(), 1, 2.4f, 100, 1.5f), SURGEON_ERR_INVALID_ARGUMENT);
+    // Every bit width of the valid range works end to end.
+    for (int bits = 2; bits <= 8; ++bits) {
+        CAPI_OK(surgeon_quantizer_set_bits(q_.get(), bits));
+        auto w = random_matrix(kRows, kCols, 7);
+        CAPI_OK(surgeon_solver_quantize(solver_.get(), w.data(), kRows, kCols, 0, q_.get(),
+                                        nullptr, nullptr));
+    }
+}
+
+TEST_F(ErrorPaths, BadSolverAndAccumulatorSettings) {
+    surgeon_solver* s = solver_.get();
+    EXPECT_EQ(surgeon_solver_new(&s, nullptr, h_.get(), -0.01, 128), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_solver_new(&s, nullptr, h_.get(), static_cast<double>(kNaN), 128),
+              SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_solver_new(&s, nullptr, h_.get(), 0.01, 0), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(starts_with(last_error(), "surgeon_solver_new: ")) << last_error();
+    surgeon_hessian* empty = nullptr;
+    CAPI_OK(surgeon_hessian_new(&empty, nullptr, kCols));
+    HessianPtr empty_owner(empty);
+    EXPECT_EQ(surgeon_solver_new(&s, nullptr, empty, 0.01, 128), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(s, solver_.get());
+
+    surgeon_hessian* h = h_.get();
+    EXPECT_EQ(surgeon_hessian_new(&h, nullptr, 0), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_hessian_new(&h, nullptr, -5), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(h, h_.get());
+
+    surgeon_context* ctx = nullptr;
+    CAPI_OK(surgeon_context_new(&ctx));
+    ContextPtr ctx_owner(ctx);
+    CAPI_OK(surgeon_context_set_threads(ctx, 3));
+    EXPECT_EQ(surgeon_context_set_threads(ctx, -1), SURGEON_ERR_INVALID_ARGUMENT);
+    int threads = 0;
+    CAPI_OK(surgeon_context_get_threads(ctx, &threads));
+    EXPECT_EQ(threads, 3);
+}
+
+TEST_F(ErrorPaths, NullPointers) {
+    const Snapshot before = snapshot();
+    const auto invalid = SURGEON_ERR_INVALID_ARGUMENT;
+    float* w = w_.data();
+    surgeon_solver* s = solver_.get();
+    surgeon_hessian* h = h_.get();
+    expect_failed(surgeon_solver_prune(nullptr, w, kRows, kCols, 0, 0.5, 0, 0,
+                                       SURGEON_MASK_SCOPE_BLOCK, nullptr, nullptr, nullptr, nullptr),
+                  invalid, "surgeon_solver_prune", before, "solver");
+    expect_failed(surgeon_solver_prune(s, nullptr, kRows, kCols, 0, 0.5, 0, 0,
+                                       SURGEON_MASK_SCOPE_BLOCK, nullptr, nullptr, nullptr, nullptr),
+                  invalid, "surgeon_solver_prune", before, "w");
+    expect_failed(surgeon_solver_quantize(s, w, kRows, kCols, 0, nullptr, nullptr, nullptr), invalid,
+                  "surgeon_solver_quantize", before, "quantizer");
+    expect_failed(surgeon_solver_quantize(s, nullptr, kRows, kCols, 0, q_.get(), nullptr, nullptr),
+                  invalid, "surgeon_solver_quantize", before, "w");
+    expect_failed(surgeon_quantize_rtn(nullptr, w, kRows, kCols, 0, nullptr, nullptr), invalid,
+                  "surgeon_quantize_rtn", before);
+    expect_failed(surgeon_prune_wanda(nullptr, w, kRows, kCols, 0, nullptr, 0.5, 0, 0, nullptr),
+                  invalid, "surgeon_prune_wanda", before);
+    expect_failed(surgeon_prune_magnitude(nullptr, nullptr, kRows, kCols, 0, 0.5, 0, 0, nullptr),
+                  invalid, "surgeon_prune_magnitude", before);
+    expect_failed(surgeon_hessian_add_f32(h, nullptr, 3, kCols, 0), invalid,
+                  "surgeon_hessian_add_f32", before);
+    expect_failed(surgeon_hessian_add_f16(nullptr, nullptr, 3, kCols, 0), invalid,
+                  "surgeon_hessian_add_f16", before);
+    expect_failed(surgeon_mask_apply(nullptr, w, kRows, kCols, 0), invalid, "surgeon_mask_apply",
+                  before);
+    expect_failed(surgeon_mask_apply(mask_.get(), nullptr, 2, 3, 0), invalid, "surgeon_mask_apply",
+                  before);
+
+    // Out-parameters and handles of every other family.
+    EXPECT_EQ(surgeon_context_new(nullptr), invalid);
+    EXPECT_EQ(surgeon_context_set_threads(nullptr, 2), invalid);
+    EXPECT_EQ(surgeon_context_get_threads(nullptr, nullptr), invalid);
+    EXPECT_EQ(surgeon_context_set_progress(nullptr, nullptr, nullptr), invalid);
+    EXPECT_EQ(surgeon_context_set_log(nullptr, nullptr, nullptr), invalid);
+    EXPECT_EQ(surgeon_hessian_new(nullptr, nullptr, 4), invalid);
+    EXPECT_EQ(surgeon_hessian_from_matrix(&h, nullptr, nullptr, 4, 0, 1), invalid);
+    EXPECT_EQ(surgeon_hessian_cols(nullptr, nullptr), invalid);
+    EXPECT_EQ(surgeon_hessian_cols(h, nullptr), invalid);
+    EXPECT_EQ(surgeon_hessian_samples(h, nullptr), invalid);
+    EXPECT_EQ(surgeon_hessian_copy(h, nullptr, 0), invalid);
+    EXPECT_EQ(surgeon_hessian_stats(nullptr, nullptr, nullptr, nullptr), invalid);
+    EXPECT_EQ(surgeon_hessian_save(nullptr, "x"), invalid);
+    EXPECT_EQ(surgeon_solver_new(nullptr, nullptr, h, 0.01, 128), invalid);
+    EXPECT_EQ(surgeon_solver_new(&s, nullptr, nullptr, 0.01, 128), invalid);
+    EXPECT_EQ(surgeon_solver_factorize(nullptr), invalid);
+    EXPECT_EQ(surgeon_solver_damping(s, nullptr), invalid);
+    EXPECT_EQ(surgeon_quantizer_new(nullptr, 4), invalid);
+    EXPECT_EQ(surgeon_quantizer_set_bits(nullptr, 4), invalid);
+    EXPECT_EQ(surgeon_quantizer_set_symmetric(nullptr, 1), invalid);
+    EXPECT_EQ(surgeon_quantizer_set_group_size(nullptr, 0), invalid);
+    EXPECT_EQ(surgeon_quantizer_set_mse(nullptr, 0, 2.4f, 100, 0.8f), invalid);
+    EXPECT_EQ(surgeon_quantizer_set_act_order(nullptr, 1), invalid);
+    EXPECT_EQ(surgeon_quantizer_set_static_groups(nullptr, 1), invalid);
+    EXPECT_EQ(surgeon_quantizer_get_bits(q_.get(), nullptr), invalid);
+    EXPECT_EQ(surgeon_quantizer_get_group_size(nullptr, nullptr), invalid);
+    EXPECT_EQ(surgeon_qresult_new(nullptr), invalid);
+    EXPECT_EQ(surgeon_qresult_shape(nullptr, nullptr, nullptr, nullptr, nullptr), invalid);
+    EXPECT_EQ(surgeon_qresult_codes(qr_.get(), nullptr), invalid);
+    EXPECT_EQ(surgeon_qresult_scales(qr_.get(), nullptr), invalid);
+    EXPECT_EQ(surgeon_qresult_zeros(qr_.get(), nullptr), invalid);
+    EXPECT_EQ(surgeon_qresult_g_idx(qr_.get(), nullptr), invalid);
+    EXPECT_EQ(surgeon_qresult_perm(qr_.get(), nullptr), invalid);
+    EXPECT_EQ(surgeon_qresult_dequantize(qr_.get(), nullptr, 0), invalid);
+    EXPECT_EQ(surgeon_mask_new(nullptr, 1, 1), invalid);
+    EXPECT_EQ(surgeon_mask_from_bytes(nullptr, nullptr, 1, 1), invalid);
+    surgeon_mask* m = mask_.get();
+    EXPECT_EQ(surgeon_mask_from_bytes(&m, nullptr, 1, 1), invalid);
+    EXPECT_EQ(m, mask_.get());
+    EXPECT_EQ(surgeon_mask_shape(nullptr, nullptr, nullptr), invalid);
+    EXPECT_EQ(surgeon_mask_sparsity(mask_.get(), nullptr), invalid);
+    EXPECT_EQ(surgeon_mask_check_nm(mask_.get(), 2, 4, nullptr), invalid);
+    EXPECT_EQ(surgeon_mask_to_bytes(mask_.get(), nullptr), invalid);
+    EXPECT_EQ(surgeon_mask_to_bits(nullptr, nullptr), invalid);
+    double out = 5;
+    EXPECT_EQ(surgeon_reconstruction_error(h, w, nullptr, kRows, kCols, 0, &out), invalid);
+    EXPECT_EQ(surgeon_reconstruction_error(h, w, w, kRows, kCols, 0, nullptr), invalid);
+    EXPECT_EQ(out, 5);
+    EXPECT_TRUE(same_bytes(w_, before.w));
+}
+
+// Pruning must leave the weight untouched when the Hessian cannot be factorized.
+TEST_F(ErrorPaths, FailedFactorizationLeavesWeightsUntouched) {
+    std::vector<float> m = {1.0f, 30.0f, 30.0f, 1.0f};  // eigenvalues 31 and -29
+    auto h = hessian_from_matrix(m, 2);
+    auto s = new_solver(h.get());
+    std::vector<float> w = {0.5f, -1.0f, 2.0f, 0.25f}, before = w;
+    double loss = 3.0;
+    EXPECT_EQ(surgeon_solver_prune(s.get(), w.data(), 2, 2, 0, 0.5, 0, 0, SURGEON_MASK_SCOPE_BLOCK,
+                                   nullptr, mask_.get(), nullptr, &loss),
+              SURGEON_ERR_NUMERIC);
+    EXPECT_TRUE(starts_with(last_error(), "surgeon_solver_prune: ")) << last_error();
+    EXPECT_TRUE(same_bytes(w, before));
+    EXPECT_EQ(loss, 3.0);
+    EXPECT_EQ(mask_bytes(mask_.get()), (std::vector<uint8_t>{1, 0, 0, 1, 1, 0}));
+    EXPECT_EQ(surgeon_solver_quantize(s.get(), w.data(), 2, 2, 0, q_.get(), qr_.get(), &loss),
+              SURGEON_ERR_NUMERIC);
+    EXPECT_TRUE(same_bytes(w, before));
+}
+
+}  // namespace
+}  // namespace capi_test
