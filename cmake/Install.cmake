@@ -7,8 +7,8 @@ include(CMakePackageConfigHelpers)
 
 set(SURGEON_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/surgeon)
 
-install(FILES ${PROJECT_SOURCE_DIR}/include/surgeon/surgeon.h
-        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/surgeon COMPONENT dev)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/surgeon
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev FILES_MATCHING PATTERN "*.h")
 
 # The shared library links OpenBLAS, LAPACKE and OpenMP privately and exports only the C
 # API, so its imported target needs nothing but the include directory.

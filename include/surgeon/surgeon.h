@@ -342,4 +342,10 @@ SURGEON_API surgeon_status surgeon_reconstruction_error(const surgeon_hessian* h
 } /* extern "C" */
 #endif
 
+/* The API of the larger subsystems lives in companion headers, always reached through
+ * this one (they rely on the types and macros above). */
+#include "surgeon/surgeon_model.h"      /* whole-model pipeline: load, compress, evaluate */
+#include "surgeon/surgeon_mixed.h"      /* activation-aware mixed precision */
+#include "surgeon/surgeon_structured.h" /* PruneNet structured pruning, spectral distance */
+
 #endif /* SURGEON_SURGEON_H */
