@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "model/hf_model.hpp"
 #include "model/llama2c.hpp"
 
 namespace surgeon::model {
@@ -13,9 +14,11 @@ Model load_model(const std::string& path) {
     std::error_code ec;
     const fs::file_status status = fs::status(path, ec);
     if (ec || !fs::exists(status)) fail(SURGEON_ERR_IO, "model '" + path + "' does not exist");
-    if (fs::is_directory(status))
-        fail(SURGEON_ERR_UNSUPPORTED, "model '" + path + "' is a directory; this build reads "
-                                      "llama2.c checkpoint files (.bin)");
+    if (fs::is_directory(status)) {
+        if (!is_hf_dir(path))
+            fail(SURGEON_ERR_IO, "model directory '" + path + "' has no config.json");
+        return load_hf(path);
+    }
     return read_llama2c(path);
 }
 

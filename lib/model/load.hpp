@@ -1,5 +1,6 @@
 // The one entry point that turns a user's --model argument into a Model, whatever its
-// format (today: llama2.c checkpoint files).
+// format: a llama2.c checkpoint file or a Hugging Face directory (config.json +
+// safetensors, GPTQ-packed linears dequantized).
 #pragma once
 
 #include <string>

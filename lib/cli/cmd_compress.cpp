@@ -1,0 +1,159 @@
+// `surgeon compress`: the whole-model pipeline. Calibrate on text, compress every linear
+// layer block by block (true-sequential), save a Hugging Face directory (and optionally a
+// packed GPTQ checkpoint), optionally evaluate, and print a JSON summary.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "cli/command.hpp"
+#include "cli/model_cli.hpp"
+#include "core/context.hpp"
+#include "core/error.hpp"
+#include "model/gptq_export.hpp"
+#include "model/hf_model.hpp"
+#include "model/llama2c.hpp"
+#include "model/pipeline.hpp"
+#include "model/recipe.hpp"
+
+namespace surgeon::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string compress_usage() {
+    return std::string(
+               "usage: surgeon compress [--model M] [--calib TEXT | --calib-tokens FILE] [--calib-range a:b]\n"
+               "                        [method options | --recipe R.json] --out DIR [--format hf|llama2c]\n"
+               "                        [--dtype f32|f16|bf16] [--gptq-out DIR] [--eval TEXT] [--range a:b]\n"
+               "\n"
+               "  --model M          llama2.c .bin or Hugging Face directory (default: bundled stories260K)\n"
+               "  --calib TEXT       calibration text (default: the bundled TinyStories sample)\n"
+               "  --calib-range a:b  non-empty paragraphs used, each [BOS] + tokens truncated to the\n"
+               "                     context (default 2000:2128)\n"
+               "  --calib-tokens F   int32 token ids instead, cut into context-sized windows\n"
+               "  --recipe R.json    per-layer methods by name pattern (see docs/recipes.md); the\n"
+               "                     method options below become its defaults\n") +
+           kMethodFlagsUsage +
+           "  --out DIR          compressed model: HF safetensors directory (zeros where pruned,\n"
+           "                     dequantized weights), or a llama2.c file with --format llama2c\n"
+           "  --dtype D          stored float type (default: the source model's)\n"
+           "  --gptq-out DIR     also write the packed GPTQ checkpoint (qweight/qzeros/scales/g_idx)\n"
+           "  --eval TEXT        evaluate perplexity of the compressed model (paragraphs mode)\n"
+           "  --range a:b        evaluation paragraphs (default 0:1000)\n"
+           "  --threads T        worker threads (default: all)\n"
+           "  --quiet            no progress bar\n";
+}
+
+void copy_tokenizer(const LoadedModel& m, const fs::path& dir) {
+    if (m.tokenizer_path.empty()) return;
+    const fs::path target = dir / fs::path(m.tokenizer_path).filename();
+    std::error_code ec;
+    if (fs::equivalent(m.tokenizer_path, target, ec)) return;
+    fs::copy_file(m.tokenizer_path, target, fs::copy_options::overwrite_existing, ec);
+    if (ec) fail(SURGEON_ERR_IO, "cannot copy the tokenizer to '" + target.string() + "': " + ec.message());
+}
+
+int run_compress(const std::vector<std::string>& argv) {
+    for (const std::string& a : argv)
+        if (a == "--help" || a == "-h") return std::fputs(compress_usage().c_str(), stdout), 0;
+    std::string model_path, tokenizer_path, out, format, gptq_out, eval_text, recipe_path, dtype_name;
+    SequenceSource calib, eval;
+    nlohmann::json spec;
+    int threads = 0;
+    bool quiet = false;
+    try {
+        std::set<std::string> with_value = {"--model", "--tokenizer", "--calib", "--calib-tokens",
+                                            "--calib-range", "--recipe", "--out", "--format", "--dtype",
+                                            "--gptq-out", "--eval", "--range", "--threads", "--seq-len"};
+        with_value.insert(kMethodValueFlags.begin(), kMethodValueFlags.end());
+        std::set<std::string> switches = kMethodSwitches;
+        switches.insert("--quiet");
+        const Args args(argv, with_value, switches);
+        model_path = args.get("--model", bundled_data_dir() + "/stories260K.bin");
+        tokenizer_path = args.get("--tokenizer");
+        calib.text_path = args.get("--calib", bundled_data_dir() + "/tinystories-valid.txt");
+        calib.tokens_path = args.get("--calib-tokens");
+        if (!calib.tokens_path.empty()) calib.mode = model::EvalMode::windows;
+        calib.range = model::parse_range(args.get("--calib-range", "2000:2128"));
+        calib.seq_len = args.integer("--seq-len", 0);
+        recipe_path = args.get("--recipe");
+        spec = method_spec_from_args(args);
+        out = args.require("--out");
+        format = args.get("--format", "hf");
+        if (format != "hf" && format != "llama2c") throw std::invalid_argument("--format must be hf or llama2c");
+        dtype_name = args.get("--dtype");
+        gptq_out = args.get("--gptq-out");
+        eval_text = args.get("--eval");
+        eval.text_path = eval_text;
+        eval.range = model::parse_range(args.get("--range", "0:1000"));
+        eval.seq_len = calib.seq_len;
+        threads = static_cast<int>(args.integer("--threads", 0));
+        quiet = args.has("--quiet");
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "surgeon compress: error: %s\n%s", e.what(), compress_usage().c_str());
+        return 2;
+    }
+
+    // The recipe: command-line options are the defaults, the file's rules refine them.
+    nlohmann::json recipe_json{{"default", spec}};
+    if (!recipe_path.empty()) {
+        const model::Recipe file_recipe = model::Recipe::from_file(recipe_path);  // validates
+        (void)file_recipe;
+        std::ifstream in(recipe_path);
+        const nlohmann::json j = nlohmann::json::parse(in);
+        if (j.contains("default")) recipe_json["default"].update(j.at("default"));
+        if (j.contains("rules")) recipe_json["rules"] = j.at("rules");
+    }
+    model::Recipe recipe;
+    try {
+        recipe = model::Recipe::from_json(recipe_json);
+    } catch (const nlohmann::json::exception& e) {
+        fail(SURGEON_ERR_INVALID_ARGUMENT, std::string("bad method options: ") + e.what());
+    }
+
+    LoadedModel m = load_model_and_tokenizer(model_path, tokenizer_path);
+    const model::Dtype dtype = dtype_name.empty() ? m.source_dtype : model::parse_float_dtype(dtype_name);
+    const auto calibration = build_sequences(m, calib);
+    auto ctx = std::make_shared<Context>();
+    ctx->threads = threads;
+    ProgressBar bar("block", !quiet);
+    const model::CompressionReport report = model::compress_model(
+        m.model, calibration, recipe, ctx, [&](int64_t done, int64_t total) { bar.update(done, total); });
+
+    if (format == "hf") {
+        model::save_hf(m.model, out, dtype);
+        copy_tokenizer(m, out);
+    } else {
+        model::write_llama2c(m.model, out);
+    }
+    nlohmann::json summary = report.to_json();
+    summary["model"] = model_path;
+    summary["recipe"] = recipe_json;
+    summary["out"] = out;
+    if (!gptq_out.empty()) {
+        std::map<std::string, QuantResult> quantized;
+        for (const model::CompressedLayer& l : report.layers)
+            if (l.quant) quantized.emplace(l.name, *l.quant);
+        require_arg(!quantized.empty(), "--gptq-out needs a quantizing method (gptq, rtn or --bits)");
+        const model::GptqExportSummary g = model::write_gptq_model(m.model, quantized, gptq_out);
+        copy_tokenizer(m, gptq_out);
+        summary["gptq_out"] = {{"dir", gptq_out}, {"bits", g.bits}, {"group_size", g.group_size},
+                               {"sym", g.sym}, {"desc_act", g.desc_act},
+                               {"quantized_layers", g.quantized_layers}};
+    }
+    if (!eval_text.empty()) {
+        const model::PerplexityResult r = model::evaluate_sequences(m.model, build_sequences(m, eval), threads);
+        summary["eval"] = {{"text", eval_text}, {"sequences", r.sequences}, {"tokens", r.tokens},
+                           {"nll", r.nll}, {"ppl", r.ppl}, {"seconds", r.seconds}};
+    }
+    std::printf("%s\n", summary.dump().c_str());
+    return 0;
+}
+
+}  // namespace
+
+SURGEON_COMMAND("compress", "compress a whole model (calibrate, prune/quantize, save)", run_compress);
+
+}  // namespace surgeon::cli

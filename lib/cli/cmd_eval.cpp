@@ -1,0 +1,60 @@
+// `surgeon eval`: perplexity of a model on text (paragraphs or windows protocol).
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/command.hpp"
+#include "cli/model_cli.hpp"
+
+namespace surgeon::cli {
+namespace {
+
+constexpr const char* kEvalUsage =
+    "usage: surgeon eval [--model M] [--text TEXT | --tokens FILE] [--range a:b]\n"
+    "                    [--mode paragraphs|windows] [--seq-len N] [--tokenizer FILE] [--threads T]\n"
+    "\n"
+    "  --model M       llama2.c .bin or Hugging Face directory (default: the bundled stories260K)\n"
+    "  --text TEXT     evaluation text (default: the bundled TinyStories validation sample)\n"
+    "  --tokens FILE   little-endian int32 token ids instead of text (windows mode)\n"
+    "  --range a:b     non-empty paragraphs (or windows) a..b-1 (default: all)\n"
+    "  --mode M        paragraphs: each \\n\\n-separated paragraph as [BOS] + tokens;\n"
+    "                  windows: the whole text, non-overlapping seq-len windows, no BOS\n"
+    "  --seq-len N     context length (default: the model's)\n"
+    "Prints one JSON line: sequences, tokens, nll, ppl, seconds.\n";
+
+int run_eval(const std::vector<std::string>& argv) {
+    for (const std::string& a : argv)
+        if (a == "--help" || a == "-h") return std::fputs(kEvalUsage, stdout), 0;
+    std::string model_path, tokenizer_path;
+    SequenceSource source;
+    int threads = 0;
+    try {
+        const Args args(argv, {"--model", "--text", "--tokens", "--range", "--mode", "--seq-len",
+                               "--tokenizer", "--threads"}, {});
+        model_path = args.get("--model", bundled_data_dir() + "/stories260K.bin");
+        tokenizer_path = args.get("--tokenizer");
+        source.text_path = args.get("--text", bundled_data_dir() + "/tinystories-valid.txt");
+        source.tokens_path = args.get("--tokens");
+        if (args.has("--range")) source.range = model::parse_range(args.get("--range"));
+        source.mode = model::parse_eval_mode(args.get("--mode", source.tokens_path.empty() ? "paragraphs" : "windows"));
+        source.seq_len = args.integer("--seq-len", 0);
+        threads = static_cast<int>(args.integer("--threads", 0));
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "surgeon eval: error: %s\n%s", e.what(), kEvalUsage);
+        return 2;
+    }
+    const LoadedModel m = load_model_and_tokenizer(model_path, tokenizer_path);
+    const auto sequences = build_sequences(m, source);
+    const model::PerplexityResult r = model::evaluate_sequences(m.model, sequences, threads);
+    nlohmann::ordered_json j{{"model", model_path},        {"mode", model::eval_mode_name(source.mode)},
+                             {"sequences", r.sequences},   {"tokens", r.tokens},
+                             {"nll", r.nll},               {"ppl", r.ppl},
+                             {"seconds", r.seconds}};
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+}
+
+}  // namespace
+
+SURGEON_COMMAND("eval", "perplexity of a model on text (paragraphs or windows)", run_eval);
+
+}  // namespace surgeon::cli
