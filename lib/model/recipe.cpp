@@ -43,15 +43,17 @@ void LayerPlan::apply(const nlohmann::json& spec) {
             method = parse_method(value.get<std::string>());
             quantize = method == Method::gptq || method == Method::rtn || (quantize && method == Method::sparsegpt);
         } else if (key == "skip") {
-            if (value.get<bool>()) method = Method::dense;
+            skip = value.get<bool>();
         } else if (key == "sparsity") {
             sparsity = value.get<double>();
+            n = m = 0;  // unstructured replaces an inherited n:m
         } else if (key == "nm") {
             const std::string s = value.get<std::string>();
             const size_t colon = s.find(':');
             require_arg(colon != std::string::npos, "nm must look like \"2:4\", got '" + s + "'");
             n = std::stoi(s.substr(0, colon));
             m = std::stoi(s.substr(colon + 1));
+            sparsity = 0.0;
         } else if (key == "bits") {
             if (value.is_null()) {
                 quantize = false;
@@ -149,6 +151,8 @@ LayerPlan Recipe::plan_for(const std::string& layer_name) const {
     LayerPlan plan = defaults_;
     for (const Rule& rule : rules_)
         if (fnmatch(rule.match.c_str(), layer_name.c_str(), 0) == 0) plan.apply(rule.spec);
+    // A skip holds even when a later, broader rule names a method ("skip": false undoes it).
+    if (plan.skip) plan.method = Method::dense;
     return plan;
 }
 

@@ -1,6 +1,7 @@
 // Compression recipe: which method and options each linear layer gets. Layers are named
 // "layers.<block>.<wq|wk|wv|wo|w1|w2|w3>"; rules match them with shell-style globs and are
-// applied in order over the defaults (later rules override earlier ones).
+// applied in order over the defaults (later rules override earlier ones, except that a
+// "skip": true holds until a rule says "skip": false).
 //
 //   { "default": {"method": "sparsegpt", "sparsity": 0.5},
 //     "rules": [ {"match": "layers.0.*", "skip": true},
@@ -23,6 +24,7 @@ const char* method_name(Method m);
 
 struct LayerPlan {
     Method method = Method::dense;
+    bool skip = false;  // left dense whatever the method says
     double sparsity = 0.0;
     int n = 0, m = 0;
     surgeon_mask_scope scope = SURGEON_MASK_SCOPE_BLOCK;
