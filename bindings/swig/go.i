@@ -1,21 +1,27 @@
 /*
- * Go typemaps for surgeon.i (swig -go -cgo -intgosize 64).
+ * Go typemaps for surgeon.i (swig -go -cgo -intgosize 64). The Go tool runs SWIG itself on
+ * bindings/go/raw/raw.swig (which %includes surgeon.i), so the raw layer is package `raw`.
  *
  *  - surgeon_status results become Go `error` values: nil on SURGEON_OK, otherwise a
  *    *StatusError holding the status and the surgeon_last_error() text. The text is read
  *    by the C wrapper right after the failing call, on the OS thread that made it.
  *  - float / uint16_t / uint8_t / int32_t buffers are Go slices whose backing array is
  *    handed to C as is: zero copy, and nil passes NULL (for nullable outputs).
+ *  - double buffers are []float64 everywhere, scalar out-params included (1 element).
  *  - `int*` is a pointer to a Go int32 (C int is 32 bits; Go int is 64).
+ *  - Writable `char* out` / `char* buf` text buffers are []byte; `const char**` (a
+ *    library-owned string handed out) is *string, copied before the wrapper returns.
  *  - `T** out` (new handles) takes a *Handle: `var h raw.Handle; err :=
  *    raw.Surgeon_hessian_new(&h, nil, 64)`. Handle satisfies every SWIG handle interface.
  *    Other scalar out-params stay pointers (*int64, *float64, *int32): a SWIG-Go function
  *    returns one value, and that value is the error.
+ *  - Callback function pointers (surgeon_progress_fn, surgeon_log_fn) are uintptr: the
+ *    address of a C function (Go cannot make one itself; bindings/go has cgo trampolines
+ *    that call back into Go). `void* user` is a uintptr as well (a runtime/cgo.Handle).
  */
 
-%insert(cgo_comment_typedefs) %{
-#cgo LDFLAGS: -lsurgeon
-%}
+/* -lsurgeon is in bindings/go/raw/cgo.go: the Go tool collects link flags from the
+ * package's own files, not from the file SWIG generates. */
 
 /* ---- status -> error ------------------------------------------------------------- */
 
@@ -116,6 +122,18 @@ SURGEON_GO_SLICE(float, float32)
 SURGEON_GO_SLICE(uint16_t, uint16)
 SURGEON_GO_SLICE(uint8_t, byte)
 SURGEON_GO_SLICE(int32_t, int32)
+/* double* is a slice too, also where it is a scalar out-param (pass a 1-element slice):
+ * some are arrays (surgeon_importance_default_weights, surgeon_mixed_row_errors), and a
+ * *float64 handed to a function that writes an array would corrupt the Go heap. */
+SURGEON_GO_SLICE(double, float64)
+
+/* int64_t arrays: every const one is an input array; of the writable ones only `keep`
+ * (surgeon_ffn_select, surgeon_prunenet_select) is an array, the others are scalar
+ * out-params and stay *int64. */
+%typemap(gotype) const int64_t *, int64_t *keep "[]int64"
+%typemap(in) const int64_t *, int64_t *keep %{ $1 = ($1_ltype)$input.array; %}
+%typemap(argout) const int64_t *, int64_t *keep ""
+%typemap(goargout) const int64_t *, int64_t *keep ""
 
 /* ---- scalar out-params ------------------------------------------------------------ */
 
@@ -138,5 +156,84 @@ SURGEON_GO_SLICE(int32_t, int32)
 %{
   if $input != nil && *$input != 0 {
     *$1 = Handle(*$input)
+  }
+%}
+
+/* ---- callbacks ------------------------------------------------------------------- */
+
+%typemap(gotype) surgeon_progress_fn, surgeon_log_fn "uintptr"
+%typemap(imtype) surgeon_progress_fn, surgeon_log_fn "uintptr"
+%typemap(in) surgeon_progress_fn, surgeon_log_fn %{ $1 = ($1_ltype)$input; %}
+
+/* ---- arrays of float arrays (const float* const*) --------------------------------- */
+
+/* [][]float32 in Go. C may not read Go pointers stored in Go memory, so each inner slice
+ * is copied into C memory for the duration of the call (only training-style calls take
+ * these, where a copy is negligible). nil passes NULL. */
+%typemap(gotype) const float *const * "[][]float32"
+%typemap(imtype) const float *const * "uintptr"
+%typemap(goin) const float *const * %{ $result = cFloatArrays($input) %}
+%typemap(in) const float *const * %{ $1 = ($1_ltype)$input; %}
+%typemap(argout) const float *const * ""
+%typemap(goargout) const float *const * %{ freeCArrays($input, len($1)) %}
+
+%insert(go_wrapper) %{
+// cFloatArrays copies blocks into C memory: a C array of len(blocks) pointers, each to a
+// copy of one block. freeCArrays releases it.
+func cFloatArrays(blocks [][]float32) uintptr {
+	if blocks == nil {
+		return 0
+	}
+	table := Swig_malloc(8 * len(blocks) + 8)
+	pointers := unsafe.Slice((*uintptr)(unsafe.Pointer(table)), len(blocks))
+	for i, block := range blocks {
+		pointers[i] = 0
+		if len(block) > 0 {
+			pointers[i] = Swig_malloc(4 * len(block))
+			copy(unsafe.Slice((*float32)(unsafe.Pointer(pointers[i])), len(block)), block)
+		}
+	}
+	return table
+}
+
+func freeCArrays(table uintptr, n int) {
+	if table == 0 {
+		return
+	}
+	for _, p := range unsafe.Slice((*uintptr)(unsafe.Pointer(table)), n) {
+		if p != 0 {
+			Swig_free(p)
+		}
+	}
+	Swig_free(table)
+}
+%}
+
+/* ---- text out-params ---------------------------------------------------------------- */
+
+/* Caller-owned text buffers the library writes (surgeon_model_generate's out,
+ * surgeon_mixed_stats_json's buf): []byte, zero copy. */
+%typemap(gotype) char *out, char *buf "[]byte"
+%typemap(in) char *out, char *buf %{ $1 = ($1_ltype)$input.array; %}
+%typemap(freearg) char *out, char *buf ""
+%typemap(argout) char *out, char *buf ""
+%typemap(goargout) char *out, char *buf ""
+
+/* A library-owned string handed out (surgeon_model_report): copied into a Go string right
+ * after the call, before any other call can invalidate it. */
+%typemap(gotype) const char ** "*string"
+%typemap(imtype) const char ** "*uintptr"
+%typemap(goin) const char **
+%{
+  if $input != nil {
+    $result = new(uintptr)
+  }
+%}
+%typemap(in) const char ** %{ $1 = ($1_ltype)$input; %}
+%typemap(argout) const char ** ""
+%typemap(goargout) const char **
+%{
+  if $input != nil && *$input != 0 {
+    *$1 = C.GoString((*C.char)(unsafe.Pointer(*$input)))
   }
 %}

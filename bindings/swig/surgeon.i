@@ -1,9 +1,9 @@
 /*
  * One SWIG interface over the Surgeon C API, shared by the Go and Java bindings.
  *
- * The header itself is %included, so every function added to surgeon.h appears in both
- * raw layers on the next build without touching this file. Everything that differs by
- * language lives in the per-language typemap files:
+ * The headers themselves are %included, so every function added to surgeon.h or to one of
+ * its companion headers appears in both raw layers on the next build without touching
+ * this file. Everything that differs by language lives in the per-language typemap files:
  *
  *   go.i    status -> Go `error` (*StatusError), buffers -> slices, `T** out` -> *Handle
  *   java.i  status -> SurgeonException, buffers -> arrays or direct NIO buffers (zero
@@ -28,6 +28,12 @@
 #include "surgeon/surgeon.h"
 %}
 
+#if defined(SWIGGO)
+/* Linux/macOS LP64: int64_t is `long` in <stdint.h>, so SWIG must call it that too or the
+ * wrapper's casts of int64_t pointers do not match the header's (Go maps both to int64).
+ * Not for Java, whose typemaps turn C `long` into a 32-bit int. */
+#define SWIGWORDSIZE64
+#endif
 %include <stdint.i>
 
 #if defined(SWIGGO)
@@ -39,3 +45,8 @@
 #endif
 
 %include "surgeon/surgeon.h"
+/* SWIG does not follow #include: each companion header that surgeon.h includes at its end
+ * is named here, after surgeon.h (they rely on its types and macros). */
+%include "surgeon/surgeon_model.h"
+%include "surgeon/surgeon_mixed.h"
+%include "surgeon/surgeon_structured.h"

@@ -2,6 +2,18 @@
  * Surgeon C API: Activation-aware mixed-precision quantization (per-row importance, bit
  * allocation, statistics).
  * Included by surgeon/surgeon.h; include that header, not this one.
+ *
+ * The unit of allocation is the output channel (row): each row gets its own bit width
+ * (and its own grid) from a set of options within 1..8. A typical layer:
+ *
+ *   surgeon_solver_new(&s, ctx, h, 0.01, 128);
+ *   surgeon_mixed_row_errors(ctx, s, w, rows, cols, 0, q, opts, 5, errors);   // rows × 5
+ *   surgeon_allocate_error(errors, rows, opts, 5, 3.5, bits);                 // avg 3.5
+ *   surgeon_solver_quantize_mixed(s, w, rows, cols, 0, q, bits, res, NULL);
+ *
+ * Bit options are arrays of distinct int32 values in [1, 8], in any order; per-option
+ * arrays (errors) follow the caller's order. All conventions of surgeon.h hold: on
+ * failure no out-parameter or caller buffer is written.
  */
 #ifndef SURGEON_SURGEON_MIXED_H
 #define SURGEON_SURGEON_MIXED_H
@@ -13,6 +25,162 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ------------------------------------------------------------------------------------ */
+/* Importance: five per-row signals and their weighted combination                       */
+/* ------------------------------------------------------------------------------------ */
+
+/* Each signal is reduced to one score per row and divided by its mean over the rows:
+ *   ACTIVATION  mean_j |W_ij|·E|x_j|      HESSIAN   mean_j W_ij² / [H⁻¹]_jj
+ *   WEIGHT      mean_j |W_ij|             OUTPUT    sqrt(Σ_j W_ij²·E[x_j²])
+ *   VARIANCE    sqrt(Σ_j W_ij²·Var[x_j])
+ * The score is Σ w_s·signal_s / Σ w_s over the signals with w_s > 0 that have data. */
+typedef enum surgeon_importance_signal {
+    SURGEON_SIGNAL_ACTIVATION = 0,
+    SURGEON_SIGNAL_HESSIAN = 1,
+    SURGEON_SIGNAL_WEIGHT = 2,
+    SURGEON_SIGNAL_OUTPUT = 3,
+    SURGEON_SIGNAL_VARIANCE = 4
+} surgeon_importance_signal;
+
+#define SURGEON_SIGNAL_COUNT 5
+
+typedef struct surgeon_importance surgeon_importance;
+
+/* Default signal weights (0.25, 0.25, 0.15, 0.25, 0.10), written to out[0..4] (indexed by
+ * surgeon_importance_signal). */
+SURGEON_API surgeon_status surgeon_importance_default_weights(double* out);
+
+/* Importance of the rows of w (rows × cols, ld 0 = cols) from the activation statistics of
+ * h (cols columns). weights: SURGEON_SIGNAL_COUNT doubles >= 0, not all zero, or NULL for
+ * the defaults; a zero weight removes its signal. solver (nullable) lends its
+ * factorization for diag(H⁻¹) (computed there on first use, then shared with its later
+ * calls); with NULL and a Hessian weight > 0, a private factorization with percdamp 0.01
+ * is made. A Hessian built with surgeon_hessian_from_matrix has no first moments: the
+ * activation and variance signals are then left out (an error if no weighted signal
+ * remains). *out is a new handle owned by the caller (surgeon_importance_free). Neither h
+ * nor solver is retained. */
+SURGEON_API surgeon_status surgeon_importance_compute(surgeon_importance** out,
+                                                      const surgeon_context* ctx,
+                                                      const surgeon_hessian* h,
+                                                      surgeon_solver* solver, const float* w,
+                                                      int64_t rows, int64_t cols, int64_t ld,
+                                                      const double* weights);
+SURGEON_API void surgeon_importance_free(surgeon_importance* imp);
+SURGEON_API surgeon_status surgeon_importance_rows(const surgeon_importance* imp, int64_t* out);
+/* Combined score per row into out (rows floats, caller-owned). */
+SURGEON_API surgeon_status surgeon_importance_scores(const surgeon_importance* imp, float* out);
+/* One normalised signal per row into out (rows floats); *available (nullable) = 1 when the
+ * signal had data, else 0 (the values are then 0). */
+SURGEON_API surgeon_status surgeon_importance_signal_values(const surgeon_importance* imp,
+                                                            surgeon_importance_signal signal,
+                                                            float* out, int* available);
+
+/* ------------------------------------------------------------------------------------ */
+/* Allocation: one bit width per row into a caller buffer of rows int32                  */
+/* ------------------------------------------------------------------------------------ */
+
+/* The average that a target yields: the largest Σ b_i <= avg_bits·rows reachable with the
+ * options, divided by rows (the exact target whenever it is reachable). */
+SURGEON_API surgeon_status surgeon_attainable_average(int64_t rows, const int32_t* options,
+                                                      int n_options, double avg_bits,
+                                                      double* out);
+
+/* Rows ranked by ascending importance; rank r < round(q_0·rows) gets the smallest option,
+ * and so on up the sorted options. quantiles: n_options − 1 non-decreasing cut points in
+ * [0, 1], or NULL for the cut points whose average is avg_bits (maximum-entropy spread;
+ * exact up to rounding of the cuts; avg_bits is ignored when quantiles are given). */
+SURGEON_API surgeon_status surgeon_allocate_quantile(const surgeon_importance* imp,
+                                                     const int32_t* options, int n_options,
+                                                     const double* quantiles, double avg_bits,
+                                                     int32_t* bits_out);
+
+/* Exactly surgeon_attainable_average bits on average; bits placed by importance (row i at
+ * b bits costs score_i²·4^-b, solved exactly). */
+SURGEON_API surgeon_status surgeon_allocate_budget(const surgeon_importance* imp,
+                                                   const int32_t* options, int n_options,
+                                                   double avg_bits, int32_t* bits_out);
+
+/* Estimated error of every row at every option into errors_out (rows × n_options doubles,
+ * row-major, caller-owned): Σ_j (w_ij − q_b(w_ij))² / U_jj², the row's own grid at b bits
+ * with the quantizer's settings (group size, symmetric, MSE search) weighted as GPTQ's
+ * loss weighs each column (U from the solver's factorization, computed on first use).
+ * w is rows × cols (ld 0 = cols) with cols = the solver's columns. */
+SURGEON_API surgeon_status surgeon_mixed_row_errors(const surgeon_context* ctx,
+                                                    surgeon_solver* solver, const float* w,
+                                                    int64_t rows, int64_t cols, int64_t ld,
+                                                    const surgeon_quantizer* quantizer,
+                                                    const int32_t* options, int n_options,
+                                                    double* errors_out);
+
+/* Minimises Σ errors[i][choice_i] subject to exactly surgeon_attainable_average bits on
+ * average (a knapsack over rows: exact DP for small layers, Lagrangian over convex hulls
+ * plus an exact repair of the last bits for large ones). errors: rows × n_options. */
+SURGEON_API surgeon_status surgeon_allocate_error(const double* errors, int64_t rows,
+                                                  const int32_t* options, int n_options,
+                                                  double avg_bits, int32_t* bits_out);
+
+/* ------------------------------------------------------------------------------------ */
+/* Solver with per-row bit widths                                                        */
+/* ------------------------------------------------------------------------------------ */
+
+/* As surgeon_solver_quantize / surgeon_solver_prune, with row_bits (rows int32 in [1, 8],
+ * caller-owned, not retained) replacing the quantizer's width row by row: row r keeps at
+ * most 2^row_bits[r] levels per grid (groups still apply). The quantizer is required for
+ * the prune variant too. */
+SURGEON_API surgeon_status surgeon_solver_quantize_mixed(surgeon_solver* s, float* w,
+                                                         int64_t rows, int64_t cols,
+                                                         int64_t ld,
+                                                         const surgeon_quantizer* quantizer,
+                                                         const int32_t* row_bits,
+                                                         surgeon_qresult* qresult_out,
+                                                         double* loss_out);
+SURGEON_API surgeon_status surgeon_solver_prune_mixed(surgeon_solver* s, float* w, int64_t rows,
+                                                      int64_t cols, int64_t ld, double sparsity,
+                                                      int n, int m, surgeon_mask_scope scope,
+                                                      const surgeon_quantizer* quantizer,
+                                                      const int32_t* row_bits,
+                                                      surgeon_mask* mask_out,
+                                                      surgeon_qresult* qresult_out,
+                                                      double* loss_out);
+
+/* Bit width of every row of a result into out (rows int32): the per-row widths of a
+ * mixed result, else the uniform width repeated. */
+SURGEON_API surgeon_status surgeon_qresult_row_bits(const surgeon_qresult* r, int32_t* out);
+
+/* ------------------------------------------------------------------------------------ */
+/* Statistics                                                                            */
+/* ------------------------------------------------------------------------------------ */
+
+/* Storage per grid (one per row and group): scale_bits for the scale and zero_bits for the
+ * zero point (-1: the row's own width, as GPTQ packs zeros; 0: implicit). */
+typedef struct surgeon_mixed_stats {
+    int64_t channels;              /* rows                                     */
+    int64_t weights;               /* rows · cols                              */
+    int64_t grids;                 /* rows · groups                            */
+    int64_t histogram[9];          /* rows at 1..8 bits (index = bits; [0] = 0) */
+    double avg_bits;               /* per weight, scales and zeros excluded    */
+    double avg_bits_with_overhead; /* per weight, scales and zeros included    */
+    int has_importance;            /* 1 when imp was given                     */
+    double importance_min, importance_max, importance_mean;
+} surgeon_mixed_stats;
+
+/* bits: rows int32 in [1, 8]; group_size 0 = one grid per row; imp nullable (must have
+ * rows rows). Fills *out. */
+SURGEON_API surgeon_status surgeon_mixed_stats_compute(const int32_t* bits, int64_t rows,
+                                                       int64_t cols, int64_t group_size,
+                                                       int scale_bits, int zero_bits,
+                                                       const surgeon_importance* imp,
+                                                       surgeon_mixed_stats* out);
+
+/* The same as a JSON object (UTF-8, NUL-terminated) in buf. *len (required) receives the
+ * length without the NUL. buf may be NULL (with cap 0) to ask for the length; a non-NULL
+ * buf with cap <= length is an error and buf is not written. */
+SURGEON_API surgeon_status surgeon_mixed_stats_json(const int32_t* bits, int64_t rows,
+                                                    int64_t cols, int64_t group_size,
+                                                    int scale_bits, int zero_bits,
+                                                    const surgeon_importance* imp, char* buf,
+                                                    size_t cap, size_t* len);
 
 #ifdef __cplusplus
 } /* extern "C" */

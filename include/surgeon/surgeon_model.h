@@ -14,6 +14,115 @@
 extern "C" {
 #endif
 
+/* A Llama-family model in memory (fp32), with its tokenizer when one was found. Calls that
+ * only read the model (config, encode, perplexity, get_linear, generate, save) may run
+ * concurrently on one handle; compress, set_linear and set_tokenizer need exclusive use. */
+typedef struct surgeon_model surgeon_model;
+
+typedef struct surgeon_model_config {
+    int64_t dim;        /* hidden size */
+    int64_t hidden_dim; /* FFN size of block 0 (structured pruning may vary it per block) */
+    int64_t n_layers;
+    int64_t n_heads;
+    int64_t n_kv_heads;
+    int64_t vocab_size;
+    int64_t seq_len;    /* context length */
+    int64_t parameters; /* total number of weights */
+} surgeon_model_config;
+
+typedef enum surgeon_eval_mode {
+    SURGEON_EVAL_PARAGRAPHS = 0, /* each "\n\n" paragraph scored as [BOS] + tokens, truncated */
+    SURGEON_EVAL_WINDOWS = 1     /* whole text, non-overlapping seq_len windows, no BOS       */
+} surgeon_eval_mode;
+
+typedef struct surgeon_perplexity {
+    int64_t sequences;
+    int64_t tokens; /* predicted tokens */
+    double nll;     /* mean negative log-likelihood, nats */
+    double ppl;     /* exp(nll) */
+} surgeon_perplexity;
+
+/* Loads a llama2.c checkpoint file or a Hugging Face directory (config.json + safetensors,
+ * sharded or not, f32/f16/bf16; GPTQ-packed linears are dequantized). A llama2.c tokenizer
+ * beside it (tok<vocab>.bin or tokenizer.bin) is loaded too when present. path: borrowed.
+ * *out: new handle owned by the caller, release with surgeon_model_free. */
+SURGEON_API surgeon_status surgeon_model_load(surgeon_model** out, const char* path);
+SURGEON_API void surgeon_model_free(surgeon_model* model);
+/* Deep copy (weights, tokenizer; not the last report). */
+SURGEON_API surgeon_status surgeon_model_clone(surgeon_model** out, const surgeon_model* model);
+SURGEON_API surgeon_status surgeon_model_get_config(const surgeon_model* model,
+                                                    surgeon_model_config* out);
+/* Loads (or replaces) the llama2.c tokenizer; its vocabulary must match the model's. */
+SURGEON_API surgeon_status surgeon_model_set_tokenizer(surgeon_model* model, const char* path);
+
+/* Token ids of text (UTF-8, NUL-terminated), with BOS first when bos != 0. Writes at most
+ * capacity ids into ids (caller-owned, may be NULL when capacity is 0) and the full count
+ * into *count: call once with capacity 0 to size the buffer. */
+SURGEON_API surgeon_status surgeon_model_encode(const surgeon_model* model, const char* text,
+                                                int bos, int32_t* ids, int64_t capacity,
+                                                int64_t* count);
+
+/* Perplexity on text with the tokenizer. Paragraphs or windows [begin, end) (end < 0: to
+ * the last one); seq_len 0 = the model's context. */
+SURGEON_API surgeon_status surgeon_model_perplexity(const surgeon_context* ctx,
+                                                    const surgeon_model* model,
+                                                    const char* text, surgeon_eval_mode mode,
+                                                    int64_t begin, int64_t end, int64_t seq_len,
+                                                    surgeon_perplexity* out);
+/* Perplexity on a token stream (windows protocol): tokens[count], caller-owned. */
+SURGEON_API surgeon_status surgeon_model_perplexity_tokens(const surgeon_context* ctx,
+                                                           const surgeon_model* model,
+                                                           const int32_t* tokens, int64_t count,
+                                                           int64_t seq_len,
+                                                           surgeon_perplexity* out);
+
+/* True-sequential compression of every linear layer (SparseGPT/GPTQ protocol): block by
+ * block, each group [q,k,v] -> o -> [gate,up] -> down calibrated on inputs produced by the
+ * already-compressed layers. Calibration: non-empty paragraphs [begin, end) of calib_text,
+ * each [BOS] + tokens truncated to the context. recipe_json: a recipe (JSON text, see
+ * docs/recipes.md), e.g. {"default": {"method": "sparsegpt", "nm": "2:4"}} — borrowed.
+ * Progress goes to the context's callback as stage "compress". On failure the model is
+ * left unchanged. The JSON report is kept in the handle (surgeon_model_report). */
+SURGEON_API surgeon_status surgeon_model_compress(const surgeon_context* ctx,
+                                                  surgeon_model* model, const char* calib_text,
+                                                  int64_t begin, int64_t end,
+                                                  const char* recipe_json);
+/* Report of the last successful compress as JSON (per-layer method, sparsity, bits, OBS
+ * loss, relative error, seconds). *json is owned by the model handle: valid until the next
+ * compress or surgeon_model_free. "{}" before any compression. */
+SURGEON_API surgeon_status surgeon_model_report(const surgeon_model* model, const char** json);
+
+/* Saves as a Hugging Face directory ("hf": config.json + model.safetensors, dtype "f32",
+ * "f16" or "bf16"; the tokenizer file is copied beside) or a llama2.c file ("llama2c",
+ * dtype must be "f32" or NULL). dtype NULL = f32. */
+SURGEON_API surgeon_status surgeon_model_save(const surgeon_model* model, const char* path,
+                                              const char* format, const char* dtype);
+/* Writes the packed GPTQ checkpoint (qweight/qzeros/scales/g_idx, quantize_config.json) of
+ * the last compress; every quantized layer must share bits and group size. */
+SURGEON_API surgeon_status surgeon_model_save_gptq(const surgeon_model* model, const char* dir);
+
+/* Weights of one linear: block in [0, n_layers), name one of "wq","wk","wv","wo","w1",
+ * "w2","w3" (llama2.c names; HF q/k/v/o_proj, gate/down/up_proj also accepted). */
+SURGEON_API surgeon_status surgeon_model_linear_shape(const surgeon_model* model,
+                                                      int64_t block, const char* name,
+                                                      int64_t* rows, int64_t* cols);
+/* Copies the weights out (rows × cols, row-major, caller-owned out). */
+SURGEON_API surgeon_status surgeon_model_get_linear(const surgeon_model* model, int64_t block,
+                                                    const char* name, float* out,
+                                                    int64_t rows, int64_t cols);
+/* Replaces the weights (rows × cols must match; finite values only). */
+SURGEON_API surgeon_status surgeon_model_set_linear(surgeon_model* model, int64_t block,
+                                                    const char* name, const float* w,
+                                                    int64_t rows, int64_t cols);
+
+/* Continues prompt (may be "") for up to steps positions, greedy when temperature is 0.
+ * Writes at most capacity - 1 bytes of text plus a NUL into out (caller-owned) and the
+ * full text length into *length (call with capacity 0 to size the buffer). */
+SURGEON_API surgeon_status surgeon_model_generate(const surgeon_model* model,
+                                                  const char* prompt, int64_t steps,
+                                                  double temperature, uint64_t seed, char* out,
+                                                  size_t capacity, size_t* length);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -36,6 +36,10 @@ constexpr const char* kStructuredUsage =
     "  --policy-in P        reuse a saved policy instead of training (same hidden size)\n"
     "  --seed S             training / random-baseline seed (default 1)\n"
     "  --steps N --samples N --lr X --features N   PruneNet training (150, 8, 0.05, 8)\n"
+    "  --reward K           KS reward on the spectra of: matrices (gate, up, down; default) |\n"
+    "                       maps (down*gate, down*up)\n"
+    "  --no-prior           start the policy from a random ranking instead of the\n"
+    "                       log||gate_i|| + log||up_i|| magnitude ranking\n"
     "  --layer-ratios K     uniform (default) | spectral: blocks whose spectrum degrades\n"
     "                       least are pruned more, same total\n"
     "  --heads R            also silence this fraction of kv-head groups per block, chosen\n"
@@ -104,9 +108,9 @@ int run_structured(const std::vector<std::string>& argv) {
     try {
         const Args args(argv,
                         {"--model", "--ratio", "--out", "--method", "--policy-out", "--policy-in", "--seed",
-                         "--steps", "--samples", "--lr", "--features", "--layer-ratios", "--heads", "--eval",
+                         "--steps", "--samples", "--lr", "--features", "--layer-ratios", "--heads", "--eval", "--reward",
                          "--range", "--seq-len", "--tokenizer", "--speed", "--threads"},
-                        {});
+                        {"--no-prior"});
         model_path = args.require("--model");
         out = args.require("--out");
         o.ratio = args.number("--ratio", 0.3);
@@ -116,6 +120,8 @@ int run_structured(const std::vector<std::string>& argv) {
         o.train.samples = static_cast<int>(args.integer("--samples", o.train.samples));
         o.train.learning_rate = args.number("--lr", o.train.learning_rate);
         o.train.features = static_cast<int>(args.integer("--features", o.train.features));
+        o.train.reward = structured::parse_reward(args.get("--reward", "matrices"));
+        o.train.norm_prior = !args.has("--no-prior");
         const std::string lr = args.get("--layer-ratios", "uniform");
         if (lr != "uniform" && lr != "spectral")
             throw std::invalid_argument("--layer-ratios must be uniform or spectral");
@@ -153,7 +159,14 @@ int run_structured(const std::vector<std::string>& argv) {
     j["method"] = structured::method_name(o.method);
     j["ratio"] = o.ratio;
     j["seed"] = o.seed;
-    if (o.method == structured::Method::prunenet) j["policy"] = policy_in.empty() ? "trained" : policy_in;
+    if (o.method == structured::Method::prunenet) {
+        j["policy"] = policy_in.empty() ? "trained" : policy_in;
+        if (policy_in.empty()) {
+            j["reward"] = structured::reward_name(o.train.reward);
+            j["norm_prior"] = o.train.norm_prior;
+            j["steps"] = o.train.steps;
+        }
+    }
     j["layer_ratios"] = r.layer_ratios;
     j["ffn_sizes"] = r.ffn_sizes;
     if (o.head_ratio > 0) {

@@ -61,13 +61,8 @@ ConvertReport convert_model(const std::string& in, const std::string& out, const
         r.dtype = options.dtype.value_or(Dtype::F32);
         require_arg(r.dtype == Dtype::F32, "llama2.c files are float32 only (got --dtype " +
                                                std::string(torch_dtype_name(r.dtype)) + ")");
-        // llama2.c's run.c hard-codes these; the file has no place for other values.
-        if (model.config.rope_theta != 10000.0f)
-            r.warnings.push_back("rope_theta " + std::to_string(model.config.rope_theta) +
-                                 " is not stored by llama2.c files (readers assume 10000)");
-        if (model.config.norm_eps != 1e-5f)
-            r.warnings.push_back("rms_norm_eps " + std::to_string(model.config.norm_eps) +
-                                 " is not stored by llama2.c files (readers assume 1e-5)");
+        // write_llama2c refuses what the format cannot hold (per-layer FFN sizes, a RoPE
+        // theta or norm eps other than run.c's hard-coded 10000 and 1e-5): SURGEON_ERR_UNSUPPORTED.
         write_llama2c(model, out);
     } else {
         r.dtype = options.dtype.value_or(r.source_dtype == Dtype::F16 || r.source_dtype == Dtype::BF16

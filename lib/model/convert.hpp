@@ -27,7 +27,7 @@ struct ConvertReport {
     ModelFormat from = ModelFormat::llama2c, to = ModelFormat::hf;
     Dtype source_dtype = Dtype::F32, dtype = Dtype::F32;
     int64_t parameters = 0;
-    std::vector<std::string> warnings;  // information the target format cannot hold
+    std::vector<std::string> warnings;  // information lost on the way (GPTQ layers dequantized)
 };
 
 int64_t parameter_count(const Model& model);

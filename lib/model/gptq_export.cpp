@@ -405,18 +405,28 @@ GptqExportSummary write_gptq_model(const Model& model,
     return s;
 }
 
+namespace {
+// An optional string key of a quantization config; another type is a malformed file.
+std::string qc_string(const nlohmann::json& qc, const char* key, const char* fallback, const std::string& where) {
+    if (!qc.contains(key) || qc[key].is_null()) return fallback;
+    if (!qc[key].is_string()) fail(SURGEON_ERR_IO, where + ": \"" + key + "\" must be a string, got " + qc[key].dump());
+    return qc[key].get<std::string>();
+}
+}  // namespace
+
 bool read_gptq_info(const std::string& dir, const nlohmann::json& config, GptqCheckpointInfo* info) {
     nlohmann::json qc;
     const std::string where = dir + ": quantization config";
-    if (config.contains("quantization_config") && config["quantization_config"].is_object()) {
+    if (config.is_object() && config.contains("quantization_config") && config["quantization_config"].is_object()) {
         qc = config["quantization_config"];
-        const std::string method = qc.value("quant_method", std::string("gptq"));
+        const std::string method = qc_string(qc, "quant_method", "gptq", where);
         if (method != "gptq")
             fail(SURGEON_ERR_UNSUPPORTED, dir + ": quant_method '" + method + "' is not supported (gptq only)");
     } else {
         std::error_code ec;
         const fs::path path = fs::path(dir) / "quantize_config.json";
         if (!fs::exists(path, ec)) return false;
+        if (fs::is_directory(path, ec)) fail(SURGEON_ERR_IO, path.string() + " is a directory");
         std::ifstream f(path);
         try {
             qc = nlohmann::json::parse(f);
@@ -425,12 +435,14 @@ bool read_gptq_info(const std::string& dir, const nlohmann::json& config, GptqCh
         }
         if (!qc.is_object()) fail(SURGEON_ERR_IO, path.string() + ": not a JSON object");
     }
-    if (!qc.contains("bits") || !qc["bits"].is_number_integer() || !packable_bits(qc["bits"].get<int>()))
+    // Read as int64 so a huge value cannot truncate into a valid width.
+    if (!qc.contains("bits") || !qc["bits"].is_number_integer() || qc["bits"].get<int64_t>() < 2 ||
+        qc["bits"].get<int64_t>() > 8 || !packable_bits(static_cast<int>(qc["bits"].get<int64_t>())))
         fail(SURGEON_ERR_IO, where + ": \"bits\" must be 2, 3, 4 or 8");
-    info->bits = qc["bits"].get<int>();
+    info->bits = static_cast<int>(qc["bits"].get<int64_t>());
     if (qc.contains("group_size") && qc["group_size"].is_number_integer())
         info->group_size = qc["group_size"].get<int64_t>();
-    const std::string format = qc.value("checkpoint_format", std::string("gptq"));
+    const std::string format = qc_string(qc, "checkpoint_format", "gptq", where);
     if (format != "gptq" && format != "gptq_v2")
         fail(SURGEON_ERR_UNSUPPORTED, where + ": checkpoint_format '" + format + "' is not supported (gptq, gptq_v2)");
     info->format = parse_gptq_format(format);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "core/error.hpp"
@@ -30,6 +31,8 @@ constexpr HfLinear kLinears[] = {
 std::string layer_prefix(int64_t i) { return "model.layers." + std::to_string(i) + "."; }
 
 nlohmann::json read_json_file(const std::string& path) {
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) fail(SURGEON_ERR_IO, "'" + path + "' is a directory, not a JSON file");
     std::ifstream f(path);
     if (!f) fail(SURGEON_ERR_IO, "cannot open '" + path + "'");
     try {
@@ -49,6 +52,21 @@ int64_t config_int(const nlohmann::json& c, const char* key, const std::string& 
     if (!v.is_number_integer() || v.get<int64_t>() <= 0 || v.get<int64_t>() > (int64_t{1} << 40))
         fail(SURGEON_ERR_IO, path + ": \"" + key + "\" must be a positive integer, got " + v.dump());
     return v.get<int64_t>();
+}
+
+// Optional string/bool keys: a value of another type is a malformed config (nlohmann's
+// value() would throw its own exception type instead).
+std::string config_string(const nlohmann::json& c, const char* key, const std::string& fallback,
+                          const std::string& path) {
+    if (!c.contains(key) || c[key].is_null()) return fallback;
+    if (!c[key].is_string()) fail(SURGEON_ERR_IO, path + ": \"" + key + "\" must be a string, got " + c[key].dump());
+    return c[key].get<std::string>();
+}
+
+bool config_bool(const nlohmann::json& c, const char* key, bool fallback, const std::string& path) {
+    if (!c.contains(key) || c[key].is_null()) return fallback;
+    if (!c[key].is_boolean()) fail(SURGEON_ERR_IO, path + ": \"" + key + "\" must be true or false, got " + c[key].dump());
+    return c[key].get<bool>();
 }
 
 double config_number(const nlohmann::json& c, const char* key, double fallback, const std::string& path) {
@@ -73,15 +91,15 @@ double float_for_json(float v) {
 
 ModelConfig parse_config(const nlohmann::json& c, const std::string& path) {
     if (!c.is_object()) fail(SURGEON_ERR_IO, path + ": not a JSON object");
-    const std::string type = c.value("model_type", std::string("llama"));
+    const std::string type = config_string(c, "model_type", "llama", path);
     if (type != "llama" && type != "mistral")
         fail(SURGEON_ERR_UNSUPPORTED, path + ": model_type '" + type + "' is not a Llama-family model");
     if (c.contains("rope_scaling") && !c["rope_scaling"].is_null())
         fail(SURGEON_ERR_UNSUPPORTED, path + ": rope_scaling is not supported");
-    if (c.value("hidden_act", std::string("silu")) != "silu")
+    if (config_string(c, "hidden_act", "silu", path) != "silu")
         fail(SURGEON_ERR_UNSUPPORTED, path + ": hidden_act must be silu");
     for (const char* key : {"attention_bias", "mlp_bias"})
-        if (c.contains(key) && c[key].is_boolean() && c[key].get<bool>())
+        if (config_bool(c, key, false, path))
             fail(SURGEON_ERR_UNSUPPORTED, path + ": " + key + " = true is not supported");
 
     ModelConfig m;
@@ -94,7 +112,7 @@ ModelConfig parse_config(const nlohmann::json& c, const std::string& path) {
     m.seq_len = config_int(c, "max_position_embeddings", path, int64_t{2048});
     m.norm_eps = static_cast<float>(config_number(c, "rms_norm_eps", 1e-6, path));
     m.rope_theta = static_cast<float>(config_number(c, "rope_theta", 10000.0, path));
-    m.shared_classifier = c.value("tie_word_embeddings", false);
+    m.shared_classifier = config_bool(c, "tie_word_embeddings", false, path);
     if (m.dim % m.n_heads != 0 || m.n_heads % m.n_kv_heads != 0 || m.head_size() % 2 != 0)
         fail(SURGEON_ERR_IO, path + ": hidden_size " + std::to_string(m.dim) + ", heads " +
                                  std::to_string(m.n_heads) + "/" + std::to_string(m.n_kv_heads) +
@@ -141,11 +159,19 @@ public:
             fail(SURGEON_ERR_IO, dir_ + ": tensor '" + name + "' has " + std::to_string(got) + " " +
                                      what + ", expected " + std::to_string(want));
     }
-    // Tensors nobody asked for mean an architecture we would silently get wrong (biases…).
-    void check_all_used() const {
+    // Tensors nobody asked for mean an architecture we would silently get wrong (biases…),
+    // or, for blocks past num_hidden_layers, a config that disagrees with its tensors.
+    void check_all_used(int64_t n_layers) const {
+        const std::string blocks = "model.layers.";
         for (const std::string& name : store_.names()) {
             if (used_.count(name)) continue;
             if (name.size() >= 20 && name.compare(name.size() - 20, 20, "rotary_emb.inv_freq") == 0) continue;
+            if (name.compare(0, blocks.size(), blocks) == 0) {
+                const long long block = std::atoll(name.c_str() + blocks.size());
+                if (block >= n_layers)
+                    fail(SURGEON_ERR_IO, dir_ + ": tensor '" + name + "' belongs to a block past "
+                                             "num_hidden_layers = " + std::to_string(n_layers));
+            }
             fail(SURGEON_ERR_UNSUPPORTED, dir_ + ": unexpected tensor '" + name +
                                               "' (not part of a bias-free Llama model)");
         }
@@ -260,7 +286,7 @@ Model load_hf(const std::string& dir, Dtype* source_dtype) {
             fail(SURGEON_ERR_IO, dir + ": tie_word_embeddings is false but lm_head.weight is missing");
         m.wcls = r.matrix("lm_head.weight", c.vocab_size, c.dim);
     }
-    r.check_all_used();
+    r.check_all_used(c.n_layers);
     return m;
 }
 

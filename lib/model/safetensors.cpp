@@ -420,6 +420,7 @@ TensorStore::TensorStore(const std::string& path) {
     const fs::path index_path = fs::path(path) / "model.safetensors.index.json";
     if (!fs::exists(index_path, ec))
         fail(SURGEON_ERR_IO, path + ": no model.safetensors or model.safetensors.index.json");
+    if (fs::is_directory(index_path, ec)) bad(index_path.string(), "is a directory, not a JSON file");
     std::ifstream f(index_path);
     if (!f) fail(SURGEON_ERR_IO, "cannot open '" + index_path.string() + "'");
     nlohmann::json index;

@@ -1,6 +1,7 @@
 // Per-row (output channel) bit-width allocation for mixed-precision quantization.
 //
-// Every allocator returns one bit width per row, drawn from a set of options within 1..8.
+// Every allocator returns one bit width per row, drawn from a set of options within 1..8
+// (given in any order, without duplicates).
 //  - quantile: rows ranked by importance, cut at fixed quantiles (no budget);
 //  - budget:   a target average met exactly (see attainable_total), bits placed by a
 //              rate-distortion model of the importance: row i at b bits costs I_i²·4^-b;
@@ -21,14 +22,16 @@ std::vector<int> default_bit_options();
 std::vector<int> normalize_bit_options(std::vector<int> options);
 
 // Rows ranked by ascending importance (ties by index); the rows whose rank lies in
-// [round(q_{m-1}·n), round(q_m·n)) get options[m] (q_0 = 0, q_k = 1). `quantiles` holds
-// options.size() − 1 non-decreasing cut points in [0, 1]; empty means equal bins.
+// [round(q_{m-1}·n), round(q_m·n)) get the m-th smallest option (q_0 = 0, q_k = 1).
+// `quantiles` holds k − 1 non-decreasing cut points in [0, 1] (k distinct options); empty
+// means equal bins.
 std::vector<int> allocate_quantile(const std::vector<float>& importance,
                                    const std::vector<int>& options,
                                    const std::vector<double>& quantiles = {});
 
-// Cut points whose bin fractions f_m ∝ exp(−μ·options[m]) have mean options = avg_bits:
-// the maximum-entropy spread of the options around a target, for the quantile allocator.
+// Cut points whose bin fractions f_m ∝ exp(−μ·options[m]) (options sorted) have mean
+// option = avg_bits: the maximum-entropy spread of the options around a target, for the
+// quantile allocator. The realised average is exact only up to the rounding of the cuts.
 std::vector<double> quantiles_for_target(const std::vector<int>& options, double avg_bits);
 
 // The largest total Σ b_i with each b_i an option that is <= avg_bits · rows (the
@@ -44,10 +47,11 @@ struct BudgetSolverOptions {
 };
 
 // Minimises Σ cost[i·k + m] over choices m_i subject to Σ options[m_i] =
-// attainable_total(rows, options, avg_bits) exactly (k = options.size(), options
-// normalized). Small problems are solved exactly by DP; large ones by Lagrangian greedy
-// over each row's lower convex hull, then a windowed DP over all rows and options that
-// closes the remaining gap at least cost (O(rows·k·log) + O(rows·k·window)).
+// attainable_total(rows, options, avg_bits) exactly (k = options.size(); cost columns in
+// the order of `options`). Small problems are solved exactly by DP; large ones by the
+// Lagrangian greedy over each row's lower convex hull, then a windowed DP over all rows
+// and options that closes the remaining gap at least cost (O(rows·k·log(rows·k)) +
+// O(rows·k·window)). Returns the chosen bit widths.
 std::vector<int> solve_budget(const std::vector<double>& cost, int64_t rows,
                               const std::vector<int>& options, double avg_bits,
                               const BudgetSolverOptions& solver = {});
@@ -58,13 +62,13 @@ std::vector<int> allocate_budget(const std::vector<float>& importance,
                                  const std::vector<int>& options, double avg_bits,
                                  const BudgetSolverOptions& solver = {});
 
-// Error-driven allocation: errors is rows × options (row-major), the estimated error of
-// each row at each option (see mixed_error.hpp).
+// Error-driven allocation: errors is rows × options (row-major, columns in the order of
+// `options`), the estimated error of each row at each option (see mixed_error.hpp).
 std::vector<int> allocate_error(const std::vector<double>& errors, int64_t rows,
                                 const std::vector<int>& options, double avg_bits,
                                 const BudgetSolverOptions& solver = {});
 
-// Σ_i cost[i·k + index of bits[i]]: the objective value of an allocation.
+// Σ_i cost[i·k + index of bits[i] in options]: the objective value of an allocation.
 double allocation_cost(const std::vector<double>& cost, const std::vector<int>& options,
                        const std::vector<int>& bits);
 

@@ -29,6 +29,9 @@ public:
     int64_t cols() const { return h_.cols; }
     void factorize() { factor(false); }
     double damping() { return factor(false).damp; }
+    // U, the upper Cholesky factor of the damped H⁻¹ in natural column order (H⁻¹ = UᵀU),
+    // factorized on first use; mixed precision reads diag(H⁻¹) and 1/U_jj² from it.
+    const Matrix& inverse_factor() { return factor(false).u; }
 
     // w is updated in place only when the whole call succeeds. row_bits (optional, one
     // per row) overrides the quantizer's bit width row by row.

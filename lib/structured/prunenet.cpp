@@ -1,6 +1,8 @@
 #include "structured/prunenet.hpp"
 
 #include <algorithm>
+#include <cblas.h>
+
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -17,28 +19,44 @@ namespace surgeon::structured {
 namespace {
 
 struct Features {
-    Matrix x;                   // hidden × 2·dim, normalised rows
-    std::vector<double> lnorm;  // log(‖x_i‖)
+    Matrix x;                  // hidden × 2·dim: [gate_i, up_i] / rms of the block
+    std::vector<double> norms; // hidden × kNormFeatures: centred log-norms of gate_i, up_i, down_i
 };
+
+// log‖v‖ of each row minus its mean over the block: relative sizes, comparable across blocks.
+void centred_log_norms(const std::vector<double>& sq, int column, std::vector<double>& out) {
+    const size_t n = sq.size();
+    double mean = 0.0;
+    std::vector<double> l(n);
+    for (size_t i = 0; i < n; ++i) mean += (l[i] = 0.5 * std::log(sq[i] + 1e-30)) / static_cast<double>(n);
+    for (size_t i = 0; i < n; ++i) out[i * kNormFeatures + column] = l[i] - mean;
+}
 
 Features features_of(const model::LayerWeights& layer) {
     const int64_t hidden = layer.w1.rows, dim = layer.w1.cols;
+    require_shape(layer.w3.rows == hidden && layer.w3.cols == dim && layer.w2.rows == dim &&
+                      layer.w2.cols == hidden,
+                  "inconsistent FFN shapes for the policy");
     double sq = 0.0;
     for (float v : layer.w1.data) sq += static_cast<double>(v) * v;
     for (float v : layer.w3.data) sq += static_cast<double>(v) * v;
     const double rms = std::sqrt(sq / static_cast<double>(2 * hidden * dim)) + 1e-30;
     Features f;
     f.x = Matrix(hidden, 2 * dim);
-    f.lnorm.resize(static_cast<size_t>(hidden));
-    for (int64_t i = 0; i < hidden; ++i) {
-        double n = 0.0;
+    f.norms.assign(static_cast<size_t>(hidden * kNormFeatures), 0.0);
+    std::vector<double> gate(hidden, 0.0), up(hidden, 0.0), down(hidden, 0.0);
+    for (int64_t i = 0; i < hidden; ++i)
         for (int64_t c = 0; c < dim; ++c) {
             f.x(i, c) = static_cast<float>(layer.w1(i, c) / rms);
             f.x(i, dim + c) = static_cast<float>(layer.w3(i, c) / rms);
-            n += static_cast<double>(f.x(i, c)) * f.x(i, c) + static_cast<double>(f.x(i, dim + c)) * f.x(i, dim + c);
+            gate[i] += static_cast<double>(layer.w1(i, c)) * layer.w1(i, c);
+            up[i] += static_cast<double>(layer.w3(i, c)) * layer.w3(i, c);
         }
-        f.lnorm[i] = 0.5 * std::log(n / static_cast<double>(2 * dim) + 1e-30);
-    }
+    for (int64_t r = 0; r < dim; ++r)
+        for (int64_t i = 0; i < hidden; ++i) down[i] += static_cast<double>(layer.w2(r, i)) * layer.w2(r, i);
+    centred_log_norms(gate, 0, f.norms);
+    centred_log_norms(up, 1, f.norms);
+    centred_log_norms(down, 2, f.norms);
     return f;
 }
 
@@ -51,7 +69,7 @@ Policy::Policy(int64_t dim, int features, uint64_t seed) : dim_(dim), features_(
     std::mt19937_64 rng(seed);
     std::normal_distribution<double> g(0.0, 1.0);
     const int64_t in = 2 * dim;
-    params.assign(static_cast<size_t>(features * in + features + 2), 0.0);
+    params.assign(static_cast<size_t>(features * in + features + kNormFeatures + 1), 0.0);
     for (int64_t k = 0; k < features * in; ++k) params[k] = g(rng) / std::sqrt(static_cast<double>(in));
     for (int k = 0; k < features; ++k) params[features * in + k] = 0.1 * g(rng);
 }
@@ -61,11 +79,13 @@ static std::vector<double> logits(const Policy& p, const Features& f, std::vecto
     const int64_t rows = f.x.rows, in = f.x.cols, k = p.features();
     const double* a = p.params.data();
     const double* v = a + k * in;
-    const double c = v[k], b = v[k + 1];
+    const double* c = v + k;
+    const double b = c[kNormFeatures];
     std::vector<double> z(static_cast<size_t>(rows));
     if (hidden_out) hidden_out->assign(static_cast<size_t>(rows * k), 0.0);
     for (int64_t i = 0; i < rows; ++i) {
-        double zi = b + c * f.lnorm[i];
+        double zi = b;
+        for (int t = 0; t < kNormFeatures; ++t) zi += c[t] * f.norms[i * kNormFeatures + t];
         for (int64_t j = 0; j < k; ++j) {
             double s = 0.0;
             for (int64_t t = 0; t < in; ++t) s += a[j * in + t] * f.x(i, t);
@@ -89,7 +109,7 @@ std::vector<float> Policy::scores(const model::LayerWeights& layer) const {
 }
 
 void Policy::save(const std::string& path) const {
-    nlohmann::json j{{"format", "surgeon-prunenet-policy"}, {"version", 1}, {"dim", dim_},
+    nlohmann::json j{{"format", "surgeon-prunenet-policy"}, {"version", 2}, {"dim", dim_},
                      {"features", features_}, {"params", params}};
     std::ofstream out(path);
     if (!out) fail(SURGEON_ERR_IO, "cannot write policy '" + path + "'");
@@ -103,8 +123,8 @@ Policy Policy::load(const std::string& path) {
     Policy p;
     try {
         const auto j = nlohmann::json::parse(in);
-        if (j.value("format", "") != "surgeon-prunenet-policy" || j.value("version", 0) != 1)
-            fail(SURGEON_ERR_IO, path + ": not a version-1 Surgeon PruneNet policy");
+        if (j.value("format", "") != "surgeon-prunenet-policy" || j.value("version", 0) != 2)
+            fail(SURGEON_ERR_IO, path + ": not a version-2 Surgeon PruneNet policy");
         p.dim_ = j.at("dim").get<int64_t>();
         p.features_ = j.at("features").get<int>();
         p.params = j.at("params").get<std::vector<double>>();
@@ -112,7 +132,7 @@ Policy Policy::load(const std::string& path) {
         fail(SURGEON_ERR_IO, path + ": malformed policy: " + e.what());
     }
     if (p.dim_ < 1 || p.features_ < 1 ||
-        p.params.size() != static_cast<size_t>(p.features_ * 2 * p.dim_ + p.features_ + 2))
+        p.params.size() != static_cast<size_t>(p.features_ * 2 * p.dim_ + p.features_ + kNormFeatures + 1))
         fail(SURGEON_ERR_IO, path + ": policy parameter count does not match its dimensions");
     return p;
 }
@@ -122,9 +142,34 @@ int64_t kept_neurons(int64_t hidden, double ratio) {
     return std::max<int64_t>(1, hidden - static_cast<int64_t>(std::llround(ratio * static_cast<double>(hidden))));
 }
 
-double selection_reward(const model::LayerWeights& layer, const std::vector<int64_t>& keep) {
+namespace {
+
+// down · m: the dim × dim map of the FFN path through `m` (gate or up), a sum of one
+// rank-1 term per neuron.
+Matrix through_down(const Matrix& down, const Matrix& m) {
+    Matrix out(down.rows, m.cols);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(down.rows), static_cast<int>(m.cols),
+                static_cast<int>(down.cols), 1.0f, down.data.data(), static_cast<int>(down.cols), m.data.data(),
+                static_cast<int>(m.cols), 0.0f, out.data.data(), static_cast<int>(out.cols));
+    return out;
+}
+
+}  // namespace
+
+const char* reward_name(Reward reward) { return reward == Reward::matrices ? "matrices" : "maps"; }
+
+Reward parse_reward(const std::string& name) {
+    if (name == "matrices") return Reward::matrices;
+    if (name == "maps") return Reward::maps;
+    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown reward '" + name + "' (matrices or maps)");
+}
+
+double selection_reward(const model::LayerWeights& layer, const std::vector<int64_t>& keep, Reward reward) {
     model::LayerWeights sliced = layer;
     slice_ffn(sliced, keep);
+    if (reward == Reward::maps)
+        return -0.5 * (spectral_distance(through_down(layer.w2, layer.w1), through_down(sliced.w2, sliced.w1)) +
+                       spectral_distance(through_down(layer.w2, layer.w3), through_down(sliced.w2, sliced.w3)));
     const double d = spectral_distance(layer.w1, sliced.w1) + spectral_distance(layer.w3, sliced.w3) +
                      spectral_distance(layer.w2, sliced.w2);
     return -d / 3.0;
@@ -137,6 +182,12 @@ Policy train_policy(const model::Model& model, const TrainOptions& o, const Cont
     const auto t0 = std::chrono::steady_clock::now();
     const int64_t dim = model.config.dim;
     Policy policy(dim, o.features, o.seed);
+    if (o.norm_prior) {
+        // Start from "keep the neurons with the largest gate, up and down norms"; REINFORCE
+        // then moves away from it only where the spectral reward says so.
+        const size_t v0 = static_cast<size_t>(o.features * 2 * dim);
+        for (int t = 0; t < kNormFeatures; ++t) policy.params[v0 + o.features + t] = o.norm_prior_weights[t];
+    }
     std::mt19937_64 rng(o.seed ^ 0x9e3779b97f4a7c15ull);
     std::uniform_real_distribution<double> uniform(1e-6, 1.0 - 1e-6);
 
@@ -170,7 +221,7 @@ Policy train_policy(const model::Model& model, const TrainOptions& o, const Cont
         }
         ctx.progress("prunenet", static_cast<double>(step) / o.steps);
         parallel_for(ctx.effective_threads(), o.samples, [&](int64_t b, int64_t e, int) {
-            for (int64_t s = b; s < e; ++s) rewards[s] = selection_reward(layer, kept[s]);
+            for (int64_t s = b; s < e; ++s) rewards[s] = selection_reward(layer, kept[s], o.reward);
         });
         const double baseline = std::accumulate(rewards.begin(), rewards.end(), 0.0) / o.samples;
         if (report) report->mean_reward.push_back(baseline);
@@ -192,8 +243,8 @@ Policy train_policy(const model::Model& model, const TrainOptions& o, const Cont
                     const double back = dz * policy.params[k * in + j] * (1.0 - hij * hij);
                     for (int64_t t = 0; t < in; ++t) ga[j * in + t] += back * f.x(i, t);
                 }
-                gv[k] += dz * f.lnorm[i];
-                gv[k + 1] += dz;
+                for (int t = 0; t < kNormFeatures; ++t) gv[k + t] += dz * f.norms[i * kNormFeatures + t];
+                gv[k + kNormFeatures] += dz;
             }
         }
         // Adam ascent on the expected reward.
@@ -215,19 +266,27 @@ std::vector<double> spectral_layer_ratios(const model::Model& model, const Polic
                                           double ratio, double max_ratio) {
     const size_t n = model.layers.size();
     std::vector<double> dist(n), hidden(n);
-    double total = 0.0;
     for (size_t l = 0; l < n; ++l) {
         const auto& layer = model.layers[l];
         hidden[l] = static_cast<double>(layer.w1.rows);
-        total += hidden[l];
         const auto keep = top_k_indices(policy.scores(layer), kept_neurons(layer.w1.rows, ratio));
         dist[l] = std::max(1e-3, -selection_reward(layer, keep));
     }
+    return ratios_from_distances(dist, hidden, ratio, max_ratio);
+}
+
+std::vector<double> ratios_from_distances(const std::vector<double>& dist, const std::vector<double>& hidden,
+                                          double ratio, double max_ratio) {
+    const size_t n = dist.size();
+    require_arg(hidden.size() == n && ratio >= 0.0 && ratio < 1.0 && max_ratio > 0.0 && max_ratio < 1.0,
+                "per-layer ratios need one distance and size per block, 0 <= ratio < max_ratio < 1");
+    double total = 0.0;
+    for (double h : hidden) total += h;
     // Weight each block by 1/distance, then scale so Σ r_l·hidden_l = ratio·Σ hidden_l,
     // clamping and redistributing among the unclamped blocks.
     std::vector<double> r(n, 0.0);
     std::vector<bool> fixed(n, false);
-    for (int iter = 0; iter < 8; ++iter) {
+    for (size_t iter = 0; iter <= n; ++iter) {
         double budget = ratio * total, weight = 0.0;
         for (size_t l = 0; l < n; ++l) {
             if (fixed[l]) budget -= r[l] * hidden[l];

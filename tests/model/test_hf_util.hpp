@@ -11,7 +11,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.hpp"
+#include "core/half.hpp"
 #include "model/model.hpp"
 
 namespace hfio_test {
@@ -156,9 +159,16 @@ inline void expect_same_model(const surgeon::model::Model& a, const surgeon::mod
     expect_same_matrix(a.wcls, b.wcls, "wcls");
 }
 
+// The value a float becomes when stored as binary16 / bfloat16 and read back.
+inline float f16_round(float v) { return surgeon::f16_to_float(surgeon::float_to_f16(v)); }
+inline float bf16_round(float v) { return surgeon::bf16_to_float(surgeon::float_to_bf16(v)); }
+
+inline nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(read_bytes(path)); }
+inline void write_json(const std::string& path, const nlohmann::json& j) { write_bytes(path, j.dump(2)); }
+
 // stories260K: the repo copy when present, else the shared data; "" when neither exists.
 inline std::string stories260k_path() {
-    for (const std::string p : {std::string(SURGEON_SAMPLES_DATA_DIR) + "/stories260K.bin",
+    for (const std::string& p : {std::string(SURGEON_SAMPLES_DATA_DIR) + "/stories260K.bin",
                                 std::string(SURGEON_SHARED_DIR) + "/data/stories260K.bin"})
         if (fs::exists(p)) return p;
     return "";

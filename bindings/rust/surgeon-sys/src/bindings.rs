@@ -4,10 +4,12 @@ pub const SURGEON_VERSION_MAJOR: u32 = 0;
 pub const SURGEON_VERSION_MINOR: u32 = 1;
 pub const SURGEON_VERSION_PATCH: u32 = 0;
 pub const SURGEON_VERSION_NUMBER: u32 = 100;
+pub const SURGEON_SIGNAL_COUNT: u32 = 5;
 pub type __uint8_t = ::std::os::raw::c_uchar;
 pub type __uint16_t = ::std::os::raw::c_ushort;
 pub type __int32_t = ::std::os::raw::c_int;
 pub type __int64_t = ::std::os::raw::c_long;
+pub type __uint64_t = ::std::os::raw::c_ulong;
 pub const surgeon_status_SURGEON_OK: surgeon_status = 0;
 pub const surgeon_status_SURGEON_ERR_INVALID_ARGUMENT: surgeon_status = 1;
 pub const surgeon_status_SURGEON_ERR_SHAPE: surgeon_status = 2;
@@ -437,5 +439,1021 @@ extern "C" {
         cols: i64,
         ld: i64,
         out: *mut f64,
+    ) -> surgeon_status;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct surgeon_model {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct surgeon_model_config {
+    pub dim: i64,
+    pub hidden_dim: i64,
+    pub n_layers: i64,
+    pub n_heads: i64,
+    pub n_kv_heads: i64,
+    pub vocab_size: i64,
+    pub seq_len: i64,
+    pub parameters: i64,
+}
+#[test]
+fn bindgen_test_layout_surgeon_model_config() {
+    assert_eq!(
+        ::std::mem::size_of::<surgeon_model_config>(),
+        64usize,
+        concat!("Size of: ", stringify!(surgeon_model_config))
+    );
+    assert_eq!(
+        ::std::mem::align_of::<surgeon_model_config>(),
+        8usize,
+        concat!("Alignment of ", stringify!(surgeon_model_config))
+    );
+    fn test_field_dim() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_model_config>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).dim) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_model_config),
+                "::",
+                stringify!(dim)
+            )
+        );
+    }
+    test_field_dim();
+    fn test_field_hidden_dim() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_model_config>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).hidden_dim) as usize - ptr as usize
+            },
+            8usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_model_config),
+                "::",
+                stringify!(hidden_dim)
+            )
+        );
+    }
+    test_field_hidden_dim();
+    fn test_field_n_layers() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_model_config>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).n_layers) as usize - ptr as usize
+            },
+            16usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_model_config),
+                "::",
+                stringify!(n_layers)
+            )
+        );
+    }
+    test_field_n_layers();
+    fn test_field_n_heads() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_model_config>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).n_heads) as usize - ptr as usize
+            },
+            24usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_model_config),
+                "::",
+                stringify!(n_heads)
+            )
+        );
+    }
+    test_field_n_heads();
+    fn test_field_n_kv_heads() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_model_config>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).n_kv_heads) as usize - ptr as usize
+            },
+            32usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_model_config),
+                "::",
+                stringify!(n_kv_heads)
+            )
+        );
+    }
+    test_field_n_kv_heads();
+    fn test_field_vocab_size() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_model_config>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).vocab_size) as usize - ptr as usize
+            },
+            40usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_model_config),
+                "::",
+                stringify!(vocab_size)
+            )
+        );
+    }
+    test_field_vocab_size();
+    fn test_field_seq_len() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_model_config>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).seq_len) as usize - ptr as usize
+            },
+            48usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_model_config),
+                "::",
+                stringify!(seq_len)
+            )
+        );
+    }
+    test_field_seq_len();
+    fn test_field_parameters() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_model_config>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).parameters) as usize - ptr as usize
+            },
+            56usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_model_config),
+                "::",
+                stringify!(parameters)
+            )
+        );
+    }
+    test_field_parameters();
+}
+pub const surgeon_eval_mode_SURGEON_EVAL_PARAGRAPHS: surgeon_eval_mode = 0;
+pub const surgeon_eval_mode_SURGEON_EVAL_WINDOWS: surgeon_eval_mode = 1;
+pub type surgeon_eval_mode = ::std::os::raw::c_uint;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct surgeon_perplexity {
+    pub sequences: i64,
+    pub tokens: i64,
+    pub nll: f64,
+    pub ppl: f64,
+}
+#[test]
+fn bindgen_test_layout_surgeon_perplexity() {
+    assert_eq!(
+        ::std::mem::size_of::<surgeon_perplexity>(),
+        32usize,
+        concat!("Size of: ", stringify!(surgeon_perplexity))
+    );
+    assert_eq!(
+        ::std::mem::align_of::<surgeon_perplexity>(),
+        8usize,
+        concat!("Alignment of ", stringify!(surgeon_perplexity))
+    );
+    fn test_field_sequences() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_perplexity>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).sequences) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_perplexity),
+                "::",
+                stringify!(sequences)
+            )
+        );
+    }
+    test_field_sequences();
+    fn test_field_tokens() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_perplexity>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).tokens) as usize - ptr as usize
+            },
+            8usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_perplexity),
+                "::",
+                stringify!(tokens)
+            )
+        );
+    }
+    test_field_tokens();
+    fn test_field_nll() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_perplexity>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).nll) as usize - ptr as usize
+            },
+            16usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_perplexity),
+                "::",
+                stringify!(nll)
+            )
+        );
+    }
+    test_field_nll();
+    fn test_field_ppl() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_perplexity>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).ppl) as usize - ptr as usize
+            },
+            24usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_perplexity),
+                "::",
+                stringify!(ppl)
+            )
+        );
+    }
+    test_field_ppl();
+}
+extern "C" {
+    pub fn surgeon_model_load(
+        out: *mut *mut surgeon_model,
+        path: *const ::std::os::raw::c_char,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_model_free(model: *mut surgeon_model);
+}
+extern "C" {
+    pub fn surgeon_model_clone(
+        out: *mut *mut surgeon_model,
+        model: *const surgeon_model,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_model_get_config(
+        model: *const surgeon_model,
+        out: *mut surgeon_model_config,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_model_set_tokenizer(
+        model: *mut surgeon_model,
+        path: *const ::std::os::raw::c_char,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_model_encode(
+        model: *const surgeon_model,
+        text: *const ::std::os::raw::c_char,
+        bos: ::std::os::raw::c_int,
+        ids: *mut i32,
+        capacity: i64,
+        count: *mut i64,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_model_perplexity(
+        ctx: *const surgeon_context,
+        model: *const surgeon_model,
+        text: *const ::std::os::raw::c_char,
+        mode: surgeon_eval_mode,
+        begin: i64,
+        end: i64,
+        seq_len: i64,
+        out: *mut surgeon_perplexity,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_model_perplexity_tokens(
+        ctx: *const surgeon_context,
+        model: *const surgeon_model,
+        tokens: *const i32,
+        count: i64,
+        seq_len: i64,
+        out: *mut surgeon_perplexity,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_model_compress(
+        ctx: *const surgeon_context,
+        model: *mut surgeon_model,
+        calib_text: *const ::std::os::raw::c_char,
+        begin: i64,
+        end: i64,
+        recipe_json: *const ::std::os::raw::c_char,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_model_report(
+        model: *const surgeon_model,
+        json: *mut *const ::std::os::raw::c_char,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_model_save(
+        model: *const surgeon_model,
+        path: *const ::std::os::raw::c_char,
+        format: *const ::std::os::raw::c_char,
+        dtype: *const ::std::os::raw::c_char,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_model_save_gptq(
+        model: *const surgeon_model,
+        dir: *const ::std::os::raw::c_char,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_model_linear_shape(
+        model: *const surgeon_model,
+        block: i64,
+        name: *const ::std::os::raw::c_char,
+        rows: *mut i64,
+        cols: *mut i64,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_model_get_linear(
+        model: *const surgeon_model,
+        block: i64,
+        name: *const ::std::os::raw::c_char,
+        out: *mut f32,
+        rows: i64,
+        cols: i64,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_model_set_linear(
+        model: *mut surgeon_model,
+        block: i64,
+        name: *const ::std::os::raw::c_char,
+        w: *const f32,
+        rows: i64,
+        cols: i64,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_model_generate(
+        model: *const surgeon_model,
+        prompt: *const ::std::os::raw::c_char,
+        steps: i64,
+        temperature: f64,
+        seed: u64,
+        out: *mut ::std::os::raw::c_char,
+        capacity: usize,
+        length: *mut usize,
+    ) -> surgeon_status;
+}
+pub const surgeon_importance_signal_SURGEON_SIGNAL_ACTIVATION: surgeon_importance_signal = 0;
+pub const surgeon_importance_signal_SURGEON_SIGNAL_HESSIAN: surgeon_importance_signal = 1;
+pub const surgeon_importance_signal_SURGEON_SIGNAL_WEIGHT: surgeon_importance_signal = 2;
+pub const surgeon_importance_signal_SURGEON_SIGNAL_OUTPUT: surgeon_importance_signal = 3;
+pub const surgeon_importance_signal_SURGEON_SIGNAL_VARIANCE: surgeon_importance_signal = 4;
+pub type surgeon_importance_signal = ::std::os::raw::c_uint;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct surgeon_importance {
+    _unused: [u8; 0],
+}
+extern "C" {
+    pub fn surgeon_importance_default_weights(out: *mut f64) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_importance_compute(
+        out: *mut *mut surgeon_importance,
+        ctx: *const surgeon_context,
+        h: *const surgeon_hessian,
+        solver: *mut surgeon_solver,
+        w: *const f32,
+        rows: i64,
+        cols: i64,
+        ld: i64,
+        weights: *const f64,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_importance_free(imp: *mut surgeon_importance);
+}
+extern "C" {
+    pub fn surgeon_importance_rows(imp: *const surgeon_importance, out: *mut i64)
+        -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_importance_scores(
+        imp: *const surgeon_importance,
+        out: *mut f32,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_importance_signal_values(
+        imp: *const surgeon_importance,
+        signal: surgeon_importance_signal,
+        out: *mut f32,
+        available: *mut ::std::os::raw::c_int,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_attainable_average(
+        rows: i64,
+        options: *const i32,
+        n_options: ::std::os::raw::c_int,
+        avg_bits: f64,
+        out: *mut f64,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_allocate_quantile(
+        imp: *const surgeon_importance,
+        options: *const i32,
+        n_options: ::std::os::raw::c_int,
+        quantiles: *const f64,
+        avg_bits: f64,
+        bits_out: *mut i32,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_allocate_budget(
+        imp: *const surgeon_importance,
+        options: *const i32,
+        n_options: ::std::os::raw::c_int,
+        avg_bits: f64,
+        bits_out: *mut i32,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_mixed_row_errors(
+        ctx: *const surgeon_context,
+        solver: *mut surgeon_solver,
+        w: *const f32,
+        rows: i64,
+        cols: i64,
+        ld: i64,
+        quantizer: *const surgeon_quantizer,
+        options: *const i32,
+        n_options: ::std::os::raw::c_int,
+        errors_out: *mut f64,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_allocate_error(
+        errors: *const f64,
+        rows: i64,
+        options: *const i32,
+        n_options: ::std::os::raw::c_int,
+        avg_bits: f64,
+        bits_out: *mut i32,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_solver_quantize_mixed(
+        s: *mut surgeon_solver,
+        w: *mut f32,
+        rows: i64,
+        cols: i64,
+        ld: i64,
+        quantizer: *const surgeon_quantizer,
+        row_bits: *const i32,
+        qresult_out: *mut surgeon_qresult,
+        loss_out: *mut f64,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_solver_prune_mixed(
+        s: *mut surgeon_solver,
+        w: *mut f32,
+        rows: i64,
+        cols: i64,
+        ld: i64,
+        sparsity: f64,
+        n: ::std::os::raw::c_int,
+        m: ::std::os::raw::c_int,
+        scope: surgeon_mask_scope,
+        quantizer: *const surgeon_quantizer,
+        row_bits: *const i32,
+        mask_out: *mut surgeon_mask,
+        qresult_out: *mut surgeon_qresult,
+        loss_out: *mut f64,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_qresult_row_bits(r: *const surgeon_qresult, out: *mut i32) -> surgeon_status;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct surgeon_mixed_stats {
+    pub channels: i64,
+    pub weights: i64,
+    pub grids: i64,
+    pub histogram: [i64; 9usize],
+    pub avg_bits: f64,
+    pub avg_bits_with_overhead: f64,
+    pub has_importance: ::std::os::raw::c_int,
+    pub importance_min: f64,
+    pub importance_max: f64,
+    pub importance_mean: f64,
+}
+#[test]
+fn bindgen_test_layout_surgeon_mixed_stats() {
+    assert_eq!(
+        ::std::mem::size_of::<surgeon_mixed_stats>(),
+        144usize,
+        concat!("Size of: ", stringify!(surgeon_mixed_stats))
+    );
+    assert_eq!(
+        ::std::mem::align_of::<surgeon_mixed_stats>(),
+        8usize,
+        concat!("Alignment of ", stringify!(surgeon_mixed_stats))
+    );
+    fn test_field_channels() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_mixed_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).channels) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_mixed_stats),
+                "::",
+                stringify!(channels)
+            )
+        );
+    }
+    test_field_channels();
+    fn test_field_weights() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_mixed_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).weights) as usize - ptr as usize
+            },
+            8usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_mixed_stats),
+                "::",
+                stringify!(weights)
+            )
+        );
+    }
+    test_field_weights();
+    fn test_field_grids() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_mixed_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).grids) as usize - ptr as usize
+            },
+            16usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_mixed_stats),
+                "::",
+                stringify!(grids)
+            )
+        );
+    }
+    test_field_grids();
+    fn test_field_histogram() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_mixed_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).histogram) as usize - ptr as usize
+            },
+            24usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_mixed_stats),
+                "::",
+                stringify!(histogram)
+            )
+        );
+    }
+    test_field_histogram();
+    fn test_field_avg_bits() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_mixed_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).avg_bits) as usize - ptr as usize
+            },
+            96usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_mixed_stats),
+                "::",
+                stringify!(avg_bits)
+            )
+        );
+    }
+    test_field_avg_bits();
+    fn test_field_avg_bits_with_overhead() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_mixed_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).avg_bits_with_overhead) as usize - ptr as usize
+            },
+            104usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_mixed_stats),
+                "::",
+                stringify!(avg_bits_with_overhead)
+            )
+        );
+    }
+    test_field_avg_bits_with_overhead();
+    fn test_field_has_importance() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_mixed_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).has_importance) as usize - ptr as usize
+            },
+            112usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_mixed_stats),
+                "::",
+                stringify!(has_importance)
+            )
+        );
+    }
+    test_field_has_importance();
+    fn test_field_importance_min() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_mixed_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).importance_min) as usize - ptr as usize
+            },
+            120usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_mixed_stats),
+                "::",
+                stringify!(importance_min)
+            )
+        );
+    }
+    test_field_importance_min();
+    fn test_field_importance_max() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_mixed_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).importance_max) as usize - ptr as usize
+            },
+            128usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_mixed_stats),
+                "::",
+                stringify!(importance_max)
+            )
+        );
+    }
+    test_field_importance_max();
+    fn test_field_importance_mean() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_mixed_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).importance_mean) as usize - ptr as usize
+            },
+            136usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_mixed_stats),
+                "::",
+                stringify!(importance_mean)
+            )
+        );
+    }
+    test_field_importance_mean();
+}
+extern "C" {
+    pub fn surgeon_mixed_stats_compute(
+        bits: *const i32,
+        rows: i64,
+        cols: i64,
+        group_size: i64,
+        scale_bits: ::std::os::raw::c_int,
+        zero_bits: ::std::os::raw::c_int,
+        imp: *const surgeon_importance,
+        out: *mut surgeon_mixed_stats,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_mixed_stats_json(
+        bits: *const i32,
+        rows: i64,
+        cols: i64,
+        group_size: i64,
+        scale_bits: ::std::os::raw::c_int,
+        zero_bits: ::std::os::raw::c_int,
+        imp: *const surgeon_importance,
+        buf: *mut ::std::os::raw::c_char,
+        cap: usize,
+        len: *mut usize,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_singular_values(
+        a: *const f32,
+        rows: i64,
+        cols: i64,
+        ld: i64,
+        out: *mut f32,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_ks_distance(
+        a: *const f32,
+        na: i64,
+        b: *const f32,
+        nb: i64,
+        out: *mut f64,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_spectral_distance(
+        original: *const f32,
+        rows: i64,
+        cols: i64,
+        pruned: *const f32,
+        pruned_rows: i64,
+        pruned_cols: i64,
+        out: *mut f64,
+    ) -> surgeon_status;
+}
+pub const surgeon_ffn_method_SURGEON_FFN_L2: surgeon_ffn_method = 0;
+pub const surgeon_ffn_method_SURGEON_FFN_RANDOM: surgeon_ffn_method = 1;
+pub type surgeon_ffn_method = ::std::os::raw::c_uint;
+extern "C" {
+    pub fn surgeon_ffn_scores(
+        method: surgeon_ffn_method,
+        gate: *const f32,
+        up: *const f32,
+        down: *const f32,
+        hidden: i64,
+        dim: i64,
+        seed: u64,
+        scores: *mut f32,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_ffn_select(
+        scores: *const f32,
+        hidden: i64,
+        ratio: f64,
+        keep: *mut i64,
+        keep_count: *mut i64,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_ffn_slice(
+        gate: *const f32,
+        up: *const f32,
+        down: *const f32,
+        hidden: i64,
+        dim: i64,
+        keep: *const i64,
+        keep_count: i64,
+        gate_out: *mut f32,
+        up_out: *mut f32,
+        down_out: *mut f32,
+    ) -> surgeon_status;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct surgeon_prunenet {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct surgeon_prunenet_options {
+    pub ratio: f64,
+    pub steps: ::std::os::raw::c_int,
+    pub samples: ::std::os::raw::c_int,
+    pub learning_rate: f64,
+    pub features: ::std::os::raw::c_int,
+    pub seed: u64,
+}
+#[test]
+fn bindgen_test_layout_surgeon_prunenet_options() {
+    assert_eq!(
+        ::std::mem::size_of::<surgeon_prunenet_options>(),
+        40usize,
+        concat!("Size of: ", stringify!(surgeon_prunenet_options))
+    );
+    assert_eq!(
+        ::std::mem::align_of::<surgeon_prunenet_options>(),
+        8usize,
+        concat!("Alignment of ", stringify!(surgeon_prunenet_options))
+    );
+    fn test_field_ratio() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_prunenet_options>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).ratio) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_prunenet_options),
+                "::",
+                stringify!(ratio)
+            )
+        );
+    }
+    test_field_ratio();
+    fn test_field_steps() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_prunenet_options>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).steps) as usize - ptr as usize
+            },
+            8usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_prunenet_options),
+                "::",
+                stringify!(steps)
+            )
+        );
+    }
+    test_field_steps();
+    fn test_field_samples() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_prunenet_options>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).samples) as usize - ptr as usize
+            },
+            12usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_prunenet_options),
+                "::",
+                stringify!(samples)
+            )
+        );
+    }
+    test_field_samples();
+    fn test_field_learning_rate() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_prunenet_options>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).learning_rate) as usize - ptr as usize
+            },
+            16usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_prunenet_options),
+                "::",
+                stringify!(learning_rate)
+            )
+        );
+    }
+    test_field_learning_rate();
+    fn test_field_features() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_prunenet_options>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).features) as usize - ptr as usize
+            },
+            24usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_prunenet_options),
+                "::",
+                stringify!(features)
+            )
+        );
+    }
+    test_field_features();
+    fn test_field_seed() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_prunenet_options>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).seed) as usize - ptr as usize
+            },
+            32usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_prunenet_options),
+                "::",
+                stringify!(seed)
+            )
+        );
+    }
+    test_field_seed();
+}
+extern "C" {
+    pub fn surgeon_prunenet_options_default(out: *mut surgeon_prunenet_options) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_prunenet_new(
+        out: *mut *mut surgeon_prunenet,
+        dim: i64,
+        features: ::std::os::raw::c_int,
+        seed: u64,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_prunenet_free(policy: *mut surgeon_prunenet);
+}
+extern "C" {
+    pub fn surgeon_prunenet_train_model(
+        out: *mut *mut surgeon_prunenet,
+        ctx: *const surgeon_context,
+        model_path: *const ::std::os::raw::c_char,
+        options: *const surgeon_prunenet_options,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_prunenet_train_ffn(
+        out: *mut *mut surgeon_prunenet,
+        ctx: *const surgeon_context,
+        dim: i64,
+        blocks: i64,
+        gates: *const *const f32,
+        ups: *const *const f32,
+        downs: *const *const f32,
+        hidden: *const i64,
+        options: *const surgeon_prunenet_options,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_prunenet_save(
+        policy: *const surgeon_prunenet,
+        path: *const ::std::os::raw::c_char,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_prunenet_load(
+        out: *mut *mut surgeon_prunenet,
+        path: *const ::std::os::raw::c_char,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_prunenet_dim(policy: *const surgeon_prunenet, dim: *mut i64) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_prunenet_scores(
+        policy: *const surgeon_prunenet,
+        gate: *const f32,
+        up: *const f32,
+        down: *const f32,
+        hidden: i64,
+        dim: i64,
+        scores: *mut f32,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_prunenet_select(
+        policy: *const surgeon_prunenet,
+        gate: *const f32,
+        up: *const f32,
+        down: *const f32,
+        hidden: i64,
+        dim: i64,
+        ratio: f64,
+        keep: *mut i64,
+        keep_count: *mut i64,
     ) -> surgeon_status;
 }

@@ -1,0 +1,178 @@
+package surgeon
+
+import (
+	"sync"
+	"testing"
+)
+
+const goroutines = 4
+
+type pipelineResult struct {
+	pruned, quantized []float32
+	mask              []byte
+}
+
+// pipeline streams X, prunes 2:4 and quantizes 4-bit with handles of its own.
+func pipeline(t *testing.T, f *fixture) pipelineResult {
+	ctx := must(NewContext(WithThreads(1))).of(t)
+	defer ctx.Close()
+	h := must(NewHessian(ctx, f.cols)).of(t)
+	defer h.Close()
+	for start := 0; start < f.tokens; start += 256 {
+		end := start + 256
+		if end > f.tokens {
+			end = f.tokens
+		}
+		noErr(t, h.Add(f.x[start*f.cols:end*f.cols], end-start))
+	}
+	solver := must(NewSolver(h, 0.01, 128)).of(t)
+	defer solver.Close()
+	r := pipelineResult{pruned: f.clone(), quantized: f.clone()}
+	res := must(solver.Prune(r.pruned, f.rows, f.cols, PruneOptions{Sparsity: NOfM(2, 4)})).of(t)
+	r.mask = must(res.Mask.Bytes()).of(t)
+	res.Close()
+	q := must(NewQuantizer(4)).of(t)
+	defer q.Close()
+	qr := must(solver.Quantize(r.quantized, f.rows, f.cols, q)).of(t)
+	qr.Close()
+	return r
+}
+
+// TestSeparateHandlesOnSeveralGoroutines: each goroutine's results equal the sequential
+// ones.
+func TestSeparateHandlesOnSeveralGoroutines(t *testing.T) {
+	f := loadFixture(t, defaultFixture)
+	sequential := pipeline(t, f)
+	results := make([]pipelineResult, goroutines)
+	var wg sync.WaitGroup
+	for g := range results {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			results[g] = pipeline(t, f)
+		}(g)
+	}
+	wg.Wait()
+	for g, r := range results {
+		if string(r.mask) != string(sequential.mask) {
+			t.Errorf("goroutine %d: different mask", g)
+		}
+		if relMaxDiff(r.pruned, sequential.pruned) > 1e-6 || relMaxDiff(r.quantized, sequential.quantized) > 1e-6 {
+			t.Errorf("goroutine %d: different weights", g)
+		}
+	}
+}
+
+// TestConcurrentPruneAndQuantizeOnOneSolver: the C API allows it (the factorization is
+// computed once, under a lock); the goroutines also race on the first factorization.
+func TestConcurrentPruneAndQuantizeOnOneSolver(t *testing.T) {
+	f := loadFixture(t, defaultFixture)
+	ctx := must(NewContext(WithThreads(1))).of(t)
+	defer ctx.Close()
+	solver := must(NewSolver(f.hessian(t, ctx), 0.01, 128)).of(t)
+	defer solver.Close()
+	q := must(NewQuantizer(4, GroupSize(32))).of(t)
+	defer q.Close()
+	run := func(job int) []float32 {
+		w := f.clone()
+		switch job {
+		case 0:
+			r := must(solver.Prune(w, f.rows, f.cols, PruneOptions{Sparsity: NOfM(2, 4)})).of(t)
+			r.Close()
+		case 1:
+			r := must(solver.Prune(w, f.rows, f.cols, PruneOptions{Sparsity: Fraction(0.5)})).of(t)
+			r.Close()
+		default:
+			r := must(solver.Quantize(w, f.rows, f.cols, q)).of(t)
+			r.Close()
+		}
+		return w
+	}
+	concurrent := make([][]float32, 2*goroutines)
+	var wg sync.WaitGroup
+	for k := range concurrent {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			concurrent[k] = run(k % 3)
+		}(k)
+	}
+	wg.Wait()
+	sequential := [][]float32{run(0), run(1), run(2)}
+	for k, w := range concurrent {
+		if d := relMaxDiff(w, sequential[k%3]); d > 1e-6 {
+			t.Errorf("job %d differs by %g", k%3, d)
+		}
+	}
+}
+
+// TestConcurrentAddsOnOneHessian: the C API allows concurrent adds on one accumulator.
+func TestConcurrentAddsOnOneHessian(t *testing.T) {
+	f := loadFixture(t, defaultFixture)
+	ctx := must(NewContext(WithThreads(1))).of(t)
+	defer ctx.Close()
+	sequential := must(NewHessian(ctx, f.cols)).of(t)
+	defer sequential.Close()
+	noErr(t, sequential.Add(f.x, f.tokens))
+	shared := must(NewHessian(ctx, f.cols)).of(t)
+	defer shared.Close()
+	const batch = 97
+	var wg sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for start := g * batch; start < f.tokens; start += goroutines * batch {
+				end := start + batch
+				if end > f.tokens {
+					end = f.tokens
+				}
+				if err := shared.Add(f.x[start*f.cols:end*f.cols], end-start); err != nil {
+					t.Error(err)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	if n := must(shared.Samples()).of(t); n != int64(f.tokens) {
+		t.Fatalf("samples %d", n)
+	}
+	expected := must(sequential.Matrix()).of(t)
+	if d := relMaxDiff(must(shared.Matrix()).of(t), expected); d > 1e-5 {
+		t.Fatalf("concurrent adds differ by %g", d)
+	}
+	if d := relMaxDiff(expected, f.h); d > 1e-4 {
+		t.Fatalf("H differs from the fixture by %g", d)
+	}
+}
+
+// TestOppositeMergesDoNotDeadlock: a.Merge(b) and b.Merge(a) at the same time.
+func TestOppositeMergesDoNotDeadlock(t *testing.T) {
+	a := must(NewHessian(nil, 4)).of(t)
+	defer a.Close()
+	b := must(NewHessian(nil, 4)).of(t)
+	defer b.Close()
+	noErr(t, a.Add([]float32{1, 2, 3, 4}, 1))
+	noErr(t, b.Add([]float32{4, 3, 2, 1}, 1))
+	var wg sync.WaitGroup
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			// Few rounds: each merge adds the other's sample count (Fibonacci growth).
+			for i := 0; i < 30; i++ {
+				var err error
+				if g == 0 {
+					err = a.Merge(b)
+				} else {
+					err = b.Merge(a)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+}

@@ -1,0 +1,81 @@
+package surgeon
+
+import (
+	"errors"
+	"fmt"
+
+	"surgeon.dev/surgeon/raw"
+)
+
+// Status is a C surgeon_status code.
+type Status int
+
+const (
+	StatusOK              Status = 0
+	StatusInvalidArgument Status = 1 // NULL pointer, option out of range, bad enum
+	StatusShape           Status = 2 // dimensions that do not agree
+	StatusNumeric         Status = 3 // NaN/Inf input, Hessian not positive definite
+	StatusOutOfMemory     Status = 4
+	StatusIO              Status = 5 // cannot open/read/write, truncated or corrupt
+	StatusUnsupported     Status = 6 // valid request this build cannot do
+	StatusInternal        Status = 7 // a bug: please report
+)
+
+// String is the C name of the status ("SURGEON_ERR_SHAPE").
+func (s Status) String() string { return raw.Surgeon_status_string(raw.Status(s)) }
+
+// Error is a failed call: the status and a message that names the C function and the bad
+// value (surgeon_last_error(), read in the same native call as the failure). Checks the
+// binding makes itself (slice lengths, closed handles) produce the same form.
+type Error struct {
+	Status  Status
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s (%s)", e.Message, e.Status) }
+
+// Is makes errors.Is(err, surgeon.ErrShape) match any error with that status.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Message == "" && t.Status == e.Status
+}
+
+// Sentinels for errors.Is.
+var (
+	ErrInvalidArgument = &Error{Status: StatusInvalidArgument}
+	ErrShape           = &Error{Status: StatusShape}
+	ErrNumeric         = &Error{Status: StatusNumeric}
+	ErrOutOfMemory     = &Error{Status: StatusOutOfMemory}
+	ErrIO              = &Error{Status: StatusIO}
+	ErrUnsupported     = &Error{Status: StatusUnsupported}
+	ErrInternal        = &Error{Status: StatusInternal}
+)
+
+// check turns a raw-layer error into an *Error (nil stays nil).
+func check(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *raw.StatusError
+	if errors.As(err, &se) {
+		return &Error{Status: Status(se.Status), Message: se.Message}
+	}
+	return err
+}
+
+// fail builds an error in the library's format: "function: message".
+func fail(status Status, function, format string, args ...interface{}) error {
+	return &Error{Status: status, Message: function + ": " + fmt.Sprintf(format, args...)}
+}
+
+// checkMatrix checks that a buffer of n elements holds rows × cols values (tightly packed).
+func checkMatrix(function, name string, n, rows, cols int) error {
+	if rows < 0 || cols < 0 {
+		return fail(StatusShape, function, "%s: negative shape %d x %d", name, rows, cols)
+	}
+	if n != rows*cols {
+		return fail(StatusShape, function, "%s has %d elements, expected %d x %d = %d",
+			name, n, rows, cols, rows*cols)
+	}
+	return nil
+}

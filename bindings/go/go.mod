@@ -1,0 +1,3 @@
+module surgeon.dev/surgeon
+
+go 1.19

@@ -1,0 +1,204 @@
+package surgeon
+
+import (
+	"math"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// TestCloseThenGCFreesOnce: explicitly closed handles are not freed again by their
+// finalizers, forgotten ones are freed by them, and the live count returns to where it
+// started (ASan in the sanitized build reports any double free or leak).
+func TestCloseThenGCFreesOnce(t *testing.T) {
+	collect()
+	base := liveHandles.Load()
+	for i := 0; i < 200; i++ {
+		ctx := must(NewContext(WithThreads(1))).of(t)
+		h := must(NewHessian(ctx, 4)).of(t)
+		noErr(t, h.Add([]float32{1, 0.5, -0.25, 2, 0, 1, 3, -1}, 2))
+		mask := must(MaskFromBytes([]byte{1, 0, 1, 0, 0, 1, 1, 1}, 2, 4)).of(t)
+		if s := must(mask.Sparsity()).of(t); s != 3.0/8.0 {
+			t.Fatalf("sparsity %g", s)
+		}
+		q := must(NewQuantizer(4)).of(t)
+		if i%2 == 0 { // half closed explicitly, in varying order, half left to the GC
+			q.Close()
+			ctx.Close()
+			mask.Close()
+			h.Close()
+			h.Close()
+			ctx.Close()
+		}
+	}
+	if liveHandles.Load() == base {
+		t.Fatal("the forgotten handles are already gone: the test proves nothing")
+	}
+	collect()
+	if n := liveHandles.Load(); n != base {
+		t.Fatalf("%d handles live after GC, %d before", n, base)
+	}
+}
+
+// TestOutputsOutliveTheirSources: a solver holds its own copy of H, results outlive the
+// solver and quantizer, a context's settings outlive the Context.
+func TestOutputsOutliveTheirSources(t *testing.T) {
+	f := loadFixture(t, defaultFixture)
+	reference := f.clone()
+	func() {
+		solver := must(NewSolver(f.hessian(t, nil), 0.01, 128)).of(t)
+		defer solver.Close()
+		res := must(solver.Prune(reference, f.rows, f.cols, PruneOptions{Sparsity: Fraction(0.5)})).of(t)
+		res.Close()
+	}()
+	for order := 0; order < 4; order++ {
+		ctx := must(NewContext()).of(t)
+		h := must(HessianFromMatrix(ctx, f.h, f.cols, int64(f.tokens))).of(t)
+		q := must(NewQuantizer(4)).of(t)
+		solver := must(NewSolver(h, 0.01, 128)).of(t)
+		ctx.Close()
+		if order%2 == 0 {
+			h.Close()
+		}
+		w := f.clone()
+		joint := must(solver.Prune(w, f.rows, f.cols, PruneOptions{Sparsity: Fraction(0.5), Quantizer: q})).of(t)
+		w2 := f.clone()
+		plain := must(solver.Prune(w2, f.rows, f.cols, PruneOptions{Sparsity: Fraction(0.5)})).of(t)
+		if relMaxDiff(w2, reference) != 0 {
+			t.Fatal("same prune, different result")
+		}
+		if order < 2 {
+			solver.Close()
+			q.Close()
+		}
+		if deq := must(joint.Quant.Dequantize()).of(t); relMaxDiff(deq, w) != 0 {
+			t.Fatal("codes do not rebuild the weight")
+		}
+		joint.Mask.Close()
+		if s := must(plain.Mask.Sparsity()).of(t); math.Abs(s-0.5) > 1e-3 {
+			t.Fatalf("sparsity %g", s)
+		}
+		joint.Close()
+		plain.Close()
+		solver.Close()
+		q.Close()
+		h.Close()
+	}
+}
+
+// TestCallbacksOutliveTheContext: progress is reported through a solver made after the
+// Context was closed, and the callback registration is released with the last handle.
+func TestCallbacksOutliveTheContext(t *testing.T) {
+	f := loadFixture(t, defaultFixture)
+	var calls atomic.Int64
+	var bad atomic.Value
+	ctx := must(NewContext(WithThreads(1), WithProgress(func(stage string, fraction float64) {
+		if stage == "" || fraction < 0 || fraction > 1 {
+			bad.Store(stage)
+		}
+		calls.Add(1)
+	}))).of(t)
+	if n := must(ctx.Threads()).of(t); n != 1 {
+		t.Fatalf("threads %d", n)
+	}
+	h := must(NewHessian(ctx, f.cols)).of(t)
+	noErr(t, h.Add(f.x, f.tokens))
+	ctx.Close()
+	solver := must(NewSolver(h, 0.01, 128)).of(t)
+	h.Close()
+	settings := solver.ctx
+	if settings == nil || settings.refs.Load() != 1 {
+		t.Fatal("the solver does not hold the context's settings")
+	}
+	w := f.clone()
+	res := must(solver.Prune(w, f.rows, f.cols, PruneOptions{Sparsity: NOfM(2, 4)})).of(t)
+	res.Close()
+	if calls.Load() == 0 || bad.Load() != nil {
+		t.Fatalf("%d progress calls, bad stage %v", calls.Load(), bad.Load())
+	}
+	solver.Close()
+	if settings.refs.Load() != 0 {
+		t.Fatal("settings not released with the last handle")
+	}
+}
+
+// TestLogReportsDampingEscalation: an indefinite H (eigenvalues 3 and -2, mean diagonal
+// 0.5) fails Cholesky with damping 0.005, 0.05 and 0.5 and succeeds with 5.
+func TestLogReportsDampingEscalation(t *testing.T) {
+	var mu sync.Mutex
+	var messages []string
+	ctx := must(NewContext(WithLog(func(level LogLevel, message string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if level == LogWarning {
+			messages = append(messages, message)
+		}
+	}))).of(t)
+	defer ctx.Close()
+	h := must(HessianFromMatrix(ctx, []float32{0.5, 2.5, 2.5, 0.5}, 2, 10)).of(t)
+	defer h.Close()
+	solver := must(NewSolver(h, 0.01, 128)).of(t)
+	defer solver.Close()
+	if d := must(solver.Damping()).of(t); math.Abs(d-5) > 1e-6 {
+		t.Fatalf("damping %g", d)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(messages) != 3 {
+		t.Fatalf("%d warnings: %q", len(messages), messages)
+	}
+	for _, m := range messages {
+		if !strings.Contains(m, "Cholesky") {
+			t.Fatalf("warning %q", m)
+		}
+	}
+}
+
+// TestPanickingCallbackDoesNotUnwindIntoC: the panic is recovered in the trampoline and
+// the call completes.
+func TestPanickingCallbackDoesNotUnwindIntoC(t *testing.T) {
+	f := loadFixture(t, defaultFixture)
+	ctx := must(NewContext(WithProgress(func(string, float64) { panic("from a progress callback") }))).of(t)
+	defer ctx.Close()
+	h := f.hessian(t, ctx)
+	solver := must(NewSolver(h, 0.01, 128)).of(t)
+	defer solver.Close()
+	w := f.clone()
+	res := must(solver.Prune(w, f.rows, f.cols, PruneOptions{Sparsity: NOfM(2, 4)})).of(t)
+	defer res.Close()
+	if !must(res.Mask.CheckNM(2, 4)).of(t) {
+		t.Fatal("not 2:4")
+	}
+}
+
+// TestCloseWaitsForCallsInProgress: Close racing with Adds on other goroutines never frees
+// the accumulator under a call; calls after it fail cleanly.
+func TestCloseWaitsForCallsInProgress(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		h := must(NewHessian(nil, 64)).of(t)
+		x := make([]float32, 256*64)
+		for i := range x {
+			x[i] = float32(i%13) - 6
+		}
+		var wg sync.WaitGroup
+		var closed atomic.Int64
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 20; i++ {
+					if err := h.Add(x, 256); err != nil {
+						expectError(t, err, StatusInvalidArgument, "surgeon_hessian_add_f32")
+						closed.Add(1)
+						return
+					}
+				}
+			}()
+		}
+		runtime.Gosched()
+		h.Close()
+		wg.Wait()
+	}
+}

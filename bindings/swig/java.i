@@ -1,0 +1,302 @@
+/*
+ * Java typemaps for surgeon.i (swig -java -package dev.surgeon.jni), the raw layer under
+ * the idiomatic classes of bindings/java (package dev.surgeon).
+ *
+ *  - A surgeon_status result becomes a dev.surgeon.SurgeonException (unchecked) carrying the
+ *    status and the surgeon_last_error() text, read in the same native call right after the
+ *    failing C call (the message is thread-local). The exception is thrown after every
+ *    pinned array was released, so the JNI rules on critical regions hold.
+ *  - Every status function returns a Java `long`: the new handle for a function with a
+ *    `T** out` parameter (that parameter disappears from the Java signature), else 0.
+ *  - Handles (`surgeon_X*`, const or not) are plain `long` addresses: the raw layer never
+ *    frees anything by itself, the idiomatic classes own each handle once.
+ *  - float / uint16_t / uint8_t / int32_t buffers are `Object`: a float[] / short[] /
+ *    byte[] / int[] array (pinned with GetPrimitiveArrayCritical: zero copy) or a direct
+ *    FloatBuffer / ShortBuffer / ByteBuffer / IntBuffer (GetDirectBufferAddress, from the
+ *    buffer's address, ignoring its position). null, a heap buffer or an object of the
+ *    wrong type passes NULL, which the C API rejects (or skips, for nullable outputs). As in
+ *    C the raw layer does not know the sizes: the idiomatic layer checks them.
+ *  - int64_t / int / double pointers work the same way (long[] / int[] / double[] or
+ *    LongBuffer / IntBuffer / DoubleBuffer): a scalar out-param is a one-element array,
+ *    written by C on success only.
+ *  - Callbacks: (surgeon_progress_fn, void*) and (surgeon_log_fn, void*) take the `long`
+ *    of surgeon_jni_callback_new(listener) (0 removes the callback). The caller keeps it
+ *    alive while any handle made from the context exists, then releases it with
+ *    surgeon_jni_callback_free. While a callback may run, no array may be pinned (JNI
+ *    forbids calling Java inside a critical region): pass direct buffers to such calls.
+ */
+
+%include <enumtypeunsafe.swg>
+%javaconst(1);
+
+%pragma(java) jniclasscode=%{
+  static {
+    String path = System.getProperty("surgeon.jni.library");
+    if (path != null && !path.isEmpty()) {
+      System.load(new java.io.File(path).getAbsolutePath());
+    } else {
+      System.loadLibrary("surgeon_jni");
+    }
+  }
+%}
+
+/* ---- JNI state cached at load time ----------------------------------------------- */
+
+%{
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Classes and methods resolved once in JNI_OnLoad (global references, never released:
+ * the library is never unloaded). */
+enum { SURGEON_JNI_F32, SURGEON_JNI_U16, SURGEON_JNI_U8, SURGEON_JNI_I32, SURGEON_JNI_I64, SURGEON_JNI_F64,
+       SURGEON_JNI_KINDS };
+static JavaVM* surgeon_jni_vm;
+static jclass surgeon_jni_exception_class;
+static jmethodID surgeon_jni_exception_ctor;
+static jclass surgeon_jni_array_class[SURGEON_JNI_KINDS];
+static jclass surgeon_jni_buffer_class[SURGEON_JNI_KINDS];
+static jmethodID surgeon_jni_progress_method;
+static jmethodID surgeon_jni_log_method;
+
+
+static jclass surgeon_jni_global_class(JNIEnv* env, const char* name) {
+  jclass local = (*env)->FindClass(env, name);
+  if (local == NULL) return NULL;
+  jclass global = (jclass)(*env)->NewGlobalRef(env, local);
+  (*env)->DeleteLocalRef(env, local);
+  return global;
+}
+
+JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM* vm, void* reserved) {
+  static const char* arrays[SURGEON_JNI_KINDS] = {"[F", "[S", "[B", "[I", "[J", "[D"};
+  static const char* buffers[SURGEON_JNI_KINDS] = {
+      "java/nio/FloatBuffer", "java/nio/ShortBuffer", "java/nio/ByteBuffer",
+      "java/nio/IntBuffer", "java/nio/LongBuffer", "java/nio/DoubleBuffer"};
+  JNIEnv* env;
+  jclass listener;
+  int k;
+  (void)reserved;
+  if ((*vm)->GetEnv(vm, (void**)&env, JNI_VERSION_1_8) != JNI_OK) return JNI_ERR;
+  surgeon_jni_vm = vm;
+  for (k = 0; k < SURGEON_JNI_KINDS; ++k) {
+    surgeon_jni_array_class[k] = surgeon_jni_global_class(env, arrays[k]);
+    surgeon_jni_buffer_class[k] = surgeon_jni_global_class(env, buffers[k]);
+    if (!surgeon_jni_array_class[k] || !surgeon_jni_buffer_class[k]) return JNI_ERR;
+  }
+  surgeon_jni_exception_class = surgeon_jni_global_class(env, "dev/surgeon/SurgeonException");
+  if (!surgeon_jni_exception_class) return JNI_ERR;
+  surgeon_jni_exception_ctor = (*env)->GetMethodID(env, surgeon_jni_exception_class, "<init>", "(I[B)V");
+  listener = (*env)->FindClass(env, "dev/surgeon/jni/CallbackListener");
+  if (!surgeon_jni_exception_ctor || !listener) return JNI_ERR;
+  surgeon_jni_progress_method = (*env)->GetMethodID(env, listener, "progress", "(Ljava/lang/String;D)V");
+  surgeon_jni_log_method = (*env)->GetMethodID(env, listener, "log", "(ILjava/lang/String;)V");
+  (*env)->DeleteLocalRef(env, listener);
+  if (!surgeon_jni_progress_method || !surgeon_jni_log_method) return JNI_ERR;
+  return JNI_VERSION_1_8;
+}
+
+/* Throws SurgeonException(status, UTF-8 bytes of surgeon_last_error()) unless a Java
+ * exception (OutOfMemoryError from pinning, say) is already pending. */
+static void surgeon_jni_throw(JNIEnv* env, surgeon_status status) {
+  const char* message;
+  jsize length;
+  jbyteArray bytes;
+  jobject exception;
+  if ((*env)->ExceptionCheck(env)) return;
+  message = surgeon_last_error();
+  length = (jsize)strlen(message);
+  bytes = (*env)->NewByteArray(env, length);
+  if (bytes == NULL) return; /* OutOfMemoryError pending */
+  (*env)->SetByteArrayRegion(env, bytes, 0, length, (const jbyte*)message);
+  exception = (*env)->NewObject(env, surgeon_jni_exception_class, surgeon_jni_exception_ctor,
+                                (jint)status, bytes);
+  if (exception != NULL) (*env)->Throw(env, (jthrowable)exception);
+}
+
+/* Address of a direct buffer of the right kind, or NULL with *pin set to an array of the
+ * right kind (pinned later, in the check typemap, once no other JNI call is needed). */
+static void* surgeon_jni_buffer(JNIEnv* env, jobject object, int kind, jarray* pin) {
+  *pin = NULL;
+  if (object == NULL) return NULL;
+  if ((*env)->IsInstanceOf(env, object, surgeon_jni_array_class[kind])) {
+    *pin = (jarray)object;
+    return NULL;
+  }
+  if ((*env)->IsInstanceOf(env, object, surgeon_jni_buffer_class[kind]))
+    return (*env)->GetDirectBufferAddress(env, object); /* NULL for a heap buffer */
+  return NULL;
+}
+%}
+
+/* ---- status -> SurgeonException, out handle -> return value ---------------------- */
+
+%typemap(jni) surgeon_status "jlong"
+%typemap(jtype) surgeon_status "long"
+%typemap(jstype) surgeon_status "long"
+%typemap(javaout) surgeon_status { return $jnicall; }
+%typemap(out) surgeon_status %{ $result = 0; %}
+/* "ret" runs after every freearg: the pinned arrays are released before JNI is used. */
+%typemap(ret) surgeon_status %{
+  if ($1 != SURGEON_OK) {
+    surgeon_jni_throw(jenv, $1);
+    return $null;
+  }
+%}
+
+/* A status passed in (surgeon_status_string) is a plain int. */
+%typemap(jni) surgeon_status status "jint"
+%typemap(jtype) surgeon_status status "int"
+%typemap(jstype) surgeon_status status "int"
+%typemap(javain) surgeon_status status "$javainput"
+%typemap(in) surgeon_status status %{ $1 = (surgeon_status)$input; %}
+
+/* New handles: the C value comes back as the function's `long` (untouched 0 on failure). */
+%typemap(in, numinputs=0) SWIGTYPE **out ($*1_ltype handle = NULL) %{ $1 = &handle; %}
+%typemap(argout) SWIGTYPE **out %{ $result = (jlong)(intptr_t)handle$argnum; %}
+
+/* ---- handles as long addresses --------------------------------------------------- */
+
+/* Opaque handles (const or not) are plain `long` addresses. Only the handle types named
+ * here: SWIG cannot tell an opaque handle from a struct, and the structs of the companion
+ * headers (options, statistics) keep SWIG's proxy classes. A handle type added to the C API
+ * and not named here still works, as a SWIGTYPE_p_ wrapper. */
+%define SURGEON_JAVA_HANDLE(TYPE)
+%typemap(jni) TYPE *, const TYPE * "jlong"
+%typemap(jtype) TYPE *, const TYPE * "long"
+%typemap(jstype) TYPE *, const TYPE * "long"
+%typemap(javain) TYPE *, const TYPE * "$javainput"
+%typemap(javaout) TYPE *, const TYPE * { return $jnicall; }
+%typemap(in) TYPE *, const TYPE * %{ $1 = ($1_ltype)(intptr_t)$input; %}
+%typemap(out) TYPE *, const TYPE * %{ $result = (jlong)(intptr_t)$1; %}
+%enddef
+
+SURGEON_JAVA_HANDLE(surgeon_context)
+SURGEON_JAVA_HANDLE(surgeon_hessian)
+SURGEON_JAVA_HANDLE(surgeon_quantizer)
+SURGEON_JAVA_HANDLE(surgeon_qresult)
+SURGEON_JAVA_HANDLE(surgeon_mask)
+SURGEON_JAVA_HANDLE(surgeon_solver)
+SURGEON_JAVA_HANDLE(surgeon_importance)
+SURGEON_JAVA_HANDLE(surgeon_prunenet)
+
+/* ---- buffers: arrays (pinned) or direct NIO buffers, zero copy -------------------- */
+
+/* Inputs (const) are released with JNI_ABORT, outputs with mode 0 (copies back if the VM
+ * had to copy; HotSpot pins). The const and non-const forms are separate typemaps with
+ * their own local names: SWIG does not rename a local shared by two forms of one typemap
+ * when both occur in one function. */
+%define SURGEON_JAVA_BUFFER_FORM(TYPE, KIND, PIN, MODE)
+%typemap(jni) TYPE "jobject"
+%typemap(jtype) TYPE "Object"
+%typemap(jstype) TYPE "Object"
+%typemap(javain) TYPE "$javainput"
+%typemap(in) TYPE (jarray PIN)
+%{ $1 = ($1_ltype)surgeon_jni_buffer(jenv, $input, KIND, &PIN); %}
+%typemap(check) TYPE
+%{ if (PIN$argnum) $1 = ($1_ltype)(*jenv)->GetPrimitiveArrayCritical(jenv, PIN$argnum, NULL); %}
+%typemap(freearg) TYPE
+%{ if (PIN$argnum && $1) (*jenv)->ReleasePrimitiveArrayCritical(jenv, PIN$argnum, (void*)$1, MODE); %}
+%enddef
+
+%define SURGEON_JAVA_BUFFER(CTYPE, KIND)
+SURGEON_JAVA_BUFFER_FORM(const CTYPE *, KIND, pinned_in, JNI_ABORT)
+SURGEON_JAVA_BUFFER_FORM(CTYPE *, KIND, pinned_out, 0)
+%enddef
+
+/* Every pointer to numbers is a buffer, scalar out-params included: a one-element array
+ * (or buffer) receives the value, written by C on success only. */
+SURGEON_JAVA_BUFFER(float, SURGEON_JNI_F32)
+SURGEON_JAVA_BUFFER(uint16_t, SURGEON_JNI_U16)
+SURGEON_JAVA_BUFFER(uint8_t, SURGEON_JNI_U8)
+SURGEON_JAVA_BUFFER(int32_t, SURGEON_JNI_I32)
+SURGEON_JAVA_BUFFER(int, SURGEON_JNI_I32)
+SURGEON_JAVA_BUFFER(int64_t, SURGEON_JNI_I64)
+SURGEON_JAVA_BUFFER(double, SURGEON_JNI_F64)
+
+/* ---- callbacks ------------------------------------------------------------------- */
+
+%{
+/* A Java CallbackListener held by a global reference; user pointer of the C callbacks. */
+typedef struct surgeon_jni_listener { jobject target; } surgeon_jni_listener;
+
+/* Runs on the thread that made the C call, an attached Java thread; an exception thrown by
+ * the listener is cleared: it must not stay pending across the C library's frames. */
+static JNIEnv* surgeon_jni_callback_env(void) {
+  JNIEnv* env;
+  if ((*surgeon_jni_vm)->GetEnv(surgeon_jni_vm, (void**)&env, JNI_VERSION_1_8) != JNI_OK) return NULL;
+  return (*env)->ExceptionCheck(env) ? NULL : env;
+}
+
+static void surgeon_jni_progress(void* user, const char* stage, double fraction) {
+  JNIEnv* env = surgeon_jni_callback_env();
+  jstring text;
+  if (env == NULL) return;
+  text = (*env)->NewStringUTF(env, stage ? stage : "");
+  if (text != NULL)
+    (*env)->CallVoidMethod(env, ((surgeon_jni_listener*)user)->target, surgeon_jni_progress_method,
+                           text, (jdouble)fraction);
+  (*env)->ExceptionClear(env);
+  if (text != NULL) (*env)->DeleteLocalRef(env, text);
+}
+
+static void surgeon_jni_log(void* user, surgeon_log_level level, const char* message) {
+  JNIEnv* env = surgeon_jni_callback_env();
+  jstring text;
+  if (env == NULL) return;
+  text = (*env)->NewStringUTF(env, message ? message : "");
+  if (text != NULL)
+    (*env)->CallVoidMethod(env, ((surgeon_jni_listener*)user)->target, surgeon_jni_log_method,
+                           (jint)level, text);
+  (*env)->ExceptionClear(env);
+  if (text != NULL) (*env)->DeleteLocalRef(env, text);
+}
+%}
+
+%typemap(jni) (surgeon_progress_fn fn, void* user), (surgeon_log_fn fn, void* user) "jlong"
+%typemap(jtype) (surgeon_progress_fn fn, void* user), (surgeon_log_fn fn, void* user) "long"
+%typemap(jstype) (surgeon_progress_fn fn, void* user), (surgeon_log_fn fn, void* user) "long"
+%typemap(javain) (surgeon_progress_fn fn, void* user), (surgeon_log_fn fn, void* user) "$javainput"
+%typemap(in) (surgeon_progress_fn fn, void* user)
+%{ $1 = $input ? surgeon_jni_progress : NULL; $2 = (void*)(intptr_t)$input; %}
+%typemap(in) (surgeon_log_fn fn, void* user)
+%{ $1 = $input ? surgeon_jni_log : NULL; $2 = (void*)(intptr_t)$input; %}
+
+/* Listener handles for the functions above (not part of libsurgeon). */
+%typemap(jni) surgeon_jni_listener_handle "jlong"
+%typemap(jtype) surgeon_jni_listener_handle "long"
+%typemap(jstype) surgeon_jni_listener_handle "long"
+%typemap(javain) surgeon_jni_listener_handle "$javainput"
+%typemap(javaout) surgeon_jni_listener_handle { return $jnicall; }
+%typemap(in) surgeon_jni_listener_handle %{ $1 = (surgeon_jni_listener_handle)$input; %}
+%typemap(out) surgeon_jni_listener_handle %{ $result = (jlong)$1; %}
+
+%inline %{
+typedef intptr_t surgeon_jni_listener_handle;
+
+/* A listener for surgeon_context_set_progress / _set_log (0 if out of memory). */
+surgeon_jni_listener_handle surgeon_jni_callback_new(jobject listener) {
+  JNIEnv* env;
+  surgeon_jni_listener* l;
+  if (listener == NULL) return 0;
+  if ((*surgeon_jni_vm)->GetEnv(surgeon_jni_vm, (void**)&env, JNI_VERSION_1_8) != JNI_OK) return 0;
+  l = (surgeon_jni_listener*)malloc(sizeof *l);
+  if (l == NULL) return 0;
+  l->target = (*env)->NewGlobalRef(env, listener);
+  if (l->target == NULL) {
+    free(l);
+    return 0;
+  }
+  return (surgeon_jni_listener_handle)l;
+}
+
+/* Releases a listener once no C handle can call it any more. Accepts 0. */
+void surgeon_jni_callback_free(surgeon_jni_listener_handle handle) {
+  JNIEnv* env;
+  surgeon_jni_listener* l = (surgeon_jni_listener*)handle;
+  if (l == NULL) return;
+  if ((*surgeon_jni_vm)->GetEnv(surgeon_jni_vm, (void**)&env, JNI_VERSION_1_8) == JNI_OK)
+    (*env)->DeleteGlobalRef(env, l->target);
+  free(l);
+}
+%}

@@ -1,0 +1,307 @@
+// C API of the whole-model pipeline (surgeon_model.h).
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "capi/guard.hpp"
+#include "capi/handles.hpp"
+#include "capi/model_handle.hpp"
+#include "core/checks.hpp"
+#include "model/convert.hpp"
+#include "model/generate.hpp"
+#include "model/gptq_export.hpp"
+#include "model/hf_model.hpp"
+#include "model/llama2c.hpp"
+#include "model/load.hpp"
+#include "model/perplexity.hpp"
+#include "model/pipeline.hpp"
+#include "model/recipe.hpp"
+
+using namespace surgeon;
+using namespace surgeon::capi;
+namespace sm = surgeon::model;
+
+namespace {
+
+const char* require_text(const char* s, const char* what) {
+    require_not_null(s, what);
+    return s;
+}
+
+// llama2.c names, or the Hugging Face projection names.
+std::string linear_name(const char* name) {
+    require_not_null(name, "name");
+    static const std::pair<const char*, const char*> kHf[] = {
+        {"q_proj", "wq"}, {"k_proj", "wk"}, {"v_proj", "wv"},  {"o_proj", "wo"},
+        {"gate_proj", "w1"}, {"down_proj", "w2"}, {"up_proj", "w3"}};
+    for (const auto& [hf, ours] : kHf)
+        if (std::strcmp(name, hf) == 0) return ours;
+    return name;
+}
+
+sm::LayerWeights& block_of(sm::Model& m, int64_t block) {
+    require_arg(block >= 0 && block < static_cast<int64_t>(m.layers.size()),
+                "block " + std::to_string(block) + " outside [0, " + std::to_string(m.layers.size()) + ")");
+    return m.layers[static_cast<size_t>(block)];
+}
+
+const Matrix& linear_of(const surgeon_model* model, int64_t block, const char* name) {
+    const surgeon_model& h = deref(model, "model");
+    return sm::linear(block_of(const_cast<sm::Model&>(h.model), block), linear_name(name));
+}
+
+surgeon_perplexity to_c(const sm::PerplexityResult& r) {
+    return {r.sequences, r.tokens, r.nll, r.ppl};
+}
+
+int64_t context_length(const sm::Model& m, int64_t seq_len) {
+    require_arg(seq_len >= 0, "seq_len must be >= 0, got " + std::to_string(seq_len));
+    return seq_len > 0 ? seq_len : m.config.seq_len;
+}
+
+const sm::Tokenizer& tokenizer_of(const surgeon_model& h) {
+    require(h.tokenizer.has_value(), SURGEON_ERR_INVALID_ARGUMENT,
+            "the model has no tokenizer: call surgeon_model_set_tokenizer");
+    return *h.tokenizer;
+}
+
+// A saved directory carries the tokenizer, so loading it back finds one.
+void copy_tokenizer(const surgeon_model& h, const std::string& dir) {
+    if (h.tokenizer_path.empty()) return;
+    namespace fs = std::filesystem;
+    const fs::path target = fs::path(dir) / fs::path(h.tokenizer_path).filename();
+    std::error_code ec;
+    if (!fs::equivalent(h.tokenizer_path, target, ec))
+        fs::copy_file(h.tokenizer_path, target, fs::copy_options::overwrite_existing, ec);
+    if (ec) fail(SURGEON_ERR_IO, "cannot copy the tokenizer to '" + target.string() + "': " + ec.message());
+}
+
+}  // namespace
+
+surgeon_status surgeon_model_load(surgeon_model** out, const char* path) {
+    SURGEON_GUARD({
+        require_out(out);
+        require_text(path, "path");
+        auto h = std::make_unique<surgeon_model>();
+        h->model = sm::load_model(path);
+        h->tokenizer_path = sm::find_tokenizer_beside(path, h->model.config.vocab_size);
+        if (!h->tokenizer_path.empty())
+            h->tokenizer = sm::Tokenizer::load(h->tokenizer_path, h->model.config.vocab_size);
+        *out = h.release();
+    });
+}
+
+void surgeon_model_free(surgeon_model* model) { release(model); }
+
+surgeon_status surgeon_model_clone(surgeon_model** out, const surgeon_model* model) {
+    SURGEON_GUARD({
+        require_out(out);
+        const surgeon_model& h = deref(model, "model");
+        auto copy = std::make_unique<surgeon_model>();
+        copy->model = h.model;
+        copy->tokenizer = h.tokenizer;
+        copy->tokenizer_path = h.tokenizer_path;
+        *out = copy.release();
+    });
+}
+
+surgeon_status surgeon_model_get_config(const surgeon_model* model, surgeon_model_config* out) {
+    SURGEON_GUARD({
+        const sm::ModelConfig& c = deref(model, "model").model.config;
+        require_not_null(out, "out");
+        *out = {c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.seq_len,
+                sm::parameter_count(model->model)};
+    });
+}
+
+surgeon_status surgeon_model_set_tokenizer(surgeon_model* model, const char* path) {
+    SURGEON_GUARD({
+        surgeon_model& h = deref(model, "model");
+        require_text(path, "path");
+        sm::Tokenizer tok = sm::Tokenizer::load(path, h.model.config.vocab_size);
+        h.tokenizer = std::move(tok);
+        h.tokenizer_path = path;
+    });
+}
+
+surgeon_status surgeon_model_encode(const surgeon_model* model, const char* text, int bos, int32_t* ids,
+                                    int64_t capacity, int64_t* count) {
+    SURGEON_GUARD({
+        const surgeon_model& h = deref(model, "model");
+        require_text(text, "text");
+        require_not_null(count, "count");
+        require_arg(capacity >= 0, "capacity must be >= 0");
+        require_arg(capacity == 0 || ids != nullptr, "ids is NULL with capacity > 0");
+        const std::vector<int> got = tokenizer_of(h).encode(text, bos != 0);
+        const size_t n = std::min(got.size(), static_cast<size_t>(capacity));
+        for (size_t i = 0; i < n; ++i) ids[i] = got[i];
+        *count = static_cast<int64_t>(got.size());
+    });
+}
+
+surgeon_status surgeon_model_perplexity(const surgeon_context* ctx, const surgeon_model* model,
+                                        const char* text, surgeon_eval_mode mode, int64_t begin,
+                                        int64_t end, int64_t seq_len, surgeon_perplexity* out) {
+    SURGEON_GUARD({
+        const surgeon_model& h = deref(model, "model");
+        require_text(text, "text");
+        require_not_null(out, "out");
+        require_arg(mode == SURGEON_EVAL_PARAGRAPHS || mode == SURGEON_EVAL_WINDOWS,
+                    "unknown mode " + std::to_string(static_cast<int>(mode)));
+        const int64_t len = context_length(h.model, seq_len);
+        const sm::Tokenizer& tok = tokenizer_of(h);
+        const sm::Range range{begin, end};
+        const auto seqs = mode == SURGEON_EVAL_PARAGRAPHS
+                              ? sm::paragraph_sequences(tok, text, range, len)
+                              : sm::window_sequences(tok.encode(text, false), range, len);
+        *out = to_c(sm::evaluate_sequences(h.model, seqs, context_of(ctx)->threads));
+    });
+}
+
+surgeon_status surgeon_model_perplexity_tokens(const surgeon_context* ctx, const surgeon_model* model,
+                                               const int32_t* tokens, int64_t count, int64_t seq_len,
+                                               surgeon_perplexity* out) {
+    SURGEON_GUARD({
+        const surgeon_model& h = deref(model, "model");
+        require_not_null(tokens, "tokens");
+        require_not_null(out, "out");
+        require_arg(count > 0, "count must be positive");
+        std::vector<int> ids(tokens, tokens + count);
+        for (int id : ids)
+            require_arg(id >= 0 && id < h.model.config.vocab_size, "token id " + std::to_string(id) +
+                                                                       " outside the vocabulary");
+        const auto seqs = sm::window_sequences(ids, sm::Range{}, context_length(h.model, seq_len));
+        *out = to_c(sm::evaluate_sequences(h.model, seqs, context_of(ctx)->threads));
+    });
+}
+
+surgeon_status surgeon_model_compress(const surgeon_context* ctx, surgeon_model* model, const char* calib_text,
+                                      int64_t begin, int64_t end, const char* recipe_json) {
+    SURGEON_GUARD({
+        surgeon_model& h = deref(model, "model");
+        require_text(calib_text, "calib_text");
+        require_text(recipe_json, "recipe_json");
+        sm::Recipe recipe;
+        try {
+            recipe = sm::Recipe::from_json(nlohmann::json::parse(recipe_json));
+        } catch (const nlohmann::json::exception& e) {
+            fail(SURGEON_ERR_INVALID_ARGUMENT, std::string("recipe_json: ") + e.what());
+        }
+        const ContextPtr c = context_of(ctx);
+        const auto calibration = sm::paragraph_sequences(tokenizer_of(h), calib_text, sm::Range{begin, end},
+                                                         h.model.config.seq_len);
+        sm::Model work = h.model;  // the handle changes only when everything succeeded
+        const sm::CompressionReport report = sm::compress_model(
+            work, calibration, recipe, c, [&](int64_t done, int64_t total) {
+                c->progress("compress", static_cast<double>(done) / static_cast<double>(total));
+            });
+        std::map<std::string, QuantResult> quantized;
+        for (const sm::CompressedLayer& l : report.layers)
+            if (l.quant) quantized.emplace(l.name, *l.quant);
+        std::string text = report.to_json().dump();
+        h.model = std::move(work);
+        h.quantized = std::move(quantized);
+        h.report = std::move(text);
+    });
+}
+
+surgeon_status surgeon_model_report(const surgeon_model* model, const char** json) {
+    SURGEON_GUARD({
+        const surgeon_model& h = deref(model, "model");
+        require_not_null(json, "json");
+        *json = h.report.c_str();
+    });
+}
+
+surgeon_status surgeon_model_save(const surgeon_model* model, const char* path, const char* format,
+                                  const char* dtype) {
+    SURGEON_GUARD({
+        const surgeon_model& h = deref(model, "model");
+        require_text(path, "path");
+        require_text(format, "format");
+        const sm::Dtype d = dtype ? sm::parse_float_dtype(dtype) : sm::Dtype::F32;
+        const std::string f = format;
+        if (f == "hf") {
+            sm::save_hf(h.model, path, d);
+            copy_tokenizer(h, path);
+        } else if (f == "llama2c") {
+            require_arg(d == sm::Dtype::F32, "llama2c files store f32 only");
+            sm::write_llama2c(h.model, path);
+        } else {
+            fail(SURGEON_ERR_INVALID_ARGUMENT, "format must be \"hf\" or \"llama2c\", got '" + f + "'");
+        }
+    });
+}
+
+surgeon_status surgeon_model_save_gptq(const surgeon_model* model, const char* dir) {
+    SURGEON_GUARD({
+        const surgeon_model& h = deref(model, "model");
+        require_text(dir, "dir");
+        require_arg(!h.quantized.empty(), "no quantized layers: compress with gptq, rtn or bits first");
+        sm::write_gptq_model(h.model, h.quantized, dir);
+        copy_tokenizer(h, dir);
+    });
+}
+
+surgeon_status surgeon_model_linear_shape(const surgeon_model* model, int64_t block, const char* name,
+                                          int64_t* rows, int64_t* cols) {
+    SURGEON_GUARD({
+        const Matrix& w = linear_of(model, block, name);
+        require_not_null(rows, "rows");
+        require_not_null(cols, "cols");
+        *rows = w.rows;
+        *cols = w.cols;
+    });
+}
+
+surgeon_status surgeon_model_get_linear(const surgeon_model* model, int64_t block, const char* name, float* out,
+                                        int64_t rows, int64_t cols) {
+    SURGEON_GUARD({
+        const Matrix& w = linear_of(model, block, name);
+        require_not_null(out, "out");
+        require_shape(rows == w.rows && cols == w.cols,
+                      "buffer is " + std::to_string(rows) + "x" + std::to_string(cols) + ", the layer is " +
+                          std::to_string(w.rows) + "x" + std::to_string(w.cols));
+        std::copy(w.data.begin(), w.data.end(), out);
+    });
+}
+
+surgeon_status surgeon_model_set_linear(surgeon_model* model, int64_t block, const char* name, const float* w,
+                                        int64_t rows, int64_t cols) {
+    SURGEON_GUARD({
+        Matrix& target = const_cast<Matrix&>(linear_of(model, block, name));
+        require_not_null(w, "w");
+        require_shape(rows == target.rows && cols == target.cols,
+                      "buffer is " + std::to_string(rows) + "x" + std::to_string(cols) + ", the layer is " +
+                          std::to_string(target.rows) + "x" + std::to_string(target.cols));
+        for (int64_t i = 0; i < rows * cols; ++i)
+            require(std::isfinite(w[i]), SURGEON_ERR_NUMERIC, "w has a non-finite value at " + std::to_string(i));
+        std::copy(w, w + rows * cols, target.data.begin());
+    });
+}
+
+surgeon_status surgeon_model_generate(const surgeon_model* model, const char* prompt, int64_t steps,
+                                      double temperature, uint64_t seed, char* out, size_t capacity,
+                                      size_t* length) {
+    SURGEON_GUARD({
+        const surgeon_model& h = deref(model, "model");
+        require_text(prompt, "prompt");
+        require_not_null(length, "length");
+        require_arg(capacity == 0 || out != nullptr, "out is NULL with capacity > 0");
+        require_arg(steps > 0, "steps must be positive");
+        require_arg(std::isfinite(temperature) && temperature >= 0.0, "temperature must be >= 0");
+        const sm::Tokenizer& tok = tokenizer_of(h);
+        sm::SamplingOptions sampling;
+        sampling.temperature = static_cast<float>(temperature);
+        sampling.seed = seed;
+        const std::vector<int> start = tok.encode(prompt, true);
+        std::string text = tok.decode(start);
+        sm::generate(h.model, start, steps, sampling, [&](int prev, int token) { text += tok.decode(prev, token); });
+        if (capacity > 0) {
+            const size_t n = std::min(text.size(), capacity - 1);
+            std::memcpy(out, text.data(), n);
+            out[n] = '\0';
+        }
+        *length = text.size();
+    });
+}

@@ -1,0 +1,109 @@
+#include "quant/mixed.hpp"
+
+#include "quant/mixed_error.hpp"
+
+namespace surgeon {
+
+Allocator parse_allocator(const std::string& name) {
+    if (name == "quantile") return Allocator::quantile;
+    if (name == "budget") return Allocator::budget;
+    if (name == "error") return Allocator::error;
+    fail(SURGEON_ERR_INVALID_ARGUMENT,
+         "unknown allocator '" + name + "' (quantile, budget or error)");
+}
+
+const char* allocator_name(Allocator a) {
+    switch (a) {
+        case Allocator::quantile: return "quantile";
+        case Allocator::budget: return "budget";
+        case Allocator::error: return "error";
+    }
+    return "unknown";
+}
+
+void MixedPlan::validate() const {
+    const std::vector<int> sorted = normalize_bit_options(options);
+    require_arg(sorted.size() == options.size(), "a bit option is listed twice");
+    weights.validate();
+    overhead.validate();
+    if (allocator != Allocator::quantile || quantiles.empty())
+        attainable_total(1, options, avg_bits);  // throws when outside the options
+}
+
+void MixedPlan::apply(const nlohmann::json& spec) {
+    require_arg(spec.is_object(), "mixed precision spec must be a JSON object");
+    MixedPlan next = *this;
+    try {
+        for (const auto& [key, value] : spec.items()) {
+            if (key == "allocator") next.allocator = parse_allocator(value.get<std::string>());
+            else if (key == "avg_bits") next.avg_bits = value.get<double>();
+            else if (key == "options") next.options = value.get<std::vector<int>>();
+            else if (key == "quantiles") next.quantiles = value.get<std::vector<double>>();
+            else if (key == "scale_bits") next.overhead.scale_bits = value.get<int>();
+            else if (key == "zero_bits") next.overhead.zero_bits = value.get<int>();
+            else if (key == "weights") {
+                require_arg(value.is_object(), "mixed precision weights must be an object");
+                for (const auto& [name, v] : value.items()) {
+                    bool found = false;
+                    for (int s = 0; s < kImportanceSignals; ++s)
+                        if (name == signal_name(static_cast<ImportanceSignal>(s))) {
+                            next.weights.w[s] = v.get<double>();
+                            found = true;
+                        }
+                    require_arg(found, "unknown importance signal '" + name + "'");
+                }
+            } else {
+                fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown mixed precision key '" + key + "'");
+            }
+        }
+    } catch (const nlohmann::json::exception& e) {
+        fail(SURGEON_ERR_INVALID_ARGUMENT, std::string("mixed precision spec: ") + e.what());
+    }
+    next.validate();
+    *this = std::move(next);
+}
+
+nlohmann::json MixedPlan::to_json() const {
+    nlohmann::json w = nlohmann::json::object();
+    for (int s = 0; s < kImportanceSignals; ++s)
+        w[signal_name(static_cast<ImportanceSignal>(s))] = weights.w[s];
+    nlohmann::json j = {{"allocator", allocator_name(allocator)},
+                        {"avg_bits", avg_bits},
+                        {"options", options},
+                        {"weights", w},
+                        {"scale_bits", overhead.scale_bits},
+                        {"zero_bits", overhead.zero_bits}};
+    if (!quantiles.empty()) j["quantiles"] = quantiles;
+    return j;
+}
+
+RowBits allocate_row_bits(const Context& ctx, const Hessian& h, const Matrix& u, ConstMatView w,
+                          const QuantConfig& cfg, const MixedPlan& plan) {
+    plan.validate();
+    require_shape(w.cols == h.cols() && u.cols == h.cols() && u.rows == h.cols(),
+                  "weight has " + std::to_string(w.cols) + " columns, the Hessian " +
+                      std::to_string(h.cols()) + ", the factor " + std::to_string(u.cols));
+    RowBits rb;
+    const std::vector<float>* importance = nullptr;
+    if (plan.allocator == Allocator::error) {
+        rb.errors = estimate_row_errors(ctx, w, obs_column_weights(u), cfg, plan.options);
+        rb.bits = allocate_error(rb.errors, w.rows, plan.options, plan.avg_bits, plan.solver);
+    } else {
+        ColumnStatistics stats = column_statistics(h);
+        if (plan.weights[ImportanceSignal::hessian] > 0.0) stats.inv_hessian_diag = inverse_diagonal(u);
+        rb.importance = compute_importance(ctx, w, stats, plan.weights);
+        importance = &rb.importance->score;
+        if (plan.allocator == Allocator::budget) {
+            rb.bits = allocate_budget(*importance, plan.options, plan.avg_bits, plan.solver);
+        } else {
+            const std::vector<double> cuts = plan.quantiles.empty()
+                                                 ? quantiles_for_target(plan.options, plan.avg_bits)
+                                                 : plan.quantiles;
+            rb.bits = allocate_quantile(*importance, plan.options, cuts);
+        }
+    }
+    rb.stats = mixed_stats(rb.bits, w.cols, cfg.group_size, plan.overhead, importance);
+    return rb;
+}
+
+}  // namespace surgeon

@@ -1,0 +1,163 @@
+// The structured-pruning C API through the shared library: values against closed forms,
+// and failing calls that leave every output untouched.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "surgeon/surgeon.h"
+
+namespace {
+
+std::vector<float> randn(size_t n, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    std::vector<float> v(n);
+    for (float& x : v) x = g(rng);
+    return v;
+}
+
+constexpr int64_t kDim = 8, kHidden = 20;
+
+struct Ffn {
+    std::vector<float> gate = randn(kHidden * kDim, 1), up = randn(kHidden * kDim, 2), down = randn(kDim * kHidden, 3);
+};
+
+TEST(StructuredCapi, KsDistanceAndSingularValues) {
+    const float a[] = {1, 3}, b[] = {2, 4};
+    double d = -1;
+    ASSERT_EQ(surgeon_ks_distance(a, 2, b, 2, &d), SURGEON_OK);
+    EXPECT_DOUBLE_EQ(d, 0.5);
+    const float m[] = {3, 0, 0, -4, 0, 0};  // 3 x 2, singular values 4, 3
+    float s[2] = {-1, -1};
+    ASSERT_EQ(surgeon_singular_values(m, 3, 2, 0, s), SURGEON_OK);
+    EXPECT_NEAR(s[0], 4.0f, 1e-5f);
+    EXPECT_NEAR(s[1], 3.0f, 1e-5f);
+    const float pruned[] = {3, 0};  // keeps the first row: spectrum {3} vs {3, 4}
+    ASSERT_EQ(surgeon_spectral_distance(m, 3, 2, pruned, 1, 2, &d), SURGEON_OK);
+    EXPECT_DOUBLE_EQ(d, 0.5);
+
+    d = 7;
+    EXPECT_EQ(surgeon_ks_distance(a, 0, b, 2, &d), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(d, 7);
+    EXPECT_EQ(surgeon_ks_distance(nullptr, 2, b, 2, &d), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(surgeon_last_error()).find("surgeon_ks_distance"), std::string::npos);
+    EXPECT_EQ(surgeon_singular_values(m, 3, 2, 1, s), SURGEON_ERR_INVALID_ARGUMENT);  // ld < cols
+    EXPECT_EQ(s[0], s[0]);
+}
+
+TEST(StructuredCapi, ScoreSelectSlice) {
+    Ffn f;
+    std::vector<float> scores(kHidden, -1);
+    ASSERT_EQ(surgeon_ffn_scores(SURGEON_FFN_L2, f.gate.data(), f.up.data(), nullptr, kHidden, kDim, 0, scores.data()),
+              SURGEON_OK);
+    double sq = 0;
+    for (int64_t c = 0; c < kDim; ++c) sq += f.gate[c] * f.gate[c] + f.up[c] * f.up[c];
+    EXPECT_NEAR(scores[0], std::sqrt(sq), 1e-5);
+    std::vector<int64_t> keep(kHidden, -1);
+    int64_t count = 0;
+    ASSERT_EQ(surgeon_ffn_select(scores.data(), kHidden, 0.25, keep.data(), &count), SURGEON_OK);
+    ASSERT_EQ(count, 15);
+    for (int64_t i = 1; i < count; ++i) EXPECT_LT(keep[i - 1], keep[i]);
+    std::vector<float> g(count * kDim), u(count * kDim), dn(kDim * count);
+    ASSERT_EQ(surgeon_ffn_slice(f.gate.data(), f.up.data(), f.down.data(), kHidden, kDim, keep.data(), count,
+                                g.data(), u.data(), dn.data()),
+              SURGEON_OK);
+    EXPECT_EQ(g[kDim + 2], f.gate[keep[1] * kDim + 2]);
+    EXPECT_EQ(dn[3 * count + 4], f.down[3 * kHidden + keep[4]]);
+
+    // Bad selections leave the outputs untouched.
+    const std::vector<float> g0 = g;
+    const int64_t bad[] = {3, 2};
+    EXPECT_EQ(surgeon_ffn_slice(f.gate.data(), f.up.data(), f.down.data(), kHidden, kDim, bad, 2, g.data(), u.data(),
+                                dn.data()),
+              SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(g, g0);
+    const std::vector<int64_t> keep0 = keep;
+    EXPECT_EQ(surgeon_ffn_select(scores.data(), kHidden, 1.0, keep.data(), &count), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(keep, keep0);
+    EXPECT_EQ(count, 15);
+    EXPECT_EQ(surgeon_ffn_scores(static_cast<surgeon_ffn_method>(9), f.gate.data(), f.up.data(), nullptr, kHidden, kDim,
+                                 0, scores.data()),
+              SURGEON_ERR_INVALID_ARGUMENT);
+}
+
+TEST(StructuredCapi, PrunenetTrainSaveLoadSelect) {
+    Ffn a, b;
+    b.gate = randn(kHidden * kDim, 7);
+    const float* gates[] = {a.gate.data(), b.gate.data()};
+    const float* ups[] = {a.up.data(), b.up.data()};
+    const float* downs[] = {a.down.data(), b.down.data()};
+    const int64_t hidden[] = {kHidden, kHidden};
+    surgeon_prunenet_options o;
+    ASSERT_EQ(surgeon_prunenet_options_default(&o), SURGEON_OK);
+    EXPECT_EQ(o.steps, 150);
+    o.steps = 8;
+    surgeon_prunenet *p = nullptr, *q = nullptr;
+    ASSERT_EQ(surgeon_prunenet_train_ffn(&p, nullptr, kDim, 2, gates, ups, downs, hidden, &o), SURGEON_OK);
+    ASSERT_EQ(surgeon_prunenet_train_ffn(&q, nullptr, kDim, 2, gates, ups, downs, hidden, &o), SURGEON_OK);
+    std::vector<int64_t> k1(kHidden), k2(kHidden);
+    int64_t n1 = 0, n2 = 0;
+    ASSERT_EQ(surgeon_prunenet_select(p, a.gate.data(), a.up.data(), a.down.data(), kHidden, kDim, 0.5, k1.data(), &n1),
+              SURGEON_OK);
+    ASSERT_EQ(surgeon_prunenet_select(q, a.gate.data(), a.up.data(), a.down.data(), kHidden, kDim, 0.5, k2.data(), &n2),
+              SURGEON_OK);
+    EXPECT_EQ(n1, 10);
+    EXPECT_EQ(k1, k2);  // same seed, same policy, same selection
+
+    const std::string path = ::testing::TempDir() + "capi_policy.json";
+    ASSERT_EQ(surgeon_prunenet_save(p, path.c_str()), SURGEON_OK);
+    surgeon_prunenet* r = nullptr;
+    ASSERT_EQ(surgeon_prunenet_load(&r, path.c_str()), SURGEON_OK);
+    int64_t dim = 0;
+    ASSERT_EQ(surgeon_prunenet_dim(r, &dim), SURGEON_OK);
+    EXPECT_EQ(dim, kDim);
+    std::vector<float> s1(kHidden), s2(kHidden);
+    ASSERT_EQ(surgeon_prunenet_scores(p, a.gate.data(), a.up.data(), a.down.data(), kHidden, kDim, s1.data()), SURGEON_OK);
+    ASSERT_EQ(surgeon_prunenet_scores(r, a.gate.data(), a.up.data(), a.down.data(), kHidden, kDim, s2.data()), SURGEON_OK);
+    EXPECT_EQ(s1, s2);
+
+    // Errors: wrong hidden size, missing file, bad options, NULLs; outputs untouched.
+    std::vector<float> s3 = s2;
+    EXPECT_EQ(surgeon_prunenet_scores(r, a.gate.data(), a.up.data(), a.down.data(), kHidden / 2, kDim * 2, s3.data()),
+              SURGEON_ERR_SHAPE);
+    EXPECT_EQ(s3, s2);
+    surgeon_prunenet* none = nullptr;
+    EXPECT_EQ(surgeon_prunenet_load(&none, "/nonexistent/policy.json"), SURGEON_ERR_IO);
+    EXPECT_EQ(none, nullptr);
+    o.samples = 1;
+    EXPECT_EQ(surgeon_prunenet_train_ffn(&none, nullptr, kDim, 2, gates, ups, downs, hidden, &o),
+              SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_prunenet_train_model(&none, nullptr, "/nonexistent/model.bin", nullptr), SURGEON_ERR_IO);
+    EXPECT_EQ(none, nullptr);
+    EXPECT_EQ(surgeon_prunenet_dim(nullptr, &dim), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_prunenet_new(&none, 0, 8, 1), SURGEON_ERR_INVALID_ARGUMENT);
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    std::fputs("{\"format\": \"surgeon-prunenet-policy\"", f);
+    std::fclose(f);
+    EXPECT_EQ(surgeon_prunenet_load(&none, path.c_str()), SURGEON_ERR_IO);
+    surgeon_prunenet_free(p);
+    surgeon_prunenet_free(q);
+    surgeon_prunenet_free(r);
+    surgeon_prunenet_free(nullptr);
+}
+
+TEST(StructuredCapi, TrainOnTheBundledModel) {
+    const std::string path = std::string(SURGEON_SOURCE_DIR) + "/samples/data/stories260K.bin";
+    surgeon_prunenet_options o;
+    surgeon_prunenet_options_default(&o);
+    o.steps = 5;
+    surgeon_prunenet* p = nullptr;
+    const surgeon_status st = surgeon_prunenet_train_model(&p, nullptr, path.c_str(), &o);
+    if (st == SURGEON_ERR_IO) GTEST_SKIP() << "bundled model missing";
+    ASSERT_EQ(st, SURGEON_OK) << surgeon_last_error();
+    int64_t dim = 0;
+    surgeon_prunenet_dim(p, &dim);
+    EXPECT_EQ(dim, 64);
+    surgeon_prunenet_free(p);
+}
+
+}  // namespace
