@@ -1,0 +1,98 @@
+// End-to-end: `surgeon compress` writes a model that `surgeon eval` reloads with the
+// perplexity compress reported; generate and demo run; bad input is a one-line error.
+#include <nlohmann/json.hpp>
+
+#include "cli_harness.hpp"
+
+using namespace surgeon::testing;
+
+namespace {
+
+const std::string kData = SURGEON_SAMPLES_DATA_DIR;
+
+nlohmann::json last_json_line(const std::string& out) {
+    const size_t end = out.find_last_not_of('\n');
+    const size_t start = out.rfind('\n', end);
+    return nlohmann::json::parse(out.substr(start == std::string::npos ? 0 : start + 1, end + 1));
+}
+
+}  // namespace
+
+TEST(ModelCli, CompressedModelReloadsWithTheReportedPerplexity) {
+    ScratchDir dir;
+    const CliRun c = run_cli(dir, {"compress", "--method", "sparsegpt", "--nm", "2:4", "--calib-range", "2000:2032",
+                                   "--out", dir / "m", "--eval", kData + "/tinystories-valid.txt", "--range",
+                                   "0:100", "--quiet"});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    const nlohmann::json report = last_json_line(c.out);
+    EXPECT_EQ(report["layers"].size(), 35u);
+    EXPECT_DOUBLE_EQ(report["linear_sparsity"].get<double>(), 0.5);
+    EXPECT_EQ(report["calibration_sequences"], 32);
+    const double reported = report["eval"]["ppl"];
+
+    const CliRun e = run_cli(dir, {"eval", "--model", dir / "m", "--range", "0:100"});
+    ASSERT_EQ(e.exit_code, 0) << e.err;
+    EXPECT_DOUBLE_EQ(last_json_line(e.out)["ppl"].get<double>(), reported);
+    EXPECT_TRUE(fs::exists(dir.path() / "m" / "tok512.bin"));  // the tokenizer travels along
+
+    const CliRun g = run_cli(dir, {"generate", "--model", dir / "m", "--steps", "20"});
+    EXPECT_EQ(g.exit_code, 0) << g.err;
+    EXPECT_GT(g.out.size(), 10u);
+}
+
+TEST(ModelCli, GptqPackedExportAndLlama2cOutput) {
+    ScratchDir dir;
+    const CliRun c = run_cli(dir, {"compress", "--method", "gptq", "--bits", "4", "--calib-range", "2000:2016",
+                                   "--out", dir / "m.bin", "--format", "llama2c", "--gptq-out", dir / "packed",
+                                   "--quiet"});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    EXPECT_TRUE(fs::exists(dir.path() / "packed" / "quantize_config.json"));
+    const nlohmann::json q = nlohmann::json::parse(read_text(dir.path() / "packed" / "quantize_config.json"));
+    EXPECT_EQ(q["bits"], 4);
+    const CliRun a = run_cli(dir, {"eval", "--model", dir / "m.bin", "--tokenizer", kData + "/tok512.bin",
+                                   "--range", "0:20"});
+    const CliRun b = run_cli(dir, {"eval", "--model", dir / "packed", "--range", "0:20"});
+    ASSERT_EQ(a.exit_code, 0) << a.err;
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+    // The packed checkpoint stores scales in fp16: the same model up to that rounding.
+    EXPECT_NEAR(last_json_line(a.out)["ppl"].get<double>(), last_json_line(b.out)["ppl"].get<double>(), 0.02);
+}
+
+TEST(ModelCli, RecipeFileRefinesTheCommandLine) {
+    ScratchDir dir;
+    {
+        std::ofstream r(dir / "recipe.json");
+        r << R"({"rules": [{"match": "layers.[01].*", "skip": true}, {"match": "*.w2", "sparsity": 0.25}]})";
+    }
+    const CliRun c = run_cli(dir, {"compress", "--method", "magnitude", "--sparsity", "0.5", "--recipe",
+                                   dir / "recipe.json", "--out", dir / "m", "--quiet"});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    const nlohmann::json report = last_json_line(c.out);
+    for (const auto& layer : report["layers"]) {
+        const std::string name = layer["name"];
+        const double expected = name.rfind("layers.0.", 0) == 0 || name.rfind("layers.1.", 0) == 0 ? 0.0
+                                : name.size() > 3 && name.substr(name.size() - 3) == ".w2"        ? 0.25
+                                                                                                 : 0.5;
+        EXPECT_NEAR(layer["sparsity"].get<double>(), expected, 0.01) << name;
+    }
+}
+
+TEST(ModelCli, BadInputIsAOneLineError) {
+    ScratchDir dir;
+    const CliRun missing = run_cli(dir, {"eval", "--model", dir / "nope.bin"});
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_NE(missing.err.find("does not exist"), std::string::npos) << missing.err;
+    const CliRun usage = run_cli(dir, {"compress", "--method", "sparsegpt", "--sparsity", "0.5", "--nm", "2:4",
+                                       "--out", dir / "x"});
+    EXPECT_EQ(usage.exit_code, 2);
+    const CliRun bad_bits = run_cli(dir, {"compress", "--method", "gptq", "--bits", "11", "--out", dir / "x"});
+    EXPECT_NE(bad_bits.exit_code, 0);
+    EXPECT_NE(bad_bits.err.find("bits"), std::string::npos) << bad_bits.err;
+    {
+        std::ofstream f(dir / "garbage.bin");
+        f << "not a model";
+    }
+    const CliRun garbage = run_cli(dir, {"eval", "--model", dir / "garbage.bin"});
+    EXPECT_EQ(garbage.exit_code, 1);
+    EXPECT_EQ(std::count(garbage.err.begin(), garbage.err.end(), '\n'), 1) << garbage.err;
+}
