@@ -108,7 +108,9 @@ TEST_F(CudaBackendTest, UpperCholeskyOfInverseMatchesCpuAndInverts) {
         const float scale = max_abs(u_cpu);
         for (int64_t i = 0; i < n; ++i)
             for (int64_t j = 0; j < n; ++j) {
-                if (j < i) ASSERT_EQ(u_gpu[i * n + j], 0.0f) << "below the diagonal";
+                if (j < i) {
+                    ASSERT_EQ(u_gpu[i * n + j], 0.0f) << "below the diagonal";
+                }
                 ASSERT_NEAR(u_gpu[i * n + j], u_cpu[i * n + j], 1e-4f * scale)
                     << "n " << n << " at " << i << "," << j;
             }
