@@ -1,0 +1,81 @@
+package dev.surgeon;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import org.junit.jupiter.api.Test;
+
+/** The whole-model API on the bundled stories260K (numbers from the data's SOURCES.md). */
+class ModelTest {
+    private static Path data() {
+        return Path.of(System.getProperty("surgeon.fixtures", "tests/fixtures")).resolve("../../samples/data").normalize();
+    }
+
+    private static String text() throws IOException {
+        return Files.readString(data().resolve("tinystories-valid.txt"));
+    }
+
+    @Test
+    void perplexityEncodeAndGenerateMatchTheSources() throws IOException {
+        try (Model m = Model.load(data().resolve("stories260K.bin"))) {
+            Model.Config c = m.config();
+            assertEquals(64, c.dim());
+            assertEquals(5, c.layers());
+            assertEquals(512, c.vocabSize());
+            int[] ids = m.encode(text().substring(0, text().indexOf("\n\n")), true);
+            assertArrayEquals(new int[] {1, 301, 427, 309, 426}, java.util.Arrays.copyOf(ids, 5));
+            Model.Perplexity p = m.perplexity(null, text(), Model.EvalMode.PARAGRAPHS, 0, 50, 0);
+            assertEquals(5055, p.tokens());
+            assertEquals(1.3847, p.nll(), 1e-3);
+            String story = m.generate("", 40, 0.0, 0);
+            assertTrue(story.startsWith("Once upon a time, there was a little girl named Lily."), story);
+        }
+    }
+
+    @Test
+    void compressSaveAndReload() throws IOException {
+        Path dir = Files.createTempDirectory("surgeon-java-model");
+        try (Model m = Model.load(data().resolve("stories260K.bin"))) {
+            String report = m.compress(null, text(), 2000, 2016, "{\"default\": {\"method\": \"sparsegpt\", \"nm\": \"2:4\"}}");
+            assertTrue(report.contains("\"linear_sparsity\":0.5"), report);
+            float[] w1 = m.getLinear(2, "gate_proj");
+            for (int g = 0; g < w1.length; g += 4) {
+                int zeros = 0;
+                for (int k = g; k < g + 4; ++k) zeros += w1[k] == 0.0f ? 1 : 0;
+                assertTrue(zeros >= 2, "group " + g);
+            }
+            double before = m.perplexity(null, text(), Model.EvalMode.PARAGRAPHS, 0, 30, 0).ppl();
+            m.save(dir.resolve("hf"), "hf", "f32");
+            try (Model back = Model.load(dir.resolve("hf"))) {
+                assertEquals(before, back.perplexity(null, text(), Model.EvalMode.PARAGRAPHS, 0, 30, 0).ppl(), 1e-9);
+            }
+        } finally {
+            try (var paths = Files.walk(dir)) {
+                paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    @Test
+    void errorsCarryStatusAndLeaveTheModelUnchanged() throws IOException {
+        SurgeonException missing = assertThrows(SurgeonException.class, () -> Model.load(Path.of("/nonexistent.bin")));
+        assertEquals(Status.IO, missing.status());
+        assertTrue(missing.getMessage().startsWith("surgeon_model_load"), missing.getMessage());
+        try (Model m = Model.load(data().resolve("stories260K.bin"))) {
+            float[] wq = m.getLinear(0, "wq");
+            SurgeonException bad = assertThrows(SurgeonException.class,
+                    () -> m.compress(null, "text", 0, 1, "{\"default\": {\"method\": \"gptq\", \"bits\": 12}}"));
+            assertEquals(Status.INVALID_ARGUMENT, bad.status());
+            float[] nan = wq.clone();
+            nan[3] = Float.NaN;
+            assertEquals(Status.NUMERIC, assertThrows(SurgeonException.class, () -> m.setLinear(0, "wq", nan, 64, 64)).status());
+            assertArrayEquals(wq, m.getLinear(0, "wq"));
+        }
+    }
+}
