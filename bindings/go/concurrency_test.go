@@ -12,48 +12,72 @@ type pipelineResult struct {
 	mask              []byte
 }
 
-// pipeline streams X, prunes 2:4 and quantizes 4-bit with handles of its own.
-func pipeline(t *testing.T, f *fixture) pipelineResult {
-	ctx := must(NewContext(WithThreads(1))).of(t)
+// pipeline streams X, prunes 2:4 and quantizes 4-bit with handles of its own. It runs on
+// goroutines other than the test's, so it returns errors instead of calling t.Fatal.
+func pipeline(f *fixture) (r pipelineResult, err error) {
+	ctx, err := NewContext(WithThreads(1))
+	if err != nil {
+		return r, err
+	}
 	defer ctx.Close()
-	h := must(NewHessian(ctx, f.cols)).of(t)
+	h, err := NewHessian(ctx, f.cols)
+	if err != nil {
+		return r, err
+	}
 	defer h.Close()
 	for start := 0; start < f.tokens; start += 256 {
 		end := start + 256
 		if end > f.tokens {
 			end = f.tokens
 		}
-		noErr(t, h.Add(f.x[start*f.cols:end*f.cols], end-start))
+		if err := h.Add(f.x[start*f.cols:end*f.cols], end-start); err != nil {
+			return r, err
+		}
 	}
-	solver := must(NewSolver(h, 0.01, 128)).of(t)
+	solver, err := NewSolver(h, 0.01, 128)
+	if err != nil {
+		return r, err
+	}
 	defer solver.Close()
-	r := pipelineResult{pruned: f.clone(), quantized: f.clone()}
-	res := must(solver.Prune(r.pruned, f.rows, f.cols, PruneOptions{Sparsity: NOfM(2, 4)})).of(t)
-	r.mask = must(res.Mask.Bytes()).of(t)
-	res.Close()
-	q := must(NewQuantizer(4)).of(t)
+	r = pipelineResult{pruned: f.clone(), quantized: f.clone()}
+	res, err := solver.Prune(r.pruned, f.rows, f.cols, PruneOptions{Sparsity: NOfM(2, 4)})
+	if err != nil {
+		return r, err
+	}
+	defer res.Close()
+	if r.mask, err = res.Mask.Bytes(); err != nil {
+		return r, err
+	}
+	q, err := NewQuantizer(4)
+	if err != nil {
+		return r, err
+	}
 	defer q.Close()
-	qr := must(solver.Quantize(r.quantized, f.rows, f.cols, q)).of(t)
-	qr.Close()
-	return r
+	qr, err := solver.Quantize(r.quantized, f.rows, f.cols, q)
+	if err != nil {
+		return r, err
+	}
+	return r, qr.Close()
 }
 
 // TestSeparateHandlesOnSeveralGoroutines: each goroutine's results equal the sequential
 // ones.
 func TestSeparateHandlesOnSeveralGoroutines(t *testing.T) {
 	f := loadFixture(t, defaultFixture)
-	sequential := pipeline(t, f)
+	sequential := must(pipeline(f)).of(t)
 	results := make([]pipelineResult, goroutines)
+	errs := make([]error, goroutines)
 	var wg sync.WaitGroup
 	for g := range results {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
-			results[g] = pipeline(t, f)
+			results[g], errs[g] = pipeline(f)
 		}(g)
 	}
 	wg.Wait()
 	for g, r := range results {
+		noErr(t, errs[g])
 		if string(r.mask) != string(sequential.mask) {
 			t.Errorf("goroutine %d: different mask", g)
 		}
@@ -73,33 +97,39 @@ func TestConcurrentPruneAndQuantizeOnOneSolver(t *testing.T) {
 	defer solver.Close()
 	q := must(NewQuantizer(4, GroupSize(32))).of(t)
 	defer q.Close()
-	run := func(job int) []float32 {
+	run := func(job int) ([]float32, error) {
 		w := f.clone()
+		var err error
 		switch job {
 		case 0:
-			r := must(solver.Prune(w, f.rows, f.cols, PruneOptions{Sparsity: NOfM(2, 4)})).of(t)
+			var r PruneResult
+			r, err = solver.Prune(w, f.rows, f.cols, PruneOptions{Sparsity: NOfM(2, 4)})
 			r.Close()
 		case 1:
-			r := must(solver.Prune(w, f.rows, f.cols, PruneOptions{Sparsity: Fraction(0.5)})).of(t)
+			var r PruneResult
+			r, err = solver.Prune(w, f.rows, f.cols, PruneOptions{Sparsity: Fraction(0.5)})
 			r.Close()
 		default:
-			r := must(solver.Quantize(w, f.rows, f.cols, q)).of(t)
+			var r QuantizeResult
+			r, err = solver.Quantize(w, f.rows, f.cols, q)
 			r.Close()
 		}
-		return w
+		return w, err
 	}
 	concurrent := make([][]float32, 2*goroutines)
+	errs := make([]error, len(concurrent))
 	var wg sync.WaitGroup
 	for k := range concurrent {
 		wg.Add(1)
 		go func(k int) {
 			defer wg.Done()
-			concurrent[k] = run(k % 3)
+			concurrent[k], errs[k] = run(k % 3)
 		}(k)
 	}
 	wg.Wait()
-	sequential := [][]float32{run(0), run(1), run(2)}
+	sequential := [][]float32{must(run(0)).of(t), must(run(1)).of(t), must(run(2)).of(t)}
 	for k, w := range concurrent {
+		noErr(t, errs[k])
 		if d := relMaxDiff(w, sequential[k%3]); d > 1e-6 {
 			t.Errorf("job %d differs by %g", k%3, d)
 		}

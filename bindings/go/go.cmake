@@ -69,7 +69,7 @@ function(surgeon_add_go_test)
   if(NOT DEFINED T_EXEC)
     set(T_EXEC "${SURGEON_GO_EXEC}")
   endif()
-  string(REPLACE ";" "\\;" _args "${T_ARGS}")
+  list(JOIN T_ARGS "@@" _args)  # run_go.cmake splits it again
   add_test(NAME ${T_NAME}
            COMMAND ${CMAKE_COMMAND} -DGO=${SURGEON_GO} -DDIR=${T_DIR}
                    -DSOURCE_DIR=${PROJECT_SOURCE_DIR} "-DEXEC=${T_EXEC}"

@@ -1,5 +1,5 @@
 # ctest driver for one `go` command (see go.cmake): cmake -DGO=go -DDIR=<module dir>
-#   -DSOURCE_DIR=<repo> [-DEXEC=<wrapper>] -DARGS=<arguments> -P run_go.cmake
+#   -DSOURCE_DIR=<repo> [-DEXEC=<wrapper>] -DARGS=<arguments joined by @@> -P run_go.cmake
 #
 # go caches the SWIG wrapper of package raw by the package's own files, not by the C
 # headers and .i files it includes from elsewhere, so a changed surgeon.h would reuse a
@@ -15,6 +15,7 @@ string(SHA256 _key "${_all}")
 string(SUBSTRING ${_key} 0 16 _key)
 set(ENV{CGO_CPPFLAGS} "$ENV{CGO_CPPFLAGS} -DSURGEON_API_KEY=${_key}")
 
+string(REPLACE "@@" ";" ARGS "${ARGS}")
 set(_command ${GO} ${ARGS})
 if(EXEC)
   # go test -exec: only the test binaries run through the wrapper.

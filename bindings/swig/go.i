@@ -13,8 +13,10 @@
  *    library-owned string handed out) is *string, copied before the wrapper returns.
  *  - `T** out` (new handles) takes a *Handle: `var h raw.Handle; err :=
  *    raw.Surgeon_hessian_new(&h, nil, 64)`. Handle satisfies every SWIG handle interface.
- *    Other scalar out-params stay pointers (*int64, *float64, *int32): a SWIG-Go function
- *    returns one value, and that value is the error.
+ *    Other scalar out-params stay pointers (*int64, *int32; double* is a slice, above):
+ *    a SWIG-Go function returns one value, and that value is the error.
+ *  - `const int64_t*` and `int64_t* keep` are []int64 arrays; `const float* const*`
+ *    (arrays of arrays) is [][]float32, copied into C memory for the call.
  *  - Callback function pointers (surgeon_progress_fn, surgeon_log_fn) are uintptr: the
  *    address of a C function (Go cannot make one itself; bindings/go has cgo trampolines
  *    that call back into Go). `void* user` is a uintptr as well (a runtime/cgo.Handle).
