@@ -36,8 +36,14 @@ constexpr const char* kStructuredUsage =
     "  --policy-in P        reuse a saved policy instead of training (same hidden size)\n"
     "  --seed S             training / random-baseline seed (default 1)\n"
     "  --steps N --samples N --lr X --features N   PruneNet training (150, 8, 0.05, 8)\n"
-    "  --reward K           KS reward on the spectra of: matrices (gate, up, down; default) |\n"
-    "                       maps (down*gate, down*up)\n"
+    "  --reward K           KS reward on the spectra of: matrices (gate, up, down; mean of 3) |\n"
+    "                       joint (the three pooled) | maps (down*gate, down*up) | output (the\n"
+    "                       FFN map on synthetic N(0,1)*rms_ffn probe inputs)\n"
+    "  --restarts N         train N policies (seeds S..S+N-1), keep the best training reward\n"
+    "  --anchor X           weight of the KL to the starting (prior) policy (default 300)\n"
+    "  --entropy X          entropy bonus weight (0)  --normalize-adv (default) / --no-normalize-adv\n"
+    "  --quiet-start (default) / --noisy-start   the dense part of the policy starts silent\n"
+    "                       (initial ranking = the prior) or random\n"
     "  --no-prior           start the policy from a random ranking instead of the\n"
     "                       log||gate_i|| + log||up_i|| magnitude ranking\n"
     "  --layer-ratios K     uniform (default) | spectral: blocks whose spectrum degrades\n"
@@ -109,8 +115,9 @@ int run_structured(const std::vector<std::string>& argv) {
         const Args args(argv,
                         {"--model", "--ratio", "--out", "--method", "--policy-out", "--policy-in", "--seed",
                          "--steps", "--samples", "--lr", "--features", "--layer-ratios", "--heads", "--eval", "--reward",
-                         "--range", "--seq-len", "--tokenizer", "--speed", "--threads"},
-                        {"--no-prior"});
+                         "--range", "--seq-len", "--tokenizer", "--speed", "--threads", "--restarts",
+                         "--entropy", "--anchor"},
+                        {"--no-prior", "--quiet-start", "--noisy-start", "--normalize-adv", "--no-normalize-adv"});
         model_path = args.require("--model");
         out = args.require("--out");
         o.ratio = args.number("--ratio", 0.3);
@@ -120,8 +127,15 @@ int run_structured(const std::vector<std::string>& argv) {
         o.train.samples = static_cast<int>(args.integer("--samples", o.train.samples));
         o.train.learning_rate = args.number("--lr", o.train.learning_rate);
         o.train.features = static_cast<int>(args.integer("--features", o.train.features));
-        o.train.reward = structured::parse_reward(args.get("--reward", "matrices"));
+        o.train.reward = structured::parse_reward(args.get("--reward", structured::reward_name(o.train.reward)));
         o.train.norm_prior = !args.has("--no-prior");
+        o.train.restarts = static_cast<int>(args.integer("--restarts", o.train.restarts));
+        o.train.entropy = args.number("--entropy", o.train.entropy);
+        o.train.anchor = args.number("--anchor", o.train.anchor);
+        if (args.has("--quiet-start")) o.train.quiet_start = true;
+        if (args.has("--noisy-start")) o.train.quiet_start = false;
+        if (args.has("--normalize-adv")) o.train.normalize_advantage = true;
+        if (args.has("--no-normalize-adv")) o.train.normalize_advantage = false;
         const std::string lr = args.get("--layer-ratios", "uniform");
         if (lr != "uniform" && lr != "spectral")
             throw std::invalid_argument("--layer-ratios must be uniform or spectral");
@@ -165,6 +179,11 @@ int run_structured(const std::vector<std::string>& argv) {
             j["reward"] = structured::reward_name(o.train.reward);
             j["norm_prior"] = o.train.norm_prior;
             j["steps"] = o.train.steps;
+            j["samples"] = o.train.samples;
+            j["restarts"] = o.train.restarts;
+            j["anchor"] = o.train.anchor;
+            j["restart_rewards"] = r.train_rewards;
+            j["restart_chosen"] = r.train_chosen;
         }
     }
     j["layer_ratios"] = r.layer_ratios;

@@ -148,7 +148,10 @@ PruneReport prune_model(model::Model& model, const PruneOptions& o, const Contex
             TrainOptions t = o.train;
             t.ratio = o.ratio;
             t.seed = o.seed;
-            r.policy = train_policy(model, t, ctx);
+            TrainReport report;
+            r.policy = train_policy(model, t, ctx, &report);
+            r.train_rewards = report.final_reward;
+            r.train_chosen = report.chosen;
             r.train_seconds = seconds_since(t0);
         }
         policy = &*r.policy;

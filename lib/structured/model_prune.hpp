@@ -67,6 +67,8 @@ struct PruneReport {
     std::vector<std::vector<int64_t>> heads_silenced;  // kv groups per block
     double train_seconds = 0.0, prune_seconds = 0.0;
     std::optional<Policy> policy;            // the policy used (trained or given)
+    std::vector<double> train_rewards;       // per restart: total top-k reward (training)
+    int train_chosen = 0;                    // the restart kept
 };
 
 PruneReport prune_model(model::Model& model, const PruneOptions& options, const Context& ctx);

@@ -156,47 +156,123 @@ Matrix through_down(const Matrix& down, const Matrix& m) {
 
 }  // namespace
 
-const char* reward_name(Reward reward) { return reward == Reward::matrices ? "matrices" : "maps"; }
+const char* reward_name(Reward reward) {
+    switch (reward) {
+        case Reward::matrices: return "matrices";
+        case Reward::maps: return "maps";
+        case Reward::joint: return "joint";
+        case Reward::output: return "output";
+    }
+    return "?";
+}
 
 Reward parse_reward(const std::string& name) {
     if (name == "matrices") return Reward::matrices;
     if (name == "maps") return Reward::maps;
-    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown reward '" + name + "' (matrices or maps)");
+    if (name == "joint") return Reward::joint;
+    if (name == "output") return Reward::output;
+    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown reward '" + name + "' (matrices, maps, joint or output)");
 }
 
+Matrix probe_activations(const model::LayerWeights& layer, int64_t probes, uint64_t seed) {
+    const int64_t hidden = layer.w1.rows, dim = layer.w1.cols;
+    require_arg(probes >= 1, "at least one probe input");
+    require_shape(layer.w3.rows == hidden && layer.w3.cols == dim &&
+                      (layer.rms_ffn.empty() || static_cast<int64_t>(layer.rms_ffn.size()) == dim),
+                  "inconsistent FFN shapes for the probe activations");
+    // The FFN sees rmsnorm(h) ⊙ rms_ffn: unit-rms rows scaled by the norm weights.
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    Matrix x(probes, dim);
+    for (int64_t n = 0; n < probes; ++n)
+        for (int64_t c = 0; c < dim; ++c) x(n, c) = g(rng) * (layer.rms_ffn.empty() ? 1.0f : layer.rms_ffn[c]);
+    Matrix gate(probes, hidden), up(probes, hidden);
+    for (auto [w, out] : {std::pair<const Matrix*, Matrix*>{&layer.w1, &gate}, {&layer.w3, &up}})
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(probes), static_cast<int>(hidden),
+                    static_cast<int>(dim), 1.0f, x.data.data(), static_cast<int>(dim), w->data.data(),
+                    static_cast<int>(dim), 0.0f, out->data.data(), static_cast<int>(hidden));
+    for (size_t i = 0; i < gate.data.size(); ++i) {
+        const float v = gate.data[i];
+        gate.data[i] = v / (1.0f + std::exp(-v)) * up.data[i];
+    }
+    return gate;
+}
+
+Matrix probe_outputs(const Matrix& activations, const Matrix& down, const std::vector<int64_t>& keep) {
+    const int64_t probes = activations.rows, dim = down.rows, n = static_cast<int64_t>(keep.size());
+    require_shape(down.cols == activations.cols, "probe activations do not match the down projection");
+    Matrix a(probes, n), d(dim, n);
+    for (int64_t p = 0; p < probes; ++p)
+        for (int64_t i = 0; i < n; ++i) a(p, i) = activations(p, keep[i]);
+    for (int64_t r = 0; r < dim; ++r)
+        for (int64_t i = 0; i < n; ++i) d(r, i) = down(r, keep[i]);
+    Matrix y(probes, dim);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(probes), static_cast<int>(dim),
+                static_cast<int>(n), 1.0f, a.data.data(), static_cast<int>(n), d.data.data(), static_cast<int>(n),
+                0.0f, y.data.data(), static_cast<int>(dim));
+    return y;
+}
+
+namespace {
+
+std::vector<int64_t> all_neurons(int64_t hidden) {
+    std::vector<int64_t> all(static_cast<size_t>(hidden));
+    std::iota(all.begin(), all.end(), int64_t{0});
+    return all;
+}
+
+std::vector<float> joint_spectrum(const model::LayerWeights& l) {
+    std::vector<float> s = singular_values(l.w1);
+    for (const Matrix* w : {&l.w3, &l.w2}) {
+        const auto t = singular_values(*w);
+        s.insert(s.end(), t.begin(), t.end());
+    }
+    return s;
+}
+
+}  // namespace
+
 double selection_reward(const model::LayerWeights& layer, const std::vector<int64_t>& keep, Reward reward) {
+    if (reward == Reward::output) {
+        const Matrix act = probe_activations(layer, kProbeInputs, kProbeSeed);
+        return -ks_distance(singular_values(probe_outputs(act, layer.w2, all_neurons(layer.w1.rows))),
+                            singular_values(probe_outputs(act, layer.w2, keep)));
+    }
     model::LayerWeights sliced = layer;
     slice_ffn(sliced, keep);
     if (reward == Reward::maps)
         return -0.5 * (spectral_distance(through_down(layer.w2, layer.w1), through_down(sliced.w2, sliced.w1)) +
                        spectral_distance(through_down(layer.w2, layer.w3), through_down(sliced.w2, sliced.w3)));
+    if (reward == Reward::joint) return -ks_distance(joint_spectrum(layer), joint_spectrum(sliced));
     const double d = spectral_distance(layer.w1, sliced.w1) + spectral_distance(layer.w3, sliced.w3) +
                      spectral_distance(layer.w2, sliced.w2);
     return -d / 3.0;
 }
 
-Policy train_policy(const model::Model& model, const TrainOptions& o, const Context& ctx,
-                    TrainReport* report) {
-    require_arg(!model.layers.empty(), "the model has no blocks");
-    require_arg(o.steps >= 1 && o.samples >= 2, "training needs steps >= 1 and samples >= 2");
-    const auto t0 = std::chrono::steady_clock::now();
+namespace {
+
+// One REINFORCE run from `seed`; appends the mean reward of every step to `trace`.
+Policy train_one(const model::Model& model, const std::vector<Features>& feats, const TrainOptions& o,
+                 uint64_t seed, const Context& ctx, std::vector<double>* trace) {
     const int64_t dim = model.config.dim;
-    Policy policy(dim, o.features, o.seed);
+    Policy policy(dim, o.features, seed);
+    const int64_t in = 2 * dim, k = o.features;
     if (o.norm_prior) {
         // Start from "keep the neurons with the largest gate, up and down norms"; REINFORCE
         // then moves away from it only where the spectral reward says so.
-        const size_t v0 = static_cast<size_t>(o.features * 2 * dim);
-        for (int t = 0; t < kNormFeatures; ++t) policy.params[v0 + o.features + t] = o.norm_prior_weights[t];
+        for (int t = 0; t < kNormFeatures; ++t) policy.params[k * in + k + t] = o.norm_prior_weights[t];
     }
-    std::mt19937_64 rng(o.seed ^ 0x9e3779b97f4a7c15ull);
+    if (o.quiet_start)
+        for (int64_t j = 0; j < k; ++j) policy.params[k * in + j] = 0.0;
+    // Logits of the starting policy, the reference of the KL anchor.
+    std::vector<std::vector<double>> z0;
+    if (o.anchor > 0.0)
+        for (const Features& f : feats) z0.push_back(logits(policy, f, nullptr));
+    std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ull);
     std::uniform_real_distribution<double> uniform(1e-6, 1.0 - 1e-6);
-
-    std::vector<Features> feats;
-    for (const auto& layer : model.layers) feats.push_back(features_of(layer));
     // Adam state.
     const size_t np = policy.params.size();
     std::vector<double> m1(np, 0.0), m2(np, 0.0);
-    const int64_t in = 2 * dim, k = o.features;
 
     for (int step = 0; step < o.steps; ++step) {
         const size_t block = static_cast<size_t>(step) % model.layers.size();
@@ -219,33 +295,47 @@ Policy train_policy(const model::Model& model, const TrainOptions& o, const Cont
             }
             kept[s] = top_k_indices(noisy, keep_n);
         }
-        ctx.progress("prunenet", static_cast<double>(step) / o.steps);
         parallel_for(ctx.effective_threads(), o.samples, [&](int64_t b, int64_t e, int) {
             for (int64_t s = b; s < e; ++s) rewards[s] = selection_reward(layer, kept[s], o.reward);
         });
         const double baseline = std::accumulate(rewards.begin(), rewards.end(), 0.0) / o.samples;
-        if (report) report->mean_reward.push_back(baseline);
+        double spread = 1.0;
+        if (o.normalize_advantage) {
+            double var = 0.0;
+            for (double r : rewards) var += (r - baseline) * (r - baseline) / o.samples;
+            spread = std::sqrt(var) + 1e-9;
+        }
+        if (trace) trace->push_back(baseline);
 
-        // REINFORCE: ∇ log π = Σ_i (kept_i − p_i) ∇ z_i (independent Bernoulli surrogate).
-        std::vector<double> grad(np, 0.0);
+        // REINFORCE: ∇ log π = Σ_i (kept_i − p_i) ∇ z_i (independent Bernoulli surrogate),
+        // plus the entropy term ∂H(p_i)/∂z_i = −z_i p_i (1 − p_i), averaged over the neurons.
+        std::vector<double> dz(static_cast<size_t>(hidden), 0.0);
         for (int s = 0; s < o.samples; ++s) {
-            const double adv = (rewards[s] - baseline) / o.samples;
+            const double adv = (rewards[s] - baseline) / spread / o.samples;
             if (adv == 0.0) continue;
             std::vector<uint8_t> is_kept(z.size(), 0);
             for (int64_t i : kept[s]) is_kept[i] = 1;
-            for (int64_t i = 0; i < hidden; ++i) {
-                const double dz = adv * (is_kept[i] - p[i]);
-                double* ga = grad.data();
-                double* gv = ga + k * in;
-                for (int64_t j = 0; j < k; ++j) {
-                    const double hij = h[i * k + j];
-                    gv[j] += dz * hij;
-                    const double back = dz * policy.params[k * in + j] * (1.0 - hij * hij);
-                    for (int64_t t = 0; t < in; ++t) ga[j * in + t] += back * f.x(i, t);
-                }
-                for (int t = 0; t < kNormFeatures; ++t) gv[k + t] += dz * f.norms[i * kNormFeatures + t];
-                gv[k + kNormFeatures] += dz;
+            for (int64_t i = 0; i < hidden; ++i) dz[i] += adv * (is_kept[i] - p[i]);
+        }
+        // KL anchor: ∂KL(Bern(p_i) ‖ Bern(p0_i))/∂z_i = p_i (1 − p_i) (z_i − z0_i).
+        if (o.anchor > 0.0)
+            for (int64_t i = 0; i < hidden; ++i)
+                dz[i] -= o.anchor * p[i] * (1.0 - p[i]) * (z[i] - z0[block][i]) / static_cast<double>(hidden);
+        if (o.entropy > 0.0)
+            for (int64_t i = 0; i < hidden; ++i)
+                dz[i] -= o.entropy * z[i] * p[i] * (1.0 - p[i]) / static_cast<double>(hidden);
+        std::vector<double> grad(np, 0.0);
+        double* ga = grad.data();
+        double* gv = ga + k * in;
+        for (int64_t i = 0; i < hidden; ++i) {
+            for (int64_t j = 0; j < k; ++j) {
+                const double hij = h[i * k + j];
+                gv[j] += dz[i] * hij;
+                const double back = dz[i] * policy.params[k * in + j] * (1.0 - hij * hij);
+                for (int64_t t = 0; t < in; ++t) ga[j * in + t] += back * f.x(i, t);
             }
+            for (int t = 0; t < kNormFeatures; ++t) gv[k + t] += dz[i] * f.norms[i * kNormFeatures + t];
+            gv[k + kNormFeatures] += dz[i];
         }
         // Adam ascent on the expected reward.
         const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
@@ -256,10 +346,50 @@ Policy train_policy(const model::Model& model, const TrainOptions& o, const Cont
             policy.params[q] += o.learning_rate * (m1[q] / c1) / (std::sqrt(m2[q] / c2) + eps);
         }
     }
-    ctx.progress("prunenet", 1.0);
-    if (report)
-        report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return policy;
+}
+
+}  // namespace
+
+double policy_reward(const model::Model& model, const Policy& policy, double ratio, Reward reward) {
+    double total = 0.0;
+    for (const auto& layer : model.layers)
+        total += selection_reward(layer, top_k_indices(policy.scores(layer), kept_neurons(layer.w1.rows, ratio)),
+                                  reward);
+    return total;
+}
+
+Policy train_policy(const model::Model& model, const TrainOptions& o, const Context& ctx,
+                    TrainReport* report) {
+    require_arg(!model.layers.empty(), "the model has no blocks");
+    require_arg(o.steps >= 1 && o.samples >= 2 && o.restarts >= 1,
+                "training needs steps >= 1, samples >= 2 and restarts >= 1");
+    require_arg(o.entropy >= 0.0 && o.anchor >= 0.0, "the entropy and anchor weights must be >= 0");
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<Features> feats;
+    for (const auto& layer : model.layers) feats.push_back(features_of(layer));
+    Policy best;
+    double best_reward = 0.0;
+    std::vector<double> best_trace;
+    for (int r = 0; r < o.restarts; ++r) {
+        std::vector<double> trace;
+        // Restart r of seed s uses seed s + r·1000003: the restarts of seeds 1, 2, 3 do not overlap.
+        Policy p = train_one(model, feats, o, o.seed + 1000003ull * static_cast<uint64_t>(r), ctx, &trace);
+        const double total = policy_reward(model, p, o.ratio, o.reward);
+        if (report) report->final_reward.push_back(total);
+        if (r == 0 || total > best_reward) {
+            best = std::move(p);
+            best_reward = total;
+            best_trace = std::move(trace);
+            if (report) report->chosen = r;
+        }
+        ctx.progress("prunenet", static_cast<double>(r + 1) / o.restarts);
+    }
+    if (report) {
+        report->mean_reward = std::move(best_trace);
+        report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    return best;
 }
 
 std::vector<double> spectral_layer_ratios(const model::Model& model, const Policy& policy,

@@ -43,10 +43,15 @@ private:
 };
 
 // What the KS reward compares. matrices: the spectra of gate, up and down themselves (rows
-// or columns removed). maps: the spectra of the dim × dim maps down·gate and down·up, where
-// removing a neuron removes one rank-1 term, so the reward sees what a neuron contributes
-// to the block output and not only its own row.
-enum class Reward { matrices, maps };
+// or columns removed), mean of three KS distances. joint: one KS distance between the pooled
+// spectra of the three matrices. maps: the spectra of the dim × dim maps down·gate and
+// down·up, where removing a neuron removes one rank-1 term, so the reward sees what a neuron
+// contributes to the block output and not only its own row. output: the spectrum of the
+// whole FFN map (down · (silu(gate x) ⊙ up x)) on fixed synthetic probe inputs
+// x = z ⊙ rms_ffn, z ~ N(0, I): drawn from the weights' own norm scale, no text involved.
+enum class Reward { matrices, maps, joint, output };
+constexpr int64_t kProbeInputs = 256;
+constexpr uint64_t kProbeSeed = 0x5eed;
 const char* reward_name(Reward reward);
 Reward parse_reward(const std::string& name);
 
@@ -64,16 +69,40 @@ struct TrainOptions {
     // (docs/structured.md).
     bool norm_prior = true;
     double norm_prior_weights[kNormFeatures] = {1.0, 1.0, 0.0};
+    // Start with the dense part silent (v = 0): the initial ranking is then exactly the
+    // prior, whatever the seed, instead of the prior plus a seed-dependent perturbation.
+    bool quiet_start = true;
+    // Advantages (r − mean) / std of the step's samples instead of r − mean: the step size
+    // no longer depends on the scale of the KS differences of a block.
+    bool normalize_advantage = true;
+    double entropy = 0.0;  // weight of the mean Bernoulli entropy of the keep-probabilities
+    // Weight of the mean KL divergence between the keep-probabilities and those of the
+    // starting policy (the prior ranking), as in KL-regularised policy optimisation: the
+    // KS reward refines the prior instead of replacing it.
+    double anchor = 300.0;
+    // Train this many policies (seeds seed + r·1000003) and keep the one whose deterministic
+    // top-k has the best total reward over all blocks (the training objective, no text).
+    int restarts = 1;
 };
 
 struct TrainReport {
-    std::vector<double> mean_reward;  // per step
+    std::vector<double> mean_reward;  // per step (of the policy that was kept)
+    std::vector<double> final_reward; // per restart: total reward of its top-k over the blocks
+    int chosen = 0;                   // the restart kept
     double seconds = 0.0;
 };
 
 // Reward of keeping `keep` in a block: −mean KS distance of the spectra `reward` compares.
 double selection_reward(const model::LayerWeights& layer, const std::vector<int64_t>& keep,
                         Reward reward = Reward::matrices);
+
+// FFN hidden activations silu(gate x) ⊙ up x of `probes` synthetic inputs (probes × hidden)
+// and the FFN outputs (probes × dim) when only the `keep` neurons remain.
+Matrix probe_activations(const model::LayerWeights& layer, int64_t probes, uint64_t seed);
+Matrix probe_outputs(const Matrix& activations, const Matrix& down, const std::vector<int64_t>& keep);
+
+// Total reward, over all blocks, of the policy's deterministic top-k at `ratio`.
+double policy_reward(const model::Model& model, const Policy& policy, double ratio, Reward reward);
 
 Policy train_policy(const model::Model& model, const TrainOptions& options, const Context& ctx,
                     TrainReport* report = nullptr);

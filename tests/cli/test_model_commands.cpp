@@ -42,9 +42,18 @@ TEST(ModelCli, CompressedModelReloadsWithTheReportedPerplexity) {
 
 TEST(ModelCli, GptqPackedExportAndLlama2cOutput) {
     ScratchDir dir;
+    // The GPTQ layout packs multiples of 32 only: stories260K's 172-wide FFN stays dense.
+    {
+        std::ofstream r(dir / "recipe.json");
+        r << R"({"rules": [{"match": "*.w[123]", "skip": true}]})";
+    }
+    const CliRun refused = run_cli(dir, {"compress", "--method", "gptq", "--calib-range", "2000:2016", "--out",
+                                         dir / "all", "--gptq-out", dir / "all-packed", "--quiet"});
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_NE(refused.err.find("multiples of 32"), std::string::npos) << refused.err;
     const CliRun c = run_cli(dir, {"compress", "--method", "gptq", "--bits", "4", "--calib-range", "2000:2016",
-                                   "--out", dir / "m.bin", "--format", "llama2c", "--gptq-out", dir / "packed",
-                                   "--quiet"});
+                                   "--recipe", dir / "recipe.json", "--out", dir / "m.bin", "--format", "llama2c",
+                                   "--gptq-out", dir / "packed", "--quiet"});
     ASSERT_EQ(c.exit_code, 0) << c.err;
     EXPECT_TRUE(fs::exists(dir.path() / "packed" / "quantize_config.json"));
     const nlohmann::json q = nlohmann::json::parse(read_text(dir.path() / "packed" / "quantize_config.json"));

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <cstdio>
 #include <random>
 
@@ -134,6 +136,7 @@ TEST(PruneNet, TrainingImprovesTheSpectralReward) {
     TrainOptions o;
     o.steps = 120;
     o.ratio = 0.4;
+    o.anchor = 0.0;  // free optimisation of the KS reward (the anchor is tested below)
     Context ctx;
     TrainReport report;
     const Policy p = train_policy(m, o, ctx, &report);
@@ -153,6 +156,97 @@ TEST(PruneNet, TrainingImprovesTheSpectralReward) {
             random += selection_reward(layer, top_k_indices(random_scores(layer.w1.rows, s), keep)) / 10;
     }
     EXPECT_GT(trained, random);
+}
+
+// Fraction of a block's kept neurons that the prior ranking log‖gate_i‖ + log‖up_i‖ also keeps.
+double overlap_with_prior(const model::LayerWeights& l, const Policy& p, double ratio) {
+    std::vector<float> prior(static_cast<size_t>(l.w1.rows));
+    for (int64_t i = 0; i < l.w1.rows; ++i) {
+        double g = 0, u = 0;
+        for (int64_t c = 0; c < l.w1.cols; ++c) g += l.w1(i, c) * l.w1(i, c), u += l.w3(i, c) * l.w3(i, c);
+        prior[i] = static_cast<float>(std::log(g) + std::log(u));
+    }
+    const int64_t k = kept_neurons(l.w1.rows, ratio);
+    const auto a = top_k_indices(prior, k), b = top_k_indices(p.scores(l), k);
+    std::vector<int64_t> both;
+    std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(both));
+    return static_cast<double>(both.size()) / static_cast<double>(k);
+}
+
+TEST(PruneNet, QuietStartIsThePriorAndTheAnchorKeepsThePolicyNearIt) {
+    const model::Model m = tiny_model(3);
+    TrainOptions o;
+    o.ratio = 0.4;
+    Context ctx;
+    // One step at a vanishing learning rate: the quiet start ranks exactly like the prior,
+    // whatever the seed.
+    o.steps = 1;
+    o.learning_rate = 1e-12;
+    for (uint64_t seed : {1u, 7u}) {
+        o.seed = seed;
+        for (const auto& layer : m.layers) EXPECT_DOUBLE_EQ(overlap_with_prior(layer, train_policy(m, o, ctx), 0.4), 1.0);
+    }
+    // Free KS optimisation drifts away from the prior; the KL anchor holds it closer.
+    o.steps = 120;
+    o.learning_rate = 0.05;
+    o.seed = 3;
+    double free_overlap = 0, anchored_overlap = 0;
+    o.anchor = 0.0;
+    const Policy free_policy = train_policy(m, o, ctx);
+    o.anchor = 3000.0;
+    const Policy anchored = train_policy(m, o, ctx);
+    for (const auto& layer : m.layers) {
+        free_overlap += overlap_with_prior(layer, free_policy, 0.4);
+        anchored_overlap += overlap_with_prior(layer, anchored, 0.4);
+    }
+    EXPECT_GT(anchored_overlap, free_overlap);
+}
+
+TEST(PruneNet, RestartsKeepTheBestTrainingRewardAndAreDeterministic) {
+    const model::Model m = tiny_model(2);
+    TrainOptions o;
+    o.steps = 20;
+    o.restarts = 3;
+    Context ctx;
+    TrainReport report;
+    const Policy p = train_policy(m, o, ctx, &report);
+    ASSERT_EQ(report.final_reward.size(), 3u);
+    EXPECT_EQ(*std::max_element(report.final_reward.begin(), report.final_reward.end()),
+              report.final_reward[static_cast<size_t>(report.chosen)]);
+    EXPECT_DOUBLE_EQ(policy_reward(m, p, o.ratio, o.reward), report.final_reward[static_cast<size_t>(report.chosen)]);
+    EXPECT_EQ(train_policy(m, o, ctx).params, p.params);
+    // Restart r of seed s is the single run of seed s + r·1000003.
+    TrainOptions single = o;
+    single.restarts = 1;
+    single.seed = o.seed + 1000003ull * static_cast<uint64_t>(report.chosen);
+    EXPECT_EQ(train_policy(m, single, ctx).params, p.params);
+}
+
+TEST(PruneNet, RewardVariantsAreZeroWithoutPruningAndNegativeWithIt) {
+    const model::Model m = tiny_model(1);
+    const auto& layer = m.layers[0];
+    std::vector<int64_t> all(48), half;
+    for (int64_t i = 0; i < 48; ++i) all[i] = i;
+    for (int64_t i = 0; i < 48; i += 2) half.push_back(i);
+    for (Reward r : {Reward::matrices, Reward::joint, Reward::maps, Reward::output}) {
+        EXPECT_EQ(parse_reward(reward_name(r)), r);
+        EXPECT_DOUBLE_EQ(selection_reward(layer, all, r), 0.0) << reward_name(r);
+        EXPECT_LT(selection_reward(layer, half, r), 0.0) << reward_name(r);
+    }
+    // The probe outputs of all neurons equal the dense FFN on the same inputs, and the
+    // sliced outputs sum the kept neurons' terms only.
+    const Matrix act = probe_activations(layer, 4, 9);
+    const Matrix y = probe_outputs(act, layer.w2, all), yh = probe_outputs(act, layer.w2, half);
+    for (int64_t n = 0; n < 4; ++n)
+        for (int64_t r = 0; r < 16; ++r) {
+            double full = 0, kept = 0;
+            for (int64_t i = 0; i < 48; ++i) {
+                full += static_cast<double>(act(n, i)) * layer.w2(r, i);
+                if (i % 2 == 0) kept += static_cast<double>(act(n, i)) * layer.w2(r, i);
+            }
+            EXPECT_NEAR(y(n, r), full, 1e-5 * (1.0 + std::abs(full)));
+            EXPECT_NEAR(yh(n, r), kept, 1e-5 * (1.0 + std::abs(kept)));
+        }
 }
 
 TEST(PruneNet, LayerRatiosKeepTheTotalBudget) {

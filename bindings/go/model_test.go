@@ -1,0 +1,124 @@
+package surgeon
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The bundled stories260K and its numbers from the data's SOURCES.md.
+func bundled(t *testing.T) (model, text string) {
+	dir := filepath.Join(fixturesDir(t), "..", "..", "samples", "data")
+	if _, err := os.Stat(filepath.Join(dir, "stories260K.bin")); err != nil {
+		dir = "../../samples/data"
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "tinystories-valid.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "stories260K.bin"), string(b)
+}
+
+func TestModelPerplexityEncodeAndGenerate(t *testing.T) {
+	path, text := bundled(t)
+	m, err := LoadModel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c, err := m.Config()
+	if err != nil || c.Dim != 64 || c.Layers != 5 || c.VocabSize != 512 {
+		t.Fatalf("config %+v, %v", c, err)
+	}
+	ids, err := m.Encode(text[:strings.Index(text, "\n\n")], true)
+	if err != nil || len(ids) < 5 || ids[0] != 1 || ids[1] != 301 || ids[4] != 426 {
+		t.Fatalf("ids %v, %v", ids[:5], err)
+	}
+	p, err := m.Perplexity(nil, text, Paragraphs, 0, 50, 0)
+	if err != nil || p.Tokens != 5055 || math.Abs(p.NLL-1.3847) > 1e-3 {
+		t.Fatalf("perplexity %+v, %v", p, err)
+	}
+	story, err := m.Generate("", 40, 0, 0)
+	if err != nil || !strings.HasPrefix(story, "Once upon a time, there was a little girl named Lily.") {
+		t.Fatalf("generate %q, %v", story, err)
+	}
+}
+
+func TestModelCompressSaveReload(t *testing.T) {
+	path, text := bundled(t)
+	m, err := LoadModel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	report, err := m.Compress(nil, text, 2000, 2016, `{"default": {"method": "sparsegpt", "nm": "2:4"}}`)
+	if err != nil || !strings.Contains(report, `"linear_sparsity":0.5`) {
+		t.Fatalf("compress: %v %.200s", err, report)
+	}
+	w, _, _, err := m.Linear(2, "gate_proj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for g := 0; g < len(w); g += 4 {
+		zeros := 0
+		for _, v := range w[g : g+4] {
+			if v == 0 {
+				zeros++
+			}
+		}
+		if zeros < 2 {
+			t.Fatalf("group %d is not 2:4: %v", g, w[g:g+4])
+		}
+	}
+	before, err := m.Perplexity(nil, text, Paragraphs, 0, 30, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := m.Save(filepath.Join(dir, "hf"), "hf", "f32"); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadModel(filepath.Join(dir, "hf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	after, err := back.Perplexity(nil, text, Paragraphs, 0, 30, 0)
+	if err != nil || after.PPL != before.PPL {
+		t.Fatalf("reloaded ppl %v vs %v (%v)", after.PPL, before.PPL, err)
+	}
+}
+
+func TestModelErrorsLeaveItUnchanged(t *testing.T) {
+	path, _ := bundled(t)
+	if _, err := LoadModel("/nonexistent.bin"); !errors.Is(err, ErrIO) && !strings.Contains(err.Error(), "surgeon_model_load") {
+		t.Fatalf("load of a missing file: %v", err)
+	}
+	m, err := LoadModel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	wq, rows, cols, _ := m.Linear(0, "wq")
+	if _, err := m.Compress(nil, "text", 0, 1, `{"default": {"method": "gptq", "bits": 12}}`); err == nil {
+		t.Fatal("bits 12 accepted")
+	}
+	bad := append([]float32(nil), wq...)
+	bad[3] = float32(math.NaN())
+	if err := m.SetLinear(0, "wq", bad, rows, cols); err == nil || !strings.Contains(err.Error(), "non-finite") {
+		t.Fatalf("NaN weights: %v", err)
+	}
+	again, _, _, _ := m.Linear(0, "wq")
+	for i := range wq {
+		if wq[i] != again[i] {
+			t.Fatalf("weights changed at %d", i)
+		}
+	}
+	m.Close()
+	if _, err := m.Config(); err == nil {
+		t.Fatal("use after Close accepted")
+	}
+}
