@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "cli/command.hpp"
 #include "cli/model_cli.hpp"
@@ -42,8 +43,76 @@ std::string compress_usage() {
            "  --gptq-out DIR     also write the packed GPTQ checkpoint (qweight/qzeros/scales/g_idx)\n"
            "  --eval TEXT        evaluate perplexity of the compressed model (paragraphs mode)\n"
            "  --range a:b        evaluation paragraphs (default 0:1000)\n"
+           "  --mixed A          mixed precision: per-row bit widths by allocator error | budget |\n"
+           "                     quantile (needs a quantizing method); the table of where the\n"
+           "                     bits went goes to stderr (see docs/mixed-precision.md)\n"
+           "  --avg-bits X       target average bits per weight, scales excluded (default 4)\n"
+           "  --bit-options L    widths to choose from, e.g. 2,3,4,6,8 (the default)\n"
+           "  --quantiles L      quantile cut points, e.g. 0.2,0.4,0.6,0.8 (quantile allocator)\n"
+           "  --error-model E    rounding (default: grid noise weighted by 1/U_jj²) | solver\n"
+           "                     (error allocator: run the solver at every width, exact row errors)\n"
            "  --threads T        worker threads (default: all)\n"
            "  --quiet            no progress bar\n";
+}
+
+// "2,3,4" → [2, 3, 4] (integers or numbers).
+template <typename T>
+std::vector<T> parse_list(const std::string& flag, const std::string& text) {
+    std::vector<T> out;
+    std::stringstream in(text);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        size_t used = 0;
+        double v = 0.0;
+        try {
+            v = std::stod(item, &used);
+        } catch (...) {
+            used = 0;
+        }
+        if (item.empty() || used != item.size())
+            throw std::invalid_argument(flag + " expects a comma-separated list of numbers, got '" + text + "'");
+        out.push_back(static_cast<T>(v));
+    }
+    return out;
+}
+
+// --mixed and its options as the recipe's "mixed" entry (null when --mixed is absent).
+nlohmann::json mixed_spec_from_args(const Args& args) {
+    const bool any = args.has("--avg-bits") || args.has("--bit-options") || args.has("--quantiles") ||
+                     args.has("--error-model");
+    if (!args.has("--mixed")) {
+        if (any) throw std::invalid_argument("--avg-bits, --bit-options, --quantiles and --error-model need --mixed");
+        return nullptr;
+    }
+    nlohmann::json spec{{"allocator", args.get("--mixed")}, {"avg_bits", args.number("--avg-bits", 4.0)}};
+    if (args.has("--bit-options")) spec["options"] = parse_list<int>("--bit-options", args.get("--bit-options"));
+    if (args.has("--quantiles")) spec["quantiles"] = parse_list<double>("--quantiles", args.get("--quantiles"));
+    if (args.has("--error-model")) spec["error_model"] = args.get("--error-model");
+    return spec;
+}
+
+// Where the bits went, per mixed layer and for the model (stderr: stdout is the JSON).
+void print_mixed_table(const model::CompressionReport& report) {
+    const auto total = report.mixed_total();
+    if (!total) return;
+    std::fprintf(stderr, "\nmixed precision (bits per weight; +ovh: with scales and zeros)\n");
+    std::fprintf(stderr, "%-14s %-9s %6s %6s %7s  %-34s %s\n", "layer", "allocator", "rows", "bits",
+                 "+ovh", "rows at 1..8 bits", "importance min..max");
+    auto row = [](const std::string& name, const char* alloc, const MixedStats& s) {
+        std::string hist;
+        for (int b = 1; b <= 8; ++b) hist += (b > 1 ? " " : "") + std::to_string(s.histogram[b]);
+        char imp[64] = "-";
+        if (s.has_importance) std::snprintf(imp, sizeof imp, "%.3g..%.3g", s.importance_min, s.importance_max);
+        std::fprintf(stderr, "%-14s %-9s %6lld %6.3f %7.3f  %-34s %s\n", name.c_str(), alloc,
+                     static_cast<long long>(s.channels), s.avg_bits(), s.avg_bits_with_overhead(),
+                     hist.c_str(), imp);
+    };
+    for (const model::CompressedLayer& l : report.layers)
+        if (l.mixed) row(l.name, allocator_name(l.plan.mixed->allocator), *l.mixed);
+    row("total", "", *total);
+    std::fprintf(stderr, "total: %lld channels, %lld weights, %.4f bits/weight (%.4f with overhead)\n",
+                 static_cast<long long>(total->channels), static_cast<long long>(total->weights),
+                 total->avg_bits(), total->avg_bits_with_overhead());
 }
 
 void copy_tokenizer(const LoadedModel& m, const fs::path& dir) {
@@ -66,7 +135,9 @@ int run_compress(const std::vector<std::string>& argv) {
     try {
         std::set<std::string> with_value = {"--model", "--tokenizer", "--calib", "--calib-tokens",
                                             "--calib-range", "--recipe", "--out", "--format", "--dtype",
-                                            "--gptq-out", "--eval", "--range", "--threads", "--seq-len"};
+                                            "--gptq-out", "--eval", "--range", "--threads", "--seq-len",
+                                            "--mixed", "--avg-bits", "--bit-options", "--quantiles",
+                                            "--error-model"};
         with_value.insert(kMethodValueFlags.begin(), kMethodValueFlags.end());
         std::set<std::string> switches = kMethodSwitches;
         switches.insert("--quiet");
@@ -80,6 +151,8 @@ int run_compress(const std::vector<std::string>& argv) {
         calib.seq_len = args.integer("--seq-len", 0);
         recipe_path = args.get("--recipe");
         spec = method_spec_from_args(args);
+        const nlohmann::json mixed = mixed_spec_from_args(args);
+        if (!mixed.is_null()) spec["mixed"] = mixed;
         out = args.require("--out");
         format = args.get("--format", "hf");
         if (format != "hf" && format != "llama2c") throw std::invalid_argument("--format must be hf or llama2c");
@@ -128,6 +201,7 @@ int run_compress(const std::vector<std::string>& argv) {
     } else {
         model::write_llama2c(m.model, out);
     }
+    print_mixed_table(report);
     nlohmann::json summary = report.to_json();
     summary["model"] = model_path;
     summary["recipe"] = recipe_json;
@@ -137,6 +211,9 @@ int run_compress(const std::vector<std::string>& argv) {
         for (const model::CompressedLayer& l : report.layers)
             if (l.quant) quantized.emplace(l.name, *l.quant);
         require_arg(!quantized.empty(), "--gptq-out needs a quantizing method (gptq, rtn or --bits)");
+        require_arg(!report.mixed_total(),
+                    "--gptq-out: a packed GPTQ checkpoint holds one bit width per layer; mixed "
+                    "precision layers cannot be exported (save --out instead)");
         const model::GptqExportSummary g = model::write_gptq_model(m.model, quantized, gptq_out);
         copy_tokenizer(m, gptq_out);
         summary["gptq_out"] = {{"dir", gptq_out}, {"bits", g.bits}, {"group_size", g.group_size},

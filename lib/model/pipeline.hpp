@@ -15,6 +15,7 @@
 #include "core/context.hpp"
 #include "model/model.hpp"
 #include "model/recipe.hpp"
+#include "quant/mixed_stats.hpp"
 #include "quant/quantizer.hpp"
 
 namespace surgeon::model {
@@ -28,12 +29,18 @@ struct CompressedLayer {
     std::optional<double> rel_error;      // tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) on the calibration inputs
     double seconds = 0.0;
     std::optional<QuantResult> quant;     // codes for packed export
+    std::optional<MixedStats> mixed;      // mixed precision: where the bits went
 };
 
 struct CompressionReport {
     std::vector<CompressedLayer> layers;
     int64_t calibration_sequences = 0, calibration_tokens = 0;
     double seconds = 0.0;
+    // Sum of the mixed-precision layers' statistics (nullopt when none is mixed).
+    std::optional<MixedStats> mixed_total() const;
+    // Per layer: method, shape, sparsity, bits (the average for a mixed layer), loss,
+    // rel_error, seconds and, when mixed, "mixed" (allocator + MixedStats); at the top the
+    // calibration figures, linear_params / linear_sparsity and "mixed" (the model total).
     nlohmann::json to_json() const;
 };
 

@@ -31,8 +31,15 @@ const char* method_name(Method m) {
     return "?";
 }
 
+bool LayerPlan::is_mixed() const {
+    return mixed && quantize &&
+           (method == Method::gptq || method == Method::rtn || method == Method::sparsegpt);
+}
+
 bool LayerPlan::needs_calibration() const {
-    return method == Method::sparsegpt || method == Method::gptq || method == Method::wanda;
+    // Mixed RTN still allocates its bits from the Hessian.
+    return method == Method::sparsegpt || method == Method::gptq || method == Method::wanda ||
+           (method == Method::rtn && is_mixed());
 }
 
 void LayerPlan::apply(const nlohmann::json& spec) {
@@ -57,6 +64,7 @@ void LayerPlan::apply(const nlohmann::json& spec) {
         } else if (key == "bits") {
             if (value.is_null()) {
                 quantize = false;
+                mixed.reset();
             } else {
                 quant.bits = value.get<int>();
                 quantize = true;
@@ -81,6 +89,16 @@ void LayerPlan::apply(const nlohmann::json& spec) {
             const std::string s = value.get<std::string>();
             require_arg(s == "block" || s == "row", "mask_scope must be block or row, got '" + s + "'");
             scope = s == "row" ? SURGEON_MASK_SCOPE_ROW : SURGEON_MASK_SCOPE_BLOCK;
+        } else if (key == "mixed") {
+            if (value.is_null()) {
+                mixed.reset();
+            } else {
+                // Merges over the inherited plan: a rule may change only the target.
+                MixedPlan next = mixed.value_or(MixedPlan{});
+                next.apply(value);
+                mixed = std::move(next);
+                quantize = true;
+            }
         } else {
             fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown recipe key '" + key + "'");
         }
@@ -105,6 +123,7 @@ nlohmann::json LayerPlan::to_json() const {
         if (quant.mse) j["mse"] = true;
         if (quant.act_order) j["act_order"] = true;
         if (quant.static_groups) j["static_groups"] = true;
+        if (is_mixed()) j["mixed"] = mixed->to_json();
     }
     if (method == Method::sparsegpt || method == Method::gptq) {
         j["damp"] = percdamp;

@@ -6,12 +6,18 @@
 //   { "default": {"method": "sparsegpt", "sparsity": 0.5},
 //     "rules": [ {"match": "layers.0.*", "skip": true},
 //                {"match": "*.w2", "method": "gptq", "bits": 8, "group": 128} ] }
+//
+// "mixed" (quantizing methods) gives every row its own bit width (docs/mixed-precision.md);
+// its keys merge over the inherited entry, so rules can set per-layer targets:
+//   {"match": "layers.[0-2].*", "mixed": {"avg_bits": 3.5}}. "mixed": null removes it.
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "quant/mixed.hpp"
 #include "quant/quantizer.hpp"
 #include "surgeon/surgeon.h"
 
@@ -32,10 +38,14 @@ struct LayerPlan {
     QuantConfig quant;
     double percdamp = 0.01;
     int64_t block_size = 128;
+    // Per-row bit widths (gptq, rtn, sparsegpt joint); quant.bits is then unused.
+    std::optional<MixedPlan> mixed;
 
     bool needs_calibration() const;
+    // Mixed precision is in effect (a quantizing method with a "mixed" entry).
+    bool is_mixed() const;
     // Applies the keys present in `spec` (method, sparsity, nm "2:4", bits, group, sym/asym,
-    // mse, act_order, static_groups, damp, blocksize, mask_scope, skip).
+    // mse, act_order, static_groups, damp, blocksize, mask_scope, skip, mixed).
     void apply(const nlohmann::json& spec);
     nlohmann::json to_json() const;
 };

@@ -21,6 +21,16 @@ const char* allocator_name(Allocator a) {
     return "unknown";
 }
 
+ErrorModel parse_error_model(const std::string& name) {
+    if (name == "rounding") return ErrorModel::rounding;
+    if (name == "solver") return ErrorModel::solver;
+    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown error model '" + name + "' (rounding or solver)");
+}
+
+const char* error_model_name(ErrorModel m) {
+    return m == ErrorModel::solver ? "solver" : "rounding";
+}
+
 void MixedPlan::validate() const {
     const std::vector<int> sorted = normalize_bit_options(options);
     require_arg(sorted.size() == options.size(), "a bit option is listed twice");
@@ -39,6 +49,8 @@ void MixedPlan::apply(const nlohmann::json& spec) {
             else if (key == "avg_bits") next.avg_bits = value.get<double>();
             else if (key == "options") next.options = value.get<std::vector<int>>();
             else if (key == "quantiles") next.quantiles = value.get<std::vector<double>>();
+            else if (key == "error_model") next.error_model = parse_error_model(value.get<std::string>());
+            else if (key == "downstream") next.downstream = value.get<bool>();
             else if (key == "scale_bits") next.overhead.scale_bits = value.get<int>();
             else if (key == "zero_bits") next.overhead.zero_bits = value.get<int>();
             else if (key == "weights") {
@@ -70,6 +82,8 @@ nlohmann::json MixedPlan::to_json() const {
     nlohmann::json j = {{"allocator", allocator_name(allocator)},
                         {"avg_bits", avg_bits},
                         {"options", options},
+                        {"error_model", error_model_name(error_model)},
+                        {"downstream", downstream},
                         {"weights", w},
                         {"scale_bits", overhead.scale_bits},
                         {"zero_bits", overhead.zero_bits}};
@@ -77,30 +91,43 @@ nlohmann::json MixedPlan::to_json() const {
     return j;
 }
 
+RowBits allocate_from_errors(std::vector<double> errors, int64_t rows, int64_t cols,
+                             const QuantConfig& cfg, const MixedPlan& plan) {
+    plan.validate();
+    require_shape(rows >= 1 && errors.size() == static_cast<size_t>(rows) * plan.options.size(),
+                  "expected " + std::to_string(rows) + " x " + std::to_string(plan.options.size()) +
+                      " row errors, got " + std::to_string(errors.size()));
+    RowBits rb;
+    rb.errors = std::move(errors);
+    rb.bits = allocate_error(rb.errors, rows, plan.options, plan.avg_bits, plan.solver);
+    rb.stats = mixed_stats(rb.bits, cols, cfg.group_size, plan.overhead, nullptr);
+    return rb;
+}
+
 RowBits allocate_row_bits(const Context& ctx, const Hessian& h, const Matrix& u, ConstMatView w,
-                          const QuantConfig& cfg, const MixedPlan& plan) {
+                          const QuantConfig& cfg, const MixedPlan& plan,
+                          const std::vector<float>* column_weight) {
     plan.validate();
     require_shape(w.cols == h.cols() && u.cols == h.cols() && u.rows == h.cols(),
                   "weight has " + std::to_string(w.cols) + " columns, the Hessian " +
                       std::to_string(h.cols()) + ", the factor " + std::to_string(u.cols));
+    if (plan.allocator == Allocator::error)
+        return allocate_from_errors(
+            estimate_row_errors(ctx, w, column_weight ? *column_weight : obs_column_weights(u), cfg,
+                                plan.options),
+            w.rows, w.cols, cfg, plan);
     RowBits rb;
-    const std::vector<float>* importance = nullptr;
-    if (plan.allocator == Allocator::error) {
-        rb.errors = estimate_row_errors(ctx, w, obs_column_weights(u), cfg, plan.options);
-        rb.bits = allocate_error(rb.errors, w.rows, plan.options, plan.avg_bits, plan.solver);
+    ColumnStatistics stats = column_statistics(h);
+    if (plan.weights[ImportanceSignal::hessian] > 0.0) stats.inv_hessian_diag = inverse_diagonal(u);
+    rb.importance = compute_importance(ctx, w, stats, plan.weights);
+    const std::vector<float>* importance = &rb.importance->score;
+    if (plan.allocator == Allocator::budget) {
+        rb.bits = allocate_budget(*importance, plan.options, plan.avg_bits, plan.solver);
     } else {
-        ColumnStatistics stats = column_statistics(h);
-        if (plan.weights[ImportanceSignal::hessian] > 0.0) stats.inv_hessian_diag = inverse_diagonal(u);
-        rb.importance = compute_importance(ctx, w, stats, plan.weights);
-        importance = &rb.importance->score;
-        if (plan.allocator == Allocator::budget) {
-            rb.bits = allocate_budget(*importance, plan.options, plan.avg_bits, plan.solver);
-        } else {
-            const std::vector<double> cuts = plan.quantiles.empty()
-                                                 ? quantiles_for_target(plan.options, plan.avg_bits)
-                                                 : plan.quantiles;
-            rb.bits = allocate_quantile(*importance, plan.options, cuts);
-        }
+        const std::vector<double> cuts = plan.quantiles.empty()
+                                             ? quantiles_for_target(plan.options, plan.avg_bits)
+                                             : plan.quantiles;
+        rb.bits = allocate_quantile(*importance, plan.options, cuts);
     }
     rb.stats = mixed_stats(rb.bits, w.cols, cfg.group_size, plan.overhead, importance);
     return rb;

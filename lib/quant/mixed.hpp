@@ -25,18 +25,36 @@ enum class Allocator { quantile, budget, error };
 Allocator parse_allocator(const std::string& name);  // "quantile" | "budget" | "error"
 const char* allocator_name(Allocator a);
 
+// How the error allocator measures a row's error at each option.
+//  - rounding: the row's own grid rounding noise weighted by 1/U_jj² (mixed_error.hpp);
+//    one rounding pass per option, what allocate_row_bits computes.
+//  - solver: the caller runs its solver once per option and measures each row's real
+//    output error (ΔW H ΔWᵀ)_ii — exact for GPTQ and RTN, whose rows are independent. Only
+//    the model pipeline, which owns the solver, implements it (allocate_from_errors).
+enum class ErrorModel { rounding, solver };
+
+ErrorModel parse_error_model(const std::string& name);  // "rounding" | "solver"
+const char* error_model_name(ErrorModel m);
+
 struct MixedPlan {
     Allocator allocator = Allocator::error;
     std::vector<int> options = default_bit_options();
     double avg_bits = 4.0;           // target (budget, error; quantile when no cut points)
     std::vector<double> quantiles;   // quantile cut points; empty: quantiles_for_target
+    ErrorModel error_model = ErrorModel::rounding;
+    // Model pipeline, error allocator: weight each row's error by how strongly its output
+    // channel moves the block's output (q rows by E[k²] of their RoPE pair, k by E[q²], v
+    // by ‖wo column‖², gate/up by ‖w2 column‖² and the SwiGLU gain). Without it the
+    // allocator minimises the layer's own output error, which misleads on q and k.
+    bool downstream = true;
     ImportanceWeights weights;
     OverheadModel overhead;
     BudgetSolverOptions solver;
 
     void validate() const;
-    // Keys: allocator, avg_bits, options [..], quantiles [..], weights {activation, hessian,
-    // weight, output, variance}, scale_bits, zero_bits. Unknown keys are errors.
+    // Keys: allocator, avg_bits, options [..], quantiles [..], error_model, downstream, weights
+    // {activation, hessian, weight, output, variance}, scale_bits, zero_bits. Unknown keys
+    // are errors.
     void apply(const nlohmann::json& spec);
     nlohmann::json to_json() const;
 };
@@ -51,7 +69,15 @@ struct RowBits {
 // u: the solver's inverse factor (Solver::inverse_factor()), for diag(H⁻¹) and the GPTQ
 // error weights. cfg: the quantizer the rows will be quantized with (group size, grid
 // settings). w: rows × cols with cols = h.cols().
+// The error allocator always uses the rounding estimate here (plan.error_model is the
+// caller's business); column_weight (optional, cols entries) replaces its 1/U_jj² weights,
+// e.g. diag(H) for round-to-nearest, whose error is not GPTQ's.
 RowBits allocate_row_bits(const Context& ctx, const Hessian& h, const Matrix& u, ConstMatView w,
-                          const QuantConfig& cfg, const MixedPlan& plan);
+                          const QuantConfig& cfg, const MixedPlan& plan,
+                          const std::vector<float>* column_weight = nullptr);
+
+// The error allocator over errors measured by the caller (rows × plan.options, row-major).
+RowBits allocate_from_errors(std::vector<double> errors, int64_t rows, int64_t cols,
+                             const QuantConfig& cfg, const MixedPlan& plan);
 
 }  // namespace surgeon
