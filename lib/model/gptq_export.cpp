@@ -300,6 +300,11 @@ GptqExportSummary write_gptq_model(const Model& model,
                           std::to_string(q.cols) + ", the layer is " + std::to_string(w.rows) + " x " +
                           std::to_string(w.cols));
         check_layout(q.bits, q.cols, q.rows, SURGEON_ERR_INVALID_ARGUMENT, "GPTQ export of '" + name + "'");
+        for (int64_t r = 0; r < q.rows; ++r)
+            require_arg(q.bits_of_row(r) == q.bits,
+                        "GPTQ export of '" + name + "': mixed per-row bit widths (row " + std::to_string(r) +
+                            " has " + std::to_string(q.bits_of_row(r)) + " bits) cannot be packed in the GPTQ "
+                            "format, which has one width per layer");
         if (s.bits == 0) s.bits = q.bits;
         require_arg(q.bits == s.bits, "GPTQ export: all layers must share one bit width (" +
                                           std::to_string(s.bits) + " vs " + std::to_string(q.bits) + ")");

@@ -165,6 +165,17 @@ TEST(ModelApi, FailuresLeaveTheModelUnchanged) {
     surgeon_model_free(nullptr);
 }
 
+TEST(ModelApi, MixedPrecisionLayersCannotBeGptqPacked) {
+    ModelPtr m = load();
+    CAPI_OK(surgeon_model_compress(nullptr, m.get(), text().c_str(), 2000, 2016,
+                                   R"({"default": {"method": "gptq", "bits": 4,
+                                       "mixed": {"allocator": "budget", "avg_bits": 3.5}},
+                                       "rules": [{"match": "*.w[123]", "skip": true}]})"));
+    EXPECT_EQ(surgeon_model_save_gptq(m.get(), "/tmp/never"), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(surgeon_last_error()).find("one width per layer"), std::string::npos)
+        << surgeon_last_error();
+}
+
 TEST(ModelApi, SetLinearRoundTripsThroughTheLayerApi) {
     ModelPtr m = load();
     std::vector<float> w2 = weights(m.get(), 1, "w2");
