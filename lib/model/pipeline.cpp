@@ -207,6 +207,26 @@ void rtn_rows(const Context& c, MatView w, const QuantConfig& cfg, const std::ve
     if (codes) *codes = std::move(all);
 }
 
+// Rescales each row's errors (rows × options) as MixedPlan::normalize says.
+void normalize_row_errors(Backend& backend, const MixedPlan& mp, const Matrix& hm, const Matrix& w,
+                          std::vector<double>& errors) {
+    const size_t k = mp.options.size();
+    if (mp.normalize == ErrorNormalization::none) return;
+    std::vector<double> scale(static_cast<size_t>(w.rows));
+    if (mp.normalize == ErrorNormalization::energy) {
+        scale = row_output_errors(backend, hm, w, Matrix(w.rows, w.cols));  // w_i H w_iᵀ
+    } else {
+        size_t ref = 0;  // the option nearest the target width
+        for (size_t m = 1; m < k; ++m)
+            if (std::abs(mp.options[m] - mp.avg_bits) < std::abs(mp.options[ref] - mp.avg_bits)) ref = m;
+        for (size_t r = 0; r < scale.size(); ++r) scale[r] = errors[r * k + ref];
+    }
+    for (size_t r = 0; r < scale.size(); ++r) {
+        if (!(scale[r] > 0.0)) continue;  // a zero row: nothing to normalise
+        for (size_t m = 0; m < k; ++m) errors[r * k + m] /= scale[r];
+    }
+}
+
 // Per-row bit widths for a mixed layer. The error allocator's row errors come from the
 // rounding estimate or, with the "solver" error model, from compressing a copy at every
 // option with the layer's own method and measuring each row's real output error; with
@@ -242,6 +262,7 @@ RowBits allocate_bits(const Context& c, const LayerPlan& plan, const Matrix& w, 
         for (size_t r = 0; r < s.size() && static_cast<int64_t>(r) < w.rows; ++r)
             for (size_t m = 0; m < k; ++m) errors[r * k + m] *= s[r];
     }
+    normalize_row_errors(backend, mp, hm, w, errors);
     return allocate_from_errors(std::move(errors), w.rows, w.cols, plan.quant, mp);
 }
 

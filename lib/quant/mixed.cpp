@@ -31,6 +31,22 @@ const char* error_model_name(ErrorModel m) {
     return m == ErrorModel::solver ? "solver" : "rounding";
 }
 
+ErrorNormalization parse_error_normalization(const std::string& name) {
+    if (name == "none") return ErrorNormalization::none;
+    if (name == "energy") return ErrorNormalization::energy;
+    if (name == "uniform") return ErrorNormalization::uniform;
+    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown error normalization '" + name + "' (none, energy, uniform)");
+}
+
+const char* error_normalization_name(ErrorNormalization n) {
+    switch (n) {
+        case ErrorNormalization::none: return "none";
+        case ErrorNormalization::energy: return "energy";
+        case ErrorNormalization::uniform: return "uniform";
+    }
+    return "?";
+}
+
 void MixedPlan::validate() const {
     const std::vector<int> sorted = normalize_bit_options(options);
     require_arg(sorted.size() == options.size(), "a bit option is listed twice");
@@ -51,6 +67,7 @@ void MixedPlan::apply(const nlohmann::json& spec) {
             else if (key == "quantiles") next.quantiles = value.get<std::vector<double>>();
             else if (key == "error_model") next.error_model = parse_error_model(value.get<std::string>());
             else if (key == "downstream") next.downstream = value.get<bool>();
+            else if (key == "normalize") next.normalize = parse_error_normalization(value.get<std::string>());
             else if (key == "scale_bits") next.overhead.scale_bits = value.get<int>();
             else if (key == "zero_bits") next.overhead.zero_bits = value.get<int>();
             else if (key == "weights") {
@@ -84,6 +101,7 @@ nlohmann::json MixedPlan::to_json() const {
                         {"options", options},
                         {"error_model", error_model_name(error_model)},
                         {"downstream", downstream},
+                        {"normalize", error_normalization_name(normalize)},
                         {"weights", w},
                         {"scale_bits", overhead.scale_bits},
                         {"zero_bits", overhead.zero_bits}};

@@ -36,6 +36,10 @@ enum class ErrorModel { rounding, solver };
 ErrorModel parse_error_model(const std::string& name);  // "rounding" | "solver"
 const char* error_model_name(ErrorModel m);
 
+enum class ErrorNormalization { none, energy, uniform };
+ErrorNormalization parse_error_normalization(const std::string& name);  // none|energy|uniform
+const char* error_normalization_name(ErrorNormalization n);
+
 struct MixedPlan {
     Allocator allocator = Allocator::error;
     std::vector<int> options = default_bit_options();
@@ -47,12 +51,20 @@ struct MixedPlan {
     // by ‖wo column‖², gate/up by ‖w2 column‖² and the SwiGLU gain). Without it the
     // allocator minimises the layer's own output error, which misleads on q and k.
     bool downstream = true;
+    // Error allocator: what a row's error is measured against.
+    //  - none: absolute output error, so the layer's total output error is minimised;
+    //  - energy: divided by the row's output energy w_i H w_iᵀ, so the sum of per-row
+    //    relative errors is minimised (every output channel counts the same);
+    //  - uniform: divided by the row's own error at the width nearest avg_bits, so rows
+    //    leave the uniform width only where their error curve is unusually steep or flat.
+    ErrorNormalization normalize = ErrorNormalization::none;
     ImportanceWeights weights;
     OverheadModel overhead;
     BudgetSolverOptions solver;
 
     void validate() const;
-    // Keys: allocator, avg_bits, options [..], quantiles [..], error_model, downstream, weights
+    // Keys: allocator, avg_bits, options [..], quantiles [..], error_model, downstream,
+    // normalize, weights
     // {activation, hessian, weight, output, variance}, scale_bits, zero_bits. Unknown keys
     // are errors.
     void apply(const nlohmann::json& spec);

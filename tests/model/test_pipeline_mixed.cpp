@@ -114,6 +114,7 @@ TEST(RecipeMixed, InvalidEntriesAreErrors) {
     EXPECT_THROW(recipe(R"({"default": {"method": "gptq", "mixed": {"options": [2, 2, 4]}}})"), Error);
     EXPECT_THROW(recipe(R"({"default": {"method": "gptq", "mixed": {"colour": 1}}})"), Error);
     EXPECT_THROW(recipe(R"({"default": {"method": "gptq", "mixed": {"error_model": "guess"}}})"), Error);
+    EXPECT_THROW(recipe(R"({"default": {"method": "gptq", "mixed": {"normalize": "max"}}})"), Error);
     EXPECT_THROW(recipe(R"({"default": {"method": "gptq", "mixed": 3.5}})"), Error);
     // A rule is validated against the defaults it refines.
     EXPECT_THROW(recipe(R"({"default": {"method": "gptq", "mixed": {"options": [2, 3, 4]}},
@@ -248,4 +249,31 @@ TEST(PipelineMixed, SolverErrorModelNeverLosesToUniformGptq) {
     }
     EXPECT_LT(*x.layers[0].rel_error, *u.layers[0].rel_error);
     EXPECT_FALSE(x.layers[7].mixed.has_value());  // skipped blocks stay dense
+}
+
+TEST(PipelineMixed, NormalizedErrorsChangeTheObjective) {
+    // "uniform": each row's error relative to its own error at the target width. GPTQ's
+    // error falls by a similar factor per bit in every row, so by convexity the allocator
+    // keeps every row at the target: exactly uniform GPTQ.
+    Model mixed = original(), uniform = original();
+    compress_model(mixed, calibration(),
+                   recipe(R"({"default": {"method": "gptq", "mixed": {"allocator": "error", "avg_bits": 3.0,
+                              "error_model": "solver", "normalize": "uniform"}}, "rules": [{"match": "layers.[1-4].*", "skip": true}]})"),
+                   two_threads());
+    compress_model(uniform, calibration(),
+                   recipe(R"({"default": {"method": "gptq", "bits": 3}, "rules": [{"match": "layers.[1-4].*", "skip": true}]})"),
+                   two_threads());
+    for (const char* name : kLinearNames) {
+        const Matrix& a = linear(mixed.layers[0], name);
+        const Matrix& b = linear(uniform.layers[0], name);
+        for (size_t i = 0; i < a.data.size(); ++i) ASSERT_EQ(a.data[i], b.data[i]) << name << " " << i;
+    }
+    // "energy": relative errors per output channel; still exactly on budget.
+    Model energy = original();
+    const CompressionReport r = compress_model(
+        energy, calibration(),
+        recipe(R"({"default": {"method": "gptq", "mixed": {"allocator": "error", "avg_bits": 3.0,
+                   "error_model": "solver", "normalize": "energy"}}, "rules": [{"match": "layers.[1-4].*", "skip": true}]})"),
+        two_threads());
+    for (size_t i = 0; i < 7; ++i) EXPECT_DOUBLE_EQ(r.layers[i].mixed->avg_bits(), 3.0) << r.layers[i].name;
 }
