@@ -6,7 +6,7 @@ import (
 
 // ModelConfig gives a model's dimensions.
 type ModelConfig struct {
-	Dim, HiddenDim, Layers, Heads, KVHeads, VocabSize, SeqLen, Parameters int64
+	Dim, HiddenDim, Layers, Heads, KVHeads, VocabSize, SeqLen, Parameters, HeadDim int64
 }
 
 // Perplexity of a model over Sequences sequences and Tokens predicted tokens.
@@ -68,7 +68,7 @@ func (m *Model) Config() (ModelConfig, error) {
 		return ModelConfig{}, err
 	}
 	return ModelConfig{c.GetDim(), c.GetHidden_dim(), c.GetN_layers(), c.GetN_heads(), c.GetN_kv_heads(),
-		c.GetVocab_size(), c.GetSeq_len(), c.GetParameters()}, nil
+		c.GetVocab_size(), c.GetSeq_len(), c.GetParameters(), c.GetHead_dim()}, nil
 }
 
 // Encode returns the token ids of text, with BOS first when bos is set.

@@ -28,6 +28,7 @@ typedef struct surgeon_model_config {
     int64_t vocab_size;
     int64_t seq_len;    /* context length */
     int64_t parameters; /* total number of weights */
+    int64_t head_dim;   /* per attention head (dim / n_heads unless heads were removed) */
 } surgeon_model_config;
 
 typedef enum surgeon_eval_mode {

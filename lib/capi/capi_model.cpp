@@ -109,8 +109,8 @@ surgeon_status surgeon_model_get_config(const surgeon_model* model, surgeon_mode
     SURGEON_GUARD({
         const sm::ModelConfig& c = deref(model, "model").model.config;
         require_not_null(out, "out");
-        *out = {c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.seq_len,
-                sm::parameter_count(model->model)};
+        *out = {c.dim,        c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads,
+                c.vocab_size, c.seq_len,    sm::parameter_count(model->model), c.head_size()};
     });
 }
 

@@ -48,8 +48,9 @@ constexpr const char* kStructuredUsage =
     "                       log||gate_i|| + log||up_i|| magnitude ranking\n"
     "  --layer-ratios K     uniform (default) | spectral: blocks whose spectrum degrades\n"
     "                       least are pruned more, same total\n"
-    "  --heads R            also silence this fraction of kv-head groups per block, chosen\n"
-    "                       by the o-projection spectrum (weights zeroed, shapes kept)\n"
+    "  --heads R            also remove this fraction of kv-head groups (with their query\n"
+    "                       heads) per block, chosen by the o-projection spectrum; needs an\n"
+    "                       HF --out (llama2.c cannot hold a head size other than dim/heads)\n"
     "  --eval TEXT          perplexity of the original and pruned models (paragraphs mode)\n"
     "  --range a:b          paragraphs scored (default all)   --seq-len N (default model's)\n"
     "  --tokenizer T        default: tok<vocab>.bin or tokenizer.bin beside the model\n"
@@ -189,7 +190,7 @@ int run_structured(const std::vector<std::string>& argv) {
     j["layer_ratios"] = r.layer_ratios;
     j["ffn_sizes"] = r.ffn_sizes;
     if (o.head_ratio > 0) {
-        j["kv_groups_silenced"] = r.heads_silenced;
+        j["kv_groups_removed"] = r.heads_silenced;
         j["params_effective"] = structured::effective_parameters(m);
     }
     j["params_before"] = r.params_before;

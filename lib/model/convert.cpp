@@ -61,8 +61,9 @@ ConvertReport convert_model(const std::string& in, const std::string& out, const
         r.dtype = options.dtype.value_or(Dtype::F32);
         require_arg(r.dtype == Dtype::F32, "llama2.c files are float32 only (got --dtype " +
                                                std::string(torch_dtype_name(r.dtype)) + ")");
-        // write_llama2c refuses what the format cannot hold (per-layer FFN sizes, a RoPE
-        // theta or norm eps other than run.c's hard-coded 10000 and 1e-5): SURGEON_ERR_UNSUPPORTED.
+        // write_llama2c refuses what the format cannot hold (per-layer FFN sizes, removed
+        // attention heads (n_heads · head_dim != dim), a RoPE theta or norm eps other than
+        // run.c's hard-coded 10000 and 1e-5): SURGEON_ERR_UNSUPPORTED.
         write_llama2c(model, out);
     } else {
         r.dtype = options.dtype.value_or(r.source_dtype == Dtype::F16 || r.source_dtype == Dtype::BF16

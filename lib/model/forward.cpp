@@ -76,19 +76,20 @@ struct RopeTable {
 };
 
 // Causal grouped-query attention of T queries (positions pos0..pos0+T-1) over the keys
-// and values of positions 0..pos0+T-1 (rows of k/v, leading dimension kv_dim).
+// and values of positions 0..pos0+T-1 (rows of k/v, leading dimension kv_dim). q and the
+// result are T × q_dim (n_heads heads of head_size, which need not add up to dim).
 Matrix attention(const ModelConfig& c, const Matrix& q, const float* k, const float* v,
                  int64_t pos0) {
-    const int64_t T = q.rows, L = pos0 + T, hs = c.head_size(), kv_dim = c.kv_dim();
+    const int64_t T = q.rows, L = pos0 + T, hs = c.head_size(), kv_dim = c.kv_dim(), q_dim = c.q_dim();
     const int64_t group = c.n_heads / c.n_kv_heads;
     const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hs)));
-    Matrix out(T, c.dim);
+    Matrix out(T, q_dim);
     if (T == 0) return out;
     Matrix scores(T, L);
     for (int64_t h = 0; h < c.n_heads; ++h) {
         const int64_t kv_off = (h / group) * hs;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(L),
-                    static_cast<int>(hs), scale, q.data.data() + h * hs, static_cast<int>(c.dim),
+                    static_cast<int>(hs), scale, q.data.data() + h * hs, static_cast<int>(q_dim),
                     k + kv_off, static_cast<int>(kv_dim), 0.0f, scores.data.data(), static_cast<int>(L));
         for (int64_t t = 0; t < T; ++t) {
             float* s = scores.row(t);
@@ -105,7 +106,7 @@ Matrix attention(const ModelConfig& c, const Matrix& q, const float* k, const fl
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(hs),
                     static_cast<int>(L), 1.0f, scores.data.data(), static_cast<int>(L), v + kv_off,
-                    static_cast<int>(kv_dim), 0.0f, out.data.data() + h * hs, static_cast<int>(c.dim));
+                    static_cast<int>(kv_dim), 0.0f, out.data.data() + h * hs, static_cast<int>(q_dim));
     }
     return out;
 }
@@ -113,15 +114,13 @@ Matrix attention(const ModelConfig& c, const Matrix& q, const float* k, const fl
 void check_layer(const ModelConfig& c, const LayerWeights& L, const Matrix& x) {
     require_shape(x.cols == c.dim, "block input has " + std::to_string(x.cols) +
                                        " columns, the model dim is " + std::to_string(c.dim));
-    require_shape(c.n_heads > 0 && c.n_kv_heads > 0 && c.dim % c.n_heads == 0 &&
-                      c.n_heads % c.n_kv_heads == 0 && c.head_size() % 2 == 0,
-                  "inconsistent attention config");
+    require_shape(c.attention_consistent(), "inconsistent attention config");
     const int64_t hidden = L.w1.rows;
     require_shape(static_cast<int64_t>(L.rms_att.size()) == c.dim &&
                       static_cast<int64_t>(L.rms_ffn.size()) == c.dim &&
-                      L.wq.rows == c.dim && L.wq.cols == c.dim && L.wk.rows == c.kv_dim() &&
+                      L.wq.rows == c.q_dim() && L.wq.cols == c.dim && L.wk.rows == c.kv_dim() &&
                       L.wk.cols == c.dim && L.wv.rows == c.kv_dim() && L.wv.cols == c.dim &&
-                      L.wo.rows == c.dim && L.wo.cols == c.dim && L.w1.cols == c.dim &&
+                      L.wo.rows == c.dim && L.wo.cols == c.q_dim() && L.w1.cols == c.dim &&
                       L.w3.rows == hidden && L.w3.cols == c.dim && L.w2.rows == c.dim &&
                       L.w2.cols == hidden,
                   "block weights do not match the model config");
@@ -151,7 +150,7 @@ Matrix run_block(const ModelConfig& c, const LayerWeights& L, const Matrix& x, i
     Matrix attn_out_in = attention(c, q, keys, values, k_cache ? pos0 : 0);
 
     Matrix h = x;  // residual stream
-    apply_linear(attn_out_in.data.data(), T, c.dim, L.wo, h.data.data(), c.dim, 1.0f);
+    apply_linear(attn_out_in.data.data(), T, attn_out_in.cols, L.wo, h.data.data(), c.dim, 1.0f);
     Matrix ffn_in = rmsnorm(h, L.rms_ffn, c.norm_eps);
     Matrix gate = apply_linear(ffn_in, L.w1);
     const Matrix up = apply_linear(ffn_in, L.w3);

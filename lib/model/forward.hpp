@@ -12,7 +12,7 @@ namespace surgeon::model {
 // Inputs of a block's linear layers, T × in_features each (what a Hessian accumulates).
 struct BlockCapture {
     Matrix attn_in;      // rmsnorm(x): input of wq, wk, wv
-    Matrix attn_out_in;  // concatenated attention heads: input of wo
+    Matrix attn_out_in;  // concatenated attention heads (T × q_dim): input of wo
     Matrix ffn_in;       // rmsnorm(h): input of w1, w3
     Matrix down_in;      // silu(w1 h') * w3 h': input of w2
 };

@@ -113,13 +113,17 @@ ModelConfig parse_config(const nlohmann::json& c, const std::string& path) {
     m.norm_eps = static_cast<float>(config_number(c, "rms_norm_eps", 1e-6, path));
     m.rope_theta = static_cast<float>(config_number(c, "rope_theta", 10000.0, path));
     m.shared_classifier = config_bool(c, "tie_word_embeddings", false, path);
-    if (m.dim % m.n_heads != 0 || m.n_heads % m.n_kv_heads != 0 || m.head_size() % 2 != 0)
+    // head_dim (transformers' key) may differ from hidden_size / heads, for instance after
+    // heads were removed; it stays 0 in the config when it is the derived value.
+    if (c.contains("head_dim") && !c["head_dim"].is_null()) {
+        const int64_t head_dim = config_int(c, "head_dim", path);
+        if (m.dim % m.n_heads != 0 || head_dim != m.dim / m.n_heads) m.head_dim = head_dim;
+    }
+    if (!m.attention_consistent())
         fail(SURGEON_ERR_IO, path + ": hidden_size " + std::to_string(m.dim) + ", heads " +
                                  std::to_string(m.n_heads) + "/" + std::to_string(m.n_kv_heads) +
+                                 (m.head_dim ? ", head_dim " + std::to_string(m.head_dim) : std::string()) +
                                  " do not give an even head size shared by all heads");
-    if (c.contains("head_dim") && !c["head_dim"].is_null() &&
-        config_int(c, "head_dim", path) != m.head_size())
-        fail(SURGEON_ERR_UNSUPPORTED, path + ": head_dim differs from hidden_size / heads");
     if (type == "mistral" && c.contains("sliding_window") && !c["sliding_window"].is_null() &&
         config_int(c, "sliding_window", path) < m.seq_len)
         fail(SURGEON_ERR_UNSUPPORTED, path + ": sliding-window attention is not supported");
@@ -146,18 +150,21 @@ public:
         used_.insert(name);
         return store_.read_f32(name);
     }
-    Matrix matrix(const std::string& name, int64_t rows, int64_t cols) {
+    // `layout` (may be empty) says where an expected size comes from.
+    Matrix matrix(const std::string& name, int64_t rows, int64_t cols, const std::string& layout = "") {
         const auto s = shape(name, 2);
-        expect(name, s[0], rows, "rows");
-        expect(name, s[1], cols, "columns");
+        expect(name, s[0], rows, "rows", layout);
+        expect(name, s[1], cols, "columns", layout);
         used_.insert(name);
         return Matrix(s[0], s[1], store_.read_f32(name));
     }
     void mark_used(const std::string& name) { used_.insert(name); }
-    void expect(const std::string& name, int64_t got, int64_t want, const char* what) const {
+    void expect(const std::string& name, int64_t got, int64_t want, const char* what,
+                const std::string& layout = "") const {
         if (want >= 0 && got != want)
             fail(SURGEON_ERR_IO, dir_ + ": tensor '" + name + "' has " + std::to_string(got) + " " +
-                                     what + ", expected " + std::to_string(want));
+                                     what + ", expected " + std::to_string(want) +
+                                     (layout.empty() ? "" : " (" + layout + ")"));
     }
     // Tensors nobody asked for mean an architecture we would silently get wrong (biases…),
     // or, for blocks past num_hidden_layers, a config that disagrees with its tensors.
@@ -184,8 +191,8 @@ private:
 };
 
 Matrix read_linear(Reader& r, const std::string& prefix, int64_t rows, int64_t cols,
-                   const GptqCheckpointInfo* gptq) {
-    if (r.has(prefix + ".weight") || !gptq) return r.matrix(prefix + ".weight", rows, cols);
+                   const GptqCheckpointInfo* gptq, const std::string& layout = "") {
+    if (r.has(prefix + ".weight") || !gptq) return r.matrix(prefix + ".weight", rows, cols, layout);
     if (!r.has(prefix + ".qweight"))
         fail(SURGEON_ERR_IO, "checkpoint has neither '" + prefix + ".weight' nor '" + prefix + ".qweight'");
     // Sizes the caller leaves open (sliced FFNs) come from the packed tensors themselves;
@@ -258,6 +265,9 @@ Model load_hf(const std::string& dir, Dtype* source_dtype) {
 
     Reader r(dir);
     const int64_t kv_dim = c.kv_dim();
+    const std::string head = " × head_dim " + std::to_string(c.head_size());
+    const std::string q_layout = "num_attention_heads " + std::to_string(c.n_heads) + head;
+    const std::string kv_layout = "num_key_value_heads " + std::to_string(c.n_kv_heads) + head;
     m.tok_emb = r.matrix("model.embed_tokens.weight", c.vocab_size, c.dim);
     if (source_dtype) *source_dtype = r.store().info("model.embed_tokens.weight").dtype;
     m.layers.resize(static_cast<size_t>(c.n_layers));
@@ -268,10 +278,12 @@ Model load_hf(const std::string& dir, Dtype* source_dtype) {
         const GptqCheckpointInfo* q = quantized ? &gptq : nullptr;
         L.rms_att = r.vector(p + "input_layernorm.weight", c.dim);
         L.rms_ffn = r.vector(p + "post_attention_layernorm.weight", c.dim);
-        L.wq = unpermute_qk_from_hf(read_linear(r, hf_linear_prefix(i, "wq"), c.dim, c.dim, q), c.n_heads);
-        L.wk = unpermute_qk_from_hf(read_linear(r, hf_linear_prefix(i, "wk"), kv_dim, c.dim, q), c.n_kv_heads);
-        L.wv = read_linear(r, hf_linear_prefix(i, "wv"), kv_dim, c.dim, q);
-        L.wo = read_linear(r, hf_linear_prefix(i, "wo"), c.dim, c.dim, q);
+        L.wq = unpermute_qk_from_hf(read_linear(r, hf_linear_prefix(i, "wq"), c.q_dim(), c.dim, q, q_layout),
+                                    c.n_heads);
+        L.wk = unpermute_qk_from_hf(read_linear(r, hf_linear_prefix(i, "wk"), kv_dim, c.dim, q, kv_layout),
+                                    c.n_kv_heads);
+        L.wv = read_linear(r, hf_linear_prefix(i, "wv"), kv_dim, c.dim, q, kv_layout);
+        L.wo = read_linear(r, hf_linear_prefix(i, "wo"), c.dim, c.q_dim(), q, q_layout);
         L.w1 = read_linear(r, hf_linear_prefix(i, "w1"), -1, c.dim, q);
         L.w3 = read_linear(r, hf_linear_prefix(i, "w3"), L.w1.rows, c.dim, q);
         L.w2 = read_linear(r, hf_linear_prefix(i, "w2"), c.dim, L.w1.rows, q);

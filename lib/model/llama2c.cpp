@@ -207,6 +207,13 @@ void write_llama2c(const Model& m, const std::string& path) {
             fail(SURGEON_ERR_UNSUPPORTED,
                  "the llama2.c format stores one FFN size, but layers have " +
                      std::to_string(hidden) + " and " + std::to_string(L.w1.rows));
+    // The header has no head size: run.c derives it as dim / n_heads.
+    if (c.q_dim() != c.dim)
+        fail(SURGEON_ERR_UNSUPPORTED,
+             "the llama2.c format derives the head size from dim / n_heads, but this model has " +
+                 std::to_string(c.n_heads) + " heads of " + std::to_string(c.head_size()) + " (" +
+                 std::to_string(c.q_dim()) + " != dim " + std::to_string(c.dim) +
+                 ", attention heads were removed): write a Hugging Face directory instead");
     // run.c hard-codes these two; a model with other values would run wrongly there.
     if (c.norm_eps != 1e-5f || c.rope_theta != 10000.0f)
         fail(SURGEON_ERR_UNSUPPORTED, "the llama2.c format assumes norm eps 1e-5 and RoPE theta "

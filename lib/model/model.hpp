@@ -17,22 +17,30 @@ struct ModelConfig {
     int64_t n_layers = 0;
     int64_t n_heads = 0;
     int64_t n_kv_heads = 0;
+    // Width of one attention head; 0 means dim / n_heads (every llama2.c file). Set when
+    // heads were removed: q then has n_heads·head_dim rows while dim (the residual
+    // width) stays.
+    int64_t head_dim = 0;
     int64_t vocab_size = 0;
     int64_t seq_len = 0;      // maximum context
     float norm_eps = 1e-5f;
     float rope_theta = 10000.0f;
     bool shared_classifier = true;  // output projection tied to the token embedding
 
-    int64_t head_size() const { return dim / n_heads; }
-    int64_t kv_dim() const { return head_size() * n_kv_heads; }
+    int64_t head_size() const { return head_dim > 0 ? head_dim : dim / n_heads; }
+    int64_t q_dim() const { return head_size() * n_heads; }    // rows of wq, columns of wo
+    int64_t kv_dim() const { return head_size() * n_kv_heads; }  // rows of wk, wv
+    // Valid head layout: heads of one even size, query heads a multiple of the kv heads,
+    // and head_dim = 0 only when dim splits evenly.
+    bool attention_consistent() const;
 };
 
 struct LayerWeights {
     std::vector<float> rms_att;  // dim
-    Matrix wq;                   // dim × dim
+    Matrix wq;                   // q_dim × dim
     Matrix wk;                   // kv_dim × dim
     Matrix wv;                   // kv_dim × dim
-    Matrix wo;                   // dim × dim
+    Matrix wo;                   // dim × q_dim
     std::vector<float> rms_ffn;  // dim
     Matrix w1;                   // gate: hidden × dim
     Matrix w2;                   // down: dim × hidden

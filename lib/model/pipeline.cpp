@@ -132,7 +132,7 @@ std::vector<double> row_sensitivity(Backend& backend, const LayerSite& site, con
     std::vector<double> s;
     if (site.linear == "wq") {
         const std::vector<double> ek = pair_mean(second_moment(l.wk));
-        s.resize(static_cast<size_t>(c.dim));
+        s.resize(static_cast<size_t>(c.q_dim()));
         for (int64_t h = 0; h < c.n_heads; ++h)
             for (int64_t d = 0; d < hs; ++d) s[h * hs + d] = ek[(h / group) * hs + d];
     } else if (site.linear == "wk") {

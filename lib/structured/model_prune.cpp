@@ -91,27 +91,70 @@ void slice_model_ffn(model::Model& model, const Selection& keep) {
     if (widest > 0) model.config.hidden_dim = widest;
 }
 
+namespace {
+
+// Rows (of wq, wk, wv) or columns (of wo) that belong to the query or kv heads of kv
+// groups `groups`: `width` consecutive indices per group.
+std::vector<int64_t> group_span(const std::vector<int64_t>& groups, int64_t width) {
+    std::vector<int64_t> idx;
+    for (int64_t g : groups)
+        for (int64_t i = g * width; i < (g + 1) * width; ++i) idx.push_back(i);
+    return idx;
+}
+
+Matrix take_rows(const Matrix& w, const std::vector<int64_t>& rows) {
+    Matrix out(static_cast<int64_t>(rows.size()), w.cols);
+    for (size_t i = 0; i < rows.size(); ++i)
+        std::copy(w.row(rows[i]), w.row(rows[i]) + w.cols, out.row(static_cast<int64_t>(i)));
+    return out;
+}
+
+Matrix take_cols(const Matrix& w, const std::vector<int64_t>& cols) {
+    Matrix out(w.rows, static_cast<int64_t>(cols.size()));
+    for (int64_t r = 0; r < w.rows; ++r) {
+        const float* src = w.row(r);
+        float* dst = out.row(r);
+        for (size_t j = 0; j < cols.size(); ++j) dst[j] = src[cols[j]];
+    }
+    return out;
+}
+
+void check_groups(const model::ModelConfig& c, const std::vector<int64_t>& groups) {
+    require_arg(static_cast<int64_t>(groups.size()) < c.n_kv_heads,
+                "a block must keep at least one of its " + std::to_string(c.n_kv_heads) + " kv groups");
+    for (size_t i = 0; i < groups.size(); ++i)
+        require_arg(groups[i] >= 0 && groups[i] < c.n_kv_heads && (i == 0 || groups[i] > groups[i - 1]),
+                    "kv groups must be ascending, unique and < " + std::to_string(c.n_kv_heads));
+}
+
+void check_attention(const model::ModelConfig& c, const model::LayerWeights& layer) {
+    require_shape(c.attention_consistent() && layer.wq.rows == c.q_dim() && layer.wo.rows == c.dim &&
+                      layer.wo.cols == c.q_dim() && layer.wk.rows == c.kv_dim() && layer.wv.rows == c.kv_dim(),
+                  "attention weights do not match the attention config");
+}
+
+}  // namespace
+
 std::vector<double> kv_group_distances(const model::ModelConfig& c, const model::LayerWeights& layer) {
-    require_shape(layer.wo.rows == c.dim && layer.wo.cols == c.dim && c.n_kv_heads >= 1 &&
-                      c.n_heads % c.n_kv_heads == 0,
-                  "o-projection does not match the attention config");
-    const int64_t group_cols = c.head_size() * (c.n_heads / c.n_kv_heads);
+    check_attention(c, layer);
+    const int64_t group_cols = c.head_size() * (c.n_heads / c.n_kv_heads), q_dim = c.q_dim();
     const auto full = singular_values(layer.wo);
     std::vector<double> d(static_cast<size_t>(c.n_kv_heads));
     for (int64_t g = 0; g < c.n_kv_heads; ++g) {
         if (c.n_kv_heads == 1) break;  // the only group cannot go
-        Matrix rest(c.dim, c.dim - group_cols);
+        Matrix rest(c.dim, q_dim - group_cols);
         for (int64_t r = 0; r < c.dim; ++r) {
             const float* src = layer.wo.row(r);
             std::copy(src, src + g * group_cols, rest.row(r));
-            std::copy(src + (g + 1) * group_cols, src + c.dim, rest.row(r) + g * group_cols);
+            std::copy(src + (g + 1) * group_cols, src + q_dim, rest.row(r) + g * group_cols);
         }
         d[static_cast<size_t>(g)] = ks_distance(full, singular_values(rest));
     }
     return d;
 }
 
-std::vector<int64_t> silence_kv_groups(const model::ModelConfig& c, model::LayerWeights& layer, int64_t count) {
+std::vector<int64_t> choose_kv_groups(const model::ModelConfig& c, const model::LayerWeights& layer,
+                                      int64_t count) {
     require_arg(count >= 0 && count < c.n_kv_heads,
                 "a block must keep at least one of its " + std::to_string(c.n_kv_heads) + " kv groups");
     if (count == 0) return {};
@@ -121,16 +164,58 @@ std::vector<int64_t> silence_kv_groups(const model::ModelConfig& c, model::Layer
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return d[a] < d[b]; });
     order.resize(static_cast<size_t>(count));
     std::sort(order.begin(), order.end());
-    const int64_t hs = c.head_size(), q_rows = hs * (c.n_heads / c.n_kv_heads);
-    for (int64_t g : order) {
-        for (int64_t r = g * q_rows; r < (g + 1) * q_rows; ++r) std::fill(layer.wq.row(r), layer.wq.row(r) + c.dim, 0.0f);
-        for (int64_t r = g * hs; r < (g + 1) * hs; ++r) {
-            std::fill(layer.wk.row(r), layer.wk.row(r) + c.dim, 0.0f);
-            std::fill(layer.wv.row(r), layer.wv.row(r) + c.dim, 0.0f);
-        }
-        for (int64_t r = 0; r < c.dim; ++r) std::fill(layer.wo.row(r) + g * q_rows, layer.wo.row(r) + (g + 1) * q_rows, 0.0f);
-    }
     return order;
+}
+
+void silence_kv_groups(const model::ModelConfig& c, model::LayerWeights& layer, const std::vector<int64_t>& groups) {
+    check_attention(c, layer);
+    check_groups(c, groups);
+    const int64_t hs = c.head_size(), q_width = hs * (c.n_heads / c.n_kv_heads);
+    for (int64_t r : group_span(groups, q_width)) std::fill(layer.wq.row(r), layer.wq.row(r) + c.dim, 0.0f);
+    for (int64_t r : group_span(groups, hs)) {
+        std::fill(layer.wk.row(r), layer.wk.row(r) + c.dim, 0.0f);
+        std::fill(layer.wv.row(r), layer.wv.row(r) + c.dim, 0.0f);
+    }
+    for (int64_t col : group_span(groups, q_width))
+        for (int64_t r = 0; r < c.dim; ++r) layer.wo(r, col) = 0.0f;
+}
+
+void remove_kv_groups(model::Model& model, const std::vector<std::vector<int64_t>>& groups) {
+    model::ModelConfig& c = model.config;
+    require_arg(groups.size() == model.layers.size(), "one list of kv groups per block");
+    if (groups.empty() || groups.front().empty()) {
+        for (const auto& g : groups) require_arg(g.empty(), "every block must remove the same number of kv groups");
+        return;
+    }
+    const size_t count = groups.front().size();
+    for (size_t l = 0; l < groups.size(); ++l) {
+        require_arg(groups[l].size() == count,
+                    "every block must remove the same number of kv groups (the config has one head "
+                    "count): block 0 removes " + std::to_string(count) + ", block " + std::to_string(l) +
+                        " " + std::to_string(groups[l].size()));
+        check_attention(c, model.layers[l]);
+        check_groups(c, groups[l]);
+    }
+    const int64_t hs = c.head_size(), group = c.n_heads / c.n_kv_heads;
+    for (size_t l = 0; l < groups.size(); ++l) {
+        std::vector<int64_t> keep;
+        for (int64_t g = 0, i = 0; g < c.n_kv_heads; ++g) {
+            if (i < static_cast<int64_t>(count) && groups[l][static_cast<size_t>(i)] == g) {
+                ++i;
+            } else {
+                keep.push_back(g);
+            }
+        }
+        model::LayerWeights& L = model.layers[l];
+        const auto q_rows = group_span(keep, hs * group), kv_rows = group_span(keep, hs);
+        L.wq = take_rows(L.wq, q_rows);
+        L.wk = take_rows(L.wk, kv_rows);
+        L.wv = take_rows(L.wv, kv_rows);
+        L.wo = take_cols(L.wo, q_rows);
+    }
+    c.head_dim = hs;  // no longer dim / n_heads
+    c.n_kv_heads -= static_cast<int64_t>(count);
+    c.n_heads = c.n_kv_heads * group;
 }
 
 PruneReport prune_model(model::Model& model, const PruneOptions& o, const Context& ctx) {
@@ -166,7 +251,8 @@ PruneReport prune_model(model::Model& model, const PruneOptions& o, const Contex
         const int64_t count = std::min<int64_t>(
             model.config.n_kv_heads - 1,
             static_cast<int64_t>(std::llround(o.head_ratio * static_cast<double>(model.config.n_kv_heads))));
-        for (auto& layer : model.layers) r.heads_silenced.push_back(silence_kv_groups(model.config, layer, count));
+        for (const auto& layer : model.layers) r.heads_silenced.push_back(choose_kv_groups(model.config, layer, count));
+        remove_kv_groups(model, r.heads_silenced);
     }
     r.prune_seconds = seconds_since(t0);
     r.params_after = model::parameter_count(model);
@@ -181,7 +267,7 @@ void save_model(const model::Model& model, const std::string& out) {
                 fail(SURGEON_ERR_UNSUPPORTED,
                      "per-block FFN sizes differ (spectral layer ratios): the llama2.c header holds one "
                      "hidden_dim, write a Hugging Face directory instead (an --out without .bin)");
-        model::write_llama2c(model, out);
+        model::write_llama2c(model, out);  // also refuses removed heads (no head size in the header)
     } else {
         model::save_hf(model, out, model::Dtype::F32);
     }

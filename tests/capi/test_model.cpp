@@ -60,6 +60,7 @@ TEST(ModelApi, ConfigTokenizerAndPerplexityMatchSources) {
     EXPECT_EQ(c.n_kv_heads, 4);
     EXPECT_EQ(c.vocab_size, 512);
     EXPECT_EQ(c.seq_len, 512);
+    EXPECT_EQ(c.head_dim, 8);
     EXPECT_GT(c.parameters, 250000);
 
     int64_t count = 0;

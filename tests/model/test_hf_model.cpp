@@ -365,7 +365,14 @@ TEST(HfModel, MalformedConfigIsAnIoError) {
         s.load_with_config(with("hidden_size", bad), SURGEON_ERR_IO, "hidden_size");
     s.load_with_config(with("num_attention_heads", 5), SURGEON_ERR_IO, "head size");
     s.load_with_config(with("num_key_value_heads", 3), SURGEON_ERR_IO, "heads");
-    s.load_with_config(with("num_attention_heads", 32), SURGEON_ERR_IO, "even head size");
+    // With head_dim 8 in the config, 32 heads describe a 256-row q_proj; without it the
+    // head size is hidden_size / heads (odd here), which RoPE cannot rotate in pairs.
+    s.load_with_config(with("num_attention_heads", 32), SURGEON_ERR_IO, "expected 256");
+    {
+        nlohmann::json d = with("num_attention_heads", 32);
+        d.erase("head_dim");
+        s.load_with_config(d, SURGEON_ERR_IO, "even head size");
+    }
     s.load_with_config(with("rms_norm_eps", "tiny"), SURGEON_ERR_IO, "rms_norm_eps");
     s.load_with_config(with("rms_norm_eps", -1e-5), SURGEON_ERR_IO, "rms_norm_eps");
     s.load_with_config(with("rope_theta", 0), SURGEON_ERR_IO, "rope_theta");
@@ -449,7 +456,7 @@ TEST(HfModel, OtherArchitecturesAreUnsupported) {
                        "rope_scaling");
     s.load_with_config(with("hidden_act", "gelu"), SURGEON_ERR_UNSUPPORTED, "silu");
     s.load_with_config(with("attention_bias", true), SURGEON_ERR_UNSUPPORTED, "attention_bias");
-    s.load_with_config(with("head_dim", 16), SURGEON_ERR_UNSUPPORTED, "head_dim");
+    s.load_with_config(with("head_dim", 16), SURGEON_ERR_IO, "head_dim 16");  // disagrees with the tensors
     hfio_test::write_json(s.dir.file("config.json"), s.config);
     // A bias tensor the config did not announce: a model we would run wrongly.
     s.rewrite_tensors([](SafetensorsWriter& w, const TensorInfo& t, const std::vector<float>& v) {

@@ -1,9 +1,11 @@
 // Whole-model structured pruning: slicing invariants, reload of the written model,
-// determinism, policy reuse, kv-group silencing.
+// determinism, policy reuse, kv-group silencing and removal.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "core/error.hpp"
@@ -24,16 +26,17 @@ void fill(Matrix& m, int64_t rows, int64_t cols, std::mt19937& rng, float scale)
     for (float& v : m.data) v = g(rng);
 }
 
-// A small random Llama model with grouped-query attention (4 heads, 2 kv heads).
-model::Model random_model(unsigned seed, int64_t hidden = 40) {
+// A small random Llama model with grouped-query attention (default 4 heads, 2 kv heads).
+model::Model random_model(unsigned seed, int64_t hidden = 40, int64_t dim = 16, int64_t heads = 4,
+                          int64_t kv_heads = 2) {
     std::mt19937 rng(seed);
     model::Model m;
     auto& c = m.config;
-    c.dim = 16;
+    c.dim = dim;
     c.hidden_dim = hidden;
     c.n_layers = 3;
-    c.n_heads = 4;
-    c.n_kv_heads = 2;
+    c.n_heads = heads;
+    c.n_kv_heads = kv_heads;
     c.vocab_size = 32;
     c.seq_len = 24;
     fill(m.tok_emb, c.vocab_size, c.dim, rng, 1.0f);
@@ -190,7 +193,7 @@ TEST(ModelPrune, KvGroupDistancesMatchClosedForms) {
     EXPECT_NEAR(d[1], 1.0 / 6, 1e-12);
     EXPECT_NEAR(d[2], 1.0 / 6, 1e-12);
     EXPECT_NEAR(d[3], 0.25, 1e-12);
-    EXPECT_EQ(silence_kv_groups(m.config, m.layers[0], 2), (std::vector<int64_t>{1, 2}));
+    EXPECT_EQ(choose_kv_groups(m.config, m.layers[0], 2), (std::vector<int64_t>{1, 2}));
     // Grouped-query attention: two kv heads of two query heads each; removing either
     // group leaves {3, 4} or {1, 2}: distance 1/2 both.
     model::Model g = random_model(7);
@@ -205,8 +208,9 @@ TEST(ModelPrune, SilencedKvGroupsAreTheBlockWithoutThoseHeads) {
     model::Model m = random_model(8);
     const auto d = kv_group_distances(m.config, m.layers[0]);
     const int64_t chosen = d[1] < d[0] ? 1 : 0;
+    EXPECT_EQ(choose_kv_groups(m.config, m.layers[0], 1), (std::vector<int64_t>{chosen}));
     model::Model silenced = m;
-    EXPECT_EQ(silence_kv_groups(m.config, silenced.layers[0], 1), (std::vector<int64_t>{chosen}));
+    silence_kv_groups(m.config, silenced.layers[0], {chosen});
     // head_size 4, two q heads per kv head: q rows and wo columns 8·g..8·g+7, kv rows 4·g..4·g+3.
     model::Model reference = m;
     for (int64_t r = 0; r < 16; ++r)
@@ -220,7 +224,116 @@ TEST(ModelPrune, SilencedKvGroupsAreTheBlockWithoutThoseHeads) {
     EXPECT_NE(silenced.layers[0].wk(4 * other, 3), 0.0f);
     expect_close(model::forward(silenced, kTokens), model::forward(reference, kTokens), 1e-5f);
     EXPECT_EQ(effective_parameters(silenced), model::parameter_count(m) - (8 + 4 + 4 + 8) * 16);
-    EXPECT_THROW(silence_kv_groups(m.config, silenced.layers[1], 2), Error);  // keep one group
+    EXPECT_THROW(choose_kv_groups(m.config, silenced.layers[1], 2), Error);  // keep one group
+    EXPECT_THROW(silence_kv_groups(m.config, silenced.layers[1], {0, 1}), Error);
+}
+
+// dim 32, 8 query heads of 4 over 4 kv heads (two query heads per group).
+model::Model gqa_model(unsigned seed) { return random_model(seed, 40, 32, 8, 4); }
+
+TEST(ModelPrune, RemovedKvGroupsGiveTheLogitsOfTheSilencedModel) {
+    const model::Model m = gqa_model(10);
+    // Different groups per block, the same number (the config holds one head count).
+    const std::vector<std::vector<int64_t>> groups = {{0, 2}, {1, 3}, {2, 3}};
+    model::Model silenced = m, removed = m;
+    for (size_t l = 0; l < groups.size(); ++l) silence_kv_groups(m.config, silenced.layers[l], groups[l]);
+    remove_kv_groups(removed, groups);
+    model::validate_shapes(removed);
+    const auto& c = removed.config;
+    EXPECT_EQ(c.dim, 32);
+    EXPECT_EQ(c.n_heads, 4);
+    EXPECT_EQ(c.n_kv_heads, 2);
+    EXPECT_EQ(c.head_size(), 4);
+    EXPECT_EQ(c.q_dim(), 16);
+    EXPECT_EQ(removed.layers[0].wq.rows, 16);
+    EXPECT_EQ(removed.layers[0].wk.rows, 8);
+    EXPECT_EQ(removed.layers[0].wo.cols, 16);
+    // Per block and group removed: 8 q rows, 4 k rows, 4 v rows, 8 wo columns of 32.
+    EXPECT_EQ(model::parameter_count(removed), model::parameter_count(m) - 3 * 2 * 24 * 32);
+    EXPECT_EQ(model::parameter_count(removed), effective_parameters(silenced));
+    // Kept rows are the original ones, in order: block 1 keeps groups 0 and 2.
+    EXPECT_EQ(removed.layers[1].wq(8, 5), m.layers[1].wq(16, 5));
+    EXPECT_EQ(removed.layers[1].wk(4, 7), m.layers[1].wk(8, 7));
+    EXPECT_EQ(removed.layers[1].wo(3, 9), m.layers[1].wo(3, 17));
+    const Matrix logits = model::forward(removed, kTokens);
+    expect_close(logits, model::forward(silenced, kTokens), 1e-5f);
+    // Incremental decoding over the smaller KV cache agrees with the whole sequence.
+    model::KVCache cache(removed);
+    const Matrix first = model::forward_cached(removed, cache, {kTokens.begin(), kTokens.begin() + 6});
+    const Matrix rest = model::forward_cached(removed, cache, {kTokens.begin() + 6, kTokens.end()});
+    for (int64_t v = 0; v < logits.cols; ++v) {
+        ASSERT_NEAR(first(5, v), logits(5, v), 1e-4f * (1 + std::fabs(logits(5, v))));
+        ASSERT_NEAR(rest(rest.rows - 1, v), logits(logits.rows - 1, v), 1e-4f * (1 + std::fabs(logits(logits.rows - 1, v))));
+    }
+
+    // A second removal works on the narrower layout: silencing then cutting agree again.
+    model::Model silenced2 = removed, removed2 = removed;
+    for (auto& L : silenced2.layers) silence_kv_groups(removed.config, L, {1});
+    remove_kv_groups(removed2, {{1}, {1}, {1}});
+    EXPECT_EQ(removed2.config.n_heads, 2);
+    EXPECT_EQ(removed2.config.q_dim(), 8);
+    expect_close(model::forward(removed2, kTokens), model::forward(silenced2, kTokens), 1e-5f);
+}
+
+TEST(ModelPrune, RemovedHeadsRoundTripThroughHfButNotLlama2c) {
+    model::Model m = gqa_model(11);
+    PruneOptions o;
+    o.method = Method::l2;
+    o.ratio = 0.25;
+    o.head_ratio = 0.25;  // 1 of 4 kv groups per block
+    Context ctx;
+    const PruneReport r = prune_model(m, o, ctx);
+    ASSERT_EQ(r.heads_silenced.size(), 3u);
+    for (const auto& g : r.heads_silenced) EXPECT_EQ(g.size(), 1u);
+    EXPECT_EQ(m.config.n_kv_heads, 3);
+    EXPECT_EQ(m.config.n_heads, 6);
+    EXPECT_EQ(r.params_after, model::parameter_count(m));
+    // 10 of 40 neurons (3 · 32 weights each) and one group (24 rows/columns of 32) per block.
+    EXPECT_EQ(r.params_after, r.params_before - 3 * (10 * 3 * 32 + 24 * 32));
+    const Matrix logits = model::forward(m, kTokens);
+
+    const std::string hf = temp_path("heads_hf");
+    save_model(m, hf);
+    std::ifstream config_file(fs::path(hf) / "config.json");
+    const nlohmann::json config = nlohmann::json::parse(config_file);
+    EXPECT_EQ(config["hidden_size"], 32);
+    EXPECT_EQ(config["num_attention_heads"], 6);
+    EXPECT_EQ(config["num_key_value_heads"], 3);
+    EXPECT_EQ(config["head_dim"], 4);
+    const model::Model back = model::load_model(hf);
+    EXPECT_EQ(back.config.n_heads, 6);
+    EXPECT_EQ(back.config.head_size(), 4);
+    EXPECT_EQ(model::parameter_count(back), r.params_after);
+    expect_close(model::forward(back, kTokens), logits, 1e-5f);
+
+    const std::string bin = temp_path("heads.bin");
+    try {
+        save_model(m, bin);
+        FAIL() << "llama2.c output of a head-pruned model must fail";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.status(), SURGEON_ERR_UNSUPPORTED);
+        EXPECT_NE(std::string(e.what()).find("heads were removed"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("Hugging Face"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(bin)) << "nothing is written";
+}
+
+TEST(ModelPrune, RemovingKvGroupsNeedsTheSameCountInEveryBlock) {
+    model::Model m = gqa_model(12);
+    const model::Model before = m;
+    try {
+        remove_kv_groups(m, {{0}, {1, 2}, {3}});
+        FAIL() << "unequal head counts per block must be refused";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.status(), SURGEON_ERR_INVALID_ARGUMENT);
+        EXPECT_NE(std::string(e.what()).find("same number"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(remove_kv_groups(m, {{0, 1, 2, 3}, {0, 1, 2, 3}, {0, 1, 2, 3}}), Error);  // keep one
+    EXPECT_THROW(remove_kv_groups(m, {{2, 1}, {1, 2}, {1, 2}}), Error);                    // not ascending
+    EXPECT_THROW(remove_kv_groups(m, {{4}, {1}, {1}}), Error);                             // no group 4
+    EXPECT_THROW(remove_kv_groups(m, {{1}, {1}}), Error);                                  // one list per block
+    EXPECT_EQ(m.config.n_heads, before.config.n_heads);  // refused calls change nothing
+    EXPECT_EQ(m.layers[2].wq.data, before.layers[2].wq.data);
 }
 
 TEST(ModelPrune, BundledStoriesModelPrunesReloadsAndRuns) {

@@ -457,12 +457,13 @@ pub struct surgeon_model_config {
     pub vocab_size: i64,
     pub seq_len: i64,
     pub parameters: i64,
+    pub head_dim: i64,
 }
 #[test]
 fn bindgen_test_layout_surgeon_model_config() {
     assert_eq!(
         ::std::mem::size_of::<surgeon_model_config>(),
-        64usize,
+        72usize,
         concat!("Size of: ", stringify!(surgeon_model_config))
     );
     assert_eq!(
@@ -606,6 +607,23 @@ fn bindgen_test_layout_surgeon_model_config() {
         );
     }
     test_field_parameters();
+    fn test_field_head_dim() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<surgeon_model_config>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).head_dim) as usize - ptr as usize
+            },
+            64usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(surgeon_model_config),
+                "::",
+                stringify!(head_dim)
+            )
+        );
+    }
+    test_field_head_dim();
 }
 pub const surgeon_eval_mode_SURGEON_EVAL_PARAGRAPHS: surgeon_eval_mode = 0;
 pub const surgeon_eval_mode_SURGEON_EVAL_WINDOWS: surgeon_eval_mode = 1;

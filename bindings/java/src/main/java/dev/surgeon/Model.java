@@ -18,7 +18,7 @@ import java.nio.file.Path;
 public final class Model extends NativeHandle {
     /** The model's dimensions. */
     public record Config(long dim, long hiddenDim, long layers, long heads, long kvHeads, long vocabSize,
-                         long seqLen, long parameters) {}
+                         long seqLen, long parameters, long headDim) {}
 
     /** Perplexity over `sequences` sequences and `tokens` predicted tokens. */
     public record Perplexity(long sequences, long tokens, double nll, double ppl) {}
@@ -60,7 +60,7 @@ public final class Model extends NativeHandle {
         try {
             surgeon.surgeon_model_get_config(address(), c);
             return new Config(c.getDim(), c.getHidden_dim(), c.getN_layers(), c.getN_heads(), c.getN_kv_heads(),
-                              c.getVocab_size(), c.getSeq_len(), c.getParameters());
+                              c.getVocab_size(), c.getSeq_len(), c.getParameters(), c.getHead_dim());
         } finally {
             c.delete();
             Reference.reachabilityFence(this);
