@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -14,6 +15,7 @@
 #include "core/error.hpp"
 #include "model/gptq_export.hpp"
 #include "model/hf_model.hpp"
+#include "model/layer_budget.hpp"
 #include "model/llama2c.hpp"
 #include "model/pipeline.hpp"
 #include "model/recipe.hpp"
@@ -47,6 +49,10 @@ std::string compress_usage() {
            "                     quantile (needs a quantizing method); the table of where the\n"
            "                     bits went goes to stderr (see docs/mixed-precision.md)\n"
            "  --avg-bits X       target average bits per weight, scales excluded (default 4)\n"
+           "  --layer-budget X   one width per gptq layer, chosen from the calibration loss each\n"
+           "                     layer's quantization causes, meeting X bits per weight on average\n"
+           "                     (--layer-options 2,3,4,5,6,8, --budget-sequences 32); with --mixed,\n"
+           "                     rows then mix around their layer's width\n"
            "  --bit-options L    widths to choose from, e.g. 2,3,4,6,8 (the default)\n"
            "  --quantiles L      quantile cut points, e.g. 0.2,0.4,0.6,0.8 (quantile allocator)\n"
            "  --error-model E    rounding (default: grid noise weighted by 1/U_jj²) | solver\n"
@@ -132,12 +138,14 @@ int run_compress(const std::vector<std::string>& argv) {
     nlohmann::json spec;
     int threads = 0;
     bool quiet = false;
+    std::optional<model::LayerBudgetOptions> layer_budget;
     try {
         std::set<std::string> with_value = {"--model", "--tokenizer", "--calib", "--calib-tokens",
                                             "--calib-range", "--recipe", "--out", "--format", "--dtype",
                                             "--gptq-out", "--eval", "--range", "--threads", "--seq-len",
                                             "--mixed", "--avg-bits", "--bit-options", "--quantiles",
-                                            "--error-model"};
+                                            "--error-model", "--layer-budget", "--layer-options",
+                                            "--budget-sequences"};
         with_value.insert(kMethodValueFlags.begin(), kMethodValueFlags.end());
         std::set<std::string> switches = kMethodSwitches;
         switches.insert("--quiet");
@@ -164,6 +172,15 @@ int run_compress(const std::vector<std::string>& argv) {
         eval.seq_len = calib.seq_len;
         threads = static_cast<int>(args.integer("--threads", 0));
         quiet = args.has("--quiet");
+        if (args.has("--layer-budget")) {
+            layer_budget.emplace();
+            layer_budget->avg_bits = args.number("--layer-budget", 4.0);
+            if (args.has("--layer-options"))
+                layer_budget->options = parse_list<int>("--layer-options", args.get("--layer-options"));
+            layer_budget->sequences = args.integer("--budget-sequences", layer_budget->sequences);
+        } else if (args.has("--layer-options") || args.has("--budget-sequences")) {
+            throw std::invalid_argument("--layer-options and --budget-sequences need --layer-budget");
+        }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "surgeon compress: error: %s\n%s", e.what(), compress_usage().c_str());
         return 2;
@@ -191,6 +208,13 @@ int run_compress(const std::vector<std::string>& argv) {
     const auto calibration = build_sequences(m, calib);
     auto ctx = std::make_shared<Context>();
     ctx->threads = threads;
+    // A model-level budget first: measured loss rises choose each layer's width.
+    std::optional<model::LayerBudget> budget;
+    if (layer_budget) {
+        budget = model::plan_layer_budget(m.model, calibration, recipe, *layer_budget, ctx);
+        for (const auto& rule : model::layer_budget_rules(*budget, recipe)) recipe_json["rules"].push_back(rule);
+        recipe = model::Recipe::from_json(recipe_json);
+    }
     ProgressBar bar("block", !quiet);
     const model::CompressionReport report = model::compress_model(
         m.model, calibration, recipe, ctx, [&](int64_t done, int64_t total) { bar.update(done, total); });
@@ -203,6 +227,7 @@ int run_compress(const std::vector<std::string>& argv) {
     }
     print_mixed_table(report);
     nlohmann::json summary = report.to_json();
+    if (budget) summary["layer_budget"] = budget->to_json();
     summary["model"] = model_path;
     summary["recipe"] = recipe_json;
     summary["out"] = out;
