@@ -121,7 +121,7 @@ surgeon_status surgeon_importance_signal_values(const surgeon_importance* imp,
                                                 int* available) {
     SURGEON_GUARD({
         const Importance& i = deref(imp, "imp").imp;
-        const int s = static_cast<int>(signal);
+        const int s = enum_value(signal);
         require_arg(s >= 0 && s < kImportanceSignals, "unknown signal " + std::to_string(s));
         require_not_null(out, "out");
         std::copy(i.signals[s].begin(), i.signals[s].end(), out);
@@ -223,7 +223,7 @@ surgeon_status surgeon_solver_prune_mixed(surgeon_solver* s, float* w, int64_t r
         opt.sparsity = sparsity;
         opt.n = n;
         opt.m = m;
-        opt.scope = scope;
+        opt.scope = mask_scope_arg(scope);
         solver.prune({w, rows, cols, resolve_ld(rows, cols, ld, "w")}, opt, &cfg,
                      mask_out ? &mask_out->m : nullptr, qresult_out ? &qresult_out->r : nullptr,
                      loss_out, &bits);

@@ -146,12 +146,13 @@ surgeon_status surgeon_model_perplexity(const surgeon_context* ctx, const surgeo
         const surgeon_model& h = deref(model, "model");
         require_text(text, "text");
         require_not_null(out, "out");
-        require_arg(mode == SURGEON_EVAL_PARAGRAPHS || mode == SURGEON_EVAL_WINDOWS,
-                    "unknown mode " + std::to_string(static_cast<int>(mode)));
+        const int mode_value = enum_value(mode);
+        require_arg(mode_value == SURGEON_EVAL_PARAGRAPHS || mode_value == SURGEON_EVAL_WINDOWS,
+                    "unknown mode " + std::to_string(mode_value));
         const int64_t len = context_length(h.model, seq_len);
         const sm::Tokenizer& tok = tokenizer_of(h);
         const sm::Range range{begin, end};
-        const auto seqs = mode == SURGEON_EVAL_PARAGRAPHS
+        const auto seqs = mode_value == SURGEON_EVAL_PARAGRAPHS
                               ? sm::paragraph_sequences(tok, text, range, len)
                               : sm::window_sequences(tok.encode(text, false), range, len);
         *out = to_c(sm::evaluate_sequences(h.model, seqs, context_of(ctx)->threads));

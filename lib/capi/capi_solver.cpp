@@ -68,7 +68,7 @@ surgeon_status surgeon_solver_prune(surgeon_solver* s, float* w, int64_t rows, i
         opt.sparsity = sparsity;
         opt.n = n;
         opt.m = m;
-        opt.scope = scope;
+        opt.scope = mask_scope_arg(scope);
         solver.prune(weight_view(w, rows, cols, ld), opt, config_of(quantizer),
                      mask_out ? &mask_out->m : nullptr, qresult_out ? &qresult_out->r : nullptr,
                      loss_out);

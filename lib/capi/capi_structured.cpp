@@ -101,13 +101,14 @@ surgeon_status surgeon_ffn_scores(surgeon_ffn_method method, const float* gate, 
     SURGEON_GUARD({
         require_not_null(scores, "scores");
         std::vector<float> s;
-        if (method == SURGEON_FFN_L2) {
+        const int method_value = enum_value(method);
+        if (method_value == SURGEON_FFN_L2) {
             s = structured::l2_scores(ffn_of(gate, up, down, hidden, dim, false));
-        } else if (method == SURGEON_FFN_RANDOM) {
+        } else if (method_value == SURGEON_FFN_RANDOM) {
             require_shape(hidden >= 1, "hidden must be >= 1");
             s = structured::random_scores(hidden, seed);
         } else {
-            fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown method " + std::to_string(static_cast<int>(method)));
+            fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown method " + std::to_string(method_value));
         }
         std::copy(s.begin(), s.end(), scores);
     });

@@ -2,8 +2,10 @@
 // exception into a status code and a thread-local message prefixed by the function name.
 #pragma once
 
+#include <cstring>
 #include <new>
 #include <string>
+#include <type_traits>
 
 #include "core/error.hpp"
 #include "surgeon/surgeon.h"
@@ -35,6 +37,24 @@ void release(T* handle) noexcept {
         delete handle;
     } catch (...) {
     }
+}
+
+// A C enum argument as the int the caller passed. C lets any int through, but in C++ reading
+// an enum object whose value is outside its enumerators' range is undefined (UBSan aborts),
+// so the argument's bytes are copied instead; callers check the int before converting.
+template <typename E>
+int enum_value(const E& arg) noexcept {
+    static_assert(std::is_enum_v<E> && sizeof(E) == sizeof(int), "C enums are int-sized");
+    int raw;
+    std::memcpy(&raw, &arg, sizeof raw);
+    return raw;
+}
+
+inline surgeon_mask_scope mask_scope_arg(const surgeon_mask_scope& scope) {
+    const int raw = enum_value(scope);
+    require_arg(raw == SURGEON_MASK_SCOPE_BLOCK || raw == SURGEON_MASK_SCOPE_ROW,
+                "unknown mask scope " + std::to_string(raw));
+    return static_cast<surgeon_mask_scope>(raw);
 }
 
 }  // namespace surgeon::capi

@@ -283,7 +283,7 @@ std::vector<float> SafetensorsFile::read_f32(const std::string& name) const {
     const char* p = bytes.data();
     switch (t.dtype) {
         case Dtype::F32:
-            std::memcpy(out.data(), p, 4 * n);
+            if (n > 0) std::memcpy(out.data(), p, 4 * n);  // an empty vector's data() may be null
             break;
         case Dtype::F16:
         case Dtype::BF16:

@@ -1,8 +1,10 @@
 // Whole-model structured pruning: slicing invariants, reload of the written model,
 // determinism, policy reuse, kv-group silencing and removal.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -66,8 +68,18 @@ void expect_close(const Matrix& a, const Matrix& b, float tol) {
     for (size_t i = 0; i < a.data.size(); ++i) ASSERT_NEAR(a.data[i], b.data[i], tol * (1 + std::fabs(b.data[i])));
 }
 
+// A per-process scratch path (concurrent runs must not collide), removed at exit.
 std::string temp_path(const std::string& name) {
-    const fs::path p = fs::path(::testing::TempDir()) / ("surgeon_structured_" + name);
+    static const fs::path dir = [] {
+        fs::path d = fs::path(::testing::TempDir()) / ("surgeon_structured_" + std::to_string(::getpid()));
+        fs::create_directories(d);
+        std::atexit([] {
+            std::error_code ec;
+            fs::remove_all(fs::path(::testing::TempDir()) / ("surgeon_structured_" + std::to_string(::getpid())), ec);
+        });
+        return d;
+    }();
+    const fs::path p = dir / name;
     fs::remove_all(p);
     return p.string();
 }
