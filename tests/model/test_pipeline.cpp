@@ -12,34 +12,14 @@
 #include "model/tokenizer.hpp"
 #include "prune/mask.hpp"
 #include "solver/solver.hpp"
+#include "pipeline_fixture.hpp"
 #include "test_llama2c_data.hpp"
 
 using namespace surgeon;
 using namespace surgeon::model;
+using namespace pipeline_test;
 
 namespace {
-
-const Model& original() {
-    static const Model m = read_llama2c(surgeon_test::model_file());
-    return m;
-}
-
-const std::vector<std::vector<int>>& calibration() {
-    static const auto seqs = [] {
-        const Tokenizer tok = Tokenizer::load(surgeon_test::tokenizer_file(), 512);
-        return paragraph_sequences(tok, surgeon_test::read_text(surgeon_test::stories_file()),
-                                   Range{2000, 2016}, 96);
-    }();
-    return seqs;
-}
-
-ContextPtr two_threads() {
-    auto c = std::make_shared<Context>();
-    c->threads = 2;
-    return c;
-}
-
-Recipe recipe(const char* json) { return Recipe::from_json(nlohmann::json::parse(json)); }
 
 void expect_same(const Matrix& a, const Matrix& b, const std::string& what) {
     ASSERT_EQ(a.rows, b.rows) << what;
