@@ -1,7 +1,6 @@
 // C API of the whole-model pipeline (surgeon_model.h).
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 
 #include "capi/guard.hpp"
 #include "capi/handles.hpp"
@@ -63,17 +62,6 @@ const sm::Tokenizer& tokenizer_of(const surgeon_model& h) {
     require(h.tokenizer.has_value(), SURGEON_ERR_INVALID_ARGUMENT,
             "the model has no tokenizer: call surgeon_model_set_tokenizer");
     return *h.tokenizer;
-}
-
-// A saved directory carries the tokenizer, so loading it back finds one.
-void copy_tokenizer(const surgeon_model& h, const std::string& dir) {
-    if (h.tokenizer_path.empty()) return;
-    namespace fs = std::filesystem;
-    const fs::path target = fs::path(dir) / fs::path(h.tokenizer_path).filename();
-    std::error_code ec;
-    if (!fs::equivalent(h.tokenizer_path, target, ec))
-        fs::copy_file(h.tokenizer_path, target, fs::copy_options::overwrite_existing, ec);
-    if (ec) fail(SURGEON_ERR_IO, "cannot copy the tokenizer to '" + target.string() + "': " + ec.message());
 }
 
 }  // namespace
@@ -224,7 +212,7 @@ surgeon_status surgeon_model_save(const surgeon_model* model, const char* path, 
         const std::string f = format;
         if (f == "hf") {
             sm::save_hf(h.model, path, d);
-            copy_tokenizer(h, path);
+            sm::copy_tokenizer_into(h.tokenizer_path, path);
         } else if (f == "llama2c") {
             require_arg(d == sm::Dtype::F32, "llama2c files store f32 only");
             sm::write_llama2c(h.model, path);
@@ -240,7 +228,7 @@ surgeon_status surgeon_model_save_gptq(const surgeon_model* model, const char* d
         require_text(dir, "dir");
         require_arg(!h.quantized.empty(), "no quantized layers: compress with gptq, rtn or bits first");
         sm::write_gptq_model(h.model, h.quantized, dir);
-        copy_tokenizer(h, dir);
+        sm::copy_tokenizer_into(h.tokenizer_path, dir);
     });
 }
 

@@ -2,7 +2,6 @@
 // layer block by block (true-sequential), save a Hugging Face directory (and optionally a
 // packed GPTQ checkpoint), optionally evaluate, and print a JSON summary.
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -16,14 +15,13 @@
 #include "model/gptq_export.hpp"
 #include "model/hf_model.hpp"
 #include "model/layer_budget.hpp"
+#include "model/load.hpp"
 #include "model/llama2c.hpp"
 #include "model/pipeline.hpp"
 #include "model/recipe.hpp"
 
 namespace surgeon::cli {
 namespace {
-
-namespace fs = std::filesystem;
 
 std::string compress_usage() {
     return std::string(
@@ -121,15 +119,6 @@ void print_mixed_table(const model::CompressionReport& report) {
                  total->avg_bits(), total->avg_bits_with_overhead());
 }
 
-void copy_tokenizer(const LoadedModel& m, const fs::path& dir) {
-    if (m.tokenizer_path.empty()) return;
-    const fs::path target = dir / fs::path(m.tokenizer_path).filename();
-    std::error_code ec;
-    if (fs::equivalent(m.tokenizer_path, target, ec)) return;
-    fs::copy_file(m.tokenizer_path, target, fs::copy_options::overwrite_existing, ec);
-    if (ec) fail(SURGEON_ERR_IO, "cannot copy the tokenizer to '" + target.string() + "': " + ec.message());
-}
-
 int run_compress(const std::vector<std::string>& argv) {
     for (const std::string& a : argv)
         if (a == "--help" || a == "-h") return std::fputs(compress_usage().c_str(), stdout), 0;
@@ -221,7 +210,7 @@ int run_compress(const std::vector<std::string>& argv) {
 
     if (format == "hf") {
         model::save_hf(m.model, out, dtype);
-        copy_tokenizer(m, out);
+        model::copy_tokenizer_into(m.tokenizer_path, out);
     } else {
         model::write_llama2c(m.model, out);
     }
@@ -240,7 +229,7 @@ int run_compress(const std::vector<std::string>& argv) {
                     "--gptq-out: a packed GPTQ checkpoint holds one bit width per layer; mixed "
                     "precision layers cannot be exported (save --out instead)");
         const model::GptqExportSummary g = model::write_gptq_model(m.model, quantized, gptq_out);
-        copy_tokenizer(m, gptq_out);
+        model::copy_tokenizer_into(m.tokenizer_path, gptq_out);
         summary["gptq_out"] = {{"dir", gptq_out}, {"bits", g.bits}, {"group_size", g.group_size},
                                {"sym", g.sym}, {"desc_act", g.desc_act},
                                {"quantized_layers", g.quantized_layers}};

@@ -33,4 +33,13 @@ std::string find_tokenizer_beside(const std::string& model_path, int64_t vocab_s
     return "";
 }
 
+void copy_tokenizer_into(const std::string& tokenizer_path, const std::string& dir) {
+    if (tokenizer_path.empty()) return;
+    const fs::path target = fs::path(dir) / fs::path(tokenizer_path).filename();
+    std::error_code ec;
+    if (fs::equivalent(tokenizer_path, target, ec)) return;
+    fs::copy_file(tokenizer_path, target, fs::copy_options::overwrite_existing, ec);
+    if (ec) fail(SURGEON_ERR_IO, "cannot copy the tokenizer to '" + target.string() + "': " + ec.message());
+}
+
 }  // namespace surgeon::model

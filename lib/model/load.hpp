@@ -16,4 +16,8 @@ Model load_model(const std::string& path);
 // in the model's folder (or inside it, for a directory). Returns "" when there is none.
 std::string find_tokenizer_beside(const std::string& model_path, int64_t vocab_size);
 
+// Copies the tokenizer file (nothing when the path is "") into a saved model directory, so
+// find_tokenizer_beside finds it when the directory is loaded back. Throws SURGEON_ERR_IO.
+void copy_tokenizer_into(const std::string& tokenizer_path, const std::string& dir);
+
 }  // namespace surgeon::model
