@@ -227,4 +227,22 @@ Matrix forward_cached(const Model& model, KVCache& cache, const std::vector<int>
     return logits(model, x);
 }
 
+LinearInput input_of(const std::string& linear) {
+    if (linear == "wq" || linear == "wk" || linear == "wv") return LinearInput::attn_in;
+    if (linear == "wo") return LinearInput::attn_out_in;
+    if (linear == "w1" || linear == "w3") return LinearInput::ffn_in;
+    if (linear == "w2") return LinearInput::down_in;
+    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown linear '" + linear + "' (wq, wk, wv, wo, w1, w2, w3)");
+}
+
+const Matrix& captured(const BlockCapture& c, LinearInput which) {
+    switch (which) {
+        case LinearInput::attn_in: return c.attn_in;
+        case LinearInput::attn_out_in: return c.attn_out_in;
+        case LinearInput::ffn_in: return c.ffn_in;
+        case LinearInput::down_in: return c.down_in;
+    }
+    return c.attn_in;
+}
+
 }  // namespace surgeon::model

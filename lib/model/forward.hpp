@@ -3,6 +3,7 @@
 // (a structurally pruned FFN may be smaller than config.hidden_dim).
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "model/model.hpp"
@@ -16,6 +17,13 @@ struct BlockCapture {
     Matrix ffn_in;       // rmsnorm(h): input of w1, w3
     Matrix down_in;      // silu(w1 h') * w3 h': input of w2
 };
+
+// Which captured input feeds a linear: linears reading the same input share a Hessian
+// (wq/wk/wv, then wo, then w1/w3, then w2, in the order a block computes them).
+enum class LinearInput { attn_in, attn_out_in, ffn_in, down_in };
+constexpr int kLinearInputs = 4;
+LinearInput input_of(const std::string& linear);  // throws on an unknown name
+const Matrix& captured(const BlockCapture& c, LinearInput which);
 
 // Token embeddings of `tokens`, T × dim. Throws SURGEON_ERR_INVALID_ARGUMENT for an id
 // outside the vocabulary.

@@ -1,6 +1,7 @@
 #include "model/layer_budget.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -22,38 +23,26 @@ struct Candidate {
     int64_t params = 0;
 };
 
-// Inputs of each linear group of every block of the dense model, as Hessians.
-std::map<std::string, std::unique_ptr<Hessian>> dense_hessians(const Model& model,
-                                                               const std::vector<std::vector<int>>& seqs,
-                                                               const ContextPtr& ctx) {
-    std::map<std::string, std::unique_ptr<Hessian>> out;
+// Hessians of every captured input of every block of the dense model:
+// [block][LinearInput].
+std::vector<std::array<std::unique_ptr<Hessian>, kLinearInputs>> dense_hessians(
+    const Model& model, const std::vector<std::vector<int>>& seqs, const ContextPtr& ctx) {
+    std::vector<std::array<std::unique_ptr<Hessian>, kLinearInputs>> out(model.layers.size());
     std::vector<Matrix> states;
     for (const auto& s : seqs) states.push_back(embed(model, s));
-    for (size_t b = 0; b < model.layers.size(); ++b) {
-        const std::string prefix = "layers." + std::to_string(b) + ".";
-        auto add = [&](const std::string& key, const Matrix& x) {
-            auto& h = out[prefix + key];
-            if (!h) h = std::make_unique<Hessian>(ctx, x.cols);
-            h->add(x.data.data(), x.rows, x.cols);
-        };
+    for (size_t b = 0; b < model.layers.size(); ++b)
         for (Matrix& x : states) {
             BlockCapture c;
             Matrix next = block_forward(model.config, model.layers[b], x, &c);
-            add("attn_in", c.attn_in);
-            add("attn_out_in", c.attn_out_in);
-            add("ffn_in", c.ffn_in);
-            add("down_in", c.down_in);
+            for (int i = 0; i < kLinearInputs; ++i) {
+                const Matrix& in = captured(c, static_cast<LinearInput>(i));
+                auto& h = out[b][static_cast<size_t>(i)];
+                if (!h) h = std::make_unique<Hessian>(ctx, in.cols);
+                h->add(in.data.data(), in.rows, in.cols);
+            }
             x = std::move(next);
         }
-    }
     return out;
-}
-
-const char* tap_of(const std::string& linear) {
-    if (linear == "wq" || linear == "wk" || linear == "wv") return "attn_in";
-    if (linear == "wo") return "attn_out_in";
-    if (linear == "w1" || linear == "w3") return "ffn_in";
-    return "down_in";
 }
 
 double mean_nll(const Model& model, const std::vector<std::vector<int>>& seqs) {
@@ -139,7 +128,7 @@ LayerBudget plan_layer_budget(const Model& model, const std::vector<std::vector<
     std::vector<std::vector<double>> rise(layers.size());
     for (size_t l = 0; l < layers.size(); ++l) {
         const Candidate& c = layers[l];
-        const Hessian& h = *hessians.at("layers." + std::to_string(c.block) + "." + tap_of(c.linear));
+        const Hessian& h = *hessians[static_cast<size_t>(c.block)][static_cast<size_t>(input_of(c.linear))];
         Solver solver(ctx, h, c.plan.percdamp, c.plan.block_size);
         Matrix& target = linear(work.layers[static_cast<size_t>(c.block)], c.linear);
         const Matrix dense = target;

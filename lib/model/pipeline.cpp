@@ -28,41 +28,29 @@ double zero_fraction(const Matrix& w) {
     return w.data.empty() ? 0.0 : static_cast<double>(zeros) / static_cast<double>(w.data.size());
 }
 
-// Which captured activation feeds a group of linears.
-enum class Tap { attn_in, attn_out_in, ffn_in, down_in };
-
+// The linears of a block grouped by the captured input they share, in block order.
 struct Group {
-    Tap tap;
+    LinearInput tap;
     std::vector<const char*> linears;
 };
 
 const Group kGroups[] = {
-    {Tap::attn_in, {"wq", "wk", "wv"}},
-    {Tap::attn_out_in, {"wo"}},
-    {Tap::ffn_in, {"w1", "w3"}},
-    {Tap::down_in, {"w2"}},
+    {LinearInput::attn_in, {"wq", "wk", "wv"}},
+    {LinearInput::attn_out_in, {"wo"}},
+    {LinearInput::ffn_in, {"w1", "w3"}},
+    {LinearInput::down_in, {"w2"}},
 };
-
-const Matrix& tapped(const BlockCapture& c, Tap tap) {
-    switch (tap) {
-        case Tap::attn_in: return c.attn_in;
-        case Tap::attn_out_in: return c.attn_out_in;
-        case Tap::ffn_in: return c.ffn_in;
-        case Tap::down_in: return c.down_in;
-    }
-    return c.attn_in;
-}
 
 // Runs the block on every calibration state and accumulates the tapped inputs; down_sq
 // (optional) receives Σ h_d² of the SwiGLU output over the same pass.
 std::unique_ptr<Hessian> collect_hessian(const Model& model, const LayerWeights& layer,
-                                         const std::vector<Matrix>& states, Tap tap,
+                                         const std::vector<Matrix>& states, LinearInput tap,
                                          const ContextPtr& ctx, std::vector<double>* down_sq) {
     std::unique_ptr<Hessian> h;
     for (const Matrix& x : states) {
         BlockCapture capture;
         block_forward(model.config, layer, x, &capture);
-        const Matrix& in = tapped(capture, tap);
+        const Matrix& in = captured(capture, tap);
         if (!h) h = std::make_unique<Hessian>(ctx, in.cols);
         h->add(in.data.data(), in.rows, in.cols);
         if (down_sq) {
@@ -355,7 +343,7 @@ CompressionReport compress_model(Model& model, const std::vector<std::vector<int
                 ctx->progress("calibrate", 0.0);
                 down_sq.clear();
                 h = collect_hessian(model, layer, states, group.tap, ctx,
-                                    group.tap == Tap::ffn_in ? &down_sq : nullptr);
+                                    group.tap == LinearInput::ffn_in ? &down_sq : nullptr);
             }
             std::map<std::pair<double, int64_t>, std::unique_ptr<Solver>> solvers;
             for (size_t i = 0; i < group.linears.size(); ++i) {
