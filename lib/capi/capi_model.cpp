@@ -30,12 +30,7 @@ const char* require_text(const char* s, const char* what) {
 // llama2.c names, or the Hugging Face projection names.
 std::string linear_name(const char* name) {
     require_not_null(name, "name");
-    static const std::pair<const char*, const char*> kHf[] = {
-        {"q_proj", "wq"}, {"k_proj", "wk"}, {"v_proj", "wv"},  {"o_proj", "wo"},
-        {"gate_proj", "w1"}, {"down_proj", "w2"}, {"up_proj", "w3"}};
-    for (const auto& [hf, ours] : kHf)
-        if (std::strcmp(name, hf) == 0) return ours;
-    return name;
+    return sm::llama2c_linear_name(name);
 }
 
 sm::LayerWeights& block_of(sm::Model& m, int64_t block) {

@@ -219,6 +219,14 @@ bool is_hf_dir(const std::string& path) {
     return fs::is_directory(path, ec) && fs::exists(fs::path(path) / "config.json", ec);
 }
 
+std::string llama2c_linear_name(const std::string& name) {
+    for (const HfLinear& l : kLinears) {
+        const std::string hf = l.hf;  // "self_attn.q_proj"
+        if (name == hf || name == hf.substr(hf.find('.') + 1)) return l.llama2c;
+    }
+    return name;
+}
+
 std::string hf_linear_prefix(int64_t layer, const std::string& llama2c_name) {
     for (const auto& l : kLinears)
         if (llama2c_name == l.llama2c) return layer_prefix(layer) + l.hf;

@@ -36,6 +36,10 @@ nlohmann::ordered_json hf_config(const Model& model, Dtype dtype);
 // HF tensor name prefix of a block linear: ("wq", 3) -> "model.layers.3.self_attn.q_proj".
 std::string hf_linear_prefix(int64_t layer, const std::string& llama2c_name);
 
+// The llama2.c name of a linear given by its HF projection name ("q_proj" or
+// "self_attn.q_proj" -> "wq"); any other name comes back unchanged.
+std::string llama2c_linear_name(const std::string& name);
+
 // Row order between the layouts for a q (n_heads) or k (n_kv_heads) projection with
 // `rows` = heads × head_size: hf_row[i] = llama2c_row[order[i]].
 std::vector<int64_t> hf_qk_row_order(int64_t rows, int64_t heads);

@@ -477,3 +477,13 @@ TEST(HfModel, OtherArchitecturesAreUnsupported) {
 }
 
 }  // namespace
+
+TEST(HfModel, LinearNamesMapToLlama2c) {
+    EXPECT_EQ(surgeon::model::llama2c_linear_name("q_proj"), "wq");
+    EXPECT_EQ(surgeon::model::llama2c_linear_name("self_attn.o_proj"), "wo");
+    EXPECT_EQ(surgeon::model::llama2c_linear_name("gate_proj"), "w1");
+    EXPECT_EQ(surgeon::model::llama2c_linear_name("mlp.down_proj"), "w2");
+    EXPECT_EQ(surgeon::model::llama2c_linear_name("up_proj"), "w3");
+    EXPECT_EQ(surgeon::model::llama2c_linear_name("wk"), "wk");
+    EXPECT_EQ(surgeon::model::llama2c_linear_name("proj"), "proj");  // unknown: unchanged
+}
