@@ -55,6 +55,10 @@ std::string compress_usage() {
            "  --quantiles L      quantile cut points, e.g. 0.2,0.4,0.6,0.8 (quantile allocator)\n"
            "  --error-model E    rounding (default: grid noise weighted by 1/U_jj²) | solver\n"
            "                     (error allocator: run the solver at every width, exact row errors)\n"
+           "  --sensitivity S    error allocator's row weighting: fisher (default: ¼ × output Fisher,\n"
+           "                     errors become predicted loss rises) | downstream | layer\n"
+           "  --scope S          layer (default: every layer meets --avg-bits) | model (one budget\n"
+           "                     for all layers, rows priced in predicted loss across the model)\n"
            "  --threads T        worker threads (default: all)\n"
            "  --quiet            no progress bar\n";
 }
@@ -83,15 +87,19 @@ std::vector<T> parse_list(const std::string& flag, const std::string& text) {
 // --mixed and its options as the recipe's "mixed" entry (null when --mixed is absent).
 nlohmann::json mixed_spec_from_args(const Args& args) {
     const bool any = args.has("--avg-bits") || args.has("--bit-options") || args.has("--quantiles") ||
-                     args.has("--error-model");
+                     args.has("--error-model") || args.has("--sensitivity") || args.has("--scope");
     if (!args.has("--mixed")) {
-        if (any) throw std::invalid_argument("--avg-bits, --bit-options, --quantiles and --error-model need --mixed");
+        if (any)
+            throw std::invalid_argument(
+                "--avg-bits, --bit-options, --quantiles, --error-model, --sensitivity and --scope need --mixed");
         return nullptr;
     }
     nlohmann::json spec{{"allocator", args.get("--mixed")}, {"avg_bits", args.number("--avg-bits", 4.0)}};
     if (args.has("--bit-options")) spec["options"] = parse_list<int>("--bit-options", args.get("--bit-options"));
     if (args.has("--quantiles")) spec["quantiles"] = parse_list<double>("--quantiles", args.get("--quantiles"));
     if (args.has("--error-model")) spec["error_model"] = args.get("--error-model");
+    if (args.has("--sensitivity")) spec["sensitivity"] = args.get("--sensitivity");
+    if (args.has("--scope")) spec["scope"] = args.get("--scope");
     return spec;
 }
 
@@ -133,7 +141,8 @@ int run_compress(const std::vector<std::string>& argv) {
                                             "--calib-range", "--recipe", "--out", "--format", "--dtype",
                                             "--gptq-out", "--eval", "--range", "--threads", "--seq-len",
                                             "--mixed", "--avg-bits", "--bit-options", "--quantiles",
-                                            "--error-model", "--layer-budget", "--layer-options",
+                                            "--error-model", "--sensitivity", "--scope",
+                                            "--layer-budget", "--layer-options",
                                             "--budget-sequences"};
         with_value.insert(kMethodValueFlags.begin(), kMethodValueFlags.end());
         std::set<std::string> switches = kMethodSwitches;

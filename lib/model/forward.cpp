@@ -7,73 +7,13 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "model/ops.hpp"
 
 namespace surgeon::model {
 namespace {
 
-// y (T × w.rows, ldy) = beta · y + x (T × w.cols, ldx) · wᵀ: a linear layer on T rows.
-void apply_linear(const float* x, int64_t T, int64_t ldx, const Matrix& w, float* y, int64_t ldy,
-                  float beta = 0.0f) {
-    if (T == 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T),
-                static_cast<int>(w.rows), static_cast<int>(w.cols), 1.0f, x, static_cast<int>(ldx),
-                w.data.data(), static_cast<int>(w.cols), beta, y, static_cast<int>(ldy));
-}
-
-Matrix apply_linear(const Matrix& x, const Matrix& w) {
-    Matrix y(x.rows, w.rows);
-    apply_linear(x.data.data(), x.rows, x.cols, w, y.data.data(), y.cols);
-    return y;
-}
-
-Matrix rmsnorm(const Matrix& x, const std::vector<float>& weight, float eps) {
-    Matrix out(x.rows, x.cols);
-    for (int64_t t = 0; t < x.rows; ++t) {
-        const float* in = x.row(t);
-        double ss = 0.0;
-        for (int64_t i = 0; i < x.cols; ++i) ss += static_cast<double>(in[i]) * in[i];
-        const auto inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(x.cols) + eps));
-        float* o = out.row(t);
-        for (int64_t i = 0; i < x.cols; ++i) o[i] = in[i] * inv * weight[static_cast<size_t>(i)];
-    }
-    return out;
-}
-
-// cos/sin of the RoPE angles for positions pos0..pos0+T-1: T × head_size/2 each, pair j
-// rotating at frequency theta^(-2j/head_size).
-struct RopeTable {
-    std::vector<float> cos, sin;
-    int64_t half = 0;
-    RopeTable(int64_t pos0, int64_t T, int64_t head_size, float theta) : half(head_size / 2) {
-        cos.resize(static_cast<size_t>(T * half));
-        sin.resize(cos.size());
-        for (int64_t j = 0; j < half; ++j) {
-            const double freq = std::pow(static_cast<double>(theta),
-                                         -2.0 * static_cast<double>(j) / static_cast<double>(head_size));
-            for (int64_t t = 0; t < T; ++t) {
-                const double angle = static_cast<double>(pos0 + t) * freq;
-                cos[static_cast<size_t>(t * half + j)] = static_cast<float>(std::cos(angle));
-                sin[static_cast<size_t>(t * half + j)] = static_cast<float>(std::sin(angle));
-            }
-        }
-    }
-    // Rotates the adjacent pairs (2j, 2j+1) of every head of every row of m.
-    void apply(Matrix& m) const {
-        const int64_t head_size = 2 * half;
-        for (int64_t t = 0; t < m.rows; ++t) {
-            const float* c = cos.data() + t * half;
-            const float* s = sin.data() + t * half;
-            float* row = m.row(t);
-            for (int64_t h0 = 0; h0 < m.cols; h0 += head_size)
-                for (int64_t j = 0; j < half; ++j) {
-                    float* v = row + h0 + 2 * j;
-                    const float v0 = v[0], v1 = v[1];
-                    v[0] = v0 * c[j] - v1 * s[j];
-                    v[1] = v0 * s[j] + v1 * c[j];
-                }
-        }
-    }
-};
+using ops::apply_linear;
+using ops::rmsnorm;
 
 // Causal grouped-query attention of T queries (positions pos0..pos0+T-1) over the keys
 // and values of positions 0..pos0+T-1 (rows of k/v, leading dimension kv_dim). q and the
@@ -91,19 +31,7 @@ Matrix attention(const ModelConfig& c, const Matrix& q, const float* k, const fl
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(L),
                     static_cast<int>(hs), scale, q.data.data() + h * hs, static_cast<int>(q_dim),
                     k + kv_off, static_cast<int>(kv_dim), 0.0f, scores.data.data(), static_cast<int>(L));
-        for (int64_t t = 0; t < T; ++t) {
-            float* s = scores.row(t);
-            const int64_t visible = pos0 + t + 1;
-            const float peak = *std::max_element(s, s + visible);
-            double sum = 0.0;
-            for (int64_t j = 0; j < visible; ++j) {
-                s[j] = std::exp(s[j] - peak);
-                sum += s[j];
-            }
-            const auto inv = static_cast<float>(1.0 / sum);
-            for (int64_t j = 0; j < visible; ++j) s[j] *= inv;
-            std::fill(s + visible, s + L, 0.0f);
-        }
+        ops::causal_softmax(scores, pos0);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(hs),
                     static_cast<int>(L), 1.0f, scores.data.data(), static_cast<int>(L), v + kv_off,
                     static_cast<int>(kv_dim), 0.0f, out.data.data() + h * hs, static_cast<int>(q_dim));
@@ -129,14 +57,14 @@ void check_layer(const ModelConfig& c, const LayerWeights& L, const Matrix& x) {
 // One block at positions pos0.. of x. Keys/values go to `k_cache`/`v_cache` rows pos0..
 // when given (attention then covers the cached positions too), else stay local.
 Matrix run_block(const ModelConfig& c, const LayerWeights& L, const Matrix& x, int64_t pos0,
-                 Matrix* k_cache, Matrix* v_cache, BlockCapture* capture) {
+                 Matrix* k_cache, Matrix* v_cache, BlockCapture* capture, BlockTape* tape = nullptr) {
     check_layer(c, L, x);
     const int64_t T = x.rows;
     Matrix attn_in = rmsnorm(x, L.rms_att, c.norm_eps);
     Matrix q = apply_linear(attn_in, L.wq);
     Matrix k = apply_linear(attn_in, L.wk);
     Matrix v = apply_linear(attn_in, L.wv);
-    const RopeTable rope(pos0, T, c.head_size(), c.rope_theta);
+    const ops::RopeTable rope(pos0, T, c.head_size(), c.rope_theta);
     rope.apply(q);
     rope.apply(k);
     const float* keys = k.data.data();
@@ -153,7 +81,14 @@ Matrix run_block(const ModelConfig& c, const LayerWeights& L, const Matrix& x, i
     apply_linear(attn_out_in.data.data(), T, attn_out_in.cols, L.wo, h.data.data(), c.dim, 1.0f);
     Matrix ffn_in = rmsnorm(h, L.rms_ffn, c.norm_eps);
     Matrix gate = apply_linear(ffn_in, L.w1);
-    const Matrix up = apply_linear(ffn_in, L.w3);
+    Matrix up = apply_linear(ffn_in, L.w3);
+    if (tape) {
+        tape->q = std::move(q);
+        tape->k = std::move(k);
+        tape->v = std::move(v);
+        tape->mid = h;
+        tape->gate = gate;
+    }
     for (size_t i = 0; i < gate.data.size(); ++i) {
         const float g = gate.data[i];
         gate.data[i] = g / (1.0f + std::exp(-g)) * up.data[i];  // silu(w1 x) * w3 x
@@ -165,6 +100,7 @@ Matrix run_block(const ModelConfig& c, const LayerWeights& L, const Matrix& x, i
         capture->ffn_in = std::move(ffn_in);
         capture->down_in = std::move(gate);
     }
+    if (tape) tape->up = std::move(up);
     return h;
 }
 
@@ -188,6 +124,11 @@ Matrix embed(const Model& model, const std::vector<int>& tokens) {
 Matrix block_forward(const ModelConfig& config, const LayerWeights& layer, const Matrix& x,
                      BlockCapture* capture) {
     return run_block(config, layer, x, 0, nullptr, nullptr, capture);
+}
+
+Matrix block_forward_taped(const ModelConfig& config, const LayerWeights& layer, const Matrix& x,
+                          BlockTape& tape) {
+    return run_block(config, layer, x, 0, nullptr, nullptr, &tape, &tape);
 }
 
 Matrix logits(const Model& model, const Matrix& x) {

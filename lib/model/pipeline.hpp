@@ -3,6 +3,8 @@
 // through the already-compressed blocks, and each group's inputs are recomputed after the
 // previous group of the same block was compressed:
 //   [wq, wk, wv] (one Hessian) → wo → [w1, w3] (one Hessian) → w2.
+// Mixed precision may add two passes over the dense model first: the output Fisher (for
+// Fisher-weighted row errors) and the plan of a model-wide bit budget (row_budget.hpp).
 #pragma once
 
 #include <functional>
@@ -15,6 +17,7 @@
 #include "core/context.hpp"
 #include "model/model.hpp"
 #include "model/recipe.hpp"
+#include "model/row_budget.hpp"
 #include "quant/mixed_stats.hpp"
 #include "quant/quantizer.hpp"
 
@@ -35,6 +38,7 @@ struct CompressedLayer {
 struct CompressionReport {
     std::vector<CompressedLayer> layers;
     int64_t calibration_sequences = 0, calibration_tokens = 0;
+    std::optional<RowBudget> row_budget;  // the plan of a model-wide budget, when used
     double seconds = 0.0;
     // Sum of the mixed-precision layers' statistics (nullopt when none is mixed).
     std::optional<MixedStats> mixed_total() const;
@@ -43,6 +47,11 @@ struct CompressionReport {
     // calibration figures, linear_params / linear_sparsity and "mixed" (the model total).
     nlohmann::json to_json() const;
 };
+
+// Whether some layer of the recipe is mixed with the error allocator and Fisher
+// sensitivity: compress_model then first measures the output Fisher of the dense model on
+// the calibration sequences (one forward and backward pass each).
+bool needs_output_fisher(const Model& model, const Recipe& recipe);
 
 // Called after each block with (blocks done, total blocks).
 using BlockProgress = std::function<void(int64_t done, int64_t total)>;

@@ -84,6 +84,22 @@ struct Segment {
     int from, to;
 };
 
+// Indices 0..k-1 of the lower convex hull of the points (x(m), y(m)), x ascending in m.
+template <typename X, typename Y>
+void lower_hull(int k, X x, Y y, std::vector<int>& hull) {
+    hull.clear();
+    for (int m = 0; m < k; ++m) {
+        while (hull.size() >= 2) {
+            const int a = hull[hull.size() - 2], b = hull.back();
+            const double s_ab = (y(b) - y(a)) / (x(b) - x(a));
+            const double s_bm = (y(m) - y(b)) / (x(m) - x(b));
+            if (s_ab >= s_bm) hull.pop_back();
+            else break;
+        }
+        hull.push_back(m);
+    }
+}
+
 // Lagrangian greedy: along each row's lower convex hull of (bits, cost), take the
 // cheapest cost-per-bit steps first while they fit. Optimal for the total it reaches,
 // which lies less than one step below the span.
@@ -92,17 +108,8 @@ std::vector<int> solve_lagrangian(const Budget& p, int64_t& used) {
     segs.reserve(static_cast<size_t>(p.rows * (p.k - 1)));
     std::vector<int> hull;
     for (int64_t i = 0; i < p.rows; ++i) {
-        hull.clear();
-        for (int m = 0; m < p.k; ++m) {
-            while (hull.size() >= 2) {
-                const int a = hull[hull.size() - 2], b = hull.back();
-                const double s_ab = (p.cost(i, b) - p.cost(i, a)) / (p.o[b] - p.o[a]);
-                const double s_bm = (p.cost(i, m) - p.cost(i, b)) / (p.o[m] - p.o[b]);
-                if (s_ab >= s_bm) hull.pop_back();
-                else break;
-            }
-            hull.push_back(m);
-        }
+        lower_hull(p.k, [&](int m) { return static_cast<double>(p.o[m]); },
+                   [&](int m) { return p.cost(i, m); }, hull);
         for (size_t h = 1; h < hull.size(); ++h) {
             const int a = hull[h - 1], b = hull[h];
             segs.push_back({(p.cost(i, b) - p.cost(i, a)) / (p.o[b] - p.o[a]), i, a, b});
@@ -347,6 +354,70 @@ double allocation_cost(const std::vector<double>& cost, const std::vector<int>& 
         total += cost[i * k + static_cast<size_t>(it - options.begin())];
     }
     return total;
+}
+
+std::vector<std::vector<int>> solve_grouped_budget(const std::vector<BudgetGroup>& groups,
+                                                   int64_t budget) {
+    struct Step {
+        double gain;  // cost removed per unit of storage
+        size_t group;
+        int64_t row;
+        int from, to;  // positions in the group's sorted options
+    };
+    std::vector<std::vector<int>> sorted(groups.size());
+    std::vector<std::vector<int>> pick(groups.size());
+    std::vector<Step> steps;
+    int64_t used = 0;
+    std::vector<int> hull;
+    for (size_t g = 0; g < groups.size(); ++g) {
+        const BudgetGroup& G = groups[g];
+        sorted[g] = sorted_index(G.options);
+        const auto k = static_cast<int>(G.options.size());
+        require_arg(G.weight >= 1 && G.rows >= 0, "budget group needs a positive weight");
+        require_shape(G.cost.size() == static_cast<size_t>(G.rows) * G.options.size(),
+                      "budget group costs are not rows x options");
+        const std::vector<int>& idx = sorted[g];
+        auto bits = [&](int m) { return static_cast<double>(G.options[idx[m]]) * G.weight; };
+        pick[g].assign(static_cast<size_t>(G.rows), 0);
+        used += static_cast<int64_t>(G.options[idx[0]]) * G.weight * G.rows;
+        for (int64_t i = 0; i < G.rows; ++i) {
+            const double* c = G.cost.data() + i * k;
+            for (int m = 0; m < k; ++m)
+                require_arg(std::isfinite(c[idx[m]]), "budget costs must be finite");
+            lower_hull(k, bits, [&](int m) { return c[idx[m]]; }, hull);
+            for (size_t h = 1; h < hull.size(); ++h) {
+                const int a = hull[h - 1], b = hull[h];
+                steps.push_back({(c[idx[a]] - c[idx[b]]) / (bits(b) - bits(a)), g, i, a, b});
+            }
+        }
+    }
+    require_arg(used <= budget, "the budget of " + std::to_string(budget) +
+                                    " is below the smallest options (" + std::to_string(used) + ")");
+    std::sort(steps.begin(), steps.end(), [](const Step& x, const Step& y) {
+        if (x.gain != y.gain) return x.gain > y.gain;
+        if (x.group != y.group) return x.group < y.group;
+        return x.row != y.row ? x.row < y.row : x.from < y.from;
+    });
+    std::vector<std::vector<uint8_t>> blocked(groups.size());
+    for (size_t g = 0; g < groups.size(); ++g) blocked[g].assign(pick[g].size(), 0);
+    for (const Step& s : steps) {
+        int& at = pick[s.group][static_cast<size_t>(s.row)];
+        if (blocked[s.group][static_cast<size_t>(s.row)] || at != s.from) continue;
+        const BudgetGroup& G = groups[s.group];
+        const int64_t d = (G.options[sorted[s.group][s.to]] - G.options[sorted[s.group][s.from]]) * G.weight;
+        if (used + d <= budget) {
+            at = s.to;
+            used += d;
+        } else {
+            blocked[s.group][static_cast<size_t>(s.row)] = 1;  // later steps must not skip this one
+        }
+    }
+    std::vector<std::vector<int>> out(groups.size());
+    for (size_t g = 0; g < groups.size(); ++g) {
+        out[g].resize(pick[g].size());
+        for (size_t i = 0; i < pick[g].size(); ++i) out[g][i] = groups[g].options[sorted[g][pick[g][i]]];
+    }
+    return out;
 }
 
 }  // namespace surgeon

@@ -68,6 +68,24 @@ std::vector<int> allocate_error(const std::vector<double>& errors, int64_t rows,
                                 const std::vector<int>& options, double avg_bits,
                                 const BudgetSolverOptions& solver = {});
 
+// Rows that share a set of options and a storage weight per bit (a layer: its rows, with
+// weight = columns, so a row at b bits stores b·weight bits).
+struct BudgetGroup {
+    std::vector<int> options;  // any order, distinct, 1..8
+    int64_t weight = 1;
+    int64_t rows = 0;
+    std::vector<double> cost;  // rows × options, columns in the order of `options`
+};
+
+// Minimises Σ cost over every row of every group subject to Σ b·weight <= budget: rows
+// start at their smallest option and take the steps along their lower convex hulls of
+// (storage, cost) with the most cost removed per stored bit first, while they fit (the
+// Lagrangian solution, optimal for the storage it reaches; what is left unspent is less
+// than the step that did not fit). O(R·k·log(R·k)) for R rows. Throws when even the
+// smallest options exceed the budget. Returns the bits per group, per row.
+std::vector<std::vector<int>> solve_grouped_budget(const std::vector<BudgetGroup>& groups,
+                                                   int64_t budget);
+
 // Σ_i cost[i·k + index of bits[i] in options]: the objective value of an allocation.
 double allocation_cost(const std::vector<double>& cost, const std::vector<int>& options,
                        const std::vector<int>& bits);

@@ -31,6 +31,30 @@ const char* error_model_name(ErrorModel m) {
     return m == ErrorModel::solver ? "solver" : "rounding";
 }
 
+RowSensitivity parse_row_sensitivity(const std::string& name) {
+    if (name == "layer") return RowSensitivity::layer;
+    if (name == "downstream") return RowSensitivity::downstream;
+    if (name == "fisher") return RowSensitivity::fisher;
+    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown row sensitivity '" + name + "' (layer, downstream, fisher)");
+}
+
+const char* row_sensitivity_name(RowSensitivity s) {
+    switch (s) {
+        case RowSensitivity::layer: return "layer";
+        case RowSensitivity::downstream: return "downstream";
+        case RowSensitivity::fisher: return "fisher";
+    }
+    return "?";
+}
+
+BudgetScope parse_budget_scope(const std::string& name) {
+    if (name == "layer") return BudgetScope::layer;
+    if (name == "model") return BudgetScope::model;
+    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown budget scope '" + name + "' (layer or model)");
+}
+
+const char* budget_scope_name(BudgetScope s) { return s == BudgetScope::model ? "model" : "layer"; }
+
 ErrorNormalization parse_error_normalization(const std::string& name) {
     if (name == "none") return ErrorNormalization::none;
     if (name == "energy") return ErrorNormalization::energy;
@@ -52,6 +76,9 @@ void MixedPlan::validate() const {
     require_arg(sorted.size() == options.size(), "a bit option is listed twice");
     weights.validate();
     overhead.validate();
+    require_arg(scope == BudgetScope::layer ||
+                    (allocator == Allocator::error && sensitivity == RowSensitivity::fisher),
+                "a model-wide budget (scope \"model\") needs the error allocator with Fisher sensitivity");
     if (allocator != Allocator::quantile || quantiles.empty())
         attainable_total(1, options, avg_bits);  // throws when outside the options
 }
@@ -66,7 +93,10 @@ void MixedPlan::apply(const nlohmann::json& spec) {
             else if (key == "options") next.options = value.get<std::vector<int>>();
             else if (key == "quantiles") next.quantiles = value.get<std::vector<double>>();
             else if (key == "error_model") next.error_model = parse_error_model(value.get<std::string>());
-            else if (key == "downstream") next.downstream = value.get<bool>();
+            else if (key == "sensitivity") next.sensitivity = parse_row_sensitivity(value.get<std::string>());
+            else if (key == "downstream")  // the boolean of earlier recipes
+                next.sensitivity = value.get<bool>() ? RowSensitivity::downstream : RowSensitivity::layer;
+            else if (key == "scope") next.scope = parse_budget_scope(value.get<std::string>());
             else if (key == "normalize") next.normalize = parse_error_normalization(value.get<std::string>());
             else if (key == "scale_bits") next.overhead.scale_bits = value.get<int>();
             else if (key == "zero_bits") next.overhead.zero_bits = value.get<int>();
@@ -100,7 +130,8 @@ nlohmann::json MixedPlan::to_json() const {
                         {"avg_bits", avg_bits},
                         {"options", options},
                         {"error_model", error_model_name(error_model)},
-                        {"downstream", downstream},
+                        {"sensitivity", row_sensitivity_name(sensitivity)},
+                        {"scope", budget_scope_name(scope)},
                         {"normalize", error_normalization_name(normalize)},
                         {"weights", w},
                         {"scale_bits", overhead.scale_bits},

@@ -182,7 +182,9 @@ TEST(PipelineMixed, SparseGptJointAndRtnHonourPerRowWidths) {
         EXPECT_DOUBLE_EQ(l.mixed->avg_bits(), 4.0) << l.name;
         const Matrix& w = linear(m.layers[static_cast<size_t>(block_of(l.name))], l.name.substr(l.name.rfind('.') + 1));
         const bool rtn = l.plan.method == Method::rtn;
-        if (!rtn) EXPECT_NEAR(l.sparsity, 0.5, 0.01) << l.name;
+        if (!rtn) {
+            EXPECT_NEAR(l.sparsity, 0.5, 0.01) << l.name;
+        }
         for (int64_t r = 0; r < l.rows; ++r)
             for (int64_t c0 = 0; c0 < l.cols; c0 += 32) {  // ≤ 2^b values per row and group
                 std::set<float> levels(w.row(r) + c0, w.row(r) + std::min(l.cols, c0 + 32));
@@ -199,8 +201,9 @@ TEST(PipelineMixed, SparseGptJointAndRtnHonourPerRowWidths) {
             q.group_size = 32;
             quantize_rtn(Context(), ref.view(), q, nullptr);
             for (int64_t r = 0; r < l.rows; ++r)
-                if (l.quant->bits_of_row(r) == b)
+                if (l.quant->bits_of_row(r) == b) {
                     for (int64_t c = 0; c < l.cols; ++c) ASSERT_EQ(w(r, c), ref(r, c)) << l.name << " row " << r;
+                }
         }
     }
 }
@@ -208,8 +211,8 @@ TEST(PipelineMixed, SparseGptJointAndRtnHonourPerRowWidths) {
 TEST(PipelineMixed, SolverErrorModelNeverLosesToUniformGptq) {
     // Block 0's q/k/v see the same inputs whatever the recipe, and GPTQ rows are
     // independent: the exact per-row errors make uniform 3 bits a feasible point of the
-    // knapsack, so the mixed layer's output error can only be lower (without the downstream
-    // weighting, which optimises another objective).
+    // knapsack, so the mixed layer's output error can only be lower (with the layer's own
+    // error as the objective: a sensitivity weighting optimises another one).
     Model uniform = original(), mixed = original();
     const auto only_block0 = R"({"match": "layers.[1-4].*", "skip": true})";
     const CompressionReport u = compress_model(
@@ -218,7 +221,7 @@ TEST(PipelineMixed, SolverErrorModelNeverLosesToUniformGptq) {
         two_threads());
     const CompressionReport x = compress_model(
         mixed, calibration(),
-        recipe((std::string(R"({"default": {"method": "gptq", "mixed": {"avg_bits": 3, "error_model": "solver", "downstream": false}}, "rules": [)") +
+        recipe((std::string(R"({"default": {"method": "gptq", "mixed": {"avg_bits": 3, "error_model": "solver", "sensitivity": "layer"}}, "rules": [)") +
                 only_block0 + "]}")
                    .c_str()),
         two_threads());

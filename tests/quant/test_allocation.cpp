@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <random>
@@ -219,6 +220,99 @@ TEST(MixedStats, HistogramAndAverages) {
     EXPECT_EQ(model.channels, 7);
     EXPECT_DOUBLE_EQ(model.avg_bits(), (19.0 + 8.0) / 7.0);
     EXPECT_EQ(model.histogram[4], 3);
+}
+
+}  // namespace
+}  // namespace surgeon
+
+namespace surgeon {
+namespace {
+
+// Least Σ cost over all rows of all groups with Σ bits·weight <= budget, by exact DP over
+// the storage used.
+double grouped_optimum(const std::vector<BudgetGroup>& groups, int64_t budget) {
+    const double inf = std::numeric_limits<double>::infinity();
+    std::vector<double> best(static_cast<size_t>(budget + 1), inf), next(best.size());
+    best[0] = 0.0;
+    for (const BudgetGroup& g : groups)
+        for (int64_t i = 0; i < g.rows; ++i) {
+            std::fill(next.begin(), next.end(), inf);
+            for (int64_t s = 0; s <= budget; ++s) {
+                if (best[s] == inf) continue;
+                for (size_t m = 0; m < g.options.size(); ++m) {
+                    const int64_t t = s + g.options[m] * g.weight;
+                    if (t <= budget)
+                        next[t] = std::min(next[t], best[s] + g.cost[static_cast<size_t>(i) * g.options.size() + m]);
+                }
+            }
+            best.swap(next);
+        }
+    return *std::min_element(best.begin(), best.end());
+}
+
+// Two layers of different widths and option sets; cost a_i·4^(−b) (+ noise) per row.
+std::vector<BudgetGroup> random_groups(unsigned seed, int64_t rows) {
+    std::mt19937 rng(seed);
+    std::lognormal_distribution<double> scale(0.0, 1.5);
+    std::uniform_real_distribution<double> wiggle(0.8, 1.2);
+    std::vector<BudgetGroup> groups = {{{4, 2, 3, 6}, 3, rows, {}}, {{1, 8, 4}, 5, rows / 2, {}}};
+    for (BudgetGroup& g : groups)
+        for (int64_t i = 0; i < g.rows; ++i) {
+            const double a = scale(rng);
+            for (int b : g.options) g.cost.push_back(a * std::pow(4.0, -b) * wiggle(rng));
+        }
+    return groups;
+}
+
+TEST(GroupedBudget, StaysWithinTheBudgetAndNearTheExactOptimum) {
+    for (unsigned seed = 1; seed <= 6; ++seed) {
+        const std::vector<BudgetGroup> groups = random_groups(seed, 24);
+        for (int64_t budget : {int64_t{24 * 3 * 2 + 12 * 5 * 1 + 37}, int64_t{400}, int64_t{640}}) {
+            const std::vector<std::vector<int>> bits = solve_grouped_budget(groups, budget);
+            ASSERT_EQ(bits.size(), 2u);
+            int64_t used = 0;
+            double cost = 0.0;
+            for (size_t g = 0; g < groups.size(); ++g) {
+                ASSERT_EQ(static_cast<int64_t>(bits[g].size()), groups[g].rows);
+                for (size_t i = 0; i < bits[g].size(); ++i) {
+                    const auto& o = groups[g].options;
+                    const auto m = static_cast<size_t>(std::find(o.begin(), o.end(), bits[g][i]) - o.begin());
+                    ASSERT_LT(m, o.size());
+                    used += bits[g][i] * groups[g].weight;
+                    cost += groups[g].cost[i * o.size() + m];
+                }
+            }
+            EXPECT_LE(used, budget);
+            const double optimum = grouped_optimum(groups, budget);
+            EXPECT_GE(cost, optimum * (1.0 - 1e-12));
+            EXPECT_LE(cost, optimum * 1.05) << "seed " << seed << " budget " << budget;
+        }
+    }
+}
+
+TEST(GroupedBudget, LeavesNoAffordableStepAndChecksItsInput) {
+    // Strictly convex costs: every option is on the hull, so the next step is the next option.
+    const std::vector<BudgetGroup> groups = random_groups(7, 40);
+    const int64_t budget = 40 * 3 * 3 + 20 * 5 * 4 + 11;
+    const std::vector<std::vector<int>> bits = solve_grouped_budget(groups, budget);
+    int64_t used = 0;
+    for (size_t g = 0; g < groups.size(); ++g)
+        for (int b : bits[g]) used += b * groups[g].weight;
+    for (size_t g = 0; g < groups.size(); ++g) {
+        std::vector<int> sorted = groups[g].options;
+        std::sort(sorted.begin(), sorted.end());
+        for (int b : bits[g]) {
+            const auto it = std::upper_bound(sorted.begin(), sorted.end(), b);
+            if (it != sorted.end()) EXPECT_GT((*it - b) * groups[g].weight, budget - used);
+        }
+    }
+    EXPECT_THROW(solve_grouped_budget(groups, 40 * 3 * 2 + 20 * 5 - 1), Error);  // below the minimum
+    std::vector<BudgetGroup> bad = groups;
+    bad[0].cost.pop_back();
+    EXPECT_THROW(solve_grouped_budget(bad, budget), Error);
+    bad = groups;
+    bad[1].cost[0] = std::nan("");
+    EXPECT_THROW(solve_grouped_budget(bad, budget), Error);
 }
 
 }  // namespace
