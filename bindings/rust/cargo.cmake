@@ -13,6 +13,8 @@ if(NOT SURGEON_CARGO)
 endif()
 get_filename_component(_surgeon_cargo_dir ${SURGEON_CARGO} DIRECTORY)
 find_program(SURGEON_RUSTC rustc HINTS ${_surgeon_cargo_dir})
+# The doc-tests need the rustdoc of the same toolchain (another one rejects the crates).
+find_program(SURGEON_RUSTDOC rustdoc HINTS ${_surgeon_cargo_dir})
 
 execute_process(COMMAND ${SURGEON_RUSTC} -vV OUTPUT_VARIABLE _surgeon_rustc_info
                 RESULT_VARIABLE _surgeon_rustc_rc)
@@ -30,6 +32,7 @@ set(SURGEON_RUST_ENV
   "LD_LIBRARY_PATH=$<TARGET_FILE_DIR:surgeon>"
   "SURGEON_FIXTURES_DIR=${PROJECT_SOURCE_DIR}/tests/fixtures"
   "RUSTC=${SURGEON_RUSTC}"
+  "RUSTDOC=${SURGEON_RUSTDOC}"
   "CARGO_TERM_COLOR=never")
 
 # In the sanitized build libsurgeon needs the ASan runtime loaded first. The Rust programs

@@ -18,6 +18,11 @@
 //! # }
 //! ```
 //!
+//! Mixed precision (per-row bit widths: [`Importance`], [`RowErrors`],
+//! [`Solver::quantize_mixed`], [`MixedStats`]) and calibration-free structured pruning of
+//! FFN blocks ([`Ffn`], [`PruneNet`], [`spectral_distance`]) wrap the companion headers
+//! surgeon_mixed.h and surgeon_structured.h.
+//!
 //! Errors carry the library's status and message ([`Error`]). Handles free themselves on
 //! drop. Buffers are passed as slices without copies; outputs come back as owned `Vec`s.
 
@@ -28,12 +33,14 @@ mod context;
 mod error;
 mod hessian;
 mod mask;
+mod mixed;
 mod model;
 pub mod npy;
 mod qresult;
 mod quantizer;
 mod shape;
 mod solver;
+mod structured;
 
 pub use baselines::{prune_magnitude, prune_wanda, quantize_rtn, reconstruction_error};
 pub use context::{Context, ContextBuilder, LogLevel};
@@ -41,9 +48,16 @@ pub use error::{Error, Result, Status};
 pub use model::{EvalMode, Model, ModelConfig, Perplexity};
 pub use hessian::{ActivationStats, Hessian, HessianAdder};
 pub use mask::Mask;
+pub use mixed::{
+    attainable_average, Importance, ImportanceSummary, MixedStats, RowErrors, Signal, SignalWeights, StatsOptions,
+    ZeroBits,
+};
 pub use qresult::{QuantResult, QuantShape};
 pub use quantizer::{MseSearch, Quantizer, QuantizerBuilder};
 pub use solver::{MaskScope, PruneOptions, Pruned, Quantized, Solver, SolverOptions, Sparsity};
+pub use structured::{
+    ffn_select, ks_distance, singular_values, spectral_distance, Ffn, FfnScoring, FfnWeights, PruneNet, PruneNetOptions,
+};
 
 /// The library's version string ("0.1.0").
 pub fn version() -> &'static str {

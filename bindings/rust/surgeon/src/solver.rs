@@ -5,6 +5,7 @@ use crate::context::{Context, KeepAlive};
 use crate::error::{check, error, Result, Status};
 use crate::hessian::Hessian;
 use crate::mask::Mask;
+use crate::mixed::require_row_bits;
 use crate::qresult::QuantResult;
 use crate::quantizer::Quantizer;
 use crate::shape::{dim, rows_of};
@@ -52,17 +53,18 @@ pub enum MaskScope {
 }
 
 /// Options of [`Solver::prune`]:
-/// `PruneOptions::n_m(2, 4).scope(MaskScope::Row).quantizer(&q)`.
+/// `PruneOptions::n_m(2, 4).scope(MaskScope::Row).quantizer(&q).row_bits(&bits)`.
 #[derive(Clone, Copy, Debug)]
 pub struct PruneOptions<'q> {
     sparsity: Sparsity,
     scope: MaskScope,
     quantizer: Option<&'q Quantizer>,
+    row_bits: Option<&'q [u32]>,
 }
 
 impl<'q> PruneOptions<'q> {
     pub fn new(sparsity: Sparsity) -> Self {
-        PruneOptions { sparsity, scope: MaskScope::Block, quantizer: None }
+        PruneOptions { sparsity, scope: MaskScope::Block, quantizer: None, row_bits: None }
     }
 
     /// Unstructured pruning of a fraction in [0, 1) of the weights.
@@ -83,6 +85,13 @@ impl<'q> PruneOptions<'q> {
     /// Joint pruning and quantization (the grid is found on the dense weight).
     pub fn quantizer(mut self, quantizer: &'q Quantizer) -> Self {
         self.quantizer = Some(quantizer);
+        self
+    }
+
+    /// Mixed precision: row r quantized at row_bits[r] bits (in [1, 8], one per row of the
+    /// weight) instead of the quantizer's width; needs a [`quantizer`](Self::quantizer).
+    pub fn row_bits(mut self, row_bits: &'q [u32]) -> Self {
+        self.row_bits = Some(row_bits);
         self
     }
 }
@@ -171,6 +180,12 @@ impl Solver {
         self.cols
     }
 
+    /// The handle for C calls. Mutable because the C API takes `surgeon_solver*` even for
+    /// the calls it allows concurrently (prune, quantize); callers keep to its rules.
+    pub(crate) fn as_mut_ptr(&self) -> *mut sys::surgeon_solver {
+        self.raw.as_ptr()
+    }
+
     /// Factorizes now (prune and quantize do it on demand).
     pub fn factorize(&mut self) -> Result<()> {
         // SAFETY: exclusive access.
@@ -186,10 +201,16 @@ impl Solver {
     }
 
     /// SparseGPT on w (rows × cols(), row-major), updated in place; on error w is unchanged.
+    /// With [`PruneOptions::row_bits`] the codes use one width per row
+    /// (surgeon_solver_prune_mixed).
     pub fn prune(&self, w: &mut [f32], options: &PruneOptions<'_>) -> Result<Pruned> {
-        const F: &str = "surgeon_solver_prune";
-        let rows = dim(F, "rows", rows_of(F, "w", w.len(), self.cols)?)?;
-        let (sparsity, n, m) = options.sparsity.raw(F)?;
+        let f = if options.row_bits.is_some() { "surgeon_solver_prune_mixed" } else { "surgeon_solver_prune" };
+        let rows = rows_of(f, "w", w.len(), self.cols)?;
+        if let Some(bits) = options.row_bits {
+            require_row_bits(f, bits, rows)?;
+        }
+        let rows = dim(f, "rows", rows)?;
+        let (sparsity, n, m) = options.sparsity.raw(f)?;
         let scope = match options.scope {
             MaskScope::Block => sys::surgeon_mask_scope_SURGEON_MASK_SCOPE_BLOCK,
             MaskScope::Row => sys::surgeon_mask_scope_SURGEON_MASK_SCOPE_ROW,
@@ -202,24 +223,42 @@ impl Solver {
         let quantizer = options.quantizer.map_or(ptr::null(), Quantizer::as_raw);
         let qresult = quant.as_mut().map_or(ptr::null_mut(), QuantResult::as_mut_raw);
         let mut loss = 0.0;
-        // SAFETY: w holds rows × cols floats (checked); the outputs are ours and unshared;
-        // prune may run concurrently on one solver.
+        // SAFETY: w holds rows × cols floats and row_bits (when given) rows int32 (checked);
+        // the outputs are ours and unshared; prune may run concurrently on one solver.
         check(unsafe {
-            sys::surgeon_solver_prune(
-                self.raw.as_ptr(),
-                w.as_mut_ptr(),
-                rows,
-                self.cols as i64,
-                0,
-                sparsity,
-                n,
-                m,
-                scope,
-                quantizer,
-                mask.as_mut_raw(),
-                qresult,
-                &mut loss,
-            )
+            match options.row_bits {
+                None => sys::surgeon_solver_prune(
+                    self.raw.as_ptr(),
+                    w.as_mut_ptr(),
+                    rows,
+                    self.cols as i64,
+                    0,
+                    sparsity,
+                    n,
+                    m,
+                    scope,
+                    quantizer,
+                    mask.as_mut_raw(),
+                    qresult,
+                    &mut loss,
+                ),
+                Some(bits) => sys::surgeon_solver_prune_mixed(
+                    self.raw.as_ptr(),
+                    w.as_mut_ptr(),
+                    rows,
+                    self.cols as i64,
+                    0,
+                    sparsity,
+                    n,
+                    m,
+                    scope,
+                    quantizer,
+                    bits.as_ptr() as *const i32,
+                    mask.as_mut_raw(),
+                    qresult,
+                    &mut loss,
+                ),
+            }
         })?;
         Ok(Pruned { mask, loss, quant })
     }

@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::load;
-use surgeon::{Context, Hessian, LogLevel, Mask, PruneOptions, Quantizer, Solver, SolverOptions};
+use surgeon::{
+    Context, Ffn, Hessian, Importance, LogLevel, Mask, PruneNet, PruneNetOptions, PruneOptions, Quantizer, SignalWeights,
+    Solver, SolverOptions,
+};
 
 fn solver_for(ctx: &Context, h: &Hessian) -> Solver {
     Solver::new(ctx, h, SolverOptions::default()).unwrap()
@@ -128,5 +131,37 @@ fn many_handles_created_and_dropped() {
             drop(h);
             drop(ctx);
         }
+    }
+}
+
+#[test]
+fn mixed_and_structured_handles_are_freed_once() {
+    let f = load();
+    let ctx = Context::default();
+    let mut h = Hessian::new(&ctx, f.cols).unwrap();
+    h.add_f32(&f.x).unwrap();
+    let mut solver = solver_for(&ctx, &h);
+    let q = Quantizer::new(4).unwrap();
+    let (dim, hidden) = (8, 12);
+    let weights: Vec<f32> = (0..hidden * dim).map(|i| ((i * 37) % 17) as f32 / 17.0 - 0.5).collect();
+    let ffn = Ffn::new(&weights, &weights, &weights, dim).unwrap();
+    for i in 0..20 {
+        let imp = Importance::compute_with_solver(&ctx, &h, &mut solver, &f.w, &SignalWeights::default()).unwrap();
+        let bits = imp.allocate_budget(&[2, 4, 8], 4.0).unwrap();
+        let mut w = f.w.clone();
+        let out = solver.quantize_mixed(&mut w, &q, &bits).unwrap();
+        if i % 2 == 0 {
+            drop(imp); // the result does not depend on the importance
+        }
+        assert_eq!(out.result.row_bits().unwrap(), bits);
+        // Failing calls create nothing that leaks.
+        assert!(Importance::compute(&ctx, &h, &f.w[1..], &SignalWeights::default()).is_err());
+        assert!(PruneNet::load("/nonexistent/policy.json").is_err());
+        let policy = PruneNet::new(dim, 2, i).unwrap();
+        assert_eq!(policy.scores(&ffn).unwrap().len(), hidden);
+        let options = PruneNetOptions::default().steps(1).samples(2).features(2);
+        let trained = PruneNet::train_ffn(&ctx, &[ffn], &options).unwrap();
+        drop(policy);
+        assert_eq!(trained.select(&ffn, 0.5).unwrap().len(), hidden / 2);
     }
 }

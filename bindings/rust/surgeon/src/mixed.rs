@@ -1,0 +1,538 @@
+//! Mixed precision: one bit width per output channel (row). Rows are ranked by an
+//! [`Importance`] or by their estimated quantization errors ([`RowErrors`]), widths are
+//! allocated from a set of options within 1..=8, and the solver quantizes each row at its
+//! own width ([`Solver::quantize_mixed`], or [`PruneOptions::row_bits`](crate::PruneOptions::row_bits)
+//! for joint pruning).
+//!
+//! ```no_run
+//! # use surgeon::{Context, Hessian, Quantizer, Solver, SolverOptions};
+//! # fn main() -> surgeon::Result<()> {
+//! # let ctx = Context::default();
+//! # let h = Hessian::new(&ctx, 64)?;
+//! # let mut w = vec![0.5f32; 64 * 64];
+//! let q = Quantizer::builder(4).group_size(32).build()?;
+//! let mut solver = Solver::new(&ctx, &h, SolverOptions::default())?;
+//! let errors = solver.row_errors(&ctx, &w, &q, &[2, 3, 4, 6, 8])?;
+//! let bits = errors.allocate(3.5)?; // exactly 3.5 bits per row on average
+//! let quantized = solver.quantize_mixed(&mut w, &q, &bits)?;
+//! # let _ = quantized;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Bit widths are `u32` (the C API's int32; values above `i32::MAX` are rejected by the
+//! library as out of range). Option lists are passed in any order without duplicates;
+//! per-option values ([`RowErrors`]) follow the caller's order.
+use std::os::raw::c_int;
+use std::ptr::{self, NonNull};
+
+use crate::context::Context;
+use crate::error::{check, error, expect_ok, Result, Status};
+use crate::hessian::Hessian;
+use crate::qresult::QuantResult;
+use crate::quantizer::Quantizer;
+use crate::shape::{dim, rows_of};
+use crate::solver::{Quantized, Solver};
+use crate::sys;
+
+/// One of the per-row signals an [`Importance`] combines. Each is divided by its mean over
+/// the rows (mean 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// mean_j |W_ij|·E|x_j| (AWQ-style salience).
+    Activation,
+    /// mean_j W_ij² / [H⁻¹]_jj (OBS saliency).
+    Hessian,
+    /// mean_j |W_ij|.
+    Weight,
+    /// sqrt(Σ_j W_ij²·E[x_j²]), the RMS of the row's output.
+    Output,
+    /// sqrt(Σ_j W_ij²·Var[x_j]).
+    Variance,
+}
+
+impl Signal {
+    /// Every signal, in the C API's order.
+    pub const ALL: [Signal; 5] = [Signal::Activation, Signal::Hessian, Signal::Weight, Signal::Output, Signal::Variance];
+
+    fn index(self) -> usize {
+        match self {
+            Signal::Activation => 0,
+            Signal::Hessian => 1,
+            Signal::Weight => 2,
+            Signal::Output => 3,
+            Signal::Variance => 4,
+        }
+    }
+
+    fn raw(self) -> sys::surgeon_importance_signal {
+        match self {
+            Signal::Activation => sys::surgeon_importance_signal_SURGEON_SIGNAL_ACTIVATION,
+            Signal::Hessian => sys::surgeon_importance_signal_SURGEON_SIGNAL_HESSIAN,
+            Signal::Weight => sys::surgeon_importance_signal_SURGEON_SIGNAL_WEIGHT,
+            Signal::Output => sys::surgeon_importance_signal_SURGEON_SIGNAL_OUTPUT,
+            Signal::Variance => sys::surgeon_importance_signal_SURGEON_SIGNAL_VARIANCE,
+        }
+    }
+}
+
+const SIGNALS: usize = sys::SURGEON_SIGNAL_COUNT as usize;
+
+/// Weights of the signals in the combined score (>= 0, not all zero; 0 removes a signal).
+/// `SignalWeights::default()` is the library's default mix.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SignalWeights([f64; SIGNALS]);
+
+impl Default for SignalWeights {
+    /// (0.25, 0.25, 0.15, 0.25, 0.10) for (activation, Hessian, weight, output, variance).
+    fn default() -> Self {
+        let mut w = [0.0; SIGNALS];
+        // SAFETY: w holds SURGEON_SIGNAL_COUNT doubles.
+        expect_ok(unsafe { sys::surgeon_importance_default_weights(w.as_mut_ptr()) });
+        SignalWeights(w)
+    }
+}
+
+impl SignalWeights {
+    /// From weights indexed like [`Signal::ALL`].
+    pub fn from_array(weights: [f64; SIGNALS]) -> Self {
+        SignalWeights(weights)
+    }
+
+    /// Only `signal`, with weight 1.
+    pub fn only(signal: Signal) -> Self {
+        SignalWeights([0.0; SIGNALS]).with(signal, 1.0)
+    }
+
+    pub fn with(mut self, signal: Signal, weight: f64) -> Self {
+        self.0[signal.index()] = weight;
+        self
+    }
+
+    pub fn get(&self, signal: Signal) -> f64 {
+        self.0[signal.index()]
+    }
+
+    /// Indexed like [`Signal::ALL`].
+    pub fn to_array(self) -> [f64; SIGNALS] {
+        self.0
+    }
+}
+
+/// Per-row importance of a weight: the normalised signals and their weighted score.
+/// Immutable once computed; it keeps no reference to the Hessian, solver or weight.
+pub struct Importance {
+    raw: NonNull<sys::surgeon_importance>,
+    rows: usize,
+}
+
+// SAFETY: after creation only const calls are made, which may run concurrently.
+unsafe impl Send for Importance {}
+unsafe impl Sync for Importance {}
+
+impl Drop for Importance {
+    fn drop(&mut self) {
+        // SAFETY: we own raw.
+        unsafe { sys::surgeon_importance_free(self.raw.as_ptr()) }
+    }
+}
+
+impl Importance {
+    /// Importance of the rows of w (rows × hessian.cols(), row-major) from the Hessian's
+    /// activation statistics. With a Hessian weight > 0, diag(H⁻¹) comes from a private
+    /// factorization (percdamp 0.01); use [`compute_with_solver`](Self::compute_with_solver)
+    /// to reuse a solver's. A Hessian made by [`Hessian::from_matrix`] has no first moments:
+    /// the activation and variance signals are then left out.
+    pub fn compute(ctx: &Context, hessian: &Hessian, w: &[f32], weights: &SignalWeights) -> Result<Importance> {
+        Importance::compute_raw(ctx, hessian, ptr::null_mut(), w, weights)
+    }
+
+    /// As [`compute`](Self::compute), taking diag(H⁻¹) from the solver's factorization
+    /// (computed there now if needed, then shared with its later calls). Exclusive access:
+    /// the C API does not list this call among those that may run concurrently on a solver.
+    pub fn compute_with_solver(ctx: &Context, hessian: &Hessian, solver: &mut Solver, w: &[f32],
+                               weights: &SignalWeights) -> Result<Importance> {
+        Importance::compute_raw(ctx, hessian, solver.as_mut_ptr(), w, weights)
+    }
+
+    fn compute_raw(ctx: &Context, hessian: &Hessian, solver: *mut sys::surgeon_solver, w: &[f32],
+                   weights: &SignalWeights) -> Result<Importance> {
+        const F: &str = "surgeon_importance_compute";
+        let cols = hessian.cols();
+        let rows = rows_of(F, "w", w.len(), cols)?;
+        let mut raw = ptr::null_mut();
+        // SAFETY: w holds rows × cols floats (checked), weights SURGEON_SIGNAL_COUNT doubles;
+        // the Hessian is only read; solver is NULL or exclusively borrowed.
+        check(unsafe {
+            sys::surgeon_importance_compute(&mut raw, ctx.as_raw(), hessian.as_raw(), solver, w.as_ptr(),
+                                            dim(F, "rows", rows)?, cols as i64, 0, weights.0.as_ptr())
+        })?;
+        Ok(Importance { raw: NonNull::new(raw).expect("surgeon returned OK with a NULL handle"), rows })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The combined score of every row.
+    pub fn scores(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.rows];
+        // SAFETY: const call; out holds rows floats.
+        expect_ok(unsafe { sys::surgeon_importance_scores(self.raw.as_ptr(), out.as_mut_ptr()) });
+        out
+    }
+
+    /// One normalised signal per row, `None` when the signal had no data (or no weight
+    /// and no diag(H⁻¹), for the Hessian signal).
+    pub fn signal(&self, signal: Signal) -> Option<Vec<f32>> {
+        let mut out = vec![0f32; self.rows];
+        let mut available = 0;
+        // SAFETY: const call; out holds rows floats; available is a valid int.
+        expect_ok(unsafe {
+            sys::surgeon_importance_signal_values(self.raw.as_ptr(), signal.raw(), out.as_mut_ptr(), &mut available)
+        });
+        if available != 0 {
+            Some(out)
+        } else {
+            None
+        }
+    }
+
+    /// Rows ranked by ascending score; the ranks below round(quantiles[0]·rows) get the
+    /// smallest option, and so on up the sorted options. `quantiles`: options.len() − 1
+    /// non-decreasing cut points in [0, 1].
+    pub fn allocate_quantile(&self, options: &[u32], quantiles: &[f64]) -> Result<Vec<u32>> {
+        const F: &str = "surgeon_allocate_quantile";
+        if !options.is_empty() && quantiles.len() != options.len() - 1 {
+            return Err(error(
+                Status::InvalidArgument,
+                F,
+                format!("{} quantile cut points for {} bit options (need {})", quantiles.len(), options.len(), options.len() - 1),
+            ));
+        }
+        self.allocate_quantile_raw(options, quantiles.as_ptr(), 0.0)
+    }
+
+    /// Quantile allocation with the cut points whose average is `avg_bits` (the
+    /// maximum-entropy spread of the options; exact up to the rounding of the cuts).
+    pub fn allocate_quantile_for_average(&self, options: &[u32], avg_bits: f64) -> Result<Vec<u32>> {
+        self.allocate_quantile_raw(options, ptr::null(), avg_bits)
+    }
+
+    fn allocate_quantile_raw(&self, options: &[u32], quantiles: *const f64, avg_bits: f64) -> Result<Vec<u32>> {
+        let mut bits = vec![0u32; self.rows];
+        // SAFETY: const call; options holds option_count(options) values, quantiles NULL or
+        // options.len() − 1 doubles (checked by the caller); bits holds rows int32.
+        check(unsafe {
+            sys::surgeon_allocate_quantile(self.raw.as_ptr(), options.as_ptr() as *const i32, option_count(options),
+                                           quantiles, avg_bits, bits.as_mut_ptr() as *mut i32)
+        })?;
+        Ok(bits)
+    }
+
+    /// Exactly [`attainable_average`] bits per row on average, placed by importance (row i
+    /// at b bits costs score_i²·4^-b, minimised exactly).
+    pub fn allocate_budget(&self, options: &[u32], avg_bits: f64) -> Result<Vec<u32>> {
+        let mut bits = vec![0u32; self.rows];
+        // SAFETY: const call; options as in allocate_quantile_raw; bits holds rows int32.
+        check(unsafe {
+            sys::surgeon_allocate_budget(self.raw.as_ptr(), options.as_ptr() as *const i32, option_count(options),
+                                         avg_bits, bits.as_mut_ptr() as *mut i32)
+        })?;
+        Ok(bits)
+    }
+
+    pub fn as_raw(&self) -> *const sys::surgeon_importance {
+        self.raw.as_ptr()
+    }
+}
+
+/// n_options as the C API's int. The library rejects more than 8 options before reading
+/// any, so a saturated count never makes it read past the slice.
+fn option_count(options: &[u32]) -> c_int {
+    c_int::try_from(options.len()).unwrap_or(c_int::MAX)
+}
+
+/// The average a target yields with `rows` rows: the largest Σ b_i <= avg_bits·rows
+/// reachable with the options, divided by rows (the exact target whenever reachable).
+pub fn attainable_average(rows: usize, options: &[u32], avg_bits: f64) -> Result<f64> {
+    const F: &str = "surgeon_attainable_average";
+    let mut out = 0.0;
+    // SAFETY: options holds option_count(options) values; out is a valid double.
+    check(unsafe {
+        sys::surgeon_attainable_average(dim(F, "rows", rows)?, options.as_ptr() as *const i32, option_count(options),
+                                        avg_bits, &mut out)
+    })?;
+    Ok(out)
+}
+
+/// Estimated error of every row at every bit option, rows × options row-major, columns in
+/// the order of [`options`](Self::options). From [`Solver::row_errors`] or any other model
+/// of the errors ([`RowErrors::new`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowErrors {
+    values: Vec<f64>,
+    options: Vec<u32>,
+}
+
+impl RowErrors {
+    /// values: rows × options.len() (row-major).
+    pub fn new(values: Vec<f64>, options: &[u32]) -> Result<RowErrors> {
+        rows_of("surgeon_allocate_error", "errors", values.len(), options.len())?;
+        Ok(RowErrors { values, options: options.to_vec() })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.values.len() / self.options.len()
+    }
+
+    pub fn options(&self) -> &[u32] {
+        &self.options
+    }
+
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+
+    /// The errors of one row, one per option.
+    pub fn row(&self, row: usize) -> &[f64] {
+        let k = self.options.len();
+        &self.values[row * k..(row + 1) * k]
+    }
+
+    /// Σ_i error of row i at bits[i]; `None` when a width is not an option or the length
+    /// is not rows().
+    pub fn total(&self, bits: &[u32]) -> Option<f64> {
+        if bits.len() != self.rows() {
+            return None;
+        }
+        let mut sum = 0.0;
+        for (i, b) in bits.iter().enumerate() {
+            let k = self.options.iter().position(|o| o == b)?;
+            sum += self.row(i)[k];
+        }
+        Some(sum)
+    }
+
+    /// Minimises the total error subject to exactly [`attainable_average`] bits per row on
+    /// average (an exact knapsack over the rows).
+    pub fn allocate(&self, avg_bits: f64) -> Result<Vec<u32>> {
+        const F: &str = "surgeon_allocate_error";
+        let rows = self.rows();
+        let mut bits = vec![0u32; rows];
+        // SAFETY: values holds rows × options.len() doubles (checked in new); options as
+        // in allocate_quantile_raw; bits holds rows int32.
+        check(unsafe {
+            sys::surgeon_allocate_error(self.values.as_ptr(), dim(F, "rows", rows)?, self.options.as_ptr() as *const i32,
+                                        option_count(&self.options), avg_bits, bits.as_mut_ptr() as *mut i32)
+        })?;
+        Ok(bits)
+    }
+}
+
+impl Solver {
+    /// Σ_j (w_ij − q_b(w_ij))² / U_jj² for every row of w (rows × cols(), row-major) and
+    /// every option b: the row's own grid at b bits with the quantizer's settings (its
+    /// width ignored), weighted as GPTQ's loss weighs each column. Factorizes if needed;
+    /// exclusive access, as [`damping`](Solver::damping).
+    pub fn row_errors(&mut self, ctx: &Context, w: &[f32], quantizer: &Quantizer, options: &[u32]) -> Result<RowErrors> {
+        const F: &str = "surgeon_mixed_row_errors";
+        let rows = rows_of(F, "w", w.len(), self.cols())?;
+        let total = rows.checked_mul(options.len()).ok_or_else(|| error(Status::Shape, F, "rows × options overflows".into()))?;
+        let mut values = vec![0f64; total];
+        // SAFETY: exclusive borrow; w holds rows × cols floats (checked); values holds
+        // rows × options.len() doubles.
+        check(unsafe {
+            sys::surgeon_mixed_row_errors(ctx.as_raw(), self.as_mut_ptr(), w.as_ptr(), dim(F, "rows", rows)?,
+                                          self.cols() as i64, 0, quantizer.as_raw(), options.as_ptr() as *const i32,
+                                          option_count(options), values.as_mut_ptr())
+        })?;
+        Ok(RowErrors { values, options: options.to_vec() })
+    }
+
+    /// GPTQ with row r quantized at row_bits[r] bits (in [1, 8]; the quantizer's width is
+    /// replaced, its other settings kept); w (rows × cols()) is updated in place with the
+    /// dequantized values, unchanged on error. May run concurrently with other
+    /// prune/quantize calls on this solver.
+    pub fn quantize_mixed(&self, w: &mut [f32], quantizer: &Quantizer, row_bits: &[u32]) -> Result<Quantized> {
+        const F: &str = "surgeon_solver_quantize_mixed";
+        let rows = rows_of(F, "w", w.len(), self.cols())?;
+        require_row_bits(F, row_bits, rows)?;
+        let mut result = QuantResult::new()?;
+        let mut loss = 0.0;
+        // SAFETY: w holds rows × cols floats and row_bits rows int32 (checked); the outputs
+        // are ours; quantize may run concurrently on one solver.
+        check(unsafe {
+            sys::surgeon_solver_quantize_mixed(self.as_mut_ptr(), w.as_mut_ptr(), dim(F, "rows", rows)?, self.cols() as i64,
+                                               0, quantizer.as_raw(), row_bits.as_ptr() as *const i32,
+                                               result.as_mut_raw(), &mut loss)
+        })?;
+        Ok(Quantized { result, loss })
+    }
+}
+
+/// row_bits must hold exactly one width per row.
+pub(crate) fn require_row_bits(function: &str, row_bits: &[u32], rows: usize) -> Result<()> {
+    if row_bits.len() != rows {
+        return Err(error(Status::Shape, function, format!("row_bits has {} entries, w has {} rows", row_bits.len(), rows)));
+    }
+    Ok(())
+}
+
+impl QuantResult {
+    /// The bit width of every row: the per-row widths of a mixed result, else the uniform
+    /// width repeated.
+    pub fn row_bits(&self) -> Result<Vec<u32>> {
+        let mut out = vec![0u32; self.shape().rows];
+        // SAFETY: const call; out holds rows int32.
+        check(unsafe { sys::surgeon_qresult_row_bits(self.as_raw(), out.as_mut_ptr() as *mut i32) })?;
+        Ok(out)
+    }
+}
+
+/// Storage of a grid's zero point in [`StatsOptions`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZeroBits {
+    /// The row's own width, as GPTQ packs zeros.
+    RowWidth,
+    /// Not stored (e.g. a symmetric grid whose zero is fixed).
+    Implicit,
+    Bits(u32),
+}
+
+/// Layout assumed by [`MixedStats`]: columns per grid (0 = one grid per row) and the
+/// storage of each grid's scale and zero point. Default: one grid per row, 16-bit scales,
+/// zeros at the row's width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatsOptions {
+    pub group_size: usize,
+    pub scale_bits: u32,
+    pub zero_bits: ZeroBits,
+}
+
+impl Default for StatsOptions {
+    fn default() -> Self {
+        StatsOptions { group_size: 0, scale_bits: 16, zero_bits: ZeroBits::RowWidth }
+    }
+}
+
+impl StatsOptions {
+    pub fn group_size(mut self, group_size: usize) -> Self {
+        self.group_size = group_size;
+        self
+    }
+
+    pub fn scale_bits(mut self, scale_bits: u32) -> Self {
+        self.scale_bits = scale_bits;
+        self
+    }
+
+    pub fn zero_bits(mut self, zero_bits: ZeroBits) -> Self {
+        self.zero_bits = zero_bits;
+        self
+    }
+
+    /// (group_size, scale_bits, zero_bits) as the C API takes them; out-of-range widths
+    /// stay out of range so that the library reports them.
+    fn raw(&self, function: &str) -> Result<(i64, c_int, c_int)> {
+        let int = |v: u32| c_int::try_from(v).unwrap_or(c_int::MAX);
+        let zero = match self.zero_bits {
+            ZeroBits::RowWidth => -1,
+            ZeroBits::Implicit => 0,
+            ZeroBits::Bits(b) => int(b),
+        };
+        Ok((dim(function, "group_size", self.group_size)?, int(self.scale_bits), zero))
+    }
+}
+
+/// Range of the importance scores in [`MixedStats`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ImportanceSummary {
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+/// Where the bits of a mixed allocation went.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MixedStats {
+    /// Rows.
+    pub channels: u64,
+    /// rows · cols.
+    pub weights: u64,
+    /// rows · groups.
+    pub grids: u64,
+    /// Rows at each width (index = bits; [0] = 0).
+    pub histogram: [u64; 9],
+    /// Per weight, scales and zeros excluded.
+    pub avg_bits: f64,
+    /// Per weight, scales and zeros included.
+    pub avg_bits_with_overhead: f64,
+    /// When an importance was given.
+    pub importance: Option<ImportanceSummary>,
+}
+
+impl MixedStats {
+    /// Statistics of `bits` (one width in [1, 8] per row) for a weight with `cols`
+    /// columns; `importance` (optional) must have as many rows.
+    pub fn compute(bits: &[u32], cols: usize, options: &StatsOptions, importance: Option<&Importance>) -> Result<MixedStats> {
+        const F: &str = "surgeon_mixed_stats_compute";
+        let (group_size, scale_bits, zero_bits) = options.raw(F)?;
+        let mut s = sys::surgeon_mixed_stats {
+            channels: 0, weights: 0, grids: 0, histogram: [0; 9], avg_bits: 0.0, avg_bits_with_overhead: 0.0,
+            has_importance: 0, importance_min: 0.0, importance_max: 0.0, importance_mean: 0.0,
+        };
+        // SAFETY: bits holds bits.len() int32, passed as rows; the importance is only read;
+        // s is a valid out pointer.
+        check(unsafe {
+            sys::surgeon_mixed_stats_compute(bits.as_ptr() as *const i32, dim(F, "rows", bits.len())?, dim(F, "cols", cols)?,
+                                             group_size, scale_bits, zero_bits, importance_ptr(importance), &mut s)
+        })?;
+        let mut histogram = [0u64; 9];
+        for (h, &n) in histogram.iter_mut().zip(&s.histogram) {
+            *h = n as u64;
+        }
+        let importance = if s.has_importance != 0 {
+            Some(ImportanceSummary { min: s.importance_min, max: s.importance_max, mean: s.importance_mean })
+        } else {
+            None
+        };
+        Ok(MixedStats {
+            channels: s.channels as u64,
+            weights: s.weights as u64,
+            grids: s.grids as u64,
+            histogram,
+            avg_bits: s.avg_bits,
+            avg_bits_with_overhead: s.avg_bits_with_overhead,
+            importance,
+        })
+    }
+
+    /// The same statistics as the library's JSON object: {"channels", "weights", "grids",
+    /// "histogram": {"<bits>": rows, ...} (widths in use only), "avg_bits",
+    /// "avg_bits_with_overhead", and "importance": {"min", "max", "mean"} when given}.
+    pub fn json(bits: &[u32], cols: usize, options: &StatsOptions, importance: Option<&Importance>) -> Result<String> {
+        const F: &str = "surgeon_mixed_stats_json";
+        let (group_size, scale_bits, zero_bits) = options.raw(F)?;
+        let (rows, cols) = (dim(F, "rows", bits.len())?, dim(F, "cols", cols)?);
+        let imp = importance_ptr(importance);
+        let mut len = 0usize;
+        // SAFETY: NULL buffer with capacity 0 asks for the length; bits holds rows int32.
+        check(unsafe {
+            sys::surgeon_mixed_stats_json(bits.as_ptr() as *const i32, rows, cols, group_size, scale_bits, zero_bits, imp,
+                                          ptr::null_mut(), 0, &mut len)
+        })?;
+        let mut buf = vec![0u8; len + 1];
+        // SAFETY: buf holds len + 1 bytes; the text is a pure function of the arguments.
+        check(unsafe {
+            sys::surgeon_mixed_stats_json(bits.as_ptr() as *const i32, rows, cols, group_size, scale_bits, zero_bits, imp,
+                                          buf.as_mut_ptr() as *mut _, buf.len(), &mut len)
+        })?;
+        buf.truncate(len);
+        String::from_utf8(buf).map_err(|e| error(Status::Internal, F, format!("not UTF-8: {}", e)))
+    }
+}
+
+fn importance_ptr(importance: Option<&Importance>) -> *const sys::surgeon_importance {
+    importance.map_or(ptr::null(), Importance::as_raw)
+}

@@ -1,0 +1,420 @@
+//! Calibration-free structured pruning of FFN blocks: spectra and their Kolmogorov–Smirnov
+//! distance, neuron scores (L2, random, or a trained [`PruneNet`] policy), selection and
+//! slicing.
+//!
+//! An FFN block is gate (hidden × dim), up (hidden × dim) and down (dim × hidden), all
+//! row-major ([`Ffn`]); removing neuron i drops row i of gate and up and column i of down.
+//!
+//! ```no_run
+//! # use surgeon::{Context, Ffn, FfnScoring, PruneNet, PruneNetOptions};
+//! # fn main() -> surgeon::Result<()> {
+//! # let (dim, hidden) = (64, 172);
+//! # let (gate, up, down) = (vec![0.1f32; hidden * dim], vec![0.1f32; hidden * dim], vec![0.1f32; dim * hidden]);
+//! let ffn = Ffn::new(&gate, &up, &down, dim)?;
+//! let policy = PruneNet::train_ffn(&Context::default(), &[ffn], &PruneNetOptions::default())?;
+//! let keep = policy.select(&ffn, 0.3)?; // 70% of the neurons, ascending
+//! let smaller = ffn.slice(&keep)?;
+//! # let _ = (smaller, FfnScoring::L2);
+//! # Ok(())
+//! # }
+//! ```
+use std::os::raw::c_int;
+use std::path::Path;
+use std::ptr::{self, NonNull};
+
+use crate::context::Context;
+use crate::error::{check, error, expect_ok, Result, Status};
+use crate::hessian::c_path;
+use crate::shape::{dim, require_len, rows_of};
+use crate::sys;
+
+/// Singular values of a (rows × cols, row-major), descending; min(rows, cols) of them.
+pub fn singular_values(a: &[f32], cols: usize) -> Result<Vec<f32>> {
+    const F: &str = "surgeon_singular_values";
+    let rows = rows_of(F, "a", a.len(), cols)?;
+    let mut out = vec![0f32; rows.min(cols)];
+    // SAFETY: a holds rows × cols floats (checked); out holds min(rows, cols) floats.
+    check(unsafe { sys::surgeon_singular_values(a.as_ptr(), dim(F, "rows", rows)?, cols as i64, 0, out.as_mut_ptr()) })?;
+    Ok(out)
+}
+
+/// Kolmogorov–Smirnov distance sup |F_a − F_b| between the empirical distributions of two
+/// non-empty samples, in [0, 1].
+pub fn ks_distance(a: &[f32], b: &[f32]) -> Result<f64> {
+    const F: &str = "surgeon_ks_distance";
+    let mut out = 0.0;
+    // SAFETY: each sample is passed with its own length; out is a valid double.
+    check(unsafe { sys::surgeon_ks_distance(a.as_ptr(), dim(F, "na", a.len())?, b.as_ptr(), dim(F, "nb", b.len())?, &mut out) })?;
+    Ok(out)
+}
+
+/// KS distance between the singular values of `original` (rows × cols) and of `pruned`
+/// (pruned_rows × pruned_cols), both row-major.
+pub fn spectral_distance(original: &[f32], cols: usize, pruned: &[f32], pruned_cols: usize) -> Result<f64> {
+    const F: &str = "surgeon_spectral_distance";
+    let rows = rows_of(F, "original", original.len(), cols)?;
+    let pruned_rows = rows_of(F, "pruned", pruned.len(), pruned_cols)?;
+    let mut out = 0.0;
+    // SAFETY: both matrices hold the element counts of their dimensions (checked).
+    check(unsafe {
+        sys::surgeon_spectral_distance(original.as_ptr(), dim(F, "rows", rows)?, cols as i64, pruned.as_ptr(),
+                                       dim(F, "pruned_rows", pruned_rows)?, pruned_cols as i64, &mut out)
+    })?;
+    Ok(out)
+}
+
+/// Baseline neuron scores (higher = keep).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FfnScoring {
+    /// ‖[gate_i, up_i]‖₂.
+    L2,
+    /// Seeded uniform scores: the random-neurons baseline.
+    Random { seed: u64 },
+}
+
+/// A borrowed FFN block with checked shapes: gate and up hidden × dim, down dim × hidden.
+#[derive(Clone, Copy, Debug)]
+pub struct Ffn<'a> {
+    gate: &'a [f32],
+    up: &'a [f32],
+    down: &'a [f32],
+    hidden: usize,
+    dim: usize,
+}
+
+/// An FFN block owning its matrices, e.g. the result of [`Ffn::slice`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FfnWeights {
+    /// hidden × dim.
+    pub gate: Vec<f32>,
+    /// hidden × dim.
+    pub up: Vec<f32>,
+    /// dim × hidden.
+    pub down: Vec<f32>,
+    pub hidden: usize,
+    pub dim: usize,
+}
+
+impl FfnWeights {
+    pub fn view(&self) -> Result<Ffn<'_>> {
+        Ffn::new(&self.gate, &self.up, &self.down, self.dim)
+    }
+}
+
+impl<'a> Ffn<'a> {
+    /// hidden = gate.len() / dim; up must match gate and down must be dim × hidden.
+    pub fn new(gate: &'a [f32], up: &'a [f32], down: &'a [f32], dim: usize) -> Result<Ffn<'a>> {
+        const F: &str = "Ffn::new";
+        let hidden = rows_of(F, "gate", gate.len(), dim)?;
+        require_len(F, "up", up.len(), hidden, dim)?;
+        require_len(F, "down", down.len(), dim, hidden)?;
+        Ok(Ffn { gate, up, down, hidden, dim })
+    }
+
+    pub fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn gate(&self) -> &'a [f32] {
+        self.gate
+    }
+
+    pub fn up(&self) -> &'a [f32] {
+        self.up
+    }
+
+    pub fn down(&self) -> &'a [f32] {
+        self.down
+    }
+
+    /// (hidden, dim) as the C API takes them.
+    fn dims(&self, function: &str) -> Result<(i64, i64)> {
+        Ok((dim(function, "hidden", self.hidden)?, dim(function, "dim", self.dim)?))
+    }
+
+    /// Baseline scores of the hidden neurons.
+    pub fn scores(&self, scoring: FfnScoring) -> Result<Vec<f32>> {
+        const F: &str = "surgeon_ffn_scores";
+        let (hidden, d) = self.dims(F)?;
+        let (method, seed) = match scoring {
+            FfnScoring::L2 => (sys::surgeon_ffn_method_SURGEON_FFN_L2, 0),
+            FfnScoring::Random { seed } => (sys::surgeon_ffn_method_SURGEON_FFN_RANDOM, seed),
+        };
+        let mut out = vec![0f32; self.hidden];
+        // SAFETY: the matrices match hidden and dim (checked in new); out holds hidden floats.
+        check(unsafe {
+            sys::surgeon_ffn_scores(method, self.gate.as_ptr(), self.up.as_ptr(), self.down.as_ptr(), hidden, d, seed,
+                                    out.as_mut_ptr())
+        })?;
+        Ok(out)
+    }
+
+    /// The block with only the neurons in `keep` (ascending, unique, each < hidden).
+    pub fn slice(&self, keep: &[usize]) -> Result<FfnWeights> {
+        const F: &str = "surgeon_ffn_slice";
+        let (hidden, d) = self.dims(F)?;
+        let keep_raw = indices(F, keep)?;
+        let n = keep.len();
+        let mut out = FfnWeights { gate: vec![0.0; n * self.dim], up: vec![0.0; n * self.dim], down: vec![0.0; self.dim * n],
+                                   hidden: n, dim: self.dim };
+        // SAFETY: the inputs match hidden and dim (checked in new); keep_raw holds n
+        // indices; each output holds n × dim floats and overlaps nothing.
+        check(unsafe {
+            sys::surgeon_ffn_slice(self.gate.as_ptr(), self.up.as_ptr(), self.down.as_ptr(), hidden, d, keep_raw.as_ptr(),
+                                   dim(F, "keep_count", n)?, out.gate.as_mut_ptr(), out.up.as_mut_ptr(), out.down.as_mut_ptr())
+        })?;
+        Ok(out)
+    }
+
+    /// A copy as [`FfnWeights`].
+    pub fn to_weights(&self) -> FfnWeights {
+        FfnWeights { gate: self.gate.to_vec(), up: self.up.to_vec(), down: self.down.to_vec(), hidden: self.hidden, dim: self.dim }
+    }
+}
+
+fn indices(function: &str, keep: &[usize]) -> Result<Vec<i64>> {
+    keep.iter().map(|&k| dim(function, "keep index", k)).collect()
+}
+
+/// The neurons kept when removing round(ratio · hidden) of them (at least one kept): the
+/// highest scores, ties to the lower index, ascending. 0 <= ratio < 1.
+pub fn ffn_select(scores: &[f32], ratio: f64) -> Result<Vec<usize>> {
+    const F: &str = "surgeon_ffn_select";
+    let mut keep = vec![0i64; scores.len()];
+    let mut count = 0i64;
+    // SAFETY: scores holds hidden floats and keep hidden int64.
+    check(unsafe {
+        sys::surgeon_ffn_select(scores.as_ptr(), dim(F, "hidden", scores.len())?, ratio, keep.as_mut_ptr(), &mut count)
+    })?;
+    Ok(selection(keep, count))
+}
+
+fn selection(mut keep: Vec<i64>, count: i64) -> Vec<usize> {
+    keep.truncate(count as usize);
+    keep.into_iter().map(|k| k as usize).collect()
+}
+
+/// Training settings of a [`PruneNet`]; `PruneNetOptions::default()` is the library's
+/// (ratio 0.3, 150 steps, 8 samples, learning rate 0.05, 8 features, seed 1).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PruneNetOptions {
+    /// Fraction of neurons removed during training, in [0, 1).
+    pub ratio: f64,
+    /// Optimisation steps, cycling over the blocks (>= 1).
+    pub steps: u32,
+    /// Selections sampled per step; their mean reward is the baseline (>= 2).
+    pub samples: u32,
+    /// Adam step size (> 0).
+    pub learning_rate: f64,
+    /// Hidden units of the policy (>= 1).
+    pub features: u32,
+    /// Initialisation and sampling: same seed, same policy.
+    pub seed: u64,
+}
+
+impl Default for PruneNetOptions {
+    fn default() -> Self {
+        let mut o = sys::surgeon_prunenet_options { ratio: 0.0, steps: 0, samples: 0, learning_rate: 0.0, features: 0, seed: 0 };
+        // SAFETY: o is a valid out pointer.
+        expect_ok(unsafe { sys::surgeon_prunenet_options_default(&mut o) });
+        PruneNetOptions {
+            ratio: o.ratio,
+            steps: o.steps as u32,
+            samples: o.samples as u32,
+            learning_rate: o.learning_rate,
+            features: o.features as u32,
+            seed: o.seed,
+        }
+    }
+}
+
+impl PruneNetOptions {
+    pub fn ratio(mut self, ratio: f64) -> Self {
+        self.ratio = ratio;
+        self
+    }
+
+    pub fn steps(mut self, steps: u32) -> Self {
+        self.steps = steps;
+        self
+    }
+
+    pub fn samples(mut self, samples: u32) -> Self {
+        self.samples = samples;
+        self
+    }
+
+    pub fn learning_rate(mut self, learning_rate: f64) -> Self {
+        self.learning_rate = learning_rate;
+        self
+    }
+
+    pub fn features(mut self, features: u32) -> Self {
+        self.features = features;
+        self
+    }
+
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    fn raw(&self, function: &str) -> Result<sys::surgeon_prunenet_options> {
+        Ok(sys::surgeon_prunenet_options {
+            ratio: self.ratio,
+            steps: c_int_of(function, "steps", self.steps)?,
+            samples: c_int_of(function, "samples", self.samples)?,
+            learning_rate: self.learning_rate,
+            features: c_int_of(function, "features", self.features)?,
+            seed: self.seed,
+        })
+    }
+}
+
+/// A count as the C API's int: a saturated value would be a valid (huge) request, so a
+/// value that does not fit is an error here.
+fn c_int_of(function: &str, what: &str, value: u32) -> Result<c_int> {
+    c_int::try_from(value)
+        .map_err(|_| error(Status::InvalidArgument, function, format!("{} = {} does not fit in int", what, value)))
+}
+
+/// A PruneNet policy (arXiv 2501.15296): scores FFN neurons of hidden size
+/// [`dim`](Self::dim) from their weights alone. Immutable once made, so it may be shared
+/// across threads; it keeps no reference to the context or matrices it was trained on.
+pub struct PruneNet {
+    raw: NonNull<sys::surgeon_prunenet>,
+    dim: usize,
+}
+
+// SAFETY: every call on an existing policy is const, and const calls may run concurrently.
+unsafe impl Send for PruneNet {}
+unsafe impl Sync for PruneNet {}
+
+impl Drop for PruneNet {
+    fn drop(&mut self) {
+        // SAFETY: we own raw.
+        unsafe { sys::surgeon_prunenet_free(self.raw.as_ptr()) }
+    }
+}
+
+impl std::fmt::Debug for PruneNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PruneNet").field("dim", &self.dim).finish()
+    }
+}
+
+impl PruneNet {
+    /// An untrained, randomly initialised policy for hidden size `dim`.
+    pub fn new(dim: usize, features: u32, seed: u64) -> Result<PruneNet> {
+        const F: &str = "surgeon_prunenet_new";
+        let mut raw = ptr::null_mut();
+        // SAFETY: raw is a valid out pointer.
+        check(unsafe { sys::surgeon_prunenet_new(&mut raw, dim_of(F, dim)?, c_int_of(F, "features", features)?, seed) })?;
+        Ok(PruneNet::own(raw))
+    }
+
+    /// Trains with REINFORCE (reward: minus the mean KS distance of the gate, up and down
+    /// spectra after removal) on every block of the model at `path` (llama2.c `.bin` or a
+    /// Hugging Face directory).
+    pub fn train_model<P: AsRef<Path>>(ctx: &Context, path: P, options: &PruneNetOptions) -> Result<PruneNet> {
+        const F: &str = "surgeon_prunenet_train_model";
+        let path = c_path(F, path.as_ref())?;
+        let options = options.raw(F)?;
+        let mut raw = ptr::null_mut();
+        // SAFETY: path is NUL-terminated; options and raw are valid pointers.
+        check(unsafe { sys::surgeon_prunenet_train_model(&mut raw, ctx.as_raw(), path.as_ptr(), &options) })?;
+        Ok(PruneNet::own(raw))
+    }
+
+    /// Trains on caller blocks, all of the same `dim` (their hidden sizes may differ).
+    pub fn train_ffn(ctx: &Context, blocks: &[Ffn<'_>], options: &PruneNetOptions) -> Result<PruneNet> {
+        const F: &str = "surgeon_prunenet_train_ffn";
+        let first = blocks.first().ok_or_else(|| error(Status::InvalidArgument, F, "blocks must be >= 1".into()))?;
+        if let Some((b, other)) = blocks.iter().enumerate().find(|(_, b)| b.dim != first.dim) {
+            return Err(error(Status::Shape, F, format!("block {} has dim {}, block 0 has {}", b, other.dim, first.dim)));
+        }
+        let gates: Vec<*const f32> = blocks.iter().map(|b| b.gate.as_ptr()).collect();
+        let ups: Vec<*const f32> = blocks.iter().map(|b| b.up.as_ptr()).collect();
+        let downs: Vec<*const f32> = blocks.iter().map(|b| b.down.as_ptr()).collect();
+        let hidden = blocks.iter().map(|b| dim(F, "hidden", b.hidden)).collect::<Result<Vec<i64>>>()?;
+        let options = options.raw(F)?;
+        let mut raw = ptr::null_mut();
+        // SAFETY: every block's matrices match its hidden size and the common dim (checked
+        // in Ffn::new and above); the pointer arrays hold `blocks` entries each.
+        check(unsafe {
+            sys::surgeon_prunenet_train_ffn(&mut raw, ctx.as_raw(), dim_of(F, first.dim)?, dim(F, "blocks", blocks.len())?,
+                                            gates.as_ptr(), ups.as_ptr(), downs.as_ptr(), hidden.as_ptr(), &options)
+        })?;
+        Ok(PruneNet::own(raw))
+    }
+
+    /// Loads a policy file written by [`save`](Self::save); a bad file is a `Status::Io` error.
+    pub fn load<P: AsRef<Path>>(path: P) -> Result<PruneNet> {
+        let path = c_path("surgeon_prunenet_load", path.as_ref())?;
+        let mut raw = ptr::null_mut();
+        // SAFETY: path is NUL-terminated; raw is a valid out pointer.
+        check(unsafe { sys::surgeon_prunenet_load(&mut raw, path.as_ptr()) })?;
+        Ok(PruneNet::own(raw))
+    }
+
+    fn own(raw: *mut sys::surgeon_prunenet) -> PruneNet {
+        let raw = NonNull::new(raw).expect("surgeon returned OK with a NULL handle");
+        let mut d = 0i64;
+        // SAFETY: raw is live; d is a valid out pointer.
+        expect_ok(unsafe { sys::surgeon_prunenet_dim(raw.as_ptr(), &mut d) });
+        PruneNet { raw, dim: d as usize }
+    }
+
+    /// Writes the policy (JSON).
+    pub fn save<P: AsRef<Path>>(&self, path: P) -> Result<()> {
+        let path = c_path("surgeon_prunenet_save", path.as_ref())?;
+        // SAFETY: const call; path is NUL-terminated.
+        check(unsafe { sys::surgeon_prunenet_save(self.raw.as_ptr(), path.as_ptr()) })
+    }
+
+    /// The hidden size the policy applies to.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Keep-probabilities of the block's neurons (its dim must be the policy's).
+    pub fn scores(&self, ffn: &Ffn<'_>) -> Result<Vec<f32>> {
+        const F: &str = "surgeon_prunenet_scores";
+        let (hidden, d) = ffn.dims(F)?;
+        let mut out = vec![0f32; ffn.hidden];
+        // SAFETY: const call; the matrices match hidden and dim (checked in Ffn::new); out
+        // holds hidden floats.
+        check(unsafe {
+            sys::surgeon_prunenet_scores(self.raw.as_ptr(), ffn.gate.as_ptr(), ffn.up.as_ptr(), ffn.down.as_ptr(), hidden, d,
+                                         out.as_mut_ptr())
+        })?;
+        Ok(out)
+    }
+
+    /// Deterministic top-k at any `ratio` (not only the training one): [`ffn_select`] on
+    /// [`scores`](Self::scores).
+    pub fn select(&self, ffn: &Ffn<'_>, ratio: f64) -> Result<Vec<usize>> {
+        const F: &str = "surgeon_prunenet_select";
+        let (hidden, d) = ffn.dims(F)?;
+        let mut keep = vec![0i64; ffn.hidden];
+        let mut count = 0i64;
+        // SAFETY: const call; the matrices match hidden and dim; keep holds hidden int64.
+        check(unsafe {
+            sys::surgeon_prunenet_select(self.raw.as_ptr(), ffn.gate.as_ptr(), ffn.up.as_ptr(), ffn.down.as_ptr(), hidden, d,
+                                         ratio, keep.as_mut_ptr(), &mut count)
+        })?;
+        Ok(selection(keep, count))
+    }
+
+    pub fn as_raw(&self) -> *const sys::surgeon_prunenet {
+        self.raw.as_ptr()
+    }
+}
+
+fn dim_of(function: &str, value: usize) -> Result<i64> {
+    dim(function, "dim", value)
+}
