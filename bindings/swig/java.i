@@ -19,6 +19,9 @@
  *  - int64_t / int / double pointers work the same way (long[] / int[] / double[] or
  *    LongBuffer / IntBuffer / DoubleBuffer): a scalar out-param is a one-element array,
  *    written by C on success only.
+ *  - `const float* const*` (blocks of PruneNet training) is a float[][], each inner array
+ *    copied into C memory for the call; surgeon_mixed_stats.histogram reads as a long[].
+ *    `const char*` arguments are copied too, so no JNI call follows the pinned arrays.
  *  - Callbacks: (surgeon_progress_fn, void*) and (surgeon_log_fn, void*) take the `long`
  *    of surgeon_jni_callback_new(listener) (0 removes the callback). The caller keeps it
  *    alive while any handle made from the context exists, then releases it with
@@ -118,7 +121,9 @@ static void surgeon_jni_throw(JNIEnv* env, surgeon_status status) {
  * right kind (pinned later, in the check typemap, once no other JNI call is needed). */
 static void* surgeon_jni_buffer(JNIEnv* env, jobject object, int kind, jarray* pin) {
   *pin = NULL;
-  if (object == NULL) return NULL;
+  /* A pending exception (an earlier argument's OutOfMemoryError) allows no JNI call: NULL,
+   * which C rejects, and the pending exception is what Java sees. */
+  if (object == NULL || (*env)->ExceptionCheck(env)) return NULL;
   if ((*env)->IsInstanceOf(env, object, surgeon_jni_array_class[kind])) {
     *pin = (jarray)object;
     return NULL;
@@ -222,6 +227,101 @@ SURGEON_JAVA_BUFFER(double, SURGEON_JNI_F64)
  * direct ByteBuffer) and a one-element long[], like every other buffer. */
 %apply uint8_t * { char *out, char *buf };
 %apply int64_t * { size_t *length, size_t *len };
+
+/* ---- strings in ------------------------------------------------------------------ */
+
+/* A `const char*` argument (paths, names, text) is copied out of the JVM and released at
+ * once: SWIG's default releases it in freearg, which runs while later array arguments are
+ * still pinned, and JNI allows no call inside a critical region (-Xcheck:jni warns). */
+%typemap(in, noblock=1) const char * {
+  $1 = NULL;
+  if ($input) {
+    const char* utf = (*jenv)->GetStringUTFChars(jenv, $input, NULL);
+    size_t size;
+    if (utf == NULL) return $null; /* OutOfMemoryError pending */
+    size = strlen(utf) + 1;
+    $1 = ($1_ltype)malloc(size);
+    if ($1 != NULL) memcpy((char*)$1, utf, size);
+    (*jenv)->ReleaseStringUTFChars(jenv, $input, utf);
+    if ($1 == NULL) {
+      jclass oom = (*jenv)->FindClass(jenv, "java/lang/OutOfMemoryError");
+      if (oom != NULL) (*jenv)->ThrowNew(jenv, oom, "copying a string for the Surgeon C API");
+      return $null;
+    }
+  }
+}
+%typemap(freearg, noblock=1) const char * { free((char*)$1); }
+
+/* ---- arrays of float arrays (const float* const*) --------------------------------- */
+
+/* float[][] (surgeon_prunenet_train_ffn's blocks): each inner array is copied into C memory
+ * for the call, since JNI allows no other call while several arrays are pinned critically
+ * (training dwarfs the copy). A null outer array passes NULL, a null inner array a NULL
+ * block (both rejected by C). As for every buffer, the C dimensions are the caller's to
+ * get right: the idiomatic layer checks the arrays' lengths. */
+%{
+static void surgeon_jni_free_float_arrays(float** table, jsize count) {
+  jsize i;
+  if (table == NULL) return;
+  for (i = 0; i < count; ++i) free(table[i]);
+  free(table);
+}
+
+/* A table of copies of the inner arrays, or NULL (a null array, or an OutOfMemoryError
+ * now pending: C then fails on the NULL and the pending error is what Java sees). */
+static float** surgeon_jni_float_arrays(JNIEnv* env, jobjectArray arrays, jsize* count) {
+  jsize n, i, length;
+  float** table;
+  jfloatArray block;
+  jclass oom;
+  *count = 0;
+  if (arrays == NULL || (*env)->ExceptionCheck(env)) return NULL;
+  n = (*env)->GetArrayLength(env, arrays);
+  table = (float**)calloc(n > 0 ? (size_t)n : 1, sizeof *table);
+  for (i = 0; table != NULL && i < n; ++i) {
+    block = (jfloatArray)(*env)->GetObjectArrayElement(env, arrays, i);
+    if (block == NULL) continue;
+    length = (*env)->GetArrayLength(env, block);
+    table[i] = (float*)malloc(length > 0 ? (size_t)length * sizeof(float) : 1);
+    if (table[i] == NULL) {
+      surgeon_jni_free_float_arrays(table, n);
+      table = NULL;
+    } else {
+      (*env)->GetFloatArrayRegion(env, block, 0, length, (jfloat*)table[i]);
+    }
+    (*env)->DeleteLocalRef(env, block);
+  }
+  if (table == NULL) {
+    oom = (*env)->FindClass(env, "java/lang/OutOfMemoryError");
+    if (oom != NULL) (*env)->ThrowNew(env, oom, "copying float[][] for the Surgeon C API");
+    return NULL;
+  }
+  *count = n;
+  return table;
+}
+%}
+
+%typemap(jni) const float *const * "jobjectArray"
+%typemap(jtype) const float *const * "float[][]"
+%typemap(jstype) const float *const * "float[][]"
+%typemap(javain) const float *const * "$javainput"
+%typemap(in) const float *const * (jsize count = 0)
+%{ $1 = ($1_ltype)surgeon_jni_float_arrays(jenv, $input, &count); %}
+%typemap(freearg) const float *const * %{ surgeon_jni_free_float_arrays((float**)$1, count$argnum); %}
+
+/* ---- struct members -------------------------------------------------------------- */
+
+/* surgeon_mixed_stats.histogram (int64_t[9]) is read as a long[] copy (an output struct:
+ * read-only in Java). */
+%immutable surgeon_mixed_stats::histogram;
+%typemap(jni) int64_t histogram[ANY] "jlongArray"
+%typemap(jtype) int64_t histogram[ANY] "long[]"
+%typemap(jstype) int64_t histogram[ANY] "long[]"
+%typemap(javaout) int64_t histogram[ANY] { return $jnicall; }
+%typemap(out) int64_t histogram[ANY] %{
+  $result = (*jenv)->NewLongArray(jenv, $1_dim0);
+  if ($result != NULL) (*jenv)->SetLongArrayRegion(jenv, $result, 0, $1_dim0, (const jlong*)$1);
+%}
 
 /* ---- callbacks ------------------------------------------------------------------- */
 

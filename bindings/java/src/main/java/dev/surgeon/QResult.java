@@ -104,6 +104,17 @@ public final class QResult extends NativeHandle {
         return out;
     }
 
+    /** The width of every row: the per-row widths of a mixed result, else bits() repeated. */
+    public int[] rowBits() {
+        int[] out = new int[count(rows, 1)];
+        try {
+            surgeon.surgeon_qresult_row_bits(address(), out);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+        return out;
+    }
+
     /** The float weight the codes stand for, rows × cols. */
     public float[] dequantize() {
         float[] out = new float[count(rows, cols)];

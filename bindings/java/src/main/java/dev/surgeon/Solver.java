@@ -43,6 +43,11 @@ public final class Solver extends NativeHandle {
         return cols;
     }
 
+    /** Whether calls on this solver may call back into Java (its context has callbacks). */
+    boolean callbacks() {
+        return callbacks;
+    }
+
     /** Factorizes now (prune and quantize do it on demand). */
     public void factorize() {
         try {
@@ -55,8 +60,10 @@ public final class Solver extends NativeHandle {
     /** The damping added to the diagonal (after escalation); factorizes if needed. */
     public double damping() {
         double[] out = new double[1];
+        Object written = OffHeap.output(callbacks, out); // factorizing may log
         try {
-            surgeon.surgeon_solver_damping(address(), out);
+            surgeon.surgeon_solver_damping(address(), written);
+            OffHeap.copyBack(written, out);
         } finally {
             Reference.reachabilityFence(this);
         }
@@ -82,27 +89,51 @@ public final class Solver extends NativeHandle {
 
     /** SparseGPT on w (rows × cols, updated in place). */
     public PruneResult prune(float[] w, long rows, PruneOptions options) {
-        return prune((Object) checkArray("surgeon_solver_prune", w, rows), rows, options);
+        return prune("surgeon_solver_prune", checkArray("surgeon_solver_prune", w, rows), rows, options, null);
     }
 
     /** SparseGPT on a direct buffer (rows × cols from its position, updated in place). */
     public PruneResult prune(FloatBuffer w, long rows, PruneOptions options) {
         final String f = "surgeon_solver_prune";
-        return prune(Checks.direct(f, "w", w, Checks.elements(f, rows, cols), true), rows, options);
+        return prune(f, Checks.direct(f, "w", w, Checks.elements(f, rows, cols), true), rows, options, null);
     }
 
-    private PruneResult prune(Object w, long rows, PruneOptions options) {
-        Checks.notNull("surgeon_solver_prune", "options", options);
+    /**
+     * Joint SparseGPT and quantization with one width per row: rowBits (rows values in
+     * [1, 8]) replaces the width of options.quantizer() (required) row by row.
+     */
+    public PruneResult pruneMixed(float[] w, long rows, PruneOptions options, int[] rowBits) {
+        final String f = "surgeon_solver_prune_mixed";
+        return prune(f, checkArray(f, w, rows), rows, options, checkRowBits(f, rowBits, rows));
+    }
+
+    public PruneResult pruneMixed(FloatBuffer w, long rows, PruneOptions options, int[] rowBits) {
+        final String f = "surgeon_solver_prune_mixed";
+        return prune(f, Checks.direct(f, "w", w, Checks.elements(f, rows, cols), true), rows, options,
+                     checkRowBits(f, rowBits, rows));
+    }
+
+    private PruneResult prune(String f, Object w, long rows, PruneOptions options, int[] rowBits) {
+        Checks.notNull(f, "options", options);
         Sparsity s = options.sparsity();
         Quantizer q = options.quantizer();
+        if (rowBits != null) Checks.notNull(f, "options.quantizer()", q);
         Mask mask = new Mask(0, 0);
         QResult quant = q == null ? null : new QResult();
         double[] loss = new double[1];
+        Object lossOut = OffHeap.output(callbacks, loss);
         try {
-            long a = address();
-            withWeights(w, rows, buffer -> surgeon.surgeon_solver_prune(a, buffer, rows, cols, 0, s.fraction(), s.n(), s.m(),
-                    options.scope().ordinal(), q == null ? 0 : q.address(), mask.address(),
-                    quant == null ? 0 : quant.address(), loss));
+            long a = address(), qa = q == null ? 0 : q.address(), m = mask.address(), r = quant == null ? 0 : quant.address();
+            int scope = options.scope().ordinal();
+            if (rowBits == null) {
+                withWeights(w, rows, buffer -> surgeon.surgeon_solver_prune(a, buffer, rows, cols, 0, s.fraction(), s.n(), s.m(),
+                        scope, qa, m, r, lossOut));
+            } else {
+                Object bits = OffHeap.input(callbacks, rowBits);
+                withWeights(w, rows, buffer -> surgeon.surgeon_solver_prune_mixed(a, buffer, rows, cols, 0, s.fraction(), s.n(),
+                        s.m(), scope, qa, bits, m, r, lossOut));
+            }
+            OffHeap.copyBack(lossOut, loss);
         } catch (RuntimeException e) {
             mask.close();
             if (quant != null) quant.close();
@@ -116,21 +147,43 @@ public final class Solver extends NativeHandle {
 
     /** GPTQ on w (rows × cols), updated in place with the dequantized values. */
     public QuantizeResult quantize(float[] w, long rows, Quantizer quantizer) {
-        return quantize((Object) checkArray("surgeon_solver_quantize", w, rows), rows, quantizer);
+        return quantize("surgeon_solver_quantize", checkArray("surgeon_solver_quantize", w, rows), rows, quantizer, null);
     }
 
     public QuantizeResult quantize(FloatBuffer w, long rows, Quantizer quantizer) {
         final String f = "surgeon_solver_quantize";
-        return quantize(Checks.direct(f, "w", w, Checks.elements(f, rows, cols), true), rows, quantizer);
+        return quantize(f, Checks.direct(f, "w", w, Checks.elements(f, rows, cols), true), rows, quantizer, null);
     }
 
-    private QuantizeResult quantize(Object w, long rows, Quantizer quantizer) {
-        Checks.notNull("surgeon_solver_quantize", "quantizer", quantizer);
+    /**
+     * GPTQ with one width per row: rowBits (rows values in [1, 8]) replaces the quantizer's
+     * width row by row (row r keeps at most 2^rowBits[r] levels per grid; groups still apply).
+     */
+    public QuantizeResult quantizeMixed(float[] w, long rows, Quantizer quantizer, int[] rowBits) {
+        final String f = "surgeon_solver_quantize_mixed";
+        return quantize(f, checkArray(f, w, rows), rows, quantizer, checkRowBits(f, rowBits, rows));
+    }
+
+    public QuantizeResult quantizeMixed(FloatBuffer w, long rows, Quantizer quantizer, int[] rowBits) {
+        final String f = "surgeon_solver_quantize_mixed";
+        return quantize(f, Checks.direct(f, "w", w, Checks.elements(f, rows, cols), true), rows, quantizer,
+                        checkRowBits(f, rowBits, rows));
+    }
+
+    private QuantizeResult quantize(String f, Object w, long rows, Quantizer quantizer, int[] rowBits) {
+        Checks.notNull(f, "quantizer", quantizer);
         QResult result = new QResult();
         double[] loss = new double[1];
+        Object lossOut = OffHeap.output(callbacks, loss);
         try {
             long a = address(), q = quantizer.address(), r = result.address();
-            withWeights(w, rows, buffer -> surgeon.surgeon_solver_quantize(a, buffer, rows, cols, 0, q, r, loss));
+            if (rowBits == null) {
+                withWeights(w, rows, buffer -> surgeon.surgeon_solver_quantize(a, buffer, rows, cols, 0, q, r, lossOut));
+            } else {
+                Object bits = OffHeap.input(callbacks, rowBits);
+                withWeights(w, rows, buffer -> surgeon.surgeon_solver_quantize_mixed(a, buffer, rows, cols, 0, q, bits, r, lossOut));
+            }
+            OffHeap.copyBack(lossOut, loss);
         } catch (RuntimeException e) {
             result.close();
             throw e;
@@ -139,6 +192,14 @@ public final class Solver extends NativeHandle {
             Reference.reachabilityFence(quantizer);
         }
         return new QuantizeResult(result.loadShape(), loss[0]);
+    }
+
+    private static int[] checkRowBits(String f, int[] rowBits, long rows) {
+        Checks.notNull(f, "rowBits", rowBits);
+        if (rowBits.length != rows) {
+            throw SurgeonException.of(Status.SHAPE, f, "rowBits has " + rowBits.length + " values for " + rows + " rows");
+        }
+        return rowBits;
     }
 
     private float[] checkArray(String f, float[] w, long rows) {

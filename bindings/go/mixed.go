@@ -1,0 +1,455 @@
+package surgeon
+
+import (
+	"unsafe"
+
+	"surgeon.dev/surgeon/raw"
+)
+
+// Signal is one of the per-row importance signals, each reduced to one score per row and
+// divided by its mean over the rows:
+//
+//	SignalActivation  mean_j |W_ij|·E|x_j|      SignalHessian   mean_j W_ij² / [H⁻¹]_jj
+//	SignalWeight      mean_j |W_ij|             SignalOutput    sqrt(Σ_j W_ij²·E[x_j²])
+//	SignalVariance    sqrt(Σ_j W_ij²·Var[x_j])
+type Signal int
+
+const (
+	SignalActivation Signal = 0
+	SignalHessian    Signal = 1
+	SignalWeight     Signal = 2
+	SignalOutput     Signal = 3
+	SignalVariance   Signal = 4
+)
+
+// SignalCount is the number of importance signals.
+const SignalCount = 5
+
+// ImportanceWeights weighs the signals (indexed by Signal): each >= 0, not all zero; a
+// zero weight removes its signal.
+type ImportanceWeights [SignalCount]float64
+
+// DefaultImportanceWeights are the library's weights (0.25, 0.25, 0.15, 0.25, 0.10).
+func DefaultImportanceWeights() (ImportanceWeights, error) {
+	out := make([]float64, SignalCount)
+	if err := check(raw.Surgeon_importance_default_weights(out)); err != nil {
+		return ImportanceWeights{}, err
+	}
+	var w ImportanceWeights
+	copy(w[:], out)
+	return w, nil
+}
+
+// ImportanceOptions configures ComputeImportance.
+type ImportanceOptions struct {
+	// Solver (optional) lends its factorization for diag(H⁻¹), computed there on first use
+	// and shared with its later calls; without one, and with a Hessian weight > 0, a
+	// private factorization with percdamp 0.01 is made.
+	Solver *Solver
+	// Weights of the signals; nil means DefaultImportanceWeights.
+	Weights *ImportanceWeights
+}
+
+// Importance is the per-row importance of one layer's weight: the combined score and the
+// five normalised signals. Read-only once computed, so it may be used concurrently.
+type Importance struct {
+	handle
+	rows int
+}
+
+// ComputeImportance scores the rows of w (rows × cols, cols = h.Cols()) from h's
+// activation statistics. A Hessian built with HessianFromMatrix has no first moments:
+// the activation and variance signals are then left out (an error if no weighted signal
+// remains).
+func ComputeImportance(ctx *Context, h *Hessian, w []float32, rows, cols int, opts ImportanceOptions) (*Importance, error) {
+	const fn = "surgeon_importance_compute"
+	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, fail(StatusInvalidArgument, fn, "h is nil")
+	}
+	if cols != h.cols {
+		return nil, fail(StatusShape, fn, "w has %d columns, the Hessian %d", cols, h.cols)
+	}
+	var weights []float64 // nil passes NULL: the defaults
+	if opts.Weights != nil {
+		weights = opts.Weights[:]
+	}
+	hp, err := h.shared(fn)
+	if err != nil {
+		return nil, err
+	}
+	defer h.mu.RUnlock()
+	var sp raw.Handle
+	if opts.Solver != nil {
+		// The factorization is computed once under the solver's own lock: a shared lock
+		// is enough, as for Prune and Quantize.
+		if sp, err = opts.Solver.shared(fn); err != nil {
+			return nil, err
+		}
+		defer opts.Solver.mu.RUnlock()
+	}
+	s, err := ctx.acquire(fn)
+	if err != nil {
+		return nil, err
+	}
+	defer s.release()
+	var ptr raw.Handle
+	if err := check(raw.Surgeon_importance_compute(&ptr, s.raw(), hp, sp, w, int64(rows), int64(cols), 0, weights)); err != nil {
+		return nil, err
+	}
+	imp := &Importance{rows: rows}
+	imp.init("Importance", ptr, func(p raw.Handle) { raw.Surgeon_importance_free(p) }, nil)
+	setFinalizer(imp)
+	return imp, nil
+}
+
+// Rows is the number of rows scored.
+func (imp *Importance) Rows() int { return imp.rows }
+
+// Scores returns the combined score of every row.
+func (imp *Importance) Scores() ([]float32, error) {
+	out := make([]float32, imp.rows)
+	return fill(out, imp.read("surgeon_importance_scores", func(p raw.Handle) error {
+		return raw.Surgeon_importance_scores(p, out)
+	}))
+}
+
+// Signal returns one normalised signal per row and whether it had data (without data the
+// values are 0).
+func (imp *Importance) Signal(signal Signal) (values []float32, available bool, err error) {
+	const fn = "surgeon_importance_signal_values"
+	if signal < 0 || signal >= SignalCount {
+		return nil, false, fail(StatusInvalidArgument, fn, "unknown signal %d", signal)
+	}
+	out := make([]float32, imp.rows)
+	var avail int32
+	err = imp.read(fn, func(p raw.Handle) error {
+		return raw.Surgeon_importance_signal_values(p, raw.Enum_SS_surgeon_importance_signal(signal), out, &avail)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, avail != 0, nil
+}
+
+// AllocateQuantile ranks the rows by ascending importance and gives rank r <
+// round(q_0·rows) the smallest option, and so on up the sorted options. quantiles:
+// len(options) − 1 non-decreasing cut points in [0, 1] (avgBits is then ignored), or nil
+// for the cut points whose average is avgBits (exact up to rounding of the cuts).
+func (imp *Importance) AllocateQuantile(options []int32, quantiles []float64, avgBits float64) ([]int32, error) {
+	const fn = "surgeon_allocate_quantile"
+	if err := checkOptions(fn, options); err != nil {
+		return nil, err
+	}
+	if quantiles != nil && len(quantiles) != len(options)-1 {
+		return nil, fail(StatusShape, fn, "%d quantiles for %d options, expected %d",
+			len(quantiles), len(options), len(options)-1)
+	}
+	out := make([]int32, imp.rows)
+	return fill(out, imp.read(fn, func(p raw.Handle) error {
+		return raw.Surgeon_allocate_quantile(p, options, len(options), quantiles, avgBits, out)
+	}))
+}
+
+// AllocateBudget meets exactly AttainableAverage(rows, options, avgBits) bits on
+// average, placing them by importance (row i at b bits costs score_i²·4^-b, solved
+// exactly).
+func (imp *Importance) AllocateBudget(options []int32, avgBits float64) ([]int32, error) {
+	const fn = "surgeon_allocate_budget"
+	if err := checkOptions(fn, options); err != nil {
+		return nil, err
+	}
+	out := make([]int32, imp.rows)
+	return fill(out, imp.read(fn, func(p raw.Handle) error {
+		return raw.Surgeon_allocate_budget(p, options, len(options), avgBits, out)
+	}))
+}
+
+func (imp *Importance) read(function string, call func(raw.Handle) error) error {
+	p, err := imp.shared(function)
+	if err != nil {
+		return err
+	}
+	defer imp.mu.RUnlock()
+	return check(call(p))
+}
+
+// Close frees the importance. Idempotent.
+func (imp *Importance) Close() error {
+	imp.close()
+	return nil
+}
+
+// checkOptions checks what C cannot see: a non-empty list (the values are checked there).
+func checkOptions(function string, options []int32) error {
+	if len(options) == 0 {
+		return fail(StatusInvalidArgument, function, "options is empty")
+	}
+	return nil
+}
+
+// AttainableAverage is the average a target yields: the largest Σ b_i <= avgBits·rows
+// reachable with the options, divided by rows.
+func AttainableAverage(rows int, options []int32, avgBits float64) (float64, error) {
+	const fn = "surgeon_attainable_average"
+	if err := checkOptions(fn, options); err != nil {
+		return 0, err
+	}
+	out := make([]float64, 1)
+	err := check(raw.Surgeon_attainable_average(int64(rows), options, len(options), avgBits, out))
+	return out[0], err
+}
+
+// MixedRowErrors estimates the error of every row of w (rows × cols, cols = the
+// solver's) at every option: rows × len(options) values, row-major, Σ_j (w_ij −
+// q_b(w_ij))² / U_jj² with the quantizer's settings at b bits, weighted as GPTQ's loss
+// weighs each column.
+func MixedRowErrors(ctx *Context, s *Solver, w []float32, rows, cols int, q *Quantizer, options []int32) ([]float64, error) {
+	const fn = "surgeon_mixed_row_errors"
+	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
+		return nil, err
+	}
+	if s == nil || q == nil {
+		return nil, fail(StatusInvalidArgument, fn, "solver and quantizer are required")
+	}
+	if cols != s.cols {
+		return nil, fail(StatusShape, fn, "w has %d columns, the solver %d", cols, s.cols)
+	}
+	if err := checkOptions(fn, options); err != nil {
+		return nil, err
+	}
+	qp, err := q.shared(fn)
+	if err != nil {
+		return nil, err
+	}
+	defer q.mu.RUnlock()
+	c, err := ctx.acquire(fn)
+	if err != nil {
+		return nil, err
+	}
+	defer c.release()
+	out := make([]float64, rows*len(options))
+	return fill(out, s.call(fn, func(p raw.Handle) error {
+		return raw.Surgeon_mixed_row_errors(c.raw(), p, w, int64(rows), int64(cols), 0, qp, options, len(options), out)
+	}))
+}
+
+// AllocateError minimises Σ errors[i][choice_i] (errors: rows × len(options), as
+// MixedRowErrors gives) with exactly AttainableAverage(rows, options, avgBits) bits on
+// average.
+func AllocateError(errors []float64, rows int, options []int32, avgBits float64) ([]int32, error) {
+	const fn = "surgeon_allocate_error"
+	if err := checkOptions(fn, options); err != nil {
+		return nil, err
+	}
+	if err := checkMatrix(fn, "errors", len(errors), rows, len(options)); err != nil {
+		return nil, err
+	}
+	out := make([]int32, rows)
+	return fill(out, check(raw.Surgeon_allocate_error(errors, int64(rows), options, len(options), avgBits, out)))
+}
+
+// checkRowBits checks there is one width per row (the widths are checked by C).
+func checkRowBits(function string, rowBits []int32, rows int) error {
+	if len(rowBits) != rows {
+		return fail(StatusShape, function, "row_bits has %d values for %d rows", len(rowBits), rows)
+	}
+	return nil
+}
+
+// QuantizeMixed is Quantize with rowBits (one width in [1, 8] per row) replacing the
+// quantizer's width row by row: row r keeps at most 2^rowBits[r] levels per grid. On
+// error w is unchanged.
+func (s *Solver) QuantizeMixed(w []float32, rows, cols int, q *Quantizer, rowBits []int32) (QuantizeResult, error) {
+	const fn = "surgeon_solver_quantize_mixed"
+	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
+		return QuantizeResult{}, err
+	}
+	if cols != s.cols {
+		return QuantizeResult{}, fail(StatusShape, fn, "w has %d columns, the Hessian %d", cols, s.cols)
+	}
+	if err := checkRowBits(fn, rowBits, rows); err != nil {
+		return QuantizeResult{}, err
+	}
+	if q == nil {
+		return QuantizeResult{}, fail(StatusInvalidArgument, fn, "quantizer is nil")
+	}
+	qp, err := q.shared(fn)
+	if err != nil {
+		return QuantizeResult{}, err
+	}
+	defer q.mu.RUnlock()
+	out, err := newQResult()
+	if err != nil {
+		return QuantizeResult{}, err
+	}
+	loss := make([]float64, 1)
+	err = s.call(fn, func(p raw.Handle) error {
+		return raw.Surgeon_solver_quantize_mixed(p, w, int64(rows), int64(cols), 0, qp, rowBits, raw.Handle(out.ptr), loss)
+	})
+	if err == nil {
+		err = out.loadShape()
+	}
+	if err != nil {
+		out.Close()
+		return QuantizeResult{}, err
+	}
+	return QuantizeResult{Quant: out, Loss: loss[0]}, nil
+}
+
+// PruneMixed is Prune with a quantizer (required: opts.Quantizer) whose width rowBits
+// replaces row by row. On error w is unchanged.
+func (s *Solver) PruneMixed(w []float32, rows, cols int, opts PruneOptions, rowBits []int32) (PruneResult, error) {
+	const fn = "surgeon_solver_prune_mixed"
+	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
+		return PruneResult{}, err
+	}
+	if cols != s.cols {
+		return PruneResult{}, fail(StatusShape, fn, "w has %d columns, the Hessian %d", cols, s.cols)
+	}
+	if err := checkRowBits(fn, rowBits, rows); err != nil {
+		return PruneResult{}, err
+	}
+	if opts.Quantizer == nil {
+		return PruneResult{}, fail(StatusInvalidArgument, fn, "a quantizer is required")
+	}
+	qp, err := opts.Quantizer.shared(fn)
+	if err != nil {
+		return PruneResult{}, err
+	}
+	defer opts.Quantizer.mu.RUnlock()
+	mask, err := NewMask(0, 0)
+	if err != nil {
+		return PruneResult{}, err
+	}
+	result := PruneResult{Mask: mask}
+	if result.Quant, err = newQResult(); err != nil {
+		result.Close()
+		return PruneResult{}, err
+	}
+	loss := make([]float64, 1)
+	err = s.call(fn, func(p raw.Handle) error {
+		return raw.Surgeon_solver_prune_mixed(p, w, int64(rows), int64(cols), 0, opts.Fraction, opts.N, opts.M,
+			raw.Enum_SS_surgeon_mask_scope(opts.Scope), qp, rowBits, raw.Handle(mask.ptr), raw.Handle(result.Quant.ptr), loss)
+	})
+	if err == nil {
+		err = result.Quant.loadShape()
+	}
+	if err != nil {
+		result.Close()
+		return PruneResult{}, err
+	}
+	result.Loss = loss[0]
+	mask.rows, mask.cols = rows, cols
+	return result, nil
+}
+
+// RowBits returns the width of every row: the per-row widths of a mixed result, else the
+// uniform width repeated.
+func (r *QResult) RowBits() ([]int32, error) {
+	out := make([]int32, r.shape.Rows)
+	return fill(out, r.read("surgeon_qresult_row_bits", func(p raw.Handle) error {
+		return raw.Surgeon_qresult_row_bits(p, out)
+	}))
+}
+
+// Overhead is the storage of one grid (one per row and group): ScaleBits for the scale,
+// ZeroBits for the zero point (-1: the row's own width, as GPTQ packs zeros; 0: implicit).
+type Overhead struct {
+	ScaleBits, ZeroBits int
+}
+
+// DefaultOverhead is a 16-bit scale and a zero point of the row's own width.
+var DefaultOverhead = Overhead{ScaleBits: 16, ZeroBits: -1}
+
+// MixedStats summarises an allocation of bits per row.
+type MixedStats struct {
+	Channels, Weights, Grids int64    // rows, rows·cols, rows·groups
+	Histogram                [9]int64 // rows at 1..8 bits (index = bits; [0] = 0)
+	AvgBits                  float64  // per weight, scales and zeros excluded
+	AvgBitsWithOverhead      float64  // per weight, scales and zeros included
+	HasImportance            bool     // the importance fields are set
+	ImportanceMin            float64
+	ImportanceMax            float64
+	ImportanceMean           float64
+}
+
+// ComputeMixedStats summarises bits (one width in [1, 8] per row) for a layer with cols
+// columns and groupSize columns per grid (0: one grid per row). imp (optional) must have
+// len(bits) rows.
+func ComputeMixedStats(bits []int32, cols, groupSize int, o Overhead, imp *Importance) (MixedStats, error) {
+	const fn = "surgeon_mixed_stats_compute"
+	if len(bits) == 0 {
+		return MixedStats{}, fail(StatusShape, fn, "bits is empty")
+	}
+	var stats MixedStats
+	err := withOptionalImportance(fn, imp, func(ip raw.Handle) error {
+		c := raw.NewSurgeon_mixed_stats()
+		defer raw.DeleteSurgeon_mixed_stats(c)
+		if err := check(raw.Surgeon_mixed_stats_compute(bits, int64(len(bits)), int64(cols), int64(groupSize),
+			o.ScaleBits, o.ZeroBits, ip, c)); err != nil {
+			return err
+		}
+		stats = MixedStats{Channels: c.GetChannels(), Weights: c.GetWeights(), Grids: c.GetGrids(),
+			AvgBits: c.GetAvg_bits(), AvgBitsWithOverhead: c.GetAvg_bits_with_overhead(),
+			HasImportance: c.GetHas_importance() != 0, ImportanceMin: c.GetImportance_min(),
+			ImportanceMax: c.GetImportance_max(), ImportanceMean: c.GetImportance_mean()}
+		copyHistogram(&stats.Histogram, c.GetHistogram())
+		return nil
+	})
+	if err != nil {
+		return MixedStats{}, err
+	}
+	return stats, nil
+}
+
+// MixedStatsJSON is ComputeMixedStats as the library's JSON object.
+func MixedStatsJSON(bits []int32, cols, groupSize int, o Overhead, imp *Importance) (string, error) {
+	const fn = "surgeon_mixed_stats_json"
+	if len(bits) == 0 {
+		return "", fail(StatusShape, fn, "bits is empty")
+	}
+	var text string
+	err := withOptionalImportance(fn, imp, func(ip raw.Handle) error {
+		call := func(buf []byte) (int64, error) {
+			var length int64
+			err := check(raw.Surgeon_mixed_stats_json(bits, int64(len(bits)), int64(cols), int64(groupSize),
+				o.ScaleBits, o.ZeroBits, ip, buf, int64(len(buf)), &length))
+			return length, err
+		}
+		// The length first, then the text: both calls see the same arguments under the
+		// same lock, so the second one fits.
+		length, err := call(nil)
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, length+1)
+		if _, err := call(buf); err != nil {
+			return err
+		}
+		text = string(buf[:length])
+		return nil
+	})
+	return text, err
+}
+
+// withOptionalImportance runs call with imp's C handle (0 for nil) under its read lock.
+func withOptionalImportance(function string, imp *Importance, call func(raw.Handle) error) error {
+	if imp == nil {
+		return call(0)
+	}
+	p, err := imp.shared(function)
+	if err != nil {
+		return err
+	}
+	defer imp.mu.RUnlock()
+	return call(p)
+}
+
+// copyHistogram copies the C struct's int64_t[9]: SWIG hands out a pointer into the
+// struct (C memory, alive until DeleteSurgeon_mixed_stats).
+func copyHistogram(dst *[9]int64, src *int64) {
+	copy(dst[:], unsafe.Slice(src, len(dst)))
+}

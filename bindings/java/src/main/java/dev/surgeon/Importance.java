@@ -1,0 +1,168 @@
+package dev.surgeon;
+
+import dev.surgeon.jni.surgeon;
+import dev.surgeon.jni.surgeon_importance_signal;
+import java.lang.ref.Reference;
+
+/**
+ * Per-row importance of one layer's weight: five normalised signals (each divided by its
+ * mean over the rows) and their weighted combination, the score the allocators rank rows
+ * by. Read-only once computed, so it may be used from several threads.
+ *
+ * <pre>{@code
+ * try (Importance imp = Importance.compute(null, h, solver, w, rows, null)) {
+ *     int[] bits = imp.allocateBudget(new int[] {2, 3, 4, 6, 8}, 3.5);   // Σ bits = 3.5 · rows
+ * }
+ * }</pre>
+ */
+public final class Importance extends NativeHandle {
+    /** The signals, in the C order (ordinal = surgeon_importance_signal). */
+    public enum Signal {
+        /** mean_j |W_ij|·E|x_j| */
+        ACTIVATION(surgeon_importance_signal.SURGEON_SIGNAL_ACTIVATION),
+        /** mean_j W_ij² / [H⁻¹]_jj */
+        HESSIAN(surgeon_importance_signal.SURGEON_SIGNAL_HESSIAN),
+        /** mean_j |W_ij| */
+        WEIGHT(surgeon_importance_signal.SURGEON_SIGNAL_WEIGHT),
+        /** sqrt(Σ_j W_ij²·E[x_j²]) */
+        OUTPUT(surgeon_importance_signal.SURGEON_SIGNAL_OUTPUT),
+        /** sqrt(Σ_j W_ij²·Var[x_j]) */
+        VARIANCE(surgeon_importance_signal.SURGEON_SIGNAL_VARIANCE);
+
+        final int value;
+
+        Signal(int value) {
+            this.value = value;
+        }
+    }
+
+    /** One signal's values per row; without data (available false) the values are 0. */
+    public record SignalValues(float[] values, boolean available) {}
+
+    private final long rows;
+
+    private Importance(long address, long rows) {
+        super(address, surgeon::surgeon_importance_free, null);
+        this.rows = rows;
+    }
+
+    /** The library's signal weights (0.25, 0.25, 0.15, 0.25, 0.10), indexed by Signal.ordinal(). */
+    public static double[] defaultWeights() {
+        double[] out = new double[Signal.values().length];
+        surgeon.surgeon_importance_default_weights(out);
+        return out;
+    }
+
+    /**
+     * Scores the rows of w (rows × h.cols(), row-major) from h's activation statistics.
+     *
+     * @param solver  nullable: lends its factorization for diag(H⁻¹) (computed there once and
+     *                shared with its later calls); without one a private factorization with
+     *                percdamp 0.01 is made when the Hessian signal has a weight
+     * @param weights nullable (the defaults): one weight >= 0 per signal, not all zero; a zero
+     *                weight removes its signal. A Hessian built with fromMatrix has no first
+     *                moments, so ACTIVATION and VARIANCE are then left out.
+     */
+    public static Importance compute(Context ctx, Hessian h, Solver solver, float[] w, long rows, double[] weights) {
+        final String f = "surgeon_importance_compute";
+        Checks.notNull(f, "h", h);
+        Checks.notNull(f, "w", w);
+        long cols = h.cols();
+        long needed = Checks.elements(f, rows, cols);
+        if (w.length != needed) {
+            throw SurgeonException.of(Status.SHAPE, f, "w has " + w.length + " elements, not rows x cols = " + rows + " x " + cols);
+        }
+        if (weights != null && weights.length != Signal.values().length) {
+            throw SurgeonException.of(Status.SHAPE, f, "weights has " + weights.length + " values, needs " + Signal.values().length);
+        }
+        if (solver != null && solver.cols() != cols) {
+            throw SurgeonException.of(Status.SHAPE, f, "the solver has " + solver.cols() + " columns, the Hessian " + cols);
+        }
+        boolean callbacks = Context.hasCallbacks(ctx) || (solver != null && solver.callbacks());
+        try {
+            long address = surgeon.surgeon_importance_compute(Context.raw(ctx), h.address(), solver == null ? 0 : solver.address(),
+                                                              OffHeap.input(callbacks, w), rows, cols, 0,
+                                                              OffHeap.input(callbacks, weights));
+            return new Importance(address, rows);
+        } finally {
+            Reference.reachabilityFence(ctx);
+            Reference.reachabilityFence(h);
+            Reference.reachabilityFence(solver);
+        }
+    }
+
+    public long rows() {
+        return rows;
+    }
+
+    /** The combined score of every row. */
+    public float[] scores() {
+        float[] out = new float[Math.toIntExact(rows)];
+        try {
+            surgeon.surgeon_importance_scores(address(), out);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+        return out;
+    }
+
+    /** One normalised signal per row. */
+    public SignalValues signal(Signal signal) {
+        Checks.notNull("surgeon_importance_signal_values", "signal", signal);
+        float[] out = new float[Math.toIntExact(rows)];
+        int[] available = new int[1];
+        try {
+            surgeon.surgeon_importance_signal_values(address(), signal.value, out, available);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+        return new SignalValues(out, available[0] != 0);
+    }
+
+    /**
+     * Rows ranked by ascending importance: rank r < round(q_0·rows) gets the smallest
+     * option, and so on up the sorted options. quantiles: options.length − 1 non-decreasing
+     * cut points in [0, 1].
+     */
+    public int[] allocateQuantile(int[] options, double[] quantiles) {
+        final String f = "surgeon_allocate_quantile";
+        MixedPrecision.checkOptions(f, options);
+        Checks.notNull(f, "quantiles", quantiles);
+        if (quantiles.length != options.length - 1) {
+            throw SurgeonException.of(Status.SHAPE, f, quantiles.length + " quantiles for " + options.length + " options, needs "
+                    + (options.length - 1));
+        }
+        return quantile(options, quantiles, 0);
+    }
+
+    /** As allocateQuantile with the cut points whose average is avgBits (exact up to rounding of the cuts). */
+    public int[] allocateQuantile(int[] options, double avgBits) {
+        MixedPrecision.checkOptions("surgeon_allocate_quantile", options);
+        return quantile(options, null, avgBits);
+    }
+
+    private int[] quantile(int[] options, double[] quantiles, double avgBits) {
+        int[] out = new int[Math.toIntExact(rows)];
+        try {
+            surgeon.surgeon_allocate_quantile(address(), options, options.length, quantiles, avgBits, out);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+        return out;
+    }
+
+    /**
+     * Exactly {@link MixedPrecision#attainableAverage} bits on average, placed by importance
+     * (row i at b bits costs score_i²·4^-b, solved exactly).
+     */
+    public int[] allocateBudget(int[] options, double avgBits) {
+        MixedPrecision.checkOptions("surgeon_allocate_budget", options);
+        int[] out = new int[Math.toIntExact(rows)];
+        try {
+            surgeon.surgeon_allocate_budget(address(), options, options.length, avgBits, out);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+        return out;
+    }
+}
