@@ -264,39 +264,10 @@ func checkRowBits(function string, rowBits []int32, rows int) error {
 // error w is unchanged.
 func (s *Solver) QuantizeMixed(w []float32, rows, cols int, q *Quantizer, rowBits []int32) (QuantizeResult, error) {
 	const fn = "surgeon_solver_quantize_mixed"
-	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
-		return QuantizeResult{}, err
+	if rowBits == nil {
+		return QuantizeResult{}, fail(StatusInvalidArgument, fn, "rowBits is nil")
 	}
-	if cols != s.cols {
-		return QuantizeResult{}, fail(StatusShape, fn, "w has %d columns, the Hessian %d", cols, s.cols)
-	}
-	if err := checkRowBits(fn, rowBits, rows); err != nil {
-		return QuantizeResult{}, err
-	}
-	if q == nil {
-		return QuantizeResult{}, fail(StatusInvalidArgument, fn, "quantizer is nil")
-	}
-	qp, err := q.shared(fn)
-	if err != nil {
-		return QuantizeResult{}, err
-	}
-	defer q.mu.RUnlock()
-	out, err := newQResult()
-	if err != nil {
-		return QuantizeResult{}, err
-	}
-	loss := make([]float64, 1)
-	err = s.call(fn, func(p raw.Handle) error {
-		return raw.Surgeon_solver_quantize_mixed(p, w, int64(rows), int64(cols), 0, qp, rowBits, raw.Handle(out.ptr), loss)
-	})
-	if err == nil {
-		err = out.loadShape()
-	}
-	if err != nil {
-		out.Close()
-		return QuantizeResult{}, err
-	}
-	return QuantizeResult{Quant: out, Loss: loss[0]}, nil
+	return s.quantize(fn, w, rows, cols, q, rowBits)
 }
 
 // PruneMixed is Prune with a quantizer (required: opts.Quantizer) whose width rowBits

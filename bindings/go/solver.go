@@ -175,12 +175,21 @@ func (s *Solver) Prune(w []float32, rows, cols int, opts PruneOptions) (PruneRes
 // Quantize runs GPTQ on w (rows × cols), updated in place with the dequantized values.
 // On error w is unchanged.
 func (s *Solver) Quantize(w []float32, rows, cols int, q *Quantizer) (QuantizeResult, error) {
-	const fn = "surgeon_solver_quantize"
+	return s.quantize("surgeon_solver_quantize", w, rows, cols, q, nil)
+}
+
+// quantize runs surgeon_solver_quantize, or its _mixed form when rowBits is not nil.
+func (s *Solver) quantize(fn string, w []float32, rows, cols int, q *Quantizer, rowBits []int32) (QuantizeResult, error) {
 	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
 		return QuantizeResult{}, err
 	}
 	if cols != s.cols {
 		return QuantizeResult{}, fail(StatusShape, fn, "w has %d columns, the Hessian %d", cols, s.cols)
+	}
+	if rowBits != nil {
+		if err := checkRowBits(fn, rowBits, rows); err != nil {
+			return QuantizeResult{}, err
+		}
 	}
 	if q == nil {
 		return QuantizeResult{}, fail(StatusInvalidArgument, fn, "quantizer is nil")
@@ -196,7 +205,10 @@ func (s *Solver) Quantize(w []float32, rows, cols int, q *Quantizer) (QuantizeRe
 	}
 	loss := make([]float64, 1)
 	err = s.call(fn, func(p raw.Handle) error {
-		return raw.Surgeon_solver_quantize(p, w, int64(rows), int64(cols), 0, qp, raw.Handle(out.ptr), loss)
+		if rowBits == nil {
+			return raw.Surgeon_solver_quantize(p, w, int64(rows), int64(cols), 0, qp, raw.Handle(out.ptr), loss)
+		}
+		return raw.Surgeon_solver_quantize_mixed(p, w, int64(rows), int64(cols), 0, qp, rowBits, raw.Handle(out.ptr), loss)
 	})
 	if err == nil {
 		err = out.loadShape()

@@ -125,6 +125,10 @@ void print_mixed_table(const model::CompressionReport& report) {
     std::fprintf(stderr, "total: %lld channels, %lld weights, %.4f bits/weight (%.4f with overhead)\n",
                  static_cast<long long>(total->channels), static_cast<long long>(total->weights),
                  total->avg_bits(), total->avg_bits_with_overhead());
+    if (report.row_budget)
+        std::fprintf(stderr, "model-wide budget: %.4f bits/weight asked, %.4f planned, predicted NLL rise %.4f nats\n",
+                     report.row_budget->target_bits, report.row_budget->avg_bits,
+                     report.row_budget->predicted_rise);
 }
 
 int run_compress(const std::vector<std::string>& argv) {

@@ -105,3 +105,23 @@ TEST(ModelCli, BadInputIsAOneLineError) {
     EXPECT_EQ(garbage.exit_code, 1);
     EXPECT_EQ(std::count(garbage.err.begin(), garbage.err.end(), '\n'), 1) << garbage.err;
 }
+
+TEST(ModelCli, MixedPrecisionFlagsAndTable) {
+    ScratchDir dir;
+    const CliRun c = run_cli(dir, {"compress", "--method", "gptq", "--mixed", "error", "--avg-bits", "3", "--scope",
+                                   "model", "--sensitivity", "fisher", "--bit-options", "2,3,4", "--calib-range",
+                                   "2000:2032", "--out", dir / "m", "--quiet"});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    const nlohmann::json report = last_json_line(c.out);
+    EXPECT_EQ(report["recipe"]["default"]["mixed"]["scope"], "model");
+    ASSERT_TRUE(report.contains("row_budget"));
+    EXPECT_LE(report["mixed"]["avg_bits"].get<double>(), 3.0);
+    EXPECT_NE(c.err.find("model-wide budget: 3.0000 bits/weight asked"), std::string::npos) << c.err;
+    EXPECT_NE(c.err.find("total: 3000 channels"), std::string::npos) << c.err;
+    // Its options belong to --mixed; a bad value is a one-line error.
+    EXPECT_EQ(run_cli(dir, {"compress", "--method", "gptq", "--scope", "model", "--out", dir / "x"}).exit_code, 2);
+    const CliRun bad = run_cli(dir, {"compress", "--method", "gptq", "--mixed", "error", "--sensitivity", "psychic",
+                                     "--out", dir / "x"});
+    EXPECT_NE(bad.exit_code, 0);
+    EXPECT_NE(bad.err.find("unknown row sensitivity"), std::string::npos) << bad.err;
+}
