@@ -108,7 +108,7 @@ std::vector<double> row_sensitivity(Backend& backend, const LayerSite& site, con
 }
 
 // SparseGPT (joint with q when given), GPTQ or RTN at q's width for every row, or with
-// per-row widths (row_bits; solver methods only).
+// per-row widths (row_bits).
 void run_quantizing_method(const Context& c, const LayerPlan& plan, Solver* solver, MatView w,
                            const QuantConfig* q, QuantResult* codes, double* loss,
                            const std::vector<int>* row_bits) {
@@ -122,41 +122,8 @@ void run_quantizing_method(const Context& c, const LayerPlan& plan, Solver* solv
     } else if (plan.method == Method::gptq) {
         solver->quantize(w, *q, codes, loss, row_bits);
     } else {
-        require(!row_bits, SURGEON_ERR_INTERNAL, "per-row RTN goes through rtn_rows");
-        quantize_rtn(c, w, *q, codes);
+        quantize_rtn(c, w, *q, codes, row_bits);
     }
-}
-
-// RTN with per-row widths: rows are independent, so each row is taken from a uniform
-// RTN pass at its own width.
-void rtn_rows(const Context& c, MatView w, const QuantConfig& cfg, const std::vector<int>& bits,
-              QuantResult* codes) {
-    const Matrix dense = copy_in(w.data, w.rows, w.cols, w.ld);
-    std::vector<int> widths(bits);
-    std::sort(widths.begin(), widths.end());
-    widths.erase(std::unique(widths.begin(), widths.end()), widths.end());
-    QuantResult all;
-    for (int b : widths) {
-        Matrix pass = dense;
-        QuantConfig q = cfg;
-        q.bits = b;
-        QuantResult part;
-        quantize_rtn(c, pass.view(), q, &part);
-        if (all.codes.empty()) all = part;  // shapes, g_idx and perm are the same for every b
-        for (int64_t r = 0; r < w.rows; ++r) {
-            if (bits[r] != b) continue;
-            std::copy(pass.row(r), pass.row(r) + w.cols, w.row(r));
-            std::copy(part.codes.begin() + r * w.cols, part.codes.begin() + (r + 1) * w.cols,
-                      all.codes.begin() + r * w.cols);
-            for (int64_t g = 0; g < part.groups; ++g) {
-                all.scales[r * part.groups + g] = part.scales[r * part.groups + g];
-                all.zeros[r * part.groups + g] = part.zeros[r * part.groups + g];
-            }
-        }
-    }
-    all.bits = cfg.bits;
-    all.row_bits = bits;
-    if (codes) *codes = std::move(all);
 }
 
 // Rescales each row's errors (rows × options) as MixedPlan::normalize says.
@@ -195,10 +162,7 @@ std::vector<double> mixed_row_costs(const Context& c, const LayerPlan& plan, con
             Matrix trial = w;
             // Every row at this width through the per-row path, which also takes 1 bit.
             const std::vector<int> widths(static_cast<size_t>(w.rows), mp.options[m]);
-            if (plan.method == Method::rtn)
-                rtn_rows(c, trial.view(), plan.quant, widths, nullptr);
-            else
-                run_quantizing_method(c, plan, &solver, trial.view(), &plan.quant, nullptr, nullptr, &widths);
+            run_quantizing_method(c, plan, &solver, trial.view(), &plan.quant, nullptr, nullptr, &widths);
             const std::vector<double> e = row_output_errors(backend, hm, w, trial);
             for (int64_t r = 0; r < w.rows; ++r) errors[static_cast<size_t>(r) * k + m] = e[r];
         }
@@ -252,12 +216,8 @@ void compress_layer(const ContextPtr& ctx, const LayerPlan& plan, Matrix& w, con
     double loss = 0.0;
     if (plan.is_mixed()) {
         const RowBits rb = allocate_bits(c, plan, w, *h, solver(), site);
-        if (plan.method == Method::rtn) {
-            rtn_rows(c, w.view(), plan.quant, rb.bits, &codes);
-        } else {
-            run_quantizing_method(c, plan, &solver(), w.view(), &plan.quant, &codes, &loss, &rb.bits);
-            out.loss = loss;
-        }
+        run_quantizing_method(c, plan, &solver(), w.view(), &plan.quant, &codes, &loss, &rb.bits);
+        if (plan.method != Method::rtn) out.loss = loss;  // RTN has no OBS loss
         out.mixed = rb.stats;
         out.quant = std::move(codes);
     } else {

@@ -52,9 +52,7 @@ TEST(Backward, NllIsSequenceNll) {
 }
 
 // d/dε Σ NLL(W + ε·D) = Σ_{t,i} G_{t,i}·(X·Dᵀ)_{t,i} for every linear of every block.
-TEST(Backward, OutputGradientsMatchFiniteDifferences) {
-    Model m = gradient_test_model();
-    const std::vector<int> tokens = random_tokens(14, 40, 4);
+void expect_gradients_match_finite_differences(Model m, const std::vector<int>& tokens) {
     const SequenceGradients g = linear_output_gradients(m, tokens);
     const std::vector<BlockCapture> cap = captures(m, tokens);
     std::mt19937 rng(9);
@@ -86,6 +84,33 @@ TEST(Backward, OutputGradientsMatchFiniteDifferences) {
             EXPECT_NEAR(analytic, numeric, 0.02 * std::abs(numeric) + 2e-3)
                 << "block " << b << " " << name;
         }
+}
+
+TEST(Backward, OutputGradientsMatchFiniteDifferences) {
+    expect_gradients_match_finite_differences(gradient_test_model(), random_tokens(14, 40, 4));
+}
+
+// Heads narrower than the residual (head_dim 4 × 2 query heads over 1 kv head, dim 16),
+// as left by removing heads.
+TEST(Backward, NarrowHeadsMatchFiniteDifferences) {
+    Model m = gradient_test_model();
+    m.config.n_heads = 2;
+    m.config.n_kv_heads = 1;
+    m.config.head_dim = 4;
+    std::mt19937 rng(21);
+    std::normal_distribution<float> g(0.0f, 0.4f);
+    auto random = [&](int64_t r, int64_t c) {
+        Matrix x(r, c);
+        for (float& v : x.data) v = g(rng);
+        return x;
+    };
+    for (LayerWeights& L : m.layers) {
+        L.wq = random(8, 16);
+        L.wk = random(4, 16);
+        L.wv = random(4, 16);
+        L.wo = random(16, 8);
+    }
+    expect_gradients_match_finite_differences(m, random_tokens(12, 40, 6));
 }
 
 TEST(Fisher, IsTheMeanSquaredGradientPerOutputRow) {

@@ -12,6 +12,7 @@
 #include "core/npy.hpp"
 #include "hessian/hessian.hpp"
 #include "quant/mixed.hpp"
+#include "quant/rtn.hpp"
 #include "solver/metrics.hpp"
 #include "solver/solver.hpp"
 
@@ -174,3 +175,42 @@ TEST(MixedPlan, ParsesRecipeSpec) {
 
 }  // namespace
 }  // namespace surgeon
+
+// RTN with per-row widths, 1 bit included: each row is uniform RTN at its width (rows are
+// independent), at most 2^b levels, codes and row widths in the result.
+TEST(MixedRtn, PerRowWidthsAreUniformRtnRowByRow) {
+    std::mt19937 rng(5);
+    std::normal_distribution<float> g;
+    surgeon::Matrix w(24, 40);
+    for (float& v : w.data) v = g(rng);
+    std::vector<int> bits(24);
+    for (size_t r = 0; r < bits.size(); ++r) bits[r] = 1 + static_cast<int>(r % 8);
+    surgeon::QuantConfig cfg;
+    cfg.group_size = 8;
+    surgeon::Matrix mixed = w;
+    surgeon::QuantResult q;
+    surgeon::quantize_rtn(surgeon::Context(), mixed.view(), cfg, &q, &bits);
+    EXPECT_EQ(q.row_bits, bits);
+    for (int b = 2; b <= 8; ++b) {
+        surgeon::Matrix uniform = w;
+        surgeon::QuantConfig u = cfg;
+        u.bits = b;
+        surgeon::quantize_rtn(surgeon::Context(), uniform.view(), u, nullptr);
+        for (int64_t r = 0; r < w.rows; ++r)
+            if (bits[r] == b)
+                for (int64_t c = 0; c < w.cols; ++c) ASSERT_EQ(mixed(r, c), uniform(r, c)) << r;
+    }
+    for (int64_t r = 0; r < w.rows; ++r)
+        for (int64_t c0 = 0; c0 < w.cols; c0 += 8) {
+            std::set<float> levels(mixed.row(r) + c0, mixed.row(r) + c0 + 8);
+            EXPECT_LE(levels.size(), size_t{1} << bits[r]) << r;
+            for (int64_t c = c0; c < c0 + 8; ++c) EXPECT_LT(q.codes[r * w.cols + c], 1u << bits[r]);
+        }
+    std::vector<int> bad(bits);
+    bad[3] = 9;
+    surgeon::Matrix untouched = w;
+    EXPECT_THROW(surgeon::quantize_rtn(surgeon::Context(), untouched.view(), cfg, nullptr, &bad), surgeon::Error);
+    EXPECT_EQ(untouched.data, w.data);
+    bad.pop_back();
+    EXPECT_THROW(surgeon::quantize_rtn(surgeon::Context(), untouched.view(), cfg, nullptr, &bad), surgeon::Error);
+}
