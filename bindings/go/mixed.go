@@ -251,6 +251,55 @@ func AllocateError(errors []float64, rows int, options []int32, avgBits float64)
 	return fill(out, check(raw.Surgeon_allocate_error(errors, int64(rows), options, len(options), avgBits, out)))
 }
 
+// BudgetLayer is one layer of a model-wide budget (AllocateErrorGroups): the cost of each
+// of its rows at each option (Rows × len(Options), row-major, comparable across layers,
+// e.g. row errors times the loss sensitivity of each output channel) and how many values
+// a row stores per bit (its columns).
+type BudgetLayer struct {
+	Costs   []float64
+	Rows    int
+	Weight  int
+	Options []int32
+}
+
+// AllocateErrorGroups spends one budget over the rows of several layers: it minimises the
+// summed cost subject to Σ bits × Weight <= budgetBits, leaving less than one step's
+// storage unspent. Returns each layer's widths, in the order given.
+func AllocateErrorGroups(layers []BudgetLayer, budgetBits int64) ([][]int32, error) {
+	const fn = "surgeon_allocate_error_groups"
+	if len(layers) == 0 {
+		return nil, fail(StatusInvalidArgument, fn, "no layers")
+	}
+	var costs []float64
+	var options, nOptions []int32
+	rows := make([]int64, len(layers))
+	weights := make([]int64, len(layers))
+	total := 0
+	for i, l := range layers {
+		if err := checkOptions(fn, l.Options); err != nil {
+			return nil, err
+		}
+		if err := checkMatrix(fn, "costs", len(l.Costs), l.Rows, len(l.Options)); err != nil {
+			return nil, err
+		}
+		costs = append(costs, l.Costs...)
+		options = append(options, l.Options...)
+		nOptions = append(nOptions, int32(len(l.Options)))
+		rows[i], weights[i] = int64(l.Rows), int64(l.Weight)
+		total += l.Rows
+	}
+	bits := make([]int32, total)
+	if err := check(raw.Surgeon_allocate_error_groups(costs, rows, weights, options, nOptions,
+		int64(len(layers)), budgetBits, bits)); err != nil {
+		return nil, err
+	}
+	out := make([][]int32, len(layers))
+	for i, l := range layers {
+		out[i], bits = bits[:l.Rows:l.Rows], bits[l.Rows:]
+	}
+	return out, nil
+}
+
 // checkRowBits checks there is one width per row (the widths are checked by C).
 func checkRowBits(function string, rowBits []int32, rows int) error {
 	if len(rowBits) != rows {

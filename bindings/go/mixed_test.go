@@ -588,3 +588,53 @@ func TestConcurrentMixedReads(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// One budget over two layers of different widths and option sets equals the brute-force
+// optimum and stays within the budget; a budget below the smallest options is an error.
+func TestAllocateErrorGroupsIsOptimalOnASmallCase(t *testing.T) {
+	a := BudgetLayer{Costs: []float64{1.0, 0.2, 5.0, 0.5, 0.3, 0.25}, Rows: 3, Weight: 4, Options: []int32{2, 4}}
+	b := BudgetLayer{Costs: []float64{2.0, 9.0, 0.1, 1.0, 1.5, 0.9}, Rows: 2, Weight: 8, Options: []int32{3, 1, 5}}
+	layers := []BudgetLayer{a, b}
+	budget := int64(3*4*2 + 2*8*3 + 8)
+	bits, err := AllocateErrorGroups(layers, budget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cost := func(l BudgetLayer, widths []int32) (float64, int64) {
+		c, used := 0.0, int64(0)
+		for r, w := range widths {
+			for m, o := range l.Options {
+				if o == w {
+					c += l.Costs[r*len(l.Options)+m]
+				}
+			}
+			used += int64(w) * int64(l.Weight)
+		}
+		return c, used
+	}
+	ca, ua := cost(a, bits[0])
+	cb, ub := cost(b, bits[1])
+	if ua+ub > budget {
+		t.Fatalf("used %d of %d", ua+ub, budget)
+	}
+	best := math.Inf(1)
+	for c := 0; c < 8*9; c++ {
+		code, x, y := c, []int32{}, []int32{}
+		for r := 0; r < 3; r++ {
+			x, code = append(x, a.Options[code%2]), code/2
+		}
+		for r := 0; r < 2; r++ {
+			y, code = append(y, b.Options[code%3]), code/3
+		}
+		cx, ux := cost(a, x)
+		cy, uy := cost(b, y)
+		if ux+uy <= budget && cx+cy < best {
+			best = cx + cy
+		}
+	}
+	if ca+cb != best {
+		t.Fatalf("cost %g, optimum %g (bits %v)", ca+cb, best, bits)
+	}
+	_, err = AllocateErrorGroups(layers, int64(3*4*2+2*8-1))
+	expectError(t, err, StatusInvalidArgument, "surgeon_allocate_error_groups")
+}

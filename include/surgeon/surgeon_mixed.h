@@ -120,6 +120,24 @@ SURGEON_API surgeon_status surgeon_allocate_error(const double* errors, int64_t 
                                                   const int32_t* options, int n_options,
                                                   double avg_bits, int32_t* bits_out);
 
+/* One budget over the rows of several layers (a model-wide allocation). Group g is a layer:
+ * rows[g] rows, each storing weights[g] values (its columns) per bit, choosing from
+ * n_options[g] options. options holds the groups' options one group after another
+ * (Σ n_options values); costs holds, group after group, rows[g] × n_options[g] values in
+ * the order of that group's options. Costs must be comparable across groups, e.g. each
+ * row's error from surgeon_mixed_row_errors times the loss sensitivity of its output
+ * channel (the whole-model pipeline uses ¼ × the output Fisher: docs/mixed-precision.md).
+ * Minimises Σ cost subject to Σ bits × weights ≤ budget_bits: every row starts at its
+ * smallest option and the steps along the rows' lower convex hulls are taken by most cost
+ * removed per stored bit while they fit, so at most one step's storage is left unspent.
+ * bits_out receives Σ rows[g] widths, group after group. SURGEON_ERR_INVALID_ARGUMENT
+ * when even the smallest options exceed the budget or a cost is not finite. */
+SURGEON_API surgeon_status surgeon_allocate_error_groups(const double* costs, const int64_t* rows,
+                                                         const int64_t* weights,
+                                                         const int32_t* options,
+                                                         const int32_t* n_options, int64_t n_groups,
+                                                         int64_t budget_bits, int32_t* bits_out);
+
 /* ------------------------------------------------------------------------------------ */
 /* Solver with per-row bit widths                                                        */
 /* ------------------------------------------------------------------------------------ */

@@ -193,6 +193,35 @@ surgeon_status surgeon_allocate_error(const double* errors, int64_t rows, const 
     });
 }
 
+surgeon_status surgeon_allocate_error_groups(const double* costs, const int64_t* rows,
+                                             const int64_t* weights, const int32_t* options,
+                                             const int32_t* n_options, int64_t n_groups,
+                                             int64_t budget_bits, int32_t* bits_out) {
+    SURGEON_GUARD({
+        require_not_null(costs, "costs");
+        require_not_null(rows, "rows");
+        require_not_null(weights, "weights");
+        require_not_null(n_options, "n_options");
+        require_not_null(bits_out, "bits_out");
+        require_arg(n_groups >= 1, "n_groups must be >= 1, got " + std::to_string(n_groups));
+        std::vector<BudgetGroup> groups(static_cast<size_t>(n_groups));
+        const int32_t* opts = options;
+        const double* cost = costs;
+        for (size_t i = 0; i < groups.size(); ++i) {
+            BudgetGroup& g = groups[i];
+            require_shape(rows[i] >= 1, "group " + std::to_string(i) + " has " + std::to_string(rows[i]) + " rows");
+            g.options = options_of(opts, n_options[i]);
+            g.rows = rows[i];
+            g.weight = weights[i];
+            g.cost.assign(cost, cost + rows[i] * n_options[i]);
+            opts += n_options[i];
+            cost += rows[i] * n_options[i];
+        }
+        const std::vector<std::vector<int>> bits = solve_grouped_budget(groups, budget_bits);
+        for (const std::vector<int>& b : bits) bits_out = std::copy(b.begin(), b.end(), bits_out);
+    });
+}
+
 surgeon_status surgeon_solver_quantize_mixed(surgeon_solver* s, float* w, int64_t rows,
                                              int64_t cols, int64_t ld,
                                              const surgeon_quantizer* quantizer,

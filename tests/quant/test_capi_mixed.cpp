@@ -220,3 +220,60 @@ TEST(CapiMixed, ErrorsLeaveBuffersUntouched) {
 }
 
 }  // namespace
+
+// One budget over two "layers" of different widths and option sets: the result stays
+// within the budget, leaves no affordable step, equals the brute-force optimum on a
+// small case, and a failing call leaves bits_out untouched.
+TEST(CapiMixed, GroupedBudgetOverLayers) {
+    // Group 0: 3 rows × 4 columns, options {2, 4}; group 1: 2 rows × 8 columns, {3, 1, 5}.
+    const int64_t rows[] = {3, 2}, weights[] = {4, 8};
+    const int32_t options[] = {2, 4, 3, 1, 5}, n_options[] = {2, 3};
+    const double costs[] = {1.0, 0.2,  5.0, 0.5,  0.3, 0.25,     // group 0: rows × {2, 4}
+                            2.0, 9.0, 0.1,  1.0, 1.5, 0.9};     // group 1: rows × {3, 1, 5}
+    const int64_t budget = 3 * 4 * 2 + 2 * 8 * 3 + 8;            // 72 + 8 spare bits
+    int32_t bits[5] = {0};
+    ASSERT_EQ(surgeon_allocate_error_groups(costs, rows, weights, options, n_options, 2, budget, bits),
+              SURGEON_OK) << surgeon_last_error();
+    // Brute force over all 2³·3² choices.
+    double best = 1e300;
+    for (int c = 0; c < 8 * 9; ++c) {
+        int64_t used = 0;
+        double cost = 0.0;
+        int code = c;
+        for (int r = 0; r < 3; ++r, code /= 2) {
+            used += options[code % 2] * 4;
+            cost += costs[r * 2 + code % 2];
+        }
+        for (int r = 0; r < 2; ++r, code /= 3) {
+            used += options[2 + code % 3] * 8;
+            cost += costs[6 + r * 3 + code % 3];
+        }
+        if (used <= budget) best = std::min(best, cost);
+    }
+    int64_t used = 0;
+    double cost = 0.0;
+    for (int r = 0; r < 3; ++r) {
+        used += bits[r] * 4;
+        cost += costs[r * 2 + (bits[r] == 4 ? 1 : 0)];
+    }
+    for (int r = 0; r < 2; ++r) {
+        used += bits[3 + r] * 8;
+        const int m = bits[3 + r] == 3 ? 0 : bits[3 + r] == 1 ? 1 : 2;
+        cost += costs[6 + r * 3 + m];
+    }
+    EXPECT_LE(used, budget);
+    EXPECT_DOUBLE_EQ(cost, best);
+
+    int32_t untouched[5] = {7, 7, 7, 7, 7};
+    EXPECT_EQ(surgeon_allocate_error_groups(costs, rows, weights, options, n_options, 2, 3 * 4 * 2 + 2 * 8 - 1,
+                                            untouched),
+              SURGEON_ERR_INVALID_ARGUMENT);  // below the smallest options
+    const int32_t bad_options[] = {2, 2, 3, 1, 5};
+    EXPECT_EQ(surgeon_allocate_error_groups(costs, rows, weights, bad_options, n_options, 2, budget, untouched),
+              SURGEON_ERR_INVALID_ARGUMENT);  // an option listed twice
+    EXPECT_EQ(surgeon_allocate_error_groups(costs, rows, weights, options, n_options, 0, budget, untouched),
+              SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_allocate_error_groups(nullptr, rows, weights, options, n_options, 2, budget, untouched),
+              SURGEON_ERR_INVALID_ARGUMENT);
+    for (int32_t v : untouched) EXPECT_EQ(v, 7);
+}

@@ -948,6 +948,18 @@ extern "C" {
     ) -> surgeon_status;
 }
 extern "C" {
+    pub fn surgeon_allocate_error_groups(
+        costs: *const f64,
+        rows: *const i64,
+        weights: *const i64,
+        options: *const i32,
+        n_options: *const i32,
+        n_groups: i64,
+        budget_bits: i64,
+        bits_out: *mut i32,
+    ) -> surgeon_status;
+}
+extern "C" {
     pub fn surgeon_solver_quantize_mixed(
         s: *mut surgeon_solver,
         w: *mut f32,

@@ -49,7 +49,7 @@ pub use model::{EvalMode, Model, ModelConfig, Perplexity};
 pub use hessian::{ActivationStats, Hessian, HessianAdder};
 pub use mask::Mask;
 pub use mixed::{
-    attainable_average, Importance, ImportanceSummary, MixedStats, RowErrors, Signal, SignalWeights, StatsOptions,
+    allocate_error_groups, attainable_average, BudgetLayer, Importance, ImportanceSummary, MixedStats, RowErrors, Signal, SignalWeights, StatsOptions,
     ZeroBits,
 };
 pub use qresult::{QuantResult, QuantShape};

@@ -330,6 +330,51 @@ impl RowErrors {
     }
 }
 
+/// One layer of a model-wide budget ([`allocate_error_groups`]): its row costs and how
+/// many values each row stores per bit (its columns).
+#[derive(Clone, Copy, Debug)]
+pub struct BudgetLayer<'a> {
+    pub costs: &'a RowErrors,
+    pub weight: usize,
+}
+
+/// One budget over the rows of several layers: minimises the summed cost subject to
+/// Σ bits × weight ≤ `budget_bits`, leaving less than one step's storage unspent. Costs
+/// must be comparable across layers (e.g. row errors times the loss sensitivity of each
+/// output channel). Returns each layer's widths, in the order given.
+pub fn allocate_error_groups(layers: &[BudgetLayer<'_>], budget_bits: u64) -> Result<Vec<Vec<u32>>> {
+    const F: &str = "surgeon_allocate_error_groups";
+    let mut costs = Vec::new();
+    let mut rows = Vec::with_capacity(layers.len());
+    let mut weights = Vec::with_capacity(layers.len());
+    let mut options = Vec::new();
+    let mut n_options = Vec::with_capacity(layers.len());
+    for layer in layers {
+        costs.extend_from_slice(layer.costs.values());
+        rows.push(dim(F, "rows", layer.costs.rows())?);
+        weights.push(dim(F, "weight", layer.weight)?);
+        options.extend(layer.costs.options().iter().map(|&o| o as i32));
+        n_options.push(option_count(layer.costs.options()));
+    }
+    let budget = i64::try_from(budget_bits).map_err(|_| error(Status::InvalidArgument, F, "budget overflows".into()))?;
+    let total: usize = layers.iter().map(|l| l.costs.rows()).sum();
+    let mut bits = vec![0u32; total];
+    // SAFETY: every array holds what the header asks for (built above from the layers);
+    // bits holds Σ rows int32.
+    check(unsafe {
+        sys::surgeon_allocate_error_groups(costs.as_ptr(), rows.as_ptr(), weights.as_ptr(), options.as_ptr(),
+                                           n_options.as_ptr(), dim(F, "layers", layers.len())?, budget,
+                                           bits.as_mut_ptr() as *mut i32)
+    })?;
+    let mut out = Vec::with_capacity(layers.len());
+    let mut at = 0;
+    for layer in layers {
+        out.push(bits[at..at + layer.costs.rows()].to_vec());
+        at += layer.costs.rows();
+    }
+    Ok(out)
+}
+
 impl Solver {
     /// Σ_j (w_ij − q_b(w_ij))² / U_jj² for every row of w (rows × cols(), row-major) and
     /// every option b: the row's own grid at b bits with the quantizer's settings (its

@@ -6,7 +6,7 @@ mod common;
 
 use common::{load, Fixture};
 use surgeon::{
-    attainable_average, quantize_rtn, reconstruction_error, Context, Error, Hessian, Importance, MixedStats,
+    allocate_error_groups, attainable_average, BudgetLayer, quantize_rtn, reconstruction_error, Context, Error, Hessian, Importance, MixedStats,
     PruneOptions, Quantizer, RowErrors, Signal, SignalWeights, Solver, SolverOptions, StatsOptions, Status, ZeroBits,
 };
 
@@ -488,4 +488,38 @@ fn importance_is_send_and_sync() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Importance>();
     send_sync::<RowErrors>();
+}
+
+/// One budget over two layers of different widths and option sets equals the brute-force
+/// optimum, stays within the budget, and refuses a budget below the smallest options.
+#[test]
+fn grouped_budget_over_layers_is_optimal_on_a_small_case() {
+    let a = RowErrors::new(vec![1.0, 0.2, 5.0, 0.5, 0.3, 0.25], &[2, 4]).unwrap(); // 3 rows × 4 columns
+    let b = RowErrors::new(vec![2.0, 9.0, 0.1, 1.0, 1.5, 0.9], &[3, 1, 5]).unwrap(); // 2 rows × 8 columns
+    let layers = [BudgetLayer { costs: &a, weight: 4 }, BudgetLayer { costs: &b, weight: 8 }];
+    let budget = 3 * 4 * 2 + 2 * 8 * 3 + 8;
+    let bits = allocate_error_groups(&layers, budget).unwrap();
+    assert_eq!(bits.len(), 2);
+    let used: u64 = bits[0].iter().map(|&x| u64::from(x) * 4).sum::<u64>() + bits[1].iter().map(|&x| u64::from(x) * 8).sum::<u64>();
+    assert!(used <= budget);
+    let cost = a.total(&bits[0]).unwrap() + b.total(&bits[1]).unwrap();
+    let mut best = f64::INFINITY;
+    for c in 0..(8 * 9) {
+        let (mut code, mut x, mut y) = (c, Vec::new(), Vec::new());
+        for _ in 0..3 {
+            x.push([2u32, 4][code % 2]);
+            code /= 2;
+        }
+        for _ in 0..2 {
+            y.push([3u32, 1, 5][code % 3]);
+            code /= 3;
+        }
+        let s: u64 = x.iter().map(|&v| u64::from(v) * 4).sum::<u64>() + y.iter().map(|&v| u64::from(v) * 8).sum::<u64>();
+        if s <= budget {
+            best = best.min(a.total(&x).unwrap() + b.total(&y).unwrap());
+        }
+    }
+    assert_eq!(cost, best);
+    expect_error(allocate_error_groups(&layers, 3 * 4 * 2 + 2 * 8 - 1), Status::InvalidArgument,
+                 "surgeon_allocate_error_groups");
 }

@@ -83,6 +83,58 @@ public final class MixedPrecision {
     }
 
     /**
+     * One layer of a model-wide budget: the cost of each of its rows at each option (rows ×
+     * options.length, row-major; comparable across layers, e.g. row errors times the loss
+     * sensitivity of each output channel) and the values a row stores per bit (its columns).
+     */
+    public record BudgetLayer(double[] costs, long rows, long weight, int[] options) {}
+
+    /**
+     * Spends one budget over the rows of several layers: minimises the summed cost subject to
+     * Σ bits × weight <= budgetBits, leaving less than one step's storage unspent. Returns each
+     * layer's widths, in the order given.
+     */
+    public static int[][] allocateErrorGroups(BudgetLayer[] layers, long budgetBits) {
+        final String f = "surgeon_allocate_error_groups";
+        Checks.notNull(f, "layers", layers);
+        if (layers.length == 0) throw SurgeonException.of(Status.INVALID_ARGUMENT, f, "no layers");
+        int costCount = 0, optionCount = 0, rowCount = 0;
+        for (BudgetLayer l : layers) {
+            Checks.notNull(f, "layer", l);
+            Checks.notNull(f, "costs", l.costs());
+            checkOptions(f, l.options());
+            if (l.costs().length != Checks.elements(f, l.rows(), l.options().length)) {
+                throw SurgeonException.of(Status.SHAPE, f, "costs has " + l.costs().length
+                        + " values, not rows x options = " + l.rows() + " x " + l.options().length);
+            }
+            costCount += l.costs().length;
+            optionCount += l.options().length;
+            rowCount = Math.addExact(rowCount, Math.toIntExact(l.rows()));
+        }
+        double[] costs = new double[costCount];
+        int[] options = new int[optionCount], nOptions = new int[layers.length];
+        long[] rows = new long[layers.length], weights = new long[layers.length];
+        for (int i = 0, c = 0, o = 0; i < layers.length; ++i) {
+            BudgetLayer l = layers[i];
+            System.arraycopy(l.costs(), 0, costs, c, l.costs().length);
+            System.arraycopy(l.options(), 0, options, o, l.options().length);
+            c += l.costs().length;
+            o += l.options().length;
+            nOptions[i] = l.options().length;
+            rows[i] = l.rows();
+            weights[i] = l.weight();
+        }
+        int[] bits = new int[rowCount];
+        surgeon.surgeon_allocate_error_groups(costs, rows, weights, options, nOptions, layers.length, budgetBits, bits);
+        int[][] out = new int[layers.length][];
+        for (int i = 0, at = 0; i < layers.length; ++i) {
+            out[i] = java.util.Arrays.copyOfRange(bits, at, at + (int) rows[i]);
+            at += (int) rows[i];
+        }
+        return out;
+    }
+
+    /**
      * Minimises Σ errors[i][choice_i] (rows × options.length, as rowErrors gives) with exactly
      * attainableAverage(rows, options, avgBits) bits on average.
      */

@@ -437,4 +437,41 @@ class MixedPrecisionTest {
                          () -> MixedPrecision.stats(new int[] {4}, 8, 0, MixedPrecision.Overhead.DEFAULT, imp));
         }
     }
+
+    /** One budget over two layers of different widths and option sets equals the brute-force optimum. */
+    @Test
+    void allocateErrorGroupsIsOptimalOnASmallCase() {
+        var a = new MixedPrecision.BudgetLayer(new double[] {1.0, 0.2, 5.0, 0.5, 0.3, 0.25}, 3, 4, new int[] {2, 4});
+        var b = new MixedPrecision.BudgetLayer(new double[] {2.0, 9.0, 0.1, 1.0, 1.5, 0.9}, 2, 8, new int[] {3, 1, 5});
+        var layers = new MixedPrecision.BudgetLayer[] {a, b};
+        long budget = 3 * 4 * 2 + 2 * 8 * 3 + 8;
+        int[][] bits = MixedPrecision.allocateErrorGroups(layers, budget);
+        assertEquals(2, bits.length);
+        double best = Double.POSITIVE_INFINITY;
+        for (int c = 0; c < 8 * 9; ++c) {
+            int code = c;
+            int[] x = new int[3], y = new int[2];
+            for (int r = 0; r < 3; ++r, code /= 2) x[r] = a.options()[code % 2];
+            for (int r = 0; r < 2; ++r, code /= 3) y[r] = b.options()[code % 3];
+            if (used(a, x) + used(b, y) <= budget) best = Math.min(best, cost(a, x) + cost(b, y));
+        }
+        assertTrue(used(a, bits[0]) + used(b, bits[1]) <= budget);
+        assertEquals(best, cost(a, bits[0]) + cost(b, bits[1]), 0.0);
+        expect(Status.INVALID_ARGUMENT, "surgeon_allocate_error_groups",
+               () -> MixedPrecision.allocateErrorGroups(layers, 3 * 4 * 2 + 2 * 8 - 1));
+    }
+
+    private static long used(MixedPrecision.BudgetLayer l, int[] widths) {
+        long s = 0;
+        for (int w : widths) s += (long) w * l.weight();
+        return s;
+    }
+
+    private static double cost(MixedPrecision.BudgetLayer l, int[] widths) {
+        double s = 0;
+        for (int r = 0; r < widths.length; ++r)
+            for (int m = 0; m < l.options().length; ++m)
+                if (l.options()[m] == widths[r]) s += l.costs()[r * l.options().length + m];
+        return s;
+    }
 }
