@@ -77,8 +77,10 @@ void MixedPlan::validate() const {
     weights.validate();
     overhead.validate();
     require_arg(scope == BudgetScope::layer ||
-                    (allocator == Allocator::error && sensitivity == RowSensitivity::fisher),
-                "a model-wide budget (scope \"model\") needs the error allocator with Fisher sensitivity");
+                    (allocator == Allocator::error && sensitivity == RowSensitivity::fisher &&
+                     normalize == ErrorNormalization::none),
+                "a model-wide budget (scope \"model\") needs the error allocator with Fisher sensitivity "
+                "and unnormalized errors (its costs are nats, compared across layers)");
     if (allocator != Allocator::quantile || quantiles.empty())
         attainable_total(1, options, avg_bits);  // throws when outside the options
 }

@@ -67,8 +67,9 @@ struct MixedPlan {
     RowSensitivity sensitivity = RowSensitivity::fisher;
     // Model pipeline: where the budget is met. layer: every layer meets avg_bits itself;
     // model: the layers with scope "model" share one budget (Σ avg_bits × weights) and a
-    // model-wide knapsack over their rows (needs sensitivity "fisher", whose units are
-    // comparable across layers) decides each layer's share before the pipeline runs.
+    // model-wide knapsack over their rows (needs sensitivity "fisher" and normalize
+    // "none": costs in nats, comparable across layers) decides each layer's share before
+    // the pipeline runs.
     BudgetScope scope = BudgetScope::layer;
     // Error allocator: what a row's error is measured against.
     //  - none: absolute output error, so the layer's total output error is minimised;

@@ -58,6 +58,7 @@ TEST(RecipeMixed, SensitivityAndScopeKeys) {
     // A model-wide budget prices rows in nats: only the Fisher-weighted error allocator.
     EXPECT_THROW(recipe(R"({"default": {"method": "gptq", "mixed": {"scope": "model", "allocator": "budget"}}})"), Error);
     EXPECT_THROW(recipe(R"({"default": {"method": "gptq", "mixed": {"scope": "model", "sensitivity": "layer"}}})"), Error);
+    EXPECT_THROW(recipe(R"({"default": {"method": "gptq", "mixed": {"scope": "model", "normalize": "energy"}}})"), Error);
 }
 
 // ¼·Σ F_i·err_i (the planner's predicted rise) against the measured rise of the mean
