@@ -40,6 +40,17 @@ func (h *handle) shared(function string) (raw.Handle, error) {
 	return raw.Handle(h.ptr), nil
 }
 
+// callShared runs a C call under the shared lock (released even if it panics) and maps
+// its status: for the calls the C API lets run concurrently on one handle.
+func (h *handle) callShared(function string, call func(raw.Handle) error) error {
+	p, err := h.shared(function)
+	if err != nil {
+		return err
+	}
+	defer h.mu.RUnlock()
+	return check(call(p))
+}
+
 // exclusive locks the handle for a call that modifies it; release with h.mu.Unlock().
 func (h *handle) exclusive(function string) (raw.Handle, error) {
 	h.mu.Lock()

@@ -111,7 +111,7 @@ func (imp *Importance) Rows() int { return imp.rows }
 // Scores returns the combined score of every row.
 func (imp *Importance) Scores() ([]float32, error) {
 	out := make([]float32, imp.rows)
-	return fill(out, imp.read("surgeon_importance_scores", func(p raw.Handle) error {
+	return fill(out, imp.callShared("surgeon_importance_scores", func(p raw.Handle) error {
 		return raw.Surgeon_importance_scores(p, out)
 	}))
 }
@@ -125,7 +125,7 @@ func (imp *Importance) Signal(signal Signal) (values []float32, available bool, 
 	}
 	out := make([]float32, imp.rows)
 	var avail int32
-	err = imp.read(fn, func(p raw.Handle) error {
+	err = imp.callShared(fn, func(p raw.Handle) error {
 		return raw.Surgeon_importance_signal_values(p, raw.Enum_SS_surgeon_importance_signal(signal), out, &avail)
 	})
 	if err != nil {
@@ -148,7 +148,7 @@ func (imp *Importance) AllocateQuantile(options []int32, quantiles []float64, av
 			len(quantiles), len(options), len(options)-1)
 	}
 	out := make([]int32, imp.rows)
-	return fill(out, imp.read(fn, func(p raw.Handle) error {
+	return fill(out, imp.callShared(fn, func(p raw.Handle) error {
 		return raw.Surgeon_allocate_quantile(p, options, len(options), quantiles, avgBits, out)
 	}))
 }
@@ -162,18 +162,9 @@ func (imp *Importance) AllocateBudget(options []int32, avgBits float64) ([]int32
 		return nil, err
 	}
 	out := make([]int32, imp.rows)
-	return fill(out, imp.read(fn, func(p raw.Handle) error {
+	return fill(out, imp.callShared(fn, func(p raw.Handle) error {
 		return raw.Surgeon_allocate_budget(p, options, len(options), avgBits, out)
 	}))
-}
-
-func (imp *Importance) read(function string, call func(raw.Handle) error) error {
-	p, err := imp.shared(function)
-	if err != nil {
-		return err
-	}
-	defer imp.mu.RUnlock()
-	return check(call(p))
 }
 
 // Close frees the importance. Idempotent.
@@ -231,7 +222,7 @@ func MixedRowErrors(ctx *Context, s *Solver, w []float32, rows, cols int, q *Qua
 	}
 	defer c.release()
 	out := make([]float64, rows*len(options))
-	return fill(out, s.call(fn, func(p raw.Handle) error {
+	return fill(out, s.callShared(fn, func(p raw.Handle) error {
 		return raw.Surgeon_mixed_row_errors(c.raw(), p, w, int64(rows), int64(cols), 0, qp, options, len(options), out)
 	}))
 }
@@ -350,7 +341,7 @@ func (s *Solver) PruneMixed(w []float32, rows, cols int, opts PruneOptions, rowB
 		return PruneResult{}, err
 	}
 	loss := make([]float64, 1)
-	err = s.call(fn, func(p raw.Handle) error {
+	err = s.callShared(fn, func(p raw.Handle) error {
 		return raw.Surgeon_solver_prune_mixed(p, w, int64(rows), int64(cols), 0, opts.Fraction, opts.N, opts.M,
 			raw.Enum_SS_surgeon_mask_scope(opts.Scope), qp, rowBits, raw.Handle(mask.ptr), raw.Handle(result.Quant.ptr), loss)
 	})
@@ -370,7 +361,7 @@ func (s *Solver) PruneMixed(w []float32, rows, cols int, opts PruneOptions, rowB
 // uniform width repeated.
 func (r *QResult) RowBits() ([]int32, error) {
 	out := make([]int32, r.shape.Rows)
-	return fill(out, r.read("surgeon_qresult_row_bits", func(p raw.Handle) error {
+	return fill(out, r.callShared("surgeon_qresult_row_bits", func(p raw.Handle) error {
 		return raw.Surgeon_qresult_row_bits(p, out)
 	}))
 }

@@ -48,37 +48,37 @@ func (r *QResult) Shape() QShape { return r.shape }
 // Codes returns rows × cols codes in the original column order.
 func (r *QResult) Codes() ([]byte, error) {
 	out := make([]byte, r.shape.Rows*r.shape.Cols)
-	return fill(out, r.read("surgeon_qresult_codes", func(p raw.Handle) error { return raw.Surgeon_qresult_codes(p, out) }))
+	return fill(out, r.callShared("surgeon_qresult_codes", func(p raw.Handle) error { return raw.Surgeon_qresult_codes(p, out) }))
 }
 
 // Scales returns rows × groups scales.
 func (r *QResult) Scales() ([]float32, error) {
 	out := make([]float32, r.shape.Rows*r.shape.Groups)
-	return fill(out, r.read("surgeon_qresult_scales", func(p raw.Handle) error { return raw.Surgeon_qresult_scales(p, out) }))
+	return fill(out, r.callShared("surgeon_qresult_scales", func(p raw.Handle) error { return raw.Surgeon_qresult_scales(p, out) }))
 }
 
 // Zeros returns rows × groups zero points.
 func (r *QResult) Zeros() ([]float32, error) {
 	out := make([]float32, r.shape.Rows*r.shape.Groups)
-	return fill(out, r.read("surgeon_qresult_zeros", func(p raw.Handle) error { return raw.Surgeon_qresult_zeros(p, out) }))
+	return fill(out, r.callShared("surgeon_qresult_zeros", func(p raw.Handle) error { return raw.Surgeon_qresult_zeros(p, out) }))
 }
 
 // GIdx returns the group of each column (cols values).
 func (r *QResult) GIdx() ([]int32, error) {
 	out := make([]int32, r.shape.Cols)
-	return fill(out, r.read("surgeon_qresult_g_idx", func(p raw.Handle) error { return raw.Surgeon_qresult_g_idx(p, out) }))
+	return fill(out, r.callShared("surgeon_qresult_g_idx", func(p raw.Handle) error { return raw.Surgeon_qresult_g_idx(p, out) }))
 }
 
 // Perm returns the column processing order (cols values).
 func (r *QResult) Perm() ([]int32, error) {
 	out := make([]int32, r.shape.Cols)
-	return fill(out, r.read("surgeon_qresult_perm", func(p raw.Handle) error { return raw.Surgeon_qresult_perm(p, out) }))
+	return fill(out, r.callShared("surgeon_qresult_perm", func(p raw.Handle) error { return raw.Surgeon_qresult_perm(p, out) }))
 }
 
 // Dequantize reconstructs the float weight (rows × cols).
 func (r *QResult) Dequantize() ([]float32, error) {
 	out := make([]float32, r.shape.Rows*r.shape.Cols)
-	return fill(out, r.read("surgeon_qresult_dequantize", func(p raw.Handle) error {
+	return fill(out, r.callShared("surgeon_qresult_dequantize", func(p raw.Handle) error {
 		return raw.Surgeon_qresult_dequantize(p, out, 0)
 	}))
 }
@@ -89,15 +89,6 @@ func fill[T any](out []T, err error) ([]T, error) {
 		return nil, err
 	}
 	return out, nil
-}
-
-func (r *QResult) read(function string, call func(raw.Handle) error) error {
-	p, err := r.shared(function)
-	if err != nil {
-		return err
-	}
-	defer r.mu.RUnlock()
-	return check(call(p))
 }
 
 // Close frees the result. Idempotent.

@@ -153,7 +153,7 @@ func (s *Solver) Prune(w []float32, rows, cols int, opts PruneOptions) (PruneRes
 		qr = raw.Handle(result.Quant.ptr)
 	}
 	loss := make([]float64, 1) // double* out-params are slices in package raw
-	err = s.call(fn, func(p raw.Handle) error {
+	err = s.callShared(fn, func(p raw.Handle) error {
 		return raw.Surgeon_solver_prune(p, w, int64(rows), int64(cols), 0, opts.Fraction, opts.N, opts.M,
 			raw.Enum_SS_surgeon_mask_scope(opts.Scope), qp, raw.Handle(mask.ptr), qr, loss)
 	})
@@ -204,7 +204,7 @@ func (s *Solver) quantize(fn string, w []float32, rows, cols int, q *Quantizer, 
 		return QuantizeResult{}, err
 	}
 	loss := make([]float64, 1)
-	err = s.call(fn, func(p raw.Handle) error {
+	err = s.callShared(fn, func(p raw.Handle) error {
 		if rowBits == nil {
 			return raw.Surgeon_solver_quantize(p, w, int64(rows), int64(cols), 0, qp, raw.Handle(out.ptr), loss)
 		}
@@ -218,16 +218,6 @@ func (s *Solver) quantize(fn string, w []float32, rows, cols int, q *Quantizer, 
 		return QuantizeResult{}, err
 	}
 	return QuantizeResult{Quant: out, Loss: loss[0]}, nil
-}
-
-// call runs a C call on the solver under the shared lock (released even if it panics).
-func (s *Solver) call(function string, c func(raw.Handle) error) error {
-	p, err := s.shared(function)
-	if err != nil {
-		return err
-	}
-	defer s.mu.RUnlock()
-	return check(c(p))
 }
 
 // Close frees the solver. Idempotent; waits for calls in progress.

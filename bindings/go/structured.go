@@ -272,7 +272,7 @@ func (p *PruneNet) Save(path string) error {
 	if err := checkPath(fn, path); err != nil {
 		return err
 	}
-	return p.read(fn, func(h raw.Handle) error { return raw.Surgeon_prunenet_save(h, path) })
+	return p.callShared(fn, func(h raw.Handle) error { return raw.Surgeon_prunenet_save(h, path) })
 }
 
 // Scores returns the keep-probability of each of f's neurons (f.Dim = Dim()).
@@ -282,7 +282,7 @@ func (p *PruneNet) Scores(f FFN) ([]float32, error) {
 		return nil, err
 	}
 	out := make([]float32, f.Hidden)
-	return fill(out, p.read(fn, func(h raw.Handle) error {
+	return fill(out, p.callShared(fn, func(h raw.Handle) error {
 		return raw.Surgeon_prunenet_scores(h, f.Gate, f.Up, f.Down, int64(f.Hidden), int64(f.Dim), out)
 	}))
 }
@@ -296,22 +296,13 @@ func (p *PruneNet) Select(f FFN, ratio float64) ([]int64, error) {
 	}
 	keep := make([]int64, f.Hidden)
 	var count int64
-	err := p.read(fn, func(h raw.Handle) error {
+	err := p.callShared(fn, func(h raw.Handle) error {
 		return raw.Surgeon_prunenet_select(h, f.Gate, f.Up, f.Down, int64(f.Hidden), int64(f.Dim), ratio, keep, &count)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return keep[:count:count], nil
-}
-
-func (p *PruneNet) read(function string, call func(raw.Handle) error) error {
-	h, err := p.shared(function)
-	if err != nil {
-		return err
-	}
-	defer p.mu.RUnlock()
-	return check(call(h))
 }
 
 // Close frees the policy. Idempotent.
