@@ -314,47 +314,10 @@ func (s *Solver) QuantizeMixed(w []float32, rows, cols int, q *Quantizer, rowBit
 // replaces row by row. On error w is unchanged.
 func (s *Solver) PruneMixed(w []float32, rows, cols int, opts PruneOptions, rowBits []int32) (PruneResult, error) {
 	const fn = "surgeon_solver_prune_mixed"
-	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
-		return PruneResult{}, err
+	if rowBits == nil {
+		return PruneResult{}, fail(StatusInvalidArgument, fn, "rowBits is nil")
 	}
-	if cols != s.cols {
-		return PruneResult{}, fail(StatusShape, fn, "w has %d columns, the Hessian %d", cols, s.cols)
-	}
-	if err := checkRowBits(fn, rowBits, rows); err != nil {
-		return PruneResult{}, err
-	}
-	if opts.Quantizer == nil {
-		return PruneResult{}, fail(StatusInvalidArgument, fn, "a quantizer is required")
-	}
-	qp, err := opts.Quantizer.shared(fn)
-	if err != nil {
-		return PruneResult{}, err
-	}
-	defer opts.Quantizer.mu.RUnlock()
-	mask, err := NewMask(0, 0)
-	if err != nil {
-		return PruneResult{}, err
-	}
-	result := PruneResult{Mask: mask}
-	if result.Quant, err = newQResult(); err != nil {
-		result.Close()
-		return PruneResult{}, err
-	}
-	loss := make([]float64, 1)
-	err = s.callShared(fn, func(p raw.Handle) error {
-		return raw.Surgeon_solver_prune_mixed(p, w, int64(rows), int64(cols), 0, opts.Fraction, opts.N, opts.M,
-			raw.Enum_SS_surgeon_mask_scope(opts.Scope), qp, rowBits, raw.Handle(mask.ptr), raw.Handle(result.Quant.ptr), loss)
-	})
-	if err == nil {
-		err = result.Quant.loadShape()
-	}
-	if err != nil {
-		result.Close()
-		return PruneResult{}, err
-	}
-	result.Loss = loss[0]
-	mask.rows, mask.cols = rows, cols
-	return result, nil
+	return s.prune(fn, w, rows, cols, opts, rowBits)
 }
 
 // RowBits returns the width of every row: the per-row widths of a mixed result, else the

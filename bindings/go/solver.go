@@ -124,12 +124,25 @@ func (s *Solver) Damping() (float64, error) {
 // Prune runs SparseGPT on w (rows × cols, cols = the Hessian's), updated in place. On
 // error w is unchanged.
 func (s *Solver) Prune(w []float32, rows, cols int, opts PruneOptions) (PruneResult, error) {
-	const fn = "surgeon_solver_prune"
+	return s.prune("surgeon_solver_prune", w, rows, cols, opts, nil)
+}
+
+// prune runs surgeon_solver_prune, or its _mixed form (quantizer required) when rowBits
+// is not nil.
+func (s *Solver) prune(fn string, w []float32, rows, cols int, opts PruneOptions, rowBits []int32) (PruneResult, error) {
 	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
 		return PruneResult{}, err
 	}
 	if cols != s.cols {
 		return PruneResult{}, fail(StatusShape, fn, "w has %d columns, the Hessian %d", cols, s.cols)
+	}
+	if rowBits != nil {
+		if err := checkRowBits(fn, rowBits, rows); err != nil {
+			return PruneResult{}, err
+		}
+		if opts.Quantizer == nil {
+			return PruneResult{}, fail(StatusInvalidArgument, fn, "a quantizer is required")
+		}
 	}
 	var qp raw.Handle
 	if opts.Quantizer != nil {
@@ -154,8 +167,13 @@ func (s *Solver) Prune(w []float32, rows, cols int, opts PruneOptions) (PruneRes
 	}
 	loss := make([]float64, 1) // double* out-params are slices in package raw
 	err = s.callShared(fn, func(p raw.Handle) error {
-		return raw.Surgeon_solver_prune(p, w, int64(rows), int64(cols), 0, opts.Fraction, opts.N, opts.M,
-			raw.Enum_SS_surgeon_mask_scope(opts.Scope), qp, raw.Handle(mask.ptr), qr, loss)
+		scope := raw.Enum_SS_surgeon_mask_scope(opts.Scope)
+		if rowBits == nil {
+			return raw.Surgeon_solver_prune(p, w, int64(rows), int64(cols), 0, opts.Fraction, opts.N, opts.M,
+				scope, qp, raw.Handle(mask.ptr), qr, loss)
+		}
+		return raw.Surgeon_solver_prune_mixed(p, w, int64(rows), int64(cols), 0, opts.Fraction, opts.N, opts.M,
+			scope, qp, rowBits, raw.Handle(mask.ptr), qr, loss)
 	})
 	if err != nil {
 		result.Close()
