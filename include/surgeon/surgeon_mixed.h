@@ -131,7 +131,8 @@ SURGEON_API surgeon_status surgeon_allocate_error(const double* errors, int64_t 
  * smallest option and the steps along the rows' lower convex hulls are taken by most cost
  * removed per stored bit while they fit, so at most one step's storage is left unspent.
  * bits_out receives Σ rows[g] widths, group after group. SURGEON_ERR_INVALID_ARGUMENT
- * when even the smallest options exceed the budget or a cost is not finite. */
+ * when even the smallest options exceed the budget, SURGEON_ERR_NUMERIC when a cost is
+ * not finite. */
 SURGEON_API surgeon_status surgeon_allocate_error_groups(const double* costs, const int64_t* rows,
                                                          const int64_t* weights,
                                                          const int32_t* options,

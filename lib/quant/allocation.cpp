@@ -78,12 +78,6 @@ std::vector<int> solve_exact(const Budget& p) {
     return pick;
 }
 
-struct Segment {
-    double slope;
-    int64_t row;
-    int from, to;
-};
-
 // Indices 0..k-1 of the lower convex hull of the points (x(m), y(m)), x ascending in m.
 template <typename X, typename Y>
 void lower_hull(int k, X x, Y y, std::vector<int>& hull) {
@@ -100,37 +94,18 @@ void lower_hull(int k, X x, Y y, std::vector<int>& hull) {
     }
 }
 
-// Lagrangian greedy: along each row's lower convex hull of (bits, cost), take the
-// cheapest cost-per-bit steps first while they fit. Optimal for the total it reaches,
-// which lies less than one step below the span.
+// Lagrangian greedy (solve_grouped_budget with one group): along each row's lower convex
+// hull of (bits, cost), the cheapest cost-per-bit steps first while they fit. Optimal for
+// the total it reaches, which lies less than one step below the span. Returns positions
+// in p.o; used = the bits added above rows · o[0].
 std::vector<int> solve_lagrangian(const Budget& p, int64_t& used) {
-    std::vector<Segment> segs;
-    segs.reserve(static_cast<size_t>(p.rows * (p.k - 1)));
-    std::vector<int> hull;
-    for (int64_t i = 0; i < p.rows; ++i) {
-        lower_hull(p.k, [&](int m) { return static_cast<double>(p.o[m]); },
-                   [&](int m) { return p.cost(i, m); }, hull);
-        for (size_t h = 1; h < hull.size(); ++h) {
-            const int a = hull[h - 1], b = hull[h];
-            segs.push_back({(p.cost(i, b) - p.cost(i, a)) / (p.o[b] - p.o[a]), i, a, b});
-        }
-    }
-    std::sort(segs.begin(), segs.end(), [](const Segment& x, const Segment& y) {
-        if (x.slope != y.slope) return x.slope < y.slope;
-        return x.row != y.row ? x.row < y.row : x.from < y.from;
-    });
-    std::vector<int> pick(static_cast<size_t>(p.rows), 0);
-    std::vector<uint8_t> blocked(static_cast<size_t>(p.rows), 0);
+    const BudgetGroup all{p.o, 1, p.rows, p.c};
+    const std::vector<int> bits = solve_grouped_budget({all}, p.rows * p.o[0] + p.span).front();
+    std::vector<int> pick(bits.size());
     used = 0;
-    for (const Segment& s : segs) {
-        if (blocked[s.row] || pick[s.row] != s.from) continue;
-        const int64_t d = p.o[s.to] - p.o[s.from];
-        if (used + d <= p.span) {
-            pick[s.row] = s.to;
-            used += d;
-        } else {
-            blocked[s.row] = 1;  // later steps of this row must not skip this one
-        }
+    for (size_t i = 0; i < bits.size(); ++i) {
+        pick[i] = static_cast<int>(std::lower_bound(p.o.begin(), p.o.end(), bits[i]) - p.o.begin());
+        used += bits[i] - p.o[0];
     }
     return pick;
 }
@@ -383,7 +358,8 @@ std::vector<std::vector<int>> solve_grouped_budget(const std::vector<BudgetGroup
         for (int64_t i = 0; i < G.rows; ++i) {
             const double* c = G.cost.data() + i * k;
             for (int m = 0; m < k; ++m)
-                require_arg(std::isfinite(c[idx[m]]), "budget costs must be finite");
+                require(std::isfinite(c[idx[m]]), SURGEON_ERR_NUMERIC,
+                        "cost of row " + std::to_string(i) + " of group " + std::to_string(g) + " is not finite");
             lower_hull(k, bits, [&](int m) { return c[idx[m]]; }, hull);
             for (size_t h = 1; h < hull.size(); ++h) {
                 const int a = hull[h - 1], b = hull[h];

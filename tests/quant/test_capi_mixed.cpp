@@ -1,6 +1,8 @@
 // The mixed-precision C API end to end, and its error paths (buffers left untouched).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -275,5 +277,10 @@ TEST(CapiMixed, GroupedBudgetOverLayers) {
               SURGEON_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(surgeon_allocate_error_groups(nullptr, rows, weights, options, n_options, 2, budget, untouched),
               SURGEON_ERR_INVALID_ARGUMENT);
+    double nan_costs[12];
+    std::copy(std::begin(costs), std::end(costs), nan_costs);
+    nan_costs[7] = std::nan("");
+    EXPECT_EQ(surgeon_allocate_error_groups(nan_costs, rows, weights, options, n_options, 2, budget, untouched),
+              SURGEON_ERR_NUMERIC);
     for (int32_t v : untouched) EXPECT_EQ(v, 7);
 }
