@@ -4,10 +4,10 @@
 
 #include "capi/guard.hpp"
 #include "capi/handles.hpp"
-#include "quant/allocation.hpp"
-#include "quant/importance.hpp"
-#include "quant/mixed_error.hpp"
-#include "quant/mixed_stats.hpp"
+#include "layer/quant/allocation.hpp"
+#include "layer/quant/importance.hpp"
+#include "layer/quant/mixed_error.hpp"
+#include "layer/quant/mixed_stats.hpp"
 
 struct surgeon_importance {
     surgeon::Importance imp;

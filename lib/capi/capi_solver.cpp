@@ -4,9 +4,9 @@
 #include "capi/guard.hpp"
 #include "capi/handles.hpp"
 #include "core/backend.hpp"
-#include "prune/baselines.hpp"
-#include "quant/rtn.hpp"
-#include "solver/metrics.hpp"
+#include "layer/prune/baselines.hpp"
+#include "layer/quant/rtn.hpp"
+#include "layer/solver/metrics.hpp"
 
 using namespace surgeon;
 using namespace surgeon::capi;

@@ -5,10 +5,10 @@
 
 #include "core/context.hpp"
 #include "core/checks.hpp"
-#include "hessian/hessian.hpp"
-#include "prune/mask.hpp"
-#include "quant/quantizer.hpp"
-#include "solver/solver.hpp"
+#include "layer/hessian/hessian.hpp"
+#include "layer/prune/mask.hpp"
+#include "layer/quant/quantizer.hpp"
+#include "layer/solver/solver.hpp"
 
 struct surgeon_context {
     std::shared_ptr<surgeon::Context> impl = std::make_shared<surgeon::Context>();

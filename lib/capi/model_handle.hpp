@@ -6,9 +6,9 @@
 #include <optional>
 #include <string>
 
-#include "model/model.hpp"
-#include "model/tokenizer.hpp"
-#include "quant/quantizer.hpp"
+#include "nn/model.hpp"
+#include "io/tokenizer.hpp"
+#include "layer/quant/quantizer.hpp"
 
 struct surgeon_model {
     surgeon::model::Model model;

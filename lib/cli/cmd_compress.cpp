@@ -12,13 +12,13 @@
 #include "cli/model_cli.hpp"
 #include "core/context.hpp"
 #include "core/error.hpp"
-#include "model/gptq_export.hpp"
-#include "model/hf_model.hpp"
-#include "model/layer_budget.hpp"
-#include "model/load.hpp"
-#include "model/llama2c.hpp"
-#include "model/pipeline.hpp"
-#include "model/recipe.hpp"
+#include "io/gptq_export.hpp"
+#include "io/hf_model.hpp"
+#include "compress/layer_budget.hpp"
+#include "io/load.hpp"
+#include "io/llama2c.hpp"
+#include "compress/pipeline.hpp"
+#include "compress/recipe.hpp"
 
 namespace surgeon::cli {
 namespace {

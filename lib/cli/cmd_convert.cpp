@@ -5,7 +5,7 @@
 
 #include "cli/args.hpp"
 #include "cli/command.hpp"
-#include "model/convert.hpp"
+#include "io/convert.hpp"
 
 namespace surgeon::cli {
 namespace {

@@ -11,9 +11,9 @@
 #include "cli/command.hpp"
 #include "cli/model_cli.hpp"
 #include "core/context.hpp"
-#include "model/hf_model.hpp"
-#include "model/pipeline.hpp"
-#include "model/recipe.hpp"
+#include "io/hf_model.hpp"
+#include "compress/pipeline.hpp"
+#include "compress/recipe.hpp"
 
 namespace surgeon::cli {
 namespace {

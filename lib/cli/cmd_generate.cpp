@@ -5,7 +5,7 @@
 #include "cli/command.hpp"
 #include "cli/model_cli.hpp"
 #include "core/error.hpp"
-#include "model/generate.hpp"
+#include "nn/generate.hpp"
 
 namespace surgeon::cli {
 namespace {

@@ -12,7 +12,7 @@
 #include "core/backend.hpp"
 #include "core/error.hpp"
 #include "core/half.hpp"
-#include "solver/metrics.hpp"
+#include "layer/solver/metrics.hpp"
 
 namespace surgeon::cli {
 namespace {

@@ -12,12 +12,12 @@
 #include "cli/args.hpp"
 #include "cli/command.hpp"
 #include "core/error.hpp"
-#include "model/convert.hpp"
-#include "model/forward.hpp"
-#include "model/load.hpp"
-#include "model/perplexity.hpp"
-#include "model/tokenizer.hpp"
-#include "structured/model_prune.hpp"
+#include "io/convert.hpp"
+#include "nn/forward.hpp"
+#include "io/load.hpp"
+#include "nn/perplexity.hpp"
+#include "io/tokenizer.hpp"
+#include "compress/model_prune.hpp"
 
 namespace surgeon::cli {
 namespace {

@@ -10,7 +10,7 @@
 #include "core/context.hpp"
 #include "core/matrix.hpp"
 #include "core/npy.hpp"
-#include "hessian/hessian.hpp"
+#include "layer/hessian/hessian.hpp"
 
 namespace surgeon::cli {
 

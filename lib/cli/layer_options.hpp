@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "quant/quantizer.hpp"
+#include "layer/quant/quantizer.hpp"
 #include "surgeon/surgeon.h"
 
 namespace surgeon::cli {

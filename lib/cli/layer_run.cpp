@@ -3,9 +3,9 @@
 #include <chrono>
 #include <cmath>
 
-#include "prune/baselines.hpp"
-#include "quant/rtn.hpp"
-#include "solver/solver.hpp"
+#include "layer/prune/baselines.hpp"
+#include "layer/quant/rtn.hpp"
+#include "layer/solver/solver.hpp"
 
 namespace surgeon::cli {
 

@@ -6,9 +6,9 @@
 #include "cli/layer_options.hpp"
 #include "core/context.hpp"
 #include "core/matrix.hpp"
-#include "hessian/hessian.hpp"
-#include "prune/mask.hpp"
-#include "quant/quantizer.hpp"
+#include "layer/hessian/hessian.hpp"
+#include "layer/prune/mask.hpp"
+#include "layer/quant/quantizer.hpp"
 
 namespace surgeon::cli {
 

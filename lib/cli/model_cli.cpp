@@ -9,8 +9,8 @@
 #include <sstream>
 
 #include "core/error.hpp"
-#include "model/hf_model.hpp"
-#include "model/load.hpp"
+#include "io/hf_model.hpp"
+#include "io/load.hpp"
 
 namespace surgeon::cli {
 

@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "cli/args.hpp"
-#include "model/model.hpp"
-#include "model/perplexity.hpp"
-#include "model/safetensors.hpp"
-#include "model/tokenizer.hpp"
+#include "nn/model.hpp"
+#include "nn/perplexity.hpp"
+#include "io/safetensors.hpp"
+#include "io/tokenizer.hpp"
 
 namespace surgeon::cli {
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "model/model.hpp"
+#include "nn/model.hpp"
 
 namespace surgeon::structured {
 

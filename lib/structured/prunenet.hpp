@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/context.hpp"
-#include "model/model.hpp"
+#include "nn/model.hpp"
 
 namespace surgeon::structured {
 

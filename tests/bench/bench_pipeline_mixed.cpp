@@ -12,8 +12,8 @@
 #include <random>
 #include <string>
 
-#include "model/fisher.hpp"
-#include "model/pipeline.hpp"
+#include "nn/fisher.hpp"
+#include "compress/pipeline.hpp"
 
 using namespace surgeon;
 using namespace surgeon::model;

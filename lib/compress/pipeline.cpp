@@ -1,0 +1,155 @@
+#include "compress/pipeline.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <memory>
+
+#include "layer/hessian/hessian.hpp"
+#include "nn/fisher.hpp"
+#include "nn/forward.hpp"
+#include "compress/layer_compress.hpp"
+#include "compress/row_budget.hpp"
+#include "layer/quant/mixed.hpp"
+
+namespace surgeon::model {
+namespace {
+
+double now() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double zero_fraction(const Matrix& w) {
+    int64_t zeros = 0;
+    for (float v : w.data) zeros += v == 0.0f ? 1 : 0;
+    return w.data.empty() ? 0.0 : static_cast<double>(zeros) / static_cast<double>(w.data.size());
+}
+
+}  // namespace
+
+bool needs_output_fisher(const Model& model, const Recipe& recipe) {
+    for (size_t b = 0; b < model.layers.size(); ++b)
+        for (const char* name : kLinearNames) {
+            const LayerPlan plan = recipe.plan_for("layers." + std::to_string(b) + "." + name);
+            if (plan.is_mixed() && plan.mixed->allocator == Allocator::error &&
+                plan.mixed->sensitivity == RowSensitivity::fisher)
+                return true;
+        }
+    return false;
+}
+
+CompressionReport compress_model(Model& model, const std::vector<std::vector<int>>& calibration,
+                                 const Recipe& recipe, const ContextPtr& ctx,
+                                 const BlockProgress& progress) {
+    const double t_start = now();
+    CompressionReport report;
+    std::vector<Matrix> states;
+    for (const auto& seq : calibration) {
+        if (seq.empty()) continue;
+        states.push_back(embed(model, seq));
+        report.calibration_tokens += static_cast<int64_t>(seq.size());
+    }
+    report.calibration_sequences = static_cast<int64_t>(states.size());
+
+    const int64_t n_blocks = static_cast<int64_t>(model.layers.size());
+    // Fisher-weighted layers read the output Fisher of the dense model.
+    std::optional<OutputFisher> fisher;
+    if (needs_output_fisher(model, recipe)) {
+        ctx->progress("fisher", 0.0);
+        fisher = output_fisher(model, calibration, ctx->effective_threads());
+    }
+    // Layers sharing a model-wide budget get their share from a plan on the dense model.
+    if (has_model_scope(model, recipe)) {
+        ctx->progress("budget", 0.0);
+        report.row_budget = plan_row_budget(model, states, recipe, *fisher, ctx);
+    }
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        LayerWeights& layer = model.layers[static_cast<size_t>(b)];
+        for (const Group& group : kGroups) {
+            std::vector<LayerPlan> plans;
+            bool needs_h = false;
+            for (const char* name : group.linears) {
+                const std::string full = "layers." + std::to_string(b) + "." + name;
+                plans.push_back(recipe.plan_for(full));
+                LayerPlan& plan = plans.back();
+                if (plan.is_mixed() && plan.mixed->scope == BudgetScope::model)
+                    plan.mixed->avg_bits = report.row_budget->layer_avg_bits(full);
+                needs_h = needs_h || plan.needs_calibration();
+            }
+            std::unique_ptr<Hessian> h;
+            std::vector<double> down_sq;
+            if (needs_h) {
+                require(!states.empty(), SURGEON_ERR_INVALID_ARGUMENT,
+                        "the recipe needs calibration data but none was given");
+                ctx->progress("calibrate", 0.0);
+                down_sq.clear();
+                h = collect_hessian(model, layer, states, group.tap, ctx,
+                                    group.tap == LinearInput::ffn_in ? &down_sq : nullptr);
+            }
+            SolverCache solvers;
+            for (size_t i = 0; i < group.linears.size(); ++i) {
+                CompressedLayer out;
+                out.name = "layers." + std::to_string(b) + "." + group.linears[i];
+                out.plan = plans[i];
+                Matrix& w = linear(layer, group.linears[i]);
+                out.rows = w.rows;
+                out.cols = w.cols;
+                const double t0 = now();
+                const LayerSite site{&model.config, &layer, group.linears[i],
+                                     down_sq.empty() ? nullptr : &down_sq,
+                                     fisher ? &fisher->of(out.name) : nullptr};
+                compress_layer(ctx, plans[i], w, h.get(), solvers, site, out);
+                out.seconds = now() - t0;
+                out.sparsity = zero_fraction(w);
+                report.layers.push_back(std::move(out));
+            }
+        }
+        // The next block sees the outputs of this (now compressed) block.
+        for (Matrix& x : states) x = block_forward(model.config, layer, x, nullptr);
+        if (progress) progress(b + 1, n_blocks);
+    }
+    report.seconds = now() - t_start;
+    return report;
+}
+
+nlohmann::json CompressionReport::to_json() const {
+    nlohmann::json layers_json = nlohmann::json::array();
+    int64_t params = 0, zeros = 0;
+    for (const CompressedLayer& l : layers) {
+        nlohmann::json j{{"name", l.name},           {"method", method_name(l.plan.method)},
+                         {"rows", l.rows},           {"cols", l.cols},
+                         {"sparsity", l.sparsity},   {"seconds", l.seconds}};
+        if (l.mixed) {
+            j["bits"] = l.mixed->avg_bits();
+            j["mixed"] = l.mixed->to_json();
+            j["mixed"]["allocator"] = allocator_name(l.plan.mixed->allocator);
+        } else {
+            j["bits"] = l.plan.quantize ? nlohmann::json(l.plan.quant.bits) : nlohmann::json(nullptr);
+        }
+        j["loss"] = l.loss ? nlohmann::json(*l.loss) : nlohmann::json(nullptr);
+        j["rel_error"] = l.rel_error ? nlohmann::json(*l.rel_error) : nlohmann::json(nullptr);
+        layers_json.push_back(j);
+        params += l.rows * l.cols;
+        zeros += static_cast<int64_t>(std::llround(l.sparsity * static_cast<double>(l.rows * l.cols)));
+    }
+    nlohmann::json j{{"layers", layers_json},
+                     {"calibration_sequences", calibration_sequences},
+                     {"calibration_tokens", calibration_tokens},
+                     {"linear_params", params},
+                     {"linear_sparsity", params ? static_cast<double>(zeros) / static_cast<double>(params) : 0.0},
+                     {"seconds", seconds}};
+    if (const auto total = mixed_total()) j["mixed"] = total->to_json();
+    if (row_budget) j["row_budget"] = row_budget->to_json();
+    return j;
+}
+
+std::optional<MixedStats> CompressionReport::mixed_total() const {
+    std::optional<MixedStats> total;
+    for (const CompressedLayer& l : layers)
+        if (l.mixed) {
+            if (!total) total = *l.mixed;
+            else total->add(*l.mixed);
+        }
+    return total;
+}
+
+}  // namespace surgeon::model

@@ -1,0 +1,178 @@
+#include "compress/recipe.hpp"
+
+#include <fnmatch.h>
+
+#include <fstream>
+
+#include "core/error.hpp"
+
+namespace surgeon::model {
+
+Method parse_method(const std::string& name) {
+    if (name == "dense" || name == "none") return Method::dense;
+    if (name == "sparsegpt") return Method::sparsegpt;
+    if (name == "gptq") return Method::gptq;
+    if (name == "wanda") return Method::wanda;
+    if (name == "magnitude") return Method::magnitude;
+    if (name == "rtn") return Method::rtn;
+    fail(SURGEON_ERR_INVALID_ARGUMENT,
+         "unknown method '" + name + "' (dense, sparsegpt, gptq, wanda, magnitude, rtn)");
+}
+
+const char* method_name(Method m) {
+    switch (m) {
+        case Method::dense: return "dense";
+        case Method::sparsegpt: return "sparsegpt";
+        case Method::gptq: return "gptq";
+        case Method::wanda: return "wanda";
+        case Method::magnitude: return "magnitude";
+        case Method::rtn: return "rtn";
+    }
+    return "?";
+}
+
+bool LayerPlan::is_mixed() const {
+    return mixed && quantize &&
+           (method == Method::gptq || method == Method::rtn || method == Method::sparsegpt);
+}
+
+bool LayerPlan::needs_calibration() const {
+    // Mixed RTN still allocates its bits from the Hessian.
+    return method == Method::sparsegpt || method == Method::gptq || method == Method::wanda ||
+           (method == Method::rtn && is_mixed());
+}
+
+void LayerPlan::apply(const nlohmann::json& spec) {
+    require_arg(spec.is_object(), "a recipe entry must be a JSON object");
+    for (const auto& [key, value] : spec.items()) {
+        if (key == "match") continue;
+        if (key == "method") {
+            method = parse_method(value.get<std::string>());
+            quantize = method == Method::gptq || method == Method::rtn || (quantize && method == Method::sparsegpt);
+        } else if (key == "skip") {
+            skip = value.get<bool>();
+        } else if (key == "sparsity") {
+            sparsity = value.get<double>();
+            n = m = 0;  // unstructured replaces an inherited n:m
+        } else if (key == "nm") {
+            const std::string s = value.get<std::string>();
+            const size_t colon = s.find(':');
+            require_arg(colon != std::string::npos, "nm must look like \"2:4\", got '" + s + "'");
+            n = std::stoi(s.substr(0, colon));
+            m = std::stoi(s.substr(colon + 1));
+            sparsity = 0.0;
+        } else if (key == "bits") {
+            if (value.is_null()) {
+                quantize = false;
+                mixed.reset();
+            } else {
+                quant.bits = value.get<int>();
+                quantize = true;
+            }
+        } else if (key == "group") {
+            quant.group_size = value.get<int64_t>();
+        } else if (key == "sym") {
+            quant.symmetric = value.get<bool>();
+        } else if (key == "asym") {
+            quant.symmetric = !value.get<bool>();
+        } else if (key == "mse") {
+            quant.mse = value.get<bool>();
+        } else if (key == "act_order") {
+            quant.act_order = value.get<bool>();
+        } else if (key == "static_groups") {
+            quant.static_groups = value.get<bool>();
+        } else if (key == "damp") {
+            percdamp = value.get<double>();
+        } else if (key == "blocksize") {
+            block_size = value.get<int64_t>();
+        } else if (key == "mask_scope") {
+            const std::string s = value.get<std::string>();
+            require_arg(s == "block" || s == "row", "mask_scope must be block or row, got '" + s + "'");
+            scope = s == "row" ? SURGEON_MASK_SCOPE_ROW : SURGEON_MASK_SCOPE_BLOCK;
+        } else if (key == "mixed") {
+            if (value.is_null()) {
+                mixed.reset();
+            } else {
+                // Merges over the inherited plan: a rule may change only the target.
+                MixedPlan next = mixed.value_or(MixedPlan{});
+                next.apply(value);
+                mixed = std::move(next);
+                quantize = true;
+            }
+        } else {
+            fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown recipe key '" + key + "'");
+        }
+    }
+    if (method == Method::gptq || method == Method::rtn) quantize = true;
+    if (quantize) quant.validate();
+}
+
+nlohmann::json LayerPlan::to_json() const {
+    nlohmann::json j{{"method", method_name(method)}};
+    if (method == Method::dense) return j;
+    if (method != Method::gptq && method != Method::rtn) {
+        if (n > 0)
+            j["nm"] = std::to_string(n) + ":" + std::to_string(m);
+        else
+            j["sparsity"] = sparsity;
+    }
+    if (quantize) {
+        j["bits"] = quant.bits;
+        j["group"] = quant.group_size;
+        j["sym"] = quant.symmetric;
+        if (quant.mse) j["mse"] = true;
+        if (quant.act_order) j["act_order"] = true;
+        if (quant.static_groups) j["static_groups"] = true;
+        if (is_mixed()) j["mixed"] = mixed->to_json();
+    }
+    if (method == Method::sparsegpt || method == Method::gptq) {
+        j["damp"] = percdamp;
+        j["blocksize"] = block_size;
+    }
+    if (method == Method::sparsegpt && scope == SURGEON_MASK_SCOPE_ROW) j["mask_scope"] = "row";
+    return j;
+}
+
+Recipe Recipe::from_json(const nlohmann::json& j) {
+    require_arg(j.is_object(), "a recipe must be a JSON object");
+    Recipe r;
+    if (j.contains("default")) r.defaults_.apply(j.at("default"));
+    if (j.contains("rules")) {
+        require_arg(j.at("rules").is_array(), "recipe \"rules\" must be an array");
+        for (const auto& rule : j.at("rules")) {
+            require_arg(rule.is_object() && rule.contains("match"),
+                        "every recipe rule needs a \"match\" pattern");
+            LayerPlan probe = r.defaults_;
+            probe.apply(rule);  // validates the rule early
+            r.rules_.push_back({rule.at("match").get<std::string>(), rule});
+        }
+    }
+    return r;
+}
+
+Recipe Recipe::from_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) fail(SURGEON_ERR_IO, "cannot open recipe '" + path + "'");
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+        fail(SURGEON_ERR_IO, path + ": invalid JSON: " + e.what());
+    }
+    try {
+        return from_json(j);
+    } catch (const nlohmann::json::exception& e) {
+        fail(SURGEON_ERR_INVALID_ARGUMENT, path + ": " + e.what());
+    }
+}
+
+LayerPlan Recipe::plan_for(const std::string& layer_name) const {
+    LayerPlan plan = defaults_;
+    for (const Rule& rule : rules_)
+        if (fnmatch(rule.match.c_str(), layer_name.c_str(), 0) == 0) plan.apply(rule.spec);
+    // A skip holds even when a later, broader rule names a method ("skip": false undoes it).
+    if (plan.skip) plan.method = Method::dense;
+    return plan;
+}
+
+}  // namespace surgeon::model

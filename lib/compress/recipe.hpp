@@ -1,0 +1,72 @@
+// Compression recipe: which method and options each linear layer gets. Layers are named
+// "layers.<block>.<wq|wk|wv|wo|w1|w2|w3>"; rules match them with shell-style globs and are
+// applied in order over the defaults (later rules override earlier ones, except that a
+// "skip": true holds until a rule says "skip": false).
+//
+//   { "default": {"method": "sparsegpt", "sparsity": 0.5},
+//     "rules": [ {"match": "layers.0.*", "skip": true},
+//                {"match": "*.w2", "method": "gptq", "bits": 8, "group": 128} ] }
+//
+// "mixed" (quantizing methods) gives every row its own bit width (docs/mixed-precision.md);
+// its keys merge over the inherited entry, so rules can set per-layer targets:
+//   {"match": "layers.[0-2].*", "mixed": {"avg_bits": 3.5}}. "mixed": null removes it.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "layer/quant/mixed.hpp"
+#include "layer/quant/quantizer.hpp"
+#include "surgeon/surgeon.h"
+
+namespace surgeon::model {
+
+enum class Method { dense, sparsegpt, gptq, wanda, magnitude, rtn };
+
+Method parse_method(const std::string& name);  // throws SURGEON_ERR_INVALID_ARGUMENT
+const char* method_name(Method m);
+
+struct LayerPlan {
+    Method method = Method::dense;
+    bool skip = false;  // left dense whatever the method says
+    double sparsity = 0.0;
+    int n = 0, m = 0;
+    surgeon_mask_scope scope = SURGEON_MASK_SCOPE_BLOCK;
+    bool quantize = false;  // gptq, rtn, or sparsegpt joint with quantization
+    QuantConfig quant;
+    double percdamp = 0.01;
+    int64_t block_size = 128;
+    // Per-row bit widths (gptq, rtn, sparsegpt joint); quant.bits is then unused.
+    std::optional<MixedPlan> mixed;
+
+    bool needs_calibration() const;
+    // Mixed precision is in effect (a quantizing method with a "mixed" entry).
+    bool is_mixed() const;
+    // Applies the keys present in `spec` (method, sparsity, nm "2:4", bits, group, sym/asym,
+    // mse, act_order, static_groups, damp, blocksize, mask_scope, skip, mixed).
+    void apply(const nlohmann::json& spec);
+    nlohmann::json to_json() const;
+};
+
+class Recipe {
+public:
+    Recipe() = default;
+    explicit Recipe(LayerPlan defaults) : defaults_(std::move(defaults)) {}
+    static Recipe from_json(const nlohmann::json& j);
+    static Recipe from_file(const std::string& path);
+
+    LayerPlan plan_for(const std::string& layer_name) const;
+    const LayerPlan& defaults() const { return defaults_; }
+
+private:
+    struct Rule {
+        std::string match;
+        nlohmann::json spec;
+    };
+    LayerPlan defaults_;
+    std::vector<Rule> rules_;
+};
+
+}  // namespace surgeon::model

@@ -1,0 +1,39 @@
+// Checkpoint conversion between llama2.c .bin files and Hugging Face directories, through
+// the in-memory Model (fp32, llama2.c layout). f32 conversions are bit-exact both ways.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nn/model.hpp"
+#include "io/safetensors.hpp"
+
+namespace surgeon::model {
+
+enum class ModelFormat { llama2c, hf };
+ModelFormat parse_model_format(const std::string& name);  // "hf" | "llama2c"
+const char* model_format_name(ModelFormat f);
+
+// Format of an existing checkpoint: a directory with config.json is HF, a file is llama2.c.
+ModelFormat detect_model_format(const std::string& path);
+
+struct ConvertOptions {
+    std::optional<ModelFormat> format;  // default: the other format than the input's
+    std::optional<Dtype> dtype;         // HF output: default the source dtype (F32 from llama2.c)
+};
+
+struct ConvertReport {
+    ModelFormat from = ModelFormat::llama2c, to = ModelFormat::hf;
+    Dtype source_dtype = Dtype::F32, dtype = Dtype::F32;
+    int64_t parameters = 0;
+    std::vector<std::string> warnings;  // information lost on the way (GPTQ layers dequantized)
+};
+
+int64_t parameter_count(const Model& model);
+
+// Reads `in`, writes `out` (a file for llama2.c, a directory for HF). llama2.c output is
+// float32 only (another dtype is SURGEON_ERR_INVALID_ARGUMENT).
+ConvertReport convert_model(const std::string& in, const std::string& out, const ConvertOptions& options);
+
+}  // namespace surgeon::model

@@ -1,0 +1,49 @@
+// Hugging Face Llama-family checkpoints (config.json + model.safetensors or sharded
+// safetensors) <-> model::Model.
+//
+// HF keeps q_proj/k_proj rows ordered for "rotate half" RoPE (the first half of each head
+// pairs with the second half); llama2.c (our Model) rotates adjacent pairs (2i, 2i+1).
+// The row maps below convert between the two; see docs/formats.md.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "nn/model.hpp"
+#include "io/safetensors.hpp"
+
+namespace surgeon::model {
+
+// True when `path` is a directory holding config.json.
+bool is_hf_dir(const std::string& path);
+
+// Loads an HF Llama directory. Per-layer FFN sizes come from the tensor shapes (structured
+// pruning may leave them unequal). GPTQ-packed linears (qweight/qzeros/scales/g_idx, see
+// gptq_export.hpp) are dequantized to fp32. `source_dtype` (nullable) receives the dtype of
+// the token embedding as stored. Throws SURGEON_ERR_IO for missing/inconsistent files and
+// SURGEON_ERR_UNSUPPORTED for architectures outside the Llama family we model.
+Model load_hf(const std::string& dir, Dtype* source_dtype = nullptr);
+
+// Writes config.json and model.safetensors (tensors in `dtype`: F32, F16 or BF16). A tied
+// classifier is written as tie_word_embeddings without an lm_head tensor. Creates `dir`.
+void save_hf(const Model& model, const std::string& dir, Dtype dtype);
+
+// config.json for `model` (shared with the GPTQ exporter).
+nlohmann::ordered_json hf_config(const Model& model, Dtype dtype);
+
+// HF tensor name prefix of a block linear: ("wq", 3) -> "model.layers.3.self_attn.q_proj".
+std::string hf_linear_prefix(int64_t layer, const std::string& llama2c_name);
+
+// The llama2.c name of a linear given by its HF projection name ("q_proj" or
+// "self_attn.q_proj" -> "wq"); any other name comes back unchanged.
+std::string llama2c_linear_name(const std::string& name);
+
+// Row order between the layouts for a q (n_heads) or k (n_kv_heads) projection with
+// `rows` = heads × head_size: hf_row[i] = llama2c_row[order[i]].
+std::vector<int64_t> hf_qk_row_order(int64_t rows, int64_t heads);
+Matrix permute_qk_to_hf(const Matrix& w, int64_t heads);    // llama2.c -> HF
+Matrix unpermute_qk_from_hf(const Matrix& w, int64_t heads);  // HF -> llama2.c
+
+}  // namespace surgeon::model

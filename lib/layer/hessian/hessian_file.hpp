@@ -1,0 +1,25 @@
+// On-disk Hessian accumulator: little-endian, versioned, FNV-1a-64 checksum at the end.
+//   "SRGNHESS" | u32 version (1) | u32 reserved (0) | i64 cols | i64 samples
+//   | f32 upper triangle of Σxᵀx, row by row (cols·(cols+1)/2)
+//   | f64 Σ|x| [cols] | f64 Σx [cols] | f64 Σx² [cols] | u64 checksum of all bytes before it
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "layer/hessian/hessian.hpp"
+
+namespace surgeon {
+
+struct HessianFileData {
+    int64_t cols = 0;
+    int64_t samples = 0;
+    std::vector<float> upper;
+    ColumnStats stats;
+};
+
+void write_hessian_file(const std::string& path, const HessianFileData& data);
+HessianFileData read_hessian_file(const std::string& path);  // throws SURGEON_ERR_IO
+
+}  // namespace surgeon

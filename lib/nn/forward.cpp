@@ -1,0 +1,189 @@
+#include "nn/forward.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.hpp"
+#include "nn/ops.hpp"
+
+namespace surgeon::model {
+namespace {
+
+using ops::apply_linear;
+using ops::rmsnorm;
+
+// Causal grouped-query attention of T queries (positions pos0..pos0+T-1) over the keys
+// and values of positions 0..pos0+T-1 (rows of k/v, leading dimension kv_dim). q and the
+// result are T × q_dim (n_heads heads of head_size, which need not add up to dim).
+Matrix attention(const ModelConfig& c, const Matrix& q, const float* k, const float* v,
+                 int64_t pos0) {
+    const int64_t T = q.rows, L = pos0 + T, hs = c.head_size(), kv_dim = c.kv_dim(), q_dim = c.q_dim();
+    const int64_t group = c.n_heads / c.n_kv_heads;
+    const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hs)));
+    Matrix out(T, q_dim);
+    if (T == 0) return out;
+    Matrix scores(T, L);
+    for (int64_t h = 0; h < c.n_heads; ++h) {
+        const int64_t kv_off = (h / group) * hs;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(L),
+                    static_cast<int>(hs), scale, q.data.data() + h * hs, static_cast<int>(q_dim),
+                    k + kv_off, static_cast<int>(kv_dim), 0.0f, scores.data.data(), static_cast<int>(L));
+        ops::causal_softmax(scores, pos0);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(hs),
+                    static_cast<int>(L), 1.0f, scores.data.data(), static_cast<int>(L), v + kv_off,
+                    static_cast<int>(kv_dim), 0.0f, out.data.data() + h * hs, static_cast<int>(q_dim));
+    }
+    return out;
+}
+
+void check_layer(const ModelConfig& c, const LayerWeights& L, const Matrix& x) {
+    require_shape(x.cols == c.dim, "block input has " + std::to_string(x.cols) +
+                                       " columns, the model dim is " + std::to_string(c.dim));
+    require_shape(c.attention_consistent(), "inconsistent attention config");
+    const int64_t hidden = L.w1.rows;
+    require_shape(static_cast<int64_t>(L.rms_att.size()) == c.dim &&
+                      static_cast<int64_t>(L.rms_ffn.size()) == c.dim &&
+                      L.wq.rows == c.q_dim() && L.wq.cols == c.dim && L.wk.rows == c.kv_dim() &&
+                      L.wk.cols == c.dim && L.wv.rows == c.kv_dim() && L.wv.cols == c.dim &&
+                      L.wo.rows == c.dim && L.wo.cols == c.q_dim() && L.w1.cols == c.dim &&
+                      L.w3.rows == hidden && L.w3.cols == c.dim && L.w2.rows == c.dim &&
+                      L.w2.cols == hidden,
+                  "block weights do not match the model config");
+}
+
+// One block at positions pos0.. of x. Keys/values go to `k_cache`/`v_cache` rows pos0..
+// when given (attention then covers the cached positions too), else stay local.
+Matrix run_block(const ModelConfig& c, const LayerWeights& L, const Matrix& x, int64_t pos0,
+                 Matrix* k_cache, Matrix* v_cache, BlockCapture* capture, BlockTape* tape = nullptr) {
+    check_layer(c, L, x);
+    const int64_t T = x.rows;
+    Matrix attn_in = rmsnorm(x, L.rms_att, c.norm_eps);
+    Matrix q = apply_linear(attn_in, L.wq);
+    Matrix k = apply_linear(attn_in, L.wk);
+    Matrix v = apply_linear(attn_in, L.wv);
+    const ops::RopeTable rope(pos0, T, c.head_size(), c.rope_theta);
+    rope.apply(q);
+    rope.apply(k);
+    const float* keys = k.data.data();
+    const float* values = v.data.data();
+    if (k_cache) {
+        std::memcpy(k_cache->row(pos0), k.data.data(), sizeof(float) * k.data.size());
+        std::memcpy(v_cache->row(pos0), v.data.data(), sizeof(float) * v.data.size());
+        keys = k_cache->data.data();
+        values = v_cache->data.data();
+    }
+    Matrix attn_out_in = attention(c, q, keys, values, k_cache ? pos0 : 0);
+
+    Matrix h = x;  // residual stream
+    apply_linear(attn_out_in.data.data(), T, attn_out_in.cols, L.wo, h.data.data(), c.dim, 1.0f);
+    Matrix ffn_in = rmsnorm(h, L.rms_ffn, c.norm_eps);
+    Matrix gate = apply_linear(ffn_in, L.w1);
+    Matrix up = apply_linear(ffn_in, L.w3);
+    if (tape) {
+        tape->q = std::move(q);
+        tape->k = std::move(k);
+        tape->v = std::move(v);
+        tape->mid = h;
+        tape->gate = gate;
+    }
+    for (size_t i = 0; i < gate.data.size(); ++i) {
+        const float g = gate.data[i];
+        gate.data[i] = g / (1.0f + std::exp(-g)) * up.data[i];  // silu(w1 x) * w3 x
+    }
+    apply_linear(gate.data.data(), T, gate.cols, L.w2, h.data.data(), c.dim, 1.0f);
+    if (capture) {
+        capture->attn_in = std::move(attn_in);
+        capture->attn_out_in = std::move(attn_out_in);
+        capture->ffn_in = std::move(ffn_in);
+        capture->down_in = std::move(gate);
+    }
+    if (tape) tape->up = std::move(up);
+    return h;
+}
+
+}  // namespace
+
+Matrix embed(const Model& model, const std::vector<int>& tokens) {
+    const int64_t dim = model.config.dim;
+    require_shape(model.tok_emb.rows == model.config.vocab_size && model.tok_emb.cols == dim,
+                  "token embedding does not match the model config");
+    Matrix x(static_cast<int64_t>(tokens.size()), dim);
+    for (size_t t = 0; t < tokens.size(); ++t) {
+        require_arg(tokens[t] >= 0 && tokens[t] < model.config.vocab_size,
+                    "token " + std::to_string(tokens[t]) + " at position " + std::to_string(t) +
+                        " is outside the vocabulary of " + std::to_string(model.config.vocab_size));
+        std::memcpy(x.row(static_cast<int64_t>(t)), model.tok_emb.row(tokens[t]),
+                    sizeof(float) * static_cast<size_t>(dim));
+    }
+    return x;
+}
+
+Matrix block_forward(const ModelConfig& config, const LayerWeights& layer, const Matrix& x,
+                     BlockCapture* capture) {
+    return run_block(config, layer, x, 0, nullptr, nullptr, capture);
+}
+
+Matrix block_forward_taped(const ModelConfig& config, const LayerWeights& layer, const Matrix& x,
+                          BlockTape& tape) {
+    return run_block(config, layer, x, 0, nullptr, nullptr, &tape, &tape);
+}
+
+Matrix logits(const Model& model, const Matrix& x) {
+    const Matrix& cls = model.classifier();
+    require_shape(x.cols == model.config.dim && cls.cols == model.config.dim &&
+                      static_cast<int64_t>(model.rms_final.size()) == model.config.dim,
+                  "final norm or classifier does not match the model dim");
+    return apply_linear(rmsnorm(x, model.rms_final, model.config.norm_eps), cls);
+}
+
+Matrix forward(const Model& model, const std::vector<int>& tokens) {
+    Matrix x = embed(model, tokens);
+    for (const LayerWeights& layer : model.layers) x = block_forward(model.config, layer, x);
+    return logits(model, x);
+}
+
+KVCache::KVCache(const Model& model, int64_t capacity) {
+    capacity_ = capacity > 0 ? std::min(capacity, model.config.seq_len) : model.config.seq_len;
+    require_arg(capacity_ > 0, "KV cache needs a positive capacity");
+    for (size_t l = 0; l < model.layers.size(); ++l) {
+        keys_.emplace_back(capacity_, model.config.kv_dim());
+        values_.emplace_back(capacity_, model.config.kv_dim());
+    }
+}
+
+Matrix forward_cached(const Model& model, KVCache& cache, const std::vector<int>& tokens) {
+    const auto T = static_cast<int64_t>(tokens.size());
+    require_arg(cache.size_ + T <= cache.capacity_,
+                "context full: " + std::to_string(cache.size_) + " + " + std::to_string(T) +
+                    " positions exceed " + std::to_string(cache.capacity_));
+    require_shape(cache.keys_.size() == model.layers.size(), "KV cache built for another model");
+    Matrix x = embed(model, tokens);
+    for (size_t l = 0; l < model.layers.size(); ++l)
+        x = run_block(model.config, model.layers[l], x, cache.size_, &cache.keys_[l],
+                      &cache.values_[l], nullptr);
+    cache.size_ += T;
+    return logits(model, x);
+}
+
+LinearInput input_of(const std::string& linear) {
+    if (linear == "wq" || linear == "wk" || linear == "wv") return LinearInput::attn_in;
+    if (linear == "wo") return LinearInput::attn_out_in;
+    if (linear == "w1" || linear == "w3") return LinearInput::ffn_in;
+    if (linear == "w2") return LinearInput::down_in;
+    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown linear '" + linear + "' (wq, wk, wv, wo, w1, w2, w3)");
+}
+
+const Matrix& captured(const BlockCapture& c, LinearInput which) {
+    switch (which) {
+        case LinearInput::attn_in: return c.attn_in;
+        case LinearInput::attn_out_in: return c.attn_out_in;
+        case LinearInput::ffn_in: return c.ffn_in;
+        case LinearInput::down_in: return c.down_in;
+    }
+    return c.attn_in;
+}
+
+}  // namespace surgeon::model

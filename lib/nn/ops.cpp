@@ -1,0 +1,116 @@
+#include "nn/ops.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace surgeon::model::ops {
+
+void apply_linear(const float* x, int64_t T, int64_t ldx, const Matrix& w, float* y, int64_t ldy,
+                  float beta) {
+    if (T == 0) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T),
+                static_cast<int>(w.rows), static_cast<int>(w.cols), 1.0f, x, static_cast<int>(ldx),
+                w.data.data(), static_cast<int>(w.cols), beta, y, static_cast<int>(ldy));
+}
+
+Matrix apply_linear(const Matrix& x, const Matrix& w) {
+    Matrix y(x.rows, w.rows);
+    apply_linear(x.data.data(), x.rows, x.cols, w, y.data.data(), y.cols);
+    return y;
+}
+
+void linear_input_grad(const Matrix& dy, const Matrix& w, Matrix& dx, float beta) {
+    if (dy.rows == 0) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(dy.rows),
+                static_cast<int>(w.cols), static_cast<int>(w.rows), 1.0f, dy.data.data(),
+                static_cast<int>(dy.cols), w.data.data(), static_cast<int>(w.cols), beta,
+                dx.data.data(), static_cast<int>(dx.cols));
+}
+
+namespace {
+double inverse_rms(const float* x, int64_t n, float eps) {
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+    return 1.0 / std::sqrt(ss / static_cast<double>(n) + eps);
+}
+}  // namespace
+
+Matrix rmsnorm(const Matrix& x, const std::vector<float>& weight, float eps) {
+    Matrix out(x.rows, x.cols);
+    for (int64_t t = 0; t < x.rows; ++t) {
+        const float* in = x.row(t);
+        const auto inv = static_cast<float>(inverse_rms(in, x.cols, eps));
+        float* o = out.row(t);
+        for (int64_t i = 0; i < x.cols; ++i) o[i] = in[i] * inv * weight[static_cast<size_t>(i)];
+    }
+    return out;
+}
+
+// y_i = x_i·r·w_i with r = (mean x² + eps)^-½, so dx_j = r·w_j·dy_j − (r³/n)·x_j·Σ_i dy_i·w_i·x_i.
+void rmsnorm_backward(const Matrix& x, const std::vector<float>& weight, float eps, const Matrix& dy,
+                      Matrix& dx) {
+    const int64_t n = x.cols;
+    for (int64_t t = 0; t < x.rows; ++t) {
+        const float* in = x.row(t);
+        const float* g = dy.row(t);
+        const double r = inverse_rms(in, n, eps);
+        double dot = 0.0;
+        for (int64_t i = 0; i < n; ++i) dot += static_cast<double>(g[i]) * weight[static_cast<size_t>(i)] * in[i];
+        const double c = r * r * r / static_cast<double>(n) * dot;
+        float* out = dx.row(t);
+        for (int64_t i = 0; i < n; ++i)
+            out[i] += static_cast<float>(r * weight[static_cast<size_t>(i)] * g[i] - c * in[i]);
+    }
+}
+
+RopeTable::RopeTable(int64_t pos0, int64_t T, int64_t head_size, float theta) : half(head_size / 2) {
+    cos.resize(static_cast<size_t>(T * half));
+    sin.resize(cos.size());
+    for (int64_t j = 0; j < half; ++j) {
+        const double freq = std::pow(static_cast<double>(theta),
+                                     -2.0 * static_cast<double>(j) / static_cast<double>(head_size));
+        for (int64_t t = 0; t < T; ++t) {
+            const double angle = static_cast<double>(pos0 + t) * freq;
+            cos[static_cast<size_t>(t * half + j)] = static_cast<float>(std::cos(angle));
+            sin[static_cast<size_t>(t * half + j)] = static_cast<float>(std::sin(angle));
+        }
+    }
+}
+
+void RopeTable::apply(Matrix& m, bool inverse) const {
+    const int64_t head_size = 2 * half;
+    const float sign = inverse ? -1.0f : 1.0f;
+    for (int64_t t = 0; t < m.rows; ++t) {
+        const float* c = cos.data() + t * half;
+        const float* s = sin.data() + t * half;
+        float* row = m.row(t);
+        for (int64_t h0 = 0; h0 < m.cols; h0 += head_size)
+            for (int64_t j = 0; j < half; ++j) {
+                float* v = row + h0 + 2 * j;
+                const float v0 = v[0], v1 = v[1], sj = sign * s[j];
+                v[0] = v0 * c[j] - v1 * sj;
+                v[1] = v0 * sj + v1 * c[j];
+            }
+    }
+}
+
+void causal_softmax(Matrix& scores, int64_t pos0) {
+    const int64_t L = scores.cols;
+    for (int64_t t = 0; t < scores.rows; ++t) {
+        float* s = scores.row(t);
+        const int64_t visible = pos0 + t + 1;
+        const float peak = *std::max_element(s, s + visible);
+        double sum = 0.0;
+        for (int64_t j = 0; j < visible; ++j) {
+            s[j] = std::exp(s[j] - peak);
+            sum += s[j];
+        }
+        const auto inv = static_cast<float>(1.0 / sum);
+        for (int64_t j = 0; j < visible; ++j) s[j] *= inv;
+        std::fill(s + visible, s + L, 0.0f);
+    }
+}
+
+}  // namespace surgeon::model::ops

@@ -1,0 +1,60 @@
+// Perplexity of a model on text, in two protocols:
+//  - paragraphs: the text split on "\n\n" into non-empty (stripped) paragraphs, each scored
+//    on its own as [BOS] + encode(paragraph), truncated to seq_len tokens;
+//  - windows: the whole text tokenized once without BOS and cut into non-overlapping
+//    windows of seq_len tokens, each predicted from within the window (the WikiText
+//    protocol of the SparseGPT and GPTQ papers; a last partial window is dropped).
+// NLL is the mean over all predicted tokens (every token of a sequence but its first).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nn/model.hpp"
+#include "io/tokenizer.hpp"
+
+namespace surgeon::model {
+
+enum class EvalMode { paragraphs, windows };
+EvalMode parse_eval_mode(const std::string& name);  // throws SURGEON_ERR_INVALID_ARGUMENT
+const char* eval_mode_name(EvalMode mode);
+
+// [begin, end) over the paragraphs or windows; end < 0 means "to the last one".
+struct Range {
+    int64_t begin = 0, end = -1;
+};
+Range parse_range(const std::string& text);  // "a:b", "a:", ":b"
+
+// Non-empty paragraphs of `text` split on "\n\n", whitespace-stripped.
+std::vector<std::string> split_paragraphs(const std::string& text);
+
+// Clamps `range` to [0, count]; throws when begin > end or begin > count.
+Range resolve_range(const Range& range, int64_t count);
+
+// [BOS] + encode(p) truncated to seq_len tokens for paragraphs [range) of `text` (also
+// the calibration sequences of the pipeline).
+std::vector<std::vector<int>> paragraph_sequences(const Tokenizer& tokenizer, const std::string& text,
+                                                  Range range, int64_t seq_len);
+
+// Non-overlapping windows of seq_len tokens of `tokens`, windows [range).
+std::vector<std::vector<int>> window_sequences(const std::vector<int>& tokens, Range range,
+                                               int64_t seq_len);
+
+struct PerplexityResult {
+    int64_t sequences = 0;
+    int64_t tokens = 0;  // predicted tokens
+    double nll = 0.0;    // mean negative log-likelihood (nats)
+    double ppl = 0.0;    // exp(nll)
+    double seconds = 0.0;
+};
+
+// Scores every sequence (each predicted from its own tokens only), `threads` sequences at
+// a time (0: all hardware threads; BLAS runs single-threaded inside).
+PerplexityResult evaluate_sequences(const Model& model, const std::vector<std::vector<int>>& sequences,
+                                    int threads = 0);
+
+// Sum of -log p(token[t+1] | tokens[..t]) over one sequence.
+double sequence_nll(const Model& model, const std::vector<int>& tokens);
+
+}  // namespace surgeon::model

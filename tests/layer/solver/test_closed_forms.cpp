@@ -1,0 +1,234 @@
+// Closed-form properties of the OBS engine (independent of any reference output).
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "core/backend.hpp"
+#include "layer/hessian/hessian.hpp"
+#include "layer/prune/baselines.hpp"
+#include "layer/quant/rtn.hpp"
+#include "layer/solver/solver.hpp"
+
+namespace surgeon {
+namespace {
+
+Matrix random_matrix(int64_t rows, int64_t cols, unsigned seed, float scale = 1.0f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> g(0.0f, scale);
+    Matrix m(rows, cols);
+    for (float& v : m.data) v = g(rng);
+    return m;
+}
+
+std::unique_ptr<Hessian> identity_hessian(int64_t n, ContextPtr ctx = default_context()) {
+    Matrix eye(n, n);
+    for (int64_t i = 0; i < n; ++i) eye(i, i) = 1.0f;
+    auto h = std::make_unique<Hessian>(std::move(ctx), n);
+    h->assign_matrix(eye.data.data(), n, 1);
+    return h;
+}
+
+std::unique_ptr<Hessian> random_hessian(int64_t n, int64_t tokens, unsigned seed,
+                                        ContextPtr ctx = default_context()) {
+    Matrix x = random_matrix(tokens, n, seed);
+    // Correlate neighbouring inputs so the OBS updates matter.
+    for (int64_t t = 0; t < tokens; ++t)
+        for (int64_t j = 1; j < n; ++j) x(t, j) += 0.5f * x(t, j - 1);
+    auto h = std::make_unique<Hessian>(std::move(ctx), n);
+    h->add(x.data.data(), tokens, n);
+    return h;
+}
+
+// With H = I, U = I/√(1+damp): no error propagates, so SparseGPT is magnitude pruning
+// inside each 128-column block, and GPTQ is round-to-nearest.
+TEST(ClosedForm, SparseGptWithIdentityHessianIsBlockwiseMagnitude) {
+    const int64_t rows = 48, cols = 256;
+    auto h = identity_hessian(cols);
+    Solver solver(default_context(), *h, 0.01, 128);
+    Matrix w = random_matrix(rows, cols, 1), expected = w;
+    PruneOptions opt;
+    opt.sparsity = 0.5;
+    solver.prune(w.view(), opt, nullptr, nullptr, nullptr, nullptr);
+    for (int64_t c0 = 0; c0 < cols; c0 += 128) {
+        Matrix block(rows, 128);
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < 128; ++c) block(r, c) = expected(r, c0 + c);
+        prune_magnitude(*default_context(), block.view(), 0.5, 0, 0);
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < 128; ++c) ASSERT_EQ(w(r, c0 + c), block(r, c));
+    }
+}
+
+TEST(ClosedForm, GptqWithIdentityHessianIsRoundToNearest) {
+    auto h = identity_hessian(192);
+    Solver solver(default_context(), *h, 0.01, 64);
+    for (int64_t group : {0, 32}) {
+        QuantConfig q;
+        q.bits = 3;
+        q.group_size = group;
+        Matrix w = random_matrix(40, 192, 2), rtn = w;
+        solver.quantize(w.view(), q, nullptr, nullptr);
+        quantize_rtn(*default_context(), rtn.view(), q, nullptr);
+        for (size_t i = 0; i < w.data.size(); ++i) ASSERT_EQ(w.data[i], rtn.data[i]) << "group " << group;
+    }
+}
+
+TEST(ClosedForm, JointPruneQuantizeWithZeroSparsityIsGptq) {
+    auto h = random_hessian(160, 600, 3);
+    Solver solver(default_context(), *h, 0.01, 128);
+    QuantConfig q;
+    q.bits = 4;
+    Matrix a = random_matrix(24, 160, 4), b = a;
+    QuantResult qa, qb;
+    double la = 0, lb = 0;
+    PruneOptions opt;
+    solver.prune(a.view(), opt, &q, nullptr, &qa, &la);
+    solver.quantize(b.view(), q, &qb, &lb);
+    EXPECT_EQ(a.data, b.data);
+    EXPECT_EQ(qa.codes, qb.codes);
+    EXPECT_DOUBLE_EQ(la, lb);
+}
+
+// Repeated runs are bit-identical; other thread counts change only float summation order
+// (OpenBLAS partitions differently), so their results agree to rounding.
+TEST(Engine, DeterministicAndThreadCountIndependent) {
+    auto h = random_hessian(200, 500, 5);  // 200 columns: a short last block
+    const Matrix w0 = random_matrix(37, 200, 6);
+    std::vector<Matrix> results;
+    std::vector<double> losses;
+    for (int threads : {1, 2, 2, 3}) {
+        auto ctx = std::make_shared<Context>();
+        ctx->threads = threads;
+        Solver solver(ctx, *h, 0.01, 128);
+        Matrix w = w0;
+        PruneOptions opt;
+        opt.sparsity = 0.6;
+        QuantConfig q;
+        q.bits = 4;
+        q.group_size = 16;
+        double loss = 0;
+        solver.prune(w.view(), opt, &q, nullptr, nullptr, &loss);
+        results.push_back(w);
+        losses.push_back(loss);
+    }
+    EXPECT_EQ(results[1].data, results[2].data);
+    EXPECT_EQ(losses[1], losses[2]);
+    for (double l : losses) EXPECT_NEAR(l, losses[0], 0.01 * losses[0]);
+}
+
+TEST(Engine, LossGrowsWithSparsity) {
+    auto h = random_hessian(128, 400, 7);
+    Solver solver(default_context(), *h, 0.01, 128);
+    double previous = -1.0;
+    for (double s : {0.0, 0.3, 0.5, 0.8}) {
+        Matrix w = random_matrix(16, 128, 8);
+        PruneOptions opt;
+        opt.sparsity = s;
+        double loss = 0;
+        solver.prune(w.view(), opt, nullptr, nullptr, nullptr, &loss);
+        EXPECT_GT(loss, previous);
+        previous = loss;
+    }
+}
+
+TEST(Engine, RowScopeGivesEveryRowTheSameSparsity) {
+    auto h = random_hessian(256, 600, 9);
+    Solver solver(default_context(), *h, 0.01, 128);
+    Matrix w = random_matrix(20, 256, 10);
+    PruneOptions opt;
+    opt.sparsity = 0.25;
+    opt.scope = SURGEON_MASK_SCOPE_ROW;
+    Mask mask;
+    solver.prune(w.view(), opt, nullptr, &mask, nullptr, nullptr);
+    for (int64_t r = 0; r < 20; ++r)
+        for (int64_t c0 = 0; c0 < 256; c0 += 128) {
+            int zeros = 0;
+            for (int64_t c = c0; c < c0 + 128; ++c) zeros += mask.keep[r * 256 + c] ? 0 : 1;
+            EXPECT_EQ(zeros, 32);
+        }
+}
+
+TEST(Engine, DeadInputsAreZeroedAndPrunedFirst) {
+    const int64_t n = 64;
+    Matrix x = random_matrix(300, n, 11);
+    for (int64_t t = 0; t < 300; ++t) x(t, 5) = x(t, 40) = 0.0f;
+    Hessian h(default_context(), n);
+    h.add(x.data.data(), 300, n);
+    Solver solver(default_context(), h, 0.01, 128);
+    Matrix w = random_matrix(8, n, 12);
+    QuantConfig q;
+    q.bits = 4;
+    solver.quantize(w.view(), q, nullptr, nullptr);
+    for (int64_t r = 0; r < 8; ++r) {
+        EXPECT_EQ(w(r, 5), 0.0f);
+        EXPECT_EQ(w(r, 40), 0.0f);
+    }
+}
+
+TEST(Engine, ActOrderProcessesColumnsByDescendingHessianDiagonal) {
+    auto h = random_hessian(96, 300, 13);
+    Solver solver(default_context(), *h, 0.01, 32);
+    QuantConfig q;
+    q.bits = 4;
+    q.group_size = 32;
+    q.act_order = true;
+    Matrix w = random_matrix(10, 96, 14);
+    QuantResult qr;
+    solver.quantize(w.view(), q, &qr, nullptr);
+    const auto d = h->diagonal();
+    for (size_t k = 1; k < qr.perm.size(); ++k) EXPECT_GE(d[qr.perm[k - 1]], d[qr.perm[k]]);
+    // Groups follow the processing order: g_idx of the k-th processed column is k / 32.
+    for (size_t k = 0; k < qr.perm.size(); ++k) EXPECT_EQ(qr.g_idx[qr.perm[k]], static_cast<int32_t>(k / 32));
+    FloatBuffer deq(w.data.size());
+    qr.dequantize(deq.data(), 96);
+    EXPECT_EQ(deq, w.data);
+}
+
+TEST(Engine, DampingEscalatesThenFails) {
+    // Indefinite: eigenvalues 31 and -29; damping of at most 1000 × 0.01 × mean(diag) = 10
+    // cannot lift -29.
+    const int64_t n = 2;
+    Matrix m(n, n);
+    m(0, 0) = m(1, 1) = 1.0f;
+    m(0, 1) = m(1, 0) = 30.0f;
+    Hessian h(default_context(), n);
+    h.assign_matrix(m.data.data(), n, 1);
+    Solver solver(default_context(), h, 0.01, 128);
+    try {
+        solver.factorize();
+        FAIL() << "expected a numeric error";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.status(), SURGEON_ERR_NUMERIC);
+    }
+    // A semi-definite Hessian (rank-deficient) succeeds thanks to damping.
+    Matrix x = random_matrix(3, 16, 15);
+    Hessian low_rank(default_context(), 16);
+    low_rank.add(x.data.data(), 3, 16);
+    Solver ok(default_context(), low_rank, 0.01, 128);
+    EXPECT_NO_THROW(ok.factorize());
+    EXPECT_GT(ok.damping(), 0.0);
+}
+
+TEST(Engine, UpperCholeskyOfInverseMatchesDefinition) {
+    auto h = random_hessian(50, 200, 16);
+    Matrix hm = h->matrix(), u = hm;
+    ASSERT_TRUE(cpu_backend().upper_cholesky_of_inverse(u.data.data(), 50));
+    // UᵀU · H = I.
+    Matrix utu(50, 50), prod(50, 50);
+    for (int64_t i = 0; i < 50; ++i)
+        for (int64_t j = 0; j < 50; ++j) {
+            double s = 0;
+            for (int64_t k = 0; k < 50; ++k) s += static_cast<double>(u(k, i)) * u(k, j);
+            utu(i, j) = static_cast<float>(s);
+        }
+    for (int64_t i = 0; i < 50; ++i)
+        for (int64_t j = 0; j < 50; ++j) {
+            double s = 0;
+            for (int64_t k = 0; k < 50; ++k) s += static_cast<double>(utu(i, k)) * hm(k, j);
+            EXPECT_NEAR(s, i == j ? 1.0 : 0.0, 2e-3);
+            if (j < i) EXPECT_EQ(u(i, j), 0.0f);
+        }
+}
+
+}  // namespace
+}  // namespace surgeon

@@ -1,0 +1,121 @@
+// The forward pass against the numbers in the data's SOURCES.md (produced by llama2.c's
+// own run.c and an independent PyTorch implementation): greedy sample, first-paragraph
+// token ids, mean NLL of the first 50 paragraphs; and internal consistency (KV cache vs
+// whole-sequence forward, windows protocol).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "nn/forward.hpp"
+#include "nn/generate.hpp"
+#include "io/llama2c.hpp"
+#include "nn/perplexity.hpp"
+#include "io/tokenizer.hpp"
+#include "llama2c_data.hpp"
+
+using namespace surgeon;
+using namespace surgeon::model;
+
+namespace {
+
+struct Stories {
+    Model model;
+    Tokenizer tokenizer{{"<unk>"}, {0.0f}};
+    std::string text;
+};
+
+const Stories& stories() {
+    static const Stories s = [] {
+        Stories r;
+        r.model = read_llama2c(surgeon_test::model_file());
+        r.tokenizer = Tokenizer::load(surgeon_test::tokenizer_file(), r.model.config.vocab_size);
+        r.text = surgeon_test::read_text(surgeon_test::stories_file());
+        return r;
+    }();
+    return s;
+}
+
+}  // namespace
+
+TEST(Forward, GreedySampleMatchesSources) {
+    const Stories& s = stories();
+    std::string text;
+    const std::vector<int> out = generate(s.model, {Tokenizer::kBos}, 64, SamplingOptions{},
+                                          [&](int prev, int token) { text += s.tokenizer.decode(prev, token); });
+    EXPECT_EQ(text.rfind("Once upon a time, there was a little girl named Lily. She loved to play "
+                         "outside in the park. One day, she saw a big, red ball.", 0),
+              0u)
+        << text;
+    EXPECT_EQ(out.front(), Tokenizer::kBos);
+}
+
+TEST(Forward, MeanNllOfFirst50ParagraphsMatchesSources) {
+    const Stories& s = stories();
+    const auto seqs = paragraph_sequences(s.tokenizer, s.text, Range{0, 50}, 512);
+    const PerplexityResult r = evaluate_sequences(s.model, seqs, 2);
+    EXPECT_EQ(r.sequences, 50);
+    EXPECT_EQ(r.tokens, 5055);
+    EXPECT_NEAR(r.nll, 1.3847, 1e-3);
+    EXPECT_NEAR(r.ppl, std::exp(r.nll), 1e-12);
+}
+
+TEST(Forward, KvCacheGivesTheSameLogitsAsTheWholeSequence) {
+    const Stories& s = stories();
+    const std::vector<int> tokens = s.tokenizer.encode("Once upon a time, a cat sat on a mat.", true);
+    const Matrix full = forward(s.model, tokens);
+    KVCache cache(s.model);
+    // Feed the first half at once and the rest one token at a time.
+    const size_t half = tokens.size() / 2;
+    Matrix part = forward_cached(s.model, cache, std::vector<int>(tokens.begin(), tokens.begin() + half));
+    std::vector<Matrix> rows{part};
+    for (size_t t = half; t < tokens.size(); ++t) rows.push_back(forward_cached(s.model, cache, {tokens[t]}));
+    int64_t row = 0;
+    for (const Matrix& m : rows)
+        for (int64_t r = 0; r < m.rows; ++r, ++row)
+            for (int64_t v = 0; v < m.cols; ++v) ASSERT_NEAR(m(r, v), full(row, v), 1e-4) << row;
+    EXPECT_EQ(row, static_cast<int64_t>(tokens.size()));
+    EXPECT_EQ(cache.size(), static_cast<int64_t>(tokens.size()));
+}
+
+TEST(Forward, SequenceNllIsTheSumOverPredictedTokens) {
+    const Stories& s = stories();
+    const std::vector<int> tokens = s.tokenizer.encode("The dog ran to the park.", true);
+    const Matrix logits = forward(s.model, tokens);
+    double expected = 0.0;
+    for (size_t t = 0; t + 1 < tokens.size(); ++t) {
+        double mx = -1e30, sum = 0.0;
+        for (int64_t v = 0; v < logits.cols; ++v) mx = std::max(mx, static_cast<double>(logits(t, v)));
+        for (int64_t v = 0; v < logits.cols; ++v) sum += std::exp(logits(t, v) - mx);
+        expected += mx + std::log(sum) - logits(t, tokens[t + 1]);
+    }
+    EXPECT_NEAR(sequence_nll(s.model, tokens), expected, 1e-4);
+}
+
+TEST(Perplexity, WindowsProtocolCutsNonOverlappingWindowsWithoutBos) {
+    std::vector<int> tokens(100);
+    for (int i = 0; i < 100; ++i) tokens[static_cast<size_t>(i)] = 3 + i % 7;
+    const auto all = window_sequences(tokens, Range{}, 32);
+    ASSERT_EQ(all.size(), 3u);  // the last partial window (4 tokens) is dropped
+    EXPECT_EQ(all[1].front(), tokens[32]);
+    EXPECT_EQ(all[2].back(), tokens[95]);
+    const auto some = window_sequences(tokens, Range{1, 2}, 32);
+    ASSERT_EQ(some.size(), 1u);
+    EXPECT_EQ(some[0], all[1]);
+}
+
+TEST(Perplexity, ParagraphRangesAndTruncation) {
+    const Stories& s = stories();
+    const auto paragraphs = split_paragraphs(s.text);
+    const auto seqs = paragraph_sequences(s.tokenizer, s.text, Range{10, 13}, 16);
+    ASSERT_EQ(seqs.size(), 3u);
+    for (size_t i = 0; i < seqs.size(); ++i) {
+        std::vector<int> full = s.tokenizer.encode(paragraphs[10 + i], true);
+        full.resize(std::min<size_t>(full.size(), 16));
+        EXPECT_EQ(seqs[i], full);
+    }
+    EXPECT_THROW(resolve_range(Range{5, 3}, 10), Error);
+    EXPECT_THROW(parse_range("x:y"), Error);
+    const Range r = parse_range("7:");
+    EXPECT_EQ(r.begin, 7);
+    EXPECT_EQ(r.end, -1);
+}
