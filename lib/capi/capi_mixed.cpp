@@ -7,7 +7,7 @@
 #include "layer/quant/allocation.hpp"
 #include "layer/quant/importance.hpp"
 #include "layer/quant/mixed_error.hpp"
-#include "layer/quant/mixed_stats.hpp"
+#include "compress/mixed_json.hpp"
 
 struct surgeon_importance {
     surgeon::Importance imp;
@@ -295,7 +295,7 @@ surgeon_status surgeon_mixed_stats_json(const int32_t* bits, int64_t rows, int64
     SURGEON_GUARD({
         require_not_null(len, "len");
         const std::string text =
-            stats_of(bits, rows, cols, group_size, scale_bits, zero_bits, imp).to_json().dump();
+            mixed_stats_to_json(stats_of(bits, rows, cols, group_size, scale_bits, zero_bits, imp)).dump();
         if (buf) {
             require_arg(cap > text.size(), "buffer of " + std::to_string(cap) + " bytes for " +
                                                std::to_string(text.size() + 1) + " needed");

@@ -8,10 +8,8 @@
 #include "core/checks.hpp"
 #include "io/convert.hpp"
 #include "nn/generate.hpp"
-#include "io/gptq_export.hpp"
+#include "io/checkpoint.hpp"
 #include "io/hf_model.hpp"
-#include "io/llama2c.hpp"
-#include "io/load.hpp"
 #include "nn/perplexity.hpp"
 #include "compress/pipeline.hpp"
 #include "compress/recipe.hpp"
@@ -204,16 +202,7 @@ surgeon_status surgeon_model_save(const surgeon_model* model, const char* path, 
         require_text(path, "path");
         require_text(format, "format");
         const sm::Dtype d = dtype ? sm::parse_float_dtype(dtype) : sm::Dtype::F32;
-        const std::string f = format;
-        if (f == "hf") {
-            sm::save_hf(h.model, path, d);
-            sm::copy_tokenizer_into(h.tokenizer_path, path);
-        } else if (f == "llama2c") {
-            require_arg(d == sm::Dtype::F32, "llama2c files store f32 only");
-            sm::write_llama2c(h.model, path);
-        } else {
-            fail(SURGEON_ERR_INVALID_ARGUMENT, "format must be \"hf\" or \"llama2c\", got '" + f + "'");
-        }
+        sm::save_model(h.model, path, {sm::parse_model_format(format), d, h.tokenizer_path});
     });
 }
 
@@ -222,8 +211,7 @@ surgeon_status surgeon_model_save_gptq(const surgeon_model* model, const char* d
         const surgeon_model& h = deref(model, "model");
         require_text(dir, "dir");
         require_arg(!h.quantized.empty(), "no quantized layers: compress with gptq, rtn or bits first");
-        sm::write_gptq_model(h.model, h.quantized, dir);
-        sm::copy_tokenizer_into(h.tokenizer_path, dir);
+        sm::save_gptq_model(h.model, h.quantized, dir, h.tokenizer_path);
     });
 }
 

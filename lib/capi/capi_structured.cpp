@@ -7,7 +7,7 @@
 
 #include "capi/guard.hpp"
 #include "capi/handles.hpp"
-#include "io/load.hpp"
+#include "io/checkpoint.hpp"
 #include "structured/ffn_slice.hpp"
 #include "structured/prunenet.hpp"
 #include "structured/spectral.hpp"

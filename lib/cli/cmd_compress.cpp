@@ -12,11 +12,8 @@
 #include "cli/model_cli.hpp"
 #include "core/context.hpp"
 #include "core/error.hpp"
-#include "io/gptq_export.hpp"
-#include "io/hf_model.hpp"
 #include "compress/layer_budget.hpp"
-#include "io/load.hpp"
-#include "io/llama2c.hpp"
+#include "io/checkpoint.hpp"
 #include "compress/pipeline.hpp"
 #include "compress/recipe.hpp"
 
@@ -134,7 +131,8 @@ void print_mixed_table(const model::CompressionReport& report) {
 int run_compress(const std::vector<std::string>& argv) {
     for (const std::string& a : argv)
         if (a == "--help" || a == "-h") return std::fputs(compress_usage().c_str(), stdout), 0;
-    std::string model_path, tokenizer_path, out, format, gptq_out, eval_text, recipe_path, dtype_name;
+    std::string model_path, tokenizer_path, out, gptq_out, eval_text, recipe_path, dtype_name;
+    model::ModelFormat format = model::ModelFormat::hf;
     SequenceSource calib, eval;
     nlohmann::json spec;
     int threads = 0;
@@ -164,8 +162,7 @@ int run_compress(const std::vector<std::string>& argv) {
         const nlohmann::json mixed = mixed_spec_from_args(args);
         if (!mixed.is_null()) spec["mixed"] = mixed;
         out = args.require("--out");
-        format = args.get("--format", "hf");
-        if (format != "hf" && format != "llama2c") throw std::invalid_argument("--format must be hf or llama2c");
+        format = model::parse_model_format(args.get("--format", "hf"));
         dtype_name = args.get("--dtype");
         gptq_out = args.get("--gptq-out");
         eval_text = args.get("--eval");
@@ -206,7 +203,10 @@ int run_compress(const std::vector<std::string>& argv) {
     }
 
     LoadedModel m = load_model_and_tokenizer(model_path, tokenizer_path);
-    const model::Dtype dtype = dtype_name.empty() ? m.source_dtype : model::parse_float_dtype(dtype_name);
+    // Default: the source model's float type in an HF directory, float32 in a llama2.c file.
+    const model::Dtype dtype = !dtype_name.empty()             ? model::parse_float_dtype(dtype_name)
+                               : format == model::ModelFormat::hf ? m.source_dtype
+                                                                  : model::Dtype::F32;
     const auto calibration = build_sequences(m, calib);
     auto ctx = std::make_shared<Context>();
     ctx->threads = threads;
@@ -221,12 +221,7 @@ int run_compress(const std::vector<std::string>& argv) {
     const model::CompressionReport report = model::compress_model(
         m.model, calibration, recipe, ctx, [&](int64_t done, int64_t total) { bar.update(done, total); });
 
-    if (format == "hf") {
-        model::save_hf(m.model, out, dtype);
-        model::copy_tokenizer_into(m.tokenizer_path, out);
-    } else {
-        model::write_llama2c(m.model, out);
-    }
+    model::save_model(m.model, out, {format, dtype, m.tokenizer_path});
     print_mixed_table(report);
     nlohmann::json summary = report.to_json();
     if (budget) summary["layer_budget"] = budget->to_json();
@@ -241,8 +236,7 @@ int run_compress(const std::vector<std::string>& argv) {
         require_arg(!report.mixed_total(),
                     "--gptq-out: a packed GPTQ checkpoint holds one bit width per layer; mixed "
                     "precision layers cannot be exported (save --out instead)");
-        const model::GptqExportSummary g = model::write_gptq_model(m.model, quantized, gptq_out);
-        model::copy_tokenizer_into(m.tokenizer_path, gptq_out);
+        const model::GptqExportSummary g = model::save_gptq_model(m.model, quantized, gptq_out, m.tokenizer_path);
         summary["gptq_out"] = {{"dir", gptq_out}, {"bits", g.bits}, {"group_size", g.group_size},
                                {"sym", g.sym}, {"desc_act", g.desc_act},
                                {"quantized_layers", g.quantized_layers}};

@@ -11,7 +11,7 @@
 #include "cli/command.hpp"
 #include "cli/model_cli.hpp"
 #include "core/context.hpp"
-#include "io/hf_model.hpp"
+#include "io/checkpoint.hpp"
 #include "compress/pipeline.hpp"
 #include "compress/recipe.hpp"
 
@@ -85,7 +85,7 @@ int run_demo(const std::vector<std::string>& argv) {
         if (!out_dir.empty()) {
             std::string name = row.label;
             for (char& ch : name) ch = (ch == ' ' || ch == ':' || ch == '%') ? '_' : ch;
-            model::save_hf(m, (std::filesystem::path(out_dir) / name).string(), model::Dtype::F32);
+            model::save_model(m, (std::filesystem::path(out_dir) / name).string(), {model::ModelFormat::hf, model::Dtype::F32, ""});
         }
     }
     return 0;

@@ -14,7 +14,7 @@
 #include "core/error.hpp"
 #include "io/convert.hpp"
 #include "nn/forward.hpp"
-#include "io/load.hpp"
+#include "io/checkpoint.hpp"
 #include "nn/perplexity.hpp"
 #include "io/tokenizer.hpp"
 #include "compress/model_prune.hpp"
@@ -166,7 +166,7 @@ int run_structured(const std::vector<std::string>& argv) {
     const model::Model original = (eval_text.empty() && speed <= 0) ? model::Model{} : m;
     const structured::PruneReport r = structured::prune_model(m, o, ctx);
     if (!policy_out.empty()) r.policy->save(policy_out);
-    structured::save_model(m, out);
+    model::save_model(m, out, {model::output_format(out), model::Dtype::F32, ""});
 
     nlohmann::ordered_json j;
     j["model"] = model_path;

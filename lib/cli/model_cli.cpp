@@ -9,8 +9,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
-#include "io/hf_model.hpp"
-#include "io/load.hpp"
+#include "io/checkpoint.hpp"
 
 namespace surgeon::cli {
 
@@ -19,10 +18,7 @@ namespace fs = std::filesystem;
 LoadedModel load_model_and_tokenizer(const std::string& model_path, const std::string& tokenizer_path) {
     LoadedModel m;
     m.path = model_path;
-    if (model::is_hf_dir(model_path))
-        m.model = model::load_hf(model_path, &m.source_dtype);
-    else
-        m.model = model::load_model(model_path);
+    m.model = model::load_model(model_path, &m.source_dtype);
     m.tokenizer_path = tokenizer_path.empty()
                            ? model::find_tokenizer_beside(model_path, m.model.config.vocab_size)
                            : tokenizer_path;

@@ -6,8 +6,6 @@
 
 #include "core/error.hpp"
 #include "io/convert.hpp"
-#include "io/hf_model.hpp"
-#include "io/llama2c.hpp"
 #include "structured/ffn_slice.hpp"
 #include "structured/spectral.hpp"
 
@@ -16,10 +14,6 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
@@ -213,7 +207,7 @@ void remove_kv_groups(model::Model& model, const std::vector<std::vector<int64_t
         L.wv = take_rows(L.wv, kv_rows);
         L.wo = take_cols(L.wo, q_rows);
     }
-    c.head_dim = hs;  // no longer dim / n_heads
+    c.head_dim = hs;  // dim / n_heads differs once heads are removed
     c.n_kv_heads -= static_cast<int64_t>(count);
     c.n_heads = c.n_kv_heads * group;
 }
@@ -257,20 +251,6 @@ PruneReport prune_model(model::Model& model, const PruneOptions& o, const Contex
     r.prune_seconds = seconds_since(t0);
     r.params_after = model::parameter_count(model);
     return r;
-}
-
-void save_model(const model::Model& model, const std::string& out) {
-    require_arg(!out.empty(), "empty output path");
-    if (ends_with(out, ".bin")) {
-        for (const auto& layer : model.layers)
-            if (ffn_hidden(layer) != ffn_hidden(model.layers.front()))
-                fail(SURGEON_ERR_UNSUPPORTED,
-                     "per-block FFN sizes differ (spectral layer ratios): the llama2.c header holds one "
-                     "hidden_dim, write a Hugging Face directory instead (an --out without .bin)");
-        model::write_llama2c(model, out);  // also refuses removed heads (no head size in the header)
-    } else {
-        model::save_hf(model, out, model::Dtype::F32);
-    }
 }
 
 int64_t effective_parameters(const model::Model& model) {

@@ -82,12 +82,6 @@ struct PruneReport {
 
 PruneReport prune_model(model::Model& model, const PruneOptions& options, const Context& ctx);
 
-// Writes `model`: a path ending in ".bin" is a llama2.c checkpoint (one FFN size for all
-// blocks and n_heads · head_size = dim: non-uniform FFN sizes and removed heads are
-// SURGEON_ERR_UNSUPPORTED, use an HF directory), anything else an HF directory (float32;
-// per-block FFN sizes are read back from the tensor shapes, the head size from head_dim).
-void save_model(const model::Model& model, const std::string& out);
-
 // Parameters minus the exact zeros of the attention matrices (silenced heads). Equal to
 // parameter_count for models whose heads were removed rather than silenced.
 int64_t effective_parameters(const model::Model& model);

@@ -8,6 +8,7 @@
 #include "nn/fisher.hpp"
 #include "nn/forward.hpp"
 #include "compress/layer_compress.hpp"
+#include "compress/mixed_json.hpp"
 #include "compress/row_budget.hpp"
 #include "layer/quant/mixed.hpp"
 
@@ -103,7 +104,7 @@ CompressionReport compress_model(Model& model, const std::vector<std::vector<int
                 report.layers.push_back(std::move(out));
             }
         }
-        // The next block sees the outputs of this (now compressed) block.
+        // The next block sees the outputs of this block, compressed.
         for (Matrix& x : states) x = block_forward(model.config, layer, x, nullptr);
         if (progress) progress(b + 1, n_blocks);
     }
@@ -120,7 +121,7 @@ nlohmann::json CompressionReport::to_json() const {
                          {"sparsity", l.sparsity},   {"seconds", l.seconds}};
         if (l.mixed) {
             j["bits"] = l.mixed->avg_bits();
-            j["mixed"] = l.mixed->to_json();
+            j["mixed"] = mixed_stats_to_json(*l.mixed);
             j["mixed"]["allocator"] = allocator_name(l.plan.mixed->allocator);
         } else {
             j["bits"] = l.plan.quantize ? nlohmann::json(l.plan.quant.bits) : nlohmann::json(nullptr);
@@ -137,7 +138,7 @@ nlohmann::json CompressionReport::to_json() const {
                      {"linear_params", params},
                      {"linear_sparsity", params ? static_cast<double>(zeros) / static_cast<double>(params) : 0.0},
                      {"seconds", seconds}};
-    if (const auto total = mixed_total()) j["mixed"] = total->to_json();
+    if (const auto total = mixed_total()) j["mixed"] = mixed_stats_to_json(*total);
     if (row_budget) j["row_budget"] = row_budget->to_json();
     return j;
 }

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "compress/mixed_json.hpp"
 #include "core/error.hpp"
 
 namespace surgeon::model {
@@ -95,7 +96,7 @@ void LayerPlan::apply(const nlohmann::json& spec) {
             } else {
                 // Merges over the inherited plan: a rule may change only the target.
                 MixedPlan next = mixed.value_or(MixedPlan{});
-                next.apply(value);
+                apply_mixed_spec(value, &next);
                 mixed = std::move(next);
                 quantize = true;
             }
@@ -123,7 +124,7 @@ nlohmann::json LayerPlan::to_json() const {
         if (quant.mse) j["mse"] = true;
         if (quant.act_order) j["act_order"] = true;
         if (quant.static_groups) j["static_groups"] = true;
-        if (is_mixed()) j["mixed"] = mixed->to_json();
+        if (is_mixed()) j["mixed"] = mixed_plan_to_json(*mixed);
     }
     if (method == Method::sparsegpt || method == Method::gptq) {
         j["damp"] = percdamp;

@@ -1,7 +1,7 @@
 // Model-wide mixed precision (a "mixed" entry with "scope": "model"): one budget shared by
 // every such layer, spent where the model's loss needs it. On the dense model, every row
 // of every such layer is priced at every bit option as a predicted rise of the mean
-// calibration NLL, ¼·F_i·(ΔW H ΔWᵀ)_ii (F the output Fisher, model/fisher.hpp; the error
+// calibration NLL, ¼·F_i·(ΔW H ΔWᵀ)_ii (F the output Fisher, nn/fisher.hpp; the error
 // as the layer's error model says), and one knapsack over all those rows
 // (solve_grouped_budget, storage = bits × columns) fixes each layer's total bits. The
 // true-sequential pipeline then gives each layer that total as its target and places it

@@ -6,17 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "nn/model.hpp"
+#include "io/checkpoint.hpp"
 #include "io/safetensors.hpp"
+#include "nn/model.hpp"
 
 namespace surgeon::model {
-
-enum class ModelFormat { llama2c, hf };
-ModelFormat parse_model_format(const std::string& name);  // "hf" | "llama2c"
-const char* model_format_name(ModelFormat f);
-
-// Format of an existing checkpoint: a directory with config.json is HF, a file is llama2.c.
-ModelFormat detect_model_format(const std::string& path);
 
 struct ConvertOptions {
     std::optional<ModelFormat> format;  // default: the other format than the input's

@@ -206,7 +206,8 @@ void write_llama2c(const Model& m, const std::string& path) {
         if (L.w1.rows != hidden)
             fail(SURGEON_ERR_UNSUPPORTED,
                  "the llama2.c format stores one FFN size, but layers have " +
-                     std::to_string(hidden) + " and " + std::to_string(L.w1.rows));
+                     std::to_string(hidden) + " and " + std::to_string(L.w1.rows) +
+                     ": write a Hugging Face directory instead");
     // The header has no head size: run.c derives it as dim / n_heads.
     if (c.q_dim() != c.dim)
         fail(SURGEON_ERR_UNSUPPORTED,

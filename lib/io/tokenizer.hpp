@@ -10,11 +10,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "nn/model.hpp"
+#include "nn/perplexity.hpp"
+
 namespace surgeon::model {
 
 class Tokenizer {
 public:
-    static constexpr int kUnk = 0, kBos = 1, kEos = 2;
+    static constexpr int kUnk = kUnkToken, kBos = kBosToken, kEos = kEosToken;
     static constexpr int kFirstByteToken = 3;  // <0x00>
 
     // Reads a llama2.c tokenizer file. `vocab_size` > 0 requires exactly that many entries;
@@ -47,5 +50,10 @@ private:
 // vocab_size > 0. Throws SURGEON_ERR_IO for an unreadable file or a size not a multiple of 4.
 std::vector<int> read_token_file(const std::string& path, int64_t vocab_size = 0);
 void write_token_file(const std::vector<int>& tokens, const std::string& path);
+
+// [BOS] + encode(p) truncated to seq_len tokens for paragraphs [range) of `text` (also
+// the calibration sequences of the pipeline).
+std::vector<std::vector<int>> paragraph_sequences(const Tokenizer& tokenizer, const std::string& text,
+                                                  Range range, int64_t seq_len);
 
 }  // namespace surgeon::model

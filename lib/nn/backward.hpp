@@ -1,6 +1,6 @@
 // Reverse-mode gradients of a sequence's summed next-token NLL (what sequence_nll returns)
 // with respect to the outputs of every linear layer, for sensitivity measures such as the
-// output Fisher (model/fisher.hpp). Weight gradients are not formed: the output gradient
+// output Fisher (nn/fisher.hpp). Weight gradients are not formed: the output gradient
 // of a linear, G (T × rows), gives them as Gᵀ·X when wanted.
 #pragma once
 

@@ -1,5 +1,5 @@
 // Output Fisher of every linear layer: how much the model's loss cares about each output
-// channel. With g_{t,i} = ∂(Σ NLL)/∂y_{t,i} (model/backward.hpp) over the calibration
+// channel. With g_{t,i} = ∂(Σ NLL)/∂y_{t,i} (nn/backward.hpp) over the calibration
 // sequences and N predicted tokens,
 //     F_i = Σ_{seq,t} g_{t,i}² / N,
 // and an error δ_i in output channel i (uncorrelated with the gradient, as quantization

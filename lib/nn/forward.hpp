@@ -35,7 +35,7 @@ Matrix embed(const Model& model, const std::vector<int>& tokens);
 Matrix block_forward(const ModelConfig& config, const LayerWeights& layer, const Matrix& x,
                      BlockCapture* capture = nullptr);
 
-// Everything the backward pass (model/backward.hpp) needs of a block: its linears' inputs
+// Everything the backward pass (nn/backward.hpp) needs of a block: its linears' inputs
 // plus q and k after RoPE, v, the residual stream between attention and FFN, and the
 // gate (w1) and up (w3) outputs before SwiGLU.
 struct BlockTape : BlockCapture {

@@ -5,7 +5,6 @@
 
 #include "core/error.hpp"
 #include "nn/forward.hpp"
-#include "io/tokenizer.hpp"
 
 namespace surgeon::model {
 
@@ -78,7 +77,7 @@ std::vector<int> generate(const Model& model, const std::vector<int>& prompt, in
     const float* last = out.row(out.rows - 1);
     while (true) {
         const int next = sampler.sample(last, out.cols);
-        if (next == Tokenizer::kBos || next == Tokenizer::kEos) break;
+        if (next == kBosToken || next == kEosToken) break;
         if (on_token) on_token(tokens.back(), next);
         tokens.push_back(next);
         if (cache.size() >= steps) break;

@@ -11,6 +11,10 @@
 
 namespace surgeon::model {
 
+// Token ids every llama2.c vocabulary reserves (io/tokenizer.hpp): unknown, begin and end
+// of a sequence.
+constexpr int kUnkToken = 0, kBosToken = 1, kEosToken = 2;
+
 struct ModelConfig {
     int64_t dim = 0;          // hidden size
     int64_t hidden_dim = 0;   // FFN intermediate size (per layer when sliced: see LayerWeights)

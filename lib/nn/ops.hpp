@@ -1,5 +1,5 @@
 // The numeric building blocks of a Llama block, shared by the forward pass and its
-// backward (model/backward.cpp), so both compute exactly the same function.
+// backward (nn/backward.cpp), so both compute exactly the same function.
 #pragma once
 
 #include <cstdint>

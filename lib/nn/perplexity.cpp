@@ -71,21 +71,6 @@ std::vector<std::string> split_paragraphs(const std::string& text) {
     return out;
 }
 
-std::vector<std::vector<int>> paragraph_sequences(const Tokenizer& tokenizer, const std::string& text,
-                                                  Range range, int64_t seq_len) {
-    require_arg(seq_len >= 2, "sequence length must be at least 2");
-    const std::vector<std::string> paragraphs = split_paragraphs(text);
-    const Range r = resolve_range(range, static_cast<int64_t>(paragraphs.size()));
-    std::vector<std::vector<int>> out(static_cast<size_t>(r.end - r.begin));
-#pragma omp parallel for schedule(dynamic, 16)
-    for (int64_t i = r.begin; i < r.end; ++i) {
-        std::vector<int> tokens = tokenizer.encode(paragraphs[static_cast<size_t>(i)], true);
-        if (static_cast<int64_t>(tokens.size()) > seq_len) tokens.resize(static_cast<size_t>(seq_len));
-        out[static_cast<size_t>(i - r.begin)] = std::move(tokens);
-    }
-    return out;
-}
-
 std::vector<std::vector<int>> window_sequences(const std::vector<int>& tokens, Range range,
                                                int64_t seq_len) {
     require_arg(seq_len >= 2, "sequence length must be at least 2");

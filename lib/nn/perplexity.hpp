@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "nn/model.hpp"
-#include "io/tokenizer.hpp"
 
 namespace surgeon::model {
 
@@ -32,10 +31,7 @@ std::vector<std::string> split_paragraphs(const std::string& text);
 // Clamps `range` to [0, count]; throws when begin > end or begin > count.
 Range resolve_range(const Range& range, int64_t count);
 
-// [BOS] + encode(p) truncated to seq_len tokens for paragraphs [range) of `text` (also
-// the calibration sequences of the pipeline).
-std::vector<std::vector<int>> paragraph_sequences(const Tokenizer& tokenizer, const std::string& text,
-                                                  Range range, int64_t seq_len);
+// paragraph_sequences (io/tokenizer.hpp) cuts paragraphs [range) into token sequences.
 
 // Non-overlapping windows of seq_len tokens of `tokens`, windows [range).
 std::vector<std::vector<int>> window_sequences(const std::vector<int>& tokens, Range range,

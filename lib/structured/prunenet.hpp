@@ -73,7 +73,7 @@ struct TrainOptions {
     // prior, whatever the seed, instead of the prior plus a seed-dependent perturbation.
     bool quiet_start = true;
     // Advantages (r − mean) / std of the step's samples instead of r − mean: the step size
-    // no longer depends on the scale of the KS differences of a block.
+    // does not depend on the scale of the KS differences of a block.
     bool normalize_advantage = true;
     double entropy = 0.0;  // weight of the mean Bernoulli entropy of the keep-probabilities
     // Weight of the mean KL divergence between the keep-probabilities and those of the

@@ -13,7 +13,7 @@
 #include "core/error.hpp"
 #include "io/convert.hpp"
 #include "nn/forward.hpp"
-#include "io/load.hpp"
+#include "io/checkpoint.hpp"
 #include "structured/ffn_slice.hpp"
 #include "compress/model_prune.hpp"
 
@@ -21,6 +21,11 @@ namespace surgeon::structured {
 namespace {
 
 namespace fs = std::filesystem;
+
+// As `surgeon structured --out` writes: a ".bin" path is a llama2.c file, anything else HF.
+void save_model(const model::Model& m, const std::string& path) {
+    model::save_model(m, path, {model::output_format(path), model::Dtype::F32, ""});
+}
 
 void fill(Matrix& m, int64_t rows, int64_t cols, std::mt19937& rng, float scale) {
     std::normal_distribution<float> g(0.0f, scale);

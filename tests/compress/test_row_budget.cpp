@@ -43,7 +43,7 @@ TEST(RecipeMixed, SensitivityAndScopeKeys) {
     EXPECT_EQ(r.plan_for("layers.0.wv").mixed->sensitivity, RowSensitivity::fisher);  // the default
     EXPECT_EQ(r.plan_for("layers.0.wv").mixed->scope, BudgetScope::layer);
     EXPECT_EQ(r.plan_for("layers.0.wq").mixed->sensitivity, RowSensitivity::downstream);
-    EXPECT_EQ(r.plan_for("layers.0.wk").mixed->sensitivity, RowSensitivity::layer);  // earlier recipes' boolean
+    EXPECT_EQ(r.plan_for("layers.0.wk").mixed->sensitivity, RowSensitivity::layer);  // the boolean "downstream": false
     EXPECT_EQ(r.plan_for("layers.0.w2").mixed->scope, BudgetScope::model);
     const nlohmann::json j = r.plan_for("layers.0.w2").to_json();
     EXPECT_EQ(j["mixed"]["sensitivity"], "fisher");

@@ -8,7 +8,7 @@
 
 #include "core/error.hpp"
 #include "io/llama2c.hpp"
-#include "io/load.hpp"
+#include "io/checkpoint.hpp"
 #include "llama2c_data.hpp"
 
 using namespace surgeon;

@@ -85,63 +85,6 @@ void MixedPlan::validate() const {
         attainable_total(1, options, avg_bits);  // throws when outside the options
 }
 
-void MixedPlan::apply(const nlohmann::json& spec) {
-    require_arg(spec.is_object(), "mixed precision spec must be a JSON object");
-    MixedPlan next = *this;
-    try {
-        for (const auto& [key, value] : spec.items()) {
-            if (key == "allocator") next.allocator = parse_allocator(value.get<std::string>());
-            else if (key == "avg_bits") next.avg_bits = value.get<double>();
-            else if (key == "options") next.options = value.get<std::vector<int>>();
-            else if (key == "quantiles") next.quantiles = value.get<std::vector<double>>();
-            else if (key == "error_model") next.error_model = parse_error_model(value.get<std::string>());
-            else if (key == "sensitivity") next.sensitivity = parse_row_sensitivity(value.get<std::string>());
-            else if (key == "downstream")  // the boolean of earlier recipes
-                next.sensitivity = value.get<bool>() ? RowSensitivity::downstream : RowSensitivity::layer;
-            else if (key == "scope") next.scope = parse_budget_scope(value.get<std::string>());
-            else if (key == "normalize") next.normalize = parse_error_normalization(value.get<std::string>());
-            else if (key == "scale_bits") next.overhead.scale_bits = value.get<int>();
-            else if (key == "zero_bits") next.overhead.zero_bits = value.get<int>();
-            else if (key == "weights") {
-                require_arg(value.is_object(), "mixed precision weights must be an object");
-                for (const auto& [name, v] : value.items()) {
-                    bool found = false;
-                    for (int s = 0; s < kImportanceSignals; ++s)
-                        if (name == signal_name(static_cast<ImportanceSignal>(s))) {
-                            next.weights.w[s] = v.get<double>();
-                            found = true;
-                        }
-                    require_arg(found, "unknown importance signal '" + name + "'");
-                }
-            } else {
-                fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown mixed precision key '" + key + "'");
-            }
-        }
-    } catch (const nlohmann::json::exception& e) {
-        fail(SURGEON_ERR_INVALID_ARGUMENT, std::string("mixed precision spec: ") + e.what());
-    }
-    next.validate();
-    *this = std::move(next);
-}
-
-nlohmann::json MixedPlan::to_json() const {
-    nlohmann::json w = nlohmann::json::object();
-    for (int s = 0; s < kImportanceSignals; ++s)
-        w[signal_name(static_cast<ImportanceSignal>(s))] = weights.w[s];
-    nlohmann::json j = {{"allocator", allocator_name(allocator)},
-                        {"avg_bits", avg_bits},
-                        {"options", options},
-                        {"error_model", error_model_name(error_model)},
-                        {"sensitivity", row_sensitivity_name(sensitivity)},
-                        {"scope", budget_scope_name(scope)},
-                        {"normalize", error_normalization_name(normalize)},
-                        {"weights", w},
-                        {"scale_bits", overhead.scale_bits},
-                        {"zero_bits", overhead.zero_bits}};
-    if (!quantiles.empty()) j["quantiles"] = quantiles;
-    return j;
-}
-
 RowBits allocate_from_errors(std::vector<double> errors, int64_t rows, int64_t cols,
                              const QuantConfig& cfg, const MixedPlan& plan) {
     plan.validate();

@@ -5,7 +5,6 @@
 //   solver.quantize(w, cfg, &codes, &loss, &rb.bits);   // or solver.prune(..., &rb.bits)
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -61,7 +60,7 @@ struct MixedPlan {
     //  - downstream: a closed-form proxy of how strongly the channel moves the block
     //    output (q rows by E[k²] of their RoPE pair, k by E[q²], v by ‖wo column‖²,
     //    gate/up by ‖w2 column‖² and the SwiGLU gain);
-    //  - fisher: ¼ × the output Fisher of the channel (model/fisher.hpp), measured by
+    //  - fisher: ¼ × the output Fisher of the channel (nn/fisher.hpp), measured by
     //    backpropagating the calibration loss through the dense model: row errors become
     //    predicted rises of the mean NLL in nats.
     RowSensitivity sensitivity = RowSensitivity::fisher;
@@ -83,12 +82,6 @@ struct MixedPlan {
     BudgetSolverOptions solver;
 
     void validate() const;
-    // Keys: allocator, avg_bits, options [..], quantiles [..], error_model, sensitivity,
-    // scope, normalize, weights
-    // {activation, hessian, weight, output, variance}, scale_bits, zero_bits. Unknown keys
-    // are errors.
-    void apply(const nlohmann::json& spec);
-    nlohmann::json to_json() const;
 };
 
 struct RowBits {

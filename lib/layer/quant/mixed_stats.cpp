@@ -73,19 +73,4 @@ void MixedStats::add(const MixedStats& o) {
     overhead_bits += o.overhead_bits;
 }
 
-nlohmann::json MixedStats::to_json() const {
-    nlohmann::json hist = nlohmann::json::object();
-    for (int b = 1; b <= 8; ++b)
-        if (histogram[b]) hist[std::to_string(b)] = histogram[b];
-    nlohmann::json j = {{"channels", channels},
-                        {"weights", weights},
-                        {"grids", grids},
-                        {"histogram", hist},
-                        {"avg_bits", avg_bits()},
-                        {"avg_bits_with_overhead", avg_bits_with_overhead()}};
-    if (has_importance)
-        j["importance"] = {{"min", importance_min}, {"max", importance_max}, {"mean", importance_mean}};
-    return j;
-}
-
 }  // namespace surgeon

@@ -4,7 +4,6 @@
 
 #include <array>
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <vector>
 
 namespace surgeon {
@@ -33,7 +32,6 @@ struct MixedStats {
     }
     // Adds another layer's figures (model totals; importance ranges are merged).
     void add(const MixedStats& other);
-    nlohmann::json to_json() const;
 };
 
 // bits: one width (1..8) per row; group_size 0 = one grid per row; importance nullable

@@ -158,21 +158,6 @@ TEST(MixedSolver, RowErrorModelTracksGptq) {
         for (size_t m = 1; m < k; ++m) EXPECT_LE(rb.errors[r * k + m], rb.errors[r * k + m - 1] * 1.0001 + 1e-12);
 }
 
-TEST(MixedPlan, ParsesRecipeSpec) {
-    MixedPlan p;
-    p.apply(nlohmann::json::parse(
-        R"({"allocator": "budget", "avg_bits": 3.5, "options": [2, 4, 8], "weights": {"hessian": 0}})"));
-    EXPECT_EQ(p.allocator, Allocator::budget);
-    EXPECT_EQ(p.options, (std::vector<int>{2, 4, 8}));
-    EXPECT_EQ(p.weights[ImportanceSignal::hessian], 0.0);
-    EXPECT_EQ(p.weights[ImportanceSignal::activation], 0.25);
-    MixedPlan before = p;
-    EXPECT_THROW(p.apply(nlohmann::json::parse(R"({"avg_bits": 9})")), Error);
-    EXPECT_THROW(p.apply(nlohmann::json::parse(R"({"bogus": 1})")), Error);
-    EXPECT_THROW(p.apply(nlohmann::json::parse(R"({"weights": {"nope": 1}})")), Error);
-    EXPECT_EQ(p.to_json(), before.to_json());
-}
-
 }  // namespace
 }  // namespace surgeon
 

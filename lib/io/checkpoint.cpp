@@ -1,0 +1,82 @@
+#include "io/checkpoint.hpp"
+
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "io/hf_model.hpp"
+#include "io/llama2c.hpp"
+
+namespace surgeon::model {
+
+namespace fs = std::filesystem;
+
+ModelFormat parse_model_format(const std::string& name) {
+    if (name == "hf") return ModelFormat::hf;
+    if (name == "llama2c") return ModelFormat::llama2c;
+    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown model format '" + name + "' (hf, llama2c)");
+}
+
+const char* model_format_name(ModelFormat f) { return f == ModelFormat::hf ? "hf" : "llama2c"; }
+
+ModelFormat detect_model_format(const std::string& path) {
+    std::error_code ec;
+    const fs::file_status status = fs::status(path, ec);
+    if (ec || !fs::exists(status)) fail(SURGEON_ERR_IO, "model '" + path + "' does not exist");
+    if (!fs::is_directory(status)) return ModelFormat::llama2c;
+    if (!is_hf_dir(path)) fail(SURGEON_ERR_IO, "model directory '" + path + "' has no config.json");
+    return ModelFormat::hf;
+}
+
+ModelFormat output_format(const std::string& path) {
+    const std::string suffix = ".bin";
+    const bool bin = path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return bin ? ModelFormat::llama2c : ModelFormat::hf;
+}
+
+Model load_model(const std::string& path, Dtype* source_dtype) {
+    if (detect_model_format(path) == ModelFormat::hf) return load_hf(path, source_dtype);
+    if (source_dtype) *source_dtype = Dtype::F32;
+    return read_llama2c(path);
+}
+
+void save_model(const Model& model, const std::string& path, const SaveOptions& options) {
+    require_arg(!path.empty(), "empty output path");
+    if (options.format == ModelFormat::llama2c) {
+        require_arg(options.dtype == Dtype::F32, "llama2.c files are float32 only (got " +
+                                                     std::string(dtype_name(options.dtype)) + ")");
+        write_llama2c(model, path);
+        return;
+    }
+    save_hf(model, path, options.dtype);
+    copy_tokenizer_into(options.tokenizer_path, path);
+}
+
+GptqExportSummary save_gptq_model(const Model& model, const std::map<std::string, QuantResult>& quantized,
+                                  const std::string& dir, const std::string& tokenizer_path,
+                                  const GptqExportOptions& options) {
+    const GptqExportSummary summary = write_gptq_model(model, quantized, dir, options);
+    copy_tokenizer_into(tokenizer_path, dir);
+    return summary;
+}
+
+std::string find_tokenizer_beside(const std::string& model_path, int64_t vocab_size) {
+    std::error_code ec;
+    const fs::path model(model_path);
+    const fs::path folder = fs::is_directory(model, ec) ? model : model.parent_path();
+    for (const std::string& name : {"tok" + std::to_string(vocab_size) + ".bin", std::string("tokenizer.bin")}) {
+        const fs::path candidate = folder / name;
+        if (fs::is_regular_file(candidate, ec)) return candidate.string();
+    }
+    return "";
+}
+
+void copy_tokenizer_into(const std::string& tokenizer_path, const std::string& dir) {
+    if (tokenizer_path.empty()) return;
+    const fs::path target = fs::path(dir) / fs::path(tokenizer_path).filename();
+    std::error_code ec;
+    if (fs::equivalent(tokenizer_path, target, ec)) return;
+    fs::copy_file(tokenizer_path, target, fs::copy_options::overwrite_existing, ec);
+    if (ec) fail(SURGEON_ERR_IO, "cannot copy the tokenizer to '" + target.string() + "': " + ec.message());
+}
+
+}  // namespace surgeon::model
