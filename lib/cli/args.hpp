@@ -2,13 +2,45 @@
 // missing values are errors, reported as one line.
 #pragma once
 
+#include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace surgeon::cli {
+
+// The number that is the whole of `text` (std::stod / std::stoll syntax); nullopt for an
+// empty text, trailing characters or a value out of range.
+template <typename T, typename Convert>
+std::optional<T> parse_whole(const std::string& text, Convert convert) {
+    size_t used = 0;
+    T v{};
+    try {
+        v = convert(text, &used);
+    } catch (...) {
+        return std::nullopt;
+    }
+    return used == text.size() ? std::optional<T>(v) : std::nullopt;
+}
+inline std::optional<double> parse_double(const std::string& text) {
+    return parse_whole<double>(text, [](const std::string& s, size_t* used) { return std::stod(s, used); });
+}
+inline std::optional<long long> parse_integer(const std::string& text) {
+    return parse_whole<long long>(text, [](const std::string& s, size_t* used) { return std::stoll(s, used); });
+}
+
+// True (after printing `usage` on stdout) when argv asks for help (--help or -h).
+inline bool help_requested(const std::vector<std::string>& argv, const std::string& usage) {
+    for (const std::string& a : argv)
+        if (a == "--help" || a == "-h") {
+            std::fputs(usage.c_str(), stdout);
+            return true;
+        }
+    return false;
+}
 
 class Args {
 public:
@@ -38,35 +70,23 @@ public:
         return it->second;
     }
     double number(const std::string& flag, double fallback) const {
-        auto it = values_.find(flag);
-        if (it == values_.end()) return fallback;
-        size_t used = 0;
-        double v = 0;
-        try {
-            v = std::stod(it->second, &used);
-        } catch (...) {
-            used = 0;
-        }
-        if (used != it->second.size())
-            throw std::invalid_argument(flag + " expects a number, got '" + it->second + "'");
-        return v;
+        return value_of(flag, fallback, parse_double, "a number");
     }
     long long integer(const std::string& flag, long long fallback) const {
-        auto it = values_.find(flag);
-        if (it == values_.end()) return fallback;
-        size_t used = 0;
-        long long v = 0;
-        try {
-            v = std::stoll(it->second, &used);
-        } catch (...) {
-            used = 0;
-        }
-        if (used != it->second.size())
-            throw std::invalid_argument(flag + " expects an integer, got '" + it->second + "'");
-        return v;
+        return value_of(flag, fallback, parse_integer, "an integer");
     }
 
 private:
+    template <typename T>
+    T value_of(const std::string& flag, T fallback, std::optional<T> (*parse)(const std::string&),
+               const char* what) const {
+        auto it = values_.find(flag);
+        if (it == values_.end()) return fallback;
+        const std::optional<T> v = parse(it->second);
+        if (!v) throw std::invalid_argument(flag + " expects " + what + ", got '" + it->second + "'");
+        return *v;
+    }
+
     std::map<std::string, std::string> values_;
     std::set<std::string> switches_;
 };

@@ -67,16 +67,9 @@ std::vector<T> parse_list(const std::string& flag, const std::string& text) {
     std::stringstream in(text);
     std::string item;
     while (std::getline(in, item, ',')) {
-        size_t used = 0;
-        double v = 0.0;
-        try {
-            v = std::stod(item, &used);
-        } catch (...) {
-            used = 0;
-        }
-        if (item.empty() || used != item.size())
-            throw std::invalid_argument(flag + " expects a comma-separated list of numbers, got '" + text + "'");
-        out.push_back(static_cast<T>(v));
+        const std::optional<double> v = parse_double(item);
+        if (!v) throw std::invalid_argument(flag + " expects a comma-separated list of numbers, got '" + text + "'");
+        out.push_back(static_cast<T>(*v));
     }
     return out;
 }
@@ -129,8 +122,7 @@ void print_mixed_table(const model::CompressionReport& report) {
 }
 
 int run_compress(const std::vector<std::string>& argv) {
-    for (const std::string& a : argv)
-        if (a == "--help" || a == "-h") return std::fputs(compress_usage().c_str(), stdout), 0;
+    if (help_requested(argv, compress_usage())) return 0;
     std::string model_path, tokenizer_path, out, gptq_out, eval_text, recipe_path, dtype_name;
     model::ModelFormat format = model::ModelFormat::hf;
     SequenceSource calib, eval;

@@ -22,11 +22,7 @@ constexpr const char* kConvertUsage =
     "                 llama2.c output is always f32\n";
 
 int run_convert(const std::vector<std::string>& argv) {
-    for (const std::string& a : argv)
-        if (a == "--help" || a == "-h") {
-            std::fputs(kConvertUsage, stdout);
-            return 0;
-        }
+    if (help_requested(argv, kConvertUsage)) return 0;
     std::string in, out;
     model::ConvertOptions options;
     try {

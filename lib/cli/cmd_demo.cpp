@@ -42,8 +42,7 @@ const DemoRow kRows[] = {
 };
 
 int run_demo(const std::vector<std::string>& argv) {
-    for (const std::string& a : argv)
-        if (a == "--help" || a == "-h") return std::fputs(kDemoUsage, stdout), 0;
+    if (help_requested(argv, kDemoUsage)) return 0;
     std::string model_path, out_dir;
     SequenceSource calib, eval;
     int threads = 0;

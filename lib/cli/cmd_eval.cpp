@@ -22,8 +22,7 @@ constexpr const char* kEvalUsage =
     "Prints one JSON line: sequences, tokens, nll, ppl, seconds.\n";
 
 int run_eval(const std::vector<std::string>& argv) {
-    for (const std::string& a : argv)
-        if (a == "--help" || a == "-h") return std::fputs(kEvalUsage, stdout), 0;
+    if (help_requested(argv, kEvalUsage)) return 0;
     std::string model_path, tokenizer_path;
     SequenceSource source;
     int threads = 0;

@@ -20,8 +20,7 @@ constexpr const char* kGenerateUsage =
     "  --temperature T  0 = greedy (default); > 0 samples, with nucleus --top-p (default 0.9)\n";
 
 int run_generate(const std::vector<std::string>& argv) {
-    for (const std::string& a : argv)
-        if (a == "--help" || a == "-h") return std::fputs(kGenerateUsage, stdout), 0;
+    if (help_requested(argv, kGenerateUsage)) return 0;
     std::string model_path, tokenizer_path, prompt;
     int64_t steps = 256;
     model::SamplingOptions sampling;

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "cli/args.hpp"
 #include "cli/command.hpp"
 #include "cli/layer_io.hpp"
 #include "cli/layer_options.hpp"
@@ -52,11 +53,7 @@ nlohmann::ordered_json relative_error(const Context& ctx, const Hessian& h, cons
 }
 
 int run_layer(const std::vector<std::string>& argv) {
-    for (const std::string& a : argv)
-        if (a == "--help" || a == "-h") {
-            std::fputs(kLayerUsage, stdout);
-            return 0;
-        }
+    if (help_requested(argv, kLayerUsage)) return 0;
     LayerOptions o;
     try {
         o = parse_layer_options(argv);

@@ -11,6 +11,7 @@
 
 #include "cli/args.hpp"
 #include "cli/command.hpp"
+#include "cli/model_cli.hpp"
 #include "core/error.hpp"
 #include "io/convert.hpp"
 #include "nn/forward.hpp"
@@ -70,14 +71,6 @@ int64_t bytes_on_disk(const std::string& path) {
     return total;
 }
 
-std::string read_text(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail(SURGEON_ERR_IO, "cannot open '" + path + "'");
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
 // Forward tokens/s of each model on the same token sequence, alternating the models so
 // that both see the same machine load.
 std::pair<double, double> tokens_per_second(const model::Model& a, const model::Model& b, int64_t length) {
@@ -101,11 +94,7 @@ std::pair<double, double> tokens_per_second(const model::Model& a, const model::
 }
 
 int run_structured(const std::vector<std::string>& argv) {
-    for (const std::string& a : argv)
-        if (a == "--help" || a == "-h") {
-            std::fputs(kStructuredUsage, stdout);
-            return 0;
-        }
+    if (help_requested(argv, kStructuredUsage)) return 0;
     std::string model_path, out;
     structured::PruneOptions o;
     std::string policy_in, policy_out, eval_text, tokenizer_path;
@@ -204,7 +193,7 @@ int run_structured(const std::vector<std::string>& argv) {
         if (tokenizer_path.empty()) tokenizer_path = model::find_tokenizer_beside(model_path, m.config.vocab_size);
         require_arg(!tokenizer_path.empty(), "no tokenizer beside '" + model_path + "': pass --tokenizer");
         const auto tok = model::Tokenizer::load(tokenizer_path, m.config.vocab_size);
-        const auto seqs = model::paragraph_sequences(tok, read_text(eval_text), range,
+        const auto seqs = model::paragraph_sequences(tok, read_text_file(eval_text), range,
                                                      seq_len > 0 ? seq_len : m.config.seq_len);
         const auto before = model::evaluate_sequences(original, seqs, threads);
         const auto after = model::evaluate_sequences(m, seqs, threads);

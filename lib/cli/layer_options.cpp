@@ -45,15 +45,9 @@ void parse_nm(const std::string& text, int& n, int& m) {
     const size_t colon = text.find(':');
     check(colon != std::string::npos, bad);
     auto part = [&](const std::string& s) {
-        size_t used = 0;
-        long v = 0;
-        try {
-            v = std::stol(s, &used);
-        } catch (...) {
-            used = 0;
-        }
-        check(!s.empty() && used == s.size() && v > 0 && v <= 256, bad);
-        return static_cast<int>(v);
+        const std::optional<long long> v = parse_integer(s);
+        check(v && *v > 0 && *v <= 256, bad);
+        return static_cast<int>(*v);
     };
     n = part(text.substr(0, colon));
     m = part(text.substr(colon + 1));

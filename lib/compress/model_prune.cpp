@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "core/error.hpp"
+#include "core/names.hpp"
 #include "io/convert.hpp"
 #include "structured/ffn_slice.hpp"
 #include "structured/spectral.hpp"
@@ -16,23 +17,13 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+constexpr EnumName<Method> kMethods[] = {
+    {Method::prunenet, "prunenet"}, {Method::random, "random"}, {Method::l2, "l2"}};
+
 }  // namespace
 
-Method parse_method(const std::string& name) {
-    if (name == "prunenet") return Method::prunenet;
-    if (name == "random") return Method::random;
-    if (name == "l2") return Method::l2;
-    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown method '" + name + "' (prunenet, random or l2)");
-}
-
-const char* method_name(Method method) {
-    switch (method) {
-        case Method::prunenet: return "prunenet";
-        case Method::random: return "random";
-        case Method::l2: return "l2";
-    }
-    return "?";
-}
+Method parse_method(const std::string& name) { return parse_enum(kMethods, name, "method"); }
+const char* method_name(Method method) { return enum_name(kMethods, method); }
 
 std::vector<std::vector<float>> ffn_scores(const model::Model& model, Method method, const Policy* policy,
                                            uint64_t seed) {

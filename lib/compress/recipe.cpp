@@ -6,31 +6,22 @@
 
 #include "compress/mixed_json.hpp"
 #include "core/error.hpp"
+#include "core/names.hpp"
 
 namespace surgeon::model {
 
-Method parse_method(const std::string& name) {
-    if (name == "dense" || name == "none") return Method::dense;
-    if (name == "sparsegpt") return Method::sparsegpt;
-    if (name == "gptq") return Method::gptq;
-    if (name == "wanda") return Method::wanda;
-    if (name == "magnitude") return Method::magnitude;
-    if (name == "rtn") return Method::rtn;
-    fail(SURGEON_ERR_INVALID_ARGUMENT,
-         "unknown method '" + name + "' (dense, sparsegpt, gptq, wanda, magnitude, rtn)");
-}
+namespace {
 
-const char* method_name(Method m) {
-    switch (m) {
-        case Method::dense: return "dense";
-        case Method::sparsegpt: return "sparsegpt";
-        case Method::gptq: return "gptq";
-        case Method::wanda: return "wanda";
-        case Method::magnitude: return "magnitude";
-        case Method::rtn: return "rtn";
-    }
-    return "?";
-}
+// "none" reads as dense too.
+constexpr EnumName<Method> kMethods[] = {{Method::dense, "dense"},         {Method::sparsegpt, "sparsegpt"},
+                                         {Method::gptq, "gptq"},           {Method::wanda, "wanda"},
+                                         {Method::magnitude, "magnitude"}, {Method::rtn, "rtn"},
+                                         {Method::dense, "none"}};
+
+}  // namespace
+
+Method parse_method(const std::string& name) { return parse_enum(kMethods, name, "method"); }
+const char* method_name(Method m) { return enum_name(kMethods, m); }
 
 bool LayerPlan::is_mixed() const {
     return mixed && quantize &&

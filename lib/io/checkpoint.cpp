@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "core/names.hpp"
 #include "io/hf_model.hpp"
 #include "io/llama2c.hpp"
 
@@ -10,13 +11,14 @@ namespace surgeon::model {
 
 namespace fs = std::filesystem;
 
-ModelFormat parse_model_format(const std::string& name) {
-    if (name == "hf") return ModelFormat::hf;
-    if (name == "llama2c") return ModelFormat::llama2c;
-    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown model format '" + name + "' (hf, llama2c)");
-}
+namespace {
 
-const char* model_format_name(ModelFormat f) { return f == ModelFormat::hf ? "hf" : "llama2c"; }
+constexpr EnumName<ModelFormat> kFormats[] = {{ModelFormat::hf, "hf"}, {ModelFormat::llama2c, "llama2c"}};
+
+}  // namespace
+
+ModelFormat parse_model_format(const std::string& name) { return parse_enum(kFormats, name, "model format"); }
+const char* model_format_name(ModelFormat f) { return enum_name(kFormats, f); }
 
 ModelFormat detect_model_format(const std::string& path) {
     std::error_code ec;

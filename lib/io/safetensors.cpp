@@ -9,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "core/half.hpp"
+#include "core/names.hpp"
 
 namespace surgeon::model {
 namespace {
@@ -122,22 +123,26 @@ bool parse_dtype(const std::string& name, Dtype* out) {
     return false;
 }
 
+namespace {
+
+// torch's names first (torch_dtype_name), then the short ones.
+constexpr EnumName<Dtype> kFloatDtypes[] = {
+    {Dtype::F32, "float32"}, {Dtype::F16, "float16"}, {Dtype::BF16, "bfloat16"}, {Dtype::F32, "f32"},
+    {Dtype::F16, "f16"},     {Dtype::BF16, "bf16"},   {Dtype::F32, "float"},     {Dtype::F16, "half"},
+    {Dtype::F16, "fp16"}};
+
+}  // namespace
+
 Dtype parse_float_dtype(const std::string& name) {
     std::string s = name;
     for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (s == "f32" || s == "float32" || s == "float") return Dtype::F32;
-    if (s == "f16" || s == "float16" || s == "half" || s == "fp16") return Dtype::F16;
-    if (s == "bf16" || s == "bfloat16") return Dtype::BF16;
-    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown float dtype '" + name + "' (f32, f16 or bf16)");
+    return parse_enum(kFloatDtypes, s, "float dtype");
 }
 
 const char* torch_dtype_name(Dtype d) {
-    switch (d) {
-        case Dtype::F32: return "float32";
-        case Dtype::F16: return "float16";
-        case Dtype::BF16: return "bfloat16";
-        default: fail(SURGEON_ERR_INVALID_ARGUMENT, std::string("no torch float dtype for ") + dtype_name(d));
-    }
+    const char* name = enum_name(kFloatDtypes, d, nullptr);
+    if (!name) fail(SURGEON_ERR_INVALID_ARGUMENT, std::string("no torch float dtype for ") + dtype_name(d));
+    return name;
 }
 
 int64_t TensorInfo::numel() const { return checked_numel(shape); }

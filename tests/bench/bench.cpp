@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "surgeon/surgeon.h"
+#include "bench_util.hpp"
 
 namespace {
 
@@ -27,16 +28,9 @@ struct Options {
     int threads = 0, repeat = 3;
 };
 
-void check(surgeon_status s) {
-    if (s != SURGEON_OK) {
-        std::fprintf(stderr, "surgeon-bench: %s\n", surgeon_last_error());
-        std::exit(1);
-    }
-}
+void check(surgeon_status s) { bench::check(s, "surgeon-bench"); }
 
-double now() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+using bench::now;
 
 // Correlated activations: a shared low-rank component plus noise, like real inputs.
 std::vector<float> activations(int64_t tokens, int64_t cols, unsigned seed) {

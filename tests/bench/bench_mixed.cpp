@@ -15,19 +15,13 @@
 #include <vector>
 
 #include "surgeon/surgeon.h"
+#include "bench_util.hpp"
 
 namespace {
 
-void check(surgeon_status s) {
-    if (s != SURGEON_OK) {
-        std::fprintf(stderr, "surgeon-bench-mixed: %s\n", surgeon_last_error());
-        std::exit(1);
-    }
-}
+void check(surgeon_status s) { bench::check(s, "surgeon-bench-mixed"); }
 
-double now() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+using bench::now;
 
 struct Options {
     int64_t rows = 4096, cols = 4096, tokens = 4096, group = 128;

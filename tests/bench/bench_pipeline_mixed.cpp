@@ -14,15 +14,14 @@
 
 #include "nn/fisher.hpp"
 #include "compress/pipeline.hpp"
+#include "bench_util.hpp"
 
 using namespace surgeon;
 using namespace surgeon::model;
 
 namespace {
 
-double now() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+using bench::now;
 
 struct Options {
     int64_t dim = 1024, hidden = 2816, layers = 4, heads = 16, vocab = 4096, seqs = 32, len = 256;

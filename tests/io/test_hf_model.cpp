@@ -325,6 +325,17 @@ struct SavedModel {
         config = hfio_test::read_json(dir.file("config.json"));
     }
     std::string path() const { return dir.path().string(); }
+    // The saved config with `key` set to `value`, or without `key`.
+    nlohmann::json with(const char* key, const nlohmann::json& value) const {
+        nlohmann::json c = config;
+        c[key] = value;
+        return c;
+    }
+    nlohmann::json without(const char* key) const {
+        nlohmann::json c = config;
+        c.erase(key);
+        return c;
+    }
     void load_with_config(const nlohmann::json& c, surgeon_status status, const std::string& needle) {
         hfio_test::write_json(dir.file("config.json"), c);
         expect_error([&] { load_hf(path()); }, status, needle);
@@ -341,16 +352,8 @@ struct SavedModel {
 
 TEST(HfModel, MalformedConfigIsAnIoError) {
     SavedModel s;
-    auto with = [&](const char* key, const nlohmann::json& value) {
-        nlohmann::json c = s.config;
-        c[key] = value;
-        return c;
-    };
-    auto without = [&](const char* key) {
-        nlohmann::json c = s.config;
-        c.erase(key);
-        return c;
-    };
+    auto with = [&](const char* key, const nlohmann::json& value) { return s.with(key, value); };
+    auto without = [&](const char* key) { return s.without(key); };
     hfio_test::write_bytes(s.dir.file("config.json"), "{\"hidden_size\": 32,");
     expect_error([&] { load_hf(s.path()); }, SURGEON_ERR_IO, "invalid JSON");
     hfio_test::write_bytes(s.dir.file("config.json"), "");
@@ -446,11 +449,7 @@ TEST(HfModel, MissingOrMisshapedTensorsAreIoErrors) {
 
 TEST(HfModel, OtherArchitecturesAreUnsupported) {
     SavedModel s;
-    auto with = [&](const char* key, const nlohmann::json& value) {
-        nlohmann::json c = s.config;
-        c[key] = value;
-        return c;
-    };
+    auto with = [&](const char* key, const nlohmann::json& value) { return s.with(key, value); };
     s.load_with_config(with("model_type", "gpt2"), SURGEON_ERR_UNSUPPORTED, "gpt2");
     s.load_with_config(with("rope_scaling", {{"type", "linear"}, {"factor", 2.0}}), SURGEON_ERR_UNSUPPORTED,
                        "rope_scaling");

@@ -61,6 +61,13 @@ Tokenizer load_or_skip(bool& skip) {
     return skip ? Tokenizer({"<unk>"}, {0.0f}) : Tokenizer::load(path, 512);
 }
 
+// The paragraphs of the bundled TinyStories sample; sets `skip` when it is not found.
+std::vector<std::string> stories_paragraphs(bool& skip) {
+    const std::string text_path = surgeon_test::stories_file();
+    if (text_path.empty()) skip = true;
+    return skip ? std::vector<std::string>{} : split_paragraphs(surgeon_test::read_text(text_path));
+}
+
 std::string temp_path(const std::string& name) {
     return ::testing::TempDir() + "surgeon_tok_" + std::to_string(::getpid()) + "_" + name;
 }
@@ -86,9 +93,8 @@ TEST(Tokenizer, LoadsTok512) {
 TEST(Tokenizer, FirstParagraphMatchesSources) {
     bool skip = false;
     const Tokenizer tok = load_or_skip(skip);
-    const std::string text_path = surgeon_test::stories_file();
-    if (skip || text_path.empty()) GTEST_SKIP() << "tokenizer or text not found";
-    const auto paragraphs = split_paragraphs(surgeon_test::read_text(text_path));
+    const std::vector<std::string> paragraphs = stories_paragraphs(skip);
+    if (skip) GTEST_SKIP() << "tokenizer or text not found";
     ASSERT_EQ(paragraphs.size(), 4300u);
     const std::vector<int> expected = {1,   301, 427, 309, 426, 301, 427, 309, 394, 265,
                                        262, 415, 271, 422, 280, 295, 269, 336, 432, 313};
@@ -100,9 +106,8 @@ TEST(Tokenizer, FirstParagraphMatchesSources) {
 TEST(Tokenizer, HeapMergeEqualsRunCOnEveryParagraph) {
     bool skip = false;
     const Tokenizer tok = load_or_skip(skip);
-    const std::string text_path = surgeon_test::stories_file();
-    if (skip || text_path.empty()) GTEST_SKIP() << "tokenizer or text not found";
-    const auto paragraphs = split_paragraphs(surgeon_test::read_text(text_path));
+    const std::vector<std::string> paragraphs = stories_paragraphs(skip);
+    if (skip) GTEST_SKIP() << "tokenizer or text not found";
     int64_t byte_tokens = 0;
     for (size_t i = 0; i < paragraphs.size(); i += 3) {  // every third keeps the test quick
         const std::vector<int> got = tok.encode(paragraphs[i], true);

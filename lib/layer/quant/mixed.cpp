@@ -1,75 +1,41 @@
 #include "layer/quant/mixed.hpp"
 
+#include "core/names.hpp"
 #include "layer/quant/mixed_error.hpp"
 
 namespace surgeon {
 
-Allocator parse_allocator(const std::string& name) {
-    if (name == "quantile") return Allocator::quantile;
-    if (name == "budget") return Allocator::budget;
-    if (name == "error") return Allocator::error;
-    fail(SURGEON_ERR_INVALID_ARGUMENT,
-         "unknown allocator '" + name + "' (quantile, budget or error)");
-}
+namespace {
 
-const char* allocator_name(Allocator a) {
-    switch (a) {
-        case Allocator::quantile: return "quantile";
-        case Allocator::budget: return "budget";
-        case Allocator::error: return "error";
-    }
-    return "unknown";
-}
+constexpr EnumName<Allocator> kAllocators[] = {
+    {Allocator::quantile, "quantile"}, {Allocator::budget, "budget"}, {Allocator::error, "error"}};
+constexpr EnumName<ErrorModel> kErrorModels[] = {{ErrorModel::rounding, "rounding"}, {ErrorModel::solver, "solver"}};
+constexpr EnumName<RowSensitivity> kSensitivities[] = {
+    {RowSensitivity::layer, "layer"}, {RowSensitivity::downstream, "downstream"}, {RowSensitivity::fisher, "fisher"}};
+constexpr EnumName<BudgetScope> kScopes[] = {{BudgetScope::layer, "layer"}, {BudgetScope::model, "model"}};
+constexpr EnumName<ErrorNormalization> kNormalizations[] = {
+    {ErrorNormalization::none, "none"}, {ErrorNormalization::energy, "energy"}, {ErrorNormalization::uniform, "uniform"}};
 
-ErrorModel parse_error_model(const std::string& name) {
-    if (name == "rounding") return ErrorModel::rounding;
-    if (name == "solver") return ErrorModel::solver;
-    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown error model '" + name + "' (rounding or solver)");
-}
+}  // namespace
 
-const char* error_model_name(ErrorModel m) {
-    return m == ErrorModel::solver ? "solver" : "rounding";
-}
+Allocator parse_allocator(const std::string& name) { return parse_enum(kAllocators, name, "allocator"); }
+const char* allocator_name(Allocator a) { return enum_name(kAllocators, a); }
+
+ErrorModel parse_error_model(const std::string& name) { return parse_enum(kErrorModels, name, "error model"); }
+const char* error_model_name(ErrorModel m) { return enum_name(kErrorModels, m); }
 
 RowSensitivity parse_row_sensitivity(const std::string& name) {
-    if (name == "layer") return RowSensitivity::layer;
-    if (name == "downstream") return RowSensitivity::downstream;
-    if (name == "fisher") return RowSensitivity::fisher;
-    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown row sensitivity '" + name + "' (layer, downstream, fisher)");
+    return parse_enum(kSensitivities, name, "row sensitivity");
 }
+const char* row_sensitivity_name(RowSensitivity s) { return enum_name(kSensitivities, s); }
 
-const char* row_sensitivity_name(RowSensitivity s) {
-    switch (s) {
-        case RowSensitivity::layer: return "layer";
-        case RowSensitivity::downstream: return "downstream";
-        case RowSensitivity::fisher: return "fisher";
-    }
-    return "?";
-}
-
-BudgetScope parse_budget_scope(const std::string& name) {
-    if (name == "layer") return BudgetScope::layer;
-    if (name == "model") return BudgetScope::model;
-    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown budget scope '" + name + "' (layer or model)");
-}
-
-const char* budget_scope_name(BudgetScope s) { return s == BudgetScope::model ? "model" : "layer"; }
+BudgetScope parse_budget_scope(const std::string& name) { return parse_enum(kScopes, name, "budget scope"); }
+const char* budget_scope_name(BudgetScope s) { return enum_name(kScopes, s); }
 
 ErrorNormalization parse_error_normalization(const std::string& name) {
-    if (name == "none") return ErrorNormalization::none;
-    if (name == "energy") return ErrorNormalization::energy;
-    if (name == "uniform") return ErrorNormalization::uniform;
-    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown error normalization '" + name + "' (none, energy, uniform)");
+    return parse_enum(kNormalizations, name, "error normalization");
 }
-
-const char* error_normalization_name(ErrorNormalization n) {
-    switch (n) {
-        case ErrorNormalization::none: return "none";
-        case ErrorNormalization::energy: return "energy";
-        case ErrorNormalization::uniform: return "uniform";
-    }
-    return "?";
-}
+const char* error_normalization_name(ErrorNormalization n) { return enum_name(kNormalizations, n); }
 
 void MixedPlan::validate() const {
     const std::vector<int> sorted = normalize_bit_options(options);

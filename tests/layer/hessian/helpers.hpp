@@ -68,6 +68,16 @@ inline Stats stats_of(const surgeon_hessian* h, int64_t cols) {
     return s;
 }
 
+// The column statistics of `a` equal those of `expected` to 1e-6 relative (the mean
+// relative to the mean magnitude, since a mean may cancel to ~0).
+inline void expect_stats_near(const Stats& a, const Stats& expected) {
+    for (size_t c = 0; c < expected.abs_mean.size(); ++c) {
+        EXPECT_NEAR(a.abs_mean[c], expected.abs_mean[c], 1e-6 * expected.abs_mean[c]) << "column " << c;
+        EXPECT_NEAR(a.mean[c], expected.mean[c], 1e-6 * expected.abs_mean[c]) << "column " << c;
+        EXPECT_NEAR(a.sq_mean[c], expected.sq_mean[c], 1e-6 * expected.sq_mean[c]) << "column " << c;
+    }
+}
+
 // H[i][j] of the naive double-precision formula over rows x (rows × cols, packed).
 inline std::vector<double> naive_hessian(const std::vector<float>& x, int64_t rows, int64_t cols) {
     std::vector<double> h(static_cast<size_t>(cols * cols), 0.0);

@@ -130,12 +130,7 @@ TEST(HessianAccumulate, ConcurrentAddsEqualSerial) {
     for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
     EXPECT_EQ(samples_of(shared.get()), rows);
     expect_hessian_near(copy_h(shared.get()), copy_h(serial.get()), kCols, 2e-6);
-    const Stats a = stats_of(shared.get(), kCols), b = stats_of(serial.get(), kCols);
-    for (int64_t c = 0; c < kCols; ++c) {
-        EXPECT_NEAR(a.abs_mean[c], b.abs_mean[c], 1e-6 * b.abs_mean[c]);
-        EXPECT_NEAR(a.mean[c], b.mean[c], 1e-6 * b.abs_mean[c]);
-        EXPECT_NEAR(a.sq_mean[c], b.sq_mean[c], 1e-6 * b.sq_mean[c]);
-    }
+    expect_stats_near(stats_of(shared.get(), kCols), stats_of(serial.get(), kCols));
 }
 
 TEST(HessianAccumulate, MergeEqualsOneAccumulatorFedEverything) {
@@ -152,12 +147,7 @@ TEST(HessianAccumulate, MergeEqualsOneAccumulatorFedEverything) {
     ASSERT_EQ(surgeon_hessian_merge(dst.get(), src.get()), SURGEON_OK) << surgeon_last_error();
     EXPECT_EQ(samples_of(dst.get()), kRows);
     expect_hessian_near(copy_h(dst.get()), copy_h(all.get()), kCols, 2e-6);
-    const Stats merged = stats_of(dst.get(), kCols), expected = stats_of(all.get(), kCols);
-    for (int64_t c = 0; c < kCols; ++c) {
-        EXPECT_NEAR(merged.abs_mean[c], expected.abs_mean[c], 1e-6 * expected.abs_mean[c]);
-        EXPECT_NEAR(merged.mean[c], expected.mean[c], 1e-6 * expected.abs_mean[c]);
-        EXPECT_NEAR(merged.sq_mean[c], expected.sq_mean[c], 1e-6 * expected.sq_mean[c]);
-    }
+    expect_stats_near(stats_of(dst.get(), kCols), stats_of(all.get(), kCols));
     // The source is unchanged, bit for bit.
     EXPECT_EQ(samples_of(src.get()), kRows - split);
     EXPECT_EQ(copy_h(src.get()), src_h);
