@@ -150,7 +150,7 @@ void normalize_row_errors(Backend& backend, const MixedPlan& mp, const Matrix& h
 
 std::vector<double> mixed_row_costs(const Context& c, const LayerPlan& plan, const Matrix& w,
                                     const Hessian& h, Solver& solver, const LayerSite& site) {
-    const MixedPlan& mp = *plan.mixed;
+    const MixedRecipe& mp = *plan.mixed;
     const Matrix hm = h.matrix();
     ThreadScope threads(c);
     Backend& backend = backend_for(c);
@@ -191,7 +191,7 @@ namespace {
 
 RowBits allocate_bits(const Context& c, const LayerPlan& plan, const Matrix& w, const Hessian& h,
                       Solver& solver, const LayerSite& site) {
-    const MixedPlan& mp = *plan.mixed;
+    const MixedRecipe& mp = *plan.mixed;
     if (mp.allocator != Allocator::error)
         return allocate_row_bits(c, h, solver.inverse_factor(), w.view(), plan.quant, mp);
     return allocate_from_errors(mixed_row_costs(c, plan, w, h, solver, site), w.rows, w.cols,

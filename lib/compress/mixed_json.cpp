@@ -6,9 +6,9 @@
 
 namespace surgeon {
 
-void apply_mixed_spec(const nlohmann::json& spec, MixedPlan* plan) {
+void apply_mixed_spec(const nlohmann::json& spec, MixedRecipe* plan) {
     require_arg(spec.is_object(), "mixed precision spec must be a JSON object");
-    MixedPlan next = *plan;
+    MixedRecipe next = *plan;
     try {
         for (const auto& [key, value] : spec.items()) {
             if (key == "allocator") next.allocator = parse_allocator(value.get<std::string>());
@@ -45,7 +45,7 @@ void apply_mixed_spec(const nlohmann::json& spec, MixedPlan* plan) {
     *plan = std::move(next);
 }
 
-nlohmann::json mixed_plan_to_json(const MixedPlan& plan) {
+nlohmann::json mixed_plan_to_json(const MixedRecipe& plan) {
     nlohmann::json w = nlohmann::json::object();
     for (int s = 0; s < kImportanceSignals; ++s)
         w[signal_name(static_cast<ImportanceSignal>(s))] = plan.weights.w[s];

@@ -86,7 +86,7 @@ void LayerPlan::apply(const nlohmann::json& spec) {
                 mixed.reset();
             } else {
                 // Merges over the inherited plan: a rule may change only the target.
-                MixedPlan next = mixed.value_or(MixedPlan{});
+                MixedRecipe next = mixed.value_or(MixedRecipe{});
                 apply_mixed_spec(value, &next);
                 mixed = std::move(next);
                 quantize = true;

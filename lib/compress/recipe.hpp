@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "layer/quant/mixed.hpp"
+#include "compress/mixed_recipe.hpp"
 #include "layer/quant/quantizer.hpp"
 #include "surgeon/surgeon.h"
 
@@ -39,7 +39,7 @@ struct LayerPlan {
     double percdamp = 0.01;
     int64_t block_size = 128;
     // Per-row bit widths (gptq, rtn, sparsegpt joint); quant.bits is then unused.
-    std::optional<MixedPlan> mixed;
+    std::optional<MixedRecipe> mixed;
 
     bool needs_calibration() const;
     // Mixed precision is in effect (a quantizing method with a "mixed" entry).

@@ -10,7 +10,7 @@ namespace surgeon {
 namespace {
 
 TEST(MixedJson, ParsesRecipeSpecAndRefusesBadKeysWhole) {
-    MixedPlan p;
+    MixedRecipe p;
     apply_mixed_spec(nlohmann::json::parse(
                          R"({"allocator": "budget", "avg_bits": 3.5, "options": [2, 4, 8], "weights": {"hessian": 0}})"),
                      &p);
@@ -19,7 +19,7 @@ TEST(MixedJson, ParsesRecipeSpecAndRefusesBadKeysWhole) {
     EXPECT_EQ(p.options, (std::vector<int>{2, 4, 8}));
     EXPECT_EQ(p.weights[ImportanceSignal::hessian], 0.0);
     EXPECT_EQ(p.weights[ImportanceSignal::activation], 0.25);
-    const MixedPlan before = p;
+    const MixedRecipe before = p;
     EXPECT_THROW(apply_mixed_spec(nlohmann::json::parse(R"({"avg_bits": 9})"), &p), Error);
     EXPECT_THROW(apply_mixed_spec(nlohmann::json::parse(R"({"bogus": 1})"), &p), Error);
     EXPECT_THROW(apply_mixed_spec(nlohmann::json::parse(R"({"weights": {"nope": 1}})"), &p), Error);
@@ -34,7 +34,7 @@ TEST(MixedJson, ParsesRecipeSpecAndRefusesBadKeysWhole) {
 }
 
 TEST(MixedJson, PlanWrittenBackReadsAsTheSamePlan) {
-    MixedPlan p;
+    MixedRecipe p;
     apply_mixed_spec(nlohmann::json::parse(R"({"allocator": "quantile", "avg_bits": 3, "options": [2, 3, 4],
                                                 "quantiles": [0.25, 0.75], "scale_bits": 8, "zero_bits": 0})"),
                      &p);
@@ -43,7 +43,7 @@ TEST(MixedJson, PlanWrittenBackReadsAsTheSamePlan) {
     EXPECT_EQ(j["quantiles"], nlohmann::json::parse("[0.25, 0.75]"));
     EXPECT_EQ(j["scale_bits"], 8);
     EXPECT_EQ(j["zero_bits"], 0);
-    MixedPlan q;
+    MixedRecipe q;
     apply_mixed_spec(j, &q);
     EXPECT_EQ(mixed_plan_to_json(q), j);
 }

@@ -9,10 +9,6 @@ namespace {
 
 constexpr EnumName<Allocator> kAllocators[] = {
     {Allocator::quantile, "quantile"}, {Allocator::budget, "budget"}, {Allocator::error, "error"}};
-constexpr EnumName<ErrorModel> kErrorModels[] = {{ErrorModel::rounding, "rounding"}, {ErrorModel::solver, "solver"}};
-constexpr EnumName<RowSensitivity> kSensitivities[] = {
-    {RowSensitivity::layer, "layer"}, {RowSensitivity::downstream, "downstream"}, {RowSensitivity::fisher, "fisher"}};
-constexpr EnumName<BudgetScope> kScopes[] = {{BudgetScope::layer, "layer"}, {BudgetScope::model, "model"}};
 constexpr EnumName<ErrorNormalization> kNormalizations[] = {
     {ErrorNormalization::none, "none"}, {ErrorNormalization::energy, "energy"}, {ErrorNormalization::uniform, "uniform"}};
 
@@ -20,17 +16,6 @@ constexpr EnumName<ErrorNormalization> kNormalizations[] = {
 
 Allocator parse_allocator(const std::string& name) { return parse_enum(kAllocators, name, "allocator"); }
 const char* allocator_name(Allocator a) { return enum_name(kAllocators, a); }
-
-ErrorModel parse_error_model(const std::string& name) { return parse_enum(kErrorModels, name, "error model"); }
-const char* error_model_name(ErrorModel m) { return enum_name(kErrorModels, m); }
-
-RowSensitivity parse_row_sensitivity(const std::string& name) {
-    return parse_enum(kSensitivities, name, "row sensitivity");
-}
-const char* row_sensitivity_name(RowSensitivity s) { return enum_name(kSensitivities, s); }
-
-BudgetScope parse_budget_scope(const std::string& name) { return parse_enum(kScopes, name, "budget scope"); }
-const char* budget_scope_name(BudgetScope s) { return enum_name(kScopes, s); }
 
 ErrorNormalization parse_error_normalization(const std::string& name) {
     return parse_enum(kNormalizations, name, "error normalization");
@@ -42,11 +27,6 @@ void MixedPlan::validate() const {
     require_arg(sorted.size() == options.size(), "a bit option is listed twice");
     weights.validate();
     overhead.validate();
-    require_arg(scope == BudgetScope::layer ||
-                    (allocator == Allocator::error && sensitivity == RowSensitivity::fisher &&
-                     normalize == ErrorNormalization::none),
-                "a model-wide budget (scope \"model\") needs the error allocator with Fisher sensitivity "
-                "and unnormalized errors (its costs are nats, compared across layers)");
     if (allocator != Allocator::quantile || quantiles.empty())
         attainable_total(1, options, avg_bits);  // throws when outside the options
 }

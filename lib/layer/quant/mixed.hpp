@@ -24,25 +24,6 @@ enum class Allocator { quantile, budget, error };
 Allocator parse_allocator(const std::string& name);  // "quantile" | "budget" | "error"
 const char* allocator_name(Allocator a);
 
-// How the error allocator measures a row's error at each option.
-//  - rounding: the row's own grid rounding noise weighted by 1/U_jj² (mixed_error.hpp);
-//    one rounding pass per option, what allocate_row_bits computes.
-//  - solver: the caller runs its solver once per option and measures each row's real
-//    output error (ΔW H ΔWᵀ)_ii — exact for GPTQ and RTN, whose rows are independent. Only
-//    the model pipeline, which owns the solver, implements it (allocate_from_errors).
-enum class ErrorModel { rounding, solver };
-
-ErrorModel parse_error_model(const std::string& name);  // "rounding" | "solver"
-const char* error_model_name(ErrorModel m);
-
-enum class RowSensitivity { layer, downstream, fisher };
-RowSensitivity parse_row_sensitivity(const std::string& name);  // layer | downstream | fisher
-const char* row_sensitivity_name(RowSensitivity s);
-
-enum class BudgetScope { layer, model };
-BudgetScope parse_budget_scope(const std::string& name);  // layer | model
-const char* budget_scope_name(BudgetScope s);
-
 enum class ErrorNormalization { none, energy, uniform };
 ErrorNormalization parse_error_normalization(const std::string& name);  // none|energy|uniform
 const char* error_normalization_name(ErrorNormalization n);
@@ -52,24 +33,6 @@ struct MixedPlan {
     std::vector<int> options = default_bit_options();
     double avg_bits = 4.0;           // target (budget, error; quantile when no cut points)
     std::vector<double> quantiles;   // quantile cut points; empty: quantiles_for_target
-    ErrorModel error_model = ErrorModel::rounding;
-    // Model pipeline, error allocator: what a row's error is multiplied by before the
-    // budget is placed (without any, the allocator minimises the layer's own output
-    // error, which misleads: a q channel matters by the k it meets, not by its norm).
-    //  - layer: nothing;
-    //  - downstream: a closed-form proxy of how strongly the channel moves the block
-    //    output (q rows by E[k²] of their RoPE pair, k by E[q²], v by ‖wo column‖²,
-    //    gate/up by ‖w2 column‖² and the SwiGLU gain);
-    //  - fisher: ¼ × the output Fisher of the channel (nn/fisher.hpp), measured by
-    //    backpropagating the calibration loss through the dense model: row errors become
-    //    predicted rises of the mean NLL in nats.
-    RowSensitivity sensitivity = RowSensitivity::fisher;
-    // Model pipeline: where the budget is met. layer: every layer meets avg_bits itself;
-    // model: the layers with scope "model" share one budget (Σ avg_bits × weights) and a
-    // model-wide knapsack over their rows (needs sensitivity "fisher" and normalize
-    // "none": costs in nats, comparable across layers) decides each layer's share before
-    // the pipeline runs.
-    BudgetScope scope = BudgetScope::layer;
     // Error allocator: what a row's error is measured against.
     //  - none: absolute output error, so the layer's total output error is minimised;
     //  - energy: divided by the row's output energy w_i H w_iᵀ, so the sum of per-row
