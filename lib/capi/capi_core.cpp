@@ -50,12 +50,7 @@ const char* surgeon_version(void) {
 
 int surgeon_version_number(void) { return SURGEON_VERSION_NUMBER; }
 
-surgeon_status surgeon_context_new(surgeon_context** out) {
-    SURGEON_GUARD({
-        require_out(out);
-        *out = new surgeon_context();
-    });
-}
+surgeon_status surgeon_context_new(surgeon_context** out) { return new_handle(__func__, out); }
 
 void surgeon_context_free(surgeon_context* ctx) { release(ctx); }
 

@@ -28,8 +28,12 @@ structured::Method method_of(int method) {
     fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown method " + std::to_string(method));
 }
 
-void require_fraction(double value, const char* what) {
+// A fraction in [0, 1) into one field of the options.
+void set_fraction(surgeon_structured_options* opts, double structured::PruneOptions::*field, double value,
+                  const char* what) {
+    auto& o = deref(opts, "opts").opt;
     require_arg(value >= 0.0 && value < 1.0, std::string(what) + " must be in [0, 1), got " + std::to_string(value));
+    o.*field = value;
 }
 
 nlohmann::ordered_json report_json(const structured::PruneOptions& o, const structured::PruneReport& r) {
@@ -53,21 +57,12 @@ nlohmann::ordered_json report_json(const structured::PruneOptions& o, const stru
 
 extern "C" {
 
-surgeon_status surgeon_structured_options_new(surgeon_structured_options** out) {
-    SURGEON_GUARD({
-        require_out(out);
-        *out = new surgeon_structured_options();
-    });
-}
+surgeon_status surgeon_structured_options_new(surgeon_structured_options** out) { return new_handle(__func__, out); }
 
 void surgeon_structured_options_free(surgeon_structured_options* opts) { release(opts); }
 
 surgeon_status surgeon_structured_options_set_ratio(surgeon_structured_options* opts, double ratio) {
-    SURGEON_GUARD({
-        auto& o = deref(opts, "opts").opt;
-        require_fraction(ratio, "ratio");
-        o.ratio = ratio;
-    });
+    SURGEON_GUARD({ set_fraction(opts, &structured::PruneOptions::ratio, ratio, "ratio"); });
 }
 
 surgeon_status surgeon_structured_options_set_method(surgeon_structured_options* opts, surgeon_ffn_method method) {
@@ -101,11 +96,7 @@ surgeon_status surgeon_structured_options_set_spectral_ratios(surgeon_structured
 }
 
 surgeon_status surgeon_structured_options_set_head_ratio(surgeon_structured_options* opts, double head_ratio) {
-    SURGEON_GUARD({
-        auto& o = deref(opts, "opts").opt;
-        require_fraction(head_ratio, "head_ratio");
-        o.head_ratio = head_ratio;
-    });
+    SURGEON_GUARD({ set_fraction(opts, &structured::PruneOptions::head_ratio, head_ratio, "head_ratio"); });
 }
 
 surgeon_status surgeon_structured_options_set_seed(surgeon_structured_options* opts, uint64_t seed) {
@@ -113,18 +104,12 @@ surgeon_status surgeon_structured_options_set_seed(surgeon_structured_options* o
 }
 
 surgeon_status surgeon_structured_options_get_ratio(const surgeon_structured_options* opts, double* out) {
-    SURGEON_GUARD({
-        const auto& o = deref(opts, "opts").opt;
-        require_not_null(out, "out");
-        *out = o.ratio;
-    });
+    SURGEON_GUARD({ get_into(opts, "opts", out, [](const surgeon_structured_options& o) { return o.opt.ratio; }); });
 }
 
 surgeon_status surgeon_structured_options_get_head_ratio(const surgeon_structured_options* opts, double* out) {
     SURGEON_GUARD({
-        const auto& o = deref(opts, "opts").opt;
-        require_not_null(out, "out");
-        *out = o.head_ratio;
+        get_into(opts, "opts", out, [](const surgeon_structured_options& o) { return o.opt.head_ratio; });
     });
 }
 

@@ -43,6 +43,16 @@ const surgeon_mixed_options& mixed_options(const surgeon_mixed_options* opts) {
     return opts ? *opts : defaults;
 }
 
+// One width per row of imp into bits_out, from allocate(scores, options).
+template <typename Allocate>
+void allocate_by_importance(const surgeon_importance* imp, const surgeon_mixed_options* opts, int32_t* bits_out,
+                            Allocate allocate) {
+    const Importance& i = deref(imp, "imp").imp;
+    const surgeon_mixed_options& o = mixed_options(opts);
+    require_not_null(bits_out, "bits_out");
+    copy_bits(allocate(i.score, o), bits_out);
+}
+
 ConstMatView const_view(const float* w, int64_t rows, int64_t cols, int64_t ld) {
     require_not_null(w, "w");
     return {w, rows, cols, resolve_ld(rows, cols, ld, "w")};
@@ -133,12 +143,7 @@ surgeon_status surgeon_importance_signal_values(const surgeon_importance* imp,
     });
 }
 
-surgeon_status surgeon_mixed_options_new(surgeon_mixed_options** out) {
-    SURGEON_GUARD({
-        require_out(out);
-        *out = new surgeon_mixed_options();
-    });
-}
+surgeon_status surgeon_mixed_options_new(surgeon_mixed_options** out) { return new_handle(__func__, out); }
 
 void surgeon_mixed_options_free(surgeon_mixed_options* opts) { release(opts); }
 
@@ -179,11 +184,7 @@ surgeon_status surgeon_mixed_options_get_bits(const surgeon_mixed_options* opts,
 }
 
 surgeon_status surgeon_mixed_options_get_average(const surgeon_mixed_options* opts, double* out) {
-    SURGEON_GUARD({
-        const auto& o = deref(opts, "opts");
-        require_not_null(out, "out");
-        *out = o.average;
-    });
+    SURGEON_GUARD({ get_into(opts, "opts", out, [](const surgeon_mixed_options& o) { return o.average; }); });
 }
 
 surgeon_status surgeon_attainable_average(int64_t rows, const surgeon_mixed_options* opts, double* out) {
@@ -198,25 +199,22 @@ surgeon_status surgeon_attainable_average(int64_t rows, const surgeon_mixed_opti
 surgeon_status surgeon_allocate_quantile(const surgeon_importance* imp, const surgeon_mixed_options* opts,
                                          int32_t* bits_out) {
     SURGEON_GUARD({
-        const Importance& i = deref(imp, "imp").imp;
-        const surgeon_mixed_options& o = mixed_options(opts);
-        require_not_null(bits_out, "bits_out");
-        require_arg(o.quantiles.empty() || o.quantiles.size() + 1 == o.bits.size(),
+        allocate_by_importance(imp, opts, bits_out, [](const std::vector<float>& score, const surgeon_mixed_options& o) {
+            require_arg(o.quantiles.empty() || o.quantiles.size() + 1 == o.bits.size(),
                     std::to_string(o.quantiles.size()) + " quantiles for " + std::to_string(o.bits.size()) +
-                        " bit options (one fewer needed)");
-        const std::vector<double> cuts =
-            o.quantiles.empty() ? quantiles_for_target(o.bits, o.average) : o.quantiles;
-        copy_bits(allocate_quantile(i.score, o.bits, cuts), bits_out);
+                            " bit options (one fewer needed)");
+            return allocate_quantile(score, o.bits,
+                                     o.quantiles.empty() ? quantiles_for_target(o.bits, o.average) : o.quantiles);
+        });
     });
 }
 
 surgeon_status surgeon_allocate_budget(const surgeon_importance* imp, const surgeon_mixed_options* opts,
                                        int32_t* bits_out) {
     SURGEON_GUARD({
-        const Importance& i = deref(imp, "imp").imp;
-        const surgeon_mixed_options& o = mixed_options(opts);
-        require_not_null(bits_out, "bits_out");
-        copy_bits(allocate_budget(i.score, o.bits, o.average), bits_out);
+        allocate_by_importance(imp, opts, bits_out, [](const std::vector<float>& score, const surgeon_mixed_options& o) {
+            return allocate_budget(score, o.bits, o.average);
+        });
     });
 }
 

@@ -108,15 +108,10 @@ surgeon_status surgeon_model_get_config(const surgeon_model* model, surgeon_mode
     SURGEON_GUARD({
         const sm::ModelConfig& c = deref(model, "model").model.config;
         require_version(out, SURGEON_MODEL_CONFIG_VERSION, "out");
-        out->dim = c.dim;
-        out->hidden_dim = c.hidden_dim;
-        out->n_layers = c.n_layers;
-        out->n_heads = c.n_heads;
-        out->n_kv_heads = c.n_kv_heads;
-        out->vocab_size = c.vocab_size;
-        out->seq_len = c.seq_len;
-        out->parameters = sm::parameter_count(model->model);
-        out->head_dim = c.head_size();
+        *out = {out->version, c.dim,       c.hidden_dim,
+                c.n_layers,   c.n_heads,   c.n_kv_heads,
+                c.vocab_size, c.seq_len,   sm::parameter_count(model->model),
+                c.head_size()};
     });
 }
 

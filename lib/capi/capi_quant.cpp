@@ -97,27 +97,14 @@ surgeon_status surgeon_quantizer_get_row_bits(const surgeon_quantizer* q, int32_
 }
 
 surgeon_status surgeon_quantizer_get_bits(const surgeon_quantizer* q, int* out) {
-    SURGEON_GUARD({
-        const auto& c = deref(q, "q").cfg;
-        require_not_null(out, "out");
-        *out = c.bits;
-    });
+    SURGEON_GUARD({ get_into(q, "q", out, [](const surgeon_quantizer& h) { return h.cfg.bits; }); });
 }
 
 surgeon_status surgeon_quantizer_get_group_size(const surgeon_quantizer* q, int64_t* out) {
-    SURGEON_GUARD({
-        const auto& c = deref(q, "q").cfg;
-        require_not_null(out, "out");
-        *out = c.group_size;
-    });
+    SURGEON_GUARD({ get_into(q, "q", out, [](const surgeon_quantizer& h) { return h.cfg.group_size; }); });
 }
 
-surgeon_status surgeon_qresult_new(surgeon_qresult** out) {
-    SURGEON_GUARD({
-        require_out(out);
-        *out = new surgeon_qresult();
-    });
-}
+surgeon_status surgeon_qresult_new(surgeon_qresult** out) { return new_handle(__func__, out); }
 
 void surgeon_qresult_free(surgeon_qresult* r) { release(r); }
 

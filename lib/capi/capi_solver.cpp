@@ -37,12 +37,7 @@ void on_copy(MatView w, Body&& body) {
 
 extern "C" {
 
-surgeon_status surgeon_solver_options_new(surgeon_solver_options** out) {
-    SURGEON_GUARD({
-        require_out(out);
-        *out = new surgeon_solver_options();
-    });
-}
+surgeon_status surgeon_solver_options_new(surgeon_solver_options** out) { return new_handle(__func__, out); }
 
 void surgeon_solver_options_free(surgeon_solver_options* opts) { release(opts); }
 
@@ -64,19 +59,11 @@ surgeon_status surgeon_solver_options_set_block_size(surgeon_solver_options* opt
 }
 
 surgeon_status surgeon_solver_options_get_damping(const surgeon_solver_options* opts, double* out) {
-    SURGEON_GUARD({
-        const auto& o = deref(opts, "opts");
-        require_not_null(out, "out");
-        *out = o.percdamp;
-    });
+    SURGEON_GUARD({ get_into(opts, "opts", out, [](const surgeon_solver_options& o) { return o.percdamp; }); });
 }
 
 surgeon_status surgeon_solver_options_get_block_size(const surgeon_solver_options* opts, int64_t* out) {
-    SURGEON_GUARD({
-        const auto& o = deref(opts, "opts");
-        require_not_null(out, "out");
-        *out = o.block_size;
-    });
+    SURGEON_GUARD({ get_into(opts, "opts", out, [](const surgeon_solver_options& o) { return o.block_size; }); });
 }
 
 surgeon_status surgeon_solver_new(surgeon_solver** out, const surgeon_context* ctx,
@@ -99,19 +86,10 @@ surgeon_status surgeon_solver_factorize(surgeon_solver* s) {
 }
 
 surgeon_status surgeon_solver_damping(surgeon_solver* s, double* out) {
-    SURGEON_GUARD({
-        Solver& solver = *deref(s, "s").impl;
-        require_not_null(out, "out");
-        *out = solver.damping();
-    });
+    SURGEON_GUARD({ get_into(s, "s", out, [](const surgeon_solver& h) { return h.impl->damping(); }); });
 }
 
-surgeon_status surgeon_prune_options_new(surgeon_prune_options** out) {
-    SURGEON_GUARD({
-        require_out(out);
-        *out = new surgeon_prune_options();
-    });
-}
+surgeon_status surgeon_prune_options_new(surgeon_prune_options** out) { return new_handle(__func__, out); }
 
 void surgeon_prune_options_free(surgeon_prune_options* opts) { release(opts); }
 
@@ -150,11 +128,7 @@ surgeon_status surgeon_prune_options_set_quantizer(surgeon_prune_options* opts, 
 }
 
 surgeon_status surgeon_prune_options_get_sparsity(const surgeon_prune_options* opts, double* out) {
-    SURGEON_GUARD({
-        const auto& o = deref(opts, "opts");
-        require_not_null(out, "out");
-        *out = o.opt.sparsity;
-    });
+    SURGEON_GUARD({ get_into(opts, "opts", out, [](const surgeon_prune_options& o) { return o.opt.sparsity; }); });
 }
 
 surgeon_status surgeon_prune_options_get_nm(const surgeon_prune_options* opts, int* n, int* m) {
@@ -167,21 +141,12 @@ surgeon_status surgeon_prune_options_get_nm(const surgeon_prune_options* opts, i
     });
 }
 
-surgeon_status surgeon_prune_result_new(surgeon_prune_result** out) {
-    SURGEON_GUARD({
-        require_out(out);
-        *out = new surgeon_prune_result();
-    });
-}
+surgeon_status surgeon_prune_result_new(surgeon_prune_result** out) { return new_handle(__func__, out); }
 
 void surgeon_prune_result_free(surgeon_prune_result* r) { release(r); }
 
 surgeon_status surgeon_prune_result_loss(const surgeon_prune_result* r, double* out) {
-    SURGEON_GUARD({
-        const auto& res = deref(r, "r");
-        require_not_null(out, "out");
-        *out = res.loss;
-    });
+    SURGEON_GUARD({ get_into(r, "r", out, [](const surgeon_prune_result& res) { return res.loss; }); });
 }
 
 surgeon_status surgeon_prune_result_mask(const surgeon_prune_result* r, surgeon_mask** out) {

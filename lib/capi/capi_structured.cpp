@@ -119,12 +119,7 @@ surgeon_status surgeon_prunenet_options_init(surgeon_prunenet_options* options, 
     SURGEON_GUARD({
         init_struct(options, version, SURGEON_PRUNENET_OPTIONS_VERSION, "options");
         const structured::TrainOptions t;
-        options->steps = t.steps;
-        options->ratio = t.ratio;
-        options->samples = t.samples;
-        options->features = t.features;
-        options->learning_rate = t.learning_rate;
-        options->seed = t.seed;
+        *options = {version, t.steps, t.ratio, t.samples, t.features, t.learning_rate, t.seed};
     });
 }
 

@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "capi/guard.hpp"
 #include "core/context.hpp"
 #include "core/checks.hpp"
 #include "layer/hessian/hessian.hpp"
@@ -63,6 +64,23 @@ T& deref(T* handle, const char* what) {
 template <typename T>
 void require_out(T** out) {
     require_not_null(out, "out");
+}
+
+// surgeon_X_new of a handle that starts from its defaults.
+template <typename T>
+surgeon_status new_handle(const char* function, T** out) noexcept {
+    return guard(function, [&] {
+        require_out(out);
+        *out = new T();
+    });
+}
+
+// A getter: *out = read(*handle).
+template <typename H, typename T, typename Read>
+void get_into(const H* handle, const char* what, T* out, Read read) {
+    const H& h = deref(handle, what);
+    require_not_null(out, "out");
+    *out = read(h);
 }
 
 // The per-row widths of a quantizer for a weight of `rows` rows (nullptr: uniform width).
