@@ -34,6 +34,8 @@ using PruneOptionsPtr = std::unique_ptr<surgeon_prune_options,
 using PruneResultPtr = std::unique_ptr<surgeon_prune_result,
                                        Deleter<surgeon_prune_result, surgeon_prune_result_free>>;
 
+using ModelPtr = std::unique_ptr<surgeon_model, Deleter<surgeon_model, surgeon_model_free>>;
+
 #define CAPI_OK(call) ASSERT_EQ((call), SURGEON_OK) << #call << ": " << surgeon_last_error()
 
 inline std::vector<float> random_matrix(int64_t rows, int64_t cols, unsigned seed,
@@ -169,5 +171,12 @@ inline bool starts_with(const std::string& s, const std::string& prefix) {
 }
 
 inline std::string last_error() { return surgeon_last_error(); }
+
+// A model file or directory; by default the bundled stories260K.
+inline ModelPtr load_model(const std::string& path = std::string(SURGEON_SAMPLES_DATA_DIR) + "/stories260K.bin") {
+    surgeon_model* m = nullptr;
+    EXPECT_EQ(surgeon_model_load(&m, nullptr, path.c_str()), SURGEON_OK) << surgeon_last_error();
+    return ModelPtr(m);
+}
 
 }  // namespace capi_test

@@ -10,8 +10,6 @@
 namespace capi_test {
 namespace {
 
-using ModelPtr = std::unique_ptr<surgeon_model, Deleter<surgeon_model, surgeon_model_free>>;
-
 template <typename T>
 using Call = std::function<surgeon_status(T* buf, size_t cap, size_t* needed)>;
 
@@ -47,15 +45,8 @@ std::vector<T> check_convention(const Call<T>& call, const T fill, const std::st
     return exact;
 }
 
-ModelPtr bundled_model() {
-    surgeon_model* m = nullptr;
-    const std::string path = std::string(SURGEON_SAMPLES_DATA_DIR) + "/stories260K.bin";
-    EXPECT_EQ(surgeon_model_load(&m, nullptr, path.c_str()), SURGEON_OK) << last_error();
-    return ModelPtr(m);
-}
-
 TEST(CapiBuffers, ModelEncodeGenerateReport) {
-    ModelPtr m = bundled_model();
+    ModelPtr m = load_model();
     const std::vector<int32_t> ids = check_convention<int32_t>(
         [&](int32_t* buf, size_t cap, size_t* needed) {
             return surgeon_model_encode(m.get(), "Once upon a time", 1, buf, cap, needed);

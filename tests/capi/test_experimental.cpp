@@ -17,18 +17,14 @@
 namespace capi_test {
 namespace {
 
-using ModelPtr = std::unique_ptr<surgeon_model, Deleter<surgeon_model, surgeon_model_free>>;
 using OptionsPtr = std::unique_ptr<surgeon_structured_options,
                                    Deleter<surgeon_structured_options, surgeon_structured_options_free>>;
 using PolicyPtr = std::unique_ptr<surgeon_prunenet, Deleter<surgeon_prunenet, surgeon_prunenet_free>>;
 
 const std::string kData = SURGEON_SAMPLES_DATA_DIR;
 
-ModelPtr load(const std::string& path = kData + "/stories260K.bin") {
-    surgeon_model* m = nullptr;
-    EXPECT_EQ(surgeon_model_load(&m, nullptr, path.c_str()), SURGEON_OK) << last_error();
-    return ModelPtr(m);
-}
+ModelPtr load() { return load_model(); }
+ModelPtr load(const std::string& path) { return load_model(path); }
 
 OptionsPtr options(surgeon_ffn_method method, double ratio, double head_ratio = 0.0) {
     surgeon_structured_options* o = nullptr;

@@ -15,15 +15,10 @@ using namespace capi_test;
 
 namespace {
 
-using ModelPtr = std::unique_ptr<surgeon_model, Deleter<surgeon_model, surgeon_model_free>>;
-
 const std::string kData = SURGEON_SAMPLES_DATA_DIR;
 
-ModelPtr load(const std::string& path = kData + "/stories260K.bin") {
-    surgeon_model* m = nullptr;
-    EXPECT_EQ(surgeon_model_load(&m, nullptr, path.c_str()), SURGEON_OK) << surgeon_last_error();
-    return ModelPtr(m);
-}
+ModelPtr load() { return load_model(); }
+ModelPtr load(const std::string& path) { return load_model(path); }
 
 // The model's JSON report, through a size query and an exact buffer.
 std::string report_of(const surgeon_model* m) {
