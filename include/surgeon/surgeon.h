@@ -430,5 +430,7 @@ SURGEON_API surgeon_status surgeon_reconstruction_error(const surgeon_hessian* h
 #include "surgeon/surgeon_model.h"      /* whole-model pipeline: load, compress, evaluate */
 #include "surgeon/surgeon_mixed.h"      /* activation-aware mixed precision */
 #include "surgeon/surgeon_structured.h" /* PruneNet structured pruning, spectral distance */
+/* surgeon/surgeon_experimental.h (included on its own, after defining
+ * SURGEON_EXPERIMENTAL_API) holds functions whose signatures may still change. */
 
 #endif /* SURGEON_SURGEON_H */

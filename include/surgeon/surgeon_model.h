@@ -16,7 +16,8 @@ extern "C" {
 
 /* A Llama-family model in memory (fp32), with its tokenizer when one was found. Calls that
  * only read the model (config, encode, perplexity, get_linear, generate, save) may run
- * concurrently on one handle; compress, set_linear and set_tokenizer need exclusive use. */
+ * concurrently on one handle; compress, set_linear, set_tokenizer and (surgeon_experimental.h)
+ * prune_structured need exclusive use. */
 typedef struct surgeon_model surgeon_model;
 
 typedef struct surgeon_model_config {
