@@ -36,6 +36,7 @@ const char* surgeon_status_string(surgeon_status status) {
         case SURGEON_ERR_IO: return "SURGEON_ERR_IO";
         case SURGEON_ERR_UNSUPPORTED: return "SURGEON_ERR_UNSUPPORTED";
         case SURGEON_ERR_INTERNAL: return "SURGEON_ERR_INTERNAL";
+        case SURGEON_ERR_BUFFER_TOO_SMALL: return "SURGEON_ERR_BUFFER_TOO_SMALL";
     }
     return "SURGEON_ERR_UNKNOWN";
 }
@@ -49,12 +50,7 @@ const char* surgeon_version(void) {
 
 int surgeon_version_number(void) { return SURGEON_VERSION_NUMBER; }
 
-surgeon_status surgeon_context_new(surgeon_context** out) {
-    SURGEON_GUARD({
-        require_out(out);
-        *out = new surgeon_context();
-    });
-}
+surgeon_status surgeon_context_new(surgeon_context** out) { return new_handle(__func__, out); }
 
 void surgeon_context_free(surgeon_context* ctx) { release(ctx); }
 

@@ -6,9 +6,13 @@ using namespace surgeon::capi;
 
 namespace {
 
-void check_cols(const Hessian& h, int64_t cols) {
-    require_shape(cols == h.cols(), "x has " + std::to_string(cols) +
-                                        " columns, the accumulator " + std::to_string(h.cols()));
+// Adds rows x cols calibration rows of one element type: add(accumulator, x, rows, ld).
+template <typename T, typename Add>
+void add_rows(surgeon_hessian* h, const T* x, int64_t rows, int64_t cols, int64_t ld, Add add) {
+    Hessian& acc = *deref(h, "h").impl;
+    require_shape(cols == acc.cols(), "x has " + std::to_string(cols) +
+                                          " columns, the accumulator " + std::to_string(acc.cols()));
+    add(acc, x, rows, resolve_ld(rows, cols, ld, "x"));
 }
 
 }  // namespace
@@ -30,27 +34,21 @@ void surgeon_hessian_free(surgeon_hessian* h) { release(h); }
 surgeon_status surgeon_hessian_add_f32(surgeon_hessian* h, const float* x, int64_t rows,
                                        int64_t cols, int64_t ld) {
     SURGEON_GUARD({
-        Hessian& acc = *deref(h, "h").impl;
-        check_cols(acc, cols);
-        acc.add(x, rows, resolve_ld(rows, cols, ld, "x"));
+        add_rows(h, x, rows, cols, ld, [](Hessian& acc, auto* data, int64_t n, int64_t l) { acc.add(data, n, l); });
     });
 }
 
 surgeon_status surgeon_hessian_add_f16(surgeon_hessian* h, const uint16_t* x, int64_t rows,
                                        int64_t cols, int64_t ld) {
     SURGEON_GUARD({
-        Hessian& acc = *deref(h, "h").impl;
-        check_cols(acc, cols);
-        acc.add_f16(x, rows, resolve_ld(rows, cols, ld, "x"));
+        add_rows(h, x, rows, cols, ld, [](Hessian& acc, auto* data, int64_t n, int64_t l) { acc.add_f16(data, n, l); });
     });
 }
 
 surgeon_status surgeon_hessian_add_bf16(surgeon_hessian* h, const uint16_t* x, int64_t rows,
                                         int64_t cols, int64_t ld) {
     SURGEON_GUARD({
-        Hessian& acc = *deref(h, "h").impl;
-        check_cols(acc, cols);
-        acc.add_bf16(x, rows, resolve_ld(rows, cols, ld, "x"));
+        add_rows(h, x, rows, cols, ld, [](Hessian& acc, auto* data, int64_t n, int64_t l) { acc.add_bf16(data, n, l); });
     });
 }
 

@@ -1,6 +1,7 @@
 // Quantizer configuration and quantized results.
 #include <algorithm>
 
+#include "capi/buffer.hpp"
 #include "capi/guard.hpp"
 #include "capi/handles.hpp"
 
@@ -77,28 +78,33 @@ surgeon_status surgeon_quantizer_set_static_groups(surgeon_quantizer* q, int ena
     SURGEON_GUARD({ deref(q, "q").cfg.static_groups = enable != 0; });
 }
 
-surgeon_status surgeon_quantizer_get_bits(const surgeon_quantizer* q, int* out) {
+surgeon_status surgeon_quantizer_set_row_bits(surgeon_quantizer* q, const int32_t* bits, int64_t rows) {
     SURGEON_GUARD({
-        const auto& c = deref(q, "q").cfg;
-        require_not_null(out, "out");
-        *out = c.bits;
+        auto& quantizer = deref(q, "q");
+        require_arg(rows >= 0, "rows must be >= 0, got " + std::to_string(rows));
+        std::vector<int> widths;
+        if (bits && rows > 0) widths.assign(bits, bits + rows);
+        for (size_t r = 0; r < widths.size(); ++r)
+            require_arg(widths[r] >= 1 && widths[r] <= 8,
+                        "bits[" + std::to_string(r) + "] must be in [1, 8], got " + std::to_string(widths[r]));
+        quantizer.row_bits = std::move(widths);
     });
+}
+
+surgeon_status surgeon_quantizer_get_row_bits(const surgeon_quantizer* q, int32_t* buf, size_t cap,
+                                              size_t* needed) {
+    SURGEON_GUARD({ write_array(deref(q, "q").row_bits, buf, cap, needed); });
+}
+
+surgeon_status surgeon_quantizer_get_bits(const surgeon_quantizer* q, int* out) {
+    SURGEON_GUARD({ get_into(q, "q", out, [](const surgeon_quantizer& h) { return h.cfg.bits; }); });
 }
 
 surgeon_status surgeon_quantizer_get_group_size(const surgeon_quantizer* q, int64_t* out) {
-    SURGEON_GUARD({
-        const auto& c = deref(q, "q").cfg;
-        require_not_null(out, "out");
-        *out = c.group_size;
-    });
+    SURGEON_GUARD({ get_into(q, "q", out, [](const surgeon_quantizer& h) { return h.cfg.group_size; }); });
 }
 
-surgeon_status surgeon_qresult_new(surgeon_qresult** out) {
-    SURGEON_GUARD({
-        require_out(out);
-        *out = new surgeon_qresult();
-    });
-}
+surgeon_status surgeon_qresult_new(surgeon_qresult** out) { return new_handle(__func__, out); }
 
 void surgeon_qresult_free(surgeon_qresult* r) { release(r); }
 
