@@ -1,6 +1,7 @@
 package surgeon
 
 import (
+	"runtime"
 	"runtime/cgo"
 	"sync"
 	"sync/atomic"
@@ -111,7 +112,7 @@ func NewContext(opts ...ContextOption) (*Context, error) {
 		return nil, err
 	}
 	ctx := &Context{shared: s}
-	setFinalizer(ctx)
+	runtime.SetFinalizer(ctx, func(c *Context) { _ = c.Close() })
 	return ctx, nil
 }
 
@@ -176,4 +177,23 @@ func (c *Context) Close() error {
 	c.mu.Unlock()
 	s.release()
 	return nil
+}
+
+// with runs call with the C context of c (NULL for a nil Context, the defaults), kept
+// alive for the call.
+func (c *Context) with(function string, call func(raw.Handle) error) error {
+	s, err := c.acquire(function)
+	if err != nil {
+		return err
+	}
+	defer s.release()
+	return call(s.raw())
+}
+
+// using runs call with the C context of c and the C pointers of hs, read-locked (see
+// the package function using).
+func (c *Context) using(function string, call func(ctx raw.Handle, p []raw.Handle) error, hs ...*handle) error {
+	return c.with(function, func(ctx raw.Handle) error {
+		return using(function, false, func(p []raw.Handle) error { return call(ctx, p) }, hs...)
+	})
 }

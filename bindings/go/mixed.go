@@ -40,16 +40,6 @@ func DefaultImportanceWeights() (ImportanceWeights, error) {
 	return w, nil
 }
 
-// ImportanceOptions configures ComputeImportance.
-type ImportanceOptions struct {
-	// Solver (optional) lends its factorization for diag(H⁻¹), computed there on first use
-	// and shared with its later calls; without one, and with a Hessian weight > 0, a
-	// private factorization with percdamp 0.01 is made.
-	Solver *Solver
-	// Weights of the signals; nil means DefaultImportanceWeights.
-	Weights *ImportanceWeights
-}
-
 // Importance is the per-row importance of one layer's weight: the combined score and the
 // five normalised signals. Read-only once computed, so it may be used concurrently.
 type Importance struct {
@@ -57,52 +47,30 @@ type Importance struct {
 	rows int
 }
 
-// ComputeImportance scores the rows of w (rows × cols, cols = h.Cols()) from h's
-// activation statistics. A Hessian built with HessianFromMatrix has no first moments:
-// the activation and variance signals are then left out (an error if no weighted signal
-// remains).
-func ComputeImportance(ctx *Context, h *Hessian, w []float32, rows, cols int, opts ImportanceOptions) (*Importance, error) {
+var importanceKind = kind{"Importance", func(p raw.Handle) { raw.Surgeon_importance_free(p) }}
+
+// NewImportance scores the rows of w (rows × cols, cols = h.Cols()) from h's activation
+// statistics. s (optional) lends its factorization for diag(H⁻¹), computed there on first
+// use and shared with its later calls; without one, and with a Hessian weight > 0, a
+// private factorization with percdamp 0.01 is made. weights nil: the defaults. A Hessian
+// built with HessianFromMatrix has no first moments: the activation and variance signals
+// are then left out (an error if no weighted signal remains).
+func NewImportance(ctx *Context, h *Hessian, s *Solver, w []float32, rows, cols int, weights *ImportanceWeights) (*Importance, error) {
 	const fn = "surgeon_importance_compute"
 	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
 		return nil, err
 	}
-	if h == nil {
-		return nil, fail(StatusInvalidArgument, fn, "h is nil")
+	var wts []float64 // nil passes NULL: the defaults
+	if weights != nil {
+		wts = weights[:]
 	}
-	if cols != h.cols {
-		return nil, fail(StatusShape, fn, "w has %d columns, the Hessian %d", cols, h.cols)
+	imp, err := create[Importance](&importanceKind, fn, ctx, func(c raw.Handle, in []raw.Handle, out *raw.Handle) error {
+		return raw.Surgeon_importance_compute(out, c, in[0], in[1], w, int64(rows), int64(cols), 0, wts)
+	}, ref(h), ref(s))
+	if err == nil {
+		imp.rows = rows
 	}
-	var weights []float64 // nil passes NULL: the defaults
-	if opts.Weights != nil {
-		weights = opts.Weights[:]
-	}
-	hp, err := h.shared(fn)
-	if err != nil {
-		return nil, err
-	}
-	defer h.mu.RUnlock()
-	var sp raw.Handle
-	if opts.Solver != nil {
-		// The factorization is computed once under the solver's own lock: a shared lock
-		// is enough, as for Prune and Quantize.
-		if sp, err = opts.Solver.shared(fn); err != nil {
-			return nil, err
-		}
-		defer opts.Solver.mu.RUnlock()
-	}
-	s, err := ctx.acquire(fn)
-	if err != nil {
-		return nil, err
-	}
-	defer s.release()
-	var ptr raw.Handle
-	if err := check(raw.Surgeon_importance_compute(&ptr, s.raw(), hp, sp, w, int64(rows), int64(cols), 0, weights)); err != nil {
-		return nil, err
-	}
-	imp := &Importance{rows: rows}
-	imp.init("Importance", ptr, func(p raw.Handle) { raw.Surgeon_importance_free(p) }, nil)
-	setFinalizer(imp)
-	return imp, nil
+	return imp, err
 }
 
 // Rows is the number of rows scored.
@@ -110,10 +78,7 @@ func (imp *Importance) Rows() int { return imp.rows }
 
 // Scores returns the combined score of every row.
 func (imp *Importance) Scores() ([]float32, error) {
-	out := make([]float32, imp.rows)
-	return fill(out, imp.callShared("surgeon_importance_scores", func(p raw.Handle) error {
-		return raw.Surgeon_importance_scores(p, out)
-	}))
+	return readInto(&imp.handle, "surgeon_importance_scores", raw.Surgeon_importance_scores, imp.rows)
 }
 
 // Signal returns one normalised signal per row and whether it had data (without data the
@@ -125,7 +90,7 @@ func (imp *Importance) Signal(signal Signal) (values []float32, available bool, 
 	}
 	out := make([]float32, imp.rows)
 	var avail int32
-	err = imp.callShared(fn, func(p raw.Handle) error {
+	err = imp.read(fn, func(p raw.Handle) error {
 		return raw.Surgeon_importance_signal_values(p, raw.Enum_SS_surgeon_importance_signal(signal), out, &avail)
 	})
 	if err != nil {
@@ -148,7 +113,7 @@ func (imp *Importance) AllocateQuantile(options []int32, quantiles []float64, av
 			len(quantiles), len(options), len(options)-1)
 	}
 	out := make([]int32, imp.rows)
-	return fill(out, imp.callShared(fn, func(p raw.Handle) error {
+	return fill(out, imp.read(fn, func(p raw.Handle) error {
 		return raw.Surgeon_allocate_quantile(p, options, len(options), quantiles, avgBits, out)
 	}))
 }
@@ -162,15 +127,9 @@ func (imp *Importance) AllocateBudget(options []int32, avgBits float64) ([]int32
 		return nil, err
 	}
 	out := make([]int32, imp.rows)
-	return fill(out, imp.callShared(fn, func(p raw.Handle) error {
+	return fill(out, imp.read(fn, func(p raw.Handle) error {
 		return raw.Surgeon_allocate_budget(p, options, len(options), avgBits, out)
 	}))
-}
-
-// Close frees the importance. Idempotent.
-func (imp *Importance) Close() error {
-	imp.close()
-	return nil
 }
 
 // checkOptions checks what C cannot see: a non-empty list (the values are checked there).
@@ -202,29 +161,13 @@ func MixedRowErrors(ctx *Context, s *Solver, w []float32, rows, cols int, q *Qua
 	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
 		return nil, err
 	}
-	if s == nil || q == nil {
-		return nil, fail(StatusInvalidArgument, fn, "solver and quantizer are required")
-	}
-	if cols != s.cols {
-		return nil, fail(StatusShape, fn, "w has %d columns, the solver %d", cols, s.cols)
-	}
 	if err := checkOptions(fn, options); err != nil {
 		return nil, err
 	}
-	qp, err := q.shared(fn)
-	if err != nil {
-		return nil, err
-	}
-	defer q.mu.RUnlock()
-	c, err := ctx.acquire(fn)
-	if err != nil {
-		return nil, err
-	}
-	defer c.release()
 	out := make([]float64, rows*len(options))
-	return fill(out, s.callShared(fn, func(p raw.Handle) error {
-		return raw.Surgeon_mixed_row_errors(c.raw(), p, w, int64(rows), int64(cols), 0, qp, options, len(options), out)
-	}))
+	return fill(out, ctx.using(fn, func(c raw.Handle, p []raw.Handle) error {
+		return raw.Surgeon_mixed_row_errors(c, p[0], w, int64(rows), int64(cols), 0, p[1], options, len(options), out)
+	}, ref(s), ref(q)))
 }
 
 // AllocateError minimises Σ errors[i][choice_i] (errors: rows × len(options), as
@@ -291,44 +234,6 @@ func AllocateErrorGroups(layers []BudgetLayer, budgetBits int64) ([][]int32, err
 	return out, nil
 }
 
-// checkRowBits checks there is one width per row (the widths are checked by C).
-func checkRowBits(function string, rowBits []int32, rows int) error {
-	if len(rowBits) != rows {
-		return fail(StatusShape, function, "row_bits has %d values for %d rows", len(rowBits), rows)
-	}
-	return nil
-}
-
-// QuantizeMixed is Quantize with rowBits (one width in [1, 8] per row) replacing the
-// quantizer's width row by row: row r keeps at most 2^rowBits[r] levels per grid. On
-// error w is unchanged.
-func (s *Solver) QuantizeMixed(w []float32, rows, cols int, q *Quantizer, rowBits []int32) (QuantizeResult, error) {
-	const fn = "surgeon_solver_quantize_mixed"
-	if rowBits == nil {
-		return QuantizeResult{}, fail(StatusInvalidArgument, fn, "rowBits is nil")
-	}
-	return s.quantize(fn, w, rows, cols, q, rowBits)
-}
-
-// PruneMixed is Prune with a quantizer (required: opts.Quantizer) whose width rowBits
-// replaces row by row. On error w is unchanged.
-func (s *Solver) PruneMixed(w []float32, rows, cols int, opts PruneOptions, rowBits []int32) (PruneResult, error) {
-	const fn = "surgeon_solver_prune_mixed"
-	if rowBits == nil {
-		return PruneResult{}, fail(StatusInvalidArgument, fn, "rowBits is nil")
-	}
-	return s.prune(fn, w, rows, cols, opts, rowBits)
-}
-
-// RowBits returns the width of every row: the per-row widths of a mixed result, else the
-// uniform width repeated.
-func (r *QResult) RowBits() ([]int32, error) {
-	out := make([]int32, r.shape.Rows)
-	return fill(out, r.callShared("surgeon_qresult_row_bits", func(p raw.Handle) error {
-		return raw.Surgeon_qresult_row_bits(p, out)
-	}))
-}
-
 // Overhead is the storage of one grid (one per row and group): ScaleBits for the scale,
 // ZeroBits for the zero point (-1: the row's own width, as GPTQ packs zeros; 0: implicit).
 type Overhead struct {
@@ -359,11 +264,11 @@ func ComputeMixedStats(bits []int32, cols, groupSize int, o Overhead, imp *Impor
 		return MixedStats{}, fail(StatusShape, fn, "bits is empty")
 	}
 	var stats MixedStats
-	err := withOptionalImportance(fn, imp, func(ip raw.Handle) error {
+	err := using(fn, false, func(p []raw.Handle) error {
 		c := raw.NewSurgeon_mixed_stats()
 		defer raw.DeleteSurgeon_mixed_stats(c)
 		if err := check(raw.Surgeon_mixed_stats_compute(bits, int64(len(bits)), int64(cols), int64(groupSize),
-			o.ScaleBits, o.ZeroBits, ip, c)); err != nil {
+			o.ScaleBits, o.ZeroBits, p[0], c)); err != nil {
 			return err
 		}
 		stats = MixedStats{Channels: c.GetChannels(), Weights: c.GetWeights(), Grids: c.GetGrids(),
@@ -372,7 +277,7 @@ func ComputeMixedStats(bits []int32, cols, groupSize int, o Overhead, imp *Impor
 			ImportanceMax: c.GetImportance_max(), ImportanceMean: c.GetImportance_mean()}
 		copyHistogram(&stats.Histogram, c.GetHistogram())
 		return nil
-	})
+	}, ref(imp))
 	if err != nil {
 		return MixedStats{}, err
 	}
@@ -385,41 +290,16 @@ func MixedStatsJSON(bits []int32, cols, groupSize int, o Overhead, imp *Importan
 	if len(bits) == 0 {
 		return "", fail(StatusShape, fn, "bits is empty")
 	}
-	var text string
-	err := withOptionalImportance(fn, imp, func(ip raw.Handle) error {
-		call := func(buf []byte) (int64, error) {
-			var length int64
-			err := check(raw.Surgeon_mixed_stats_json(bits, int64(len(bits)), int64(cols), int64(groupSize),
-				o.ScaleBits, o.ZeroBits, ip, buf, int64(len(buf)), &length))
-			return length, err
-		}
-		// The length first, then the text: both calls see the same arguments under the
-		// same lock, so the second one fits.
-		length, err := call(nil)
-		if err != nil {
-			return err
-		}
-		buf := make([]byte, length+1)
-		if _, err := call(buf); err != nil {
-			return err
-		}
-		text = string(buf[:length])
-		return nil
-	})
-	return text, err
-}
-
-// withOptionalImportance runs call with imp's C handle (0 for nil) under its read lock.
-func withOptionalImportance(function string, imp *Importance, call func(raw.Handle) error) error {
-	if imp == nil {
-		return call(0)
-	}
-	p, err := imp.shared(function)
-	if err != nil {
+	var text []byte
+	err := using(fn, false, func(p []raw.Handle) error {
+		var err error
+		text, err = sized(1, func(buf []byte, needed *int64) error {
+			return raw.Surgeon_mixed_stats_json(bits, int64(len(bits)), int64(cols), int64(groupSize),
+				o.ScaleBits, o.ZeroBits, p[0], buf, int64(len(buf)), needed)
+		})
 		return err
-	}
-	defer imp.mu.RUnlock()
-	return call(p)
+	}, ref(imp))
+	return string(text), err
 }
 
 // copyHistogram copies the C struct's int64_t[9]: SWIG hands out a pointer into the

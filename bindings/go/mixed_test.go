@@ -5,7 +5,6 @@ import (
 	"math"
 	"sort"
 	"strconv"
-	"sync"
 	"testing"
 )
 
@@ -26,7 +25,7 @@ func loadMixedLayer(t *testing.T, name string) *mixedLayer {
 	h := must(NewHessian(nil, f.cols)).of(t)
 	t.Cleanup(func() { h.Close() })
 	noErr(t, h.Add(f.x, f.tokens))
-	s := must(NewSolver(h, 0.01, 128)).of(t)
+	s := must(NewSolver(nil, h, nil)).of(t)
 	t.Cleanup(func() { s.Close() })
 	return &mixedLayer{f, h, s}
 }
@@ -61,7 +60,7 @@ func TestImportanceSignalsMatchTheirFormulas(t *testing.T) {
 	if defaults != (ImportanceWeights{0.25, 0.25, 0.15, 0.25, 0.10}) {
 		t.Fatalf("default weights %v", defaults)
 	}
-	imp := must(ComputeImportance(nil, l.h, l.w, l.rows, l.cols, ImportanceOptions{Solver: l.solver})).of(t)
+	imp := must(NewImportance(nil, l.h, l.solver, l.w, l.rows, l.cols, nil)).of(t)
 	defer imp.Close()
 	if imp.Rows() != l.rows {
 		t.Fatalf("rows %d", imp.Rows())
@@ -125,7 +124,7 @@ func TestImportanceSignalsMatchTheirFormulas(t *testing.T) {
 
 	// Custom weights: only the weight-magnitude signal counts, so the score is that signal.
 	only := ImportanceWeights{SignalWeight: 2}
-	byWeight := must(ComputeImportance(nil, l.h, l.w, l.rows, l.cols, ImportanceOptions{Weights: &only})).of(t)
+	byWeight := must(NewImportance(nil, l.h, nil, l.w, l.rows, l.cols, &only)).of(t)
 	defer byWeight.Close()
 	for i, v := range must(byWeight.Scores()).of(t) {
 		if v != signals[SignalWeight][i] {
@@ -133,7 +132,7 @@ func TestImportanceSignalsMatchTheirFormulas(t *testing.T) {
 		}
 	}
 	// Without a solver a private factorization gives the same scores.
-	private := must(ComputeImportance(nil, l.h, l.w, l.rows, l.cols, ImportanceOptions{})).of(t)
+	private := must(NewImportance(nil, l.h, nil, l.w, l.rows, l.cols, nil)).of(t)
 	defer private.Close()
 	if d := relMaxDiff(must(private.Scores()).of(t), scores); d > 1e-5 {
 		t.Fatalf("scores with and without the solver differ by %g", d)
@@ -142,7 +141,7 @@ func TestImportanceSignalsMatchTheirFormulas(t *testing.T) {
 	// A Hessian from a finished matrix has no first moments: activation and variance are
 	// left out (zeros, unavailable).
 	fromMatrix := l.hessian(t, nil)
-	noMoments := must(ComputeImportance(nil, fromMatrix, l.w, l.rows, l.cols, ImportanceOptions{})).of(t)
+	noMoments := must(NewImportance(nil, fromMatrix, nil, l.w, l.rows, l.cols, nil)).of(t)
 	defer noMoments.Close()
 	for s := Signal(0); s < SignalCount; s++ {
 		values, available, err := noMoments.Signal(s)
@@ -153,13 +152,13 @@ func TestImportanceSignalsMatchTheirFormulas(t *testing.T) {
 		}
 	}
 	onlyMoments := ImportanceWeights{SignalActivation: 1, SignalVariance: 1}
-	_, err := ComputeImportance(nil, fromMatrix, l.w, l.rows, l.cols, ImportanceOptions{Weights: &onlyMoments})
+	_, err := NewImportance(nil, fromMatrix, nil, l.w, l.rows, l.cols, &onlyMoments)
 	expectError(t, err, StatusInvalidArgument, "surgeon_importance_compute")
 }
 
 func TestBudgetAndQuantileAllocations(t *testing.T) {
 	l := loadMixedLayer(t, "stories260K_block0_w1") // 172 rows
-	imp := must(ComputeImportance(nil, l.h, l.w, l.rows, l.cols, ImportanceOptions{Solver: l.solver})).of(t)
+	imp := must(NewImportance(nil, l.h, l.solver, l.w, l.rows, l.cols, nil)).of(t)
 	defer imp.Close()
 	scores := must(imp.Scores()).of(t)
 	options := []int32{2, 3, 4, 6, 8}
@@ -282,7 +281,7 @@ func TestErrorAllocatorIsTheExactOptimum(t *testing.T) {
 
 	// Row errors of a real layer: rows × options, more bits never cost more.
 	l := loadMixedLayer(t, "stories260K_block2_wq")
-	q := must(NewQuantizer(4)).of(t)
+	q := newQuantizer(t, 4, 0)
 	defer q.Close()
 	wide := []int32{2, 3, 4, 6, 8}
 	rowErrors := must(MixedRowErrors(nil, l.solver, l.w, l.rows, l.cols, q, wide)).of(t)
@@ -315,23 +314,25 @@ func rowPattern(rows int, options []int32) []int32 {
 	return bits
 }
 
-// TestQuantizeMixedEqualsUniformGPTQRowByRow: GPTQ treats rows independently (per-row
+// TestRowBitsQuantizeEqualsUniformGPTQRowByRow: GPTQ treats rows independently (per-row
 // grids, error feedback along the row), so a row quantized at b bits in a mixed call must
 // equal the same row of a uniform b-bit call on the same solver.
-func TestQuantizeMixedEqualsUniformGPTQRowByRow(t *testing.T) {
+func TestRowBitsQuantizeEqualsUniformGPTQRowByRow(t *testing.T) {
 	l := loadMixedLayer(t, "stories260K_block0_w1")
 	options := []int32{2, 3, 4, 8}
 	rowBits := rowPattern(l.rows, options)
-	q4 := must(NewQuantizer(4)).of(t)
-	defer q4.Close()
-	w := l.clone()
-	res := must(l.solver.QuantizeMixed(w, l.rows, l.cols, q4, rowBits)).of(t)
-	defer res.Close()
-	if !(res.Loss > 0) {
-		t.Errorf("loss %g", res.Loss)
+	q4 := newQuantizer(t, 4, 0)
+	noErr(t, q4.SetRowBits(rowBits))
+	if got := must(q4.RowBits()).of(t); !equalInt32(got, rowBits) {
+		t.Fatalf("quantizer row bits %v", got)
 	}
-	back := must(res.Quant.RowBits()).of(t)
-	codes := must(res.Quant.Codes()).of(t)
+	w := l.clone()
+	res, loss := quantize(t, l.solver, w, l.rows, l.cols, q4)
+	if !(loss > 0) {
+		t.Errorf("loss %g", loss)
+	}
+	back := must(res.RowBits()).of(t)
+	codes := must(res.Codes()).of(t)
 	for r := 0; r < l.rows; r++ {
 		if back[r] != rowBits[r] {
 			t.Fatalf("row %d: result says %d bits, asked %d", r, back[r], rowBits[r])
@@ -342,14 +343,14 @@ func TestQuantizeMixedEqualsUniformGPTQRowByRow(t *testing.T) {
 			}
 		}
 	}
-	if d := relMaxDiff(must(res.Quant.Dequantize()).of(t), w); d > 1e-6 {
+	if d := relMaxDiff(must(res.Dequantize()).of(t), w); d > 1e-6 {
 		t.Fatalf("codes rebuild the weight to %g", d)
 	}
 	for _, b := range options {
-		qb := must(NewQuantizer(int(b))).of(t)
+		qb := newQuantizer(t, int(b), 0)
 		uniform := l.clone()
-		u := must(l.solver.Quantize(uniform, l.rows, l.cols, qb)).of(t)
-		uniformBits := must(u.Quant.RowBits()).of(t)
+		u, uLoss := quantize(t, l.solver, uniform, l.rows, l.cols, qb)
+		uniformBits := must(u.RowBits()).of(t)
 		same, other := 0, 0
 		for r := 0; r < l.rows; r++ {
 			if uniformBits[r] != b {
@@ -369,42 +370,48 @@ func TestQuantizeMixedEqualsUniformGPTQRowByRow(t *testing.T) {
 		if same == 0 || other < (l.rows-same)/2 {
 			t.Fatalf("%d bits: %d rows compared, %d of %d other rows differ", b, same, other, l.rows-same)
 		}
-		t.Logf("%d bits: %d rows equal the uniform result, loss %.4g (mixed %.4g)", b, same, u.Loss, res.Loss)
-		u.Close()
-		qb.Close()
+		t.Logf("%d bits: %d rows equal the uniform result, loss %.4g (mixed %.4g)", b, same, uLoss, loss)
 	}
 
-	// Errors leave w untouched: a width out of range (C), a short row_bits (Go).
+	// Errors leave the quantizer and w untouched: a width out of range, widths for another
+	// number of rows.
 	bad := append([]int32(nil), rowBits...)
 	bad[5] = 9
+	expectError(t, q4.SetRowBits(bad), StatusInvalidArgument, "surgeon_quantizer_set_row_bits")
+	if got := must(q4.RowBits()).of(t); !equalInt32(got, rowBits) {
+		t.Fatal("a failed SetRowBits changed the widths")
+	}
+	noErr(t, q4.SetRowBits(rowBits[1:]))
 	w2 := l.clone()
-	_, err := l.solver.QuantizeMixed(w2, l.rows, l.cols, q4, bad)
-	expectError(t, err, StatusInvalidArgument, "surgeon_solver_quantize_mixed")
-	_, err = l.solver.QuantizeMixed(w2, l.rows, l.cols, q4, rowBits[1:])
-	expectError(t, err, StatusShape, "surgeon_solver_quantize_mixed")
+	_, _, err := l.solver.Quantize(w2, l.rows, l.cols, q4)
+	expectError(t, err, StatusShape, "surgeon_solver_quantize")
 	if relMaxDiff(w2, l.w) != 0 {
-		t.Fatal("a failed QuantizeMixed changed w")
+		t.Fatal("a failed mixed Quantize changed w")
+	}
+	noErr(t, q4.SetRowBits(nil))
+	if got := must(q4.RowBits()).of(t); got != nil {
+		t.Fatalf("cleared row bits %v", got)
 	}
 }
 
-func TestPruneMixedKeepsSparsityAndRowWidths(t *testing.T) {
+func TestRowBitsPruneKeepsSparsityAndRowWidths(t *testing.T) {
 	l := loadMixedLayer(t, "stories260K_block2_wq")
 	rowBits := rowPattern(l.rows, []int32{1, 2, 3, 4, 6, 8})
-	q := must(NewQuantizer(4, GroupSize(16))).of(t)
-	defer q.Close()
-	for _, sp := range []Sparsity{Fraction(0.5), NOfM(2, 4)} {
+	q := newQuantizer(t, 4, 16)
+	noErr(t, q.SetRowBits(rowBits))
+	for _, sp := range []sparsity{fraction(0.5), nOfM(2, 4)} {
 		w := l.clone()
-		res := must(l.solver.PruneMixed(w, l.rows, l.cols, PruneOptions{Sparsity: sp, Quantizer: q}, rowBits)).of(t)
+		res := must(l.solver.Prune(w, l.rows, l.cols, pruneOpts(t, sp, q))).of(t)
 		if s := must(res.Mask.Sparsity()).of(t); math.Abs(s-0.5) > 1e-9 {
 			t.Fatalf("%+v: sparsity %g", sp, s)
 		}
-		if sp.N > 0 && !must(res.Mask.CheckNM(2, 4)).of(t) {
+		if sp.n > 0 && !must(res.Mask.CheckNM(2, 4)).of(t) {
 			t.Fatal("mask is not 2:4")
 		}
 		keep := must(res.Mask.Bytes()).of(t)
-		codes := must(res.Quant.Codes()).of(t)
-		deq := must(res.Quant.Dequantize()).of(t)
-		if got := must(res.Quant.RowBits()).of(t); !equalInt32(got, rowBits) {
+		codes := must(res.QuantResult.Codes()).of(t)
+		deq := must(res.QuantResult.Dequantize()).of(t)
+		if got := must(res.QuantResult.RowBits()).of(t); !equalInt32(got, rowBits) {
 			t.Fatalf("row bits %v", got)
 		}
 		for k := range w {
@@ -422,14 +429,11 @@ func TestPruneMixedKeepsSparsityAndRowWidths(t *testing.T) {
 		res.Close()
 	}
 	w := l.clone()
-	_, err := l.solver.PruneMixed(w, l.rows, l.cols, PruneOptions{Sparsity: Fraction(0.5)}, rowBits)
-	expectError(t, err, StatusInvalidArgument, "surgeon_solver_prune_mixed")
-	bad := append([]int32(nil), rowBits...)
-	bad[0] = 0
-	_, err = l.solver.PruneMixed(w, l.rows, l.cols, PruneOptions{Sparsity: Fraction(0.5), Quantizer: q}, bad)
-	expectError(t, err, StatusInvalidArgument, "surgeon_solver_prune_mixed")
+	noErr(t, q.SetRowBits(rowBits[:l.rows-1]))
+	_, err := l.solver.Prune(w, l.rows, l.cols, pruneOpts(t, fraction(0.5), q))
+	expectError(t, err, StatusShape, "surgeon_solver_prune")
 	if relMaxDiff(w, l.w) != 0 {
-		t.Fatal("a failed PruneMixed changed w")
+		t.Fatal("a failed mixed Prune changed w")
 	}
 }
 
@@ -447,7 +451,7 @@ func equalInt32(a, b []int32) bool {
 
 func TestMixedStatsAndJSON(t *testing.T) {
 	l := loadMixedLayer(t, "stories260K_block0_w1") // 172 × 64
-	imp := must(ComputeImportance(nil, l.h, l.w, l.rows, l.cols, ImportanceOptions{Solver: l.solver})).of(t)
+	imp := must(NewImportance(nil, l.h, l.solver, l.w, l.rows, l.cols, nil)).of(t)
 	defer imp.Close()
 	bits := must(imp.AllocateBudget([]int32{2, 3, 4, 6, 8}, 3.5)).of(t)
 	const group = 24 // 64 columns: 3 grids per row, the last one short
@@ -529,15 +533,15 @@ func TestMixedStatsAndJSON(t *testing.T) {
 
 func TestMixedArgumentChecksAndClose(t *testing.T) {
 	l := loadMixedLayer(t, "stories260K_block2_wq")
-	_, err := ComputeImportance(nil, l.h, l.w[:10], l.rows, l.cols, ImportanceOptions{})
+	_, err := NewImportance(nil, l.h, nil, l.w[:10], l.rows, l.cols, nil)
 	expectError(t, err, StatusShape, "surgeon_importance_compute")
-	_, err = ComputeImportance(nil, nil, l.w, l.rows, l.cols, ImportanceOptions{})
+	_, err = NewImportance(nil, nil, nil, l.w, l.rows, l.cols, nil)
 	expectError(t, err, StatusInvalidArgument, "surgeon_importance_compute")
 	negative := ImportanceWeights{0.25, -1}
-	_, err = ComputeImportance(nil, l.h, l.w, l.rows, l.cols, ImportanceOptions{Weights: &negative})
+	_, err = NewImportance(nil, l.h, nil, l.w, l.rows, l.cols, &negative)
 	expectError(t, err, StatusInvalidArgument, "surgeon_importance_compute")
 
-	imp := must(ComputeImportance(nil, l.h, l.w, l.rows, l.cols, ImportanceOptions{})).of(t)
+	imp := must(NewImportance(nil, l.h, nil, l.w, l.rows, l.cols, nil)).of(t)
 	_, _, err = imp.Signal(SignalCount)
 	expectError(t, err, StatusInvalidArgument, "surgeon_importance_signal_values")
 	imp.Close()
@@ -554,39 +558,34 @@ func TestMixedArgumentChecksAndClose(t *testing.T) {
 // Solver from several goroutines give the sequential results (run under -race too).
 func TestConcurrentMixedReads(t *testing.T) {
 	l := loadMixedLayer(t, "stories260K_block2_wq")
-	imp := must(ComputeImportance(nil, l.h, l.w, l.rows, l.cols, ImportanceOptions{Solver: l.solver})).of(t)
+	imp := must(NewImportance(nil, l.h, l.solver, l.w, l.rows, l.cols, nil)).of(t)
 	defer imp.Close()
-	q := must(NewQuantizer(4)).of(t)
+	q := newQuantizer(t, 4, 0)
 	defer q.Close()
 	options := []int32{2, 3, 4, 8}
 	wantBits := must(imp.AllocateBudget(options, 3.25)).of(t)
 	wantErrors := must(MixedRowErrors(nil, l.solver, l.w, l.rows, l.cols, q, options)).of(t)
-	var wg sync.WaitGroup
-	for g := 0; g < 4; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 5; i++ {
-				bits, err := imp.AllocateBudget(options, 3.25)
-				if err != nil || !equalInt32(bits, wantBits) {
-					t.Errorf("concurrent budget: %v", err)
+	wait := spawn(4, func(g int) {
+		for i := 0; i < 5; i++ {
+			bits, err := imp.AllocateBudget(options, 3.25)
+			if err != nil || !equalInt32(bits, wantBits) {
+				t.Errorf("concurrent budget: %v", err)
+				return
+			}
+			e, err := MixedRowErrors(nil, l.solver, l.w, l.rows, l.cols, q, options)
+			if err != nil || len(e) != len(wantErrors) {
+				t.Errorf("concurrent row errors: %v", err)
+				return
+			}
+			for k := range e {
+				if e[k] != wantErrors[k] {
+					t.Errorf("concurrent row errors differ at %d", k)
 					return
-				}
-				e, err := MixedRowErrors(nil, l.solver, l.w, l.rows, l.cols, q, options)
-				if err != nil || len(e) != len(wantErrors) {
-					t.Errorf("concurrent row errors: %v", err)
-					return
-				}
-				for k := range e {
-					if e[k] != wantErrors[k] {
-						t.Errorf("concurrent row errors differ at %d", k)
-						return
-					}
 				}
 			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
+	wait()
 }
 
 // One budget over two layers of different widths and option sets equals the brute-force

@@ -32,39 +32,24 @@ type Model struct {
 	handle
 }
 
+var modelKind = kind{"Model", func(p raw.Handle) { raw.Surgeon_model_free(p) }}
+
 // LoadModel loads a llama2.c checkpoint file or a Hugging Face directory.
 func LoadModel(path string) (*Model, error) {
 	const fn = "surgeon_model_load"
 	if err := checkPath(fn, path); err != nil {
 		return nil, err
 	}
-	var ptr raw.Handle
-	if err := check(raw.Surgeon_model_load(&ptr, path)); err != nil {
-		return nil, err
-	}
-	m := &Model{}
-	m.init("Model", ptr, func(p raw.Handle) { raw.Surgeon_model_free(p) }, nil)
-	setFinalizer(m)
-	return m, nil
-}
-
-// Close frees the model; later calls return an error.
-func (m *Model) Close() error {
-	m.close()
-	return nil
+	return create[Model](&modelKind, fn, nil, func(_ raw.Handle, _ []raw.Handle, out *raw.Handle) error {
+		return raw.Surgeon_model_load(out, path)
+	})
 }
 
 // Config returns the model's dimensions.
 func (m *Model) Config() (ModelConfig, error) {
-	const fn = "surgeon_model_get_config"
-	p, err := m.shared(fn)
-	if err != nil {
-		return ModelConfig{}, err
-	}
-	defer m.mu.RUnlock()
 	c := raw.NewSurgeon_model_config()
 	defer raw.DeleteSurgeon_model_config(c)
-	if err := check(raw.Surgeon_model_get_config(p, c)); err != nil {
+	if err := m.read("surgeon_model_get_config", func(p raw.Handle) error { return raw.Surgeon_model_get_config(p, c) }); err != nil {
 		return ModelConfig{}, err
 	}
 	return ModelConfig{c.GetDim(), c.GetHidden_dim(), c.GetN_layers(), c.GetN_heads(), c.GetN_kv_heads(),
@@ -73,44 +58,25 @@ func (m *Model) Config() (ModelConfig, error) {
 
 // Encode returns the token ids of text, with BOS first when bos is set.
 func (m *Model) Encode(text string, bos bool) ([]int32, error) {
-	const fn = "surgeon_model_encode"
-	p, err := m.shared(fn)
-	if err != nil {
-		return nil, err
-	}
-	defer m.mu.RUnlock()
-	flag := 0
-	if bos {
-		flag = 1
-	}
-	var count int64
-	if err := check(raw.Surgeon_model_encode(p, text, flag, nil, 0, &count)); err != nil {
-		return nil, err
-	}
-	ids := make([]int32, count)
-	if err := check(raw.Surgeon_model_encode(p, text, flag, ids, count, &count)); err != nil {
-		return nil, err
-	}
-	return ids, nil
+	var ids []int32
+	err := m.read("surgeon_model_encode", func(p raw.Handle) (err error) {
+		ids, err = sized(0, func(buf []int32, needed *int64) error {
+			return raw.Surgeon_model_encode(p, text, flag(bos), buf, int64(len(buf)), needed)
+		})
+		return err
+	})
+	return ids, err
 }
 
 // Perplexity scores text: paragraphs or windows [begin, end) (end < 0: all); seqLen 0
 // means the model's context.
 func (m *Model) Perplexity(ctx *Context, text string, mode EvalMode, begin, end, seqLen int64) (Perplexity, error) {
-	const fn = "surgeon_model_perplexity"
-	s, err := ctx.acquire(fn)
-	if err != nil {
-		return Perplexity{}, err
-	}
-	defer s.release()
-	p, err := m.shared(fn)
-	if err != nil {
-		return Perplexity{}, err
-	}
-	defer m.mu.RUnlock()
 	out := raw.NewSurgeon_perplexity()
 	defer raw.DeleteSurgeon_perplexity(out)
-	if err := check(raw.Surgeon_model_perplexity(s.raw(), p, text, raw.Enum_SS_surgeon_eval_mode(mode), begin, end, seqLen, out)); err != nil {
+	err := ctx.using("surgeon_model_perplexity", func(c raw.Handle, p []raw.Handle) error {
+		return raw.Surgeon_model_perplexity(c, p[0], text, raw.Enum_SS_surgeon_eval_mode(mode), begin, end, seqLen, out)
+	}, &m.handle)
+	if err != nil {
 		return Perplexity{}, err
 	}
 	return Perplexity{out.GetSequences(), out.GetTokens(), out.GetNll(), out.GetPpl()}, nil
@@ -122,68 +88,48 @@ func (m *Model) Perplexity(ctx *Context, text string, mode EvalMode, begin, end,
 // Returns the JSON report.
 func (m *Model) Compress(ctx *Context, calib string, begin, end int64, recipeJSON string) (string, error) {
 	const fn = "surgeon_model_compress"
-	s, err := ctx.acquire(fn)
-	if err != nil {
-		return "", err
-	}
-	defer s.release()
-	p, err := m.exclusive(fn)
-	if err != nil {
-		return "", err
-	}
-	defer m.mu.Unlock()
-	if err := check(raw.Surgeon_model_compress(s.raw(), p, calib, begin, end, recipeJSON)); err != nil {
-		return "", err
-	}
 	var report string
-	err = check(raw.Surgeon_model_report(p, &report))
+	err := ctx.with(fn, func(c raw.Handle) error {
+		return m.write(fn, func(p raw.Handle) error {
+			if err := check(raw.Surgeon_model_compress(c, p, calib, begin, end, recipeJSON)); err != nil {
+				return err
+			}
+			return raw.Surgeon_model_report(p, &report)
+		})
+	})
 	return report, err
 }
 
 // Save writes format "hf" (a directory; dtype "f32", "f16" or "bf16") or "llama2c" (a
 // file, dtype "f32").
 func (m *Model) Save(path, format, dtype string) error {
-	const fn = "surgeon_model_save"
-	if err := checkPath(fn, path); err != nil {
-		return err
-	}
-	p, err := m.shared(fn)
-	if err != nil {
-		return err
-	}
-	defer m.mu.RUnlock()
-	return check(raw.Surgeon_model_save(p, path, format, dtype))
+	return m.savePath("surgeon_model_save", path, func(p raw.Handle) error { return raw.Surgeon_model_save(p, path, format, dtype) })
 }
 
 // SaveGPTQ writes the packed GPTQ checkpoint of the last Compress.
 func (m *Model) SaveGPTQ(dir string) error {
-	const fn = "surgeon_model_save_gptq"
-	if err := checkPath(fn, dir); err != nil {
+	return m.savePath("surgeon_model_save_gptq", dir, func(p raw.Handle) error { return raw.Surgeon_model_save_gptq(p, dir) })
+}
+
+func (m *Model) savePath(fn, path string, call func(raw.Handle) error) error {
+	if err := checkPath(fn, path); err != nil {
 		return err
 	}
-	p, err := m.shared(fn)
-	if err != nil {
-		return err
-	}
-	defer m.mu.RUnlock()
-	return check(raw.Surgeon_model_save_gptq(p, dir))
+	return m.read(fn, call)
 }
 
 // Linear returns a copy of a linear's weights (row-major) and its shape. name: "wq".."w3"
 // or the Hugging Face projection names.
 func (m *Model) Linear(block int, name string) (w []float32, rows, cols int, err error) {
-	const fn = "surgeon_model_get_linear"
-	p, err := m.shared(fn)
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	defer m.mu.RUnlock()
 	var r, c int64
-	if err := check(raw.Surgeon_model_linear_shape(p, int64(block), name, &r, &c)); err != nil {
-		return nil, 0, 0, err
-	}
-	w = make([]float32, r*c)
-	if err := check(raw.Surgeon_model_get_linear(p, int64(block), name, w, r, c)); err != nil {
+	err = m.read("surgeon_model_get_linear", func(p raw.Handle) error {
+		if err := check(raw.Surgeon_model_linear_shape(p, int64(block), name, &r, &c)); err != nil {
+			return err
+		}
+		w = make([]float32, r*c)
+		return raw.Surgeon_model_get_linear(p, int64(block), name, w, r, c)
+	})
+	if err != nil {
 		return nil, 0, 0, err
 	}
 	return w, int(r), int(c), nil
@@ -195,34 +141,20 @@ func (m *Model) SetLinear(block int, name string, w []float32, rows, cols int) e
 	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
 		return err
 	}
-	p, err := m.exclusive(fn)
-	if err != nil {
-		return err
-	}
-	defer m.mu.Unlock()
-	return check(raw.Surgeon_model_set_linear(p, int64(block), name, w, int64(rows), int64(cols)))
+	return m.write(fn, func(p raw.Handle) error {
+		return raw.Surgeon_model_set_linear(p, int64(block), name, w, int64(rows), int64(cols))
+	})
 }
 
 // Generate continues prompt for up to steps positions, greedily when temperature is 0.
+// Generation is deterministic for a seed: the size query and the text agree.
 func (m *Model) Generate(prompt string, steps int, temperature float64, seed uint64) (string, error) {
-	const fn = "surgeon_model_generate"
-	p, err := m.shared(fn)
-	if err != nil {
-		return "", err
-	}
-	defer m.mu.RUnlock()
-	// Room for typical pieces first; generation is deterministic, so a second run with the
-	// exact size gives the same text when it was longer.
-	buf := make([]byte, steps*32+len(prompt)+64)
-	var length int64
-	if err := check(raw.Surgeon_model_generate(p, prompt, int64(steps), temperature, seed, buf, int64(len(buf)), &length)); err != nil {
-		return "", err
-	}
-	if length >= int64(len(buf)) {
-		buf = make([]byte, length+1)
-		if err := check(raw.Surgeon_model_generate(p, prompt, int64(steps), temperature, seed, buf, int64(len(buf)), &length)); err != nil {
-			return "", err
-		}
-	}
-	return string(buf[:length]), nil
+	var text []byte
+	err := m.read("surgeon_model_generate", func(p raw.Handle) (err error) {
+		text, err = sized(1, func(buf []byte, needed *int64) error {
+			return raw.Surgeon_model_generate(p, prompt, int64(steps), temperature, seed, buf, int64(len(buf)), needed)
+		})
+		return err
+	})
+	return string(text), err
 }

@@ -24,11 +24,7 @@ func bundled(t *testing.T) (model, text string) {
 
 func TestModelPerplexityEncodeAndGenerate(t *testing.T) {
 	path, text := bundled(t)
-	m, err := LoadModel(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := loadModel(t, path)
 	c, err := m.Config()
 	if err != nil || c.Dim != 64 || c.Layers != 5 || c.VocabSize != 512 {
 		t.Fatalf("config %+v, %v", c, err)
@@ -49,11 +45,7 @@ func TestModelPerplexityEncodeAndGenerate(t *testing.T) {
 
 func TestModelCompressSaveReload(t *testing.T) {
 	path, text := bundled(t)
-	m, err := LoadModel(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := loadModel(t, path)
 	report, err := m.Compress(nil, text, 2000, 2016, `{"default": {"method": "sparsegpt", "nm": "2:4"}}`)
 	if err != nil || !strings.Contains(report, `"linear_sparsity":0.5`) {
 		t.Fatalf("compress: %v %.200s", err, report)
@@ -81,11 +73,7 @@ func TestModelCompressSaveReload(t *testing.T) {
 	if err := m.Save(filepath.Join(dir, "hf"), "hf", "f32"); err != nil {
 		t.Fatal(err)
 	}
-	back, err := LoadModel(filepath.Join(dir, "hf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer back.Close()
+	back := loadModel(t, filepath.Join(dir, "hf"))
 	after, err := back.Perplexity(nil, text, Paragraphs, 0, 30, 0)
 	if err != nil || after.PPL != before.PPL {
 		t.Fatalf("reloaded ppl %v vs %v (%v)", after.PPL, before.PPL, err)
@@ -97,11 +85,7 @@ func TestModelErrorsLeaveItUnchanged(t *testing.T) {
 	if _, err := LoadModel("/nonexistent.bin"); !errors.Is(err, ErrIO) && !strings.Contains(err.Error(), "surgeon_model_load") {
 		t.Fatalf("load of a missing file: %v", err)
 	}
-	m, err := LoadModel(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := loadModel(t, path)
 	wq, rows, cols, _ := m.Linear(0, "wq")
 	if _, err := m.Compress(nil, "text", 0, 1, `{"default": {"method": "gptq", "bits": 12}}`); err == nil {
 		t.Fatal("bits 12 accepted")
@@ -121,4 +105,12 @@ func TestModelErrorsLeaveItUnchanged(t *testing.T) {
 	if _, err := m.Config(); err == nil {
 		t.Fatal("use after Close accepted")
 	}
+}
+
+// loadModel loads path, closed when the test ends.
+func loadModel(t *testing.T, path string) *Model {
+	t.Helper()
+	m := must(LoadModel(path)).of(t)
+	t.Cleanup(func() { m.Close() })
+	return m
 }

@@ -10,6 +10,62 @@ type Solver struct {
 	cols int
 }
 
+var solverKind = kind{"Solver", func(p raw.Handle) { raw.Surgeon_solver_free(p) }}
+
+// SolverOptions configures NewSolver (surgeon_solver_options): the damping, as a fraction
+// of mean(diag H) (default 0.01), and the number of columns processed per block (default
+// 128).
+type SolverOptions struct {
+	damping   float64
+	blockSize int
+}
+
+// NewSolverOptions returns the defaults.
+func NewSolverOptions() (*SolverOptions, error) {
+	return &SolverOptions{damping: 0.01, blockSize: 128}, nil
+}
+
+// SetDamping sets percdamp (>= 0).
+func (o *SolverOptions) SetDamping(percdamp float64) error { o.damping = percdamp; return nil }
+
+// SetBlockSize sets the columns per block (>= 1).
+func (o *SolverOptions) SetBlockSize(n int) error { o.blockSize = n; return nil }
+
+// Damping is the damping fraction set.
+func (o *SolverOptions) Damping() (float64, error) { return o.damping, nil }
+
+// BlockSize is the block size set.
+func (o *SolverOptions) BlockSize() (int, error) { return o.blockSize, nil }
+
+// Close releases the options. Idempotent.
+func (o *SolverOptions) Close() error { return nil }
+
+// NewSolver copies h (which may be closed afterwards). opts nil: the defaults.
+func NewSolver(ctx *Context, h *Hessian, opts *SolverOptions) (*Solver, error) {
+	if opts == nil {
+		opts, _ = NewSolverOptions()
+	}
+	s, err := create[Solver](&solverKind, "surgeon_solver_new", ctx, func(c raw.Handle, in []raw.Handle, out *raw.Handle) error {
+		return raw.Surgeon_solver_new(out, c, in[0], opts.damping, int64(opts.blockSize))
+	}, ref(h))
+	if err == nil {
+		s.cols = h.cols
+	}
+	return s, err
+}
+
+// Factorize computes the factorization now (Prune and Quantize do it on demand).
+func (s *Solver) Factorize() error {
+	return s.write("surgeon_solver_factorize", func(p raw.Handle) error { return raw.Surgeon_solver_factorize(p) })
+}
+
+// Damping is the damping actually added to the diagonal (after escalation).
+func (s *Solver) Damping() (float64, error) {
+	return scalar(func(out []float64) error {
+		return s.write("surgeon_solver_damping", func(p raw.Handle) error { return raw.Surgeon_solver_damping(p, out) })
+	})
+}
+
 // MaskScope is how SparseGPT chooses the mask within a block of columns.
 type MaskScope int
 
@@ -20,226 +76,151 @@ const (
 	ScopeRow MaskScope = 1
 )
 
-// Sparsity is either a fraction of weights removed (N = M = 0) or N pruned in every group
-// of M columns of a row (Fraction is then ignored).
-type Sparsity struct {
-	Fraction float64
-	N, M     int
-}
-
-// Fraction removes the given fraction of the weights, in [0, 1).
-func Fraction(f float64) Sparsity { return Sparsity{Fraction: f} }
-
-// NOfM prunes n weights in every group of m columns of a row (2:4, 4:8, ...).
-func NOfM(n, m int) Sparsity { return Sparsity{N: n, M: m} }
-
-// PruneOptions configures Solver.Prune.
+// PruneOptions configures Solver.Prune, PruneMagnitude and PruneWanda
+// (surgeon_prune_options): a sparsity (default 0.5) or n:m, the mask scope, and a
+// quantizer for joint pruning and quantization.
 type PruneOptions struct {
-	Sparsity
-	Scope MaskScope
-	// Quantizer, when set, quantizes jointly with pruning and fills PruneResult.Quant.
-	Quantizer *Quantizer
+	sparsity  float64
+	n, m      int
+	scope     MaskScope
+	quantizer *Quantizer
 }
 
-// PruneResult is what Prune produces besides the updated weight. Close releases the mask
-// and the codes (also released by the garbage collector if forgotten).
+// NewPruneOptions returns the defaults: sparsity 0.5, unstructured, block scope, no
+// quantizer.
+func NewPruneOptions() (*PruneOptions, error) { return &PruneOptions{sparsity: 0.5}, nil }
+
+// SetSparsity removes the given fraction of the weights, in [0, 1) (and clears n:m).
+func (o *PruneOptions) SetSparsity(fraction float64) error {
+	o.sparsity, o.n, o.m = fraction, 0, 0
+	return nil
+}
+
+// SetNM prunes n weights in every group of m columns of a row (2:4, 4:8, ...); 0, 0
+// selects the sparsity.
+func (o *PruneOptions) SetNM(n, m int) error {
+	o.n, o.m = n, m
+	return nil
+}
+
+// SetMaskScope sets how the mask is chosen within a block (Solver.Prune only).
+func (o *PruneOptions) SetMaskScope(scope MaskScope) error {
+	o.scope = scope
+	return nil
+}
+
+// SetQuantizer quantizes jointly with pruning (nil clears); the result then carries a
+// QuantResult.
+func (o *PruneOptions) SetQuantizer(q *Quantizer) error {
+	o.quantizer = q
+	return nil
+}
+
+// Close releases the options. Idempotent.
+func (o *PruneOptions) Close() error { return nil }
+
+func (o *PruneOptions) orDefault() *PruneOptions {
+	if o == nil {
+		o, _ = NewPruneOptions()
+	}
+	return o
+}
+
+// PruneResult is what Prune produces besides the updated weight (surgeon_prune_result):
+// the mask, the codes (nil without a quantizer) and the OBS loss Σ (w - q)² / (2 [U]jj²).
+// Close releases the mask and the codes (also released by the garbage collector if
+// forgotten).
 type PruneResult struct {
-	Mask  *Mask
-	Quant *QResult // nil without a quantizer
-	Loss  float64  // the OBS loss Σ (w - q)² / (2 [U]jj²)
+	Mask        *Mask
+	QuantResult *QuantResult
+	Loss        float64
 }
 
 // Close frees the mask and the codes. Idempotent.
 func (r *PruneResult) Close() error {
-	if r.Mask != nil {
-		r.Mask.Close()
-	}
-	if r.Quant != nil {
-		r.Quant.Close()
+	if r != nil {
+		closeAll(r.Mask, r.QuantResult)
 	}
 	return nil
 }
 
-// QuantizeResult is what Quantize produces besides the updated weight.
-type QuantizeResult struct {
-	Quant *QResult
-	Loss  float64
-}
-
-// Close frees the codes. Idempotent.
-func (r *QuantizeResult) Close() error {
-	if r.Quant != nil {
-		r.Quant.Close()
-	}
-	return nil
-}
-
-// NewSolver copies h (which may be closed afterwards) and uses h's context. percdamp >= 0
-// (reference 0.01) is the damping as a fraction of mean(diag H); blockSize >= 1
-// (reference 128) is the number of columns processed per block.
-func NewSolver(h *Hessian, percdamp float64, blockSize int) (*Solver, error) {
-	const fn = "surgeon_solver_new"
-	if h == nil {
-		return nil, fail(StatusInvalidArgument, fn, "h is nil")
-	}
-	hp, err := h.shared(fn)
-	if err != nil {
-		return nil, err
-	}
-	defer h.mu.RUnlock()
-	s := h.ctx.retain()
-	var ptr raw.Handle
-	if err := check(raw.Surgeon_solver_new(&ptr, s.raw(), hp, percdamp, int64(blockSize))); err != nil {
-		s.release()
-		return nil, err
-	}
-	solver := &Solver{cols: h.cols}
-	solver.init("Solver", ptr, func(p raw.Handle) { raw.Surgeon_solver_free(p) }, s)
-	setFinalizer(solver)
-	return solver, nil
-}
-
-// Factorize computes the factorization now (Prune and Quantize do it on demand).
-func (s *Solver) Factorize() error {
-	p, err := s.exclusive("surgeon_solver_factorize")
-	if err != nil {
+// checkWeight checks w holds rows × cols values and cols is the solver's.
+func (s *Solver) checkWeight(fn string, w []float32, rows, cols int) error {
+	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
 		return err
 	}
-	defer s.mu.Unlock()
-	return check(raw.Surgeon_solver_factorize(p))
-}
-
-// Damping is the damping actually added to the diagonal (after escalation).
-func (s *Solver) Damping() (float64, error) {
-	p, err := s.exclusive("surgeon_solver_damping")
-	if err != nil {
-		return 0, err
-	}
-	defer s.mu.Unlock()
-	d := make([]float64, 1)
-	err = check(raw.Surgeon_solver_damping(p, d))
-	return d[0], err
-}
-
-// Prune runs SparseGPT on w (rows × cols, cols = the Hessian's), updated in place. On
-// error w is unchanged.
-func (s *Solver) Prune(w []float32, rows, cols int, opts PruneOptions) (PruneResult, error) {
-	return s.prune("surgeon_solver_prune", w, rows, cols, opts, nil)
-}
-
-// prune runs surgeon_solver_prune, or its _mixed form (quantizer required) when rowBits
-// is not nil.
-func (s *Solver) prune(fn string, w []float32, rows, cols int, opts PruneOptions, rowBits []int32) (PruneResult, error) {
-	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
-		return PruneResult{}, err
-	}
 	if cols != s.cols {
-		return PruneResult{}, fail(StatusShape, fn, "w has %d columns, the Hessian %d", cols, s.cols)
+		return fail(StatusShape, fn, "w has %d columns, the Hessian %d", cols, s.cols)
 	}
-	if rowBits != nil {
-		if err := checkRowBits(fn, rowBits, rows); err != nil {
-			return PruneResult{}, err
-		}
-		if opts.Quantizer == nil {
-			return PruneResult{}, fail(StatusInvalidArgument, fn, "a quantizer is required")
-		}
+	return nil
+}
+
+// Prune runs SparseGPT on w (rows × cols, cols = the Hessian's), updated in place. opts
+// nil: the defaults. On error w is unchanged.
+func (s *Solver) Prune(w []float32, rows, cols int, opts *PruneOptions) (*PruneResult, error) {
+	const fn = "surgeon_solver_prune"
+	if err := s.checkWeight(fn, w, rows, cols); err != nil {
+		return nil, err
 	}
-	var qp raw.Handle
-	if opts.Quantizer != nil {
-		var err error
-		if qp, err = opts.Quantizer.shared(fn); err != nil {
-			return PruneResult{}, err
-		}
-		defer opts.Quantizer.mu.RUnlock()
-	}
-	mask, err := NewMask(0, 0)
-	if err != nil {
-		return PruneResult{}, err
-	}
-	result := PruneResult{Mask: mask}
-	var qr raw.Handle
-	if opts.Quantizer != nil {
-		if result.Quant, err = newQResult(); err != nil {
-			result.Close()
-			return PruneResult{}, err
-		}
-		qr = raw.Handle(result.Quant.ptr)
-	}
+	o := opts.orDefault()
+	result := &PruneResult{}
 	loss := make([]float64, 1) // double* out-params are slices in package raw
-	err = s.callShared(fn, func(p raw.Handle) error {
-		scope := raw.Enum_SS_surgeon_mask_scope(opts.Scope)
-		if rowBits == nil {
-			return raw.Surgeon_solver_prune(p, w, int64(rows), int64(cols), 0, opts.Fraction, opts.N, opts.M,
-				scope, qp, raw.Handle(mask.ptr), qr, loss)
+	prune := func(mask, qr *handle) error {
+		return using(fn, false, func(p []raw.Handle) error {
+			rowBits, err := o.quantizer.mixedRows(fn, rows)
+			scope := raw.Enum_SS_surgeon_mask_scope(o.scope)
+			if err != nil || rowBits == nil {
+				return firstError(err, func() error {
+					return raw.Surgeon_solver_prune(p[0], w, int64(rows), int64(cols), 0, o.sparsity, o.n, o.m, scope,
+						p[1], p[2], p[3], loss)
+				})
+			}
+			return raw.Surgeon_solver_prune_mixed(p[0], w, int64(rows), int64(cols), 0, o.sparsity, o.n, o.m, scope,
+				p[1], rowBits, p[2], p[3], loss)
+		}, &s.handle, ref(o.quantizer), mask, qr)
+	}
+	var err error
+	result.Mask, err = newMask(rows, cols, func(mask *handle) error {
+		if o.quantizer == nil {
+			return prune(mask, nil)
 		}
-		return raw.Surgeon_solver_prune_mixed(p, w, int64(rows), int64(cols), 0, opts.Fraction, opts.N, opts.M,
-			scope, qp, rowBits, raw.Handle(mask.ptr), qr, loss)
+		result.QuantResult, err = newQuantResult(func(qr *handle) error { return prune(mask, qr) })
+		return err
 	})
 	if err != nil {
 		result.Close()
-		return PruneResult{}, err
+		return nil, err
 	}
 	result.Loss = loss[0]
-	mask.rows, mask.cols = rows, cols
-	if result.Quant != nil {
-		if err := result.Quant.loadShape(); err != nil {
-			result.Close()
-			return PruneResult{}, err
-		}
-	}
 	return result, nil
 }
 
-// Quantize runs GPTQ on w (rows × cols), updated in place with the dequantized values.
-// On error w is unchanged.
-func (s *Solver) Quantize(w []float32, rows, cols int, q *Quantizer) (QuantizeResult, error) {
-	return s.quantize("surgeon_solver_quantize", w, rows, cols, q, nil)
-}
-
-// quantize runs surgeon_solver_quantize, or its _mixed form when rowBits is not nil.
-func (s *Solver) quantize(fn string, w []float32, rows, cols int, q *Quantizer, rowBits []int32) (QuantizeResult, error) {
-	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
-		return QuantizeResult{}, err
-	}
-	if cols != s.cols {
-		return QuantizeResult{}, fail(StatusShape, fn, "w has %d columns, the Hessian %d", cols, s.cols)
-	}
-	if rowBits != nil {
-		if err := checkRowBits(fn, rowBits, rows); err != nil {
-			return QuantizeResult{}, err
-		}
-	}
-	if q == nil {
-		return QuantizeResult{}, fail(StatusInvalidArgument, fn, "quantizer is nil")
-	}
-	qp, err := q.shared(fn)
-	if err != nil {
-		return QuantizeResult{}, err
-	}
-	defer q.mu.RUnlock()
-	out, err := newQResult()
-	if err != nil {
-		return QuantizeResult{}, err
+// Quantize runs GPTQ on w (rows × cols), updated in place with the dequantized values;
+// returns the codes and the OBS loss. On error w is unchanged.
+func (s *Solver) Quantize(w []float32, rows, cols int, q *Quantizer) (*QuantResult, float64, error) {
+	const fn = "surgeon_solver_quantize"
+	if err := s.checkWeight(fn, w, rows, cols); err != nil {
+		return nil, 0, err
 	}
 	loss := make([]float64, 1)
-	err = s.callShared(fn, func(p raw.Handle) error {
-		if rowBits == nil {
-			return raw.Surgeon_solver_quantize(p, w, int64(rows), int64(cols), 0, qp, raw.Handle(out.ptr), loss)
-		}
-		return raw.Surgeon_solver_quantize_mixed(p, w, int64(rows), int64(cols), 0, qp, rowBits, raw.Handle(out.ptr), loss)
+	out, err := newQuantResult(func(r *handle) error {
+		return using(fn, false, func(p []raw.Handle) error {
+			rowBits, err := q.mixedRows(fn, rows)
+			if err != nil || rowBits == nil {
+				return firstError(err, func() error {
+					return raw.Surgeon_solver_quantize(p[0], w, int64(rows), int64(cols), 0, p[1], p[2], loss)
+				})
+			}
+			return raw.Surgeon_solver_quantize_mixed(p[0], w, int64(rows), int64(cols), 0, p[1], rowBits, p[2], loss)
+		}, &s.handle, ref(q), r)
 	})
-	if err == nil {
-		err = out.loadShape()
-	}
-	if err != nil {
-		out.Close()
-		return QuantizeResult{}, err
-	}
-	return QuantizeResult{Quant: out, Loss: loss[0]}, nil
+	return out, loss[0], err
 }
 
-// Close frees the solver. Idempotent; waits for calls in progress.
-func (s *Solver) Close() error {
-	s.close()
-	return nil
+// firstError is err, or when nil the error of call.
+func firstError(err error, call func() error) error {
+	if err != nil {
+		return err
+	}
+	return call()
 }

@@ -96,12 +96,9 @@ func FFNSelect(scores []float32, ratio float64) ([]int64, error) {
 	if len(scores) == 0 {
 		return nil, fail(StatusShape, fn, "scores is empty")
 	}
-	keep := make([]int64, len(scores))
-	var count int64
-	if err := check(raw.Surgeon_ffn_select(scores, int64(len(scores)), ratio, keep, &count)); err != nil {
-		return nil, err
-	}
-	return keep[:count:count], nil
+	return selectNeurons(len(scores), func(keep []int64, count *int64) error {
+		return raw.Surgeon_ffn_select(scores, int64(len(scores)), ratio, keep, count)
+	})
 }
 
 // FFNSlice copies the kept neurons of f (ascending, unique, each < f.Hidden) into a new
@@ -171,25 +168,18 @@ type PruneNet struct {
 	dim int
 }
 
-func newPruneNet(ptr raw.Handle) (*PruneNet, error) {
-	var dim int64
-	if err := check(raw.Surgeon_prunenet_dim(ptr, &dim)); err != nil {
-		raw.Surgeon_prunenet_free(ptr)
-		return nil, err
-	}
-	p := &PruneNet{dim: int(dim)}
-	p.init("PruneNet", ptr, func(h raw.Handle) { raw.Surgeon_prunenet_free(h) }, nil)
-	setFinalizer(p)
-	return p, nil
+var pruneNetKind = kind{"PruneNet", func(p raw.Handle) { raw.Surgeon_prunenet_free(p) }}
+
+func newPruneNet(fn string, ctx *Context, make func(c raw.Handle, out *raw.Handle) error) (*PruneNet, error) {
+	return createSized[PruneNet](&pruneNetKind, fn, ctx, make, "surgeon_prunenet_dim", raw.Surgeon_prunenet_dim,
+		func(p *PruneNet) *int { return &p.dim })
 }
 
 // NewPruneNet is an untrained (randomly initialised) policy for hidden size dim.
 func NewPruneNet(dim, features int, seed uint64) (*PruneNet, error) {
-	var ptr raw.Handle
-	if err := check(raw.Surgeon_prunenet_new(&ptr, int64(dim), features, seed)); err != nil {
-		return nil, err
-	}
-	return newPruneNet(ptr)
+	return newPruneNet("surgeon_prunenet_new", nil, func(_ raw.Handle, out *raw.Handle) error {
+		return raw.Surgeon_prunenet_new(out, int64(dim), features, seed)
+	})
 }
 
 // TrainPruneNetModel trains a policy on every block of the model at path (llama2.c .bin
@@ -199,19 +189,11 @@ func TrainPruneNetModel(ctx *Context, path string, opts *PruneNetOptions) (*Prun
 	if err := checkPath(fn, path); err != nil {
 		return nil, err
 	}
-	s, err := ctx.acquire(fn)
-	if err != nil {
-		return nil, err
-	}
-	defer s.release()
-	var ptr raw.Handle
-	err = withOptions(opts, func(o raw.Surgeon_prunenet_options) error {
-		return check(raw.Surgeon_prunenet_train_model(&ptr, s.raw(), path, o))
+	return newPruneNet(fn, ctx, func(c raw.Handle, out *raw.Handle) error {
+		return withOptions(opts, func(o raw.Surgeon_prunenet_options) error {
+			return raw.Surgeon_prunenet_train_model(out, c, path, o)
+		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return newPruneNet(ptr)
 }
 
 // TrainPruneNet trains a policy on caller FFN blocks, all of one Dim (each with its own
@@ -234,20 +216,11 @@ func TrainPruneNet(ctx *Context, blocks []FFN, opts *PruneNetOptions) (*PruneNet
 		}
 		gates[b], ups[b], downs[b], hidden[b] = f.Gate, f.Up, f.Down, int64(f.Hidden)
 	}
-	s, err := ctx.acquire(fn)
-	if err != nil {
-		return nil, err
-	}
-	defer s.release()
-	var ptr raw.Handle
-	err = withOptions(opts, func(o raw.Surgeon_prunenet_options) error {
-		return check(raw.Surgeon_prunenet_train_ffn(&ptr, s.raw(), int64(dim), int64(len(blocks)), gates, ups, downs,
-			hidden, o))
+	return newPruneNet(fn, ctx, func(c raw.Handle, out *raw.Handle) error {
+		return withOptions(opts, func(o raw.Surgeon_prunenet_options) error {
+			return raw.Surgeon_prunenet_train_ffn(out, c, int64(dim), int64(len(blocks)), gates, ups, downs, hidden, o)
+		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return newPruneNet(ptr)
 }
 
 // LoadPruneNet reads a policy file written by Save.
@@ -256,11 +229,7 @@ func LoadPruneNet(path string) (*PruneNet, error) {
 	if err := checkPath(fn, path); err != nil {
 		return nil, err
 	}
-	var ptr raw.Handle
-	if err := check(raw.Surgeon_prunenet_load(&ptr, path)); err != nil {
-		return nil, err
-	}
-	return newPruneNet(ptr)
+	return newPruneNet(fn, nil, func(_ raw.Handle, out *raw.Handle) error { return raw.Surgeon_prunenet_load(out, path) })
 }
 
 // Dim is the hidden size the policy applies to.
@@ -272,7 +241,7 @@ func (p *PruneNet) Save(path string) error {
 	if err := checkPath(fn, path); err != nil {
 		return err
 	}
-	return p.callShared(fn, func(h raw.Handle) error { return raw.Surgeon_prunenet_save(h, path) })
+	return p.read(fn, func(h raw.Handle) error { return raw.Surgeon_prunenet_save(h, path) })
 }
 
 // Scores returns the keep-probability of each of f's neurons (f.Dim = Dim()).
@@ -282,7 +251,7 @@ func (p *PruneNet) Scores(f FFN) ([]float32, error) {
 		return nil, err
 	}
 	out := make([]float32, f.Hidden)
-	return fill(out, p.callShared(fn, func(h raw.Handle) error {
+	return fill(out, p.read(fn, func(h raw.Handle) error {
 		return raw.Surgeon_prunenet_scores(h, f.Gate, f.Up, f.Down, int64(f.Hidden), int64(f.Dim), out)
 	}))
 }
@@ -294,19 +263,19 @@ func (p *PruneNet) Select(f FFN, ratio float64) ([]int64, error) {
 	if err := f.check(fn, false); err != nil {
 		return nil, err
 	}
-	keep := make([]int64, f.Hidden)
-	var count int64
-	err := p.callShared(fn, func(h raw.Handle) error {
-		return raw.Surgeon_prunenet_select(h, f.Gate, f.Up, f.Down, int64(f.Hidden), int64(f.Dim), ratio, keep, &count)
+	return selectNeurons(f.Hidden, func(keep []int64, count *int64) error {
+		return p.read(fn, func(h raw.Handle) error {
+			return raw.Surgeon_prunenet_select(h, f.Gate, f.Up, f.Down, int64(f.Hidden), int64(f.Dim), ratio, keep, count)
+		})
 	})
-	if err != nil {
+}
+
+// selectNeurons runs a selection writing up to n kept indices and their count.
+func selectNeurons(n int, call func(keep []int64, count *int64) error) ([]int64, error) {
+	keep := make([]int64, n)
+	var count int64
+	if err := check(call(keep, &count)); err != nil {
 		return nil, err
 	}
 	return keep[:count:count], nil
-}
-
-// Close frees the policy. Idempotent.
-func (p *PruneNet) Close() error {
-	p.close()
-	return nil
 }

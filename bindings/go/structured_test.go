@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"testing"
 )
 
@@ -346,23 +345,18 @@ func TestConcurrentPruneNetReads(t *testing.T) {
 	p := must(NewPruneNet(6, 4, 9)).of(t)
 	defer p.Close()
 	want := must(p.Scores(f)).of(t)
-	var wg sync.WaitGroup
-	for g := 0; g < 4; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 20; i++ {
-				got, err := p.Scores(f)
-				if err != nil || relMaxDiff(got, want) != 0 {
-					t.Errorf("concurrent scores: %v", err)
-					return
-				}
-				if _, err := p.Select(f, 0.5); err != nil {
-					t.Error(err)
-					return
-				}
+	wait := spawn(4, func(g int) {
+		for i := 0; i < 20; i++ {
+			got, err := p.Scores(f)
+			if err != nil || relMaxDiff(got, want) != 0 {
+				t.Errorf("concurrent scores: %v", err)
+				return
 			}
-		}()
-	}
-	wg.Wait()
+			if _, err := p.Select(f, 0.5); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wait()
 }
