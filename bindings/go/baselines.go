@@ -4,21 +4,19 @@ import "surgeon.dev/surgeon/raw"
 
 // PruneMagnitude removes the smallest |w| (one threshold over the whole matrix, exactly
 // round(sparsity · rows · cols) entries) or n:m per row, in place, as opts says (nil: the
-// defaults). w is rows × cols.
+// defaults; options with a quantizer are refused). w is rows × cols.
 func PruneMagnitude(ctx *Context, w []float32, rows, cols int, opts *PruneOptions) (*Mask, error) {
-	o := opts.orDefault()
 	return baseline(ctx, "surgeon_prune_magnitude", w, rows, cols, func(c raw.Handle, p []raw.Handle) error {
-		return raw.Surgeon_prune_magnitude(c, w, int64(rows), int64(cols), 0, o.sparsity, o.n, o.m, p[0])
-	})
+		return raw.Surgeon_prune_magnitude(c, w, int64(rows), int64(cols), 0, p[1], p[0])
+	}, ref(opts))
 }
 
 // PruneWanda scores |w_ij|·‖x_j‖₂ (the norms from h) and compares within each output row,
 // in place.
 func PruneWanda(ctx *Context, w []float32, rows, cols int, h *Hessian, opts *PruneOptions) (*Mask, error) {
-	o := opts.orDefault()
 	return baseline(ctx, "surgeon_prune_wanda", w, rows, cols, func(c raw.Handle, p []raw.Handle) error {
-		return raw.Surgeon_prune_wanda(c, w, int64(rows), int64(cols), 0, p[1], o.sparsity, o.n, o.m, p[0])
-	}, ref(h))
+		return raw.Surgeon_prune_wanda(c, w, int64(rows), int64(cols), 0, p[1], p[2], p[0])
+	}, ref(h), ref(opts))
 }
 
 // baseline runs a baseline pruner on w (rows × cols) with ctx and the inputs read-locked:
@@ -63,7 +61,7 @@ func ReconstructionError(h *Hessian, w, wHat []float32, rows, cols int) (float64
 	})
 }
 
-// Version is the runtime library version ("0.1.0").
+// Version is the runtime library version ("0.2.0").
 func Version() string { return raw.Surgeon_version() }
 
 // VersionNumber is major·10000 + minor·100 + patch of the runtime library.

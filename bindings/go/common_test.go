@@ -232,38 +232,54 @@ type sparsity struct {
 func fraction(f float64) sparsity { return sparsity{fraction: f} }
 func nOfM(n, m int) sparsity      { return sparsity{n: n, m: m} }
 
-// pruneOpts is prune options with sp, quantizer q (may be nil) and optionally a scope,
-// closed when the test ends.
+// closing returns v, closed when the test ends (or earlier by the test).
+func closing[T interface{ Close() error }](t testing.TB, v T) T {
+	t.Cleanup(func() { v.Close() })
+	return v
+}
+
+// all is the first error of a sequence of calls.
+func all(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pruneOpts is prune options with sp, quantizer q (may be nil) and optionally a scope.
 func pruneOpts(t testing.TB, sp sparsity, q *Quantizer, scope ...MaskScope) *PruneOptions {
 	t.Helper()
-	o := must(NewPruneOptions()).of(t)
-	t.Cleanup(func() { o.Close() })
-	noErr(t, o.SetSparsity(sp.fraction))
-	noErr(t, o.SetNM(sp.n, sp.m))
-	noErr(t, o.SetQuantizer(q))
+	o := closing(t, must(NewPruneOptions()).of(t))
+	noErr(t, all(o.SetSparsity(sp.fraction), o.SetNM(sp.n, sp.m), o.SetQuantizer(q)))
 	for _, s := range scope {
 		noErr(t, o.SetMaskScope(s))
 	}
 	return o
 }
 
-// newQuantizer is a bits-bit quantizer with groupSize columns per grid, closed when the
-// test ends (or earlier by the test).
+// newQuantizer is a bits-bit quantizer with groupSize columns per grid.
 func newQuantizer(t testing.TB, bits, groupSize int) *Quantizer {
 	t.Helper()
-	q := must(NewQuantizer(bits)).of(t)
-	t.Cleanup(func() { q.Close() })
+	q := closing(t, must(NewQuantizer(bits)).of(t))
 	noErr(t, q.SetGroupSize(groupSize))
 	return q
 }
 
-// solverOpts is solver options with a damping and block size, closed when the test ends.
+// solverOpts is solver options with a damping and block size.
 func solverOpts(t testing.TB, percdamp float64, blockSize int) *SolverOptions {
 	t.Helper()
-	o := must(NewSolverOptions()).of(t)
-	t.Cleanup(func() { o.Close() })
-	noErr(t, o.SetDamping(percdamp))
-	noErr(t, o.SetBlockSize(blockSize))
+	o := closing(t, must(NewSolverOptions()).of(t))
+	noErr(t, all(o.SetDamping(percdamp), o.SetBlockSize(blockSize)))
+	return o
+}
+
+// mixedOpts is mixed options with the bit options and the target average.
+func mixedOpts(t testing.TB, bits []int32, avg float64) *MixedOptions {
+	t.Helper()
+	o := closing(t, must(NewMixedOptions()).of(t))
+	noErr(t, all(o.SetBits(bits), o.SetAverage(avg)))
 	return o
 }
 

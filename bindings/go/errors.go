@@ -21,6 +21,7 @@ const (
 	StatusIO              Status = 5 // cannot open/read/write, truncated or corrupt
 	StatusUnsupported     Status = 6 // valid request this build cannot do
 	StatusInternal        Status = 7 // a bug: please report
+	StatusBufferTooSmall  Status = 8 // a caller buffer is shorter than the output
 )
 
 // statusNames are the names of surgeon.h's surgeon_status enum, by value (a test checks
@@ -34,6 +35,7 @@ var statusNames = map[Status]string{
 	StatusIO:              "SURGEON_ERR_IO",
 	StatusUnsupported:     "SURGEON_ERR_UNSUPPORTED",
 	StatusInternal:        "SURGEON_ERR_INTERNAL",
+	StatusBufferTooSmall:  "SURGEON_ERR_BUFFER_TOO_SMALL",
 }
 
 // Known reports whether s is one of the C enum's codes.
@@ -75,6 +77,7 @@ var (
 	ErrIO              = &Error{Status: StatusIO}
 	ErrUnsupported     = &Error{Status: StatusUnsupported}
 	ErrInternal        = &Error{Status: StatusInternal}
+	ErrBufferTooSmall  = &Error{Status: StatusBufferTooSmall}
 )
 
 // check turns a raw-layer error into an *Error with the same code (nil stays nil).

@@ -133,8 +133,12 @@ func TestInvalidArguments(t *testing.T) {
 	expectError(t, err, StatusInvalidArgument, "surgeon_context_set_threads")
 
 	h := fedHessian(t, 8)
-	_, err = NewSolver(nil, h, solverOpts(t, -1, 128))
-	expectError(t, err, StatusInvalidArgument, "surgeon_solver_new")
+	so := solverOpts(t, 0.02, 64)
+	expectError(t, so.SetDamping(-1), StatusInvalidArgument, "surgeon_solver_options_set_damping")
+	expectError(t, so.SetBlockSize(0), StatusInvalidArgument, "surgeon_solver_options_set_block_size")
+	if d, b := must(so.Damping()).of(t), must(so.BlockSize()).of(t); d != 0.02 || b != 64 {
+		t.Fatalf("solver options after failed setters: %g, %d", d, b)
+	}
 	empty := must(NewHessian(nil, 8)).of(t)
 	defer empty.Close()
 	_, err = NewSolver(nil, empty, nil)
@@ -147,10 +151,22 @@ func TestInvalidArguments(t *testing.T) {
 	for i := range w {
 		w[i] = 0.5
 	}
-	for _, sp := range []sparsity{nOfM(2, 4), fraction(1.5), nOfM(0, 4)} {
-		_, err = solver.Prune(w, 2, 8, pruneOpts(t, sp, nil))
-		expectError(t, err, StatusInvalidArgument, "surgeon_solver_prune")
+	_, err = solver.Prune(w, 2, 8, pruneOpts(t, nOfM(2, 4), nil))
+	expectError(t, err, StatusInvalidArgument, "surgeon_solver_prune")
+	po := pruneOpts(t, fraction(0.25), nil)
+	expectError(t, po.SetSparsity(1.5), StatusInvalidArgument, "surgeon_prune_options_set_sparsity")
+	expectError(t, po.SetNM(0, 4), StatusInvalidArgument, "surgeon_prune_options_set_nm")
+	expectError(t, po.SetNM(4, 2), StatusInvalidArgument, "surgeon_prune_options_set_nm")
+	if s, err := po.Sparsity(); s != 0.25 || err != nil {
+		t.Fatalf("prune options after failed setters: %g, %v", s, err)
 	}
+	if n, m, err := po.NM(); n != 0 || m != 0 || err != nil {
+		t.Fatalf("prune options after failed setters: %d:%d, %v", n, m, err)
+	}
+	// The baselines refuse options with a quantizer.
+	noErr(t, po.SetQuantizer(q))
+	_, err = PruneMagnitude(nil, w, 2, 8, po)
+	expectError(t, err, StatusInvalidArgument, "surgeon_prune_magnitude")
 	for _, v := range w {
 		if v != 0.5 {
 			t.Fatal("a failed prune changed w")

@@ -1,6 +1,7 @@
 package surgeon
 
 import (
+	"errors"
 	"reflect"
 	"runtime"
 	"sort"
@@ -54,7 +55,7 @@ func adopt[T any, P owner[T]](obj P, k *kind, ptr raw.Handle, ctx *settings) P {
 
 // create runs a C constructor `make(ctx, inputs..., &out)` with ctx's settings and the
 // inputs locked for reading, and returns a new T owning the result (it keeps ctx's
-// settings alive).
+// settings alive); nil when the call succeeds without making one (an optional output).
 func create[T any, P owner[T]](k *kind, fn string, ctx *Context, make func(c raw.Handle, in []raw.Handle, out *raw.Handle) error,
 	inputs ...*handle) (P, error) {
 	s, err := ctx.acquire(fn)
@@ -63,7 +64,7 @@ func create[T any, P owner[T]](k *kind, fn string, ctx *Context, make func(c raw
 	}
 	var ptr raw.Handle
 	err = using(fn, false, func(in []raw.Handle) error { return make(s.raw(), in, &ptr) }, inputs...)
-	if err != nil {
+	if err != nil || ptr == 0 {
 		s.release()
 		return nil, err
 	}
@@ -154,7 +155,7 @@ func (h *handle) Close() error {
 // output makes an empty T with its C constructor, lets fill write into it (the C call
 // that produces it) and returns it; nil and the error when either fails.
 func output[T any, P owner[T]](k *kind, fn string, empty func(out *raw.Handle) error, fill func(*handle) error) (P, error) {
-	obj, err := create[T, P](k, fn, nil, func(_ raw.Handle, _ []raw.Handle, out *raw.Handle) error { return empty(out) })
+	obj, err := newEmpty[T, P](k, fn, empty)
 	if err != nil {
 		return nil, err
 	}
@@ -201,20 +202,88 @@ func isNilPointer(o interface{}) bool {
 	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
-// sized runs a C call that writes a variable-length output in two steps: a size query
-// (no buffer) and the call with a buffer of that size plus extra elements; the output is
-// the first *needed elements. The caller holds the locks over both steps, so the inputs
-// cannot change in between.
-func sized[T any](extra int, call func(buf []T, needed *int64) error) ([]T, error) {
+// sized runs a C call with a variable-length output (buffer convention of surgeon.h:
+// buf, cap, *needed): a size query, then the call with a buffer of *needed elements. The
+// caller holds the locks over both, so the inputs do not change in between; a
+// SURGEON_ERR_BUFFER_TOO_SMALL all the same is retried with the size it reports.
+func sized[T any](call func(buf []T, cap int64, needed *int64) error) ([]T, error) {
 	var n int64
-	if err := check(call(nil, &n)); err != nil {
+	if err := check(call(nil, 0, &n)); err != nil {
 		return nil, err
 	}
-	buf := make([]T, int(n)+extra)
-	if err := check(call(buf, &n)); err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		if n == 0 {
+			return []T{}, nil
+		}
+		buf := make([]T, n)
+		err := check(call(buf, n, &n))
+		if err == nil {
+			return buf[:n], nil
+		}
+		if !errors.Is(err, ErrBufferTooSmall) || attempt == 2 {
+			return nil, err
+		}
 	}
-	return buf[:n], nil
+}
+
+// sizedText is sized for NUL-terminated text.
+func sizedText(call func(buf []byte, cap int64, needed *int64) error) (string, error) {
+	buf, err := sized(call)
+	return trimNUL(buf), err
+}
+
+func trimNUL(buf []byte) string {
+	if len(buf) > 0 {
+		buf = buf[:len(buf)-1]
+	}
+	return string(buf)
+}
+
+// readSized is sized on h under its read lock: call receives h's C pointer first.
+func readSized[H, T any](h *handle, fn string, call func(p H, buf []T, cap int64, needed *int64) error) ([]T, error) {
+	var out []T
+	err := h.read(fn, func(p raw.Handle) (err error) {
+		out, err = sized(func(buf []T, cap int64, needed *int64) error { return call(any(p).(H), buf, cap, needed) })
+		return err
+	})
+	return out, err
+}
+
+// readText is readSized for NUL-terminated text.
+func readText[H any](h *handle, fn string, call func(p H, buf []byte, cap int64, needed *int64) error) (string, error) {
+	buf, err := readSized(h, fn, call)
+	return trimNUL(buf), err
+}
+
+// newEmpty makes a T with a C constructor that takes only the out-handle (an options
+// object, an empty result).
+func newEmpty[T any, P owner[T]](k *kind, fn string, make func(out *raw.Handle) error) (P, error) {
+	return create[T, P](k, fn, nil, func(_ raw.Handle, _ []raw.Handle, out *raw.Handle) error { return make(out) })
+}
+
+// setHandle runs a C setter of h that takes another handle (copied by C; nil clears),
+// with h write-locked and x read-locked.
+func setHandle[H, X any](h *handle, fn string, setter func(H, X) error, x *handle) error {
+	return using(fn, true, func(p []raw.Handle) error { return setter(any(p[0]).(H), any(p[1]).(X)) }, h, x)
+}
+
+// set runs a C setter of h with v under h's write lock.
+func set[H, V any](h *handle, fn string, setter func(H, V) error, v V) error {
+	return h.write(fn, func(p raw.Handle) error { return setter(any(p).(H), v) })
+}
+
+// get runs a C getter of h under its read lock.
+func get[H, V any](h *handle, fn string, getter func(H, *V) error) (V, error) {
+	var v V
+	err := h.read(fn, func(p raw.Handle) error { return getter(any(p).(H), &v) })
+	return v, err
+}
+
+// getFloat is get for a double (a 1-element slice in package raw).
+func getFloat[H any](h *handle, fn string, getter func(H, []float64) error) (float64, error) {
+	return scalar(func(out []float64) error {
+		return h.read(fn, func(p raw.Handle) error { return getter(any(p).(H), out) })
+	})
 }
 
 // createSized is create (without inputs) followed by a query of the new handle's size

@@ -60,7 +60,7 @@ func TestImportanceSignalsMatchTheirFormulas(t *testing.T) {
 	if defaults != (ImportanceWeights{0.25, 0.25, 0.15, 0.25, 0.10}) {
 		t.Fatalf("default weights %v", defaults)
 	}
-	imp := must(NewImportance(nil, l.h, l.solver, l.w, l.rows, l.cols, nil)).of(t)
+	imp := must(NewImportance(l.h, l.solver, l.w, l.rows, l.cols, nil)).of(t)
 	defer imp.Close()
 	if imp.Rows() != l.rows {
 		t.Fatalf("rows %d", imp.Rows())
@@ -124,7 +124,7 @@ func TestImportanceSignalsMatchTheirFormulas(t *testing.T) {
 
 	// Custom weights: only the weight-magnitude signal counts, so the score is that signal.
 	only := ImportanceWeights{SignalWeight: 2}
-	byWeight := must(NewImportance(nil, l.h, nil, l.w, l.rows, l.cols, &only)).of(t)
+	byWeight := must(NewImportance(l.h, nil, l.w, l.rows, l.cols, &only)).of(t)
 	defer byWeight.Close()
 	for i, v := range must(byWeight.Scores()).of(t) {
 		if v != signals[SignalWeight][i] {
@@ -132,7 +132,7 @@ func TestImportanceSignalsMatchTheirFormulas(t *testing.T) {
 		}
 	}
 	// Without a solver a private factorization gives the same scores.
-	private := must(NewImportance(nil, l.h, nil, l.w, l.rows, l.cols, nil)).of(t)
+	private := must(NewImportance(l.h, nil, l.w, l.rows, l.cols, nil)).of(t)
 	defer private.Close()
 	if d := relMaxDiff(must(private.Scores()).of(t), scores); d > 1e-5 {
 		t.Fatalf("scores with and without the solver differ by %g", d)
@@ -141,7 +141,7 @@ func TestImportanceSignalsMatchTheirFormulas(t *testing.T) {
 	// A Hessian from a finished matrix has no first moments: activation and variance are
 	// left out (zeros, unavailable).
 	fromMatrix := l.hessian(t, nil)
-	noMoments := must(NewImportance(nil, fromMatrix, nil, l.w, l.rows, l.cols, nil)).of(t)
+	noMoments := must(NewImportance(fromMatrix, nil, l.w, l.rows, l.cols, nil)).of(t)
 	defer noMoments.Close()
 	for s := Signal(0); s < SignalCount; s++ {
 		values, available, err := noMoments.Signal(s)
@@ -152,13 +152,13 @@ func TestImportanceSignalsMatchTheirFormulas(t *testing.T) {
 		}
 	}
 	onlyMoments := ImportanceWeights{SignalActivation: 1, SignalVariance: 1}
-	_, err := NewImportance(nil, fromMatrix, nil, l.w, l.rows, l.cols, &onlyMoments)
+	_, err := NewImportance(fromMatrix, nil, l.w, l.rows, l.cols, &onlyMoments)
 	expectError(t, err, StatusInvalidArgument, "surgeon_importance_compute")
 }
 
 func TestBudgetAndQuantileAllocations(t *testing.T) {
 	l := loadMixedLayer(t, "stories260K_block0_w1") // 172 rows
-	imp := must(NewImportance(nil, l.h, l.solver, l.w, l.rows, l.cols, nil)).of(t)
+	imp := must(NewImportance(l.h, l.solver, l.w, l.rows, l.cols, nil)).of(t)
 	defer imp.Close()
 	scores := must(imp.Scores()).of(t)
 	options := []int32{2, 3, 4, 6, 8}
@@ -166,11 +166,11 @@ func TestBudgetAndQuantileAllocations(t *testing.T) {
 	// Budget: the exact target, and monotone in importance (swapping two rows' widths
 	// against the order would lower Σ score²·4^-b at the same budget).
 	for _, avg := range []float64{2.5, 3.5, 4.0, 5.25} {
-		bits := must(imp.AllocateBudget(options, avg)).of(t)
+		bits := must(imp.AllocateBudget(mixedOpts(t, options, avg))).of(t)
 		if got := sumBits(bits); got != int64(math.Round(avg*float64(l.rows))) {
 			t.Fatalf("budget %g: Σ bits %d, want %g", avg, got, avg*float64(l.rows))
 		}
-		if a := must(AttainableAverage(l.rows, options, avg)).of(t); a != avg {
+		if a := must(AttainableAverage(l.rows, mixedOpts(t, options, avg))).of(t); a != avg {
 			t.Fatalf("attainable average of %g: %g", avg, a)
 		}
 		for i := range bits {
@@ -184,7 +184,7 @@ func TestBudgetAndQuantileAllocations(t *testing.T) {
 	}
 	// An unreachable target rounds down to what the options can make: 5 rows at {2, 4, 8}
 	// and 3 bits average: 15 bits are not reachable with even widths, 14 are.
-	if a := must(AttainableAverage(5, []int32{2, 4, 8}, 3.0)).of(t); a != 14.0/5.0 {
+	if a := must(AttainableAverage(5, mixedOpts(t, []int32{2, 4, 8}, 3.0))).of(t); a != 14.0/5.0 {
 		t.Fatalf("attainable average %g, want 2.8", a)
 	}
 
@@ -196,7 +196,9 @@ func TestBudgetAndQuantileAllocations(t *testing.T) {
 	}
 	sort.SliceStable(order, func(a, b int) bool { return scores[order[a]] < scores[order[b]] })
 	cuts := []float64{0.1, 0.35, 0.6, 0.9}
-	bits := must(imp.AllocateQuantile(options, cuts, 0)).of(t)
+	withCuts := mixedOpts(t, options, 3)
+	noErr(t, withCuts.SetQuantiles(cuts))
+	bits := must(imp.AllocateQuantile(withCuts)).of(t)
 	bounds := []int{0}
 	for _, c := range cuts {
 		bounds = append(bounds, int(math.Round(c*float64(rows))))
@@ -211,22 +213,36 @@ func TestBudgetAndQuantileAllocations(t *testing.T) {
 	}
 	// No cut points: the average is the target up to the rounding of four cuts.
 	for _, avg := range []float64{3.0, 4.5} {
-		bits := must(imp.AllocateQuantile(options, nil, avg)).of(t)
+		bits := must(imp.AllocateQuantile(mixedOpts(t, options, avg))).of(t)
 		got := float64(sumBits(bits)) / float64(rows)
 		if math.Abs(got-avg) > 4*0.5*2/float64(rows) {
 			t.Fatalf("quantile target %g: average %g", avg, got)
 		}
 	}
-	_, err := imp.AllocateQuantile(options, []float64{0.5}, 0)
-	expectError(t, err, StatusShape, "surgeon_allocate_quantile")
-	_, err = imp.AllocateQuantile(options, []float64{0.5, 0.2, 0.6, 0.8}, 0)
+	// Invalid options are refused where they are set, and leave the options unchanged.
+	o := mixedOpts(t, options, 3)
+	expectError(t, o.SetQuantiles([]float64{0.5, 0.2, 0.6, 0.8}), StatusInvalidArgument, "surgeon_mixed_options_set_quantiles")
+	expectError(t, o.SetBits([]int32{4, 4}), StatusInvalidArgument, "surgeon_mixed_options_set_bits")
+	expectError(t, o.SetBits(nil), StatusInvalidArgument, "surgeon_mixed_options_set_bits")
+	expectError(t, o.SetAverage(math.Inf(1)), StatusInvalidArgument, "surgeon_mixed_options_set_average")
+	if b, a := must(o.Bits()).of(t), must(o.Average()).of(t); !equalInt32(b, options) || a != 3 {
+		t.Fatalf("options after failed setters: %v, %g", b, a)
+	}
+	// Cut points that do not fit the bit options, an unreachable average: refused by the call.
+	noErr(t, o.SetQuantiles([]float64{0.5}))
+	_, err := imp.AllocateQuantile(o)
 	expectError(t, err, StatusInvalidArgument, "surgeon_allocate_quantile")
-	_, err = imp.AllocateBudget([]int32{4, 4}, 4)
+	_, err = imp.AllocateBudget(mixedOpts(t, options, 9))
 	expectError(t, err, StatusInvalidArgument, "surgeon_allocate_budget")
-	_, err = imp.AllocateBudget(options, 9)
-	expectError(t, err, StatusInvalidArgument, "surgeon_allocate_budget")
-	_, err = imp.AllocateBudget(nil, 3)
-	expectError(t, err, StatusInvalidArgument, "surgeon_allocate_budget")
+	// nil options: the defaults ({2, 3, 4}, average 3).
+	defaults := must(NewMixedOptions()).of(t)
+	defer defaults.Close()
+	if b, a := must(defaults.Bits()).of(t), must(defaults.Average()).of(t); !equalInt32(b, []int32{2, 3, 4}) || a != 3 {
+		t.Fatalf("default options %v, %g", b, a)
+	}
+	if got := sumBits(must(imp.AllocateBudget(nil)).of(t)); got != int64(3*rows) {
+		t.Fatalf("default budget: Σ bits %d", got)
+	}
 }
 
 // TestErrorAllocatorIsTheExactOptimum compares AllocateError with a brute force over every
@@ -243,7 +259,7 @@ func TestErrorAllocatorIsTheExactOptimum(t *testing.T) {
 		}
 	}
 	for _, avg := range []float64{2.5, 3.0, 3.6, 4.4} {
-		bits := must(AllocateError(errors, rows, options, avg)).of(t)
+		bits := must(AllocateError(errors, rows, mixedOpts(t, options, avg))).of(t)
 		budget := int64(math.Floor(avg * rows))
 		if got := sumBits(bits); got != budget {
 			t.Fatalf("avg %g: Σ bits %d, want %d", avg, got, budget)
@@ -272,11 +288,11 @@ func TestErrorAllocatorIsTheExactOptimum(t *testing.T) {
 			t.Fatalf("avg %g: allocation costs %g, the optimum %g", avg, cost, best)
 		}
 	}
-	_, err := AllocateError(errors[:5], rows, options, 3)
+	_, err := AllocateError(errors[:5], rows, mixedOpts(t, options, 3))
 	expectError(t, err, StatusShape, "surgeon_allocate_error")
 	nan := append([]float64(nil), errors...)
 	nan[3] = math.NaN()
-	_, err = AllocateError(nan, rows, options, 3)
+	_, err = AllocateError(nan, rows, mixedOpts(t, options, 3))
 	expectError(t, err, StatusNumeric, "surgeon_allocate_error")
 
 	// Row errors of a real layer: rows × options, more bits never cost more.
@@ -284,7 +300,7 @@ func TestErrorAllocatorIsTheExactOptimum(t *testing.T) {
 	q := newQuantizer(t, 4, 0)
 	defer q.Close()
 	wide := []int32{2, 3, 4, 6, 8}
-	rowErrors := must(MixedRowErrors(nil, l.solver, l.w, l.rows, l.cols, q, wide)).of(t)
+	rowErrors := must(MixedRowErrors(l.solver, l.w, l.rows, l.cols, q, mixedOpts(t, wide, 3))).of(t)
 	if len(rowErrors) != l.rows*len(wide) {
 		t.Fatalf("%d row errors", len(rowErrors))
 	}
@@ -295,13 +311,13 @@ func TestErrorAllocatorIsTheExactOptimum(t *testing.T) {
 			}
 		}
 	}
-	bits := must(AllocateError(rowErrors, l.rows, wide, 3.0)).of(t)
+	bits := must(AllocateError(rowErrors, l.rows, mixedOpts(t, wide, 3.0))).of(t)
 	if sumBits(bits) != int64(3*l.rows) {
 		t.Fatalf("Σ bits %d, want %d", sumBits(bits), 3*l.rows)
 	}
-	_, err = MixedRowErrors(nil, l.solver, l.w[:len(l.w)-1], l.rows, l.cols, q, wide)
+	_, err = MixedRowErrors(l.solver, l.w[:len(l.w)-1], l.rows, l.cols, q, mixedOpts(t, wide, 3))
 	expectError(t, err, StatusShape, "surgeon_mixed_row_errors")
-	_, err = MixedRowErrors(nil, l.solver, l.w, l.rows, l.cols, nil, wide)
+	_, err = MixedRowErrors(l.solver, l.w, l.rows, l.cols, nil, mixedOpts(t, wide, 3))
 	expectError(t, err, StatusInvalidArgument, "surgeon_mixed_row_errors")
 }
 
@@ -451,9 +467,9 @@ func equalInt32(a, b []int32) bool {
 
 func TestMixedStatsAndJSON(t *testing.T) {
 	l := loadMixedLayer(t, "stories260K_block0_w1") // 172 × 64
-	imp := must(NewImportance(nil, l.h, l.solver, l.w, l.rows, l.cols, nil)).of(t)
+	imp := must(NewImportance(l.h, l.solver, l.w, l.rows, l.cols, nil)).of(t)
 	defer imp.Close()
-	bits := must(imp.AllocateBudget([]int32{2, 3, 4, 6, 8}, 3.5)).of(t)
+	bits := must(imp.AllocateBudget(mixedOpts(t, []int32{2, 3, 4, 6, 8}, 3.5))).of(t)
 	const group = 24 // 64 columns: 3 grids per row, the last one short
 	stats := must(ComputeMixedStats(bits, l.cols, group, DefaultOverhead, imp)).of(t)
 
@@ -481,7 +497,7 @@ func TestMixedStatsAndJSON(t *testing.T) {
 			stats.ImportanceMean, lo, hi, mean)
 	}
 
-	text := must(MixedStatsJSON(bits, l.cols, group, DefaultOverhead, imp)).of(t)
+	text := must(stats.JSON()).of(t)
 	var parsed struct {
 		Channels            int64            `json:"channels"`
 		Weights             int64            `json:"weights"`
@@ -512,7 +528,7 @@ func TestMixedStatsAndJSON(t *testing.T) {
 	if plain.HasImportance || plain.Grids != int64(l.rows) || plain.AvgBitsWithOverhead != 3.5+16.0/float64(l.cols) {
 		t.Fatalf("stats without importance %+v", plain)
 	}
-	text = must(MixedStatsJSON(bits, l.cols, 0, DefaultOverhead, nil)).of(t)
+	text = must(plain.JSON()).of(t)
 	var keys map[string]json.RawMessage
 	noErr(t, json.Unmarshal([]byte(text), &keys))
 	if _, ok := keys["importance"]; ok {
@@ -523,8 +539,6 @@ func TestMixedStatsAndJSON(t *testing.T) {
 	bad[7] = 0
 	_, err := ComputeMixedStats(bad, l.cols, 0, DefaultOverhead, nil)
 	expectError(t, err, StatusInvalidArgument, "surgeon_mixed_stats_compute")
-	_, err = MixedStatsJSON(bad, l.cols, 0, DefaultOverhead, nil)
-	expectError(t, err, StatusInvalidArgument, "surgeon_mixed_stats_json")
 	_, err = ComputeMixedStats(bits[1:], l.cols, 0, DefaultOverhead, imp)
 	expectError(t, err, StatusShape, "surgeon_mixed_stats_compute")
 	_, err = ComputeMixedStats(nil, l.cols, 0, DefaultOverhead, nil)
@@ -533,22 +547,22 @@ func TestMixedStatsAndJSON(t *testing.T) {
 
 func TestMixedArgumentChecksAndClose(t *testing.T) {
 	l := loadMixedLayer(t, "stories260K_block2_wq")
-	_, err := NewImportance(nil, l.h, nil, l.w[:10], l.rows, l.cols, nil)
+	_, err := NewImportance(l.h, nil, l.w[:10], l.rows, l.cols, nil)
 	expectError(t, err, StatusShape, "surgeon_importance_compute")
-	_, err = NewImportance(nil, nil, nil, l.w, l.rows, l.cols, nil)
+	_, err = NewImportance(nil, nil, l.w, l.rows, l.cols, nil)
 	expectError(t, err, StatusInvalidArgument, "surgeon_importance_compute")
 	negative := ImportanceWeights{0.25, -1}
-	_, err = NewImportance(nil, l.h, nil, l.w, l.rows, l.cols, &negative)
+	_, err = NewImportance(l.h, nil, l.w, l.rows, l.cols, &negative)
 	expectError(t, err, StatusInvalidArgument, "surgeon_importance_compute")
 
-	imp := must(NewImportance(nil, l.h, nil, l.w, l.rows, l.cols, nil)).of(t)
+	imp := must(NewImportance(l.h, nil, l.w, l.rows, l.cols, nil)).of(t)
 	_, _, err = imp.Signal(SignalCount)
 	expectError(t, err, StatusInvalidArgument, "surgeon_importance_signal_values")
 	imp.Close()
 	imp.Close()
 	_, err = imp.Scores()
 	expectError(t, err, StatusInvalidArgument, "surgeon_importance_scores")
-	_, err = imp.AllocateBudget([]int32{2, 4}, 3)
+	_, err = imp.AllocateBudget(mixedOpts(t, []int32{2, 4}, 3))
 	expectError(t, err, StatusInvalidArgument, "surgeon_allocate_budget")
 	_, err = ComputeMixedStats([]int32{4}, 8, 0, DefaultOverhead, imp)
 	expectError(t, err, StatusInvalidArgument, "surgeon_mixed_stats_compute")
@@ -558,21 +572,22 @@ func TestMixedArgumentChecksAndClose(t *testing.T) {
 // Solver from several goroutines give the sequential results (run under -race too).
 func TestConcurrentMixedReads(t *testing.T) {
 	l := loadMixedLayer(t, "stories260K_block2_wq")
-	imp := must(NewImportance(nil, l.h, l.solver, l.w, l.rows, l.cols, nil)).of(t)
+	imp := must(NewImportance(l.h, l.solver, l.w, l.rows, l.cols, nil)).of(t)
 	defer imp.Close()
 	q := newQuantizer(t, 4, 0)
 	defer q.Close()
 	options := []int32{2, 3, 4, 8}
-	wantBits := must(imp.AllocateBudget(options, 3.25)).of(t)
-	wantErrors := must(MixedRowErrors(nil, l.solver, l.w, l.rows, l.cols, q, options)).of(t)
+	opts := mixedOpts(t, options, 3.25)
+	wantBits := must(imp.AllocateBudget(opts)).of(t)
+	wantErrors := must(MixedRowErrors(l.solver, l.w, l.rows, l.cols, q, opts)).of(t)
 	wait := spawn(4, func(g int) {
 		for i := 0; i < 5; i++ {
-			bits, err := imp.AllocateBudget(options, 3.25)
+			bits, err := imp.AllocateBudget(opts)
 			if err != nil || !equalInt32(bits, wantBits) {
 				t.Errorf("concurrent budget: %v", err)
 				return
 			}
-			e, err := MixedRowErrors(nil, l.solver, l.w, l.rows, l.cols, q, options)
+			e, err := MixedRowErrors(l.solver, l.w, l.rows, l.cols, q, opts)
 			if err != nil || len(e) != len(wantErrors) {
 				t.Errorf("concurrent row errors: %v", err)
 				return

@@ -27,21 +27,22 @@ const (
 
 // Model is a whole Llama-family model (llama2.c file or Hugging Face directory) with its
 // tokenizer when one lies beside it. Reading methods may run concurrently; Compress,
-// SetLinear and Close are serialized by the binding.
+// PruneStructured, SetLinear and Close are serialized by the binding.
 type Model struct {
 	handle
 }
 
 var modelKind = kind{"Model", func(p raw.Handle) { raw.Surgeon_model_free(p) }}
 
-// LoadModel loads a llama2.c checkpoint file or a Hugging Face directory.
-func LoadModel(path string) (*Model, error) {
+// LoadModel loads a llama2.c checkpoint file or a Hugging Face directory (what was loaded
+// is logged to ctx's log callback).
+func LoadModel(ctx *Context, path string) (*Model, error) {
 	const fn = "surgeon_model_load"
 	if err := checkPath(fn, path); err != nil {
 		return nil, err
 	}
-	return create[Model](&modelKind, fn, nil, func(_ raw.Handle, _ []raw.Handle, out *raw.Handle) error {
-		return raw.Surgeon_model_load(out, path)
+	return create[Model](&modelKind, fn, ctx, func(c raw.Handle, _ []raw.Handle, out *raw.Handle) error {
+		return raw.Surgeon_model_load(out, c, path)
 	})
 }
 
@@ -49,7 +50,13 @@ func LoadModel(path string) (*Model, error) {
 func (m *Model) Config() (ModelConfig, error) {
 	c := raw.NewSurgeon_model_config()
 	defer raw.DeleteSurgeon_model_config(c)
-	if err := m.read("surgeon_model_get_config", func(p raw.Handle) error { return raw.Surgeon_model_get_config(p, c) }); err != nil {
+	err := m.read("surgeon_model_get_config", func(p raw.Handle) error {
+		if err := check(raw.Surgeon_model_config_init(c, uint(raw.SURGEON_MODEL_CONFIG_VERSION))); err != nil {
+			return err
+		}
+		return raw.Surgeon_model_get_config(p, c)
+	})
+	if err != nil {
 		return ModelConfig{}, err
 	}
 	return ModelConfig{c.GetDim(), c.GetHidden_dim(), c.GetN_layers(), c.GetN_heads(), c.GetN_kv_heads(),
@@ -58,14 +65,9 @@ func (m *Model) Config() (ModelConfig, error) {
 
 // Encode returns the token ids of text, with BOS first when bos is set.
 func (m *Model) Encode(text string, bos bool) ([]int32, error) {
-	var ids []int32
-	err := m.read("surgeon_model_encode", func(p raw.Handle) (err error) {
-		ids, err = sized(0, func(buf []int32, needed *int64) error {
-			return raw.Surgeon_model_encode(p, text, flag(bos), buf, int64(len(buf)), needed)
-		})
-		return err
+	return readSized(&m.handle, "surgeon_model_encode", func(p raw.Handle, buf []int32, cap int64, needed *int64) error {
+		return raw.Surgeon_model_encode(p, text, flag(bos), buf, cap, needed)
 	})
-	return ids, err
 }
 
 // Perplexity scores text: paragraphs or windows [begin, end) (end < 0: all); seqLen 0
@@ -74,6 +76,9 @@ func (m *Model) Perplexity(ctx *Context, text string, mode EvalMode, begin, end,
 	out := raw.NewSurgeon_perplexity()
 	defer raw.DeleteSurgeon_perplexity(out)
 	err := ctx.using("surgeon_model_perplexity", func(c raw.Handle, p []raw.Handle) error {
+		if err := check(raw.Surgeon_perplexity_init(out, uint(raw.SURGEON_PERPLEXITY_VERSION))); err != nil {
+			return err
+		}
 		return raw.Surgeon_model_perplexity(c, p[0], text, raw.Enum_SS_surgeon_eval_mode(mode), begin, end, seqLen, out)
 	}, &m.handle)
 	if err != nil {
@@ -85,37 +90,46 @@ func (m *Model) Perplexity(ctx *Context, text string, mode EvalMode, begin, end,
 // Compress compresses every linear layer block by block (true-sequential), calibrating on
 // the non-empty paragraphs [begin, end) of calib, as the JSON recipe says, e.g.
 // {"default": {"method": "sparsegpt", "nm": "2:4"}}. The model is unchanged on failure.
-// Returns the JSON report.
-func (m *Model) Compress(ctx *Context, calib string, begin, end int64, recipeJSON string) (string, error) {
-	const fn = "surgeon_model_compress"
-	var report string
-	err := ctx.with(fn, func(c raw.Handle) error {
-		return m.write(fn, func(p raw.Handle) error {
-			if err := check(raw.Surgeon_model_compress(c, p, calib, begin, end, recipeJSON)); err != nil {
-				return err
-			}
-			return raw.Surgeon_model_report(p, &report)
-		})
+// Report then gives the per-layer report.
+func (m *Model) Compress(ctx *Context, calib string, begin, end int64, recipeJSON string) error {
+	return m.update("surgeon_model_compress", ctx, func(c, p raw.Handle) error {
+		return raw.Surgeon_model_compress(c, p, calib, begin, end, recipeJSON)
 	})
-	return report, err
+}
+
+// update runs a call that modifies the model with ctx's settings, under the model's
+// write lock.
+func (m *Model) update(fn string, ctx *Context, call func(c, p raw.Handle) error) error {
+	return ctx.with(fn, func(c raw.Handle) error {
+		return m.write(fn, func(p raw.Handle) error { return call(c, p) })
+	})
+}
+
+// Report is the JSON report of the last Compress or PruneStructured ("{}" before either).
+func (m *Model) Report() (string, error) {
+	return readText(&m.handle, "surgeon_model_report", raw.Surgeon_model_report)
 }
 
 // Save writes format "hf" (a directory; dtype "f32", "f16" or "bf16") or "llama2c" (a
-// file, dtype "f32").
-func (m *Model) Save(path, format, dtype string) error {
-	return m.savePath("surgeon_model_save", path, func(p raw.Handle) error { return raw.Surgeon_model_save(p, path, format, dtype) })
+// file, dtype "f32"); what was written is logged to ctx's log callback.
+func (m *Model) Save(ctx *Context, path, format, dtype string) error {
+	return m.savePath("surgeon_model_save", ctx, path, func(c, p raw.Handle) error {
+		return raw.Surgeon_model_save(c, p, path, format, dtype)
+	})
 }
 
 // SaveGPTQ writes the packed GPTQ checkpoint of the last Compress.
-func (m *Model) SaveGPTQ(dir string) error {
-	return m.savePath("surgeon_model_save_gptq", dir, func(p raw.Handle) error { return raw.Surgeon_model_save_gptq(p, dir) })
+func (m *Model) SaveGPTQ(ctx *Context, dir string) error {
+	return m.savePath("surgeon_model_save_gptq", ctx, dir, func(c, p raw.Handle) error {
+		return raw.Surgeon_model_save_gptq(c, p, dir)
+	})
 }
 
-func (m *Model) savePath(fn, path string, call func(raw.Handle) error) error {
+func (m *Model) savePath(fn string, ctx *Context, path string, call func(c, p raw.Handle) error) error {
 	if err := checkPath(fn, path); err != nil {
 		return err
 	}
-	return m.read(fn, call)
+	return ctx.using(fn, func(c raw.Handle, p []raw.Handle) error { return call(c, p[0]) }, &m.handle)
 }
 
 // Linear returns a copy of a linear's weights (row-major) and its shape. name: "wq".."w3"
@@ -149,12 +163,7 @@ func (m *Model) SetLinear(block int, name string, w []float32, rows, cols int) e
 // Generate continues prompt for up to steps positions, greedily when temperature is 0.
 // Generation is deterministic for a seed: the size query and the text agree.
 func (m *Model) Generate(prompt string, steps int, temperature float64, seed uint64) (string, error) {
-	var text []byte
-	err := m.read("surgeon_model_generate", func(p raw.Handle) (err error) {
-		text, err = sized(1, func(buf []byte, needed *int64) error {
-			return raw.Surgeon_model_generate(p, prompt, int64(steps), temperature, seed, buf, int64(len(buf)), needed)
-		})
-		return err
+	return readText(&m.handle, "surgeon_model_generate", func(p raw.Handle, buf []byte, cap int64, needed *int64) error {
+		return raw.Surgeon_model_generate(p, prompt, int64(steps), temperature, seed, buf, cap, needed)
 	})
-	return string(text), err
 }

@@ -46,9 +46,12 @@ func TestModelPerplexityEncodeAndGenerate(t *testing.T) {
 func TestModelCompressSaveReload(t *testing.T) {
 	path, text := bundled(t)
 	m := loadModel(t, path)
-	report, err := m.Compress(nil, text, 2000, 2016, `{"default": {"method": "sparsegpt", "nm": "2:4"}}`)
-	if err != nil || !strings.Contains(report, `"linear_sparsity":0.5`) {
-		t.Fatalf("compress: %v %.200s", err, report)
+	if report := must(m.Report()).of(t); report != "{}" {
+		t.Fatalf("report before compressing: %q", report)
+	}
+	noErr(t, m.Compress(nil, text, 2000, 2016, `{"default": {"method": "sparsegpt", "nm": "2:4"}}`))
+	if report := must(m.Report()).of(t); !strings.Contains(report, `"linear_sparsity":0.5`) {
+		t.Fatalf("compress report %.200s", report)
 	}
 	w, _, _, err := m.Linear(2, "gate_proj")
 	if err != nil {
@@ -70,7 +73,7 @@ func TestModelCompressSaveReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if err := m.Save(filepath.Join(dir, "hf"), "hf", "f32"); err != nil {
+	if err := m.Save(nil, filepath.Join(dir, "hf"), "hf", "f32"); err != nil {
 		t.Fatal(err)
 	}
 	back := loadModel(t, filepath.Join(dir, "hf"))
@@ -82,12 +85,12 @@ func TestModelCompressSaveReload(t *testing.T) {
 
 func TestModelErrorsLeaveItUnchanged(t *testing.T) {
 	path, _ := bundled(t)
-	if _, err := LoadModel("/nonexistent.bin"); !errors.Is(err, ErrIO) && !strings.Contains(err.Error(), "surgeon_model_load") {
+	if _, err := LoadModel(nil, "/nonexistent.bin"); !errors.Is(err, ErrIO) && !strings.Contains(err.Error(), "surgeon_model_load") {
 		t.Fatalf("load of a missing file: %v", err)
 	}
 	m := loadModel(t, path)
 	wq, rows, cols, _ := m.Linear(0, "wq")
-	if _, err := m.Compress(nil, "text", 0, 1, `{"default": {"method": "gptq", "bits": 12}}`); err == nil {
+	if err := m.Compress(nil, "text", 0, 1, `{"default": {"method": "gptq", "bits": 12}}`); err == nil {
 		t.Fatal("bits 12 accepted")
 	}
 	bad := append([]float32(nil), wq...)
@@ -110,7 +113,7 @@ func TestModelErrorsLeaveItUnchanged(t *testing.T) {
 // loadModel loads path, closed when the test ends.
 func loadModel(t *testing.T, path string) *Model {
 	t.Helper()
-	m := must(LoadModel(path)).of(t)
+	m := must(LoadModel(nil, path)).of(t)
 	t.Cleanup(func() { m.Close() })
 	return m
 }

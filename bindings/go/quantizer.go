@@ -7,7 +7,6 @@ import "surgeon.dev/surgeon/raw"
 // use it may run concurrently; the setters are serialized against them.
 type Quantizer struct {
 	handle
-	rowBits []int32 // per-row widths, nil: the quantizer's width for every row
 }
 
 var quantizerKind = kind{"Quantizer", func(p raw.Handle) { raw.Surgeon_quantizer_free(p) }}
@@ -40,20 +39,18 @@ func flag(on bool) int {
 
 // SetBits sets the width (2..8).
 func (q *Quantizer) SetBits(bits int) error {
-	return q.write("surgeon_quantizer_set_bits", func(p raw.Handle) error { return raw.Surgeon_quantizer_set_bits(p, bits) })
+	return set(&q.handle, "surgeon_quantizer_set_bits", raw.Surgeon_quantizer_set_bits, bits)
 }
 
 // SetSymmetric chooses a symmetric grid (true, the default) or a min/max grid with its
 // own zero point.
 func (q *Quantizer) SetSymmetric(on bool) error {
-	return q.setFlag("surgeon_quantizer_set_symmetric", raw.Surgeon_quantizer_set_symmetric, on)
+	return set(&q.handle, "surgeon_quantizer_set_symmetric", raw.Surgeon_quantizer_set_symmetric, flag(on))
 }
 
 // SetGroupSize uses one grid per row and per n columns (0: one grid per row).
 func (q *Quantizer) SetGroupSize(n int) error {
-	return q.write("surgeon_quantizer_set_group_size", func(p raw.Handle) error {
-		return raw.Surgeon_quantizer_set_group_size(p, int64(n))
-	})
+	return set(&q.handle, "surgeon_quantizer_set_group_size", raw.Surgeon_quantizer_set_group_size, int64(n))
 }
 
 // SetMSE enables the MSE clipping search (nil disables it).
@@ -69,75 +66,41 @@ func (q *Quantizer) SetMSE(search *MSESearch) error {
 
 // SetActOrder processes columns by descending Hessian diagonal (GPTQ only).
 func (q *Quantizer) SetActOrder(on bool) error {
-	return q.setFlag("surgeon_quantizer_set_act_order", raw.Surgeon_quantizer_set_act_order, on)
+	return set(&q.handle, "surgeon_quantizer_set_act_order", raw.Surgeon_quantizer_set_act_order, flag(on))
 }
 
 // SetStaticGroups fixes every group's grid on the dense weight up front (GPTQ with
 // groups).
 func (q *Quantizer) SetStaticGroups(on bool) error {
-	return q.setFlag("surgeon_quantizer_set_static_groups", raw.Surgeon_quantizer_set_static_groups, on)
-}
-
-// setFlag runs a C setter taking an int flag.
-func (q *Quantizer) setFlag(fn string, set func(raw.Struct_SS_surgeon_quantizer, int) error, on bool) error {
-	return q.write(fn, func(p raw.Handle) error { return set(p, flag(on)) })
+	return set(&q.handle, "surgeon_quantizer_set_static_groups", raw.Surgeon_quantizer_set_static_groups, flag(on))
 }
 
 // Bits is the bit width.
 func (q *Quantizer) Bits() (int, error) {
-	var b int32
-	err := q.read("surgeon_quantizer_get_bits", func(p raw.Handle) error { return raw.Surgeon_quantizer_get_bits(p, &b) })
+	b, err := get(&q.handle, "surgeon_quantizer_get_bits", raw.Surgeon_quantizer_get_bits)
 	return int(b), err
 }
 
 // GroupSize is the number of columns per grid (0: one grid per row).
 func (q *Quantizer) GroupSize() (int, error) {
-	var n int64
-	err := q.read("surgeon_quantizer_get_group_size", func(p raw.Handle) error {
-		return raw.Surgeon_quantizer_get_group_size(p, &n)
-	})
+	n, err := get(&q.handle, "surgeon_quantizer_get_group_size", raw.Surgeon_quantizer_get_group_size)
 	return int(n), err
 }
 
 // SetRowBits gives row r of the weights quantized with q the width bits[r] (1..8) in
-// place of Bits (copied; nil clears). A call with q then needs len(bits) rows.
+// place of Bits, groups still applying (copied; nil clears). A solver call with q then
+// needs len(bits) rows.
 func (q *Quantizer) SetRowBits(bits []int32) error {
-	const fn = "surgeon_quantizer_set_row_bits"
-	for r, b := range bits {
-		if b < 1 || b > 8 {
-			return fail(StatusInvalidArgument, fn, "bits[%d] = %d is outside [1, 8]", r, b)
-		}
-	}
-	return q.write(fn, func(raw.Handle) error {
-		q.rowBits = append([]int32(nil), bits...)
-		if bits == nil {
-			q.rowBits = nil
-		}
-		return nil
+	return q.write("surgeon_quantizer_set_row_bits", func(p raw.Handle) error {
+		return raw.Surgeon_quantizer_set_row_bits(p, bits, int64(len(bits)))
 	})
 }
 
 // RowBits returns the per-row widths set (nil when none).
 func (q *Quantizer) RowBits() ([]int32, error) {
-	var bits []int32
-	err := q.read("surgeon_quantizer_get_row_bits", func(raw.Handle) error {
-		bits = append([]int32(nil), q.rowBits...)
-		if q.rowBits == nil {
-			bits = nil
-		}
-		return nil
-	})
+	bits, err := readSized(&q.handle, "surgeon_quantizer_get_row_bits", raw.Surgeon_quantizer_get_row_bits)
+	if len(bits) == 0 {
+		bits = nil
+	}
 	return bits, err
-}
-
-// mixedRows checks that q's per-row widths, when set, cover rows rows, and returns them
-// (nil without). Called under q's lock.
-func (q *Quantizer) mixedRows(fn string, rows int) ([]int32, error) {
-	if q == nil || q.rowBits == nil {
-		return nil, nil
-	}
-	if len(q.rowBits) != rows {
-		return nil, fail(StatusShape, fn, "the quantizer has %d row widths for %d rows", len(q.rowBits), rows)
-	}
-	return q.rowBits, nil
 }

@@ -18,13 +18,17 @@ type QuantShape struct {
 
 var quantResultKind = kind{"QuantResult", func(p raw.Handle) { raw.Surgeon_qresult_free(p) }}
 
-// newQuantResult makes an empty result, lets fill write into it and caches its shape;
-// nil and the error when either fails.
+// newQuantResult makes an empty result and lets fill write into it (see withShape).
 func newQuantResult(fill func(*handle) error) (*QuantResult, error) {
-	r, err := output[QuantResult](&quantResultKind, "surgeon_qresult_new", func(out *raw.Handle) error {
+	return withShape(output[QuantResult](&quantResultKind, "surgeon_qresult_new", func(out *raw.Handle) error {
 		return raw.Surgeon_qresult_new(out)
-	}, fill)
-	if err != nil {
+	}, fill))
+}
+
+// withShape caches the shape of a result just made; nil stays nil, and on failure the
+// result is closed.
+func withShape(r *QuantResult, err error) (*QuantResult, error) {
+	if r == nil || err != nil {
 		return nil, err
 	}
 	var rows, cols, groups int64

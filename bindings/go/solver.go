@@ -16,38 +16,44 @@ var solverKind = kind{"Solver", func(p raw.Handle) { raw.Surgeon_solver_free(p) 
 // of mean(diag H) (default 0.01), and the number of columns processed per block (default
 // 128).
 type SolverOptions struct {
-	damping   float64
-	blockSize int
+	handle
 }
+
+var solverOptionsKind = kind{"SolverOptions", func(p raw.Handle) { raw.Surgeon_solver_options_free(p) }}
 
 // NewSolverOptions returns the defaults.
 func NewSolverOptions() (*SolverOptions, error) {
-	return &SolverOptions{damping: 0.01, blockSize: 128}, nil
+	return newEmpty[SolverOptions](&solverOptionsKind, "surgeon_solver_options_new", raw.Surgeon_solver_options_new)
 }
 
-// SetDamping sets percdamp (>= 0).
-func (o *SolverOptions) SetDamping(percdamp float64) error { o.damping = percdamp; return nil }
+// SetDamping sets percdamp (>= 0, finite): the damping is percdamp · mean(diag H), raised
+// ×10 up to three times if the Cholesky factorization fails.
+func (o *SolverOptions) SetDamping(percdamp float64) error {
+	return set(&o.handle, "surgeon_solver_options_set_damping", raw.Surgeon_solver_options_set_damping, percdamp)
+}
 
 // SetBlockSize sets the columns per block (>= 1).
-func (o *SolverOptions) SetBlockSize(n int) error { o.blockSize = n; return nil }
+func (o *SolverOptions) SetBlockSize(n int) error {
+	return set(&o.handle, "surgeon_solver_options_set_block_size", raw.Surgeon_solver_options_set_block_size, int64(n))
+}
 
 // Damping is the damping fraction set.
-func (o *SolverOptions) Damping() (float64, error) { return o.damping, nil }
+func (o *SolverOptions) Damping() (float64, error) {
+	return getFloat(&o.handle, "surgeon_solver_options_get_damping", raw.Surgeon_solver_options_get_damping)
+}
 
 // BlockSize is the block size set.
-func (o *SolverOptions) BlockSize() (int, error) { return o.blockSize, nil }
+func (o *SolverOptions) BlockSize() (int, error) {
+	n, err := get(&o.handle, "surgeon_solver_options_get_block_size", raw.Surgeon_solver_options_get_block_size)
+	return int(n), err
+}
 
-// Close releases the options. Idempotent.
-func (o *SolverOptions) Close() error { return nil }
-
-// NewSolver copies h (which may be closed afterwards). opts nil: the defaults.
+// NewSolver copies h (which may be closed afterwards) and opts (nil: the defaults); its
+// calls use ctx's settings.
 func NewSolver(ctx *Context, h *Hessian, opts *SolverOptions) (*Solver, error) {
-	if opts == nil {
-		opts, _ = NewSolverOptions()
-	}
 	s, err := create[Solver](&solverKind, "surgeon_solver_new", ctx, func(c raw.Handle, in []raw.Handle, out *raw.Handle) error {
-		return raw.Surgeon_solver_new(out, c, in[0], opts.damping, int64(opts.blockSize))
-	}, ref(h))
+		return raw.Surgeon_solver_new(out, c, in[0], in[1])
+	}, ref(h), ref(opts))
 	if err == nil {
 		s.cols = h.cols
 	}
@@ -78,58 +84,60 @@ const (
 
 // PruneOptions configures Solver.Prune, PruneMagnitude and PruneWanda
 // (surgeon_prune_options): a sparsity (default 0.5) or n:m, the mask scope, and a
-// quantizer for joint pruning and quantization.
+// quantizer for joint pruning and quantization. Calls copy what they need: the options
+// may be changed or closed afterwards.
 type PruneOptions struct {
-	sparsity  float64
-	n, m      int
-	scope     MaskScope
-	quantizer *Quantizer
+	handle
 }
+
+var pruneOptionsKind = kind{"PruneOptions", func(p raw.Handle) { raw.Surgeon_prune_options_free(p) }}
 
 // NewPruneOptions returns the defaults: sparsity 0.5, unstructured, block scope, no
 // quantizer.
-func NewPruneOptions() (*PruneOptions, error) { return &PruneOptions{sparsity: 0.5}, nil }
+func NewPruneOptions() (*PruneOptions, error) {
+	return newEmpty[PruneOptions](&pruneOptionsKind, "surgeon_prune_options_new", raw.Surgeon_prune_options_new)
+}
 
-// SetSparsity removes the given fraction of the weights, in [0, 1) (and clears n:m).
+// SetSparsity removes the given fraction of the weights, in [0, 1) (n:m, when set, takes
+// precedence).
 func (o *PruneOptions) SetSparsity(fraction float64) error {
-	o.sparsity, o.n, o.m = fraction, 0, 0
-	return nil
+	return set(&o.handle, "surgeon_prune_options_set_sparsity", raw.Surgeon_prune_options_set_sparsity, fraction)
 }
 
 // SetNM prunes n weights in every group of m columns of a row (2:4, 4:8, ...); 0, 0
 // selects the sparsity.
 func (o *PruneOptions) SetNM(n, m int) error {
-	o.n, o.m = n, m
-	return nil
+	return o.write("surgeon_prune_options_set_nm", func(p raw.Handle) error { return raw.Surgeon_prune_options_set_nm(p, n, m) })
 }
 
 // SetMaskScope sets how the mask is chosen within a block (Solver.Prune only).
 func (o *PruneOptions) SetMaskScope(scope MaskScope) error {
-	o.scope = scope
-	return nil
+	return set(&o.handle, "surgeon_prune_options_set_mask_scope", raw.Surgeon_prune_options_set_mask_scope,
+		raw.Enum_SS_surgeon_mask_scope(scope))
 }
 
-// SetQuantizer quantizes jointly with pruning (nil clears); the result then carries a
-// QuantResult.
+// SetQuantizer quantizes jointly with pruning, with a copy of q's settings and row widths
+// (nil clears); Solver.Prune then returns a QuantResult.
 func (o *PruneOptions) SetQuantizer(q *Quantizer) error {
-	o.quantizer = q
-	return nil
+	return setHandle(&o.handle, "surgeon_prune_options_set_quantizer", raw.Surgeon_prune_options_set_quantizer, ref(q))
 }
 
-// Close releases the options. Idempotent.
-func (o *PruneOptions) Close() error { return nil }
-
-func (o *PruneOptions) orDefault() *PruneOptions {
-	if o == nil {
-		o, _ = NewPruneOptions()
-	}
-	return o
+// Sparsity is the fraction set.
+func (o *PruneOptions) Sparsity() (float64, error) {
+	return getFloat(&o.handle, "surgeon_prune_options_get_sparsity", raw.Surgeon_prune_options_get_sparsity)
 }
 
-// PruneResult is what Prune produces besides the updated weight (surgeon_prune_result):
-// the mask, the codes (nil without a quantizer) and the OBS loss Σ (w - q)² / (2 [U]jj²).
-// Close releases the mask and the codes (also released by the garbage collector if
-// forgotten).
+// NM is the n:m pattern set (0, 0: none).
+func (o *PruneOptions) NM() (n, m int, err error) {
+	var cn, cm int32
+	err = o.read("surgeon_prune_options_get_nm", func(p raw.Handle) error { return raw.Surgeon_prune_options_get_nm(p, &cn, &cm) })
+	return int(cn), int(cm), err
+}
+
+// PruneResult is what Prune produces besides the updated weight, read from the C
+// surgeon_prune_result: the mask, the codes (nil without a quantizer in the options) and
+// the OBS loss Σ (w - q)² / (2 [U]jj²). Close releases the mask and the codes (also
+// released by the garbage collector if forgotten).
 type PruneResult struct {
 	Mask        *Mask
 	QuantResult *QuantResult
@@ -162,41 +170,41 @@ func (s *Solver) Prune(w []float32, rows, cols int, opts *PruneOptions) (*PruneR
 	if err := s.checkWeight(fn, w, rows, cols); err != nil {
 		return nil, err
 	}
-	o := opts.orDefault()
-	result := &PruneResult{}
-	loss := make([]float64, 1) // double* out-params are slices in package raw
-	prune := func(mask, qr *handle) error {
-		return using(fn, false, func(p []raw.Handle) error {
-			rowBits, err := o.quantizer.mixedRows(fn, rows)
-			scope := raw.Enum_SS_surgeon_mask_scope(o.scope)
-			if err != nil || rowBits == nil {
-				return firstError(err, func() error {
-					return raw.Surgeon_solver_prune(p[0], w, int64(rows), int64(cols), 0, o.sparsity, o.n, o.m, scope,
-						p[1], p[2], p[3], loss)
-				})
-			}
-			return raw.Surgeon_solver_prune_mixed(p[0], w, int64(rows), int64(cols), 0, o.sparsity, o.n, o.m, scope,
-				p[1], rowBits, p[2], p[3], loss)
-		}, &s.handle, ref(o.quantizer), mask, qr)
-	}
-	var err error
-	result.Mask, err = newMask(rows, cols, func(mask *handle) error {
-		if o.quantizer == nil {
-			return prune(mask, nil)
-		}
-		result.QuantResult, err = newQuantResult(func(qr *handle) error { return prune(mask, qr) })
-		return err
-	})
-	if err != nil {
-		result.Close()
+	var c raw.Handle
+	if err := check(raw.Surgeon_prune_result_new(&c)); err != nil {
 		return nil, err
 	}
-	result.Loss = loss[0]
-	return result, nil
+	defer raw.Surgeon_prune_result_free(c)
+	err := using(fn, false, func(p []raw.Handle) error {
+		return raw.Surgeon_solver_prune(p[0], w, int64(rows), int64(cols), 0, p[1], c)
+	}, &s.handle, ref(opts))
+	if err != nil {
+		return nil, err
+	}
+	// The mask and the codes are copies the caller owns.
+	r := &PruneResult{}
+	r.Loss, err = scalar(func(out []float64) error { return check(raw.Surgeon_prune_result_loss(c, out)) })
+	if err == nil {
+		r.Mask, err = maskFrom("surgeon_prune_result_mask", rows, cols, func(out *raw.Handle) error {
+			return raw.Surgeon_prune_result_mask(c, out)
+		})
+	}
+	if err == nil {
+		r.QuantResult, err = withShape(create[QuantResult](&quantResultKind, "surgeon_prune_result_qresult", nil,
+			func(_ raw.Handle, _ []raw.Handle, out *raw.Handle) error {
+				return raw.Surgeon_prune_result_qresult(c, out)
+			}))
+	}
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
 }
 
-// Quantize runs GPTQ on w (rows × cols), updated in place with the dequantized values;
-// returns the codes and the OBS loss. On error w is unchanged.
+// Quantize runs GPTQ on w (rows × cols), updated in place with the dequantized values,
+// with q's grid (and its per-row widths when set); returns the codes and the OBS loss.
+// On error w is unchanged.
 func (s *Solver) Quantize(w []float32, rows, cols int, q *Quantizer) (*QuantResult, float64, error) {
 	const fn = "surgeon_solver_quantize"
 	if err := s.checkWeight(fn, w, rows, cols); err != nil {
@@ -205,22 +213,8 @@ func (s *Solver) Quantize(w []float32, rows, cols int, q *Quantizer) (*QuantResu
 	loss := make([]float64, 1)
 	out, err := newQuantResult(func(r *handle) error {
 		return using(fn, false, func(p []raw.Handle) error {
-			rowBits, err := q.mixedRows(fn, rows)
-			if err != nil || rowBits == nil {
-				return firstError(err, func() error {
-					return raw.Surgeon_solver_quantize(p[0], w, int64(rows), int64(cols), 0, p[1], p[2], loss)
-				})
-			}
-			return raw.Surgeon_solver_quantize_mixed(p[0], w, int64(rows), int64(cols), 0, p[1], rowBits, p[2], loss)
+			return raw.Surgeon_solver_quantize(p[0], w, int64(rows), int64(cols), 0, p[1], p[2], loss)
 		}, &s.handle, ref(q), r)
 	})
 	return out, loss[0], err
-}
-
-// firstError is err, or when nil the error of call.
-func firstError(err error, call func() error) error {
-	if err != nil {
-		return err
-	}
-	return call()
 }
