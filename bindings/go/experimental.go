@@ -87,10 +87,7 @@ func (o *StructuredOptions) HeadRatio() (float64, error) {
 // (HiddenDim: the widest remaining FFN), Report the JSON report; quantization results of
 // an earlier Compress are dropped. On failure the model is unchanged.
 func (m *Model) PruneStructured(ctx *Context, opts *StructuredOptions) error {
-	const fn = "surgeon_model_prune_structured"
-	return ctx.with(fn, func(c raw.Handle) error {
-		return using(fn, true, func(p []raw.Handle) error {
-			return raw.Surgeon_model_prune_structured(c, p[0], p[1])
-		}, &m.handle, ref(opts))
-	})
+	return m.update("surgeon_model_prune_structured", ctx, func(c raw.Handle, p []raw.Handle) error {
+		return raw.Surgeon_model_prune_structured(c, p[0], p[1])
+	}, ref(opts))
 }

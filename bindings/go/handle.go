@@ -4,7 +4,6 @@ import (
 	"errors"
 	"reflect"
 	"runtime"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -86,23 +85,22 @@ func ref[T any, P owner[T]](obj P) *handle {
 // mapped to an *Error.
 func using(fn string, write bool, call func(p []raw.Handle) error, hs ...*handle) error {
 	p := make([]raw.Handle, len(hs))
-	order := make([]int, 0, len(hs))
+	// Lock order: by address, a handle passed twice once (index 0, the one written, first).
+	var orderBuf, lockedBuf [6]int
+	order, locked := orderBuf[:0], lockedBuf[:0]
 	for i, h := range hs {
-		if h != nil {
-			order = append(order, i)
+		if h == nil {
+			continue
+		}
+		k := len(order)
+		order = append(order, i)
+		for ; k > 0 && h.less(hs[order[k-1]]); k-- {
+			order[k], order[k-1] = order[k-1], i
 		}
 	}
-	// Stable: for a handle passed twice, index 0 (the one written) comes first.
-	sort.SliceStable(order, func(a, b int) bool { return hs[order[a]].less(hs[order[b]]) })
-	exclusive := func(i int) bool { return write && i == 0 }
-	locked := order[:0:0]
 	defer func() {
 		for _, i := range locked {
-			if exclusive(i) {
-				hs[i].mu.Unlock()
-			} else {
-				hs[i].mu.RUnlock()
-			}
+			hs[i].unlock(write && i == 0)
 		}
 	}()
 	for k, i := range order {
@@ -110,30 +108,54 @@ func using(fn string, write bool, call func(p []raw.Handle) error, hs ...*handle
 			p[i] = p[order[k-1]] // the same handle twice: locked once (C rejects it if it must)
 			continue
 		}
-		if exclusive(i) {
-			hs[i].mu.Lock()
-		} else {
-			hs[i].mu.RLock()
+		ptr, err := hs[i].lock(fn, write && i == 0)
+		if err != nil {
+			return err
 		}
 		locked = append(locked, i)
-		if hs[i].ptr == 0 {
-			return fail(StatusInvalidArgument, fn, "the %s is closed", hs[i].kind.name)
-		}
-		p[i] = raw.Handle(hs[i].ptr)
+		p[i] = ptr
 	}
 	return check(call(p))
 }
 
 func (h *handle) less(o *handle) bool { return uintptr(unsafe.Pointer(h)) < uintptr(unsafe.Pointer(o)) }
 
-// read runs call with h's C pointer under its read lock (see using).
-func (h *handle) read(fn string, call func(raw.Handle) error) error {
-	return using(fn, false, func(p []raw.Handle) error { return call(p[0]) }, h)
+// lock takes h's read lock, or with exclusive its write lock, and returns its C pointer;
+// a closed handle is an error (and left unlocked).
+func (h *handle) lock(fn string, exclusive bool) (raw.Handle, error) {
+	if exclusive {
+		h.mu.Lock()
+	} else {
+		h.mu.RLock()
+	}
+	if h.ptr == 0 {
+		h.unlock(exclusive)
+		return 0, fail(StatusInvalidArgument, fn, "the %s is closed", h.kind.name)
+	}
+	return raw.Handle(h.ptr), nil
 }
 
+func (h *handle) unlock(exclusive bool) {
+	if exclusive {
+		h.mu.Unlock()
+	} else {
+		h.mu.RUnlock()
+	}
+}
+
+// read runs call with h's C pointer under its read lock (see using).
+func (h *handle) read(fn string, call func(raw.Handle) error) error { return h.locked(fn, false, call) }
+
 // write runs call with h's C pointer under its write lock (see using).
-func (h *handle) write(fn string, call func(raw.Handle) error) error {
-	return using(fn, true, func(p []raw.Handle) error { return call(p[0]) }, h)
+func (h *handle) write(fn string, call func(raw.Handle) error) error { return h.locked(fn, true, call) }
+
+func (h *handle) locked(fn string, exclusive bool, call func(raw.Handle) error) error {
+	p, err := h.lock(fn, exclusive)
+	if err != nil {
+		return err
+	}
+	defer h.unlock(exclusive)
+	return check(call(p))
 }
 
 // Close frees the C handle once, waiting for calls in progress; later calls return an

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"surgeon.dev/surgeon/raw"
 )
 
 // TestCloseThenGCFreesOnce: explicitly closed handles are not freed again by their
@@ -201,4 +203,33 @@ func TestCloseWaitsForCallsInProgress(t *testing.T) {
 		wait()
 		expectError(t, h.Add(x, 256), StatusInvalidArgument, "surgeon_hessian_add_f32")
 	}
+}
+
+// TestUsingLocksEachHandleOnce: a handle passed twice is locked once (written when it is
+// the first argument), nil handles pass NULL, every lock is released afterwards, and a
+// closed handle among them is an error that leaves no lock held.
+func TestUsingLocksEachHandleOnce(t *testing.T) {
+	a := must(NewMask(1, 1)).of(t)
+	b := must(NewMask(1, 1)).of(t)
+	defer a.Close()
+	defer b.Close()
+	var got []raw.Handle
+	noErr(t, using("f", true, func(p []raw.Handle) error {
+		got = append(got, p...)
+		if a.mu.TryRLock() || b.mu.TryLock() || !b.mu.TryRLock() {
+			t.Error("a is not write-locked or b not read-locked")
+		}
+		b.mu.RUnlock()
+		return nil
+	}, &a.handle, nil, &b.handle, &a.handle))
+	if got[0] != raw.Handle(a.ptr) || got[1] != 0 || got[2] != raw.Handle(b.ptr) || got[3] != got[0] {
+		t.Fatalf("pointers %v", got)
+	}
+	b.Close()
+	err := using("f", true, func([]raw.Handle) error { return nil }, &a.handle, &b.handle)
+	expectError(t, err, StatusInvalidArgument, "f")
+	if !a.mu.TryLock() {
+		t.Fatal("a lock is still held")
+	}
+	a.mu.Unlock()
 }

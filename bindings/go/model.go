@@ -92,16 +92,16 @@ func (m *Model) Perplexity(ctx *Context, text string, mode EvalMode, begin, end,
 // {"default": {"method": "sparsegpt", "nm": "2:4"}}. The model is unchanged on failure.
 // Report then gives the per-layer report.
 func (m *Model) Compress(ctx *Context, calib string, begin, end int64, recipeJSON string) error {
-	return m.update("surgeon_model_compress", ctx, func(c, p raw.Handle) error {
-		return raw.Surgeon_model_compress(c, p, calib, begin, end, recipeJSON)
+	return m.update("surgeon_model_compress", ctx, func(c raw.Handle, p []raw.Handle) error {
+		return raw.Surgeon_model_compress(c, p[0], calib, begin, end, recipeJSON)
 	})
 }
 
 // update runs a call that modifies the model with ctx's settings, under the model's
-// write lock.
-func (m *Model) update(fn string, ctx *Context, call func(c, p raw.Handle) error) error {
+// write lock and the read locks of the other handles it reads (p[0] is the model).
+func (m *Model) update(fn string, ctx *Context, call func(c raw.Handle, p []raw.Handle) error, inputs ...*handle) error {
 	return ctx.with(fn, func(c raw.Handle) error {
-		return m.write(fn, func(p raw.Handle) error { return call(c, p) })
+		return using(fn, true, func(p []raw.Handle) error { return call(c, p) }, append([]*handle{&m.handle}, inputs...)...)
 	})
 }
 
