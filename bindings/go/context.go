@@ -23,10 +23,12 @@ const (
 // Context is closed, so the C context and the callbacks are released only when the last
 // of them is (reference count).
 type settings struct {
-	ptr       uintptr    // surgeon_context*
+	handle               // the surgeon_context, closed with the last reference
 	callbacks cgo.Handle // *callbacks, 0 when none
 	refs      atomic.Int32
 }
+
+var contextKind = kind{"Context", func(p raw.Handle) { raw.Surgeon_context_free(p) }}
 
 func (s *settings) retain() *settings {
 	if s != nil {
@@ -39,8 +41,7 @@ func (s *settings) release() {
 	if s == nil || s.refs.Add(-1) != 0 {
 		return
 	}
-	raw.Surgeon_context_free(raw.Handle(s.ptr))
-	liveHandles.Add(-1)
+	s.Close()
 	if s.callbacks != 0 {
 		s.callbacks.Delete()
 	}
@@ -100,13 +101,11 @@ func NewContext(opts ...ContextOption) (*Context, error) {
 		return nil, fail(StatusInvalidArgument, "surgeon_context_set_threads",
 			"threads must be >= 0, got %d", cfg.threads)
 	}
-	var ptr raw.Handle
-	if err := check(raw.Surgeon_context_new(&ptr)); err != nil {
+	s, err := newEmpty[settings](&contextKind, "surgeon_context_new", raw.Surgeon_context_new)
+	if err != nil {
 		return nil, err
 	}
-	s := &settings{ptr: uintptr(ptr)}
 	s.refs.Store(1)
-	liveHandles.Add(1)
 	if err := s.configure(&cfg); err != nil {
 		s.release()
 		return nil, err
