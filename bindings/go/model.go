@@ -46,6 +46,23 @@ func LoadModel(ctx *Context, path string) (*Model, error) {
 	})
 }
 
+// Clone returns a deep copy of the model (weights and tokenizer, not the last report).
+func (m *Model) Clone() (*Model, error) {
+	return create[Model](&modelKind, "surgeon_model_clone", nil, func(_ raw.Handle, in []raw.Handle, out *raw.Handle) error {
+		return raw.Surgeon_model_clone(out, in[0])
+	}, &m.handle)
+}
+
+// SetTokenizer loads (or replaces) the llama2.c tokenizer; its vocabulary must match the
+// model's.
+func (m *Model) SetTokenizer(path string) error {
+	const fn = "surgeon_model_set_tokenizer"
+	if err := checkPath(fn, path); err != nil {
+		return err
+	}
+	return m.write(fn, func(p raw.Handle) error { return raw.Surgeon_model_set_tokenizer(p, path) })
+}
+
 // Config returns the model's dimensions.
 func (m *Model) Config() (ModelConfig, error) {
 	c := raw.NewSurgeon_model_config()
@@ -73,18 +90,34 @@ func (m *Model) Encode(text string, bos bool) ([]int32, error) {
 // Perplexity scores text: paragraphs or windows [begin, end) (end < 0: all); seqLen 0
 // means the model's context.
 func (m *Model) Perplexity(ctx *Context, text string, mode EvalMode, begin, end, seqLen int64) (Perplexity, error) {
+	return m.perplexity("surgeon_model_perplexity", ctx, func(c, p raw.Handle, out raw.Surgeon_perplexity) error {
+		return raw.Surgeon_model_perplexity(c, p, text, raw.Enum_SS_surgeon_eval_mode(mode), begin, end, seqLen, out)
+	})
+}
+
+// perplexity runs a perplexity call into a C surgeon_perplexity initialised for this
+// header's version.
+func (m *Model) perplexity(fn string, ctx *Context, call func(c, p raw.Handle, out raw.Surgeon_perplexity) error) (Perplexity, error) {
 	out := raw.NewSurgeon_perplexity()
 	defer raw.DeleteSurgeon_perplexity(out)
-	err := ctx.using("surgeon_model_perplexity", func(c raw.Handle, p []raw.Handle) error {
+	err := ctx.using(fn, func(c raw.Handle, p []raw.Handle) error {
 		if err := check(raw.Surgeon_perplexity_init(out, uint(raw.SURGEON_PERPLEXITY_VERSION))); err != nil {
 			return err
 		}
-		return raw.Surgeon_model_perplexity(c, p[0], text, raw.Enum_SS_surgeon_eval_mode(mode), begin, end, seqLen, out)
+		return call(c, p[0], out)
 	}, &m.handle)
 	if err != nil {
 		return Perplexity{}, err
 	}
 	return Perplexity{out.GetSequences(), out.GetTokens(), out.GetNll(), out.GetPpl()}, nil
+}
+
+// PerplexityTokens scores a token stream with the windows protocol; seqLen 0 means the
+// model's context.
+func (m *Model) PerplexityTokens(ctx *Context, tokens []int32, seqLen int64) (Perplexity, error) {
+	return m.perplexity("surgeon_model_perplexity_tokens", ctx, func(c, p raw.Handle, out raw.Surgeon_perplexity) error {
+		return raw.Surgeon_model_perplexity_tokens(c, p, tokens, int64(len(tokens)), seqLen, out)
+	})
 }
 
 // Compress compresses every linear layer block by block (true-sequential), calibrating on

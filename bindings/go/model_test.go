@@ -37,6 +37,12 @@ func TestModelPerplexityEncodeAndGenerate(t *testing.T) {
 	if err != nil || p.Tokens != 5055 || math.Abs(p.NLL-1.3847) > 1e-3 {
 		t.Fatalf("perplexity %+v, %v", p, err)
 	}
+	// The windows protocol on the text's tokens, from the text or from the ids.
+	windows := must(m.Perplexity(nil, text[:4000], Windows, 0, -1, 0)).of(t)
+	stream := must(m.PerplexityTokens(nil, must(m.Encode(text[:4000], false)).of(t), 0)).of(t)
+	if windows != stream || windows.Tokens == 0 {
+		t.Fatalf("windows %+v, token stream %+v", windows, stream)
+	}
 	story, err := m.Generate("", 40, 0, 0)
 	if err != nil || !strings.HasPrefix(story, "Once upon a time, there was a little girl named Lily.") {
 		t.Fatalf("generate %q, %v", story, err)
@@ -72,6 +78,20 @@ func TestModelCompressSaveReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A clone is independent: structured pruning of the clone leaves the model as it was.
+	clone := closing(t, must(m.Clone()).of(t))
+	if must(clone.Config()).of(t) != must(m.Config()).of(t) || must(clone.Report()).of(t) != "{}" {
+		t.Fatal("the clone differs from the model")
+	}
+	l2 := closing(t, must(NewStructuredOptions()).of(t))
+	noErr(t, l2.SetMethod(FFNL2))
+	noErr(t, clone.PruneStructured(nil, l2))
+	if must(clone.Config()).of(t).HiddenDim >= must(m.Config()).of(t).HiddenDim {
+		t.Fatal("pruning the clone changed nothing")
+	}
+	if after := must(m.Perplexity(nil, text, Paragraphs, 0, 30, 0)).of(t); after != before {
+		t.Fatalf("pruning the clone changed the model: %+v, %+v", after, before)
+	}
 	dir := t.TempDir()
 	if err := m.Save(nil, filepath.Join(dir, "hf"), "hf", "f32"); err != nil {
 		t.Fatal(err)
@@ -103,6 +123,9 @@ func TestModelErrorsLeaveItUnchanged(t *testing.T) {
 		if wq[i] != again[i] {
 			t.Fatalf("weights changed at %d", i)
 		}
+	}
+	if err := m.SetTokenizer("/nonexistent/tokenizer.bin"); !errors.Is(err, ErrIO) {
+		t.Fatalf("missing tokenizer: %v", err)
 	}
 	m.Close()
 	if _, err := m.Config(); err == nil {
