@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -220,4 +221,101 @@ func noErr(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// sparsity is a fraction of weights removed, or n:m when n > 0.
+type sparsity struct {
+	fraction float64
+	n, m     int
+}
+
+func fraction(f float64) sparsity { return sparsity{fraction: f} }
+func nOfM(n, m int) sparsity      { return sparsity{n: n, m: m} }
+
+// closing returns v, closed when the test ends (or earlier by the test).
+func closing[T interface{ Close() error }](t testing.TB, v T) T {
+	t.Cleanup(func() { v.Close() })
+	return v
+}
+
+// all is the first error of a sequence of calls.
+func all(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pruneOpts is prune options with sp, quantizer q (may be nil) and optionally a scope.
+func pruneOpts(t testing.TB, sp sparsity, q *Quantizer, scope ...MaskScope) *PruneOptions {
+	t.Helper()
+	o := closing(t, must(NewPruneOptions()).of(t))
+	noErr(t, all(o.SetSparsity(sp.fraction), o.SetNM(sp.n, sp.m), o.SetQuantizer(q)))
+	for _, s := range scope {
+		noErr(t, o.SetMaskScope(s))
+	}
+	return o
+}
+
+// newQuantizer is a bits-bit quantizer with groupSize columns per grid.
+func newQuantizer(t testing.TB, bits, groupSize int) *Quantizer {
+	t.Helper()
+	q := closing(t, must(NewQuantizer(bits)).of(t))
+	noErr(t, q.SetGroupSize(groupSize))
+	return q
+}
+
+// solverOpts is solver options with a damping and block size.
+func solverOpts(t testing.TB, percdamp float64, blockSize int) *SolverOptions {
+	t.Helper()
+	o := closing(t, must(NewSolverOptions()).of(t))
+	noErr(t, all(o.SetDamping(percdamp), o.SetBlockSize(blockSize)))
+	return o
+}
+
+// mixedOpts is mixed options with the bit options and the target average.
+func mixedOpts(t testing.TB, bits []int32, avg float64) *MixedOptions {
+	t.Helper()
+	o := closing(t, must(NewMixedOptions()).of(t))
+	noErr(t, all(o.SetBits(bits), o.SetAverage(avg)))
+	return o
+}
+
+// quantize runs s.Quantize on w and returns the codes (closed when the test ends) and the
+// loss.
+func quantize(t testing.TB, s *Solver, w []float32, rows, cols int, q *Quantizer) (*QuantResult, float64) {
+	t.Helper()
+	r, loss, err := s.Quantize(w, rows, cols, q)
+	noErr(t, err)
+	t.Cleanup(func() { r.Close() })
+	return r, loss
+}
+
+// spawn runs fn(0) .. fn(n-1) on n goroutines; wait blocks until all returned.
+func spawn(n int, fn func(g int)) (wait func()) {
+	var wg sync.WaitGroup
+	for g := 0; g < n; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			fn(g)
+		}(g)
+	}
+	return wg.Wait
+}
+
+// feed adds x (tokens × h.Cols()) to h in batches of batch rows.
+func feed(h *Hessian, x []float32, tokens, batch int) error {
+	for start := 0; start < tokens; start += batch {
+		end := start + batch
+		if end > tokens {
+			end = tokens
+		}
+		if err := h.Add(x[start*h.Cols():end*h.Cols()], end-start); err != nil {
+			return err
+		}
+	}
+	return nil
 }

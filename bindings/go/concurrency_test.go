@@ -1,7 +1,6 @@
 package surgeon
 
 import (
-	"sync"
 	"testing"
 )
 
@@ -25,22 +24,24 @@ func pipeline(f *fixture) (r pipelineResult, err error) {
 		return r, err
 	}
 	defer h.Close()
-	for start := 0; start < f.tokens; start += 256 {
-		end := start + 256
-		if end > f.tokens {
-			end = f.tokens
-		}
-		if err := h.Add(f.x[start*f.cols:end*f.cols], end-start); err != nil {
-			return r, err
-		}
+	if err := feed(h, f.x, f.tokens, 256); err != nil {
+		return r, err
 	}
-	solver, err := NewSolver(h, 0.01, 128)
+	solver, err := NewSolver(ctx, h, nil)
 	if err != nil {
 		return r, err
 	}
 	defer solver.Close()
+	opts, err := NewPruneOptions()
+	if err != nil {
+		return r, err
+	}
+	defer opts.Close()
+	if err := opts.SetNM(2, 4); err != nil {
+		return r, err
+	}
 	r = pipelineResult{pruned: f.clone(), quantized: f.clone()}
-	res, err := solver.Prune(r.pruned, f.rows, f.cols, PruneOptions{Sparsity: NOfM(2, 4)})
+	res, err := solver.Prune(r.pruned, f.rows, f.cols, opts)
 	if err != nil {
 		return r, err
 	}
@@ -53,7 +54,7 @@ func pipeline(f *fixture) (r pipelineResult, err error) {
 		return r, err
 	}
 	defer q.Close()
-	qr, err := solver.Quantize(r.quantized, f.rows, f.cols, q)
+	qr, _, err := solver.Quantize(r.quantized, f.rows, f.cols, q)
 	if err != nil {
 		return r, err
 	}
@@ -67,15 +68,10 @@ func TestSeparateHandlesOnSeveralGoroutines(t *testing.T) {
 	sequential := must(pipeline(f)).of(t)
 	results := make([]pipelineResult, goroutines)
 	errs := make([]error, goroutines)
-	var wg sync.WaitGroup
-	for g := range results {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			results[g], errs[g] = pipeline(f)
-		}(g)
-	}
-	wg.Wait()
+	wait := spawn(len(results), func(g int) {
+		results[g], errs[g] = pipeline(f)
+	})
+	wait()
 	for g, r := range results {
 		noErr(t, errs[g])
 		if string(r.mask) != string(sequential.mask) {
@@ -93,40 +89,27 @@ func TestConcurrentPruneAndQuantizeOnOneSolver(t *testing.T) {
 	f := loadFixture(t, defaultFixture)
 	ctx := must(NewContext(WithThreads(1))).of(t)
 	defer ctx.Close()
-	solver := must(NewSolver(f.hessian(t, ctx), 0.01, 128)).of(t)
+	solver := must(NewSolver(ctx, f.hessian(t, ctx), nil)).of(t)
 	defer solver.Close()
-	q := must(NewQuantizer(4, GroupSize(32))).of(t)
-	defer q.Close()
+	q := newQuantizer(t, 4, 32)
+	jobs := []*PruneOptions{pruneOpts(t, nOfM(2, 4), nil), pruneOpts(t, fraction(0.5), nil)}
 	run := func(job int) ([]float32, error) {
 		w := f.clone()
-		var err error
-		switch job {
-		case 0:
-			var r PruneResult
-			r, err = solver.Prune(w, f.rows, f.cols, PruneOptions{Sparsity: NOfM(2, 4)})
+		if job < len(jobs) {
+			r, err := solver.Prune(w, f.rows, f.cols, jobs[job])
 			r.Close()
-		case 1:
-			var r PruneResult
-			r, err = solver.Prune(w, f.rows, f.cols, PruneOptions{Sparsity: Fraction(0.5)})
-			r.Close()
-		default:
-			var r QuantizeResult
-			r, err = solver.Quantize(w, f.rows, f.cols, q)
-			r.Close()
+			return w, err
 		}
+		r, _, err := solver.Quantize(w, f.rows, f.cols, q)
+		closeAll(r)
 		return w, err
 	}
 	concurrent := make([][]float32, 2*goroutines)
 	errs := make([]error, len(concurrent))
-	var wg sync.WaitGroup
-	for k := range concurrent {
-		wg.Add(1)
-		go func(k int) {
-			defer wg.Done()
-			concurrent[k], errs[k] = run(k % 3)
-		}(k)
-	}
-	wg.Wait()
+	wait := spawn(len(concurrent), func(k int) {
+		concurrent[k], errs[k] = run(k % 3)
+	})
+	wait()
 	sequential := [][]float32{must(run(0)).of(t), must(run(1)).of(t), must(run(2)).of(t)}
 	for k, w := range concurrent {
 		noErr(t, errs[k])
@@ -147,23 +130,18 @@ func TestConcurrentAddsOnOneHessian(t *testing.T) {
 	shared := must(NewHessian(ctx, f.cols)).of(t)
 	defer shared.Close()
 	const batch = 97
-	var wg sync.WaitGroup
-	for g := 0; g < goroutines; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			for start := g * batch; start < f.tokens; start += goroutines * batch {
-				end := start + batch
-				if end > f.tokens {
-					end = f.tokens
-				}
-				if err := shared.Add(f.x[start*f.cols:end*f.cols], end-start); err != nil {
-					t.Error(err)
-				}
+	wait := spawn(goroutines, func(g int) {
+		for start := g * batch; start < f.tokens; start += goroutines * batch {
+			end := start + batch
+			if end > f.tokens {
+				end = f.tokens
 			}
-		}(g)
-	}
-	wg.Wait()
+			if err := shared.Add(f.x[start*f.cols:end*f.cols], end-start); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wait()
 	if n := must(shared.Samples()).of(t); n != int64(f.tokens) {
 		t.Fatalf("samples %d", n)
 	}
@@ -184,25 +162,20 @@ func TestOppositeMergesDoNotDeadlock(t *testing.T) {
 	defer b.Close()
 	noErr(t, a.Add([]float32{1, 2, 3, 4}, 1))
 	noErr(t, b.Add([]float32{4, 3, 2, 1}, 1))
-	var wg sync.WaitGroup
-	for g := 0; g < 2; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			// Few rounds: each merge adds the other's sample count (Fibonacci growth).
-			for i := 0; i < 30; i++ {
-				var err error
-				if g == 0 {
-					err = a.Merge(b)
-				} else {
-					err = b.Merge(a)
-				}
-				if err != nil {
-					t.Error(err)
-					return
-				}
+	wait := spawn(2, func(g int) {
+		// Few rounds: each merge adds the other's sample count (Fibonacci growth).
+		for i := 0; i < 30; i++ {
+			var err error
+			if g == 0 {
+				err = a.Merge(b)
+			} else {
+				err = b.Merge(a)
 			}
-		}(g)
-	}
-	wg.Wait()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wait()
 }

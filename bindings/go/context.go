@@ -1,6 +1,7 @@
 package surgeon
 
 import (
+	"runtime"
 	"runtime/cgo"
 	"sync"
 	"sync/atomic"
@@ -22,10 +23,12 @@ const (
 // Context is closed, so the C context and the callbacks are released only when the last
 // of them is (reference count).
 type settings struct {
-	ptr       uintptr    // surgeon_context*
+	handle               // the surgeon_context, closed with the last reference
 	callbacks cgo.Handle // *callbacks, 0 when none
 	refs      atomic.Int32
 }
+
+var contextKind = kind{"Context", func(p raw.Handle) { raw.Surgeon_context_free(p) }}
 
 func (s *settings) retain() *settings {
 	if s != nil {
@@ -38,8 +41,7 @@ func (s *settings) release() {
 	if s == nil || s.refs.Add(-1) != 0 {
 		return
 	}
-	raw.Surgeon_context_free(raw.Handle(s.ptr))
-	liveHandles.Add(-1)
+	s.Close()
 	if s.callbacks != 0 {
 		s.callbacks.Delete()
 	}
@@ -99,19 +101,17 @@ func NewContext(opts ...ContextOption) (*Context, error) {
 		return nil, fail(StatusInvalidArgument, "surgeon_context_set_threads",
 			"threads must be >= 0, got %d", cfg.threads)
 	}
-	var ptr raw.Handle
-	if err := check(raw.Surgeon_context_new(&ptr)); err != nil {
+	s, err := newEmpty[settings](&contextKind, "surgeon_context_new", raw.Surgeon_context_new)
+	if err != nil {
 		return nil, err
 	}
-	s := &settings{ptr: uintptr(ptr)}
 	s.refs.Store(1)
-	liveHandles.Add(1)
 	if err := s.configure(&cfg); err != nil {
 		s.release()
 		return nil, err
 	}
 	ctx := &Context{shared: s}
-	setFinalizer(ctx)
+	runtime.SetFinalizer(ctx, func(c *Context) { _ = c.Close() })
 	return ctx, nil
 }
 
@@ -176,4 +176,23 @@ func (c *Context) Close() error {
 	c.mu.Unlock()
 	s.release()
 	return nil
+}
+
+// with runs call with the C context of c (NULL for a nil Context, the defaults), kept
+// alive for the call.
+func (c *Context) with(function string, call func(raw.Handle) error) error {
+	s, err := c.acquire(function)
+	if err != nil {
+		return err
+	}
+	defer s.release()
+	return call(s.raw())
+}
+
+// using runs call with the C context of c and the C pointers of hs, read-locked (see
+// the package function using).
+func (c *Context) using(function string, call func(ctx raw.Handle, p []raw.Handle) error, hs ...*handle) error {
+	return c.with(function, func(ctx raw.Handle) error {
+		return using(function, false, func(p []raw.Handle) error { return call(ctx, p) }, hs...)
+	})
 }

@@ -3,11 +3,13 @@ package surgeon
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"surgeon.dev/surgeon/raw"
 )
 
-// Status is a C surgeon_status code.
+// Status is a C surgeon_status code. A code this binding does not know (a newer library)
+// keeps its value and prints as Unknown(code); it is never folded into another status.
 type Status int
 
 const (
@@ -19,10 +21,36 @@ const (
 	StatusIO              Status = 5 // cannot open/read/write, truncated or corrupt
 	StatusUnsupported     Status = 6 // valid request this build cannot do
 	StatusInternal        Status = 7 // a bug: please report
+	StatusBufferTooSmall  Status = 8 // a caller buffer is shorter than the output
 )
 
-// String is the C name of the status ("SURGEON_ERR_SHAPE").
-func (s Status) String() string { return raw.Surgeon_status_string(raw.Status(s)) }
+// statusNames are the names of surgeon.h's surgeon_status enum, by value (a test checks
+// both against the header).
+var statusNames = map[Status]string{
+	StatusOK:              "SURGEON_OK",
+	StatusInvalidArgument: "SURGEON_ERR_INVALID_ARGUMENT",
+	StatusShape:           "SURGEON_ERR_SHAPE",
+	StatusNumeric:         "SURGEON_ERR_NUMERIC",
+	StatusOutOfMemory:     "SURGEON_ERR_OUT_OF_MEMORY",
+	StatusIO:              "SURGEON_ERR_IO",
+	StatusUnsupported:     "SURGEON_ERR_UNSUPPORTED",
+	StatusInternal:        "SURGEON_ERR_INTERNAL",
+	StatusBufferTooSmall:  "SURGEON_ERR_BUFFER_TOO_SMALL",
+}
+
+// Known reports whether s is one of the C enum's codes.
+func (s Status) Known() bool {
+	_, ok := statusNames[s]
+	return ok
+}
+
+// String is the C name of the status ("SURGEON_ERR_SHAPE"), or "Unknown(code)".
+func (s Status) String() string {
+	if name, ok := statusNames[s]; ok {
+		return name
+	}
+	return fmt.Sprintf("Unknown(%d)", int(s))
+}
 
 // Error is a failed call: the status and a message that names the C function and the bad
 // value (surgeon_last_error(), read in the same native call as the failure). Checks the
@@ -49,13 +77,11 @@ var (
 	ErrIO              = &Error{Status: StatusIO}
 	ErrUnsupported     = &Error{Status: StatusUnsupported}
 	ErrInternal        = &Error{Status: StatusInternal}
+	ErrBufferTooSmall  = &Error{Status: StatusBufferTooSmall}
 )
 
-// check turns a raw-layer error into an *Error (nil stays nil).
+// check turns a raw-layer error into an *Error with the same code (nil stays nil).
 func check(err error) error {
-	if err == nil {
-		return nil
-	}
 	var se *raw.StatusError
 	if errors.As(err, &se) {
 		return &Error{Status: Status(se.Status), Message: se.Message}
@@ -76,6 +102,14 @@ func checkMatrix(function, name string, n, rows, cols int) error {
 	if n != rows*cols {
 		return fail(StatusShape, function, "%s has %d elements, expected %d x %d = %d",
 			name, n, rows, cols, rows*cols)
+	}
+	return nil
+}
+
+// checkPath rejects what a C string cannot carry.
+func checkPath(function, path string) error {
+	if strings.IndexByte(path, 0) >= 0 {
+		return fail(StatusInvalidArgument, function, "path %q contains a NUL byte", path)
 	}
 	return nil
 }

@@ -3,10 +3,15 @@ package surgeon
 import (
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
+
+	"surgeon.dev/surgeon/raw"
 )
 
 // expectError checks err is an *Error with the status and a message naming function.
@@ -56,7 +61,7 @@ func TestNaNInputIsNumericAndLeavesTheAccumulatorUnchanged(t *testing.T) {
 }
 
 func TestNaNWeightFailsAndKeepsTheWeight(t *testing.T) {
-	solver := must(NewSolver(fedHessian(t, 16), 0.01, 128)).of(t)
+	solver := must(NewSolver(nil, fedHessian(t, 16), nil)).of(t)
 	defer solver.Close()
 	w := make([]float32, 4*16)
 	for i := range w {
@@ -64,13 +69,11 @@ func TestNaNWeightFailsAndKeepsTheWeight(t *testing.T) {
 	}
 	w[5] = float32(math.NaN())
 	original := append([]float32(nil), w...)
-	_, err := solver.Prune(w, 4, 16, PruneOptions{Sparsity: Fraction(0.5)})
+	_, err := solver.Prune(w, 4, 16, pruneOpts(t, fraction(0.5), nil))
 	expectError(t, err, StatusNumeric, "surgeon_solver_prune")
-	q := must(NewQuantizer(4)).of(t)
-	defer q.Close()
-	_, err = solver.Quantize(w, 4, 16, q)
+	_, _, err = solver.Quantize(w, 4, 16, newQuantizer(t, 4, 0))
 	expectError(t, err, StatusNumeric, "surgeon_solver_quantize")
-	_, err = PruneMagnitude(nil, w, 4, 16, Fraction(0.5))
+	_, err = PruneMagnitude(nil, w, 4, 16, pruneOpts(t, fraction(0.5), nil))
 	expectError(t, err, StatusNumeric, "surgeon_prune_magnitude")
 	for i := range w { // NaN != NaN: compare bits
 		if math.Float32bits(w[i]) != math.Float32bits(original[i]) {
@@ -96,10 +99,10 @@ func TestShapeMismatches(t *testing.T) {
 	expectError(t, mask.Apply(make([]float32, 7)), StatusShape, "surgeon_mask_apply")
 	_, err = ReconstructionError(h, make([]float32, 16), make([]float32, 8), 2, 8)
 	expectError(t, err, StatusShape, "surgeon_reconstruction_error")
-	solver := must(NewSolver(h, 0.01, 128)).of(t)
+	solver := must(NewSolver(nil, h, nil)).of(t)
 	defer solver.Close()
 	w := []float32{0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5}
-	_, err = solver.Prune(w, 2, 5, PruneOptions{Sparsity: Fraction(0.5)})
+	_, err = solver.Prune(w, 2, 5, pruneOpts(t, fraction(0.5), nil))
 	expectError(t, err, StatusShape, "surgeon_solver_prune")
 
 	// Detected by the C library itself: accumulators of different widths.
@@ -107,7 +110,7 @@ func TestShapeMismatches(t *testing.T) {
 	expectError(t, err, StatusShape, "surgeon_hessian_merge")
 	t.Log(err)
 	// And a raw weight the library checks (w rows × cols vs Hessian cols) through wanda.
-	_, err = PruneWanda(nil, make([]float32, 2*4), 2, 4, h, Fraction(0.5))
+	_, err = PruneWanda(nil, make([]float32, 2*4), 2, 4, h, pruneOpts(t, fraction(0.5), nil))
 	expectError(t, err, StatusShape, "surgeon_prune_wanda")
 }
 
@@ -116,34 +119,54 @@ func TestInvalidArguments(t *testing.T) {
 	if e := expectError(t, err, StatusInvalidArgument, "surgeon_quantizer_new"); !strings.Contains(e.Message, "9") {
 		t.Errorf("message %q", e.Message)
 	}
-	_, err = NewQuantizer(4, GroupSize(-3))
-	expectError(t, err, StatusInvalidArgument, "surgeon_quantizer_set_group_size")
-	_, err = NewQuantizer(4, WithMSE(MSESearch{Norm: 2.4, Grid: 0, MaxShrink: 0.8}))
-	expectError(t, err, StatusInvalidArgument, "surgeon_quantizer_set_mse")
+	q := newQuantizer(t, 4, 0)
+	expectError(t, q.SetGroupSize(-3), StatusInvalidArgument, "surgeon_quantizer_set_group_size")
+	expectError(t, q.SetMSE(&MSESearch{Norm: 2.4, Grid: 0, MaxShrink: 0.8}), StatusInvalidArgument,
+		"surgeon_quantizer_set_mse")
+	expectError(t, q.SetBits(9), StatusInvalidArgument, "surgeon_quantizer_set_bits")
+	if b := must(q.Bits()).of(t); b != 4 {
+		t.Fatalf("a failed SetBits changed the width to %d", b)
+	}
 	_, err = NewHessian(nil, 0)
 	expectError(t, err, StatusInvalidArgument, "surgeon_hessian_new")
 	_, err = NewContext(WithThreads(-1))
 	expectError(t, err, StatusInvalidArgument, "surgeon_context_set_threads")
 
 	h := fedHessian(t, 8)
-	_, err = NewSolver(h, -1, 128)
-	expectError(t, err, StatusInvalidArgument, "surgeon_solver_new")
+	so := solverOpts(t, 0.02, 64)
+	expectError(t, so.SetDamping(-1), StatusInvalidArgument, "surgeon_solver_options_set_damping")
+	expectError(t, so.SetBlockSize(0), StatusInvalidArgument, "surgeon_solver_options_set_block_size")
+	if d, b := must(so.Damping()).of(t), must(so.BlockSize()).of(t); d != 0.02 || b != 64 {
+		t.Fatalf("solver options after failed setters: %g, %d", d, b)
+	}
 	empty := must(NewHessian(nil, 8)).of(t)
 	defer empty.Close()
-	_, err = NewSolver(empty, 0.01, 128)
+	_, err = NewSolver(nil, empty, nil)
 	expectError(t, err, StatusInvalidArgument, "surgeon_solver_new")
 
 	// n:m groups must not straddle blocks: block 6 is not a multiple of 4.
-	solver := must(NewSolver(h, 0.01, 6)).of(t)
+	solver := must(NewSolver(nil, h, solverOpts(t, 0.01, 6))).of(t)
 	defer solver.Close()
 	w := make([]float32, 16)
 	for i := range w {
 		w[i] = 0.5
 	}
-	for _, sp := range []Sparsity{NOfM(2, 4), Fraction(1.5), NOfM(0, 4)} {
-		_, err = solver.Prune(w, 2, 8, PruneOptions{Sparsity: sp})
-		expectError(t, err, StatusInvalidArgument, "surgeon_solver_prune")
+	_, err = solver.Prune(w, 2, 8, pruneOpts(t, nOfM(2, 4), nil))
+	expectError(t, err, StatusInvalidArgument, "surgeon_solver_prune")
+	po := pruneOpts(t, fraction(0.25), nil)
+	expectError(t, po.SetSparsity(1.5), StatusInvalidArgument, "surgeon_prune_options_set_sparsity")
+	expectError(t, po.SetNM(0, 4), StatusInvalidArgument, "surgeon_prune_options_set_nm")
+	expectError(t, po.SetNM(4, 2), StatusInvalidArgument, "surgeon_prune_options_set_nm")
+	if s, err := po.Sparsity(); s != 0.25 || err != nil {
+		t.Fatalf("prune options after failed setters: %g, %v", s, err)
 	}
+	if n, m, err := po.NM(); n != 0 || m != 0 || err != nil {
+		t.Fatalf("prune options after failed setters: %d:%d, %v", n, m, err)
+	}
+	// The baselines refuse options with a quantizer.
+	noErr(t, po.SetQuantizer(q))
+	_, err = PruneMagnitude(nil, w, 2, 8, po)
+	expectError(t, err, StatusInvalidArgument, "surgeon_prune_magnitude")
 	for _, v := range w {
 		if v != 0.5 {
 			t.Fatal("a failed prune changed w")
@@ -153,7 +176,7 @@ func TestInvalidArguments(t *testing.T) {
 	defer m.Close()
 	_, err = m.CheckNM(3, 2)
 	expectError(t, err, StatusInvalidArgument, "surgeon_mask_check_nm")
-	_, err = NewSolver(nil, 0.01, 128)
+	_, err = NewSolver(nil, nil, nil)
 	expectError(t, err, StatusInvalidArgument, "surgeon_solver_new")
 }
 
@@ -189,22 +212,17 @@ func TestMessagesArePerThread(t *testing.T) {
 	h := fedHessian(t, 8)
 	nan := make([]float32, 8)
 	nan[3] = float32(math.NaN())
-	var wg sync.WaitGroup
-	for g := 0; g < 4; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 300; i++ {
-				if _, err := NewQuantizer(1); err == nil {
-					t.Error("bits 1 accepted")
-				}
+	wait := spawn(4, func(g int) {
+		for i := 0; i < 300; i++ {
+			if _, err := NewQuantizer(1); err == nil {
+				t.Error("bits 1 accepted")
 			}
-		}()
-	}
+		}
+	})
 	for i := 0; i < 300; i++ {
 		expectError(t, h.Add(nan, 1), StatusNumeric, "surgeon_hessian_add_f32")
 	}
-	wg.Wait()
+	wait()
 }
 
 func TestVersionMatchesHeader(t *testing.T) {
@@ -226,4 +244,42 @@ func itoa(n int) string {
 		return string(rune('0' + n))
 	}
 	return itoa(n/10) + itoa(n%10)
+}
+
+// TestStatusMappingMatchesTheHeader parses surgeon.h's surgeon_status enum: the binding
+// names exactly its codes, with the same values, and keeps any other code as Unknown.
+func TestStatusMappingMatchesTheHeader(t *testing.T) {
+	text, err := os.ReadFile(filepath.Join("..", "..", "include", "surgeon", "surgeon.h"))
+	noErr(t, err)
+	body := regexp.MustCompile(`(?s)typedef enum surgeon_status \{(.*?)\} surgeon_status;`).FindSubmatch(text)
+	if body == nil {
+		t.Fatal("no surgeon_status enum in surgeon.h")
+	}
+	header := map[string]Status{}
+	for _, m := range regexp.MustCompile(`(SURGEON_\w+)\s*=\s*(\d+)`).FindAllSubmatch(body[1], -1) {
+		v, _ := strconv.Atoi(string(m[2]))
+		header[string(m[1])] = Status(v)
+	}
+	if len(header) < 8 {
+		t.Fatalf("parsed %d codes: %v", len(header), header)
+	}
+	ours := map[string]Status{}
+	for s, name := range statusNames {
+		ours[name] = s
+	}
+	if !reflect.DeepEqual(ours, header) {
+		t.Fatalf("binding %v, header %v", ours, header)
+	}
+	for name, s := range header {
+		if s.String() != name || !s.Known() || raw.Surgeon_status_string(raw.Status(s)) != name {
+			t.Errorf("%s: String %q, Known %v", name, s.String(), s.Known())
+		}
+	}
+	// A code the header does not have keeps its value through the raw layer's error.
+	unknown := Status(1000)
+	err = check(&raw.StatusError{Status: raw.Status(unknown), Message: "f: from a newer library"})
+	e := expectError(t, err, unknown, "f")
+	if e.Status.Known() || e.Status.String() != "Unknown(1000)" || errors.Is(err, ErrInternal) {
+		t.Fatalf("unknown code mapped to %v (%q)", e.Status, e.Error())
+	}
 }

@@ -13,30 +13,19 @@ var fixtureNames = []string{"stories260K_block2_wq", "stories260K_block0_w1", "s
 
 func quantizerFor(t *testing.T, c config) *Quantizer {
 	o := c.Options
-	var opts []QuantizerOption
-	if o.Sym != nil && !*o.Sym {
-		opts = append(opts, Asymmetric())
-	}
-	if o.GroupSize > 0 {
-		opts = append(opts, GroupSize(o.GroupSize))
-	}
-	if o.ActOrder {
-		opts = append(opts, ActOrder())
-	}
-	if o.StaticGroups {
-		opts = append(opts, StaticGroups())
-	}
+	q := newQuantizer(t, o.Bits, o.GroupSize)
+	noErr(t, q.SetSymmetric(o.Sym == nil || *o.Sym))
+	noErr(t, q.SetActOrder(o.ActOrder))
+	noErr(t, q.SetStaticGroups(o.StaticGroups))
 	if o.MSE {
-		opts = append(opts, WithMSE(DefaultMSESearch))
+		noErr(t, q.SetMSE(&DefaultMSESearch))
 	}
-	q := must(NewQuantizer(o.Bits, opts...)).of(t)
-	t.Cleanup(func() { q.Close() })
 	return q
 }
 
 // checkQuant checks the codes against the weight they produced (pruned: zeros in wHat may
 // be pruned entries, which the codes do not represent).
-func checkQuant(t *testing.T, f *fixture, q *QResult, bits int, wHat []float32, pruned bool) {
+func checkQuant(t *testing.T, f *fixture, q *QuantResult, bits int, wHat []float32, pruned bool) {
 	s := q.Shape()
 	if s.Rows != f.rows || s.Cols != f.cols || s.Bits != bits {
 		t.Fatalf("qresult shape %+v", s)
@@ -75,7 +64,7 @@ func TestFixturesMatchReference(t *testing.T) {
 	for _, name := range fixtureNames {
 		f := loadFixture(t, name)
 		h := f.hessian(t, nil)
-		solver := must(NewSolver(h, 0.01, 128)).of(t)
+		solver := must(NewSolver(nil, h, nil)).of(t)
 		t.Cleanup(func() { solver.Close() })
 		configs := make([]string, 0, len(f.configs))
 		for c := range f.configs {
@@ -86,36 +75,36 @@ func TestFixturesMatchReference(t *testing.T) {
 			c := f.configs[cname]
 			t.Run(name+"/"+cname, func(t *testing.T) {
 				o := c.Options
-				sp := Sparsity{Fraction: o.Sparsity, N: o.PruneN, M: o.PruneM}
+				sp := sparsity{fraction: o.Sparsity, n: o.PruneN, m: o.PruneM}
 				w := f.clone()
 				var mask *Mask
 				switch c.Method {
 				case "sparsegpt":
-					opts := PruneOptions{Sparsity: sp}
+					var q *Quantizer
 					if o.Bits > 0 {
-						opts.Quantizer = quantizerFor(t, c)
+						q = quantizerFor(t, c)
 					}
+					opts := pruneOpts(t, sp, q)
 					res := must(solver.Prune(w, f.rows, f.cols, opts)).of(t)
 					defer res.Close()
 					mask = res.Mask
-					if (res.Quant != nil) != (o.Bits > 0) {
-						t.Fatalf("codes returned: %v, quantizer given: %v", res.Quant != nil, o.Bits > 0)
+					if (res.QuantResult != nil) != (o.Bits > 0) {
+						t.Fatalf("codes returned: %v, quantizer given: %v", res.QuantResult != nil, o.Bits > 0)
 					}
-					if res.Quant != nil {
-						checkQuant(t, f, res.Quant, o.Bits, w, true)
+					if res.QuantResult != nil {
+						checkQuant(t, f, res.QuantResult, o.Bits, w, true)
 					}
 					if !(res.Loss > 0) {
 						t.Errorf("loss %g", res.Loss)
 					}
 				case "gptq":
-					res := must(solver.Quantize(w, f.rows, f.cols, quantizerFor(t, c))).of(t)
-					defer res.Close()
-					checkQuant(t, f, res.Quant, o.Bits, w, false)
+					res, _ := quantize(t, solver, w, f.rows, f.cols, quantizerFor(t, c))
+					checkQuant(t, f, res, o.Bits, w, false)
 				case "wanda":
-					mask = must(PruneWanda(nil, w, f.rows, f.cols, h, sp)).of(t)
+					mask = must(PruneWanda(nil, w, f.rows, f.cols, h, pruneOpts(t, sp, nil))).of(t)
 					defer mask.Close()
 				case "magnitude":
-					mask = must(PruneMagnitude(nil, w, f.rows, f.cols, sp)).of(t)
+					mask = must(PruneMagnitude(nil, w, f.rows, f.cols, pruneOpts(t, sp, nil))).of(t)
 					defer mask.Close()
 				default:
 					t.Fatalf("unknown method %q", c.Method)
@@ -129,7 +118,7 @@ func TestFixturesMatchReference(t *testing.T) {
 	}
 }
 
-func checkMask(t *testing.T, f *fixture, mask *Mask, w []float32, sp Sparsity, method string) {
+func checkMask(t *testing.T, f *fixture, mask *Mask, w []float32, sp sparsity, method string) {
 	if r, c := mask.Shape(); r != f.rows || c != f.cols {
 		t.Fatalf("mask shape %d x %d", r, c)
 	}
@@ -151,23 +140,23 @@ func checkMask(t *testing.T, f *fixture, mask *Mask, w []float32, sp Sparsity, m
 	if sparsity != float64(pruned)/float64(len(keep)) {
 		t.Errorf("Sparsity() %g, counted %d of %d", sparsity, pruned, len(keep))
 	}
-	if sp.N > 0 {
-		if !must(mask.CheckNM(sp.N, sp.M)).of(t) {
-			t.Errorf("mask is not %d:%d", sp.N, sp.M)
+	if sp.n > 0 {
+		if !must(mask.CheckNM(sp.n, sp.m)).of(t) {
+			t.Errorf("mask is not %d:%d", sp.n, sp.m)
 		}
-	} else if method == "magnitude" && pruned != int(math.Round(sp.Fraction*float64(len(keep)))) {
+	} else if method == "magnitude" && pruned != int(math.Round(sp.fraction*float64(len(keep)))) {
 		t.Errorf("magnitude pruned %d of %d", pruned, len(keep))
-	} else if math.Abs(sparsity-sp.Fraction) > 0.01 {
-		t.Errorf("sparsity %g, asked %g", sparsity, sp.Fraction)
+	} else if math.Abs(sparsity-sp.fraction) > 0.01 {
+		t.Errorf("sparsity %g, asked %g", sparsity, sp.fraction)
 	}
 }
 
 func TestRowScopePrunesHalfOfEveryRow(t *testing.T) {
 	f := loadFixture(t, defaultFixture)
-	solver := must(NewSolver(f.hessian(t, nil), 0.01, 128)).of(t)
+	solver := must(NewSolver(nil, f.hessian(t, nil), nil)).of(t)
 	defer solver.Close()
 	w := f.clone()
-	res := must(solver.Prune(w, f.rows, f.cols, PruneOptions{Sparsity: Fraction(0.5), Scope: ScopeRow})).of(t)
+	res := must(solver.Prune(w, f.rows, f.cols, pruneOpts(t, fraction(0.5), nil, ScopeRow))).of(t)
 	defer res.Close()
 	keep := must(res.Mask.Bytes()).of(t)
 	for r := 0; r < f.rows; r++ {
@@ -189,15 +178,7 @@ func TestStreamedHessianMatchesFixture(t *testing.T) {
 	f := loadFixture(t, defaultFixture)
 	h := must(NewHessian(nil, f.cols)).of(t)
 	defer h.Close()
-	for start := 0; start < f.tokens; start += 500 {
-		end := start + 500
-		if end > f.tokens {
-			end = f.tokens
-		}
-		if err := h.Add(f.x[start*f.cols:end*f.cols], end-start); err != nil {
-			t.Fatal(err)
-		}
-	}
+	noErr(t, feed(h, f.x, f.tokens, 500))
 	if n := must(h.Samples()).of(t); n != int64(f.tokens) {
 		t.Fatalf("samples %d, want %d", n, f.tokens)
 	}
@@ -218,10 +199,10 @@ func TestStreamedHessianMatchesFixture(t *testing.T) {
 				stats.SqMean[j], abs/n, sum/n, sq/n)
 		}
 	}
-	solver := must(NewSolver(h, 0.01, 128)).of(t)
+	solver := must(NewSolver(nil, h, nil)).of(t)
 	defer solver.Close()
 	w := f.clone()
-	res := must(solver.Prune(w, f.rows, f.cols, PruneOptions{Sparsity: NOfM(2, 4)})).of(t)
+	res := must(solver.Prune(w, f.rows, f.cols, pruneOpts(t, nOfM(2, 4), nil))).of(t)
 	res.Close()
 	f.expectWithinReference(t, h, w, "sparsegpt_2of4")
 }
@@ -334,10 +315,9 @@ func TestMergeEqualsOneStream(t *testing.T) {
 
 func TestRTNQuantizer(t *testing.T) {
 	f := loadFixture(t, defaultFixture)
-	q := must(NewQuantizer(4, GroupSize(32))).of(t)
-	defer q.Close()
-	if q.Bits() != 4 || q.GroupSize() != 32 {
-		t.Fatalf("bits %d group %d", q.Bits(), q.GroupSize())
+	q := newQuantizer(t, 4, 32)
+	if b, g := must(q.Bits()).of(t), must(q.GroupSize()).of(t); b != 4 || g != 32 {
+		t.Fatalf("bits %d group %d", b, g)
 	}
 	w := f.clone()
 	r := must(QuantizeRTN(nil, w, f.rows, f.cols, q)).of(t)

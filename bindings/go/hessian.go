@@ -1,9 +1,6 @@
 package surgeon
 
 import (
-	"strings"
-	"unsafe"
-
 	"surgeon.dev/surgeon/raw"
 )
 
@@ -15,26 +12,19 @@ type Hessian struct {
 	cols int
 }
 
-func newHessian(ptr raw.Handle, ctx *settings, cols int) *Hessian {
-	h := &Hessian{cols: cols}
-	h.init("Hessian", ptr, func(p raw.Handle) { raw.Surgeon_hessian_free(p) }, ctx)
-	setFinalizer(h)
-	return h
+var hessianKind = kind{"Hessian", func(p raw.Handle) { raw.Surgeon_hessian_free(p) }}
+
+// newHessian runs a C constructor of an accumulator.
+func newHessian(fn string, ctx *Context, make func(c raw.Handle, out *raw.Handle) error) (*Hessian, error) {
+	return createSized[Hessian](&hessianKind, fn, ctx, make, "surgeon_hessian_cols", raw.Surgeon_hessian_cols,
+		func(h *Hessian) *int { return &h.cols })
 }
 
 // NewHessian creates an empty accumulator for a layer with cols input features.
 func NewHessian(ctx *Context, cols int) (*Hessian, error) {
-	const fn = "surgeon_hessian_new"
-	s, err := ctx.acquire(fn)
-	if err != nil {
-		return nil, err
-	}
-	var ptr raw.Handle
-	if err := check(raw.Surgeon_hessian_new(&ptr, s.raw(), int64(cols))); err != nil {
-		s.release()
-		return nil, err
-	}
-	return newHessian(ptr, s, cols), nil
+	return newHessian("surgeon_hessian_new", ctx, func(c raw.Handle, out *raw.Handle) error {
+		return raw.Surgeon_hessian_new(out, c, int64(cols))
+	})
 }
 
 // HessianFromMatrix builds an accumulator from a finished cols × cols Hessian computed
@@ -44,16 +34,9 @@ func HessianFromMatrix(ctx *Context, matrix []float32, cols int, samples int64) 
 	if err := checkMatrix(fn, "hessian", len(matrix), cols, cols); err != nil {
 		return nil, err
 	}
-	s, err := ctx.acquire(fn)
-	if err != nil {
-		return nil, err
-	}
-	var ptr raw.Handle
-	if err := check(raw.Surgeon_hessian_from_matrix(&ptr, s.raw(), matrix, int64(cols), 0, samples)); err != nil {
-		s.release()
-		return nil, err
-	}
-	return newHessian(ptr, s, cols), nil
+	return newHessian(fn, ctx, func(c raw.Handle, out *raw.Handle) error {
+		return raw.Surgeon_hessian_from_matrix(out, c, matrix, int64(cols), 0, samples)
+	})
 }
 
 // LoadHessian reads an accumulator written by Save.
@@ -62,29 +45,9 @@ func LoadHessian(ctx *Context, path string) (*Hessian, error) {
 	if err := checkPath(fn, path); err != nil {
 		return nil, err
 	}
-	s, err := ctx.acquire(fn)
-	if err != nil {
-		return nil, err
-	}
-	var ptr raw.Handle
-	if err := check(raw.Surgeon_hessian_load(&ptr, s.raw(), path)); err != nil {
-		s.release()
-		return nil, err
-	}
-	var cols int64
-	if err := check(raw.Surgeon_hessian_cols(ptr, &cols)); err != nil {
-		raw.Surgeon_hessian_free(ptr)
-		s.release()
-		return nil, err
-	}
-	return newHessian(ptr, s, int(cols)), nil
-}
-
-func checkPath(function, path string) error {
-	if strings.IndexByte(path, 0) >= 0 {
-		return fail(StatusInvalidArgument, function, "path %q contains a NUL byte", path)
-	}
-	return nil
+	return newHessian(fn, ctx, func(c raw.Handle, out *raw.Handle) error {
+		return raw.Surgeon_hessian_load(out, c, path)
+	})
 }
 
 // Cols is the number of input features.
@@ -94,101 +57,48 @@ func (h *Hessian) Cols() int { return h.cols }
 // to C without a copy. A NaN or Inf leaves the accumulator unchanged and is an error.
 // Safe to call concurrently on one Hessian.
 func (h *Hessian) Add(x []float32, rows int) error {
-	const fn = "surgeon_hessian_add_f32"
-	if err := checkMatrix(fn, "x", len(x), rows, h.cols); err != nil {
-		return err
-	}
-	p, err := h.shared(fn)
-	if err != nil {
-		return err
-	}
-	defer h.mu.RUnlock()
-	return check(raw.Surgeon_hessian_add_f32(p, x, int64(rows), int64(h.cols), 0))
+	return addRows(h, "surgeon_hessian_add_f32", raw.Surgeon_hessian_add_f32, x, rows)
 }
 
 // AddF16 is Add for IEEE half-precision bit patterns.
 func (h *Hessian) AddF16(x []uint16, rows int) error {
-	return h.addHalf("surgeon_hessian_add_f16", raw.Surgeon_hessian_add_f16, x, rows)
+	return addRows(h, "surgeon_hessian_add_f16", raw.Surgeon_hessian_add_f16, x, rows)
 }
 
 // AddBF16 is Add for bfloat16 bit patterns.
 func (h *Hessian) AddBF16(x []uint16, rows int) error {
-	return h.addHalf("surgeon_hessian_add_bf16", raw.Surgeon_hessian_add_bf16, x, rows)
+	return addRows(h, "surgeon_hessian_add_bf16", raw.Surgeon_hessian_add_bf16, x, rows)
 }
 
-func (h *Hessian) addHalf(fn string, add func(raw.Struct_SS_surgeon_hessian, []uint16, int64, int64, int64) error,
-	x []uint16, rows int) error {
+func addRows[T float32 | uint16](h *Hessian, fn string, add func(raw.Struct_SS_surgeon_hessian, []T, int64, int64, int64) error,
+	x []T, rows int) error {
 	if err := checkMatrix(fn, "x", len(x), rows, h.cols); err != nil {
 		return err
 	}
-	p, err := h.shared(fn)
-	if err != nil {
-		return err
-	}
-	defer h.mu.RUnlock()
-	return check(add(p, x, int64(rows), int64(h.cols), 0))
+	return h.read(fn, func(p raw.Handle) error { return add(p, x, int64(rows), int64(h.cols), 0) })
 }
 
 // Merge adds src's rows to h: afterwards h equals one accumulator fed both streams.
 func (h *Hessian) Merge(src *Hessian) error {
 	const fn = "surgeon_hessian_merge"
-	if src == nil {
-		return fail(StatusInvalidArgument, fn, "src is nil")
-	}
 	if src == h {
 		return fail(StatusInvalidArgument, fn, "dst and src are the same accumulator")
 	}
-	// Both locks, always in address order: two opposite merges at once cannot deadlock.
-	var dst, s raw.Handle
-	var err error
-	if uintptr(unsafe.Pointer(h)) < uintptr(unsafe.Pointer(src)) {
-		if dst, err = h.exclusive(fn); err != nil {
-			return err
-		}
-		defer h.mu.Unlock()
-		if s, err = src.shared(fn); err != nil {
-			return err
-		}
-		defer src.mu.RUnlock()
-	} else {
-		if s, err = src.shared(fn); err != nil {
-			return err
-		}
-		defer src.mu.RUnlock()
-		if dst, err = h.exclusive(fn); err != nil {
-			return err
-		}
-		defer h.mu.Unlock()
-	}
-	return check(raw.Surgeon_hessian_merge(dst, s))
+	return using(fn, true, func(p []raw.Handle) error { return raw.Surgeon_hessian_merge(p[0], p[1]) },
+		&h.handle, ref(src))
 }
 
 // Samples is the number of rows accumulated.
 func (h *Hessian) Samples() (int64, error) {
-	const fn = "surgeon_hessian_samples"
-	p, err := h.shared(fn)
-	if err != nil {
-		return 0, err
-	}
-	defer h.mu.RUnlock()
 	var n int64
-	err = check(raw.Surgeon_hessian_samples(p, &n))
+	err := h.read("surgeon_hessian_samples", func(p raw.Handle) error { return raw.Surgeon_hessian_samples(p, &n) })
 	return n, err
 }
 
 // Matrix returns a copy of H (Cols() × Cols(), row-major; zero with no samples).
 func (h *Hessian) Matrix() ([]float32, error) {
-	const fn = "surgeon_hessian_copy"
-	p, err := h.shared(fn)
-	if err != nil {
-		return nil, err
-	}
-	defer h.mu.RUnlock()
 	out := make([]float32, h.cols*h.cols)
-	if err := check(raw.Surgeon_hessian_copy(p, out, 0)); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return fill(out, h.read("surgeon_hessian_copy", func(p raw.Handle) error { return raw.Surgeon_hessian_copy(p, out, 0) }))
 }
 
 // Stats are per-column means over all rows added (Cols() values each).
@@ -198,14 +108,11 @@ type Stats struct {
 
 // Stats returns the per-column activation statistics.
 func (h *Hessian) Stats() (Stats, error) {
-	const fn = "surgeon_hessian_stats"
-	p, err := h.shared(fn)
-	if err != nil {
-		return Stats{}, err
-	}
-	defer h.mu.RUnlock()
 	s := Stats{make([]float32, h.cols), make([]float32, h.cols), make([]float32, h.cols)}
-	if err := check(raw.Surgeon_hessian_stats(p, s.AbsMean, s.Mean, s.SqMean)); err != nil {
+	err := h.read("surgeon_hessian_stats", func(p raw.Handle) error {
+		return raw.Surgeon_hessian_stats(p, s.AbsMean, s.Mean, s.SqMean)
+	})
+	if err != nil {
 		return Stats{}, err
 	}
 	return s, nil
@@ -217,16 +124,5 @@ func (h *Hessian) Save(path string) error {
 	if err := checkPath(fn, path); err != nil {
 		return err
 	}
-	p, err := h.shared(fn)
-	if err != nil {
-		return err
-	}
-	defer h.mu.RUnlock()
-	return check(raw.Surgeon_hessian_save(p, path))
-}
-
-// Close frees the accumulator. Idempotent; waits for calls in progress.
-func (h *Hessian) Close() error {
-	h.close()
-	return nil
+	return h.read(fn, func(p raw.Handle) error { return raw.Surgeon_hessian_save(p, path) })
 }

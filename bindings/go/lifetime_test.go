@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"surgeon.dev/surgeon/raw"
 )
 
 // TestCloseThenGCFreesOnce: explicitly closed handles are not freed again by their
@@ -49,24 +51,24 @@ func TestOutputsOutliveTheirSources(t *testing.T) {
 	f := loadFixture(t, defaultFixture)
 	reference := f.clone()
 	func() {
-		solver := must(NewSolver(f.hessian(t, nil), 0.01, 128)).of(t)
+		solver := must(NewSolver(nil, f.hessian(t, nil), nil)).of(t)
 		defer solver.Close()
-		res := must(solver.Prune(reference, f.rows, f.cols, PruneOptions{Sparsity: Fraction(0.5)})).of(t)
+		res := must(solver.Prune(reference, f.rows, f.cols, pruneOpts(t, fraction(0.5), nil))).of(t)
 		res.Close()
 	}()
 	for order := 0; order < 4; order++ {
 		ctx := must(NewContext()).of(t)
 		h := must(HessianFromMatrix(ctx, f.h, f.cols, int64(f.tokens))).of(t)
-		q := must(NewQuantizer(4)).of(t)
-		solver := must(NewSolver(h, 0.01, 128)).of(t)
+		q := newQuantizer(t, 4, 0)
+		solver := must(NewSolver(ctx, h, nil)).of(t)
 		ctx.Close()
 		if order%2 == 0 {
 			h.Close()
 		}
 		w := f.clone()
-		joint := must(solver.Prune(w, f.rows, f.cols, PruneOptions{Sparsity: Fraction(0.5), Quantizer: q})).of(t)
+		joint := must(solver.Prune(w, f.rows, f.cols, pruneOpts(t, fraction(0.5), q))).of(t)
 		w2 := f.clone()
-		plain := must(solver.Prune(w2, f.rows, f.cols, PruneOptions{Sparsity: Fraction(0.5)})).of(t)
+		plain := must(solver.Prune(w2, f.rows, f.cols, pruneOpts(t, fraction(0.5), nil))).of(t)
 		if relMaxDiff(w2, reference) != 0 {
 			t.Fatal("same prune, different result")
 		}
@@ -74,7 +76,7 @@ func TestOutputsOutliveTheirSources(t *testing.T) {
 			solver.Close()
 			q.Close()
 		}
-		if deq := must(joint.Quant.Dequantize()).of(t); relMaxDiff(deq, w) != 0 {
+		if deq := must(joint.QuantResult.Dequantize()).of(t); relMaxDiff(deq, w) != 0 {
 			t.Fatal("codes do not rebuild the weight")
 		}
 		joint.Mask.Close()
@@ -89,8 +91,9 @@ func TestOutputsOutliveTheirSources(t *testing.T) {
 	}
 }
 
-// TestCallbacksOutliveTheContext: progress is reported through a solver made after the
-// Context was closed, and the callback registration is released with the last handle.
+// TestCallbacksOutliveTheContext: progress is reported through a solver whose Context
+// and Hessian were closed before it ran, and the callback registration is released with
+// the last handle.
 func TestCallbacksOutliveTheContext(t *testing.T) {
 	f := loadFixture(t, defaultFixture)
 	var calls atomic.Int64
@@ -106,15 +109,15 @@ func TestCallbacksOutliveTheContext(t *testing.T) {
 	}
 	h := must(NewHessian(ctx, f.cols)).of(t)
 	noErr(t, h.Add(f.x, f.tokens))
+	solver := must(NewSolver(ctx, h, nil)).of(t)
 	ctx.Close()
-	solver := must(NewSolver(h, 0.01, 128)).of(t)
 	h.Close()
 	settings := solver.ctx
 	if settings == nil || settings.refs.Load() != 1 {
 		t.Fatal("the solver does not hold the context's settings")
 	}
 	w := f.clone()
-	res := must(solver.Prune(w, f.rows, f.cols, PruneOptions{Sparsity: NOfM(2, 4)})).of(t)
+	res := must(solver.Prune(w, f.rows, f.cols, pruneOpts(t, nOfM(2, 4), nil))).of(t)
 	res.Close()
 	if calls.Load() == 0 || bad.Load() != nil {
 		t.Fatalf("%d progress calls, bad stage %v", calls.Load(), bad.Load())
@@ -123,6 +126,8 @@ func TestCallbacksOutliveTheContext(t *testing.T) {
 	if settings.refs.Load() != 0 {
 		t.Fatal("settings not released with the last handle")
 	}
+	_, err := NewSolver(ctx, h, nil)
+	expectError(t, err, StatusInvalidArgument, "surgeon_solver_new")
 }
 
 // TestLogReportsDampingEscalation: an indefinite H (eigenvalues 3 and -2, mean diagonal
@@ -140,7 +145,7 @@ func TestLogReportsDampingEscalation(t *testing.T) {
 	defer ctx.Close()
 	h := must(HessianFromMatrix(ctx, []float32{0.5, 2.5, 2.5, 0.5}, 2, 10)).of(t)
 	defer h.Close()
-	solver := must(NewSolver(h, 0.01, 128)).of(t)
+	solver := must(NewSolver(ctx, h, nil)).of(t)
 	defer solver.Close()
 	if d := must(solver.Damping()).of(t); math.Abs(d-5) > 1e-6 {
 		t.Fatalf("damping %g", d)
@@ -164,10 +169,10 @@ func TestPanickingCallbackDoesNotUnwindIntoC(t *testing.T) {
 	ctx := must(NewContext(WithProgress(func(string, float64) { panic("from a progress callback") }))).of(t)
 	defer ctx.Close()
 	h := f.hessian(t, ctx)
-	solver := must(NewSolver(h, 0.01, 128)).of(t)
+	solver := must(NewSolver(ctx, h, nil)).of(t)
 	defer solver.Close()
 	w := f.clone()
-	res := must(solver.Prune(w, f.rows, f.cols, PruneOptions{Sparsity: NOfM(2, 4)})).of(t)
+	res := must(solver.Prune(w, f.rows, f.cols, pruneOpts(t, nOfM(2, 4), nil))).of(t)
 	defer res.Close()
 	if !must(res.Mask.CheckNM(2, 4)).of(t) {
 		t.Fatal("not 2:4")
@@ -183,24 +188,48 @@ func TestCloseWaitsForCallsInProgress(t *testing.T) {
 		for i := range x {
 			x[i] = float32(i%13) - 6
 		}
-		var wg sync.WaitGroup
-		for g := 0; g < 4; g++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; i < 20; i++ {
-					if err := h.Add(x, 256); err != nil {
-						if !errors.Is(err, ErrInvalidArgument) { // closed, nothing else
-							t.Error(err)
-						}
-						return
+		wait := spawn(4, func(g int) {
+			for i := 0; i < 20; i++ {
+				if err := h.Add(x, 256); err != nil {
+					if !errors.Is(err, ErrInvalidArgument) { // closed, nothing else
+						t.Error(err)
 					}
+					return
 				}
-			}()
-		}
+			}
+		})
 		runtime.Gosched()
 		h.Close()
-		wg.Wait()
+		wait()
 		expectError(t, h.Add(x, 256), StatusInvalidArgument, "surgeon_hessian_add_f32")
 	}
+}
+
+// TestUsingLocksEachHandleOnce: a handle passed twice is locked once (written when it is
+// the first argument), nil handles pass NULL, every lock is released afterwards, and a
+// closed handle among them is an error that leaves no lock held.
+func TestUsingLocksEachHandleOnce(t *testing.T) {
+	a := must(NewMask(1, 1)).of(t)
+	b := must(NewMask(1, 1)).of(t)
+	defer a.Close()
+	defer b.Close()
+	var got []raw.Handle
+	noErr(t, using("f", true, func(p []raw.Handle) error {
+		got = append(got, p...)
+		if a.mu.TryRLock() || b.mu.TryLock() || !b.mu.TryRLock() {
+			t.Error("a is not write-locked or b not read-locked")
+		}
+		b.mu.RUnlock()
+		return nil
+	}, &a.handle, nil, &b.handle, &a.handle))
+	if got[0] != raw.Handle(a.ptr) || got[1] != 0 || got[2] != raw.Handle(b.ptr) || got[3] != got[0] {
+		t.Fatalf("pointers %v", got)
+	}
+	b.Close()
+	err := using("f", true, func([]raw.Handle) error { return nil }, &a.handle, &b.handle)
+	expectError(t, err, StatusInvalidArgument, "f")
+	if !a.mu.TryLock() {
+		t.Fatal("a lock is still held")
+	}
+	a.mu.Unlock()
 }

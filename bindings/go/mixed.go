@@ -40,16 +40,6 @@ func DefaultImportanceWeights() (ImportanceWeights, error) {
 	return w, nil
 }
 
-// ImportanceOptions configures ComputeImportance.
-type ImportanceOptions struct {
-	// Solver (optional) lends its factorization for diag(H⁻¹), computed there on first use
-	// and shared with its later calls; without one, and with a Hessian weight > 0, a
-	// private factorization with percdamp 0.01 is made.
-	Solver *Solver
-	// Weights of the signals; nil means DefaultImportanceWeights.
-	Weights *ImportanceWeights
-}
-
 // Importance is the per-row importance of one layer's weight: the combined score and the
 // five normalised signals. Read-only once computed, so it may be used concurrently.
 type Importance struct {
@@ -57,52 +47,30 @@ type Importance struct {
 	rows int
 }
 
-// ComputeImportance scores the rows of w (rows × cols, cols = h.Cols()) from h's
-// activation statistics. A Hessian built with HessianFromMatrix has no first moments:
-// the activation and variance signals are then left out (an error if no weighted signal
-// remains).
-func ComputeImportance(ctx *Context, h *Hessian, w []float32, rows, cols int, opts ImportanceOptions) (*Importance, error) {
+var importanceKind = kind{"Importance", func(p raw.Handle) { raw.Surgeon_importance_free(p) }}
+
+// NewImportance scores the rows of w (rows × cols, cols = h.Cols()) from h's activation
+// statistics, with h's context. s (optional) lends its factorization for diag(H⁻¹), computed there on first
+// use and shared with its later calls; without one, and with a Hessian weight > 0, a
+// private factorization with percdamp 0.01 is made. weights nil: the defaults. A Hessian
+// built with HessianFromMatrix has no first moments: the activation and variance signals
+// are then left out (an error if no weighted signal remains).
+func NewImportance(h *Hessian, s *Solver, w []float32, rows, cols int, weights *ImportanceWeights) (*Importance, error) {
 	const fn = "surgeon_importance_compute"
 	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
 		return nil, err
 	}
-	if h == nil {
-		return nil, fail(StatusInvalidArgument, fn, "h is nil")
+	var wts []float64 // nil passes NULL: the defaults
+	if weights != nil {
+		wts = weights[:]
 	}
-	if cols != h.cols {
-		return nil, fail(StatusShape, fn, "w has %d columns, the Hessian %d", cols, h.cols)
+	imp, err := create[Importance](&importanceKind, fn, nil, func(_ raw.Handle, in []raw.Handle, out *raw.Handle) error {
+		return raw.Surgeon_importance_compute(out, in[0], in[1], w, int64(rows), int64(cols), 0, wts)
+	}, ref(h), ref(s))
+	if err == nil {
+		imp.rows = rows
 	}
-	var weights []float64 // nil passes NULL: the defaults
-	if opts.Weights != nil {
-		weights = opts.Weights[:]
-	}
-	hp, err := h.shared(fn)
-	if err != nil {
-		return nil, err
-	}
-	defer h.mu.RUnlock()
-	var sp raw.Handle
-	if opts.Solver != nil {
-		// The factorization is computed once under the solver's own lock: a shared lock
-		// is enough, as for Prune and Quantize.
-		if sp, err = opts.Solver.shared(fn); err != nil {
-			return nil, err
-		}
-		defer opts.Solver.mu.RUnlock()
-	}
-	s, err := ctx.acquire(fn)
-	if err != nil {
-		return nil, err
-	}
-	defer s.release()
-	var ptr raw.Handle
-	if err := check(raw.Surgeon_importance_compute(&ptr, s.raw(), hp, sp, w, int64(rows), int64(cols), 0, weights)); err != nil {
-		return nil, err
-	}
-	imp := &Importance{rows: rows}
-	imp.init("Importance", ptr, func(p raw.Handle) { raw.Surgeon_importance_free(p) }, nil)
-	setFinalizer(imp)
-	return imp, nil
+	return imp, err
 }
 
 // Rows is the number of rows scored.
@@ -110,10 +78,7 @@ func (imp *Importance) Rows() int { return imp.rows }
 
 // Scores returns the combined score of every row.
 func (imp *Importance) Scores() ([]float32, error) {
-	out := make([]float32, imp.rows)
-	return fill(out, imp.callShared("surgeon_importance_scores", func(p raw.Handle) error {
-		return raw.Surgeon_importance_scores(p, out)
-	}))
+	return readInto(&imp.handle, "surgeon_importance_scores", raw.Surgeon_importance_scores, imp.rows)
 }
 
 // Signal returns one normalised signal per row and whether it had data (without data the
@@ -125,7 +90,7 @@ func (imp *Importance) Signal(signal Signal) (values []float32, available bool, 
 	}
 	out := make([]float32, imp.rows)
 	var avail int32
-	err = imp.callShared(fn, func(p raw.Handle) error {
+	err = imp.read(fn, func(p raw.Handle) error {
 		return raw.Surgeon_importance_signal_values(p, raw.Enum_SS_surgeon_importance_signal(signal), out, &avail)
 	})
 	if err != nil {
@@ -134,112 +99,130 @@ func (imp *Importance) Signal(signal Signal) (values []float32, available bool, 
 	return out, avail != 0, nil
 }
 
+// MixedOptions are the bit options and target of an allocation (surgeon_mixed_options).
+// Defaults: bit options {2, 3, 4}, average 3.0, no quantile cuts. Calls copy what they
+// need: the options may be changed or closed afterwards.
+type MixedOptions struct {
+	handle
+}
+
+var mixedOptionsKind = kind{"MixedOptions", func(p raw.Handle) { raw.Surgeon_mixed_options_free(p) }}
+
+// NewMixedOptions returns the defaults.
+func NewMixedOptions() (*MixedOptions, error) {
+	return newEmpty[MixedOptions](&mixedOptionsKind, "surgeon_mixed_options_new", raw.Surgeon_mixed_options_new)
+}
+
+// SetBits sets the bit options: 1 to 8 distinct widths in [1, 8], in the order per-option
+// arrays (row errors) follow.
+func (o *MixedOptions) SetBits(options []int32) error {
+	return o.write("surgeon_mixed_options_set_bits", func(p raw.Handle) error {
+		return raw.Surgeon_mixed_options_set_bits(p, options, len(options))
+	})
+}
+
+// SetAverage sets the target mean width (finite, > 0).
+func (o *MixedOptions) SetAverage(avgBits float64) error {
+	return set(&o.handle, "surgeon_mixed_options_set_average", raw.Surgeon_mixed_options_set_average, avgBits)
+}
+
+// SetQuantiles sets len(bits) − 1 non-decreasing cut points in [0, 1] for
+// AllocateQuantile (nil clears: the cuts whose average is the target).
+func (o *MixedOptions) SetQuantiles(quantiles []float64) error {
+	return o.write("surgeon_mixed_options_set_quantiles", func(p raw.Handle) error {
+		return raw.Surgeon_mixed_options_set_quantiles(p, quantiles, len(quantiles))
+	})
+}
+
+// Bits returns the bit options.
+func (o *MixedOptions) Bits() ([]int32, error) {
+	return readSized(&o.handle, "surgeon_mixed_options_get_bits", raw.Surgeon_mixed_options_get_bits)
+}
+
+// Average returns the target mean width.
+func (o *MixedOptions) Average() (float64, error) {
+	return getFloat(&o.handle, "surgeon_mixed_options_get_average", raw.Surgeon_mixed_options_get_average)
+}
+
+// withMixed runs call with the C pointers of opts (the defaults for nil) and hs, all
+// read-locked, and the number of bit options: p[0] is the options, p[1:] hs.
+func withMixed(fn string, opts *MixedOptions, call func(p []raw.Handle, options int) error, hs ...*handle) error {
+	if opts == nil {
+		defaults, err := NewMixedOptions()
+		if err != nil {
+			return err
+		}
+		defer defaults.Close()
+		opts = defaults
+	}
+	return using(fn, false, func(p []raw.Handle) error {
+		var n int64
+		if err := check(raw.Surgeon_mixed_options_get_bits(p[0], nil, 0, &n)); err != nil {
+			return err
+		}
+		return call(p, int(n))
+	}, append([]*handle{&opts.handle}, hs...)...)
+}
+
 // AllocateQuantile ranks the rows by ascending importance and gives rank r <
-// round(q_0·rows) the smallest option, and so on up the sorted options. quantiles:
-// len(options) − 1 non-decreasing cut points in [0, 1] (avgBits is then ignored), or nil
-// for the cut points whose average is avgBits (exact up to rounding of the cuts).
-func (imp *Importance) AllocateQuantile(options []int32, quantiles []float64, avgBits float64) ([]int32, error) {
-	const fn = "surgeon_allocate_quantile"
-	if err := checkOptions(fn, options); err != nil {
-		return nil, err
-	}
-	if quantiles != nil && len(quantiles) != len(options)-1 {
-		return nil, fail(StatusShape, fn, "%d quantiles for %d options, expected %d",
-			len(quantiles), len(options), len(options)-1)
-	}
+// round(q_0·rows) the smallest option, and so on up the sorted options, with the cut
+// points of opts (nil: the defaults), or without them those whose average is the target
+// (exact up to rounding of the cuts).
+func (imp *Importance) AllocateQuantile(opts *MixedOptions) ([]int32, error) {
 	out := make([]int32, imp.rows)
-	return fill(out, imp.callShared(fn, func(p raw.Handle) error {
-		return raw.Surgeon_allocate_quantile(p, options, len(options), quantiles, avgBits, out)
-	}))
+	return fill(out, withMixed("surgeon_allocate_quantile", opts, func(p []raw.Handle, _ int) error {
+		return raw.Surgeon_allocate_quantile(p[1], p[0], out)
+	}, &imp.handle))
 }
 
-// AllocateBudget meets exactly AttainableAverage(rows, options, avgBits) bits on
-// average, placing them by importance (row i at b bits costs score_i²·4^-b, solved
-// exactly).
-func (imp *Importance) AllocateBudget(options []int32, avgBits float64) ([]int32, error) {
-	const fn = "surgeon_allocate_budget"
-	if err := checkOptions(fn, options); err != nil {
-		return nil, err
-	}
+// AllocateBudget meets exactly AttainableAverage(Rows(), opts) bits on average, placing
+// them by importance (row i at b bits costs score_i²·4^-b, solved exactly).
+func (imp *Importance) AllocateBudget(opts *MixedOptions) ([]int32, error) {
 	out := make([]int32, imp.rows)
-	return fill(out, imp.callShared(fn, func(p raw.Handle) error {
-		return raw.Surgeon_allocate_budget(p, options, len(options), avgBits, out)
-	}))
+	return fill(out, withMixed("surgeon_allocate_budget", opts, func(p []raw.Handle, _ int) error {
+		return raw.Surgeon_allocate_budget(p[1], p[0], out)
+	}, &imp.handle))
 }
 
-// Close frees the importance. Idempotent.
-func (imp *Importance) Close() error {
-	imp.close()
-	return nil
-}
-
-// checkOptions checks what C cannot see: a non-empty list (the values are checked there).
-func checkOptions(function string, options []int32) error {
-	if len(options) == 0 {
-		return fail(StatusInvalidArgument, function, "options is empty")
-	}
-	return nil
-}
-
-// AttainableAverage is the average a target yields: the largest Σ b_i <= avgBits·rows
-// reachable with the options, divided by rows.
-func AttainableAverage(rows int, options []int32, avgBits float64) (float64, error) {
-	const fn = "surgeon_attainable_average"
-	if err := checkOptions(fn, options); err != nil {
-		return 0, err
-	}
-	out := make([]float64, 1)
-	err := check(raw.Surgeon_attainable_average(int64(rows), options, len(options), avgBits, out))
-	return out[0], err
+// AttainableAverage is the average the target of opts yields for rows rows: the largest
+// Σ b_i <= average·rows reachable with the bit options, divided by rows.
+func AttainableAverage(rows int, opts *MixedOptions) (float64, error) {
+	return scalar(func(out []float64) error {
+		return withMixed("surgeon_attainable_average", opts, func(p []raw.Handle, _ int) error {
+			return raw.Surgeon_attainable_average(int64(rows), p[0], out)
+		})
+	})
 }
 
 // MixedRowErrors estimates the error of every row of w (rows × cols, cols = the
-// solver's) at every option: rows × len(options) values, row-major, Σ_j (w_ij −
-// q_b(w_ij))² / U_jj² with the quantizer's settings at b bits, weighted as GPTQ's loss
-// weighs each column.
-func MixedRowErrors(ctx *Context, s *Solver, w []float32, rows, cols int, q *Quantizer, options []int32) ([]float64, error) {
+// solver's) at every bit option of opts: rows × options values, row-major, Σ_j (w_ij −
+// q_b(w_ij))² / U_jj² with the quantizer's settings at b bits (its row widths ignored),
+// weighted as GPTQ's loss weighs each column.
+func MixedRowErrors(s *Solver, w []float32, rows, cols int, q *Quantizer, opts *MixedOptions) ([]float64, error) {
 	const fn = "surgeon_mixed_row_errors"
 	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
 		return nil, err
 	}
-	if s == nil || q == nil {
-		return nil, fail(StatusInvalidArgument, fn, "solver and quantizer are required")
-	}
-	if cols != s.cols {
-		return nil, fail(StatusShape, fn, "w has %d columns, the solver %d", cols, s.cols)
-	}
-	if err := checkOptions(fn, options); err != nil {
-		return nil, err
-	}
-	qp, err := q.shared(fn)
-	if err != nil {
-		return nil, err
-	}
-	defer q.mu.RUnlock()
-	c, err := ctx.acquire(fn)
-	if err != nil {
-		return nil, err
-	}
-	defer c.release()
-	out := make([]float64, rows*len(options))
-	return fill(out, s.callShared(fn, func(p raw.Handle) error {
-		return raw.Surgeon_mixed_row_errors(c.raw(), p, w, int64(rows), int64(cols), 0, qp, options, len(options), out)
-	}))
+	var out []float64
+	err := withMixed(fn, opts, func(p []raw.Handle, options int) error {
+		out = make([]float64, rows*options)
+		return raw.Surgeon_mixed_row_errors(p[1], w, int64(rows), int64(cols), 0, p[2], p[0], out)
+	}, ref(s), ref(q))
+	return fill(out, err)
 }
 
-// AllocateError minimises Σ errors[i][choice_i] (errors: rows × len(options), as
-// MixedRowErrors gives) with exactly AttainableAverage(rows, options, avgBits) bits on
+// AllocateError minimises Σ errors[i][choice_i] (errors: rows × the bit options of
+// opts, as MixedRowErrors gives) with exactly AttainableAverage(rows, opts) bits on
 // average.
-func AllocateError(errors []float64, rows int, options []int32, avgBits float64) ([]int32, error) {
+func AllocateError(errors []float64, rows int, opts *MixedOptions) ([]int32, error) {
 	const fn = "surgeon_allocate_error"
-	if err := checkOptions(fn, options); err != nil {
-		return nil, err
-	}
-	if err := checkMatrix(fn, "errors", len(errors), rows, len(options)); err != nil {
-		return nil, err
-	}
 	out := make([]int32, rows)
-	return fill(out, check(raw.Surgeon_allocate_error(errors, int64(rows), options, len(options), avgBits, out)))
+	return fill(out, withMixed(fn, opts, func(p []raw.Handle, options int) error {
+		if err := checkMatrix(fn, "errors", len(errors), rows, options); err != nil {
+			return err
+		}
+		return raw.Surgeon_allocate_error(errors, int64(rows), p[0], out)
+	}))
 }
 
 // BudgetLayer is one layer of a model-wide budget (AllocateErrorGroups): the cost of each
@@ -267,8 +250,8 @@ func AllocateErrorGroups(layers []BudgetLayer, budgetBits int64) ([][]int32, err
 	weights := make([]int64, len(layers))
 	total := 0
 	for i, l := range layers {
-		if err := checkOptions(fn, l.Options); err != nil {
-			return nil, err
+		if len(l.Options) == 0 {
+			return nil, fail(StatusInvalidArgument, fn, "layer %d has no options", i)
 		}
 		if err := checkMatrix(fn, "costs", len(l.Costs), l.Rows, len(l.Options)); err != nil {
 			return nil, err
@@ -289,44 +272,6 @@ func AllocateErrorGroups(layers []BudgetLayer, budgetBits int64) ([][]int32, err
 		out[i], bits = bits[:l.Rows:l.Rows], bits[l.Rows:]
 	}
 	return out, nil
-}
-
-// checkRowBits checks there is one width per row (the widths are checked by C).
-func checkRowBits(function string, rowBits []int32, rows int) error {
-	if len(rowBits) != rows {
-		return fail(StatusShape, function, "row_bits has %d values for %d rows", len(rowBits), rows)
-	}
-	return nil
-}
-
-// QuantizeMixed is Quantize with rowBits (one width in [1, 8] per row) replacing the
-// quantizer's width row by row: row r keeps at most 2^rowBits[r] levels per grid. On
-// error w is unchanged.
-func (s *Solver) QuantizeMixed(w []float32, rows, cols int, q *Quantizer, rowBits []int32) (QuantizeResult, error) {
-	const fn = "surgeon_solver_quantize_mixed"
-	if rowBits == nil {
-		return QuantizeResult{}, fail(StatusInvalidArgument, fn, "rowBits is nil")
-	}
-	return s.quantize(fn, w, rows, cols, q, rowBits)
-}
-
-// PruneMixed is Prune with a quantizer (required: opts.Quantizer) whose width rowBits
-// replaces row by row. On error w is unchanged.
-func (s *Solver) PruneMixed(w []float32, rows, cols int, opts PruneOptions, rowBits []int32) (PruneResult, error) {
-	const fn = "surgeon_solver_prune_mixed"
-	if rowBits == nil {
-		return PruneResult{}, fail(StatusInvalidArgument, fn, "rowBits is nil")
-	}
-	return s.prune(fn, w, rows, cols, opts, rowBits)
-}
-
-// RowBits returns the width of every row: the per-row widths of a mixed result, else the
-// uniform width repeated.
-func (r *QResult) RowBits() ([]int32, error) {
-	out := make([]int32, r.shape.Rows)
-	return fill(out, r.callShared("surgeon_qresult_row_bits", func(p raw.Handle) error {
-		return raw.Surgeon_qresult_row_bits(p, out)
-	}))
 }
 
 // Overhead is the storage of one grid (one per row and group): ScaleBits for the scale,
@@ -359,19 +304,20 @@ func ComputeMixedStats(bits []int32, cols, groupSize int, o Overhead, imp *Impor
 		return MixedStats{}, fail(StatusShape, fn, "bits is empty")
 	}
 	var stats MixedStats
-	err := withOptionalImportance(fn, imp, func(ip raw.Handle) error {
-		c := raw.NewSurgeon_mixed_stats()
-		defer raw.DeleteSurgeon_mixed_stats(c)
-		if err := check(raw.Surgeon_mixed_stats_compute(bits, int64(len(bits)), int64(cols), int64(groupSize),
-			o.ScaleBits, o.ZeroBits, ip, c)); err != nil {
-			return err
-		}
-		stats = MixedStats{Channels: c.GetChannels(), Weights: c.GetWeights(), Grids: c.GetGrids(),
-			AvgBits: c.GetAvg_bits(), AvgBitsWithOverhead: c.GetAvg_bits_with_overhead(),
-			HasImportance: c.GetHas_importance() != 0, ImportanceMin: c.GetImportance_min(),
-			ImportanceMax: c.GetImportance_max(), ImportanceMean: c.GetImportance_mean()}
-		copyHistogram(&stats.Histogram, c.GetHistogram())
-		return nil
+	err := withStats(func(c raw.Surgeon_mixed_stats) error {
+		return using(fn, false, func(p []raw.Handle) error {
+			if err := check(raw.Surgeon_mixed_stats_compute(bits, int64(len(bits)), int64(cols), int64(groupSize),
+				o.ScaleBits, o.ZeroBits, p[0], c)); err != nil {
+				return err
+			}
+			stats = MixedStats{Channels: c.GetChannels(), Weights: c.GetWeights(), Grids: c.GetGrids(),
+				AvgBits: c.GetAvg_bits(), AvgBitsWithOverhead: c.GetAvg_bits_with_overhead(),
+				HasImportance: c.GetHas_importance() != 0, ImportanceMin: c.GetImportance_min(),
+				ImportanceMax: c.GetImportance_max(), ImportanceMean: c.GetImportance_mean()}
+			// SWIG hands out a pointer into the struct (C memory, alive until it is freed).
+			copy(stats.Histogram[:], unsafe.Slice(c.GetHistogram(), len(stats.Histogram)))
+			return nil
+		}, ref(imp))
 	})
 	if err != nil {
 		return MixedStats{}, err
@@ -379,51 +325,34 @@ func ComputeMixedStats(bits []int32, cols, groupSize int, o Overhead, imp *Impor
 	return stats, nil
 }
 
-// MixedStatsJSON is ComputeMixedStats as the library's JSON object.
-func MixedStatsJSON(bits []int32, cols, groupSize int, o Overhead, imp *Importance) (string, error) {
-	const fn = "surgeon_mixed_stats_json"
-	if len(bits) == 0 {
-		return "", fail(StatusShape, fn, "bits is empty")
-	}
+// JSON is the library's JSON object of the statistics (surgeon_mixed_stats_json).
+func (s MixedStats) JSON() (string, error) {
 	var text string
-	err := withOptionalImportance(fn, imp, func(ip raw.Handle) error {
-		call := func(buf []byte) (int64, error) {
-			var length int64
-			err := check(raw.Surgeon_mixed_stats_json(bits, int64(len(bits)), int64(cols), int64(groupSize),
-				o.ScaleBits, o.ZeroBits, ip, buf, int64(len(buf)), &length))
-			return length, err
-		}
-		// The length first, then the text: both calls see the same arguments under the
-		// same lock, so the second one fits.
-		length, err := call(nil)
-		if err != nil {
-			return err
-		}
-		buf := make([]byte, length+1)
-		if _, err := call(buf); err != nil {
-			return err
-		}
-		text = string(buf[:length])
-		return nil
+	err := withStats(func(c raw.Surgeon_mixed_stats) (err error) {
+		c.SetHas_importance(flag(s.HasImportance))
+		c.SetChannels(s.Channels)
+		c.SetWeights(s.Weights)
+		c.SetGrids(s.Grids)
+		c.SetHistogram(&s.Histogram[0])
+		c.SetAvg_bits(s.AvgBits)
+		c.SetAvg_bits_with_overhead(s.AvgBitsWithOverhead)
+		c.SetImportance_min(s.ImportanceMin)
+		c.SetImportance_max(s.ImportanceMax)
+		c.SetImportance_mean(s.ImportanceMean)
+		text, err = sizedText(func(buf []byte, cap int64, needed *int64) error {
+			return raw.Surgeon_mixed_stats_json(c, buf, cap, needed)
+		})
+		return err
 	})
 	return text, err
 }
 
-// withOptionalImportance runs call with imp's C handle (0 for nil) under its read lock.
-func withOptionalImportance(function string, imp *Importance, call func(raw.Handle) error) error {
-	if imp == nil {
-		return call(0)
-	}
-	p, err := imp.shared(function)
-	if err != nil {
+// withStats runs call with a C surgeon_mixed_stats initialised for this header's version.
+func withStats(call func(raw.Surgeon_mixed_stats) error) error {
+	c := raw.NewSurgeon_mixed_stats()
+	defer raw.DeleteSurgeon_mixed_stats(c)
+	if err := check(raw.Surgeon_mixed_stats_init(c, uint(raw.SURGEON_MIXED_STATS_VERSION))); err != nil {
 		return err
 	}
-	defer imp.mu.RUnlock()
-	return call(p)
-}
-
-// copyHistogram copies the C struct's int64_t[9]: SWIG hands out a pointer into the
-// struct (C memory, alive until DeleteSurgeon_mixed_stats).
-func copyHistogram(dst *[9]int64, src *int64) {
-	copy(dst[:], unsafe.Slice(src, len(dst)))
+	return call(c)
 }

@@ -5,7 +5,6 @@ import (
 	"math"
 	"sort"
 	"strconv"
-	"sync"
 	"testing"
 )
 
@@ -26,7 +25,7 @@ func loadMixedLayer(t *testing.T, name string) *mixedLayer {
 	h := must(NewHessian(nil, f.cols)).of(t)
 	t.Cleanup(func() { h.Close() })
 	noErr(t, h.Add(f.x, f.tokens))
-	s := must(NewSolver(h, 0.01, 128)).of(t)
+	s := must(NewSolver(nil, h, nil)).of(t)
 	t.Cleanup(func() { s.Close() })
 	return &mixedLayer{f, h, s}
 }
@@ -61,7 +60,7 @@ func TestImportanceSignalsMatchTheirFormulas(t *testing.T) {
 	if defaults != (ImportanceWeights{0.25, 0.25, 0.15, 0.25, 0.10}) {
 		t.Fatalf("default weights %v", defaults)
 	}
-	imp := must(ComputeImportance(nil, l.h, l.w, l.rows, l.cols, ImportanceOptions{Solver: l.solver})).of(t)
+	imp := must(NewImportance(l.h, l.solver, l.w, l.rows, l.cols, nil)).of(t)
 	defer imp.Close()
 	if imp.Rows() != l.rows {
 		t.Fatalf("rows %d", imp.Rows())
@@ -125,7 +124,7 @@ func TestImportanceSignalsMatchTheirFormulas(t *testing.T) {
 
 	// Custom weights: only the weight-magnitude signal counts, so the score is that signal.
 	only := ImportanceWeights{SignalWeight: 2}
-	byWeight := must(ComputeImportance(nil, l.h, l.w, l.rows, l.cols, ImportanceOptions{Weights: &only})).of(t)
+	byWeight := must(NewImportance(l.h, nil, l.w, l.rows, l.cols, &only)).of(t)
 	defer byWeight.Close()
 	for i, v := range must(byWeight.Scores()).of(t) {
 		if v != signals[SignalWeight][i] {
@@ -133,7 +132,7 @@ func TestImportanceSignalsMatchTheirFormulas(t *testing.T) {
 		}
 	}
 	// Without a solver a private factorization gives the same scores.
-	private := must(ComputeImportance(nil, l.h, l.w, l.rows, l.cols, ImportanceOptions{})).of(t)
+	private := must(NewImportance(l.h, nil, l.w, l.rows, l.cols, nil)).of(t)
 	defer private.Close()
 	if d := relMaxDiff(must(private.Scores()).of(t), scores); d > 1e-5 {
 		t.Fatalf("scores with and without the solver differ by %g", d)
@@ -142,7 +141,7 @@ func TestImportanceSignalsMatchTheirFormulas(t *testing.T) {
 	// A Hessian from a finished matrix has no first moments: activation and variance are
 	// left out (zeros, unavailable).
 	fromMatrix := l.hessian(t, nil)
-	noMoments := must(ComputeImportance(nil, fromMatrix, l.w, l.rows, l.cols, ImportanceOptions{})).of(t)
+	noMoments := must(NewImportance(fromMatrix, nil, l.w, l.rows, l.cols, nil)).of(t)
 	defer noMoments.Close()
 	for s := Signal(0); s < SignalCount; s++ {
 		values, available, err := noMoments.Signal(s)
@@ -153,13 +152,13 @@ func TestImportanceSignalsMatchTheirFormulas(t *testing.T) {
 		}
 	}
 	onlyMoments := ImportanceWeights{SignalActivation: 1, SignalVariance: 1}
-	_, err := ComputeImportance(nil, fromMatrix, l.w, l.rows, l.cols, ImportanceOptions{Weights: &onlyMoments})
+	_, err := NewImportance(fromMatrix, nil, l.w, l.rows, l.cols, &onlyMoments)
 	expectError(t, err, StatusInvalidArgument, "surgeon_importance_compute")
 }
 
 func TestBudgetAndQuantileAllocations(t *testing.T) {
 	l := loadMixedLayer(t, "stories260K_block0_w1") // 172 rows
-	imp := must(ComputeImportance(nil, l.h, l.w, l.rows, l.cols, ImportanceOptions{Solver: l.solver})).of(t)
+	imp := must(NewImportance(l.h, l.solver, l.w, l.rows, l.cols, nil)).of(t)
 	defer imp.Close()
 	scores := must(imp.Scores()).of(t)
 	options := []int32{2, 3, 4, 6, 8}
@@ -167,11 +166,11 @@ func TestBudgetAndQuantileAllocations(t *testing.T) {
 	// Budget: the exact target, and monotone in importance (swapping two rows' widths
 	// against the order would lower Σ score²·4^-b at the same budget).
 	for _, avg := range []float64{2.5, 3.5, 4.0, 5.25} {
-		bits := must(imp.AllocateBudget(options, avg)).of(t)
+		bits := must(imp.AllocateBudget(mixedOpts(t, options, avg))).of(t)
 		if got := sumBits(bits); got != int64(math.Round(avg*float64(l.rows))) {
 			t.Fatalf("budget %g: Σ bits %d, want %g", avg, got, avg*float64(l.rows))
 		}
-		if a := must(AttainableAverage(l.rows, options, avg)).of(t); a != avg {
+		if a := must(AttainableAverage(l.rows, mixedOpts(t, options, avg))).of(t); a != avg {
 			t.Fatalf("attainable average of %g: %g", avg, a)
 		}
 		for i := range bits {
@@ -185,7 +184,7 @@ func TestBudgetAndQuantileAllocations(t *testing.T) {
 	}
 	// An unreachable target rounds down to what the options can make: 5 rows at {2, 4, 8}
 	// and 3 bits average: 15 bits are not reachable with even widths, 14 are.
-	if a := must(AttainableAverage(5, []int32{2, 4, 8}, 3.0)).of(t); a != 14.0/5.0 {
+	if a := must(AttainableAverage(5, mixedOpts(t, []int32{2, 4, 8}, 3.0))).of(t); a != 14.0/5.0 {
 		t.Fatalf("attainable average %g, want 2.8", a)
 	}
 
@@ -197,7 +196,9 @@ func TestBudgetAndQuantileAllocations(t *testing.T) {
 	}
 	sort.SliceStable(order, func(a, b int) bool { return scores[order[a]] < scores[order[b]] })
 	cuts := []float64{0.1, 0.35, 0.6, 0.9}
-	bits := must(imp.AllocateQuantile(options, cuts, 0)).of(t)
+	withCuts := mixedOpts(t, options, 3)
+	noErr(t, withCuts.SetQuantiles(cuts))
+	bits := must(imp.AllocateQuantile(withCuts)).of(t)
 	bounds := []int{0}
 	for _, c := range cuts {
 		bounds = append(bounds, int(math.Round(c*float64(rows))))
@@ -212,22 +213,36 @@ func TestBudgetAndQuantileAllocations(t *testing.T) {
 	}
 	// No cut points: the average is the target up to the rounding of four cuts.
 	for _, avg := range []float64{3.0, 4.5} {
-		bits := must(imp.AllocateQuantile(options, nil, avg)).of(t)
+		bits := must(imp.AllocateQuantile(mixedOpts(t, options, avg))).of(t)
 		got := float64(sumBits(bits)) / float64(rows)
 		if math.Abs(got-avg) > 4*0.5*2/float64(rows) {
 			t.Fatalf("quantile target %g: average %g", avg, got)
 		}
 	}
-	_, err := imp.AllocateQuantile(options, []float64{0.5}, 0)
-	expectError(t, err, StatusShape, "surgeon_allocate_quantile")
-	_, err = imp.AllocateQuantile(options, []float64{0.5, 0.2, 0.6, 0.8}, 0)
+	// Invalid options are refused where they are set, and leave the options unchanged.
+	o := mixedOpts(t, options, 3)
+	expectError(t, o.SetQuantiles([]float64{0.5, 0.2, 0.6, 0.8}), StatusInvalidArgument, "surgeon_mixed_options_set_quantiles")
+	expectError(t, o.SetBits([]int32{4, 4}), StatusInvalidArgument, "surgeon_mixed_options_set_bits")
+	expectError(t, o.SetBits(nil), StatusInvalidArgument, "surgeon_mixed_options_set_bits")
+	expectError(t, o.SetAverage(math.Inf(1)), StatusInvalidArgument, "surgeon_mixed_options_set_average")
+	if b, a := must(o.Bits()).of(t), must(o.Average()).of(t); !equalInt32(b, options) || a != 3 {
+		t.Fatalf("options after failed setters: %v, %g", b, a)
+	}
+	// Cut points that do not fit the bit options, an unreachable average: refused by the call.
+	noErr(t, o.SetQuantiles([]float64{0.5}))
+	_, err := imp.AllocateQuantile(o)
 	expectError(t, err, StatusInvalidArgument, "surgeon_allocate_quantile")
-	_, err = imp.AllocateBudget([]int32{4, 4}, 4)
+	_, err = imp.AllocateBudget(mixedOpts(t, options, 9))
 	expectError(t, err, StatusInvalidArgument, "surgeon_allocate_budget")
-	_, err = imp.AllocateBudget(options, 9)
-	expectError(t, err, StatusInvalidArgument, "surgeon_allocate_budget")
-	_, err = imp.AllocateBudget(nil, 3)
-	expectError(t, err, StatusInvalidArgument, "surgeon_allocate_budget")
+	// nil options: the defaults ({2, 3, 4}, average 3).
+	defaults := must(NewMixedOptions()).of(t)
+	defer defaults.Close()
+	if b, a := must(defaults.Bits()).of(t), must(defaults.Average()).of(t); !equalInt32(b, []int32{2, 3, 4}) || a != 3 {
+		t.Fatalf("default options %v, %g", b, a)
+	}
+	if got := sumBits(must(imp.AllocateBudget(nil)).of(t)); got != int64(3*rows) {
+		t.Fatalf("default budget: Σ bits %d", got)
+	}
 }
 
 // TestErrorAllocatorIsTheExactOptimum compares AllocateError with a brute force over every
@@ -244,7 +259,7 @@ func TestErrorAllocatorIsTheExactOptimum(t *testing.T) {
 		}
 	}
 	for _, avg := range []float64{2.5, 3.0, 3.6, 4.4} {
-		bits := must(AllocateError(errors, rows, options, avg)).of(t)
+		bits := must(AllocateError(errors, rows, mixedOpts(t, options, avg))).of(t)
 		budget := int64(math.Floor(avg * rows))
 		if got := sumBits(bits); got != budget {
 			t.Fatalf("avg %g: Σ bits %d, want %d", avg, got, budget)
@@ -273,19 +288,19 @@ func TestErrorAllocatorIsTheExactOptimum(t *testing.T) {
 			t.Fatalf("avg %g: allocation costs %g, the optimum %g", avg, cost, best)
 		}
 	}
-	_, err := AllocateError(errors[:5], rows, options, 3)
+	_, err := AllocateError(errors[:5], rows, mixedOpts(t, options, 3))
 	expectError(t, err, StatusShape, "surgeon_allocate_error")
 	nan := append([]float64(nil), errors...)
 	nan[3] = math.NaN()
-	_, err = AllocateError(nan, rows, options, 3)
+	_, err = AllocateError(nan, rows, mixedOpts(t, options, 3))
 	expectError(t, err, StatusNumeric, "surgeon_allocate_error")
 
 	// Row errors of a real layer: rows × options, more bits never cost more.
 	l := loadMixedLayer(t, "stories260K_block2_wq")
-	q := must(NewQuantizer(4)).of(t)
+	q := newQuantizer(t, 4, 0)
 	defer q.Close()
 	wide := []int32{2, 3, 4, 6, 8}
-	rowErrors := must(MixedRowErrors(nil, l.solver, l.w, l.rows, l.cols, q, wide)).of(t)
+	rowErrors := must(MixedRowErrors(l.solver, l.w, l.rows, l.cols, q, mixedOpts(t, wide, 3))).of(t)
 	if len(rowErrors) != l.rows*len(wide) {
 		t.Fatalf("%d row errors", len(rowErrors))
 	}
@@ -296,13 +311,13 @@ func TestErrorAllocatorIsTheExactOptimum(t *testing.T) {
 			}
 		}
 	}
-	bits := must(AllocateError(rowErrors, l.rows, wide, 3.0)).of(t)
+	bits := must(AllocateError(rowErrors, l.rows, mixedOpts(t, wide, 3.0))).of(t)
 	if sumBits(bits) != int64(3*l.rows) {
 		t.Fatalf("Σ bits %d, want %d", sumBits(bits), 3*l.rows)
 	}
-	_, err = MixedRowErrors(nil, l.solver, l.w[:len(l.w)-1], l.rows, l.cols, q, wide)
+	_, err = MixedRowErrors(l.solver, l.w[:len(l.w)-1], l.rows, l.cols, q, mixedOpts(t, wide, 3))
 	expectError(t, err, StatusShape, "surgeon_mixed_row_errors")
-	_, err = MixedRowErrors(nil, l.solver, l.w, l.rows, l.cols, nil, wide)
+	_, err = MixedRowErrors(l.solver, l.w, l.rows, l.cols, nil, mixedOpts(t, wide, 3))
 	expectError(t, err, StatusInvalidArgument, "surgeon_mixed_row_errors")
 }
 
@@ -315,23 +330,25 @@ func rowPattern(rows int, options []int32) []int32 {
 	return bits
 }
 
-// TestQuantizeMixedEqualsUniformGPTQRowByRow: GPTQ treats rows independently (per-row
+// TestRowBitsQuantizeEqualsUniformGPTQRowByRow: GPTQ treats rows independently (per-row
 // grids, error feedback along the row), so a row quantized at b bits in a mixed call must
 // equal the same row of a uniform b-bit call on the same solver.
-func TestQuantizeMixedEqualsUniformGPTQRowByRow(t *testing.T) {
+func TestRowBitsQuantizeEqualsUniformGPTQRowByRow(t *testing.T) {
 	l := loadMixedLayer(t, "stories260K_block0_w1")
 	options := []int32{2, 3, 4, 8}
 	rowBits := rowPattern(l.rows, options)
-	q4 := must(NewQuantizer(4)).of(t)
-	defer q4.Close()
-	w := l.clone()
-	res := must(l.solver.QuantizeMixed(w, l.rows, l.cols, q4, rowBits)).of(t)
-	defer res.Close()
-	if !(res.Loss > 0) {
-		t.Errorf("loss %g", res.Loss)
+	q4 := newQuantizer(t, 4, 0)
+	noErr(t, q4.SetRowBits(rowBits))
+	if got := must(q4.RowBits()).of(t); !equalInt32(got, rowBits) {
+		t.Fatalf("quantizer row bits %v", got)
 	}
-	back := must(res.Quant.RowBits()).of(t)
-	codes := must(res.Quant.Codes()).of(t)
+	w := l.clone()
+	res, loss := quantize(t, l.solver, w, l.rows, l.cols, q4)
+	if !(loss > 0) {
+		t.Errorf("loss %g", loss)
+	}
+	back := must(res.RowBits()).of(t)
+	codes := must(res.Codes()).of(t)
 	for r := 0; r < l.rows; r++ {
 		if back[r] != rowBits[r] {
 			t.Fatalf("row %d: result says %d bits, asked %d", r, back[r], rowBits[r])
@@ -342,14 +359,14 @@ func TestQuantizeMixedEqualsUniformGPTQRowByRow(t *testing.T) {
 			}
 		}
 	}
-	if d := relMaxDiff(must(res.Quant.Dequantize()).of(t), w); d > 1e-6 {
+	if d := relMaxDiff(must(res.Dequantize()).of(t), w); d > 1e-6 {
 		t.Fatalf("codes rebuild the weight to %g", d)
 	}
 	for _, b := range options {
-		qb := must(NewQuantizer(int(b))).of(t)
+		qb := newQuantizer(t, int(b), 0)
 		uniform := l.clone()
-		u := must(l.solver.Quantize(uniform, l.rows, l.cols, qb)).of(t)
-		uniformBits := must(u.Quant.RowBits()).of(t)
+		u, uLoss := quantize(t, l.solver, uniform, l.rows, l.cols, qb)
+		uniformBits := must(u.RowBits()).of(t)
 		same, other := 0, 0
 		for r := 0; r < l.rows; r++ {
 			if uniformBits[r] != b {
@@ -369,42 +386,48 @@ func TestQuantizeMixedEqualsUniformGPTQRowByRow(t *testing.T) {
 		if same == 0 || other < (l.rows-same)/2 {
 			t.Fatalf("%d bits: %d rows compared, %d of %d other rows differ", b, same, other, l.rows-same)
 		}
-		t.Logf("%d bits: %d rows equal the uniform result, loss %.4g (mixed %.4g)", b, same, u.Loss, res.Loss)
-		u.Close()
-		qb.Close()
+		t.Logf("%d bits: %d rows equal the uniform result, loss %.4g (mixed %.4g)", b, same, uLoss, loss)
 	}
 
-	// Errors leave w untouched: a width out of range (C), a short row_bits (Go).
+	// Errors leave the quantizer and w untouched: a width out of range, widths for another
+	// number of rows.
 	bad := append([]int32(nil), rowBits...)
 	bad[5] = 9
+	expectError(t, q4.SetRowBits(bad), StatusInvalidArgument, "surgeon_quantizer_set_row_bits")
+	if got := must(q4.RowBits()).of(t); !equalInt32(got, rowBits) {
+		t.Fatal("a failed SetRowBits changed the widths")
+	}
+	noErr(t, q4.SetRowBits(rowBits[1:]))
 	w2 := l.clone()
-	_, err := l.solver.QuantizeMixed(w2, l.rows, l.cols, q4, bad)
-	expectError(t, err, StatusInvalidArgument, "surgeon_solver_quantize_mixed")
-	_, err = l.solver.QuantizeMixed(w2, l.rows, l.cols, q4, rowBits[1:])
-	expectError(t, err, StatusShape, "surgeon_solver_quantize_mixed")
+	_, _, err := l.solver.Quantize(w2, l.rows, l.cols, q4)
+	expectError(t, err, StatusShape, "surgeon_solver_quantize")
 	if relMaxDiff(w2, l.w) != 0 {
-		t.Fatal("a failed QuantizeMixed changed w")
+		t.Fatal("a failed mixed Quantize changed w")
+	}
+	noErr(t, q4.SetRowBits(nil))
+	if got := must(q4.RowBits()).of(t); got != nil {
+		t.Fatalf("cleared row bits %v", got)
 	}
 }
 
-func TestPruneMixedKeepsSparsityAndRowWidths(t *testing.T) {
+func TestRowBitsPruneKeepsSparsityAndRowWidths(t *testing.T) {
 	l := loadMixedLayer(t, "stories260K_block2_wq")
 	rowBits := rowPattern(l.rows, []int32{1, 2, 3, 4, 6, 8})
-	q := must(NewQuantizer(4, GroupSize(16))).of(t)
-	defer q.Close()
-	for _, sp := range []Sparsity{Fraction(0.5), NOfM(2, 4)} {
+	q := newQuantizer(t, 4, 16)
+	noErr(t, q.SetRowBits(rowBits))
+	for _, sp := range []sparsity{fraction(0.5), nOfM(2, 4)} {
 		w := l.clone()
-		res := must(l.solver.PruneMixed(w, l.rows, l.cols, PruneOptions{Sparsity: sp, Quantizer: q}, rowBits)).of(t)
+		res := must(l.solver.Prune(w, l.rows, l.cols, pruneOpts(t, sp, q))).of(t)
 		if s := must(res.Mask.Sparsity()).of(t); math.Abs(s-0.5) > 1e-9 {
 			t.Fatalf("%+v: sparsity %g", sp, s)
 		}
-		if sp.N > 0 && !must(res.Mask.CheckNM(2, 4)).of(t) {
+		if sp.n > 0 && !must(res.Mask.CheckNM(2, 4)).of(t) {
 			t.Fatal("mask is not 2:4")
 		}
 		keep := must(res.Mask.Bytes()).of(t)
-		codes := must(res.Quant.Codes()).of(t)
-		deq := must(res.Quant.Dequantize()).of(t)
-		if got := must(res.Quant.RowBits()).of(t); !equalInt32(got, rowBits) {
+		codes := must(res.QuantResult.Codes()).of(t)
+		deq := must(res.QuantResult.Dequantize()).of(t)
+		if got := must(res.QuantResult.RowBits()).of(t); !equalInt32(got, rowBits) {
 			t.Fatalf("row bits %v", got)
 		}
 		for k := range w {
@@ -422,14 +445,11 @@ func TestPruneMixedKeepsSparsityAndRowWidths(t *testing.T) {
 		res.Close()
 	}
 	w := l.clone()
-	_, err := l.solver.PruneMixed(w, l.rows, l.cols, PruneOptions{Sparsity: Fraction(0.5)}, rowBits)
-	expectError(t, err, StatusInvalidArgument, "surgeon_solver_prune_mixed")
-	bad := append([]int32(nil), rowBits...)
-	bad[0] = 0
-	_, err = l.solver.PruneMixed(w, l.rows, l.cols, PruneOptions{Sparsity: Fraction(0.5), Quantizer: q}, bad)
-	expectError(t, err, StatusInvalidArgument, "surgeon_solver_prune_mixed")
+	noErr(t, q.SetRowBits(rowBits[:l.rows-1]))
+	_, err := l.solver.Prune(w, l.rows, l.cols, pruneOpts(t, fraction(0.5), q))
+	expectError(t, err, StatusShape, "surgeon_solver_prune")
 	if relMaxDiff(w, l.w) != 0 {
-		t.Fatal("a failed PruneMixed changed w")
+		t.Fatal("a failed mixed Prune changed w")
 	}
 }
 
@@ -447,9 +467,9 @@ func equalInt32(a, b []int32) bool {
 
 func TestMixedStatsAndJSON(t *testing.T) {
 	l := loadMixedLayer(t, "stories260K_block0_w1") // 172 × 64
-	imp := must(ComputeImportance(nil, l.h, l.w, l.rows, l.cols, ImportanceOptions{Solver: l.solver})).of(t)
+	imp := must(NewImportance(l.h, l.solver, l.w, l.rows, l.cols, nil)).of(t)
 	defer imp.Close()
-	bits := must(imp.AllocateBudget([]int32{2, 3, 4, 6, 8}, 3.5)).of(t)
+	bits := must(imp.AllocateBudget(mixedOpts(t, []int32{2, 3, 4, 6, 8}, 3.5))).of(t)
 	const group = 24 // 64 columns: 3 grids per row, the last one short
 	stats := must(ComputeMixedStats(bits, l.cols, group, DefaultOverhead, imp)).of(t)
 
@@ -477,7 +497,7 @@ func TestMixedStatsAndJSON(t *testing.T) {
 			stats.ImportanceMean, lo, hi, mean)
 	}
 
-	text := must(MixedStatsJSON(bits, l.cols, group, DefaultOverhead, imp)).of(t)
+	text := must(stats.JSON()).of(t)
 	var parsed struct {
 		Channels            int64            `json:"channels"`
 		Weights             int64            `json:"weights"`
@@ -508,7 +528,7 @@ func TestMixedStatsAndJSON(t *testing.T) {
 	if plain.HasImportance || plain.Grids != int64(l.rows) || plain.AvgBitsWithOverhead != 3.5+16.0/float64(l.cols) {
 		t.Fatalf("stats without importance %+v", plain)
 	}
-	text = must(MixedStatsJSON(bits, l.cols, 0, DefaultOverhead, nil)).of(t)
+	text = must(plain.JSON()).of(t)
 	var keys map[string]json.RawMessage
 	noErr(t, json.Unmarshal([]byte(text), &keys))
 	if _, ok := keys["importance"]; ok {
@@ -519,8 +539,6 @@ func TestMixedStatsAndJSON(t *testing.T) {
 	bad[7] = 0
 	_, err := ComputeMixedStats(bad, l.cols, 0, DefaultOverhead, nil)
 	expectError(t, err, StatusInvalidArgument, "surgeon_mixed_stats_compute")
-	_, err = MixedStatsJSON(bad, l.cols, 0, DefaultOverhead, nil)
-	expectError(t, err, StatusInvalidArgument, "surgeon_mixed_stats_json")
 	_, err = ComputeMixedStats(bits[1:], l.cols, 0, DefaultOverhead, imp)
 	expectError(t, err, StatusShape, "surgeon_mixed_stats_compute")
 	_, err = ComputeMixedStats(nil, l.cols, 0, DefaultOverhead, nil)
@@ -529,22 +547,22 @@ func TestMixedStatsAndJSON(t *testing.T) {
 
 func TestMixedArgumentChecksAndClose(t *testing.T) {
 	l := loadMixedLayer(t, "stories260K_block2_wq")
-	_, err := ComputeImportance(nil, l.h, l.w[:10], l.rows, l.cols, ImportanceOptions{})
+	_, err := NewImportance(l.h, nil, l.w[:10], l.rows, l.cols, nil)
 	expectError(t, err, StatusShape, "surgeon_importance_compute")
-	_, err = ComputeImportance(nil, nil, l.w, l.rows, l.cols, ImportanceOptions{})
+	_, err = NewImportance(nil, nil, l.w, l.rows, l.cols, nil)
 	expectError(t, err, StatusInvalidArgument, "surgeon_importance_compute")
 	negative := ImportanceWeights{0.25, -1}
-	_, err = ComputeImportance(nil, l.h, l.w, l.rows, l.cols, ImportanceOptions{Weights: &negative})
+	_, err = NewImportance(l.h, nil, l.w, l.rows, l.cols, &negative)
 	expectError(t, err, StatusInvalidArgument, "surgeon_importance_compute")
 
-	imp := must(ComputeImportance(nil, l.h, l.w, l.rows, l.cols, ImportanceOptions{})).of(t)
+	imp := must(NewImportance(l.h, nil, l.w, l.rows, l.cols, nil)).of(t)
 	_, _, err = imp.Signal(SignalCount)
 	expectError(t, err, StatusInvalidArgument, "surgeon_importance_signal_values")
 	imp.Close()
 	imp.Close()
 	_, err = imp.Scores()
 	expectError(t, err, StatusInvalidArgument, "surgeon_importance_scores")
-	_, err = imp.AllocateBudget([]int32{2, 4}, 3)
+	_, err = imp.AllocateBudget(mixedOpts(t, []int32{2, 4}, 3))
 	expectError(t, err, StatusInvalidArgument, "surgeon_allocate_budget")
 	_, err = ComputeMixedStats([]int32{4}, 8, 0, DefaultOverhead, imp)
 	expectError(t, err, StatusInvalidArgument, "surgeon_mixed_stats_compute")
@@ -554,39 +572,35 @@ func TestMixedArgumentChecksAndClose(t *testing.T) {
 // Solver from several goroutines give the sequential results (run under -race too).
 func TestConcurrentMixedReads(t *testing.T) {
 	l := loadMixedLayer(t, "stories260K_block2_wq")
-	imp := must(ComputeImportance(nil, l.h, l.w, l.rows, l.cols, ImportanceOptions{Solver: l.solver})).of(t)
+	imp := must(NewImportance(l.h, l.solver, l.w, l.rows, l.cols, nil)).of(t)
 	defer imp.Close()
-	q := must(NewQuantizer(4)).of(t)
+	q := newQuantizer(t, 4, 0)
 	defer q.Close()
 	options := []int32{2, 3, 4, 8}
-	wantBits := must(imp.AllocateBudget(options, 3.25)).of(t)
-	wantErrors := must(MixedRowErrors(nil, l.solver, l.w, l.rows, l.cols, q, options)).of(t)
-	var wg sync.WaitGroup
-	for g := 0; g < 4; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 5; i++ {
-				bits, err := imp.AllocateBudget(options, 3.25)
-				if err != nil || !equalInt32(bits, wantBits) {
-					t.Errorf("concurrent budget: %v", err)
+	opts := mixedOpts(t, options, 3.25)
+	wantBits := must(imp.AllocateBudget(opts)).of(t)
+	wantErrors := must(MixedRowErrors(l.solver, l.w, l.rows, l.cols, q, opts)).of(t)
+	wait := spawn(4, func(g int) {
+		for i := 0; i < 5; i++ {
+			bits, err := imp.AllocateBudget(opts)
+			if err != nil || !equalInt32(bits, wantBits) {
+				t.Errorf("concurrent budget: %v", err)
+				return
+			}
+			e, err := MixedRowErrors(l.solver, l.w, l.rows, l.cols, q, opts)
+			if err != nil || len(e) != len(wantErrors) {
+				t.Errorf("concurrent row errors: %v", err)
+				return
+			}
+			for k := range e {
+				if e[k] != wantErrors[k] {
+					t.Errorf("concurrent row errors differ at %d", k)
 					return
-				}
-				e, err := MixedRowErrors(nil, l.solver, l.w, l.rows, l.cols, q, options)
-				if err != nil || len(e) != len(wantErrors) {
-					t.Errorf("concurrent row errors: %v", err)
-					return
-				}
-				for k := range e {
-					if e[k] != wantErrors[k] {
-						t.Errorf("concurrent row errors differ at %d", k)
-						return
-					}
 				}
 			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
+	wait()
 }
 
 // One budget over two layers of different widths and option sets equals the brute-force

@@ -27,44 +27,53 @@ const (
 
 // Model is a whole Llama-family model (llama2.c file or Hugging Face directory) with its
 // tokenizer when one lies beside it. Reading methods may run concurrently; Compress,
-// SetLinear and Close are serialized by the binding.
+// PruneStructured, SetLinear and Close are serialized by the binding.
 type Model struct {
 	handle
 }
 
-// LoadModel loads a llama2.c checkpoint file or a Hugging Face directory.
-func LoadModel(path string) (*Model, error) {
+var modelKind = kind{"Model", func(p raw.Handle) { raw.Surgeon_model_free(p) }}
+
+// LoadModel loads a llama2.c checkpoint file or a Hugging Face directory (what was loaded
+// is logged to ctx's log callback).
+func LoadModel(ctx *Context, path string) (*Model, error) {
 	const fn = "surgeon_model_load"
 	if err := checkPath(fn, path); err != nil {
 		return nil, err
 	}
-	var ptr raw.Handle
-	if err := check(raw.Surgeon_model_load(&ptr, path)); err != nil {
-		return nil, err
-	}
-	m := &Model{}
-	m.init("Model", ptr, func(p raw.Handle) { raw.Surgeon_model_free(p) }, nil)
-	setFinalizer(m)
-	return m, nil
+	return create[Model](&modelKind, fn, ctx, func(c raw.Handle, _ []raw.Handle, out *raw.Handle) error {
+		return raw.Surgeon_model_load(out, c, path)
+	})
 }
 
-// Close frees the model; later calls return an error.
-func (m *Model) Close() error {
-	m.close()
-	return nil
+// Clone returns a deep copy of the model (weights and tokenizer, not the last report).
+func (m *Model) Clone() (*Model, error) {
+	return create[Model](&modelKind, "surgeon_model_clone", nil, func(_ raw.Handle, in []raw.Handle, out *raw.Handle) error {
+		return raw.Surgeon_model_clone(out, in[0])
+	}, &m.handle)
+}
+
+// SetTokenizer loads (or replaces) the llama2.c tokenizer; its vocabulary must match the
+// model's.
+func (m *Model) SetTokenizer(path string) error {
+	const fn = "surgeon_model_set_tokenizer"
+	if err := checkPath(fn, path); err != nil {
+		return err
+	}
+	return m.write(fn, func(p raw.Handle) error { return raw.Surgeon_model_set_tokenizer(p, path) })
 }
 
 // Config returns the model's dimensions.
 func (m *Model) Config() (ModelConfig, error) {
-	const fn = "surgeon_model_get_config"
-	p, err := m.shared(fn)
-	if err != nil {
-		return ModelConfig{}, err
-	}
-	defer m.mu.RUnlock()
 	c := raw.NewSurgeon_model_config()
 	defer raw.DeleteSurgeon_model_config(c)
-	if err := check(raw.Surgeon_model_get_config(p, c)); err != nil {
+	err := m.read("surgeon_model_get_config", func(p raw.Handle) error {
+		if err := check(raw.Surgeon_model_config_init(c, uint(raw.SURGEON_MODEL_CONFIG_VERSION))); err != nil {
+			return err
+		}
+		return raw.Surgeon_model_get_config(p, c)
+	})
+	if err != nil {
 		return ModelConfig{}, err
 	}
 	return ModelConfig{c.GetDim(), c.GetHidden_dim(), c.GetN_layers(), c.GetN_heads(), c.GetN_kv_heads(),
@@ -73,117 +82,101 @@ func (m *Model) Config() (ModelConfig, error) {
 
 // Encode returns the token ids of text, with BOS first when bos is set.
 func (m *Model) Encode(text string, bos bool) ([]int32, error) {
-	const fn = "surgeon_model_encode"
-	p, err := m.shared(fn)
-	if err != nil {
-		return nil, err
-	}
-	defer m.mu.RUnlock()
-	flag := 0
-	if bos {
-		flag = 1
-	}
-	var count int64
-	if err := check(raw.Surgeon_model_encode(p, text, flag, nil, 0, &count)); err != nil {
-		return nil, err
-	}
-	ids := make([]int32, count)
-	if err := check(raw.Surgeon_model_encode(p, text, flag, ids, count, &count)); err != nil {
-		return nil, err
-	}
-	return ids, nil
+	return readSized(&m.handle, "surgeon_model_encode", func(p raw.Handle, buf []int32, cap int64, needed *int64) error {
+		return raw.Surgeon_model_encode(p, text, flag(bos), buf, cap, needed)
+	})
 }
 
 // Perplexity scores text: paragraphs or windows [begin, end) (end < 0: all); seqLen 0
 // means the model's context.
 func (m *Model) Perplexity(ctx *Context, text string, mode EvalMode, begin, end, seqLen int64) (Perplexity, error) {
-	const fn = "surgeon_model_perplexity"
-	s, err := ctx.acquire(fn)
-	if err != nil {
-		return Perplexity{}, err
-	}
-	defer s.release()
-	p, err := m.shared(fn)
-	if err != nil {
-		return Perplexity{}, err
-	}
-	defer m.mu.RUnlock()
+	return m.perplexity("surgeon_model_perplexity", ctx, func(c, p raw.Handle, out raw.Surgeon_perplexity) error {
+		return raw.Surgeon_model_perplexity(c, p, text, raw.Enum_SS_surgeon_eval_mode(mode), begin, end, seqLen, out)
+	})
+}
+
+// perplexity runs a perplexity call into a C surgeon_perplexity initialised for this
+// header's version.
+func (m *Model) perplexity(fn string, ctx *Context, call func(c, p raw.Handle, out raw.Surgeon_perplexity) error) (Perplexity, error) {
 	out := raw.NewSurgeon_perplexity()
 	defer raw.DeleteSurgeon_perplexity(out)
-	if err := check(raw.Surgeon_model_perplexity(s.raw(), p, text, raw.Enum_SS_surgeon_eval_mode(mode), begin, end, seqLen, out)); err != nil {
+	err := ctx.using(fn, func(c raw.Handle, p []raw.Handle) error {
+		if err := check(raw.Surgeon_perplexity_init(out, uint(raw.SURGEON_PERPLEXITY_VERSION))); err != nil {
+			return err
+		}
+		return call(c, p[0], out)
+	}, &m.handle)
+	if err != nil {
 		return Perplexity{}, err
 	}
 	return Perplexity{out.GetSequences(), out.GetTokens(), out.GetNll(), out.GetPpl()}, nil
 }
 
+// PerplexityTokens scores a token stream with the windows protocol; seqLen 0 means the
+// model's context.
+func (m *Model) PerplexityTokens(ctx *Context, tokens []int32, seqLen int64) (Perplexity, error) {
+	return m.perplexity("surgeon_model_perplexity_tokens", ctx, func(c, p raw.Handle, out raw.Surgeon_perplexity) error {
+		return raw.Surgeon_model_perplexity_tokens(c, p, tokens, int64(len(tokens)), seqLen, out)
+	})
+}
+
 // Compress compresses every linear layer block by block (true-sequential), calibrating on
 // the non-empty paragraphs [begin, end) of calib, as the JSON recipe says, e.g.
 // {"default": {"method": "sparsegpt", "nm": "2:4"}}. The model is unchanged on failure.
-// Returns the JSON report.
-func (m *Model) Compress(ctx *Context, calib string, begin, end int64, recipeJSON string) (string, error) {
-	const fn = "surgeon_model_compress"
-	s, err := ctx.acquire(fn)
-	if err != nil {
-		return "", err
-	}
-	defer s.release()
-	p, err := m.exclusive(fn)
-	if err != nil {
-		return "", err
-	}
-	defer m.mu.Unlock()
-	if err := check(raw.Surgeon_model_compress(s.raw(), p, calib, begin, end, recipeJSON)); err != nil {
-		return "", err
-	}
-	var report string
-	err = check(raw.Surgeon_model_report(p, &report))
-	return report, err
+// Report then gives the per-layer report.
+func (m *Model) Compress(ctx *Context, calib string, begin, end int64, recipeJSON string) error {
+	return m.update("surgeon_model_compress", ctx, func(c raw.Handle, p []raw.Handle) error {
+		return raw.Surgeon_model_compress(c, p[0], calib, begin, end, recipeJSON)
+	})
+}
+
+// update runs a call that modifies the model with ctx's settings, under the model's
+// write lock and the read locks of the other handles it reads (p[0] is the model).
+func (m *Model) update(fn string, ctx *Context, call func(c raw.Handle, p []raw.Handle) error, inputs ...*handle) error {
+	return ctx.with(fn, func(c raw.Handle) error {
+		return using(fn, true, func(p []raw.Handle) error { return call(c, p) }, append([]*handle{&m.handle}, inputs...)...)
+	})
+}
+
+// Report is the JSON report of the last Compress or PruneStructured ("{}" before either).
+func (m *Model) Report() (string, error) {
+	return readText(&m.handle, "surgeon_model_report", raw.Surgeon_model_report)
 }
 
 // Save writes format "hf" (a directory; dtype "f32", "f16" or "bf16") or "llama2c" (a
-// file, dtype "f32").
-func (m *Model) Save(path, format, dtype string) error {
-	const fn = "surgeon_model_save"
-	if err := checkPath(fn, path); err != nil {
-		return err
-	}
-	p, err := m.shared(fn)
-	if err != nil {
-		return err
-	}
-	defer m.mu.RUnlock()
-	return check(raw.Surgeon_model_save(p, path, format, dtype))
+// file, dtype "f32"); what was written is logged to ctx's log callback.
+func (m *Model) Save(ctx *Context, path, format, dtype string) error {
+	return m.savePath("surgeon_model_save", ctx, path, func(c, p raw.Handle) error {
+		return raw.Surgeon_model_save(c, p, path, format, dtype)
+	})
 }
 
 // SaveGPTQ writes the packed GPTQ checkpoint of the last Compress.
-func (m *Model) SaveGPTQ(dir string) error {
-	const fn = "surgeon_model_save_gptq"
-	if err := checkPath(fn, dir); err != nil {
+func (m *Model) SaveGPTQ(ctx *Context, dir string) error {
+	return m.savePath("surgeon_model_save_gptq", ctx, dir, func(c, p raw.Handle) error {
+		return raw.Surgeon_model_save_gptq(c, p, dir)
+	})
+}
+
+func (m *Model) savePath(fn string, ctx *Context, path string, call func(c, p raw.Handle) error) error {
+	if err := checkPath(fn, path); err != nil {
 		return err
 	}
-	p, err := m.shared(fn)
-	if err != nil {
-		return err
-	}
-	defer m.mu.RUnlock()
-	return check(raw.Surgeon_model_save_gptq(p, dir))
+	return ctx.using(fn, func(c raw.Handle, p []raw.Handle) error { return call(c, p[0]) }, &m.handle)
 }
 
 // Linear returns a copy of a linear's weights (row-major) and its shape. name: "wq".."w3"
 // or the Hugging Face projection names.
 func (m *Model) Linear(block int, name string) (w []float32, rows, cols int, err error) {
-	const fn = "surgeon_model_get_linear"
-	p, err := m.shared(fn)
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	defer m.mu.RUnlock()
 	var r, c int64
-	if err := check(raw.Surgeon_model_linear_shape(p, int64(block), name, &r, &c)); err != nil {
-		return nil, 0, 0, err
-	}
-	w = make([]float32, r*c)
-	if err := check(raw.Surgeon_model_get_linear(p, int64(block), name, w, r, c)); err != nil {
+	err = m.read("surgeon_model_get_linear", func(p raw.Handle) error {
+		if err := check(raw.Surgeon_model_linear_shape(p, int64(block), name, &r, &c)); err != nil {
+			return err
+		}
+		w = make([]float32, r*c)
+		return raw.Surgeon_model_get_linear(p, int64(block), name, w, r, c)
+	})
+	if err != nil {
 		return nil, 0, 0, err
 	}
 	return w, int(r), int(c), nil
@@ -195,34 +188,15 @@ func (m *Model) SetLinear(block int, name string, w []float32, rows, cols int) e
 	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
 		return err
 	}
-	p, err := m.exclusive(fn)
-	if err != nil {
-		return err
-	}
-	defer m.mu.Unlock()
-	return check(raw.Surgeon_model_set_linear(p, int64(block), name, w, int64(rows), int64(cols)))
+	return m.write(fn, func(p raw.Handle) error {
+		return raw.Surgeon_model_set_linear(p, int64(block), name, w, int64(rows), int64(cols))
+	})
 }
 
 // Generate continues prompt for up to steps positions, greedily when temperature is 0.
+// Generation is deterministic for a seed: the size query and the text agree.
 func (m *Model) Generate(prompt string, steps int, temperature float64, seed uint64) (string, error) {
-	const fn = "surgeon_model_generate"
-	p, err := m.shared(fn)
-	if err != nil {
-		return "", err
-	}
-	defer m.mu.RUnlock()
-	// Room for typical pieces first; generation is deterministic, so a second run with the
-	// exact size gives the same text when it was longer.
-	buf := make([]byte, steps*32+len(prompt)+64)
-	var length int64
-	if err := check(raw.Surgeon_model_generate(p, prompt, int64(steps), temperature, seed, buf, int64(len(buf)), &length)); err != nil {
-		return "", err
-	}
-	if length >= int64(len(buf)) {
-		buf = make([]byte, length+1)
-		if err := check(raw.Surgeon_model_generate(p, prompt, int64(steps), temperature, seed, buf, int64(len(buf)), &length)); err != nil {
-			return "", err
-		}
-	}
-	return string(buf[:length]), nil
+	return readText(&m.handle, "surgeon_model_generate", func(p raw.Handle, buf []byte, cap int64, needed *int64) error {
+		return raw.Surgeon_model_generate(p, prompt, int64(steps), temperature, seed, buf, cap, needed)
+	})
 }

@@ -24,11 +24,7 @@ func bundled(t *testing.T) (model, text string) {
 
 func TestModelPerplexityEncodeAndGenerate(t *testing.T) {
 	path, text := bundled(t)
-	m, err := LoadModel(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := loadModel(t, path)
 	c, err := m.Config()
 	if err != nil || c.Dim != 64 || c.Layers != 5 || c.VocabSize != 512 {
 		t.Fatalf("config %+v, %v", c, err)
@@ -41,6 +37,12 @@ func TestModelPerplexityEncodeAndGenerate(t *testing.T) {
 	if err != nil || p.Tokens != 5055 || math.Abs(p.NLL-1.3847) > 1e-3 {
 		t.Fatalf("perplexity %+v, %v", p, err)
 	}
+	// The windows protocol on the text's tokens, from the text or from the ids.
+	windows := must(m.Perplexity(nil, text[:4000], Windows, 0, -1, 0)).of(t)
+	stream := must(m.PerplexityTokens(nil, must(m.Encode(text[:4000], false)).of(t), 0)).of(t)
+	if windows != stream || windows.Tokens == 0 {
+		t.Fatalf("windows %+v, token stream %+v", windows, stream)
+	}
 	story, err := m.Generate("", 40, 0, 0)
 	if err != nil || !strings.HasPrefix(story, "Once upon a time, there was a little girl named Lily.") {
 		t.Fatalf("generate %q, %v", story, err)
@@ -49,14 +51,13 @@ func TestModelPerplexityEncodeAndGenerate(t *testing.T) {
 
 func TestModelCompressSaveReload(t *testing.T) {
 	path, text := bundled(t)
-	m, err := LoadModel(path)
-	if err != nil {
-		t.Fatal(err)
+	m := loadModel(t, path)
+	if report := must(m.Report()).of(t); report != "{}" {
+		t.Fatalf("report before compressing: %q", report)
 	}
-	defer m.Close()
-	report, err := m.Compress(nil, text, 2000, 2016, `{"default": {"method": "sparsegpt", "nm": "2:4"}}`)
-	if err != nil || !strings.Contains(report, `"linear_sparsity":0.5`) {
-		t.Fatalf("compress: %v %.200s", err, report)
+	noErr(t, m.Compress(nil, text, 2000, 2016, `{"default": {"method": "sparsegpt", "nm": "2:4"}}`))
+	if report := must(m.Report()).of(t); !strings.Contains(report, `"linear_sparsity":0.5`) {
+		t.Fatalf("compress report %.200s", report)
 	}
 	w, _, _, err := m.Linear(2, "gate_proj")
 	if err != nil {
@@ -77,15 +78,25 @@ func TestModelCompressSaveReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A clone is independent: structured pruning of the clone leaves the model as it was.
+	clone := closing(t, must(m.Clone()).of(t))
+	if must(clone.Config()).of(t) != must(m.Config()).of(t) || must(clone.Report()).of(t) != "{}" {
+		t.Fatal("the clone differs from the model")
+	}
+	l2 := closing(t, must(NewStructuredOptions()).of(t))
+	noErr(t, l2.SetMethod(FFNL2))
+	noErr(t, clone.PruneStructured(nil, l2))
+	if must(clone.Config()).of(t).HiddenDim >= must(m.Config()).of(t).HiddenDim {
+		t.Fatal("pruning the clone changed nothing")
+	}
+	if after := must(m.Perplexity(nil, text, Paragraphs, 0, 30, 0)).of(t); after != before {
+		t.Fatalf("pruning the clone changed the model: %+v, %+v", after, before)
+	}
 	dir := t.TempDir()
-	if err := m.Save(filepath.Join(dir, "hf"), "hf", "f32"); err != nil {
+	if err := m.Save(nil, filepath.Join(dir, "hf"), "hf", "f32"); err != nil {
 		t.Fatal(err)
 	}
-	back, err := LoadModel(filepath.Join(dir, "hf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer back.Close()
+	back := loadModel(t, filepath.Join(dir, "hf"))
 	after, err := back.Perplexity(nil, text, Paragraphs, 0, 30, 0)
 	if err != nil || after.PPL != before.PPL {
 		t.Fatalf("reloaded ppl %v vs %v (%v)", after.PPL, before.PPL, err)
@@ -94,16 +105,12 @@ func TestModelCompressSaveReload(t *testing.T) {
 
 func TestModelErrorsLeaveItUnchanged(t *testing.T) {
 	path, _ := bundled(t)
-	if _, err := LoadModel("/nonexistent.bin"); !errors.Is(err, ErrIO) && !strings.Contains(err.Error(), "surgeon_model_load") {
+	if _, err := LoadModel(nil, "/nonexistent.bin"); !errors.Is(err, ErrIO) && !strings.Contains(err.Error(), "surgeon_model_load") {
 		t.Fatalf("load of a missing file: %v", err)
 	}
-	m, err := LoadModel(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := loadModel(t, path)
 	wq, rows, cols, _ := m.Linear(0, "wq")
-	if _, err := m.Compress(nil, "text", 0, 1, `{"default": {"method": "gptq", "bits": 12}}`); err == nil {
+	if err := m.Compress(nil, "text", 0, 1, `{"default": {"method": "gptq", "bits": 12}}`); err == nil {
 		t.Fatal("bits 12 accepted")
 	}
 	bad := append([]float32(nil), wq...)
@@ -117,8 +124,19 @@ func TestModelErrorsLeaveItUnchanged(t *testing.T) {
 			t.Fatalf("weights changed at %d", i)
 		}
 	}
+	if err := m.SetTokenizer("/nonexistent/tokenizer.bin"); !errors.Is(err, ErrIO) {
+		t.Fatalf("missing tokenizer: %v", err)
+	}
 	m.Close()
 	if _, err := m.Config(); err == nil {
 		t.Fatal("use after Close accepted")
 	}
+}
+
+// loadModel loads path, closed when the test ends.
+func loadModel(t *testing.T, path string) *Model {
+	t.Helper()
+	m := must(LoadModel(nil, path)).of(t)
+	t.Cleanup(func() { m.Close() })
+	return m
 }

@@ -10,6 +10,68 @@ type Solver struct {
 	cols int
 }
 
+var solverKind = kind{"Solver", func(p raw.Handle) { raw.Surgeon_solver_free(p) }}
+
+// SolverOptions configures NewSolver (surgeon_solver_options): the damping, as a fraction
+// of mean(diag H) (default 0.01), and the number of columns processed per block (default
+// 128).
+type SolverOptions struct {
+	handle
+}
+
+var solverOptionsKind = kind{"SolverOptions", func(p raw.Handle) { raw.Surgeon_solver_options_free(p) }}
+
+// NewSolverOptions returns the defaults.
+func NewSolverOptions() (*SolverOptions, error) {
+	return newEmpty[SolverOptions](&solverOptionsKind, "surgeon_solver_options_new", raw.Surgeon_solver_options_new)
+}
+
+// SetDamping sets percdamp (>= 0, finite): the damping is percdamp · mean(diag H), raised
+// ×10 up to three times if the Cholesky factorization fails.
+func (o *SolverOptions) SetDamping(percdamp float64) error {
+	return set(&o.handle, "surgeon_solver_options_set_damping", raw.Surgeon_solver_options_set_damping, percdamp)
+}
+
+// SetBlockSize sets the columns per block (>= 1).
+func (o *SolverOptions) SetBlockSize(n int) error {
+	return set(&o.handle, "surgeon_solver_options_set_block_size", raw.Surgeon_solver_options_set_block_size, int64(n))
+}
+
+// Damping is the damping fraction set.
+func (o *SolverOptions) Damping() (float64, error) {
+	return getFloat(&o.handle, "surgeon_solver_options_get_damping", raw.Surgeon_solver_options_get_damping)
+}
+
+// BlockSize is the block size set.
+func (o *SolverOptions) BlockSize() (int, error) {
+	n, err := get(&o.handle, "surgeon_solver_options_get_block_size", raw.Surgeon_solver_options_get_block_size)
+	return int(n), err
+}
+
+// NewSolver copies h (which may be closed afterwards) and opts (nil: the defaults); its
+// calls use ctx's settings.
+func NewSolver(ctx *Context, h *Hessian, opts *SolverOptions) (*Solver, error) {
+	s, err := create[Solver](&solverKind, "surgeon_solver_new", ctx, func(c raw.Handle, in []raw.Handle, out *raw.Handle) error {
+		return raw.Surgeon_solver_new(out, c, in[0], in[1])
+	}, ref(h), ref(opts))
+	if err == nil {
+		s.cols = h.cols
+	}
+	return s, err
+}
+
+// Factorize computes the factorization now (Prune and Quantize do it on demand).
+func (s *Solver) Factorize() error {
+	return s.write("surgeon_solver_factorize", func(p raw.Handle) error { return raw.Surgeon_solver_factorize(p) })
+}
+
+// Damping is the damping actually added to the diagonal (after escalation).
+func (s *Solver) Damping() (float64, error) {
+	return scalar(func(out []float64) error {
+		return s.write("surgeon_solver_damping", func(p raw.Handle) error { return raw.Surgeon_solver_damping(p, out) })
+	})
+}
+
 // MaskScope is how SparseGPT chooses the mask within a block of columns.
 type MaskScope int
 
@@ -20,226 +82,139 @@ const (
 	ScopeRow MaskScope = 1
 )
 
-// Sparsity is either a fraction of weights removed (N = M = 0) or N pruned in every group
-// of M columns of a row (Fraction is then ignored).
-type Sparsity struct {
-	Fraction float64
-	N, M     int
-}
-
-// Fraction removes the given fraction of the weights, in [0, 1).
-func Fraction(f float64) Sparsity { return Sparsity{Fraction: f} }
-
-// NOfM prunes n weights in every group of m columns of a row (2:4, 4:8, ...).
-func NOfM(n, m int) Sparsity { return Sparsity{N: n, M: m} }
-
-// PruneOptions configures Solver.Prune.
+// PruneOptions configures Solver.Prune, PruneMagnitude and PruneWanda
+// (surgeon_prune_options): a sparsity (default 0.5) or n:m, the mask scope, and a
+// quantizer for joint pruning and quantization. Calls copy what they need: the options
+// may be changed or closed afterwards.
 type PruneOptions struct {
-	Sparsity
-	Scope MaskScope
-	// Quantizer, when set, quantizes jointly with pruning and fills PruneResult.Quant.
-	Quantizer *Quantizer
+	handle
 }
 
-// PruneResult is what Prune produces besides the updated weight. Close releases the mask
-// and the codes (also released by the garbage collector if forgotten).
+var pruneOptionsKind = kind{"PruneOptions", func(p raw.Handle) { raw.Surgeon_prune_options_free(p) }}
+
+// NewPruneOptions returns the defaults: sparsity 0.5, unstructured, block scope, no
+// quantizer.
+func NewPruneOptions() (*PruneOptions, error) {
+	return newEmpty[PruneOptions](&pruneOptionsKind, "surgeon_prune_options_new", raw.Surgeon_prune_options_new)
+}
+
+// SetSparsity removes the given fraction of the weights, in [0, 1) (n:m, when set, takes
+// precedence).
+func (o *PruneOptions) SetSparsity(fraction float64) error {
+	return set(&o.handle, "surgeon_prune_options_set_sparsity", raw.Surgeon_prune_options_set_sparsity, fraction)
+}
+
+// SetNM prunes n weights in every group of m columns of a row (2:4, 4:8, ...); 0, 0
+// selects the sparsity.
+func (o *PruneOptions) SetNM(n, m int) error {
+	return o.write("surgeon_prune_options_set_nm", func(p raw.Handle) error { return raw.Surgeon_prune_options_set_nm(p, n, m) })
+}
+
+// SetMaskScope sets how the mask is chosen within a block (Solver.Prune only).
+func (o *PruneOptions) SetMaskScope(scope MaskScope) error {
+	return set(&o.handle, "surgeon_prune_options_set_mask_scope", raw.Surgeon_prune_options_set_mask_scope,
+		raw.Enum_SS_surgeon_mask_scope(scope))
+}
+
+// SetQuantizer quantizes jointly with pruning, with a copy of q's settings and row widths
+// (nil clears); Solver.Prune then returns a QuantResult.
+func (o *PruneOptions) SetQuantizer(q *Quantizer) error {
+	return setHandle(&o.handle, "surgeon_prune_options_set_quantizer", raw.Surgeon_prune_options_set_quantizer, ref(q))
+}
+
+// Sparsity is the fraction set.
+func (o *PruneOptions) Sparsity() (float64, error) {
+	return getFloat(&o.handle, "surgeon_prune_options_get_sparsity", raw.Surgeon_prune_options_get_sparsity)
+}
+
+// NM is the n:m pattern set (0, 0: none).
+func (o *PruneOptions) NM() (n, m int, err error) {
+	var cn, cm int32
+	err = o.read("surgeon_prune_options_get_nm", func(p raw.Handle) error { return raw.Surgeon_prune_options_get_nm(p, &cn, &cm) })
+	return int(cn), int(cm), err
+}
+
+// PruneResult is what Prune produces besides the updated weight, read from the C
+// surgeon_prune_result: the mask, the codes (nil without a quantizer in the options) and
+// the OBS loss Σ (w - q)² / (2 [U]jj²). Close releases the mask and the codes (also
+// released by the garbage collector if forgotten).
 type PruneResult struct {
-	Mask  *Mask
-	Quant *QResult // nil without a quantizer
-	Loss  float64  // the OBS loss Σ (w - q)² / (2 [U]jj²)
+	Mask        *Mask
+	QuantResult *QuantResult
+	Loss        float64
 }
 
 // Close frees the mask and the codes. Idempotent.
 func (r *PruneResult) Close() error {
-	if r.Mask != nil {
-		r.Mask.Close()
-	}
-	if r.Quant != nil {
-		r.Quant.Close()
+	if r != nil {
+		closeAll(r.Mask, r.QuantResult)
 	}
 	return nil
 }
 
-// QuantizeResult is what Quantize produces besides the updated weight.
-type QuantizeResult struct {
-	Quant *QResult
-	Loss  float64
-}
-
-// Close frees the codes. Idempotent.
-func (r *QuantizeResult) Close() error {
-	if r.Quant != nil {
-		r.Quant.Close()
-	}
-	return nil
-}
-
-// NewSolver copies h (which may be closed afterwards) and uses h's context. percdamp >= 0
-// (reference 0.01) is the damping as a fraction of mean(diag H); blockSize >= 1
-// (reference 128) is the number of columns processed per block.
-func NewSolver(h *Hessian, percdamp float64, blockSize int) (*Solver, error) {
-	const fn = "surgeon_solver_new"
-	if h == nil {
-		return nil, fail(StatusInvalidArgument, fn, "h is nil")
-	}
-	hp, err := h.shared(fn)
-	if err != nil {
-		return nil, err
-	}
-	defer h.mu.RUnlock()
-	s := h.ctx.retain()
-	var ptr raw.Handle
-	if err := check(raw.Surgeon_solver_new(&ptr, s.raw(), hp, percdamp, int64(blockSize))); err != nil {
-		s.release()
-		return nil, err
-	}
-	solver := &Solver{cols: h.cols}
-	solver.init("Solver", ptr, func(p raw.Handle) { raw.Surgeon_solver_free(p) }, s)
-	setFinalizer(solver)
-	return solver, nil
-}
-
-// Factorize computes the factorization now (Prune and Quantize do it on demand).
-func (s *Solver) Factorize() error {
-	p, err := s.exclusive("surgeon_solver_factorize")
-	if err != nil {
+// checkWeight checks w holds rows × cols values and cols is the solver's.
+func (s *Solver) checkWeight(fn string, w []float32, rows, cols int) error {
+	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
 		return err
 	}
-	defer s.mu.Unlock()
-	return check(raw.Surgeon_solver_factorize(p))
-}
-
-// Damping is the damping actually added to the diagonal (after escalation).
-func (s *Solver) Damping() (float64, error) {
-	p, err := s.exclusive("surgeon_solver_damping")
-	if err != nil {
-		return 0, err
-	}
-	defer s.mu.Unlock()
-	d := make([]float64, 1)
-	err = check(raw.Surgeon_solver_damping(p, d))
-	return d[0], err
-}
-
-// Prune runs SparseGPT on w (rows × cols, cols = the Hessian's), updated in place. On
-// error w is unchanged.
-func (s *Solver) Prune(w []float32, rows, cols int, opts PruneOptions) (PruneResult, error) {
-	return s.prune("surgeon_solver_prune", w, rows, cols, opts, nil)
-}
-
-// prune runs surgeon_solver_prune, or its _mixed form (quantizer required) when rowBits
-// is not nil.
-func (s *Solver) prune(fn string, w []float32, rows, cols int, opts PruneOptions, rowBits []int32) (PruneResult, error) {
-	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
-		return PruneResult{}, err
-	}
 	if cols != s.cols {
-		return PruneResult{}, fail(StatusShape, fn, "w has %d columns, the Hessian %d", cols, s.cols)
+		return fail(StatusShape, fn, "w has %d columns, the Hessian %d", cols, s.cols)
 	}
-	if rowBits != nil {
-		if err := checkRowBits(fn, rowBits, rows); err != nil {
-			return PruneResult{}, err
-		}
-		if opts.Quantizer == nil {
-			return PruneResult{}, fail(StatusInvalidArgument, fn, "a quantizer is required")
-		}
-	}
-	var qp raw.Handle
-	if opts.Quantizer != nil {
-		var err error
-		if qp, err = opts.Quantizer.shared(fn); err != nil {
-			return PruneResult{}, err
-		}
-		defer opts.Quantizer.mu.RUnlock()
-	}
-	mask, err := NewMask(0, 0)
-	if err != nil {
-		return PruneResult{}, err
-	}
-	result := PruneResult{Mask: mask}
-	var qr raw.Handle
-	if opts.Quantizer != nil {
-		if result.Quant, err = newQResult(); err != nil {
-			result.Close()
-			return PruneResult{}, err
-		}
-		qr = raw.Handle(result.Quant.ptr)
-	}
-	loss := make([]float64, 1) // double* out-params are slices in package raw
-	err = s.callShared(fn, func(p raw.Handle) error {
-		scope := raw.Enum_SS_surgeon_mask_scope(opts.Scope)
-		if rowBits == nil {
-			return raw.Surgeon_solver_prune(p, w, int64(rows), int64(cols), 0, opts.Fraction, opts.N, opts.M,
-				scope, qp, raw.Handle(mask.ptr), qr, loss)
-		}
-		return raw.Surgeon_solver_prune_mixed(p, w, int64(rows), int64(cols), 0, opts.Fraction, opts.N, opts.M,
-			scope, qp, rowBits, raw.Handle(mask.ptr), qr, loss)
-	})
-	if err != nil {
-		result.Close()
-		return PruneResult{}, err
-	}
-	result.Loss = loss[0]
-	mask.rows, mask.cols = rows, cols
-	if result.Quant != nil {
-		if err := result.Quant.loadShape(); err != nil {
-			result.Close()
-			return PruneResult{}, err
-		}
-	}
-	return result, nil
+	return nil
 }
 
-// Quantize runs GPTQ on w (rows × cols), updated in place with the dequantized values.
+// Prune runs SparseGPT on w (rows × cols, cols = the Hessian's), updated in place. opts
+// nil: the defaults. On error w is unchanged.
+func (s *Solver) Prune(w []float32, rows, cols int, opts *PruneOptions) (*PruneResult, error) {
+	const fn = "surgeon_solver_prune"
+	if err := s.checkWeight(fn, w, rows, cols); err != nil {
+		return nil, err
+	}
+	var c raw.Handle
+	if err := check(raw.Surgeon_prune_result_new(&c)); err != nil {
+		return nil, err
+	}
+	defer raw.Surgeon_prune_result_free(c)
+	err := using(fn, false, func(p []raw.Handle) error {
+		return raw.Surgeon_solver_prune(p[0], w, int64(rows), int64(cols), 0, p[1], c)
+	}, &s.handle, ref(opts))
+	if err != nil {
+		return nil, err
+	}
+	// The mask and the codes are copies the caller owns.
+	r := &PruneResult{}
+	r.Loss, err = scalar(func(out []float64) error { return check(raw.Surgeon_prune_result_loss(c, out)) })
+	if err == nil {
+		r.Mask, err = maskFrom("surgeon_prune_result_mask", rows, cols, func(out *raw.Handle) error {
+			return raw.Surgeon_prune_result_mask(c, out)
+		})
+	}
+	if err == nil {
+		r.QuantResult, err = withShape(create[QuantResult](&quantResultKind, "surgeon_prune_result_qresult", nil,
+			func(_ raw.Handle, _ []raw.Handle, out *raw.Handle) error {
+				return raw.Surgeon_prune_result_qresult(c, out)
+			}))
+	}
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Quantize runs GPTQ on w (rows × cols), updated in place with the dequantized values,
+// with q's grid (and its per-row widths when set); returns the codes and the OBS loss.
 // On error w is unchanged.
-func (s *Solver) Quantize(w []float32, rows, cols int, q *Quantizer) (QuantizeResult, error) {
-	return s.quantize("surgeon_solver_quantize", w, rows, cols, q, nil)
-}
-
-// quantize runs surgeon_solver_quantize, or its _mixed form when rowBits is not nil.
-func (s *Solver) quantize(fn string, w []float32, rows, cols int, q *Quantizer, rowBits []int32) (QuantizeResult, error) {
-	if err := checkMatrix(fn, "w", len(w), rows, cols); err != nil {
-		return QuantizeResult{}, err
-	}
-	if cols != s.cols {
-		return QuantizeResult{}, fail(StatusShape, fn, "w has %d columns, the Hessian %d", cols, s.cols)
-	}
-	if rowBits != nil {
-		if err := checkRowBits(fn, rowBits, rows); err != nil {
-			return QuantizeResult{}, err
-		}
-	}
-	if q == nil {
-		return QuantizeResult{}, fail(StatusInvalidArgument, fn, "quantizer is nil")
-	}
-	qp, err := q.shared(fn)
-	if err != nil {
-		return QuantizeResult{}, err
-	}
-	defer q.mu.RUnlock()
-	out, err := newQResult()
-	if err != nil {
-		return QuantizeResult{}, err
+func (s *Solver) Quantize(w []float32, rows, cols int, q *Quantizer) (*QuantResult, float64, error) {
+	const fn = "surgeon_solver_quantize"
+	if err := s.checkWeight(fn, w, rows, cols); err != nil {
+		return nil, 0, err
 	}
 	loss := make([]float64, 1)
-	err = s.callShared(fn, func(p raw.Handle) error {
-		if rowBits == nil {
-			return raw.Surgeon_solver_quantize(p, w, int64(rows), int64(cols), 0, qp, raw.Handle(out.ptr), loss)
-		}
-		return raw.Surgeon_solver_quantize_mixed(p, w, int64(rows), int64(cols), 0, qp, rowBits, raw.Handle(out.ptr), loss)
+	out, err := newQuantResult(func(r *handle) error {
+		return using(fn, false, func(p []raw.Handle) error {
+			return raw.Surgeon_solver_quantize(p[0], w, int64(rows), int64(cols), 0, p[1], p[2], loss)
+		}, &s.handle, ref(q), r)
 	})
-	if err == nil {
-		err = out.loadShape()
-	}
-	if err != nil {
-		out.Close()
-		return QuantizeResult{}, err
-	}
-	return QuantizeResult{Quant: out, Loss: loss[0]}, nil
-}
-
-// Close frees the solver. Idempotent; waits for calls in progress.
-func (s *Solver) Close() error {
-	s.close()
-	return nil
+	return out, loss[0], err
 }

@@ -67,7 +67,7 @@ func (f *FFN) check(function string, downOptional bool) error {
 	return checkMatrix(function, "down", len(f.Down), f.Dim, f.Hidden)
 }
 
-// FFNMethod is a baseline neuron score.
+// FFNMethod is a neuron score.
 type FFNMethod int
 
 const (
@@ -75,10 +75,13 @@ const (
 	FFNL2 FFNMethod = 0
 	// FFNRandom gives seeded uniform scores (the random-neurons baseline).
 	FFNRandom FFNMethod = 1
+	// FFNPruneNet scores by a PruneNet policy's keep-probabilities (model-level pruning,
+	// StructuredOptions; for one block, PruneNet.Scores).
+	FFNPruneNet FFNMethod = 2
 )
 
-// FFNScores returns a baseline score per neuron (higher = keep). Down is not read and may
-// be nil; the seed is used by FFNRandom only.
+// FFNScores returns a baseline score per neuron (FFNL2 or FFNRandom; higher = keep). Down
+// is not read and may be nil; the seed is used by FFNRandom only.
 func FFNScores(method FFNMethod, f FFN, seed uint64) ([]float32, error) {
 	const fn = "surgeon_ffn_scores"
 	if err := f.check(fn, true); err != nil {
@@ -91,38 +94,39 @@ func FFNScores(method FFNMethod, f FFN, seed uint64) ([]float32, error) {
 
 // FFNSelect returns the neurons kept when removing round(ratio·len(scores)) of them (at
 // least one kept): the highest scores, ties to the lower index, ascending. 0 <= ratio < 1.
+// On a policy's Scores it is the policy's selection, at any ratio.
 func FFNSelect(scores []float32, ratio float64) ([]int64, error) {
 	const fn = "surgeon_ffn_select"
 	if len(scores) == 0 {
 		return nil, fail(StatusShape, fn, "scores is empty")
 	}
+	// At most every neuron is kept: one call with a buffer of that size.
 	keep := make([]int64, len(scores))
-	var count int64
-	if err := check(raw.Surgeon_ffn_select(scores, int64(len(scores)), ratio, keep, &count)); err != nil {
+	var n int64
+	if err := check(raw.Surgeon_ffn_select(scores, int64(len(scores)), ratio, keep, int64(len(keep)), &n)); err != nil {
 		return nil, err
 	}
-	return keep[:count:count], nil
+	return keep[:n:n], nil
 }
 
-// FFNSlice copies the kept neurons of f (ascending, unique, each < f.Hidden) into a new
-// FFN with Hidden = len(keep).
-func FFNSlice(f FFN, keep []int64) (FFN, error) {
+// FFNSlice keeps only the neurons keep (ascending, unique, each < f.Hidden) of f, in
+// place: afterwards f.Gate and f.Up hold len(keep) × Dim values, f.Down Dim × len(keep)
+// (the slices are shortened) and f.Hidden = len(keep). On failure f is unchanged.
+func FFNSlice(f *FFN, keep []int64) error {
 	const fn = "surgeon_ffn_slice"
 	if err := f.check(fn, false); err != nil {
-		return FFN{}, err
+		return err
 	}
 	if len(keep) == 0 || len(keep) > f.Hidden {
-		return FFN{}, fail(StatusInvalidArgument, fn, "keep has %d neurons, must be in [1, %d]", len(keep), f.Hidden)
+		return fail(StatusInvalidArgument, fn, "keep has %d neurons, must be in [1, %d]", len(keep), f.Hidden)
 	}
-	n := len(keep)
-	out := FFN{Gate: make([]float32, n*f.Dim), Up: make([]float32, n*f.Dim), Down: make([]float32, f.Dim*n),
-		Hidden: n, Dim: f.Dim}
-	err := check(raw.Surgeon_ffn_slice(f.Gate, f.Up, f.Down, int64(f.Hidden), int64(f.Dim), keep, int64(n),
-		out.Gate, out.Up, out.Down))
+	err := check(raw.Surgeon_ffn_slice(f.Gate, f.Up, f.Down, int64(f.Hidden), int64(f.Dim), keep, int64(len(keep))))
 	if err != nil {
-		return FFN{}, err
+		return err
 	}
-	return out, nil
+	n := len(keep) * f.Dim
+	f.Gate, f.Up, f.Down, f.Hidden = f.Gate[:n:n], f.Up[:n:n], f.Down[:n:n], len(keep)
+	return nil
 }
 
 // PruneNetOptions configures PruneNet training (REINFORCE on the spectral KS reward).
@@ -136,30 +140,33 @@ type PruneNetOptions struct {
 }
 
 // DefaultPruneNetOptions: ratio 0.3, 150 steps, 8 samples, learning rate 0.05, 8
-// features, seed 1.
+// features, seed 1 (SURGEON_PRUNENET_OPTIONS_INIT).
 func DefaultPruneNetOptions() (PruneNetOptions, error) {
-	o := raw.NewSurgeon_prunenet_options()
-	defer raw.DeleteSurgeon_prunenet_options(o)
-	if err := check(raw.Surgeon_prunenet_options_default(o)); err != nil {
-		return PruneNetOptions{}, err
-	}
-	return PruneNetOptions{Ratio: o.GetRatio(), Steps: o.GetSteps(), Samples: o.GetSamples(),
-		LearningRate: o.GetLearning_rate(), Features: o.GetFeatures(), Seed: o.GetSeed()}, nil
+	var opts PruneNetOptions
+	err := withOptions(nil, func(o raw.Surgeon_prunenet_options) error {
+		opts = PruneNetOptions{Ratio: o.GetRatio(), Steps: o.GetSteps(), Samples: o.GetSamples(),
+			LearningRate: o.GetLearning_rate(), Features: o.GetFeatures(), Seed: o.GetSeed()}
+		return nil
+	})
+	return opts, err
 }
 
-// withOptions runs call with a C copy of opts (nil: the library's defaults).
+// withOptions runs call with a C copy of opts, initialised for this header's version
+// (nil: the library's defaults).
 func withOptions(opts *PruneNetOptions, call func(raw.Surgeon_prunenet_options) error) error {
-	if opts == nil {
-		return call(nil)
-	}
 	o := raw.NewSurgeon_prunenet_options()
 	defer raw.DeleteSurgeon_prunenet_options(o)
-	o.SetRatio(opts.Ratio)
-	o.SetSteps(opts.Steps)
-	o.SetSamples(opts.Samples)
-	o.SetLearning_rate(opts.LearningRate)
-	o.SetFeatures(opts.Features)
-	o.SetSeed(opts.Seed)
+	if err := check(raw.Surgeon_prunenet_options_init(o, uint(raw.SURGEON_PRUNENET_OPTIONS_VERSION))); err != nil {
+		return err
+	}
+	if opts != nil {
+		o.SetRatio(opts.Ratio)
+		o.SetSteps(opts.Steps)
+		o.SetSamples(opts.Samples)
+		o.SetLearning_rate(opts.LearningRate)
+		o.SetFeatures(opts.Features)
+		o.SetSeed(opts.Seed)
+	}
 	return call(o)
 }
 
@@ -171,25 +178,18 @@ type PruneNet struct {
 	dim int
 }
 
-func newPruneNet(ptr raw.Handle) (*PruneNet, error) {
-	var dim int64
-	if err := check(raw.Surgeon_prunenet_dim(ptr, &dim)); err != nil {
-		raw.Surgeon_prunenet_free(ptr)
-		return nil, err
-	}
-	p := &PruneNet{dim: int(dim)}
-	p.init("PruneNet", ptr, func(h raw.Handle) { raw.Surgeon_prunenet_free(h) }, nil)
-	setFinalizer(p)
-	return p, nil
+var pruneNetKind = kind{"PruneNet", func(p raw.Handle) { raw.Surgeon_prunenet_free(p) }}
+
+func newPruneNet(fn string, ctx *Context, make func(c raw.Handle, out *raw.Handle) error) (*PruneNet, error) {
+	return createSized[PruneNet](&pruneNetKind, fn, ctx, make, "surgeon_prunenet_dim", raw.Surgeon_prunenet_dim,
+		func(p *PruneNet) *int { return &p.dim })
 }
 
 // NewPruneNet is an untrained (randomly initialised) policy for hidden size dim.
 func NewPruneNet(dim, features int, seed uint64) (*PruneNet, error) {
-	var ptr raw.Handle
-	if err := check(raw.Surgeon_prunenet_new(&ptr, int64(dim), features, seed)); err != nil {
-		return nil, err
-	}
-	return newPruneNet(ptr)
+	return newPruneNet("surgeon_prunenet_new", nil, func(_ raw.Handle, out *raw.Handle) error {
+		return raw.Surgeon_prunenet_new(out, int64(dim), features, seed)
+	})
 }
 
 // TrainPruneNetModel trains a policy on every block of the model at path (llama2.c .bin
@@ -199,19 +199,11 @@ func TrainPruneNetModel(ctx *Context, path string, opts *PruneNetOptions) (*Prun
 	if err := checkPath(fn, path); err != nil {
 		return nil, err
 	}
-	s, err := ctx.acquire(fn)
-	if err != nil {
-		return nil, err
-	}
-	defer s.release()
-	var ptr raw.Handle
-	err = withOptions(opts, func(o raw.Surgeon_prunenet_options) error {
-		return check(raw.Surgeon_prunenet_train_model(&ptr, s.raw(), path, o))
+	return newPruneNet(fn, ctx, func(c raw.Handle, out *raw.Handle) error {
+		return withOptions(opts, func(o raw.Surgeon_prunenet_options) error {
+			return raw.Surgeon_prunenet_train_model(out, c, path, o)
+		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return newPruneNet(ptr)
 }
 
 // TrainPruneNet trains a policy on caller FFN blocks, all of one Dim (each with its own
@@ -222,7 +214,7 @@ func TrainPruneNet(ctx *Context, blocks []FFN, opts *PruneNetOptions) (*PruneNet
 		return nil, fail(StatusInvalidArgument, fn, "no blocks")
 	}
 	dim := blocks[0].Dim
-	gates, ups, downs := make([][]float32, len(blocks)), make([][]float32, len(blocks)), make([][]float32, len(blocks))
+	ffn := make([][]float32, 0, 3*len(blocks)) // gate, up, down of each block
 	hidden := make([]int64, len(blocks))
 	for b := range blocks {
 		f := &blocks[b]
@@ -232,35 +224,23 @@ func TrainPruneNet(ctx *Context, blocks []FFN, opts *PruneNetOptions) (*PruneNet
 		if err := f.check(fn, false); err != nil {
 			return nil, err
 		}
-		gates[b], ups[b], downs[b], hidden[b] = f.Gate, f.Up, f.Down, int64(f.Hidden)
+		ffn = append(ffn, f.Gate, f.Up, f.Down)
+		hidden[b] = int64(f.Hidden)
 	}
-	s, err := ctx.acquire(fn)
-	if err != nil {
-		return nil, err
-	}
-	defer s.release()
-	var ptr raw.Handle
-	err = withOptions(opts, func(o raw.Surgeon_prunenet_options) error {
-		return check(raw.Surgeon_prunenet_train_ffn(&ptr, s.raw(), int64(dim), int64(len(blocks)), gates, ups, downs,
-			hidden, o))
+	return newPruneNet(fn, ctx, func(c raw.Handle, out *raw.Handle) error {
+		return withOptions(opts, func(o raw.Surgeon_prunenet_options) error {
+			return raw.Surgeon_prunenet_train_ffn(out, c, int64(dim), int64(len(blocks)), ffn, hidden, o)
+		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return newPruneNet(ptr)
 }
 
-// LoadPruneNet reads a policy file written by Save.
-func LoadPruneNet(path string) (*PruneNet, error) {
+// LoadPruneNet reads a policy file written by Save (logged to ctx's log callback).
+func LoadPruneNet(ctx *Context, path string) (*PruneNet, error) {
 	const fn = "surgeon_prunenet_load"
 	if err := checkPath(fn, path); err != nil {
 		return nil, err
 	}
-	var ptr raw.Handle
-	if err := check(raw.Surgeon_prunenet_load(&ptr, path)); err != nil {
-		return nil, err
-	}
-	return newPruneNet(ptr)
+	return newPruneNet(fn, ctx, func(c raw.Handle, out *raw.Handle) error { return raw.Surgeon_prunenet_load(out, c, path) })
 }
 
 // Dim is the hidden size the policy applies to.
@@ -272,7 +252,7 @@ func (p *PruneNet) Save(path string) error {
 	if err := checkPath(fn, path); err != nil {
 		return err
 	}
-	return p.callShared(fn, func(h raw.Handle) error { return raw.Surgeon_prunenet_save(h, path) })
+	return p.read(fn, func(h raw.Handle) error { return raw.Surgeon_prunenet_save(h, path) })
 }
 
 // Scores returns the keep-probability of each of f's neurons (f.Dim = Dim()).
@@ -282,31 +262,7 @@ func (p *PruneNet) Scores(f FFN) ([]float32, error) {
 		return nil, err
 	}
 	out := make([]float32, f.Hidden)
-	return fill(out, p.callShared(fn, func(h raw.Handle) error {
+	return fill(out, p.read(fn, func(h raw.Handle) error {
 		return raw.Surgeon_prunenet_scores(h, f.Gate, f.Up, f.Down, int64(f.Hidden), int64(f.Dim), out)
 	}))
-}
-
-// Select returns the neurons kept at ratio (as FFNSelect on Scores), at any ratio, not
-// only the one the policy was trained at.
-func (p *PruneNet) Select(f FFN, ratio float64) ([]int64, error) {
-	const fn = "surgeon_prunenet_select"
-	if err := f.check(fn, false); err != nil {
-		return nil, err
-	}
-	keep := make([]int64, f.Hidden)
-	var count int64
-	err := p.callShared(fn, func(h raw.Handle) error {
-		return raw.Surgeon_prunenet_select(h, f.Gate, f.Up, f.Down, int64(f.Hidden), int64(f.Dim), ratio, keep, &count)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return keep[:count:count], nil
-}
-
-// Close frees the policy. Idempotent.
-func (p *PruneNet) Close() error {
-	p.close()
-	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"testing"
 )
 
@@ -169,7 +168,8 @@ func TestFFNScoresSelectSlice(t *testing.T) {
 		t.Fatalf("ratio 0.99 kept %v", one)
 	}
 
-	sliced := must(FFNSlice(f, keep)).of(t)
+	sliced := cloneFFN(f)
+	noErr(t, FFNSlice(&sliced, keep))
 	if sliced.Hidden != 15 || sliced.Dim != dim || len(sliced.Gate) != 15*dim || len(sliced.Up) != 15*dim ||
 		len(sliced.Down) != dim*15 {
 		t.Fatalf("sliced shapes: hidden %d, %d / %d / %d values", sliced.Hidden, len(sliced.Gate), len(sliced.Up),
@@ -191,13 +191,15 @@ func TestFFNScoresSelectSlice(t *testing.T) {
 	}
 
 	// Errors: nothing returned, inputs untouched.
-	_, err := FFNSlice(f, []int64{3, 2})
-	expectError(t, err, StatusInvalidArgument, "surgeon_ffn_slice")
-	_, err = FFNSlice(f, []int64{0, 20})
-	expectError(t, err, StatusInvalidArgument, "surgeon_ffn_slice")
-	_, err = FFNSlice(f, nil)
-	expectError(t, err, StatusInvalidArgument, "surgeon_ffn_slice")
-	_, err = FFNSelect(scores, 1.0)
+	target := cloneFFN(f)
+	expectError(t, FFNSlice(&target, []int64{3, 2}), StatusInvalidArgument, "surgeon_ffn_slice")
+	expectError(t, FFNSlice(&target, []int64{0, 20}), StatusInvalidArgument, "surgeon_ffn_slice")
+	expectError(t, FFNSlice(&target, nil), StatusInvalidArgument, "surgeon_ffn_slice")
+	if target.Hidden != hidden || relMaxDiff(target.Gate, f.Gate) != 0 || relMaxDiff(target.Up, f.Up) != 0 ||
+		relMaxDiff(target.Down, f.Down) != 0 {
+		t.Fatal("a failed slice changed the FFN")
+	}
+	_, err := FFNSelect(scores, 1.0)
 	expectError(t, err, StatusInvalidArgument, "surgeon_ffn_select")
 	_, err = FFNScores(FFNMethod(9), f, 0)
 	expectError(t, err, StatusInvalidArgument, "surgeon_ffn_scores")
@@ -205,8 +207,21 @@ func TestFFNScoresSelectSlice(t *testing.T) {
 	short.Up = short.Up[1:]
 	_, err = FFNScores(FFNL2, short, 0)
 	expectError(t, err, StatusShape, "surgeon_ffn_scores")
-	_, err = FFNSlice(noDown, keep)
-	expectError(t, err, StatusShape, "surgeon_ffn_slice")
+	expectError(t, FFNSlice(&noDown, keep), StatusShape, "surgeon_ffn_slice")
+}
+
+func cloneFFN(f FFN) FFN {
+	clone := func(m []float32) []float32 { return append([]float32(nil), m...) }
+	return FFN{Gate: clone(f.Gate), Up: clone(f.Up), Down: clone(f.Down), Hidden: f.Hidden, Dim: f.Dim}
+}
+
+// policySelect is a policy's selection at ratio: FFNSelect on its scores.
+func policySelect(p *PruneNet, f FFN, ratio float64) ([]int64, error) {
+	scores, err := p.Scores(f)
+	if err != nil {
+		return nil, err
+	}
+	return FFNSelect(scores, ratio)
 }
 
 func prunenetTrainingOptions(t *testing.T) *PruneNetOptions {
@@ -238,16 +253,21 @@ func TestPruneNetTrainSaveLoad(t *testing.T) {
 			t.Fatalf("keep-probability %g of neuron %d", s, i)
 		}
 	}
-	// Select is top-k on the scores, at any ratio.
+	// The policy's selection is the top-k of its scores, at any ratio.
 	for _, ratio := range []float64{0.3, 0.5} {
-		keep := must(p.Select(blocks[0], ratio)).of(t)
-		want := must(FFNSelect(scores, ratio)).of(t)
-		if len(keep) != int(math.Round((1-ratio)*hidden)) || len(keep) != len(want) {
+		keep := must(policySelect(p, blocks[0], ratio)).of(t)
+		if len(keep) != int(math.Round((1-ratio)*hidden)) {
 			t.Fatalf("ratio %g kept %d", ratio, len(keep))
 		}
-		for i := range keep {
-			if keep[i] != want[i] {
-				t.Fatalf("ratio %g: select %v, top-k of the scores %v", ratio, keep, want)
+		kept := map[int64]bool{}
+		for _, k := range keep {
+			kept[k] = true
+		}
+		for i := range scores {
+			for j := range scores {
+				if kept[int64(i)] && !kept[int64(j)] && scores[i] < scores[j] {
+					t.Fatalf("ratio %g keeps neuron %d (%g) over %d (%g)", ratio, i, scores[i], j, scores[j])
+				}
 			}
 		}
 	}
@@ -267,7 +287,7 @@ func TestPruneNetTrainSaveLoad(t *testing.T) {
 	if err := json.Unmarshal(text, &file); err != nil || file["format"] != "surgeon-prunenet-policy" {
 		t.Fatalf("policy file: %v, format %v", err, file["format"])
 	}
-	loaded := must(LoadPruneNet(path)).of(t)
+	loaded := must(LoadPruneNet(nil, path)).of(t)
 	defer loaded.Close()
 	if loaded.Dim() != dim {
 		t.Fatalf("loaded dim %d", loaded.Dim())
@@ -285,12 +305,12 @@ func TestPruneNetTrainSaveLoad(t *testing.T) {
 	// Errors.
 	_, err = p.Scores(randomFFN(hidden/2, dim*2, 3)) // consistent FFN, wrong hidden size for the policy
 	expectError(t, err, StatusShape, "surgeon_prunenet_scores")
-	_, err = p.Select(FFN{Gate: blocks[0].Gate, Up: blocks[0].Up, Hidden: hidden, Dim: dim}, 0.5)
-	expectError(t, err, StatusShape, "surgeon_prunenet_select")
-	_, err = LoadPruneNet(filepath.Join(t.TempDir(), "missing.json"))
+	_, err = p.Scores(FFN{Gate: blocks[0].Gate, Up: blocks[0].Up, Hidden: hidden, Dim: dim})
+	expectError(t, err, StatusShape, "surgeon_prunenet_scores")
+	_, err = LoadPruneNet(nil, filepath.Join(t.TempDir(), "missing.json"))
 	expectError(t, err, StatusIO, "surgeon_prunenet_load")
 	noErr(t, os.WriteFile(path, text[:len(text)/2], 0o644))
-	_, err = LoadPruneNet(path)
+	_, err = LoadPruneNet(nil, path)
 	expectError(t, err, StatusIO, "surgeon_prunenet_load")
 	bad := *opts
 	bad.Samples = 1
@@ -308,61 +328,24 @@ func TestPruneNetTrainSaveLoad(t *testing.T) {
 	expectError(t, err, StatusInvalidArgument, "surgeon_prunenet_scores")
 }
 
-func TestPruneNetTrainOnTheBundledModel(t *testing.T) {
-	path, _ := bundled(t)
-	opts := prunenetTrainingOptions(t)
-	opts.Steps = 3
-	p := must(TrainPruneNetModel(nil, path, opts)).of(t)
-	defer p.Close()
-	m := must(LoadModel(path)).of(t)
-	defer m.Close()
-	c := must(m.Config()).of(t)
-	if p.Dim() != int(c.Dim) {
-		t.Fatalf("policy dim %d, model dim %d", p.Dim(), c.Dim)
-	}
-	// Score block 0's FFN read from the model: w1 = gate, w3 = up, w2 = down.
-	linear := func(name string) ([]float32, int, int) {
-		w, rows, cols, err := m.Linear(0, name)
-		noErr(t, err)
-		return w, rows, cols
-	}
-	gate, hidden, dim := linear("w1")
-	up, _, _ := linear("w3")
-	down, _, _ := linear("w2")
-	if dim != p.Dim() {
-		t.Fatalf("w1 is %d x %d", hidden, dim)
-	}
-	keep := must(p.Select(FFN{Gate: gate, Up: up, Down: down, Hidden: hidden, Dim: dim}, 0.3)).of(t)
-	if len(keep) != int(math.Round(0.7*float64(hidden))) {
-		t.Fatalf("kept %d of %d", len(keep), hidden)
-	}
-	_, err := TrainPruneNetModel(nil, "/nonexistent/model.bin", opts)
-	expectError(t, err, StatusIO, "surgeon_prunenet_train_model")
-}
-
 // TestConcurrentPruneNetReads: Scores and Select on one policy from several goroutines.
 func TestConcurrentPruneNetReads(t *testing.T) {
 	f := randomFFN(16, 6, 21)
 	p := must(NewPruneNet(6, 4, 9)).of(t)
 	defer p.Close()
 	want := must(p.Scores(f)).of(t)
-	var wg sync.WaitGroup
-	for g := 0; g < 4; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 20; i++ {
-				got, err := p.Scores(f)
-				if err != nil || relMaxDiff(got, want) != 0 {
-					t.Errorf("concurrent scores: %v", err)
-					return
-				}
-				if _, err := p.Select(f, 0.5); err != nil {
-					t.Error(err)
-					return
-				}
+	wait := spawn(4, func(g int) {
+		for i := 0; i < 20; i++ {
+			got, err := p.Scores(f)
+			if err != nil || relMaxDiff(got, want) != 0 {
+				t.Errorf("concurrent scores: %v", err)
+				return
 			}
-		}()
-	}
-	wg.Wait()
+			if _, err := policySelect(p, f, 0.5); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wait()
 }

@@ -9,8 +9,8 @@
  *    handed to C as is: zero copy, and nil passes NULL (for nullable outputs).
  *  - double buffers are []float64 everywhere, scalar out-params included (1 element).
  *  - `int*` is a pointer to a Go int32 (C int is 32 bits; Go int is 64).
- *  - Writable `char* out` / `char* buf` text buffers are []byte; `const char**` (a
- *    library-owned string handed out) is *string, copied before the wrapper returns.
+ *  - Writable `char* buf` text buffers are []byte (the buffer convention of surgeon.h:
+ *    `size_t cap` is an int64, `size_t* needed` an *int64).
  *  - `T** out` (new handles) takes a *Handle: `var h raw.Handle; err :=
  *    raw.Surgeon_hessian_new(&h, nil, 64)`. Handle satisfies every SWIG handle interface.
  *    Other scalar out-params stay pointers (*int64, *int32; double* is a slice, above):
@@ -130,7 +130,7 @@ SURGEON_GO_SLICE(int32_t, int32)
 SURGEON_GO_SLICE(double, float64)
 
 /* int64_t arrays: every const one is an input array; of the writable ones only `keep`
- * (surgeon_ffn_select, surgeon_prunenet_select) is an array, the others are scalar
+ * (surgeon_ffn_select) is an array, the others are scalar
  * out-params and stay *int64. */
 %typemap(gotype) const int64_t *, int64_t *keep "[]int64"
 %typemap(in) const int64_t *, int64_t *keep %{ $1 = ($1_ltype)$input.array; %}
@@ -213,29 +213,10 @@ func freeCArrays(table uintptr, n int) {
 
 /* ---- text out-params ---------------------------------------------------------------- */
 
-/* Caller-owned text buffers the library writes (surgeon_model_generate's out,
- * surgeon_mixed_stats_json's buf): []byte, zero copy. */
-%typemap(gotype) char *out, char *buf "[]byte"
-%typemap(in) char *out, char *buf %{ $1 = ($1_ltype)$input.array; %}
-%typemap(freearg) char *out, char *buf ""
-%typemap(argout) char *out, char *buf ""
-%typemap(goargout) char *out, char *buf ""
-
-/* A library-owned string handed out (surgeon_model_report): copied into a Go string right
- * after the call, before any other call can invalidate it. */
-%typemap(gotype) const char ** "*string"
-%typemap(imtype) const char ** "*uintptr"
-%typemap(goin) const char **
-%{
-  if $input != nil {
-    $result = new(uintptr)
-  }
-%}
-%typemap(in) const char ** %{ $1 = ($1_ltype)$input; %}
-%typemap(argout) const char ** ""
-%typemap(goargout) const char **
-%{
-  if $input != nil && *$input != 0 {
-    *$1 = C.GoString((*C.char)(unsafe.Pointer(*$input)))
-  }
-%}
+/* Caller-owned text buffers the library writes (surgeon_model_generate, surgeon_model_report,
+ * surgeon_mixed_stats_json): []byte, zero copy. */
+%typemap(gotype) char *buf "[]byte"
+%typemap(in) char *buf %{ $1 = ($1_ltype)$input.array; %}
+%typemap(freearg) char *buf ""
+%typemap(argout) char *buf ""
+%typemap(goargout) char *buf ""

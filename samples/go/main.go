@@ -64,7 +64,9 @@ func run(fixture, outDir string) error {
 	}
 	fmt.Printf("hessian: %d rows in batches of %d\n", samples, batchRows)
 
-	solver, err := surgeon.NewSolver(hessian, 0.01, 128)
+	// Every constructor mirrors its C function: (context, inputs, options); nil options
+	// are the defaults (damping 0.01, blocks of 128 columns).
+	solver, err := surgeon.NewSolver(ctx, hessian, nil)
 	if err != nil {
 		return err
 	}
@@ -93,8 +95,16 @@ func run(fixture, outDir string) error {
 		return npy.Write(filepath.Join(outDir, file), wHat, rows, cols)
 	}
 
+	nm24, err := surgeon.NewPruneOptions()
+	if err != nil {
+		return err
+	}
+	defer nm24.Close()
+	if err := nm24.SetNM(2, 4); err != nil {
+		return err
+	}
 	pruned := append([]float32(nil), w.Data...)
-	res, err := solver.Prune(pruned, rows, cols, surgeon.PruneOptions{Sparsity: surgeon.NOfM(2, 4)})
+	res, err := solver.Prune(pruned, rows, cols, nm24)
 	if err != nil {
 		return err
 	}
@@ -107,19 +117,22 @@ func run(fixture, outDir string) error {
 	}
 
 	quantized := append([]float32(nil), w.Data...)
-	qres, err := solver.Quantize(quantized, rows, cols, gptq4)
+	codes, _, err := solver.Quantize(quantized, rows, cols, gptq4)
 	if err != nil {
 		return err
 	}
-	shape := qres.Quant.Shape()
-	qres.Close()
+	shape := codes.Shape()
+	codes.Close()
 	if err := report("GPTQ 4-bit", "W_gptq_w4.npy", quantized); err != nil {
 		return err
 	}
 	fmt.Printf("  codes %d x %d (%d bits), %d scale group(s) per row\n", shape.Rows, shape.Cols, shape.Bits, shape.Groups)
 
 	joint := append([]float32(nil), w.Data...)
-	jres, err := solver.Prune(joint, rows, cols, surgeon.PruneOptions{Sparsity: surgeon.NOfM(2, 4), Quantizer: gptq4})
+	if err := nm24.SetQuantizer(gptq4); err != nil {
+		return err
+	}
+	jres, err := solver.Prune(joint, rows, cols, nm24)
 	if err != nil {
 		return err
 	}
