@@ -27,9 +27,9 @@ public record Ffn(float[] gate, float[] up, float[] down, long hidden, long dim)
 
     /** Checks the arrays' lengths against hidden and dim (down may be null where downOptional). */
     void check(String function, boolean downOptional) {
-        Spectra.checkMatrix(function, "gate", gate, hidden, dim);
-        Spectra.checkMatrix(function, "up", up, hidden, dim);
-        if (!downOptional || down != null) Spectra.checkMatrix(function, "down", down, dim, hidden);
+        Checks.matrix(function, "gate", gate, hidden, dim);
+        Checks.matrix(function, "up", up, hidden, dim);
+        if (!downOptional || down != null) Checks.matrix(function, "down", down, dim, hidden);
     }
 
     /** A baseline score per neuron (higher = keep); the seed is used by RANDOM only. */

@@ -2,7 +2,6 @@ package dev.surgeon;
 
 import dev.surgeon.jni.surgeon;
 import dev.surgeon.jni.surgeon_importance_signal;
-import java.lang.ref.Reference;
 
 /**
  * Per-row importance of one layer's weight: five normalised signals (each divided by its
@@ -10,7 +9,7 @@ import java.lang.ref.Reference;
  * by. Read-only once computed, so it may be used from several threads.
  *
  * <pre>{@code
- * try (Importance imp = Importance.compute(null, h, solver, w, rows, null)) {
+ * try (Importance imp = new Importance(null, h, solver, w, rows, null)) {
  *     int[] bits = imp.allocateBudget(new int[] {2, 3, 4, 6, 8}, 3.5);   // Σ bits = 3.5 · rows
  * }
  * }</pre>
@@ -41,11 +40,6 @@ public final class Importance extends NativeHandle {
 
     private final long rows;
 
-    private Importance(long address, long rows) {
-        super(address, surgeon::surgeon_importance_free, null);
-        this.rows = rows;
-    }
-
     /** The library's signal weights (0.25, 0.25, 0.15, 0.25, 0.10), indexed by Signal.ordinal(). */
     public static double[] defaultWeights() {
         double[] out = new double[Signal.values().length];
@@ -54,8 +48,10 @@ public final class Importance extends NativeHandle {
     }
 
     /**
-     * Scores the rows of w (rows × h.cols(), row-major) from h's activation statistics.
+     * Scores the rows of w (rows × h.cols(), row-major) from h's activation statistics, as
+     * surgeon_importance_compute(&imp, ctx, h, solver, w, rows, cols, 0, weights).
      *
+     * @param ctx     nullable (the defaults)
      * @param solver  nullable: lends its factorization for diag(H⁻¹) (computed there once and
      *                shared with its later calls); without one a private factorization with
      *                percdamp 0.01 is made when the Hessian signal has a weight
@@ -63,15 +59,16 @@ public final class Importance extends NativeHandle {
      *                weight removes its signal. A Hessian built with fromMatrix has no first
      *                moments, so ACTIVATION and VARIANCE are then left out.
      */
-    public static Importance compute(Context ctx, Hessian h, Solver solver, float[] w, long rows, double[] weights) {
+    public Importance(Context ctx, Hessian h, Solver solver, float[] w, long rows, double[] weights) {
+        super(compute(ctx, h, solver, w, rows, weights), surgeon::surgeon_importance_free, null);
+        this.rows = rows;
+    }
+
+    private static long compute(Context ctx, Hessian h, Solver solver, float[] w, long rows, double[] weights) {
         final String f = "surgeon_importance_compute";
         Checks.notNull(f, "h", h);
-        Checks.notNull(f, "w", w);
         long cols = h.cols();
-        long needed = Checks.elements(f, rows, cols);
-        if (w.length != needed) {
-            throw SurgeonException.of(Status.SHAPE, f, "w has " + w.length + " elements, not rows x cols = " + rows + " x " + cols);
-        }
+        Checks.matrix(f, "w", w, rows, cols);
         if (weights != null && weights.length != Signal.values().length) {
             throw SurgeonException.of(Status.SHAPE, f, "weights has " + weights.length + " values, needs " + Signal.values().length);
         }
@@ -79,16 +76,9 @@ public final class Importance extends NativeHandle {
             throw SurgeonException.of(Status.SHAPE, f, "the solver has " + solver.cols() + " columns, the Hessian " + cols);
         }
         boolean callbacks = Context.hasCallbacks(ctx) || (solver != null && solver.callbacks());
-        try {
-            long address = surgeon.surgeon_importance_compute(Context.raw(ctx), h.address(), solver == null ? 0 : solver.address(),
+        return alive(() -> surgeon.surgeon_importance_compute(Context.raw(ctx), h.address(), addressOf(solver),
                                                               OffHeap.input(callbacks, w), rows, cols, 0,
-                                                              OffHeap.input(callbacks, weights));
-            return new Importance(address, rows);
-        } finally {
-            Reference.reachabilityFence(ctx);
-            Reference.reachabilityFence(h);
-            Reference.reachabilityFence(solver);
-        }
+                                                              OffHeap.input(callbacks, weights)), ctx, h, solver);
     }
 
     public long rows() {
@@ -97,25 +87,14 @@ public final class Importance extends NativeHandle {
 
     /** The combined score of every row. */
     public float[] scores() {
-        float[] out = new float[Math.toIntExact(rows)];
-        try {
-            surgeon.surgeon_importance_scores(address(), out);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-        return out;
+        return fill(new float[Math.toIntExact(rows)], surgeon::surgeon_importance_scores);
     }
 
     /** One normalised signal per row. */
     public SignalValues signal(Signal signal) {
         Checks.notNull("surgeon_importance_signal_values", "signal", signal);
         float[] out = new float[Math.toIntExact(rows)];
-        int[] available = new int[1];
-        try {
-            surgeon.surgeon_importance_signal_values(address(), signal.value, out, available);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        int[] available = fill(new int[1], (a, ok) -> surgeon.surgeon_importance_signal_values(a, signal.value, out, ok));
         return new SignalValues(out, available[0] != 0);
     }
 
@@ -142,13 +121,7 @@ public final class Importance extends NativeHandle {
     }
 
     private int[] quantile(int[] options, double[] quantiles, double avgBits) {
-        int[] out = new int[Math.toIntExact(rows)];
-        try {
-            surgeon.surgeon_allocate_quantile(address(), options, options.length, quantiles, avgBits, out);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-        return out;
+        return fill(new int[Math.toIntExact(rows)], (a, out) -> surgeon.surgeon_allocate_quantile(a, options, options.length, quantiles, avgBits, out));
     }
 
     /**
@@ -157,12 +130,6 @@ public final class Importance extends NativeHandle {
      */
     public int[] allocateBudget(int[] options, double avgBits) {
         MixedPrecision.checkOptions("surgeon_allocate_budget", options);
-        int[] out = new int[Math.toIntExact(rows)];
-        try {
-            surgeon.surgeon_allocate_budget(address(), options, options.length, avgBits, out);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-        return out;
+        return fill(new int[Math.toIntExact(rows)], (a, out) -> surgeon.surgeon_allocate_budget(a, options, options.length, avgBits, out));
     }
 }

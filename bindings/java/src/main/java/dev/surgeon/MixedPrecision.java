@@ -2,8 +2,6 @@ package dev.surgeon;
 
 import dev.surgeon.jni.surgeon;
 import dev.surgeon.jni.surgeon_mixed_stats;
-import java.lang.ref.Reference;
-import java.nio.charset.StandardCharsets;
 
 /**
  * Mixed precision: one bit width per output row. Bit options are distinct values in
@@ -12,11 +10,12 @@ import java.nio.charset.StandardCharsets;
  * <pre>{@code
  * double[] errors = MixedPrecision.rowErrors(null, solver, w, rows, q, options);  // rows × options
  * int[] bits = MixedPrecision.allocateError(errors, rows, options, 3.5);          // Σ bits = 3.5 · rows
- * try (Solver.QuantizeResult r = solver.quantizeMixed(w, rows, q, bits)) { ... }
+ * try (QuantResult r = solver.quantize(w, rows, q.rowBits(bits))) { ... }
  * }</pre>
  *
- * The importance-driven allocators are on {@link Importance}; the solver calls are
- * {@link Solver#quantizeMixed} and {@link Solver#pruneMixed}.
+ * The importance-driven allocators are on {@link Importance}; per-row widths reach the
+ * solver through the quantizer ({@link Quantizer#rowBits(int[])}), for
+ * {@link Solver#quantize} and for {@link Solver#prune} with a quantizer.
  */
 public final class MixedPrecision {
     private MixedPrecision() {}
@@ -64,21 +63,14 @@ public final class MixedPrecision {
         Checks.notNull(f, "w", w);
         checkOptions(f, options);
         long cols = solver.cols();
-        if (w.length != Checks.elements(f, rows, cols)) {
-            throw SurgeonException.of(Status.SHAPE, f, "w has " + w.length + " elements, not rows x cols = " + rows + " x " + cols);
-        }
+        Checks.matrix(f, "w", w, rows, cols);
         double[] out = new double[Math.toIntExact(Checks.elements(f, rows, options.length))];
         boolean callbacks = Context.hasCallbacks(ctx) || solver.callbacks(); // the factorization may log
         Object written = OffHeap.output(callbacks, out);
-        try {
-            surgeon.surgeon_mixed_row_errors(Context.raw(ctx), solver.address(), OffHeap.input(callbacks, w), rows, cols, 0,
-                                             quantizer.address(), OffHeap.input(callbacks, options), options.length, written);
-            OffHeap.copyBack(written, out);
-        } finally {
-            Reference.reachabilityFence(ctx);
-            Reference.reachabilityFence(solver);
-            Reference.reachabilityFence(quantizer);
-        }
+        NativeHandle.alive(() -> surgeon.surgeon_mixed_row_errors(Context.raw(ctx), solver.address(), OffHeap.input(callbacks, w), rows,
+                                                                  cols, 0, quantizer.address(), OffHeap.input(callbacks, options),
+                                                                  options.length, written), ctx, solver, quantizer);
+        OffHeap.copyBack(written, out);
         return out;
     }
 
@@ -162,15 +154,15 @@ public final class MixedPrecision {
         Checks.notNull(f, "overhead", overhead);
         surgeon_mixed_stats s = new surgeon_mixed_stats();
         try {
-            surgeon.surgeon_mixed_stats_compute(bits, bits.length, cols, groupSize, overhead.scaleBits(), overhead.zeroBits(),
-                                                importance == null ? 0 : importance.address(), s);
+            NativeHandle.alive(() -> surgeon.surgeon_mixed_stats_compute(bits, bits.length, cols, groupSize, overhead.scaleBits(),
+                                                                         overhead.zeroBits(), NativeHandle.addressOf(importance), s),
+                               importance);
             boolean has = s.getHas_importance() != 0;
             return new Stats(s.getChannels(), s.getWeights(), s.getGrids(), s.getHistogram(), s.getAvg_bits(),
                              s.getAvg_bits_with_overhead(), has, has ? s.getImportance_min() : Double.NaN,
                              has ? s.getImportance_max() : Double.NaN, has ? s.getImportance_mean() : Double.NaN);
         } finally {
             s.delete();
-            Reference.reachabilityFence(importance);
         }
     }
 
@@ -179,18 +171,9 @@ public final class MixedPrecision {
         final String f = "surgeon_mixed_stats_json";
         checkBits(f, bits);
         Checks.notNull(f, "overhead", overhead);
-        long[] length = new long[1];
-        try {
-            long imp = importance == null ? 0 : importance.address();
-            surgeon.surgeon_mixed_stats_json(bits, bits.length, cols, groupSize, overhead.scaleBits(), overhead.zeroBits(), imp,
-                                             null, 0, length);
-            byte[] text = new byte[Math.toIntExact(length[0] + 1)];
-            surgeon.surgeon_mixed_stats_json(bits, bits.length, cols, groupSize, overhead.scaleBits(), overhead.zeroBits(), imp,
-                                             text, text.length, length);
-            return new String(text, 0, Math.toIntExact(length[0]), StandardCharsets.UTF_8);
-        } finally {
-            Reference.reachabilityFence(importance);
-        }
+        return NativeHandle.alive(() -> Sized.text((buf, cap, needed) -> surgeon.surgeon_mixed_stats_json(
+                bits, bits.length, cols, groupSize, overhead.scaleBits(), overhead.zeroBits(), NativeHandle.addressOf(importance),
+                buf, cap, needed)), importance);
     }
 
     private static void checkBits(String function, int[] bits) {

@@ -33,7 +33,7 @@ class LifecycleTest {
     void closeIsIdempotentAndUseAfterCloseThrows() throws InterruptedException {
         long before = NativeHandle.liveHandles();
         Hessian h = new Hessian(null, 4);
-        Quantizer q = Quantizer.of(4);
+        Quantizer q = new Quantizer(4);
         Mask m = new Mask(2, 2);
         assertEquals(before + 3, NativeHandle.liveHandles());
         h.close();
@@ -55,9 +55,9 @@ class LifecycleTest {
         TestFixture f = TestFixture.load();
         for (int i = 0; i < 50; ++i) {
             Hessian h = Hessian.fromMatrix(null, f.h, f.cols, f.tokens);
-            Solver s = new Solver(null, h);
+            Solver s = new Solver(null, h, null);
             float[] w = f.w.clone();
-            Solver.PruneResult r = s.prune(w, f.rows, PruneOptions.nOfM(2, 4).quantizer(Quantizer.of(4)));
+            PruneResult r = s.prune(w, f.rows, new PruneOptions().nm(2, 4).quantizer(new Quantizer(4)));
             assertTrue(r.mask().checkNM(2, 4));
             if (i % 2 == 0) h.close(); // a mix of closed and forgotten handles
         }
@@ -75,11 +75,11 @@ class LifecycleTest {
         assertEquals(1, ctx.threads());
         Hessian h = new Hessian(ctx, f.cols);
         h.add(f.x);
-        Solver solver = new Solver(ctx, h);
+        Solver solver = new Solver(ctx, h, null);
         ctx.close();
         h.close();
         float[] w = f.w.clone();
-        solver.prune(w, f.rows, PruneOptions.nOfM(2, 4)).close();
+        solver.prune(w, f.rows, new PruneOptions().nm(2, 4)).close();
         assertTrue(calls.get() > 0, "progress reported after the context was closed");
         assertTrue(stages.contains("prune"), stages.toString());
         f.expectWithinReference(Hessian.fromMatrix(null, f.h, f.cols, f.tokens), w, "sparsegpt_2of4");
@@ -117,7 +117,7 @@ class LifecycleTest {
         try (Context ctx = Context.builder().onLog((level, message) -> messages.add(level + " " + message)).build();
              // Indefinite H (eigenvalues 3 and -2): Cholesky needs damping escalation.
              Hessian h = Hessian.fromMatrix(ctx, new float[] {0.5f, 2.5f, 2.5f, 0.5f}, 2, 10);
-             Solver solver = new Solver(ctx, h)) {
+             Solver solver = new Solver(ctx, h, null)) {
             assertEquals(5.0, solver.damping(), 1e-9);
             assertTrue(messages.stream().anyMatch(m -> m.startsWith("WARNING")), messages.toString());
         }

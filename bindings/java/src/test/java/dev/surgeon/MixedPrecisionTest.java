@@ -1,7 +1,9 @@
 package dev.surgeon;
 
+import static dev.surgeon.TestFixture.expect;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -16,7 +18,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 
 /** Importance, allocators, per-row solver widths and statistics against independent computations. */
 class MixedPrecisionTest {
@@ -55,13 +56,6 @@ class MixedPrecisionTest {
         return w1;
     }
 
-    private static SurgeonException expect(Status status, String function, Executable call) {
-        SurgeonException e = assertThrows(SurgeonException.class, call, function + " should fail");
-        assertEquals(status, e.status(), e.toString());
-        assertTrue(e.getMessage().startsWith(function + ": "), "message " + e.getMessage());
-        return e;
-    }
-
     private static long sum(int[] bits) {
         return Arrays.stream(bits).asLongStream().sum();
     }
@@ -75,8 +69,8 @@ class MixedPrecisionTest {
     void importanceSignalsMatchTheirFormulas() {
         Layer l = w1();
         assertArrayEquals(new double[] {0.25, 0.25, 0.15, 0.25, 0.10}, Importance.defaultWeights());
-        try (Hessian h = l.hessian(null); Solver solver = new Solver(null, h);
-             Importance imp = Importance.compute(null, h, solver, l.w, l.rows, null)) {
+        try (Hessian h = l.hessian(null); Solver solver = new Solver(null, h, null);
+             Importance imp = new Importance(null, h, solver, l.w, l.rows, null)) {
             assertEquals(l.rows, imp.rows());
             // Column moments of X, then the four signals that need no factorization.
             double[] abs = new double[l.cols], mean = new double[l.cols], sq = new double[l.cols];
@@ -118,29 +112,29 @@ class MixedPrecisionTest {
             for (int i = 0; i < l.rows; ++i) assertEquals(combined[i], scores[i], 1e-5 * (1 + combined[i]), "score " + i);
 
             // Only the weight signal: the score is that signal.
-            try (Importance byWeight = Importance.compute(null, h, null, l.w, l.rows, new double[] {0, 0, 3, 0, 0})) {
+            try (Importance byWeight = new Importance(null, h, null, l.w, l.rows, new double[] {0, 0, 3, 0, 0})) {
                 assertArrayEquals(imp.signal(Importance.Signal.WEIGHT).values(), byWeight.scores());
             }
             // A Hessian from a finished matrix has no first moments.
             try (Hessian fromMatrix = Hessian.fromMatrix(null, h.matrix(), l.cols, l.tokens);
-                 Importance noMoments = Importance.compute(null, fromMatrix, null, l.w, l.rows, null)) {
+                 Importance noMoments = new Importance(null, fromMatrix, null, l.w, l.rows, null)) {
                 assertFalse(noMoments.signal(Importance.Signal.ACTIVATION).available());
                 assertFalse(noMoments.signal(Importance.Signal.VARIANCE).available());
                 assertTrue(noMoments.signal(Importance.Signal.HESSIAN).available());
                 expect(Status.INVALID_ARGUMENT, "surgeon_importance_compute",
-                       () -> Importance.compute(null, fromMatrix, null, l.w, l.rows, new double[] {1, 0, 0, 0, 1}));
+                       () -> new Importance(null, fromMatrix, null, l.w, l.rows, new double[] {1, 0, 0, 0, 1}));
             }
-            expect(Status.SHAPE, "surgeon_importance_compute", () -> Importance.compute(null, h, null, new float[10], l.rows, null));
-            expect(Status.SHAPE, "surgeon_importance_compute", () -> Importance.compute(null, h, null, l.w, l.rows, new double[4]));
+            expect(Status.SHAPE, "surgeon_importance_compute", () -> new Importance(null, h, null, new float[10], l.rows, null));
+            expect(Status.SHAPE, "surgeon_importance_compute", () -> new Importance(null, h, null, l.w, l.rows, new double[4]));
             expect(Status.INVALID_ARGUMENT, "surgeon_importance_compute",
-                   () -> Importance.compute(null, h, null, l.w, l.rows, new double[] {0.25, -1, 0, 0, 0}));
+                   () -> new Importance(null, h, null, l.w, l.rows, new double[] {0.25, -1, 0, 0, 0}));
         }
     }
 
     @Test
     void budgetAndQuantileAllocations() {
         Layer l = w1();
-        try (Hessian h = l.hessian(null); Importance imp = Importance.compute(null, h, null, l.w, l.rows, null)) {
+        try (Hessian h = l.hessian(null); Importance imp = new Importance(null, h, null, l.w, l.rows, null)) {
             float[] scores = imp.scores();
             for (double avg : new double[] {2.5, 3.5, 5.25}) {
                 int[] bits = imp.allocateBudget(OPTIONS, avg);
@@ -226,11 +220,11 @@ class MixedPrecisionTest {
      * b bits in a mixed call equals the same row of a uniform b-bit call.
      */
     @Test
-    void quantizeMixedEqualsUniformGptqRowByRow() {
+    void perRowWidthsEqualUniformGptqRowByRow() {
         Layer l = w1();
         int[] options = {2, 3, 4, 8};
         int[] rowBits = rowPattern(l.rows, options);
-        try (Hessian h = l.hessian(null); Solver solver = new Solver(null, h); Quantizer q4 = Quantizer.of(4)) {
+        try (Hessian h = l.hessian(null); Solver solver = new Solver(null, h, null); Quantizer q4 = new Quantizer(4)) {
             double[] errors = MixedPrecision.rowErrors(null, solver, l.w, l.rows, q4, options);
             assertEquals(l.rows * options.length, errors.length);
             for (int i = 0; i < l.rows; ++i) {
@@ -241,20 +235,21 @@ class MixedPrecisionTest {
             assertEquals(3L * l.rows, sum(MixedPrecision.allocateError(errors, l.rows, options, 3.0)));
 
             float[] w = l.w.clone();
-            try (Solver.QuantizeResult mixed = solver.quantizeMixed(w, l.rows, q4, rowBits)) {
+            try (Quantizer mixedQ = new Quantizer(4).rowBits(rowBits); QuantResult mixed = solver.quantize(w, l.rows, mixedQ)) {
+                assertArrayEquals(rowBits, mixedQ.rowBits());
                 assertTrue(mixed.loss() > 0);
-                assertArrayEquals(rowBits, mixed.result().rowBits());
-                byte[] codes = mixed.result().codes();
+                assertArrayEquals(rowBits, mixed.rowBits());
+                byte[] codes = mixed.codes();
                 for (int k = 0; k < codes.length; ++k) {
                     assertTrue(Byte.toUnsignedInt(codes[k]) <= (1 << rowBits[k / l.cols]) - 1, "code " + k);
                 }
-                assertArrayEquals(w, mixed.result().dequantize());
+                assertArrayEquals(w, mixed.dequantize());
             }
             for (int b : options) {
                 float[] uniform = l.w.clone();
                 int same = 0, differ = 0;
-                try (Quantizer qb = Quantizer.of(b); Solver.QuantizeResult u = solver.quantize(uniform, l.rows, qb)) {
-                    assertTrue(Arrays.stream(u.result().rowBits()).allMatch(x -> x == b));
+                try (Quantizer qb = new Quantizer(b); QuantResult u = solver.quantize(uniform, l.rows, qb)) {
+                    assertTrue(Arrays.stream(u.rowBits()).allMatch(x -> x == b));
                 }
                 for (int r = 0; r < l.rows; ++r) {
                     float[] a = Arrays.copyOfRange(w, r * l.cols, (r + 1) * l.cols);
@@ -273,27 +268,29 @@ class MixedPrecisionTest {
             float[] w2 = l.w.clone();
             int[] bad = rowBits.clone();
             bad[5] = 9;
-            expect(Status.INVALID_ARGUMENT, "surgeon_solver_quantize_mixed", () -> solver.quantizeMixed(w2, l.rows, q4, bad));
-            expect(Status.SHAPE, "surgeon_solver_quantize_mixed",
-                   () -> solver.quantizeMixed(w2, l.rows, q4, Arrays.copyOf(rowBits, l.rows - 1)));
+            expect(Status.INVALID_ARGUMENT, "surgeon_quantizer_set_row_bits", () -> q4.rowBits(bad));
+            assertNull(q4.rowBits(), "a refused setting leaves the quantizer unchanged");
+            try (Quantizer short1 = new Quantizer(4).rowBits(Arrays.copyOf(rowBits, l.rows - 1))) {
+                expect(Status.SHAPE, "surgeon_solver_quantize", () -> solver.quantize(w2, l.rows, short1));
+            }
             assertArrayEquals(l.w, w2);
             expect(Status.SHAPE, "surgeon_mixed_row_errors", () -> MixedPrecision.rowErrors(null, solver, w2, l.rows - 1, q4, options));
         }
     }
 
     @Test
-    void pruneMixedKeepsSparsityAndRowWidths() {
+    void pruneWithRowWidthsKeepsSparsityAndRowWidths() {
         TestFixture f = TestFixture.load();
         int[] rowBits = rowPattern(f.rows, new int[] {1, 2, 3, 4, 6, 8});
-        try (Hessian h = Hessian.fromMatrix(null, f.h, f.cols, f.tokens); Solver solver = new Solver(null, h);
-             Quantizer q = Quantizer.builder(4).groupSize(16).build()) {
-            for (PruneOptions options : List.of(PruneOptions.unstructured(0.5).quantizer(q), PruneOptions.nOfM(2, 4).quantizer(q))) {
+        try (Hessian h = Hessian.fromMatrix(null, f.h, f.cols, f.tokens); Solver solver = new Solver(null, h, null);
+             Quantizer q = new Quantizer(4).groupSize(16).rowBits(rowBits)) {
+            for (PruneOptions options : List.of(new PruneOptions().sparsity(0.5).quantizer(q), new PruneOptions().nm(2, 4).quantizer(q))) {
                 float[] w = f.w.clone();
-                try (Solver.PruneResult r = solver.pruneMixed(w, f.rows, options, rowBits)) {
+                try (PruneResult r = solver.prune(w, f.rows, options)) {
                     assertEquals(0.5, r.mask().sparsity(), 1e-9);
-                    assertArrayEquals(rowBits, r.quant().rowBits());
-                    byte[] keep = r.mask().toBytes(), codes = r.quant().codes();
-                    float[] deq = r.quant().dequantize();
+                    assertArrayEquals(rowBits, r.quantResult().rowBits());
+                    byte[] keep = r.mask().toBytes(), codes = r.quantResult().codes();
+                    float[] deq = r.quantResult().dequantize();
                     for (int k = 0; k < w.length; ++k) {
                         assertTrue(Byte.toUnsignedInt(codes[k]) <= (1 << rowBits[k / f.cols]) - 1);
                         assertEquals(keep[k] == 0 ? 0f : deq[k], w[k], "weight " + k);
@@ -301,12 +298,12 @@ class MixedPrecisionTest {
                 }
             }
             float[] w = f.w.clone();
-            expect(Status.INVALID_ARGUMENT, "surgeon_solver_prune_mixed",
-                   () -> solver.pruneMixed(w, f.rows, PruneOptions.unstructured(0.5), rowBits));
+            try (Quantizer short1 = new Quantizer(4).rowBits(IntStream.range(0, f.rows + 1).map(r -> 4).toArray())) {
+                expect(Status.SHAPE, "surgeon_solver_prune", () -> solver.prune(w, f.rows, new PruneOptions().quantizer(short1)));
+            }
             int[] bad = rowBits.clone();
             bad[0] = 0;
-            expect(Status.INVALID_ARGUMENT, "surgeon_solver_prune_mixed",
-                   () -> solver.pruneMixed(w, f.rows, PruneOptions.unstructured(0.5).quantizer(q), bad));
+            expect(Status.INVALID_ARGUMENT, "surgeon_quantizer_set_row_bits", () -> new Quantizer(4).rowBits(bad).close());
             assertArrayEquals(f.w, w);
         }
     }
@@ -314,7 +311,7 @@ class MixedPrecisionTest {
     @Test
     void statsAndJsonMatchTheBits() {
         Layer l = w1();
-        try (Hessian h = l.hessian(null); Importance imp = Importance.compute(null, h, null, l.w, l.rows, null)) {
+        try (Hessian h = l.hessian(null); Importance imp = new Importance(null, h, null, l.w, l.rows, null)) {
             int[] bits = imp.allocateBudget(OPTIONS, 3.5);
             long group = 24; // 64 columns: 3 grids per row
             MixedPrecision.Stats s = MixedPrecision.stats(bits, l.cols, group, MixedPrecision.Overhead.DEFAULT, imp);
@@ -393,20 +390,20 @@ class MixedPrecisionTest {
         float[] plainW = l.w.clone(), callbackW = l.w.clone();
         double[] plainErrors, callbackErrors;
         float[] plainScores, callbackScores;
-        try (Hessian h = l.hessian(null); Solver solver = new Solver(null, h); Quantizer q = Quantizer.of(4)) {
+        try (Hessian h = l.hessian(null); Solver solver = new Solver(null, h, null); Quantizer q = new Quantizer(4)) {
             plainScores = scores(null, h, solver, l);
             plainErrors = MixedPrecision.rowErrors(null, solver, l.w, l.rows, q, options);
-            solver.quantizeMixed(plainW, l.rows, q, rowBits).close();
+            solver.quantize(plainW, l.rows, q.rowBits(rowBits)).close();
         }
         try (Context ctx = Context.builder().onProgress((stage, fraction) -> {
                  synchronized (stages) {
                      stages.add(stage);
                  }
              }).onLog((level, message) -> {}).build();
-             Hessian h = l.hessian(ctx); Solver solver = new Solver(ctx, h); Quantizer q = Quantizer.of(4)) {
+             Hessian h = l.hessian(ctx); Solver solver = new Solver(ctx, h, null); Quantizer q = new Quantizer(4)) {
             callbackScores = scores(ctx, h, solver, l);
             callbackErrors = MixedPrecision.rowErrors(ctx, solver, l.w, l.rows, q, options);
-            try (Solver.QuantizeResult r = solver.quantizeMixed(callbackW, l.rows, q, rowBits)) {
+            try (QuantResult r = solver.quantize(callbackW, l.rows, q.rowBits(rowBits))) {
                 assertTrue(r.loss() > 0);
             }
         }
@@ -418,7 +415,7 @@ class MixedPrecisionTest {
     }
 
     private static float[] scores(Context ctx, Hessian h, Solver solver, Layer l) {
-        try (Importance imp = Importance.compute(ctx, h, solver, l.w, l.rows, null)) {
+        try (Importance imp = new Importance(ctx, h, solver, l.w, l.rows, null)) {
             return imp.scores();
         }
     }
@@ -427,7 +424,7 @@ class MixedPrecisionTest {
     void useAfterCloseThrows() {
         Layer l = w1();
         try (Hessian h = l.hessian(null)) {
-            Importance imp = Importance.compute(null, h, null, l.w, l.rows, null);
+            Importance imp = new Importance(null, h, null, l.w, l.rows, null);
             imp.close();
             imp.close();
             assertTrue(imp.isClosed());

@@ -1,5 +1,6 @@
 package dev.surgeon;
 
+import static dev.surgeon.TestFixture.expect;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -16,20 +17,12 @@ import java.util.List;
 import java.util.Random;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Spectra, FFN neuron selection and slicing, PruneNet policies. */
 class StructuredTest {
     @TempDir
     Path tmp;
-
-    private static SurgeonException expect(Status status, String function, Executable call) {
-        SurgeonException e = assertThrows(SurgeonException.class, call, function + " should fail");
-        assertEquals(status, e.status(), e.toString());
-        assertTrue(e.getMessage().startsWith(function + ": "), "message " + e.getMessage());
-        return e;
-    }
 
     private static Ffn randomFfn(int hidden, int dim, long seed) {
         Random rng = new Random(seed);
@@ -151,13 +144,16 @@ class StructuredTest {
     void pruneNetTrainSaveLoad() throws IOException {
         int hidden = 20, dim = 8;
         List<Ffn> blocks = List.of(randomFfn(hidden, dim, 11), randomFfn(hidden + 4, dim, 12));
-        PruneNet.Options defaults = PruneNet.Options.defaults();
-        assertEquals(new PruneNet.Options(0.3, 150, 8, 0.05, 8, 1), defaults);
-        PruneNet.Options options = defaults.withSteps(8).withSeed(42);
+        PruneNetOptions options = new PruneNetOptions();
+        assertArrayEquals(new double[] {0.3, 150, 8, 0.05, 8, 1}, new double[] {options.ratio(), options.steps(), options.samples(),
+                options.learningRate(), options.features(), options.seed()});
+        options.steps(8).seed(42);
+        assertEquals(8, options.steps());
+        assertEquals(42, options.seed());
         Path file = tmp.resolve("policy.json");
         float[] scores;
         try (PruneNet p = PruneNet.train(null, blocks, options); PruneNet again = PruneNet.train(null, blocks, options);
-             PruneNet fresh = PruneNet.create(dim, options.features(), options.seed())) {
+             PruneNet fresh = new PruneNet(dim, options.features(), options.seed())) {
             assertEquals(dim, p.dim());
             scores = p.scores(blocks.get(0));
             assertArrayEquals(scores, again.scores(blocks.get(0))); // same seed, same policy
@@ -191,12 +187,12 @@ class StructuredTest {
         String text = Files.readString(file);
         Files.writeString(file, text.substring(0, text.length() / 2));
         expect(Status.IO, "surgeon_prunenet_load", () -> PruneNet.load(file));
-        expect(Status.INVALID_ARGUMENT, "surgeon_prunenet_train_ffn", () -> PruneNet.train(null, blocks, options.withSamples(1)));
+        expect(Status.INVALID_ARGUMENT, "surgeon_prunenet_train_ffn", () -> PruneNet.train(null, blocks, new PruneNetOptions().samples(1)));
         expect(Status.SHAPE, "surgeon_prunenet_train_ffn",
                () -> PruneNet.train(null, List.of(blocks.get(0), randomFfn(hidden, dim + 1, 5)), options));
         expect(Status.INVALID_ARGUMENT, "surgeon_prunenet_train_ffn", () -> PruneNet.train(null, List.of(), options));
-        expect(Status.INVALID_ARGUMENT, "surgeon_prunenet_new", () -> PruneNet.create(0, 8, 1));
-        PruneNet closed = PruneNet.create(dim, 4, 1);
+        expect(Status.INVALID_ARGUMENT, "surgeon_prunenet_new", () -> new PruneNet(0, 8, 1));
+        PruneNet closed = new PruneNet(dim, 4, 1);
         closed.close();
         assertThrows(IllegalStateException.class, () -> closed.scores(blocks.get(0)));
     }
@@ -205,7 +201,7 @@ class StructuredTest {
     @Test
     void pruneNetTrainingReportsProgress() {
         List<Ffn> blocks = List.of(randomFfn(16, 6, 31), randomFfn(12, 6, 32));
-        PruneNet.Options options = PruneNet.Options.defaults().withSteps(6).withSeed(3);
+        PruneNetOptions options = new PruneNetOptions().steps(6).seed(3);
         List<String> stages = new ArrayList<>();
         try (Context ctx = Context.builder().onProgress((stage, fraction) -> {
                  synchronized (stages) {
@@ -221,7 +217,7 @@ class StructuredTest {
     @Test
     void pruneNetOnTheBundledModel() {
         Path model = Path.of(System.getProperty("surgeon.fixtures", "tests/fixtures")).resolve("../../samples/data/stories260K.bin").normalize();
-        try (PruneNet p = PruneNet.trainModel(null, model, PruneNet.Options.defaults().withSteps(3).withSeed(42));
+        try (PruneNet p = PruneNet.trainModel(null, model, new PruneNetOptions().steps(3).seed(42));
              Model m = Model.load(model)) {
             assertEquals(m.config().dim(), p.dim());
             long[] shape = m.linearShape(0, "w1");
