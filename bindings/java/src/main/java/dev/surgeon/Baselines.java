@@ -1,5 +1,9 @@
 package dev.surgeon;
 
+import static dev.surgeon.NativeHandle.addressOf;
+import static dev.surgeon.NativeHandle.alive;
+import static dev.surgeon.NativeHandle.setUp;
+
 import dev.surgeon.jni.surgeon;
 
 /**
@@ -10,11 +14,13 @@ import dev.surgeon.jni.surgeon;
 public final class Baselines {
     private Baselines() {}
 
-    /** |w| against one threshold over the whole matrix (or n:m per row); opts null = defaults. */
+    /**
+     * |w| against one threshold over the whole matrix (or n:m per row); opts null = the
+     * defaults. Options with a quantizer are refused (INVALID_ARGUMENT).
+     */
     public static Mask pruneMagnitude(Context ctx, float[] w, long rows, long cols, PruneOptions opts) {
         Checks.matrix("surgeon_prune_magnitude", "w", w, rows, cols);
-        PruneOptions o = options(opts);
-        return mask(m -> surgeon.surgeon_prune_magnitude(Context.raw(ctx), w, rows, cols, 0, o.fraction(), o.n(), o.m(), m), ctx);
+        return mask(m -> surgeon.surgeon_prune_magnitude(Context.raw(ctx), w, rows, cols, 0, addressOf(opts), m), ctx, opts);
     }
 
     /** Wanda: |w_ij| · ‖x_j‖₂ within each output row, ‖x_j‖₂ from h (cols = h.cols()). */
@@ -22,33 +28,20 @@ public final class Baselines {
         final String f = "surgeon_prune_wanda";
         Checks.matrix(f, "w", w, rows, cols);
         Checks.notNull(f, "h", h);
-        PruneOptions o = options(opts);
-        return mask(m -> surgeon.surgeon_prune_wanda(Context.raw(ctx), w, rows, cols, 0, h.address(), o.fraction(), o.n(), o.m(), m),
-                    ctx, h);
+        return mask(m -> surgeon.surgeon_prune_wanda(Context.raw(ctx), w, rows, cols, 0, h.address(), addressOf(opts), m), ctx, h, opts);
     }
 
-    /** Round to nearest on the quantizer's grid; w becomes the dequantized values. */
+    /** Round to nearest on the quantizer's grid (and its per-row widths); w becomes the dequantized values. */
     public static QuantResult quantizeRtn(Context ctx, float[] w, long rows, long cols, Quantizer q) {
         final String f = "surgeon_quantize_rtn";
         Checks.matrix(f, "w", w, rows, cols);
         Checks.notNull(f, "quantizer", q);
-        if (q.rowBitsFor(f, rows) != null) {
-            throw SurgeonException.of(Status.UNSUPPORTED, f, "per-row widths need the solver (Solver.quantize)");
-        }
-        return NativeHandle.alive(() -> QuantResult.create(r -> surgeon.surgeon_quantize_rtn(Context.raw(ctx), w, rows, cols, 0,
+        return alive(() -> QuantResult.create(r -> surgeon.surgeon_quantize_rtn(Context.raw(ctx), w, rows, cols, 0,
                                                                                              q.address(), r), null), ctx, q);
-    }
-
-    private static PruneOptions options(PruneOptions opts) {
-        if (opts == null) return new PruneOptions();
-        if (opts.quantizer() != null) {
-            throw SurgeonException.of(Status.INVALID_ARGUMENT, "surgeon_prune_options", "the baselines take no quantizer");
-        }
-        return opts;
     }
 
     /** A new mask filled by call (given its address); closed if the call fails. */
     private static Mask mask(NativeHandle.Call call, Object... alive) {
-        return NativeHandle.alive(() -> NativeHandle.setUp(new Mask(0, 0), call), alive);
+        return alive(() -> setUp(new Mask(0, 0), call), alive);
     }
 }

@@ -17,9 +17,11 @@ import java.nio.file.Path;
  */
 public final class Hessian extends NativeHandle {
     private final long cols;
+    private final boolean callbacks;
 
     private Hessian(long address, Context ctx) {
         super(address, surgeon::surgeon_hessian_free, Context.keepAlive(ctx));
+        callbacks = Context.hasCallbacks(ctx);
         cols = fill(new long[1], surgeon::surgeon_hessian_cols)[0];
     }
 
@@ -44,6 +46,11 @@ public final class Hessian extends NativeHandle {
 
     public long cols() {
         return cols;
+    }
+
+    /** Whether calls with this accumulator's context may call back into Java. */
+    boolean callbacks() {
+        return callbacks;
     }
 
     /** Calibration rows added so far. */

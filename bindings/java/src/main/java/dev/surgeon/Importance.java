@@ -9,8 +9,9 @@ import dev.surgeon.jni.surgeon_importance_signal;
  * by. Read-only once computed, so it may be used from several threads.
  *
  * <pre>{@code
- * try (Importance imp = new Importance(null, h, solver, w, rows, null)) {
- *     int[] bits = imp.allocateBudget(new int[] {2, 3, 4, 6, 8}, 3.5);   // Σ bits = 3.5 · rows
+ * try (Importance imp = new Importance(h, solver, w, rows, null);
+ *      MixedOptions opts = new MixedOptions().bits(new int[] {2, 3, 4, 6, 8}).average(3.5)) {
+ *     int[] bits = imp.allocateBudget(opts);   // Σ bits = 3.5 · rows
  * }
  * }</pre>
  */
@@ -48,10 +49,9 @@ public final class Importance extends NativeHandle {
     }
 
     /**
-     * Scores the rows of w (rows × h.cols(), row-major) from h's activation statistics, as
-     * surgeon_importance_compute(&imp, ctx, h, solver, w, rows, cols, 0, weights).
+     * Scores the rows of w (rows × h.cols(), row-major) from h's activation statistics, with
+     * h's context, as surgeon_importance_compute(&imp, h, solver, w, rows, cols, 0, weights).
      *
-     * @param ctx     nullable (the defaults)
      * @param solver  nullable: lends its factorization for diag(H⁻¹) (computed there once and
      *                shared with its later calls); without one a private factorization with
      *                percdamp 0.01 is made when the Hessian signal has a weight
@@ -59,12 +59,12 @@ public final class Importance extends NativeHandle {
      *                weight removes its signal. A Hessian built with fromMatrix has no first
      *                moments, so ACTIVATION and VARIANCE are then left out.
      */
-    public Importance(Context ctx, Hessian h, Solver solver, float[] w, long rows, double[] weights) {
-        super(compute(ctx, h, solver, w, rows, weights), surgeon::surgeon_importance_free, null);
+    public Importance(Hessian h, Solver solver, float[] w, long rows, double[] weights) {
+        super(compute(h, solver, w, rows, weights), surgeon::surgeon_importance_free, null);
         this.rows = rows;
     }
 
-    private static long compute(Context ctx, Hessian h, Solver solver, float[] w, long rows, double[] weights) {
+    private static long compute(Hessian h, Solver solver, float[] w, long rows, double[] weights) {
         final String f = "surgeon_importance_compute";
         Checks.notNull(f, "h", h);
         long cols = h.cols();
@@ -75,10 +75,9 @@ public final class Importance extends NativeHandle {
         if (solver != null && solver.cols() != cols) {
             throw SurgeonException.of(Status.SHAPE, f, "the solver has " + solver.cols() + " columns, the Hessian " + cols);
         }
-        boolean callbacks = Context.hasCallbacks(ctx) || (solver != null && solver.callbacks());
-        return alive(() -> surgeon.surgeon_importance_compute(Context.raw(ctx), h.address(), addressOf(solver),
-                                                              OffHeap.input(callbacks, w), rows, cols, 0,
-                                                              OffHeap.input(callbacks, weights)), ctx, h, solver);
+        boolean callbacks = h.callbacks() || (solver != null && solver.callbacks());
+        return alive(() -> surgeon.surgeon_importance_compute(h.address(), addressOf(solver), OffHeap.input(callbacks, w), rows, cols,
+                                                              0, OffHeap.input(callbacks, weights)), h, solver);
     }
 
     public long rows() {
@@ -99,37 +98,29 @@ public final class Importance extends NativeHandle {
     }
 
     /**
-     * Rows ranked by ascending importance: rank r < round(q_0·rows) gets the smallest
-     * option, and so on up the sorted options. quantiles: options.length − 1 non-decreasing
-     * cut points in [0, 1].
+     * Rows ranked by ascending importance: rank r < round(q_0·rows) gets the smallest bit
+     * option, and so on up the sorted options, with the options' quantile cuts (or, without
+     * them, the cuts whose average is the options' target: exact up to rounding of the cuts).
      */
-    public int[] allocateQuantile(int[] options, double[] quantiles) {
-        final String f = "surgeon_allocate_quantile";
-        MixedPrecision.checkOptions(f, options);
-        Checks.notNull(f, "quantiles", quantiles);
-        if (quantiles.length != options.length - 1) {
-            throw SurgeonException.of(Status.SHAPE, f, quantiles.length + " quantiles for " + options.length + " options, needs "
-                    + (options.length - 1));
-        }
-        return quantile(options, quantiles, 0);
-    }
-
-    /** As allocateQuantile with the cut points whose average is avgBits (exact up to rounding of the cuts). */
-    public int[] allocateQuantile(int[] options, double avgBits) {
-        MixedPrecision.checkOptions("surgeon_allocate_quantile", options);
-        return quantile(options, null, avgBits);
-    }
-
-    private int[] quantile(int[] options, double[] quantiles, double avgBits) {
-        return fill(new int[Math.toIntExact(rows)], (a, out) -> surgeon.surgeon_allocate_quantile(a, options, options.length, quantiles, avgBits, out));
+    public int[] allocateQuantile(MixedOptions opts) {
+        return allocate(opts, (a, o, out) -> surgeon.surgeon_allocate_quantile(a, o, out));
     }
 
     /**
      * Exactly {@link MixedPrecision#attainableAverage} bits on average, placed by importance
      * (row i at b bits costs score_i²·4^-b, solved exactly).
      */
-    public int[] allocateBudget(int[] options, double avgBits) {
-        MixedPrecision.checkOptions("surgeon_allocate_budget", options);
-        return fill(new int[Math.toIntExact(rows)], (a, out) -> surgeon.surgeon_allocate_budget(a, options, options.length, avgBits, out));
+    public int[] allocateBudget(MixedOptions opts) {
+        return allocate(opts, (a, o, out) -> surgeon.surgeon_allocate_budget(a, o, out));
+    }
+
+    private interface Allocator {
+        void run(long importance, long opts, int[] out);
+    }
+
+    private int[] allocate(MixedOptions opts, Allocator allocator) {
+        int[] out = new int[Math.toIntExact(rows)];
+        alive(() -> fill(out, (a, o) -> allocator.run(a, addressOf(opts), o)), opts);
+        return out;
     }
 }

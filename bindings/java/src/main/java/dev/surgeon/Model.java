@@ -40,9 +40,10 @@ public final class Model extends NativeHandle {
         super(address, surgeon::surgeon_model_free, null);
     }
 
-    /** Loads a llama2.c .bin file or a Hugging Face directory; Status.IO when unreadable. */
-    public static Model load(Path path) {
-        return new Model(surgeon.surgeon_model_load(Hessian.cPath("surgeon_model_load", path)));
+    /** Loads a llama2.c .bin file or a Hugging Face directory; Status.IO when unreadable. ctx nullable. */
+    public static Model load(Context ctx, Path path) {
+        String p = Hessian.cPath("surgeon_model_load", path);
+        return new Model(alive(() -> surgeon.surgeon_model_load(Context.raw(ctx), p), ctx));
     }
 
     /** A deep copy (weights and tokenizer). */
@@ -53,6 +54,7 @@ public final class Model extends NativeHandle {
     public Config config() {
         surgeon_model_config c = new surgeon_model_config();
         try {
+            surgeon.surgeon_model_config_init(c, surgeon.SURGEON_MODEL_CONFIG_VERSION);
             call(a -> surgeon.surgeon_model_get_config(a, c));
             return new Config(c.getDim(), c.getHidden_dim(), c.getN_layers(), c.getN_heads(), c.getN_kv_heads(),
                               c.getVocab_size(), c.getSeq_len(), c.getParameters(), c.getHead_dim());
@@ -70,8 +72,7 @@ public final class Model extends NativeHandle {
     /** Token ids of text, with BOS first when bos. */
     public int[] encode(String text, boolean bos) {
         Checks.notNull("surgeon_model_encode", "text", text);
-        return alive(() -> Sized.ints((buf, cap, needed) -> surgeon.surgeon_model_encode(address(), text, bos ? 1 : 0, buf, cap, needed)),
-                     this);
+        return get(a -> Sized.ints((buf, cap, needed) -> surgeon.surgeon_model_encode(a, text, bos ? 1 : 0, buf, cap, needed)));
     }
 
     /** Perplexity on text: paragraphs or windows [begin, end) (end < 0: all); seqLen 0 = the context. */
@@ -94,6 +95,7 @@ public final class Model extends NativeHandle {
     private Perplexity perplexity(Context ctx, PerplexityCall call) {
         surgeon_perplexity p = new surgeon_perplexity();
         try {
+            surgeon.surgeon_perplexity_init(p, surgeon.SURGEON_PERPLEXITY_VERSION);
             alive(() -> {
                 call.run(Context.raw(ctx), address(), p);
                 return null;
@@ -117,23 +119,34 @@ public final class Model extends NativeHandle {
         return report();
     }
 
-    /** JSON report of the last compress ("{}" before any). */
+    /**
+     * Removes FFN neurons (and kv-head groups when the options' head ratio > 0) from every
+     * block, in place, as the experimental surgeon_model_prune_structured; opts null = the
+     * defaults. {@link #config()} then gives the new sizes. Returns the JSON report
+     * (parameters before and after, per-block ratios, FFN sizes, kv groups removed), which
+     * replaces the model's report; the quantization results of an earlier compress are
+     * dropped. The model is unchanged on failure.
+     */
+    public String pruneStructured(Context ctx, StructuredOptions opts) {
+        alive(() -> surgeon.surgeon_model_prune_structured(Context.raw(ctx), address(), addressOf(opts)), this, ctx, opts);
+        return report();
+    }
+
+    /** JSON report of the last compress or structured pruning ("{}" before any). */
     public String report() {
-        String json = alive(() -> surgeon.surgeon_jni_model_report(address()), this);
-        if (json == null) throw SurgeonException.of(Status.INTERNAL, "surgeon_model_report", surgeon.surgeon_last_error());
-        return json;
+        return get(a -> Sized.text((buf, cap, needed) -> surgeon.surgeon_model_report(a, buf, cap, needed)));
     }
 
-    /** Saves as "hf" (directory; dtype "f32", "f16" or "bf16") or "llama2c" (file, f32). */
-    public void save(Path path, String format, String dtype) {
+    /** Saves as "hf" (directory; dtype "f32", "f16" or "bf16") or "llama2c" (file, f32); ctx nullable. */
+    public void save(Context ctx, Path path, String format, String dtype) {
         String p = Hessian.cPath("surgeon_model_save", path);
-        call(a -> surgeon.surgeon_model_save(a, p, format, dtype));
+        alive(() -> surgeon.surgeon_model_save(Context.raw(ctx), address(), p, format, dtype), this, ctx);
     }
 
-    /** Writes the packed GPTQ checkpoint of the last compress. */
-    public void saveGptq(Path dir) {
+    /** Writes the packed GPTQ checkpoint of the last compress; ctx nullable. */
+    public void saveGptq(Context ctx, Path dir) {
         String p = Hessian.cPath("surgeon_model_save_gptq", dir);
-        call(a -> surgeon.surgeon_model_save_gptq(a, p));
+        alive(() -> surgeon.surgeon_model_save_gptq(Context.raw(ctx), address(), p), this, ctx);
     }
 
     /** {rows, cols} of a linear ("wq".."w3" or the Hugging Face projection names). */
@@ -156,20 +169,13 @@ public final class Model extends NativeHandle {
         call(a -> surgeon.surgeon_model_set_linear(a, block, name, w, rows, cols));
     }
 
-    /** Continues prompt for up to steps positions; greedy when temperature is 0. */
+    /**
+     * Continues prompt for up to steps positions; greedy when temperature is 0 (deterministic
+     * for a seed: the size query and the fill give the same text).
+     */
     public String generate(String prompt, long steps, double temperature, long seed) {
         Checks.notNull("surgeon_model_generate", "prompt", prompt);
-        long[] length = new long[1];
-        return alive(() -> {
-            // Room for typical pieces first; generation is deterministic, so a second run
-            // with the exact size gives the same text when it was longer.
-            byte[] out = new byte[Math.toIntExact(Math.max(steps, 1) * 32 + prompt.length() * 4L + 64)];
-            surgeon.surgeon_model_generate(address(), prompt, steps, temperature, seed, out, out.length, length);
-            if (length[0] >= out.length) {
-                out = new byte[Math.toIntExact(length[0] + 1)];
-                surgeon.surgeon_model_generate(address(), prompt, steps, temperature, seed, out, out.length, length);
-            }
-            return new String(out, 0, Math.toIntExact(length[0]), java.nio.charset.StandardCharsets.UTF_8);
-        }, this);
+        return get(a -> Sized.text((buf, cap, needed) -> surgeon.surgeon_model_generate(a, prompt, steps, temperature, seed, buf, cap,
+                                                                                        needed)));
     }
 }

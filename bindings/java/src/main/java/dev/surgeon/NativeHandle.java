@@ -4,13 +4,14 @@ import java.lang.ref.Cleaner;
 import java.lang.ref.Reference;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongConsumer;
+import java.util.function.LongFunction;
 import java.util.function.Supplier;
 
 /**
  * The one owner of a C handle for every handle class of the binding: the handle is freed
  * exactly once, by the first of close() or the Cleaner (when the object becomes
- * unreachable). Every native call goes through {@link #call}, {@link #fill} or
- * {@link #alive}, which keep the handle object (and the other objects named) reachable until
+ * unreachable). Every native call goes through {@link #call}, {@link #get}, {@link #fill}
+ * or {@link #alive}, which keep the handle object (and the other objects named) reachable until
  * the C call returns, so the Cleaner cannot free a handle during a call.
  *
  * <p>close() must not run concurrently with another call on the same handle.
@@ -62,8 +63,16 @@ abstract class NativeHandle implements AutoCloseable {
 
     /** Runs a C call on this handle; the handle stays reachable until it returns. */
     final void call(Call call) {
+        get(a -> {
+            call.run(a);
+            return null;
+        });
+    }
+
+    /** Runs calls on this handle that compute a value (given the address), kept reachable meanwhile. */
+    final <T> T get(LongFunction<T> calls) {
         try {
-            call.run(address());
+            return calls.apply(address());
         } finally {
             Reference.reachabilityFence(this);
         }
@@ -82,6 +91,12 @@ abstract class NativeHandle implements AutoCloseable {
         } finally {
             Reference.reachabilityFence(alive);
         }
+    }
+
+    /** Runs a setter on handle and returns handle (the fluent setters of options objects). */
+    static <H extends NativeHandle> H set(H handle, Call setter) {
+        handle.call(setter);
+        return handle;
     }
 
     /**

@@ -2,18 +2,17 @@ package dev.surgeon;
 
 import dev.surgeon.jni.surgeon;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.List;
 
 /**
  * A PruneNet policy (arXiv 2501.15296): scores FFN neurons from their weights alone, for
  * one hidden size {@link #dim()}. Trained with REINFORCE on the spectral KS reward, saved as
- * a JSON file, reusable at any pruning ratio. Read-only once made: scores, select and save
- * may run from several threads.
+ * a JSON file, reusable at any pruning ratio. Read-only once made: scores and save may run
+ * from several threads.
  *
  * <pre>{@code
  * try (PruneNet policy = PruneNet.train(null, blocks, new PruneNetOptions().steps(50))) {
- *     long[] keep = policy.select(block, 0.3);
+ *     long[] keep = Ffn.select(policy.scores(block), 0.3);
  *     Ffn smaller = block.slice(keep);
  * }
  * }</pre>
@@ -48,7 +47,7 @@ public final class PruneNet extends NativeHandle {
         if (blocks.isEmpty()) throw SurgeonException.of(Status.INVALID_ARGUMENT, f, "no blocks");
         int n = blocks.size();
         long dim = 0;
-        float[][] gates = new float[n][], ups = new float[n][], downs = new float[n][];
+        float[][] ffn = new float[3 * n][]; // gate, up, down of each block
         long[] hidden = new long[n];
         for (int b = 0; b < n; ++b) {
             Ffn block = blocks.get(b);
@@ -58,21 +57,22 @@ public final class PruneNet extends NativeHandle {
                 throw SurgeonException.of(Status.SHAPE, f, "block " + b + " has dim " + block.dim() + ", block 0 has " + dim);
             }
             block.check(f, false);
-            gates[b] = block.gate();
-            ups[b] = block.up();
-            downs[b] = block.down();
+            ffn[3 * b] = block.gate();
+            ffn[3 * b + 1] = block.up();
+            ffn[3 * b + 2] = block.down();
             hidden[b] = block.hidden();
         }
         long d = dim;
         // The blocks are copied by the JNI layer; hidden is pinned unless callbacks may run.
-        return new PruneNet(alive(() -> surgeon.surgeon_prunenet_train_ffn(Context.raw(ctx), d, n, gates, ups, downs,
+        return new PruneNet(alive(() -> surgeon.surgeon_prunenet_train_ffn(Context.raw(ctx), d, n, ffn,
                                                                            OffHeap.input(Context.hasCallbacks(ctx), hidden),
                                                                            PruneNetOptions.toC(options)), ctx, options));
     }
 
-    /** Reads a policy file written by {@link #save}; missing or corrupt: Status.IO. */
-    public static PruneNet load(Path path) {
-        return new PruneNet(surgeon.surgeon_prunenet_load(Hessian.cPath("surgeon_prunenet_load", path)));
+    /** Reads a policy file written by {@link #save}; missing or corrupt: Status.IO. ctx nullable. */
+    public static PruneNet load(Context ctx, Path path) {
+        String p = Hessian.cPath("surgeon_prunenet_load", path);
+        return new PruneNet(alive(() -> surgeon.surgeon_prunenet_load(Context.raw(ctx), p), ctx));
     }
 
     /** The hidden size the policy applies to. */
@@ -86,23 +86,15 @@ public final class PruneNet extends NativeHandle {
         call(a -> surgeon.surgeon_prunenet_save(a, p));
     }
 
-    /** The keep-probability of each of the block's neurons (block.dim() = dim()). */
+    /**
+     * The keep-probability of each of the block's neurons (block.dim() = dim()); the
+     * policy's selection at any ratio is {@code Ffn.select(policy.scores(block), ratio)}.
+     */
     public float[] scores(Ffn block) {
         final String f = "surgeon_prunenet_scores";
         Checks.notNull(f, "block", block);
         block.check(f, false);
         return fill(new float[Math.toIntExact(block.hidden())],
                     (a, out) -> surgeon.surgeon_prunenet_scores(a, block.gate(), block.up(), block.down(), block.hidden(), block.dim(), out));
-    }
-
-    /** The neurons kept at ratio, ascending: {@link Ffn#select} on {@link #scores}, at any ratio. */
-    public long[] select(Ffn block, double ratio) {
-        final String f = "surgeon_prunenet_select";
-        Checks.notNull(f, "block", block);
-        block.check(f, false);
-        long[] keep = new long[Math.toIntExact(block.hidden())];
-        long[] count = fill(new long[1], (a, c) -> surgeon.surgeon_prunenet_select(a, block.gate(), block.up(), block.down(),
-                                                                                     block.hidden(), block.dim(), ratio, keep, c));
-        return Arrays.copyOf(keep, Math.toIntExact(count[0]));
     }
 }

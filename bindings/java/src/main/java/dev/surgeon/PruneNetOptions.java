@@ -15,7 +15,7 @@ public final class PruneNetOptions {
     private final surgeon_prunenet_options c = new surgeon_prunenet_options();
 
     public PruneNetOptions() {
-        surgeon.surgeon_prunenet_options_default(c);
+        surgeon.surgeon_prunenet_options_init(c, surgeon.SURGEON_PRUNENET_OPTIONS_VERSION);
         surgeon_prunenet_options struct = c;
         NativeHandle.CLEANER.register(this, struct::delete);
     }

@@ -4,7 +4,8 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * Variable-length outputs, C's (buf, cap, needed) convention: a first call with no buffer
- * asks for the size, a second one fills a buffer of that size.
+ * asks for the size (*needed: bytes with the NUL for text, elements for arrays), a second
+ * one fills a buffer of that size.
  */
 final class Sized {
     private Sized() {}
@@ -14,15 +15,13 @@ final class Sized {
         void run(T buf, long cap, long[] needed);
     }
 
-    /** UTF-8 text (the size may or may not count the terminating NUL: the text ends at the first NUL). */
+    /** UTF-8 text, up to its terminating NUL. */
     static String text(Call<byte[]> call) {
         long[] needed = new long[1];
         call.run(null, 0, needed);
-        byte[] buf = new byte[Math.toIntExact(needed[0] + 1)];
+        byte[] buf = new byte[Math.toIntExact(needed[0])];
         call.run(buf, buf.length, needed);
-        int end = 0;
-        while (end < buf.length && buf[end] != 0) ++end;
-        return new String(buf, 0, end, StandardCharsets.UTF_8);
+        return new String(buf, 0, Math.max(0, Math.toIntExact(needed[0]) - 1), StandardCharsets.UTF_8);
     }
 
     /** int32 values. */

@@ -21,14 +21,14 @@ public final class Solver extends NativeHandle {
     private final boolean callbacks;
 
     public Solver(Context ctx, Hessian h, SolverOptions opts) {
-        super(newSolver(ctx, h, opts == null ? new SolverOptions() : opts), surgeon::surgeon_solver_free, Context.keepAlive(ctx));
+        super(newSolver(ctx, h, opts), surgeon::surgeon_solver_free, Context.keepAlive(ctx));
         cols = h.cols();
         callbacks = Context.hasCallbacks(ctx);
     }
 
     private static long newSolver(Context ctx, Hessian h, SolverOptions opts) {
         Checks.notNull("surgeon_solver_new", "h", h);
-        return alive(() -> surgeon.surgeon_solver_new(Context.raw(ctx), h.address(), opts.damping(), opts.blockSize()), ctx, h);
+        return alive(() -> surgeon.surgeon_solver_new(Context.raw(ctx), h.address(), addressOf(opts)), ctx, h, opts);
     }
 
     public long cols() {
@@ -54,7 +54,11 @@ public final class Solver extends NativeHandle {
         return out[0];
     }
 
-    /** SparseGPT on w (rows × cols, updated in place); opts null = the defaults (50 %). */
+    /**
+     * SparseGPT on w (rows × cols, updated in place), as surgeon_solver_prune; opts null =
+     * the defaults (50 % unstructured). With a quantizer in the options the weights are
+     * quantized jointly (its per-row widths apply).
+     */
     public PruneResult prune(float[] w, long rows, PruneOptions opts) {
         return prune((Object) w, rows, opts);
     }
@@ -64,37 +68,10 @@ public final class Solver extends NativeHandle {
         return prune((Object) w, rows, opts);
     }
 
-    private PruneResult prune(Object w, long rows, PruneOptions options) {
-        final String f = "surgeon_solver_prune";
-        PruneOptions o = options == null ? new PruneOptions() : options;
-        Object weights = weights(f, w, rows);
-        Quantizer q = o.quantizer();
-        int[] bits = q == null ? null : q.rowBitsFor(f, rows);
-        int scope = o.maskScope().ordinal();
-        Mask mask = new Mask(0, 0);
-        try {
-            return alive(() -> {
-                long m = mask.address(), qa = addressOf(q);
-                if (q == null) {
-                    double loss = obs(weights, rows, (a, buffer, lossOut) -> surgeon.surgeon_solver_prune(
-                            a, buffer, rows, cols, 0, o.fraction(), o.n(), o.m(), scope, 0, m, 0, lossOut));
-                    return new PruneResult(mask, null, loss);
-                }
-                double[] loss = new double[1];
-                QuantResult codes = QuantResult.create(r -> loss[0] = obs(weights, rows, (a, buffer, lossOut) -> {
-                    if (bits == null) {
-                        surgeon.surgeon_solver_prune(a, buffer, rows, cols, 0, o.fraction(), o.n(), o.m(), scope, qa, m, r, lossOut);
-                    } else {
-                        surgeon.surgeon_solver_prune_mixed(a, buffer, rows, cols, 0, o.fraction(), o.n(), o.m(), scope, qa,
-                                                           OffHeap.input(callbacks, bits), m, r, lossOut);
-                    }
-                }), loss);
-                return new PruneResult(mask, codes, loss[0]);
-            }, mask, q);
-        } catch (RuntimeException e) {
-            mask.close();
-            throw e;
-        }
+    private PruneResult prune(Object w, long rows, PruneOptions opts) {
+        Object weights = weights("surgeon_solver_prune", w, rows);
+        return alive(() -> PruneResult.create(r -> withWeights(weights, rows, (a, buffer) -> surgeon.surgeon_solver_prune(
+                a, buffer, rows, cols, 0, addressOf(opts), r))), opts);
     }
 
     /**
@@ -113,15 +90,12 @@ public final class Solver extends NativeHandle {
         final String f = "surgeon_solver_quantize";
         Object weights = weights(f, w, rows);
         Checks.notNull(f, "quantizer", q);
-        int[] bits = q.rowBitsFor(f, rows);
         double[] loss = new double[1];
-        return alive(() -> QuantResult.create(r -> loss[0] = obs(weights, rows, (a, buffer, lossOut) -> {
-            if (bits == null) {
-                surgeon.surgeon_solver_quantize(a, buffer, rows, cols, 0, q.address(), r, lossOut);
-            } else {
-                surgeon.surgeon_solver_quantize_mixed(a, buffer, rows, cols, 0, q.address(), OffHeap.input(callbacks, bits), r, lossOut);
-            }
-        }), loss), q);
+        Object lossOut = OffHeap.output(callbacks, loss);
+        return alive(() -> QuantResult.create(r -> {
+            withWeights(weights, rows, (a, buffer) -> surgeon.surgeon_solver_quantize(a, buffer, rows, cols, 0, q.address(), r, lossOut));
+            OffHeap.copyBack(lossOut, loss);
+        }, loss), q);
     }
 
     /** A float[] of exactly rows × cols, or a direct buffer holding as many from its position. */
@@ -130,29 +104,24 @@ public final class Solver extends NativeHandle {
         return Checks.matrix(f, "w", (float[]) w, rows, cols);
     }
 
-    /** A solver call on the weights (buffer) that writes the OBS loss into lossOut. */
+    /** A solver call on the weights (buffer). */
     private interface WeightCall {
-        void run(long solver, Object buffer, Object lossOut);
+        void run(long solver, Object buffer);
     }
 
     /**
-     * Runs the call on w and returns the loss. With callbacks, a float[] cannot stay pinned
-     * (JNI forbids calling Java inside a critical region): it goes through a direct copy,
-     * copied back on success, and so does the loss.
+     * Runs the call on w. With callbacks, a float[] cannot stay pinned (JNI forbids calling
+     * Java inside a critical region): it goes through a direct copy, copied back on success.
      */
-    private double obs(Object w, long rows, WeightCall call) {
-        double[] loss = new double[1];
-        Object lossOut = OffHeap.output(callbacks, loss);
+    private void withWeights(Object w, long rows, WeightCall call) {
         if (!callbacks || !(w instanceof float[] array)) {
-            call(a -> call.run(a, w, lossOut));
-        } else {
-            int n = Math.toIntExact(rows * cols);
-            FloatBuffer copy = ByteBuffer.allocateDirect(Math.multiplyExact(n, Float.BYTES)).order(ByteOrder.nativeOrder()).asFloatBuffer();
-            copy.put(0, array, 0, n);
-            call(a -> call.run(a, copy, lossOut));
-            copy.get(0, array, 0, n);
+            call(a -> call.run(a, w));
+            return;
         }
-        OffHeap.copyBack(lossOut, loss);
-        return loss[0];
+        int n = Math.toIntExact(rows * cols);
+        FloatBuffer copy = ByteBuffer.allocateDirect(Math.multiplyExact(n, Float.BYTES)).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        copy.put(0, array, 0, n);
+        call(a -> call.run(a, copy));
+        copy.get(0, array, 0, n);
     }
 }

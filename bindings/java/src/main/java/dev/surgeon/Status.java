@@ -18,9 +18,11 @@ public final class Status {
     public static final Status IO = new Status("IO", 5);
     public static final Status UNSUPPORTED = new Status("UNSUPPORTED", 6);
     public static final Status INTERNAL = new Status("INTERNAL", 7);
+    /** A caller buffer shorter than the output (the binding sizes its buffers, so rarely seen). */
+    public static final Status BUFFER_TOO_SMALL = new Status("BUFFER_TOO_SMALL", 8);
 
     private static final List<Status> KNOWN =
-            List.of(OK, INVALID_ARGUMENT, SHAPE, NUMERIC, OUT_OF_MEMORY, IO, UNSUPPORTED, INTERNAL);
+            List.of(OK, INVALID_ARGUMENT, SHAPE, NUMERIC, OUT_OF_MEMORY, IO, UNSUPPORTED, INTERNAL, BUFFER_TOO_SMALL);
 
     private final String name;
     private final int code;

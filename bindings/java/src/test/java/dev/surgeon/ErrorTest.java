@@ -91,14 +91,31 @@ class ErrorTest {
         expect(Status.INVALID_ARGUMENT, "surgeon_hessian_new", () -> new Hessian(null, 0));
         expect(Status.INVALID_ARGUMENT, "surgeon_context_set_threads", () -> Context.builder().threads(-2).build());
         try (Hessian h = fedHessian(8); Hessian empty = new Hessian(null, 8)) {
-            expect(Status.INVALID_ARGUMENT, "surgeon_solver_new", () -> new Solver(null, h, new SolverOptions().damping(-1)));
+            try (SolverOptions o = new SolverOptions()) {
+                assertEquals(0.01, o.damping());
+                assertEquals(128, o.blockSize());
+                expect(Status.INVALID_ARGUMENT, "surgeon_solver_options_set_damping", () -> o.damping(-1));
+                expect(Status.INVALID_ARGUMENT, "surgeon_solver_options_set_block_size", () -> o.blockSize(0));
+                assertEquals(0.01, o.damping(), "a refused setting leaves the options unchanged");
+                assertEquals(128, o.blockSize());
+            }
             expect(Status.INVALID_ARGUMENT, "surgeon_solver_new", () -> new Solver(null, empty, null));
             try (Solver solver = new Solver(null, h, new SolverOptions().blockSize(6))) {
                 float[] w = new float[16];
                 Arrays.fill(w, 0.5f);
                 expect(Status.INVALID_ARGUMENT, "surgeon_solver_prune", () -> solver.prune(w, 2, new PruneOptions().nm(2, 4)));
-                expect(Status.INVALID_ARGUMENT, "surgeon_solver_prune", () -> solver.prune(w, 2, new PruneOptions().sparsity(1.5)));
-                expect(Status.INVALID_ARGUMENT, "surgeon_solver_prune", () -> solver.prune(w, 2, new PruneOptions().nm(0, 4)));
+                try (PruneOptions o = new PruneOptions()) {
+                    assertEquals(0.5, o.sparsity());
+                    assertArrayEquals(new int[] {0, 0}, o.nm());
+                    expect(Status.INVALID_ARGUMENT, "surgeon_prune_options_set_sparsity", () -> o.sparsity(1.5));
+                    expect(Status.INVALID_ARGUMENT, "surgeon_prune_options_set_nm", () -> o.nm(0, 4));
+                    assertEquals(0.5, o.sparsity(), "a refused setting leaves the options unchanged");
+                    assertArrayEquals(new int[] {0, 0}, o.nm());
+                    try (Quantizer q = new Quantizer(4)) {
+                        expect(Status.INVALID_ARGUMENT, "surgeon_prune_magnitude",
+                               () -> Baselines.pruneMagnitude(null, w, 2, 8, o.quantizer(q)));
+                    }
+                }
                 float[] same = new float[16];
                 Arrays.fill(same, 0.5f);
                 assertArrayEquals(same, w);

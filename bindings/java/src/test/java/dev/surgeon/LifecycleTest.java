@@ -20,6 +20,20 @@ import org.junit.jupiter.api.parallel.Isolated;
  */
 @Isolated
 class LifecycleTest {
+    /**
+     * The live handle count once the handles other tests left to the Cleaner (options made
+     * inline, say) are freed: collects until the count stops changing.
+     */
+    private static long settledLiveHandles() throws InterruptedException {
+        long last = -1;
+        for (int i = 0; i < 50 && NativeHandle.liveHandles() != last; ++i) {
+            last = NativeHandle.liveHandles();
+            System.gc();
+            Thread.sleep(20);
+        }
+        return NativeHandle.liveHandles();
+    }
+
     /** Collects until the live handle count drops to `target` (the Cleaner runs asynchronously). */
     private static void collectUntil(long target) throws InterruptedException {
         for (int i = 0; i < 200 && NativeHandle.liveHandles() > target; ++i) {
@@ -31,7 +45,7 @@ class LifecycleTest {
 
     @Test
     void closeIsIdempotentAndUseAfterCloseThrows() throws InterruptedException {
-        long before = NativeHandle.liveHandles();
+        long before = settledLiveHandles();
         Hessian h = new Hessian(null, 4);
         Quantizer q = new Quantizer(4);
         Mask m = new Mask(2, 2);
@@ -51,7 +65,7 @@ class LifecycleTest {
 
     @Test
     void unclosedHandlesAreFreedByTheCleaner() throws InterruptedException {
-        long before = NativeHandle.liveHandles();
+        long before = settledLiveHandles();
         TestFixture f = TestFixture.load();
         for (int i = 0; i < 50; ++i) {
             Hessian h = Hessian.fromMatrix(null, f.h, f.cols, f.tokens);
@@ -66,7 +80,7 @@ class LifecycleTest {
 
     @Test
     void callbacksOutliveTheContextAndAreReleasedAfterTheLastHandle() throws InterruptedException {
-        long before = NativeHandle.liveHandles();
+        long before = settledLiveHandles();
         TestFixture f = TestFixture.load();
         AtomicInteger calls = new AtomicInteger();
         List<String> stages = new ArrayList<>();

@@ -159,7 +159,7 @@ class StructuredTest {
             assertArrayEquals(scores, again.scores(blocks.get(0))); // same seed, same policy
             for (float s : scores) assertTrue(s > 0 && s < 1, "keep-probability " + s);
             for (double ratio : new double[] {0.3, 0.5}) {
-                long[] keep = p.select(blocks.get(0), ratio);
+                long[] keep = Ffn.select(p.scores(blocks.get(0)), ratio);
                 assertEquals(Math.round((1 - ratio) * hidden), keep.length);
                 assertArrayEquals(Ffn.select(scores, ratio), keep);
             }
@@ -168,7 +168,7 @@ class StructuredTest {
             p.save(file);
             Object format = MiniJson.object(Files.readString(file)).get("format");
             assertEquals("surgeon-prunenet-policy", format);
-            try (PruneNet loaded = PruneNet.load(file)) {
+            try (PruneNet loaded = PruneNet.load(null, file)) {
                 assertEquals(dim, loaded.dim());
                 for (Ffn b : blocks) {
                     float[] want = p.scores(b), got = loaded.scores(b);
@@ -178,15 +178,15 @@ class StructuredTest {
 
             expect(Status.SHAPE, "surgeon_prunenet_scores", () -> p.scores(randomFfn(hidden / 2, dim * 2, 3)));
             Ffn noDown = new Ffn(blocks.get(0).gate(), blocks.get(0).up(), null, hidden, dim);
-            expect(Status.INVALID_ARGUMENT, "surgeon_prunenet_select", () -> p.select(noDown, 0.5));
+            expect(Status.INVALID_ARGUMENT, "surgeon_prunenet_scores", () -> p.scores(noDown));
             Ffn shortDown = new Ffn(blocks.get(0).gate(), blocks.get(0).up(), new float[dim], hidden, dim);
-            expect(Status.SHAPE, "surgeon_prunenet_select", () -> p.select(shortDown, 0.5));
+            expect(Status.SHAPE, "surgeon_prunenet_scores", () -> p.scores(shortDown));
             expect(Status.IO, "surgeon_prunenet_save", () -> p.save(Path.of("/nonexistent/dir/policy.json")));
         }
-        expect(Status.IO, "surgeon_prunenet_load", () -> PruneNet.load(tmp.resolve("missing.json")));
+        expect(Status.IO, "surgeon_prunenet_load", () -> PruneNet.load(null, tmp.resolve("missing.json")));
         String text = Files.readString(file);
         Files.writeString(file, text.substring(0, text.length() / 2));
-        expect(Status.IO, "surgeon_prunenet_load", () -> PruneNet.load(file));
+        expect(Status.IO, "surgeon_prunenet_load", () -> PruneNet.load(null, file));
         expect(Status.INVALID_ARGUMENT, "surgeon_prunenet_train_ffn", () -> PruneNet.train(null, blocks, new PruneNetOptions().samples(1)));
         expect(Status.SHAPE, "surgeon_prunenet_train_ffn",
                () -> PruneNet.train(null, List.of(blocks.get(0), randomFfn(hidden, dim + 1, 5)), options));
@@ -218,11 +218,11 @@ class StructuredTest {
     void pruneNetOnTheBundledModel() {
         Path model = Path.of(System.getProperty("surgeon.fixtures", "tests/fixtures")).resolve("../../samples/data/stories260K.bin").normalize();
         try (PruneNet p = PruneNet.trainModel(null, model, new PruneNetOptions().steps(3).seed(42));
-             Model m = Model.load(model)) {
+             Model m = Model.load(null, model)) {
             assertEquals(m.config().dim(), p.dim());
             long[] shape = m.linearShape(0, "w1");
             Ffn block = new Ffn(m.getLinear(0, "w1"), m.getLinear(0, "w3"), m.getLinear(0, "w2"), shape[0], shape[1]);
-            assertEquals(Math.round(0.7 * shape[0]), p.select(block, 0.3).length);
+            assertEquals(Math.round(0.7 * shape[0]), Ffn.select(p.scores(block), 0.3).length);
         }
         expect(Status.IO, "surgeon_prunenet_train_model", () -> PruneNet.trainModel(null, Path.of("/nonexistent/model.bin"), null));
     }
