@@ -173,6 +173,24 @@ class ErrorTest {
         }
     }
 
+    /** The C buffer convention under the binding: size query, BUFFER_TOO_SMALL, exact fill. */
+    @Test
+    void shortBuffersAreRefusedAndLeftUntouched() {
+        int[] bits = {3, 4, 8, 2, 5};
+        try (Quantizer q = new Quantizer(4).rowBits(bits)) {
+            long[] needed = new long[1];
+            surgeon.surgeon_quantizer_get_row_bits(q.address(), null, 0, needed);
+            assertEquals(bits.length, needed[0]);
+            int[] small = {-1, -1};
+            SurgeonException e = expect(Status.BUFFER_TOO_SMALL, "surgeon_quantizer_get_row_bits",
+                                        () -> surgeon.surgeon_quantizer_get_row_bits(q.address(), small, small.length, needed));
+            assertEquals(8, e.status().code());
+            assertArrayEquals(new int[] {-1, -1}, small);
+            assertArrayEquals(bits, q.rowBits());
+            assertArrayEquals(new int[0], q.rowBits(null).rowBits());
+        }
+    }
+
     @Test
     void versionMatchesTheLibrary() {
         assertEquals(surgeon.surgeon_version_number(), Surgeon.versionNumber());
