@@ -15,9 +15,10 @@
  *    thread-local and Go may move a goroutine to another OS thread between two cgo calls.
  *  - Ownership: no C function returns memory the caller must free (strings are static;
  *    variable-length outputs go to caller buffers), so %newobject is applied nowhere.
- *    Handles arrive through `T** out` parameters; the raw layers never free them on their own (no finalizers on SWIG type
- *    wrappers), the idiomatic layers (bindings/go, bindings/java) own each handle exactly
- *    once: an idempotent Close() plus a finalizer/Cleaner as a safety net.
+ *    Handles arrive through `T** out` parameters; the raw layers never free them on their
+ *    own (no finalizers on SWIG type wrappers), the idiomatic layers (bindings/go,
+ *    bindings/java) own each handle exactly once: an idempotent Close() plus a
+ *    finalizer/Cleaner as a safety net.
  *  - The raw layers pass buffers as they are (no copy) and do not know the C dimensions:
  *    as in C, the caller must pass buffers of the documented size. The idiomatic layers
  *    check lengths before calling.
