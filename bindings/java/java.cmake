@@ -24,6 +24,7 @@ set(SURGEON_JAVA_JAR ${PROJECT_BINARY_DIR}/bindings/java/surgeon.jar)
 set(SURGEON_JAVA_RUN ${Java_JAVA_EXECUTABLE}
     -Dsurgeon.jni.library=${PROJECT_BINARY_DIR}/lib/libsurgeon_jni.so
     -Dsurgeon.fixtures=${PROJECT_SOURCE_DIR}/tests/fixtures
+    -Dsurgeon.include=${PROJECT_SOURCE_DIR}/include
     # JNI misuse (a callback while an array is pinned, ...) is reported, not ignored.
     -Xcheck:jni)
 set(SURGEON_JAVA_ENV "")

@@ -185,6 +185,11 @@ SURGEON_JAVA_HANDLE(surgeon_solver)
 SURGEON_JAVA_HANDLE(surgeon_importance)
 SURGEON_JAVA_HANDLE(surgeon_prunenet)
 SURGEON_JAVA_HANDLE(surgeon_model)
+SURGEON_JAVA_HANDLE(surgeon_solver_options)
+SURGEON_JAVA_HANDLE(surgeon_prune_options)
+SURGEON_JAVA_HANDLE(surgeon_prune_result)
+SURGEON_JAVA_HANDLE(surgeon_mixed_options)
+SURGEON_JAVA_HANDLE(surgeon_structured_options)
 
 /* Seeds are 64-bit patterns: a Java long, not a BigInteger. */
 %apply int64_t { uint64_t };
@@ -223,10 +228,10 @@ SURGEON_JAVA_BUFFER(int, SURGEON_JNI_I32)
 SURGEON_JAVA_BUFFER(int64_t, SURGEON_JNI_I64)
 SURGEON_JAVA_BUFFER(double, SURGEON_JNI_F64)
 
-/* Text written into a caller buffer (char* out / buf, size_t* length / len): a byte[] (or
- * direct ByteBuffer) and a one-element long[], like every other buffer. */
-%apply uint8_t * { char *out, char *buf };
-%apply int64_t * { size_t *length, size_t *len };
+/* Variable-length outputs (T* buf, size_t cap, size_t* needed): text is a byte[] (or a
+ * direct ByteBuffer), cap a long and needed a one-element long[], like every other buffer. */
+%apply uint8_t * { char *buf };
+%apply int64_t * { size_t *needed };
 
 /* ---- strings in ------------------------------------------------------------------ */
 
@@ -407,17 +412,5 @@ void surgeon_jni_callback_free(surgeon_jni_listener_handle handle) {
   if ((*surgeon_jni_vm)->GetEnv(surgeon_jni_vm, (void**)&env, JNI_VERSION_1_8) == JNI_OK)
     (*env)->DeleteGlobalRef(env, l->target);
   free(l);
-}
-%}
-
-/* ---- strings produced by the library ---------------------------------------------- */
-
-/* Library-owned text lent through a `const char**` comes back as a Java String; NULL on
- * failure (the message stays in surgeon_last_error() on this thread: a Java thread is one
- * OS thread, so the Java side reads it in the next call). */
-%inline %{
-const char* surgeon_jni_model_report(const surgeon_model* model) {
-  const char* json = NULL;
-  return surgeon_model_report(model, &json) == SURGEON_OK ? json : NULL;
 }
 %}

@@ -13,19 +13,24 @@
  *  - The message of a failing call is read with surgeon_last_error() inside the generated
  *    C wrapper, in the same native call as the failing function: the message is
  *    thread-local and Go may move a goroutine to another OS thread between two cgo calls.
- *  - Ownership: no C function returns memory the caller must free (strings are static or
- *    library-owned), so %newobject is applied nowhere. Handles arrive through `T** out`
- *    parameters; the raw layers never free them on their own (no finalizers on SWIG type
- *    wrappers), the idiomatic layers (bindings/go, bindings/java) own each handle exactly
- *    once: an idempotent Close() plus a finalizer/Cleaner as a safety net.
+ *  - Ownership: no C function returns memory the caller must free (strings are static;
+ *    variable-length outputs go to caller buffers), so %newobject is applied nowhere.
+ *    Handles arrive through `T** out` parameters; the raw layers never free them on their
+ *    own (no finalizers on SWIG type wrappers), the idiomatic layers (bindings/go,
+ *    bindings/java) own each handle exactly once: an idempotent Close() plus a
+ *    finalizer/Cleaner as a safety net.
  *  - The raw layers pass buffers as they are (no copy) and do not know the C dimensions:
  *    as in C, the caller must pass buffers of the documented size. The idiomatic layers
  *    check lengths before calling.
  */
 %module surgeon
 
+/* The experimental functions (surgeon_experimental.h) are wrapped too: the macro is
+ * defined for SWIG's preprocessor and for the generated C wrapper alike. */
+#define SURGEON_EXPERIMENTAL_API
 %{
-#include "surgeon/surgeon.h"
+#define SURGEON_EXPERIMENTAL_API
+#include "surgeon/surgeon_experimental.h"
 %}
 
 #if defined(SWIGGO)
@@ -50,3 +55,4 @@
 %include "surgeon/surgeon_model.h"
 %include "surgeon/surgeon_mixed.h"
 %include "surgeon/surgeon_structured.h"
+%include "surgeon/surgeon_experimental.h"

@@ -3,9 +3,11 @@ package dev.surgeon.sample;
 import dev.surgeon.Hessian;
 import dev.surgeon.Npy;
 import dev.surgeon.PruneOptions;
-import dev.surgeon.QResult;
+import dev.surgeon.PruneResult;
+import dev.surgeon.QuantResult;
 import dev.surgeon.Quantizer;
 import dev.surgeon.Solver;
+import dev.surgeon.SolverOptions;
 import dev.surgeon.Surgeon;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -47,17 +49,20 @@ public final class CompressLayer {
             }
             System.out.printf("Hessian from %d rows in batches of %d%n", h.samples(), BATCH_ROWS);
 
-            try (Solver solver = new Solver(null, h); Quantizer q4 = Quantizer.of(4)) {
+            // Constructors and options mirror the C API: surgeon_solver_new(&s, ctx, h, opts).
+            try (SolverOptions opts = new SolverOptions().damping(0.01).blockSize(128);
+                 Solver solver = new Solver(null, h, opts); Quantizer q4 = new Quantizer(4);
+                 PruneOptions twoOfFour = new PruneOptions().nm(2, 4)) {
                 float[] pruned = w.data().clone();
-                try (Solver.PruneResult p = solver.prune(pruned, rows, PruneOptions.nOfM(2, 4))) {
+                try (PruneResult p = solver.prune(pruned, rows, twoOfFour)) {
                     System.out.printf("SparseGPT 2:4            relative reconstruction error %.6f (sparsity %.3f)%n",
                             Surgeon.reconstructionError(h, w.data(), pruned, rows), p.mask().sparsity());
                     Npy.writeBytes(out.resolve("mask_2of4.npy"), p.mask().toBytes(), rows, cols);
                 }
                 // GPTQ on the pruned weight, keeping its zeros: prune jointly with the quantizer.
                 float[] compressed = w.data().clone();
-                try (Solver.PruneResult p = solver.prune(compressed, rows, PruneOptions.nOfM(2, 4).quantizer(q4))) {
-                    QResult codes = p.quant();
+                try (PruneResult p = solver.prune(compressed, rows, twoOfFour.quantizer(q4))) {
+                    QuantResult codes = p.quantResult();
                     System.out.printf("SparseGPT 2:4 + 4-bit    relative reconstruction error %.6f (%d-bit codes, %d group)%n",
                             Surgeon.reconstructionError(h, w.data(), compressed, rows), codes.bits(), codes.groups());
                     Npy.writeFloats(out.resolve("W_sparsegpt_2of4_w4.npy"), compressed, rows, cols);

@@ -1,74 +1,47 @@
 package dev.surgeon;
 
-import dev.surgeon.jni.surgeon;
-import java.lang.ref.Reference;
+import static dev.surgeon.NativeHandle.addressOf;
+import static dev.surgeon.NativeHandle.alive;
+import static dev.surgeon.NativeHandle.setUp;
 
-/** Baselines without the OBS update: magnitude and Wanda pruning, round-to-nearest. */
+import dev.surgeon.jni.surgeon;
+
+/**
+ * Baselines without the OBS update, named after their C functions: magnitude and Wanda
+ * pruning (surgeon_prune_magnitude / _wanda), round to nearest (surgeon_quantize_rtn).
+ * Weights are rows × cols row-major, updated in place.
+ */
 public final class Baselines {
     private Baselines() {}
 
-    /** |w| against one threshold over the whole matrix (or n:m per row); w updated in place. */
-    public static Mask magnitude(Context ctx, float[] w, long rows, long cols, Sparsity sparsity) {
-        final String f = "surgeon_prune_magnitude";
-        check(f, w, rows, cols);
-        Checks.notNull(f, "sparsity", sparsity);
-        Mask mask = new Mask(0, 0);
-        try {
-            surgeon.surgeon_prune_magnitude(Context.raw(ctx), w, rows, cols, 0, sparsity.fraction(), sparsity.n(), sparsity.m(), mask.address());
-        } catch (RuntimeException e) {
-            mask.close();
-            throw e;
-        } finally {
-            Reference.reachabilityFence(ctx);
-            Reference.reachabilityFence(mask);
-        }
-        return mask;
+    /**
+     * |w| against one threshold over the whole matrix (or n:m per row); opts null = the
+     * defaults. Options with a quantizer are refused (INVALID_ARGUMENT).
+     */
+    public static Mask pruneMagnitude(Context ctx, float[] w, long rows, long cols, PruneOptions opts) {
+        Checks.matrix("surgeon_prune_magnitude", "w", w, rows, cols);
+        return mask(m -> surgeon.surgeon_prune_magnitude(Context.raw(ctx), w, rows, cols, 0, addressOf(opts), m), ctx, opts);
     }
 
     /** Wanda: |w_ij| · ‖x_j‖₂ within each output row, ‖x_j‖₂ from h (cols = h.cols()). */
-    public static Mask wanda(Context ctx, float[] w, long rows, Hessian h, Sparsity sparsity) {
+    public static Mask pruneWanda(Context ctx, float[] w, long rows, long cols, Hessian h, PruneOptions opts) {
         final String f = "surgeon_prune_wanda";
+        Checks.matrix(f, "w", w, rows, cols);
         Checks.notNull(f, "h", h);
-        check(f, w, rows, h.cols());
-        Checks.notNull(f, "sparsity", sparsity);
-        Mask mask = new Mask(0, 0);
-        try {
-            surgeon.surgeon_prune_wanda(Context.raw(ctx), w, rows, h.cols(), 0, h.address(), sparsity.fraction(), sparsity.n(), sparsity.m(), mask.address());
-        } catch (RuntimeException e) {
-            mask.close();
-            throw e;
-        } finally {
-            Reference.reachabilityFence(ctx);
-            Reference.reachabilityFence(h);
-            Reference.reachabilityFence(mask);
-        }
-        return mask;
+        return mask(m -> surgeon.surgeon_prune_wanda(Context.raw(ctx), w, rows, cols, 0, h.address(), addressOf(opts), m), ctx, h, opts);
     }
 
-    /** Round to nearest on the quantizer's grid; w becomes the dequantized values. */
-    public static QResult rtn(Context ctx, float[] w, long rows, long cols, Quantizer quantizer) {
+    /** Round to nearest on the quantizer's grid (and its per-row widths); w becomes the dequantized values. */
+    public static QuantResult quantizeRtn(Context ctx, float[] w, long rows, long cols, Quantizer q) {
         final String f = "surgeon_quantize_rtn";
-        check(f, w, rows, cols);
-        Checks.notNull(f, "quantizer", quantizer);
-        QResult result = new QResult();
-        try {
-            surgeon.surgeon_quantize_rtn(Context.raw(ctx), w, rows, cols, 0, quantizer.address(), result.address());
-        } catch (RuntimeException e) {
-            result.close();
-            throw e;
-        } finally {
-            Reference.reachabilityFence(ctx);
-            Reference.reachabilityFence(quantizer);
-            Reference.reachabilityFence(result);
-        }
-        return result.loadShape();
+        Checks.matrix(f, "w", w, rows, cols);
+        Checks.notNull(f, "quantizer", q);
+        return alive(() -> QuantResult.create(r -> surgeon.surgeon_quantize_rtn(Context.raw(ctx), w, rows, cols, 0,
+                                                                                             q.address(), r), null), ctx, q);
     }
 
-    private static void check(String f, float[] w, long rows, long cols) {
-        Checks.notNull(f, "w", w);
-        long needed = Checks.elements(f, rows, cols);
-        if (w.length != needed) {
-            throw SurgeonException.of(Status.SHAPE, f, "w has " + w.length + " elements, not rows x cols = " + rows + " x " + cols);
-        }
+    /** A new mask filled by call (given its address); closed if the call fails. */
+    private static Mask mask(NativeHandle.Call call, Object... alive) {
+        return alive(() -> setUp(new Mask(0, 0), call), alive);
     }
 }

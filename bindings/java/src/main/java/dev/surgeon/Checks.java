@@ -37,6 +37,22 @@ final class Checks {
         }
     }
 
+    /**
+     * An array of exactly rows × cols elements (rows, cols >= 0); returns the array.
+     * Worded "w has 12 elements, not rows x cols = 3 x 5".
+     */
+    static <T> T matrix(String function, String name, T array, long rows, long cols) {
+        notNull(function, name, array);
+        nonNegative(function, "cols", cols);
+        long needed = elements(function, rows, cols);
+        int length = java.lang.reflect.Array.getLength(array);
+        if (length != needed) {
+            throw SurgeonException.of(Status.SHAPE, function, name + " has " + length + " elements, not rows x cols = "
+                    + rows + " x " + cols);
+        }
+        return array;
+    }
+
     /** length must be a whole number of rows of `cols`: the row count. */
     static long rowsOf(String function, String name, long length, long cols) {
         if (cols <= 0 || length % cols != 0) {

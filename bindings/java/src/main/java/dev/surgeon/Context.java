@@ -2,7 +2,6 @@ package dev.surgeon;
 
 import dev.surgeon.jni.CallbackListener;
 import dev.surgeon.jni.surgeon;
-import java.lang.ref.Reference;
 import java.util.function.BiConsumer;
 import java.util.function.ObjDoubleConsumer;
 
@@ -47,11 +46,7 @@ public final class Context extends NativeHandle {
     /** Threads the library uses for calls with this context. */
     public int threads() {
         int[] out = new int[1];
-        try {
-            surgeon.surgeon_context_get_threads(raw(this), out);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        alive(() -> surgeon.surgeon_context_get_threads(raw(this), out), this);
         return out[0];
     }
 

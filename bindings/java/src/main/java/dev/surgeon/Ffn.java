@@ -11,12 +11,17 @@ import java.util.Arrays;
  * read ({@link #scores}).
  */
 public record Ffn(float[] gate, float[] up, float[] down, long hidden, long dim) {
-    /** Baseline neuron scores. */
+    /** How neurons are scored (surgeon_ffn_method). */
     public enum Method {
         /** ||[gate_i, up_i]||₂ */
         L2(surgeon_ffn_method.SURGEON_FFN_L2),
         /** seeded uniform scores (the random-neurons baseline) */
-        RANDOM(surgeon_ffn_method.SURGEON_FFN_RANDOM);
+        RANDOM(surgeon_ffn_method.SURGEON_FFN_RANDOM),
+        /**
+         * a PruneNet policy's keep-probabilities: for model-level pruning
+         * ({@link StructuredOptions#method}); one block's are {@link PruneNet#scores}
+         */
+        PRUNENET(surgeon_ffn_method.SURGEON_FFN_PRUNENET);
 
         final int value;
 
@@ -27,12 +32,12 @@ public record Ffn(float[] gate, float[] up, float[] down, long hidden, long dim)
 
     /** Checks the arrays' lengths against hidden and dim (down may be null where downOptional). */
     void check(String function, boolean downOptional) {
-        Spectra.checkMatrix(function, "gate", gate, hidden, dim);
-        Spectra.checkMatrix(function, "up", up, hidden, dim);
-        if (!downOptional || down != null) Spectra.checkMatrix(function, "down", down, dim, hidden);
+        Checks.matrix(function, "gate", gate, hidden, dim);
+        Checks.matrix(function, "up", up, hidden, dim);
+        if (!downOptional || down != null) Checks.matrix(function, "down", down, dim, hidden);
     }
 
-    /** A baseline score per neuron (higher = keep); the seed is used by RANDOM only. */
+    /** A baseline score per neuron (higher = keep), L2 or RANDOM; the seed is used by RANDOM only. */
     public float[] scores(Method method, long seed) {
         final String f = "surgeon_ffn_scores";
         Checks.notNull(f, "method", method);
@@ -50,9 +55,9 @@ public record Ffn(float[] gate, float[] up, float[] down, long hidden, long dim)
         final String f = "surgeon_ffn_select";
         Checks.notNull(f, "scores", scores);
         if (scores.length == 0) throw SurgeonException.of(Status.SHAPE, f, "scores is empty");
-        long[] keep = new long[scores.length];
+        long[] keep = new long[scores.length]; // at most every neuron: one call fills it
         long[] count = new long[1];
-        surgeon.surgeon_ffn_select(scores, scores.length, ratio, keep, count);
+        surgeon.surgeon_ffn_select(scores, scores.length, ratio, keep, keep.length, count);
         return Arrays.copyOf(keep, Math.toIntExact(count[0]));
     }
 
@@ -64,9 +69,10 @@ public record Ffn(float[] gate, float[] up, float[] down, long hidden, long dim)
         if (keep.length == 0 || keep.length > hidden) {
             throw SurgeonException.of(Status.INVALID_ARGUMENT, f, "keep has " + keep.length + " neurons, must be in [1, " + hidden + "]");
         }
+        // surgeon_ffn_slice works in place: on copies, then cut to the kept size.
+        float[] g = gate.clone(), u = up.clone(), d = down.clone();
+        surgeon.surgeon_ffn_slice(g, u, d, hidden, dim, keep, keep.length);
         int n = Math.toIntExact(Checks.elements(f, keep.length, dim));
-        Ffn out = new Ffn(new float[n], new float[n], new float[n], keep.length, dim);
-        surgeon.surgeon_ffn_slice(gate, up, down, hidden, dim, keep, keep.length, out.gate, out.up, out.down);
-        return out;
+        return new Ffn(Arrays.copyOf(g, n), Arrays.copyOf(u, n), Arrays.copyOf(d, n), keep.length, dim);
     }
 }

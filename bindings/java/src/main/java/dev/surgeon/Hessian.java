@@ -1,14 +1,13 @@
 package dev.surgeon;
 
 import dev.surgeon.jni.surgeon;
-import java.lang.ref.Reference;
 import java.nio.FloatBuffer;
 import java.nio.ShortBuffer;
 import java.nio.file.Path;
 
 /**
  * The Hessian accumulator H = 2/n · Σ xᵀx over n calibration rows of a layer with
- * {@link #cols()} input features.
+ * {@link #cols()} input features (surgeon_hessian).
  *
  * <p>Rows can be added from several threads at once; other calls that modify the
  * accumulator (merge, close) must not run concurrently with anything else on it.
@@ -18,66 +17,45 @@ import java.nio.file.Path;
  */
 public final class Hessian extends NativeHandle {
     private final long cols;
+    private final boolean callbacks;
 
     private Hessian(long address, Context ctx) {
         super(address, surgeon::surgeon_hessian_free, Context.keepAlive(ctx));
-        long[] out = new long[1];
-        surgeon.surgeon_hessian_cols(address, out);
-        cols = out[0];
+        callbacks = Context.hasCallbacks(ctx);
+        cols = fill(new long[1], surgeon::surgeon_hessian_cols)[0];
     }
 
     /** An empty accumulator (cols >= 1); ctx may be null (defaults). */
     public Hessian(Context ctx, long cols) {
-        this(newHessian(ctx, cols), ctx);
-    }
-
-    private static long newHessian(Context ctx, long cols) {
-        try {
-            return surgeon.surgeon_hessian_new(Context.raw(ctx), cols);
-        } finally {
-            Reference.reachabilityFence(ctx);
-        }
+        this(alive(() -> surgeon.surgeon_hessian_new(Context.raw(ctx), cols), ctx), ctx);
     }
 
     /** An accumulator holding a finished Hessian (cols × cols, symmetric) of `samples` rows. */
     public static Hessian fromMatrix(Context ctx, float[] hessian, long cols, long samples) {
         final String f = "surgeon_hessian_from_matrix";
-        Checks.notNull(f, "hessian", hessian);
         Checks.positive(f, "cols", cols);
-        long needed = Checks.elements(f, cols, cols);
-        if (hessian.length != needed) {
-            throw SurgeonException.of(Status.SHAPE, f, "hessian has " + hessian.length + " elements, not cols x cols = " + needed);
-        }
-        try {
-            return new Hessian(surgeon.surgeon_hessian_from_matrix(Context.raw(ctx), hessian, cols, 0, samples), ctx);
-        } finally {
-            Reference.reachabilityFence(ctx);
-        }
+        Checks.matrix(f, "hessian", hessian, cols, cols);
+        return new Hessian(alive(() -> surgeon.surgeon_hessian_from_matrix(Context.raw(ctx), hessian, cols, 0, samples), ctx), ctx);
     }
 
     /** Loads a file written by {@link #save}; a missing, truncated or corrupt file is Status.IO. */
     public static Hessian load(Context ctx, Path path) {
         String p = cPath("surgeon_hessian_load", path);
-        try {
-            return new Hessian(surgeon.surgeon_hessian_load(Context.raw(ctx), p), ctx);
-        } finally {
-            Reference.reachabilityFence(ctx);
-        }
+        return new Hessian(alive(() -> surgeon.surgeon_hessian_load(Context.raw(ctx), p), ctx), ctx);
     }
 
     public long cols() {
         return cols;
     }
 
+    /** Whether calls with this accumulator's context may call back into Java. */
+    boolean callbacks() {
+        return callbacks;
+    }
+
     /** Calibration rows added so far. */
     public long samples() {
-        long[] out = new long[1];
-        try {
-            surgeon.surgeon_hessian_samples(address(), out);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-        return out[0];
+        return fill(new long[1], surgeon::surgeon_hessian_samples)[0];
     }
 
     /** Adds every row of x (a whole number of cols-wide rows). */
@@ -91,22 +69,14 @@ public final class Hessian extends NativeHandle {
         final String f = "surgeon_hessian_add_f32";
         Checks.notNull(f, "x", x);
         Checks.holds(f, "x", x.length, Checks.elements(f, rows, cols));
-        try {
-            surgeon.surgeon_hessian_add_f32(address(), x, rows, cols, 0);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        call(a -> surgeon.surgeon_hessian_add_f32(a, x, rows, cols, 0));
     }
 
     /** Adds `rows` rows from a direct buffer, starting at its position (which is not moved). */
     public void add(FloatBuffer x, long rows) {
         final String f = "surgeon_hessian_add_f32";
         Object buffer = Checks.direct(f, "x", x, Checks.elements(f, rows, cols), false);
-        try {
-            surgeon.surgeon_hessian_add_f32(address(), buffer, rows, cols, 0);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        call(a -> surgeon.surgeon_hessian_add_f32(a, buffer, rows, cols, 0));
     }
 
     /** Adds `rows` rows of IEEE half bit patterns. */
@@ -137,37 +107,23 @@ public final class Hessian extends NativeHandle {
             Checks.holds(f, "x", ((short[]) x).length, needed);
             buffer = x;
         }
-        try {
-            if (bf16) {
-                surgeon.surgeon_hessian_add_bf16(address(), buffer, rows, cols, 0);
-            } else {
-                surgeon.surgeon_hessian_add_f16(address(), buffer, rows, cols, 0);
-            }
-        } finally {
-            Reference.reachabilityFence(this);
+        if (bf16) {
+            call(a -> surgeon.surgeon_hessian_add_bf16(a, buffer, rows, cols, 0));
+        } else {
+            call(a -> surgeon.surgeon_hessian_add_f16(a, buffer, rows, cols, 0));
         }
     }
 
     /** this += src (same cols): afterwards this equals one accumulator fed both streams. */
     public void merge(Hessian src) {
         Checks.notNull("surgeon_hessian_merge", "src", src);
-        try {
-            surgeon.surgeon_hessian_merge(address(), src.address());
-        } finally {
-            Reference.reachabilityFence(this);
-            Reference.reachabilityFence(src);
-        }
+        alive(() -> surgeon.surgeon_hessian_merge(address(), src.address()), this, src);
     }
 
     /** H, cols × cols row-major (zero with no samples). */
     public float[] matrix() {
         float[] out = new float[Math.toIntExact(Checks.elements("surgeon_hessian_copy", cols, cols))];
-        try {
-            surgeon.surgeon_hessian_copy(address(), out, 0);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-        return out;
+        return fill(out, (a, o) -> surgeon.surgeon_hessian_copy(a, o, 0));
     }
 
     /** Per-column means over all rows added: |x|, x and x². */
@@ -175,23 +131,14 @@ public final class Hessian extends NativeHandle {
 
     public ActivationStats stats() {
         int n = Math.toIntExact(cols);
-        ActivationStats s = new ActivationStats(new float[n], new float[n], new float[n]);
-        try {
-            surgeon.surgeon_hessian_stats(address(), s.absMean(), s.mean(), s.sqMean());
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-        return s;
+        return fill(new ActivationStats(new float[n], new float[n], new float[n]),
+                    (a, s) -> surgeon.surgeon_hessian_stats(a, s.absMean(), s.mean(), s.sqMean()));
     }
 
     /** Writes a versioned file with a checksum. */
     public void save(Path path) {
         String p = cPath("surgeon_hessian_save", path);
-        try {
-            surgeon.surgeon_hessian_save(address(), p);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        call(a -> surgeon.surgeon_hessian_save(a, p));
     }
 
     /** A path for C: a NUL would silently cut it (JNI encodes it as two bytes, C stops there). */

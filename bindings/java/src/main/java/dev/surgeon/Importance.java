@@ -2,7 +2,6 @@ package dev.surgeon;
 
 import dev.surgeon.jni.surgeon;
 import dev.surgeon.jni.surgeon_importance_signal;
-import java.lang.ref.Reference;
 
 /**
  * Per-row importance of one layer's weight: five normalised signals (each divided by its
@@ -10,8 +9,9 @@ import java.lang.ref.Reference;
  * by. Read-only once computed, so it may be used from several threads.
  *
  * <pre>{@code
- * try (Importance imp = Importance.compute(null, h, solver, w, rows, null)) {
- *     int[] bits = imp.allocateBudget(new int[] {2, 3, 4, 6, 8}, 3.5);   // Σ bits = 3.5 · rows
+ * try (Importance imp = new Importance(h, solver, w, rows, null);
+ *      MixedOptions opts = new MixedOptions().bits(new int[] {2, 3, 4, 6, 8}).average(3.5)) {
+ *     int[] bits = imp.allocateBudget(opts);   // Σ bits = 3.5 · rows
  * }
  * }</pre>
  */
@@ -41,11 +41,6 @@ public final class Importance extends NativeHandle {
 
     private final long rows;
 
-    private Importance(long address, long rows) {
-        super(address, surgeon::surgeon_importance_free, null);
-        this.rows = rows;
-    }
-
     /** The library's signal weights (0.25, 0.25, 0.15, 0.25, 0.10), indexed by Signal.ordinal(). */
     public static double[] defaultWeights() {
         double[] out = new double[Signal.values().length];
@@ -54,7 +49,8 @@ public final class Importance extends NativeHandle {
     }
 
     /**
-     * Scores the rows of w (rows × h.cols(), row-major) from h's activation statistics.
+     * Scores the rows of w (rows × h.cols(), row-major) from h's activation statistics, with
+     * h's context, as surgeon_importance_compute(&imp, h, solver, w, rows, cols, 0, weights).
      *
      * @param solver  nullable: lends its factorization for diag(H⁻¹) (computed there once and
      *                shared with its later calls); without one a private factorization with
@@ -63,32 +59,25 @@ public final class Importance extends NativeHandle {
      *                weight removes its signal. A Hessian built with fromMatrix has no first
      *                moments, so ACTIVATION and VARIANCE are then left out.
      */
-    public static Importance compute(Context ctx, Hessian h, Solver solver, float[] w, long rows, double[] weights) {
+    public Importance(Hessian h, Solver solver, float[] w, long rows, double[] weights) {
+        super(compute(h, solver, w, rows, weights), surgeon::surgeon_importance_free, null);
+        this.rows = rows;
+    }
+
+    private static long compute(Hessian h, Solver solver, float[] w, long rows, double[] weights) {
         final String f = "surgeon_importance_compute";
         Checks.notNull(f, "h", h);
-        Checks.notNull(f, "w", w);
         long cols = h.cols();
-        long needed = Checks.elements(f, rows, cols);
-        if (w.length != needed) {
-            throw SurgeonException.of(Status.SHAPE, f, "w has " + w.length + " elements, not rows x cols = " + rows + " x " + cols);
-        }
+        Checks.matrix(f, "w", w, rows, cols);
         if (weights != null && weights.length != Signal.values().length) {
             throw SurgeonException.of(Status.SHAPE, f, "weights has " + weights.length + " values, needs " + Signal.values().length);
         }
         if (solver != null && solver.cols() != cols) {
             throw SurgeonException.of(Status.SHAPE, f, "the solver has " + solver.cols() + " columns, the Hessian " + cols);
         }
-        boolean callbacks = Context.hasCallbacks(ctx) || (solver != null && solver.callbacks());
-        try {
-            long address = surgeon.surgeon_importance_compute(Context.raw(ctx), h.address(), solver == null ? 0 : solver.address(),
-                                                              OffHeap.input(callbacks, w), rows, cols, 0,
-                                                              OffHeap.input(callbacks, weights));
-            return new Importance(address, rows);
-        } finally {
-            Reference.reachabilityFence(ctx);
-            Reference.reachabilityFence(h);
-            Reference.reachabilityFence(solver);
-        }
+        boolean callbacks = h.callbacks() || (solver != null && solver.callbacks());
+        return alive(() -> surgeon.surgeon_importance_compute(h.address(), addressOf(solver), OffHeap.input(callbacks, w), rows, cols,
+                                                              0, OffHeap.input(callbacks, weights)), h, solver);
     }
 
     public long rows() {
@@ -97,72 +86,41 @@ public final class Importance extends NativeHandle {
 
     /** The combined score of every row. */
     public float[] scores() {
-        float[] out = new float[Math.toIntExact(rows)];
-        try {
-            surgeon.surgeon_importance_scores(address(), out);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-        return out;
+        return fill(new float[Math.toIntExact(rows)], surgeon::surgeon_importance_scores);
     }
 
     /** One normalised signal per row. */
     public SignalValues signal(Signal signal) {
         Checks.notNull("surgeon_importance_signal_values", "signal", signal);
         float[] out = new float[Math.toIntExact(rows)];
-        int[] available = new int[1];
-        try {
-            surgeon.surgeon_importance_signal_values(address(), signal.value, out, available);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        int[] available = fill(new int[1], (a, ok) -> surgeon.surgeon_importance_signal_values(a, signal.value, out, ok));
         return new SignalValues(out, available[0] != 0);
     }
 
     /**
-     * Rows ranked by ascending importance: rank r < round(q_0·rows) gets the smallest
-     * option, and so on up the sorted options. quantiles: options.length − 1 non-decreasing
-     * cut points in [0, 1].
+     * Rows ranked by ascending importance: rank r < round(q_0·rows) gets the smallest bit
+     * option, and so on up the sorted options, with the options' quantile cuts (or, without
+     * them, the cuts whose average is the options' target: exact up to rounding of the cuts).
      */
-    public int[] allocateQuantile(int[] options, double[] quantiles) {
-        final String f = "surgeon_allocate_quantile";
-        MixedPrecision.checkOptions(f, options);
-        Checks.notNull(f, "quantiles", quantiles);
-        if (quantiles.length != options.length - 1) {
-            throw SurgeonException.of(Status.SHAPE, f, quantiles.length + " quantiles for " + options.length + " options, needs "
-                    + (options.length - 1));
-        }
-        return quantile(options, quantiles, 0);
-    }
-
-    /** As allocateQuantile with the cut points whose average is avgBits (exact up to rounding of the cuts). */
-    public int[] allocateQuantile(int[] options, double avgBits) {
-        MixedPrecision.checkOptions("surgeon_allocate_quantile", options);
-        return quantile(options, null, avgBits);
-    }
-
-    private int[] quantile(int[] options, double[] quantiles, double avgBits) {
-        int[] out = new int[Math.toIntExact(rows)];
-        try {
-            surgeon.surgeon_allocate_quantile(address(), options, options.length, quantiles, avgBits, out);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-        return out;
+    public int[] allocateQuantile(MixedOptions opts) {
+        return allocate(opts, (a, o, out) -> surgeon.surgeon_allocate_quantile(a, o, out));
     }
 
     /**
      * Exactly {@link MixedPrecision#attainableAverage} bits on average, placed by importance
      * (row i at b bits costs score_i²·4^-b, solved exactly).
      */
-    public int[] allocateBudget(int[] options, double avgBits) {
-        MixedPrecision.checkOptions("surgeon_allocate_budget", options);
+    public int[] allocateBudget(MixedOptions opts) {
+        return allocate(opts, (a, o, out) -> surgeon.surgeon_allocate_budget(a, o, out));
+    }
+
+    private interface Allocator {
+        void run(long importance, long opts, int[] out);
+    }
+
+    private int[] allocate(MixedOptions opts, Allocator allocator) {
         int[] out = new int[Math.toIntExact(rows)];
-        try {
-            surgeon.surgeon_allocate_budget(address(), options, options.length, avgBits, out);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        alive(() -> fill(out, (a, o) -> allocator.run(a, addressOf(opts), o)), opts);
         return out;
     }
 }

@@ -1,10 +1,9 @@
 package dev.surgeon;
 
 import dev.surgeon.jni.surgeon;
-import java.lang.ref.Reference;
 import java.nio.FloatBuffer;
 
-/** rows × cols keep (1) / prune (0) flags. */
+/** rows × cols keep (1) / prune (0) flags (surgeon_mask). */
 public final class Mask extends NativeHandle {
     Mask(long address) {
         super(address, surgeon::surgeon_mask_free, null);
@@ -17,23 +16,14 @@ public final class Mask extends NativeHandle {
 
     /** From rows × cols bytes, non-zero = keep. */
     public static Mask fromBytes(byte[] keep, long rows, long cols) {
-        final String f = "surgeon_mask_from_bytes";
-        Checks.notNull(f, "keep", keep);
-        long needed = Checks.elements(f, rows, cols);
-        if (keep.length != needed) {
-            throw SurgeonException.of(Status.SHAPE, f, "keep has " + keep.length + " elements, not rows x cols = " + needed);
-        }
+        Checks.matrix("surgeon_mask_from_bytes", "keep", keep, rows, cols);
         return new Mask(surgeon.surgeon_mask_from_bytes(keep, rows, cols));
     }
 
+    /** {rows, cols}. */
     private long[] shape() {
-        long[] rows = new long[1], cols = new long[1];
-        try {
-            surgeon.surgeon_mask_shape(address(), rows, cols);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-        return new long[] {rows[0], cols[0]};
+        long[][] out = fill(new long[2][1], (a, s) -> surgeon.surgeon_mask_shape(a, s[0], s[1]));
+        return new long[] {out[0][0], out[1][0]};
     }
 
     public long rows() {
@@ -46,62 +36,31 @@ public final class Mask extends NativeHandle {
 
     /** Fraction of pruned entries. */
     public double sparsity() {
-        double[] out = new double[1];
-        try {
-            surgeon.surgeon_mask_sparsity(address(), out);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-        return out[0];
+        return fill(new double[1], surgeon::surgeon_mask_sparsity)[0];
     }
 
     /** Every row has at least n pruned entries in each group of m columns. */
     public boolean checkNM(int n, int m) {
-        int[] ok = new int[1];
-        try {
-            surgeon.surgeon_mask_check_nm(address(), n, m, ok);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-        return ok[0] != 0;
+        return fill(new int[1], (a, ok) -> surgeon.surgeon_mask_check_nm(a, n, m, ok))[0] != 0;
     }
 
     /** rows·cols bytes, 1 keep / 0 prune. */
     public byte[] toBytes() {
         long[] s = shape();
-        byte[] out = new byte[Math.toIntExact(Checks.elements("surgeon_mask_to_bytes", s[0], s[1]))];
-        try {
-            surgeon.surgeon_mask_to_bytes(address(), out);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-        return out;
+        return fill(new byte[Math.toIntExact(Checks.elements("surgeon_mask_to_bytes", s[0], s[1]))], surgeon::surgeon_mask_to_bytes);
     }
 
     /** Packed bits, LSB first: element k is bit k % 8 of byte k / 8, 1 = keep. */
     public byte[] toBits() {
         long[] s = shape();
-        byte[] out = new byte[Math.toIntExact((Checks.elements("surgeon_mask_to_bits", s[0], s[1]) + 7) / 8)];
-        try {
-            surgeon.surgeon_mask_to_bits(address(), out);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-        return out;
+        return fill(new byte[Math.toIntExact((Checks.elements("surgeon_mask_to_bits", s[0], s[1]) + 7) / 8)], surgeon::surgeon_mask_to_bits);
     }
 
     /** Zeroes the pruned entries of w (rows × cols, the mask's shape). */
     public void apply(float[] w) {
-        final String f = "surgeon_mask_apply";
-        Checks.notNull(f, "w", w);
         long[] s = shape();
-        long needed = Checks.elements(f, s[0], s[1]);
-        if (w.length != needed) throw SurgeonException.of(Status.SHAPE, f, "w has " + w.length + " elements, mask is " + s[0] + " x " + s[1]);
-        try {
-            surgeon.surgeon_mask_apply(address(), w, s[0], s[1], 0);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        Checks.matrix("surgeon_mask_apply", "w", w, s[0], s[1]);
+        call(a -> surgeon.surgeon_mask_apply(a, w, s[0], s[1], 0));
     }
 
     /** Zeroes the pruned entries of a direct buffer, from its position. */
@@ -109,10 +68,6 @@ public final class Mask extends NativeHandle {
         final String f = "surgeon_mask_apply";
         long[] s = shape();
         Object buffer = Checks.direct(f, "w", w, Checks.elements(f, s[0], s[1]), true);
-        try {
-            surgeon.surgeon_mask_apply(address(), buffer, s[0], s[1], 0);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        call(a -> surgeon.surgeon_mask_apply(a, buffer, s[0], s[1], 0));
     }
 }

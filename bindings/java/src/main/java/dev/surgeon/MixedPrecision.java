@@ -1,84 +1,60 @@
 package dev.surgeon;
 
+import static dev.surgeon.NativeHandle.addressOf;
+import static dev.surgeon.NativeHandle.alive;
+
 import dev.surgeon.jni.surgeon;
-import dev.surgeon.jni.surgeon_mixed_stats;
-import java.lang.ref.Reference;
-import java.nio.charset.StandardCharsets;
 
 /**
- * Mixed precision: one bit width per output row. Bit options are distinct values in
- * [1, 8], in any order; per-option arrays (row errors) follow the caller's order. A layer:
+ * Mixed precision: one bit width per output row. The bit options and the target average
+ * are a {@link MixedOptions}; per-option arrays (row errors) follow the options' order. A
+ * layer:
  *
  * <pre>{@code
- * double[] errors = MixedPrecision.rowErrors(null, solver, w, rows, q, options);  // rows × options
- * int[] bits = MixedPrecision.allocateError(errors, rows, options, 3.5);          // Σ bits = 3.5 · rows
- * try (Solver.QuantizeResult r = solver.quantizeMixed(w, rows, q, bits)) { ... }
+ * try (MixedOptions opts = new MixedOptions().bits(new int[] {2, 3, 4, 8}).average(3.5)) {
+ *     double[] errors = MixedPrecision.rowErrors(solver, w, rows, q, opts);  // rows × 4
+ *     int[] bits = MixedPrecision.allocateError(errors, rows, opts);         // Σ bits = 3.5 · rows
+ *     try (QuantResult r = solver.quantize(w, rows, q.rowBits(bits))) { ... }
+ * }
  * }</pre>
  *
- * The importance-driven allocators are on {@link Importance}; the solver calls are
- * {@link Solver#quantizeMixed} and {@link Solver#pruneMixed}.
+ * The importance-driven allocators are on {@link Importance}; per-row widths reach the
+ * solver through the quantizer ({@link Quantizer#rowBits(int[])}), for
+ * {@link Solver#quantize} and for {@link Solver#prune} with a quantizer; {@link MixedStats}
+ * summarises an allocation.
  */
 public final class MixedPrecision {
     private MixedPrecision() {}
 
-    /** Storage per grid (one per row and group): a scale and a zero point (-1: the row's own width; 0: implicit). */
-    public record Overhead(int scaleBits, int zeroBits) {
-        /** A 16-bit scale and a zero point of the row's own width (as GPTQ packs them). */
-        public static final Overhead DEFAULT = new Overhead(16, -1);
-    }
-
     /**
-     * A summary of an allocation: rows, weights, grids, rows per width (histogram[b] for b in
-     * 1..8, [0] = 0), bits per weight without and with the scales and zeros, and the
-     * importance range when an Importance was given (else NaN).
+     * The average the options' target yields for `rows` rows: the largest Σ b_i <=
+     * average·rows reachable with the bit options, divided by rows (the target itself
+     * whenever it is reachable). opts null = the defaults.
      */
-    public record Stats(long channels, long weights, long grids, long[] histogram, double avgBits,
-                        double avgBitsWithOverhead, boolean hasImportance, double importanceMin,
-                        double importanceMax, double importanceMean) {}
-
-    static void checkOptions(String function, int[] options) {
-        Checks.notNull(function, "options", options);
-        if (options.length == 0) throw SurgeonException.of(Status.INVALID_ARGUMENT, function, "options is empty");
-    }
-
-    /**
-     * The average a target yields: the largest Σ b_i <= avgBits·rows reachable with the
-     * options, divided by rows (the target itself whenever it is reachable).
-     */
-    public static double attainableAverage(long rows, int[] options, double avgBits) {
-        checkOptions("surgeon_attainable_average", options);
+    public static double attainableAverage(long rows, MixedOptions opts) {
         double[] out = new double[1];
-        surgeon.surgeon_attainable_average(rows, options, options.length, avgBits, out);
+        alive(() -> surgeon.surgeon_attainable_average(rows, addressOf(opts), out), opts);
         return out[0];
     }
 
     /**
-     * The estimated error of every row of w (rows × solver.cols()) at every option, rows ×
-     * options.length row-major: Σ_j (w_ij − q_b(w_ij))² / U_jj², the quantizer's settings at
-     * b bits weighted as GPTQ's loss weighs each column.
+     * The estimated error of every row of w (rows × solver.cols()) at every bit option, rows ×
+     * options row-major: Σ_j (w_ij − q_b(w_ij))² / U_jj², the quantizer's settings at b bits
+     * (its per-row widths ignored) weighted as GPTQ's loss weighs each column. The solver's
+     * context applies.
      */
-    public static double[] rowErrors(Context ctx, Solver solver, float[] w, long rows, Quantizer quantizer, int[] options) {
+    public static double[] rowErrors(Solver solver, float[] w, long rows, Quantizer quantizer, MixedOptions opts) {
         final String f = "surgeon_mixed_row_errors";
         Checks.notNull(f, "solver", solver);
         Checks.notNull(f, "quantizer", quantizer);
-        Checks.notNull(f, "w", w);
-        checkOptions(f, options);
         long cols = solver.cols();
-        if (w.length != Checks.elements(f, rows, cols)) {
-            throw SurgeonException.of(Status.SHAPE, f, "w has " + w.length + " elements, not rows x cols = " + rows + " x " + cols);
-        }
-        double[] out = new double[Math.toIntExact(Checks.elements(f, rows, options.length))];
-        boolean callbacks = Context.hasCallbacks(ctx) || solver.callbacks(); // the factorization may log
+        Checks.matrix(f, "w", w, rows, cols);
+        double[] out = new double[Math.toIntExact(Checks.elements(f, rows, MixedOptions.optionCount(opts)))];
+        boolean callbacks = solver.callbacks(); // the factorization may log
         Object written = OffHeap.output(callbacks, out);
-        try {
-            surgeon.surgeon_mixed_row_errors(Context.raw(ctx), solver.address(), OffHeap.input(callbacks, w), rows, cols, 0,
-                                             quantizer.address(), OffHeap.input(callbacks, options), options.length, written);
-            OffHeap.copyBack(written, out);
-        } finally {
-            Reference.reachabilityFence(ctx);
-            Reference.reachabilityFence(solver);
-            Reference.reachabilityFence(quantizer);
-        }
+        alive(() -> surgeon.surgeon_mixed_row_errors(solver.address(), OffHeap.input(callbacks, w), rows, cols, 0,
+                                                     quantizer.address(), addressOf(opts), written), solver, quantizer, opts);
+        OffHeap.copyBack(written, out);
         return out;
     }
 
@@ -102,7 +78,7 @@ public final class MixedPrecision {
         for (BudgetLayer l : layers) {
             Checks.notNull(f, "layer", l);
             Checks.notNull(f, "costs", l.costs());
-            checkOptions(f, l.options());
+            Checks.notNull(f, "options", l.options());
             if (l.costs().length != Checks.elements(f, l.rows(), l.options().length)) {
                 throw SurgeonException.of(Status.SHAPE, f, "costs has " + l.costs().length
                         + " values, not rows x options = " + l.rows() + " x " + l.options().length);
@@ -135,66 +111,13 @@ public final class MixedPrecision {
     }
 
     /**
-     * Minimises Σ errors[i][choice_i] (rows × options.length, as rowErrors gives) with exactly
-     * attainableAverage(rows, options, avgBits) bits on average.
+     * Minimises Σ errors[i][choice_i] (rows × options, as rowErrors gives) with exactly
+     * attainableAverage(rows, opts) bits on average.
      */
-    public static int[] allocateError(double[] errors, long rows, int[] options, double avgBits) {
-        final String f = "surgeon_allocate_error";
-        Checks.notNull(f, "errors", errors);
-        checkOptions(f, options);
-        if (errors.length != Checks.elements(f, rows, options.length)) {
-            throw SurgeonException.of(Status.SHAPE, f, "errors has " + errors.length + " values, not rows x options = " + rows
-                    + " x " + options.length);
-        }
+    public static int[] allocateError(double[] errors, long rows, MixedOptions opts) {
+        Checks.matrix("surgeon_allocate_error", "errors", errors, rows, MixedOptions.optionCount(opts));
         int[] out = new int[Math.toIntExact(rows)];
-        surgeon.surgeon_allocate_error(errors, rows, options, options.length, avgBits, out);
+        alive(() -> surgeon.surgeon_allocate_error(errors, rows, addressOf(opts), out), opts);
         return out;
-    }
-
-    /**
-     * Summarises bits (one width in [1, 8] per row) of a layer with cols columns and
-     * groupSize columns per grid (0: one grid per row); importance nullable (it must have
-     * bits.length rows).
-     */
-    public static Stats stats(int[] bits, long cols, long groupSize, Overhead overhead, Importance importance) {
-        final String f = "surgeon_mixed_stats_compute";
-        checkBits(f, bits);
-        Checks.notNull(f, "overhead", overhead);
-        surgeon_mixed_stats s = new surgeon_mixed_stats();
-        try {
-            surgeon.surgeon_mixed_stats_compute(bits, bits.length, cols, groupSize, overhead.scaleBits(), overhead.zeroBits(),
-                                                importance == null ? 0 : importance.address(), s);
-            boolean has = s.getHas_importance() != 0;
-            return new Stats(s.getChannels(), s.getWeights(), s.getGrids(), s.getHistogram(), s.getAvg_bits(),
-                             s.getAvg_bits_with_overhead(), has, has ? s.getImportance_min() : Double.NaN,
-                             has ? s.getImportance_max() : Double.NaN, has ? s.getImportance_mean() : Double.NaN);
-        } finally {
-            s.delete();
-            Reference.reachabilityFence(importance);
-        }
-    }
-
-    /** The same summary as the library's JSON object. */
-    public static String statsJson(int[] bits, long cols, long groupSize, Overhead overhead, Importance importance) {
-        final String f = "surgeon_mixed_stats_json";
-        checkBits(f, bits);
-        Checks.notNull(f, "overhead", overhead);
-        long[] length = new long[1];
-        try {
-            long imp = importance == null ? 0 : importance.address();
-            surgeon.surgeon_mixed_stats_json(bits, bits.length, cols, groupSize, overhead.scaleBits(), overhead.zeroBits(), imp,
-                                             null, 0, length);
-            byte[] text = new byte[Math.toIntExact(length[0] + 1)];
-            surgeon.surgeon_mixed_stats_json(bits, bits.length, cols, groupSize, overhead.scaleBits(), overhead.zeroBits(), imp,
-                                             text, text.length, length);
-            return new String(text, 0, Math.toIntExact(length[0]), StandardCharsets.UTF_8);
-        } finally {
-            Reference.reachabilityFence(importance);
-        }
-    }
-
-    private static void checkBits(String function, int[] bits) {
-        Checks.notNull(function, "bits", bits);
-        if (bits.length == 0) throw SurgeonException.of(Status.SHAPE, function, "bits is empty");
     }
 }

@@ -4,7 +4,6 @@ import dev.surgeon.jni.surgeon;
 import dev.surgeon.jni.surgeon_eval_mode;
 import dev.surgeon.jni.surgeon_model_config;
 import dev.surgeon.jni.surgeon_perplexity;
-import java.lang.ref.Reference;
 import java.nio.file.Path;
 
 /**
@@ -41,81 +40,69 @@ public final class Model extends NativeHandle {
         super(address, surgeon::surgeon_model_free, null);
     }
 
-    /** Loads a llama2.c .bin file or a Hugging Face directory; Status.IO when unreadable. */
-    public static Model load(Path path) {
-        return new Model(surgeon.surgeon_model_load(Hessian.cPath("surgeon_model_load", path)));
+    /** Loads a llama2.c .bin file or a Hugging Face directory; Status.IO when unreadable. ctx nullable. */
+    public static Model load(Context ctx, Path path) {
+        String p = Hessian.cPath("surgeon_model_load", path);
+        return new Model(alive(() -> surgeon.surgeon_model_load(Context.raw(ctx), p), ctx));
     }
 
     /** A deep copy (weights and tokenizer). */
     public Model copy() {
-        try {
-            return new Model(surgeon.surgeon_model_clone(address()));
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        return new Model(alive(() -> surgeon.surgeon_model_clone(address()), this));
     }
 
     public Config config() {
         surgeon_model_config c = new surgeon_model_config();
         try {
-            surgeon.surgeon_model_get_config(address(), c);
+            surgeon.surgeon_model_config_init(c, surgeon.SURGEON_MODEL_CONFIG_VERSION);
+            call(a -> surgeon.surgeon_model_get_config(a, c));
             return new Config(c.getDim(), c.getHidden_dim(), c.getN_layers(), c.getN_heads(), c.getN_kv_heads(),
                               c.getVocab_size(), c.getSeq_len(), c.getParameters(), c.getHead_dim());
         } finally {
             c.delete();
-            Reference.reachabilityFence(this);
         }
     }
 
     /** Loads (or replaces) the llama2.c tokenizer. */
     public void setTokenizer(Path path) {
-        try {
-            surgeon.surgeon_model_set_tokenizer(address(), Hessian.cPath("surgeon_model_set_tokenizer", path));
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        String p = Hessian.cPath("surgeon_model_set_tokenizer", path);
+        call(a -> surgeon.surgeon_model_set_tokenizer(a, p));
     }
 
     /** Token ids of text, with BOS first when bos. */
     public int[] encode(String text, boolean bos) {
         Checks.notNull("surgeon_model_encode", "text", text);
-        long[] count = new long[1];
-        try {
-            surgeon.surgeon_model_encode(address(), text, bos ? 1 : 0, null, 0, count);
-            int[] ids = new int[Math.toIntExact(count[0])];
-            surgeon.surgeon_model_encode(address(), text, bos ? 1 : 0, ids, ids.length, count);
-            return ids;
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        return get(a -> Sized.ints((buf, cap, needed) -> surgeon.surgeon_model_encode(a, text, bos ? 1 : 0, buf, cap, needed)));
     }
 
     /** Perplexity on text: paragraphs or windows [begin, end) (end < 0: all); seqLen 0 = the context. */
     public Perplexity perplexity(Context ctx, String text, EvalMode mode, long begin, long end, long seqLen) {
         Checks.notNull("surgeon_model_perplexity", "text", text);
         Checks.notNull("surgeon_model_perplexity", "mode", mode);
-        surgeon_perplexity p = new surgeon_perplexity();
-        try {
-            surgeon.surgeon_model_perplexity(Context.raw(ctx), address(), text, mode.value, begin, end, seqLen, p);
-            return new Perplexity(p.getSequences(), p.getTokens(), p.getNll(), p.getPpl());
-        } finally {
-            p.delete();
-            Reference.reachabilityFence(this);
-            Reference.reachabilityFence(ctx);
-        }
+        return perplexity(ctx, (c, a, p) -> surgeon.surgeon_model_perplexity(c, a, text, mode.value, begin, end, seqLen, p));
     }
 
     /** Perplexity on a token stream (windows protocol). */
     public Perplexity perplexity(Context ctx, int[] tokens, long seqLen) {
         Checks.notNull("surgeon_model_perplexity_tokens", "tokens", tokens);
+        return perplexity(ctx, (c, a, p) -> surgeon.surgeon_model_perplexity_tokens(c, a, tokens, tokens.length, seqLen, p));
+    }
+
+    private interface PerplexityCall {
+        void run(long ctx, long model, surgeon_perplexity out);
+    }
+
+    private Perplexity perplexity(Context ctx, PerplexityCall call) {
         surgeon_perplexity p = new surgeon_perplexity();
         try {
-            surgeon.surgeon_model_perplexity_tokens(Context.raw(ctx), address(), tokens, tokens.length, seqLen, p);
+            surgeon.surgeon_perplexity_init(p, surgeon.SURGEON_PERPLEXITY_VERSION);
+            alive(() -> {
+                call.run(Context.raw(ctx), address(), p);
+                return null;
+            }, this, ctx);
             return new Perplexity(p.getSequences(), p.getTokens(), p.getNll(), p.getPpl());
         } finally {
             p.delete();
-            Reference.reachabilityFence(this);
-            Reference.reachabilityFence(ctx);
         }
     }
 
@@ -128,94 +115,67 @@ public final class Model extends NativeHandle {
     public String compress(Context ctx, String calibText, long begin, long end, String recipeJson) {
         Checks.notNull("surgeon_model_compress", "calibText", calibText);
         Checks.notNull("surgeon_model_compress", "recipeJson", recipeJson);
-        try {
-            surgeon.surgeon_model_compress(Context.raw(ctx), address(), calibText, begin, end, recipeJson);
-            return report();
-        } finally {
-            Reference.reachabilityFence(this);
-            Reference.reachabilityFence(ctx);
-        }
+        alive(() -> surgeon.surgeon_model_compress(Context.raw(ctx), address(), calibText, begin, end, recipeJson), this, ctx);
+        return report();
     }
 
-    /** JSON report of the last compress ("{}" before any). */
+    /**
+     * Removes FFN neurons (and kv-head groups when the options' head ratio > 0) from every
+     * block, in place, as the experimental surgeon_model_prune_structured; opts null = the
+     * defaults. {@link #config()} then gives the new sizes. Returns the JSON report
+     * (parameters before and after, per-block ratios, FFN sizes, kv groups removed), which
+     * replaces the model's report; the quantization results of an earlier compress are
+     * dropped. The model is unchanged on failure.
+     */
+    public String pruneStructured(Context ctx, StructuredOptions opts) {
+        alive(() -> surgeon.surgeon_model_prune_structured(Context.raw(ctx), address(), addressOf(opts)), this, ctx, opts);
+        return report();
+    }
+
+    /** JSON report of the last compress or structured pruning ("{}" before any). */
     public String report() {
-        try {
-            String json = surgeon.surgeon_jni_model_report(address());
-            if (json == null) throw SurgeonException.of(Status.INTERNAL, "surgeon_model_report", surgeon.surgeon_last_error());
-            return json;
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        return get(a -> Sized.text((buf, cap, needed) -> surgeon.surgeon_model_report(a, buf, cap, needed)));
     }
 
-    /** Saves as "hf" (directory; dtype "f32", "f16" or "bf16") or "llama2c" (file, f32). */
-    public void save(Path path, String format, String dtype) {
-        try {
-            surgeon.surgeon_model_save(address(), Hessian.cPath("surgeon_model_save", path), format, dtype);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+    /** Saves as "hf" (directory; dtype "f32", "f16" or "bf16") or "llama2c" (file, f32); ctx nullable. */
+    public void save(Context ctx, Path path, String format, String dtype) {
+        String p = Hessian.cPath("surgeon_model_save", path);
+        alive(() -> surgeon.surgeon_model_save(Context.raw(ctx), address(), p, format, dtype), this, ctx);
     }
 
-    /** Writes the packed GPTQ checkpoint of the last compress. */
-    public void saveGptq(Path dir) {
-        try {
-            surgeon.surgeon_model_save_gptq(address(), Hessian.cPath("surgeon_model_save_gptq", dir));
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+    /** Writes the packed GPTQ checkpoint of the last compress; ctx nullable. */
+    public void saveGptq(Context ctx, Path dir) {
+        String p = Hessian.cPath("surgeon_model_save_gptq", dir);
+        alive(() -> surgeon.surgeon_model_save_gptq(Context.raw(ctx), address(), p), this, ctx);
     }
 
     /** {rows, cols} of a linear ("wq".."w3" or the Hugging Face projection names). */
     public long[] linearShape(long block, String name) {
-        long[] rows = new long[1], cols = new long[1];
-        try {
-            surgeon.surgeon_model_linear_shape(address(), block, name, rows, cols);
-            return new long[] {rows[0], cols[0]};
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        long[][] s = fill(new long[2][1], (a, o) -> surgeon.surgeon_model_linear_shape(a, block, name, o[0], o[1]));
+        return new long[] {s[0][0], s[1][0]};
     }
 
     /** A copy of a linear's weights, row-major. */
     public float[] getLinear(long block, String name) {
         long[] shape = linearShape(block, name);
         float[] w = new float[Math.toIntExact(Checks.elements("surgeon_model_get_linear", shape[0], shape[1]))];
-        try {
-            surgeon.surgeon_model_get_linear(address(), block, name, w, shape[0], shape[1]);
-            return w;
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        return fill(w, (a, o) -> surgeon.surgeon_model_get_linear(a, block, name, o, shape[0], shape[1]));
     }
 
     /** Replaces a linear's weights (rows × cols must match; finite values only). */
     public void setLinear(long block, String name, float[] w, long rows, long cols) {
         Checks.notNull("surgeon_model_set_linear", "w", w);
         Checks.holds("surgeon_model_set_linear", "w", w.length, Checks.elements("surgeon_model_set_linear", rows, cols));
-        try {
-            surgeon.surgeon_model_set_linear(address(), block, name, w, rows, cols);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        call(a -> surgeon.surgeon_model_set_linear(a, block, name, w, rows, cols));
     }
 
-    /** Continues prompt for up to steps positions; greedy when temperature is 0. */
+    /**
+     * Continues prompt for up to steps positions; greedy when temperature is 0 (deterministic
+     * for a seed: the size query and the fill give the same text).
+     */
     public String generate(String prompt, long steps, double temperature, long seed) {
         Checks.notNull("surgeon_model_generate", "prompt", prompt);
-        long[] length = new long[1];
-        try {
-            // Room for typical pieces first; generation is deterministic, so a second run
-            // with the exact size gives the same text when it was longer.
-            byte[] out = new byte[Math.toIntExact(Math.max(steps, 1) * 32 + prompt.length() * 4L + 64)];
-            surgeon.surgeon_model_generate(address(), prompt, steps, temperature, seed, out, out.length, length);
-            if (length[0] >= out.length) {
-                out = new byte[Math.toIntExact(length[0] + 1)];
-                surgeon.surgeon_model_generate(address(), prompt, steps, temperature, seed, out, out.length, length);
-            }
-            return new String(out, 0, Math.toIntExact(length[0]), java.nio.charset.StandardCharsets.UTF_8);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        return get(a -> Sized.text((buf, cap, needed) -> surgeon.surgeon_model_generate(a, prompt, steps, temperature, seed, buf, cap,
+                                                                                        needed)));
     }
 }

@@ -1,42 +1,34 @@
 package dev.surgeon;
 
 import dev.surgeon.jni.surgeon;
-import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 
 /**
- * The OBS solver: SparseGPT pruning and GPTQ quantization from one factorization of the
- * Hessian (copied: the Hessian may be closed afterwards). prune and quantize may run
- * concurrently on one solver; the factorization is computed once.
+ * The OBS solver (surgeon_solver): SparseGPT pruning and GPTQ quantization from one
+ * factorization of the Hessian (copied: the Hessian may be closed afterwards).
+ * {@code new Solver(ctx, h, opts)} as surgeon_solver_new(&s, ctx, h, opts); ctx and opts may
+ * be null (the defaults). prune and quantize may run concurrently on one solver; the
+ * factorization is computed once.
  *
- * <p>Weights are rows × cols (cols = the Hessian's) row-major and are updated in place; a
- * failing call leaves them unchanged.
+ * <p>Weights are rows × cols (cols = the Hessian's) row-major, as a float[] or a direct
+ * FloatBuffer (from its position), and are updated in place; a failing call leaves them
+ * unchanged.
  */
 public final class Solver extends NativeHandle {
     private final long cols;
     private final boolean callbacks;
 
-    /** Reference settings: damping 0.01 · mean(diag H), blocks of 128 columns. */
-    public Solver(Context ctx, Hessian h) {
-        this(ctx, h, 0.01, 128);
-    }
-
-    public Solver(Context ctx, Hessian h, double percdamp, long blockSize) {
-        super(newSolver(ctx, h, percdamp, blockSize), surgeon::surgeon_solver_free, Context.keepAlive(ctx));
+    public Solver(Context ctx, Hessian h, SolverOptions opts) {
+        super(newSolver(ctx, h, opts), surgeon::surgeon_solver_free, Context.keepAlive(ctx));
         cols = h.cols();
         callbacks = Context.hasCallbacks(ctx);
     }
 
-    private static long newSolver(Context ctx, Hessian h, double percdamp, long blockSize) {
+    private static long newSolver(Context ctx, Hessian h, SolverOptions opts) {
         Checks.notNull("surgeon_solver_new", "h", h);
-        try {
-            return surgeon.surgeon_solver_new(Context.raw(ctx), h.address(), percdamp, blockSize);
-        } finally {
-            Reference.reachabilityFence(ctx);
-            Reference.reachabilityFence(h);
-        }
+        return alive(() -> surgeon.surgeon_solver_new(Context.raw(ctx), h.address(), addressOf(opts)), ctx, h, opts);
     }
 
     public long cols() {
@@ -50,184 +42,86 @@ public final class Solver extends NativeHandle {
 
     /** Factorizes now (prune and quantize do it on demand). */
     public void factorize() {
-        try {
-            surgeon.surgeon_solver_factorize(address());
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        call(surgeon::surgeon_solver_factorize);
     }
 
     /** The damping added to the diagonal (after escalation); factorizes if needed. */
     public double damping() {
         double[] out = new double[1];
         Object written = OffHeap.output(callbacks, out); // factorizing may log
-        try {
-            surgeon.surgeon_solver_damping(address(), written);
-            OffHeap.copyBack(written, out);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        call(a -> surgeon.surgeon_solver_damping(a, written));
+        OffHeap.copyBack(written, out);
         return out[0];
     }
 
-    /** A pruning's mask, codes (with a quantizer, else null) and OBS loss. Close frees both. */
-    public record PruneResult(Mask mask, QResult quant, double loss) implements AutoCloseable {
-        @Override
-        public void close() {
-            mask.close();
-            if (quant != null) quant.close();
-        }
-    }
-
-    /** A quantization's codes and OBS loss. */
-    public record QuantizeResult(QResult result, double loss) implements AutoCloseable {
-        @Override
-        public void close() {
-            result.close();
-        }
-    }
-
-    /** SparseGPT on w (rows × cols, updated in place). */
-    public PruneResult prune(float[] w, long rows, PruneOptions options) {
-        return prune("surgeon_solver_prune", checkArray("surgeon_solver_prune", w, rows), rows, options, null);
+    /**
+     * SparseGPT on w (rows × cols, updated in place), as surgeon_solver_prune; opts null =
+     * the defaults (50 % unstructured). With a quantizer in the options the weights are
+     * quantized jointly (its per-row widths apply).
+     */
+    public PruneResult prune(float[] w, long rows, PruneOptions opts) {
+        return prune((Object) w, rows, opts);
     }
 
     /** SparseGPT on a direct buffer (rows × cols from its position, updated in place). */
-    public PruneResult prune(FloatBuffer w, long rows, PruneOptions options) {
-        final String f = "surgeon_solver_prune";
-        return prune(f, Checks.direct(f, "w", w, Checks.elements(f, rows, cols), true), rows, options, null);
+    public PruneResult prune(FloatBuffer w, long rows, PruneOptions opts) {
+        return prune((Object) w, rows, opts);
+    }
+
+    private PruneResult prune(Object w, long rows, PruneOptions opts) {
+        Object weights = weights("surgeon_solver_prune", w, rows);
+        return alive(() -> PruneResult.create(r -> withWeights(weights, rows, (a, buffer) -> surgeon.surgeon_solver_prune(
+                a, buffer, rows, cols, 0, addressOf(opts), r))), opts);
     }
 
     /**
-     * Joint SparseGPT and quantization with one width per row: rowBits (rows values in
-     * [1, 8]) replaces the width of options.quantizer() (required) row by row.
+     * GPTQ on w (rows × cols), updated in place with the dequantized values, with the
+     * quantizer's grid and its per-row widths when it has them.
      */
-    public PruneResult pruneMixed(float[] w, long rows, PruneOptions options, int[] rowBits) {
-        final String f = "surgeon_solver_prune_mixed";
-        return prune(f, checkArray(f, w, rows), rows, options, checkRowBits(f, rowBits, rows));
+    public QuantResult quantize(float[] w, long rows, Quantizer q) {
+        return quantize((Object) w, rows, q);
     }
 
-    public PruneResult pruneMixed(FloatBuffer w, long rows, PruneOptions options, int[] rowBits) {
-        final String f = "surgeon_solver_prune_mixed";
-        return prune(f, Checks.direct(f, "w", w, Checks.elements(f, rows, cols), true), rows, options,
-                     checkRowBits(f, rowBits, rows));
+    public QuantResult quantize(FloatBuffer w, long rows, Quantizer q) {
+        return quantize((Object) w, rows, q);
     }
 
-    private PruneResult prune(String f, Object w, long rows, PruneOptions options, int[] rowBits) {
-        Checks.notNull(f, "options", options);
-        Sparsity s = options.sparsity();
-        Quantizer q = options.quantizer();
-        if (rowBits != null) Checks.notNull(f, "options.quantizer()", q);
-        Mask mask = new Mask(0, 0);
-        QResult quant = q == null ? null : new QResult();
-        double[] loss = new double[1];
-        Object lossOut = OffHeap.output(callbacks, loss);
-        try {
-            long a = address(), qa = q == null ? 0 : q.address(), m = mask.address(), r = quant == null ? 0 : quant.address();
-            int scope = options.scope().ordinal();
-            if (rowBits == null) {
-                withWeights(w, rows, buffer -> surgeon.surgeon_solver_prune(a, buffer, rows, cols, 0, s.fraction(), s.n(), s.m(),
-                        scope, qa, m, r, lossOut));
-            } else {
-                Object bits = OffHeap.input(callbacks, rowBits);
-                withWeights(w, rows, buffer -> surgeon.surgeon_solver_prune_mixed(a, buffer, rows, cols, 0, s.fraction(), s.n(),
-                        s.m(), scope, qa, bits, m, r, lossOut));
-            }
-            OffHeap.copyBack(lossOut, loss);
-        } catch (RuntimeException e) {
-            mask.close();
-            if (quant != null) quant.close();
-            throw e;
-        } finally {
-            Reference.reachabilityFence(this);
-            Reference.reachabilityFence(q);
-        }
-        return new PruneResult(mask, quant == null ? null : quant.loadShape(), loss[0]);
-    }
-
-    /** GPTQ on w (rows × cols), updated in place with the dequantized values. */
-    public QuantizeResult quantize(float[] w, long rows, Quantizer quantizer) {
-        return quantize("surgeon_solver_quantize", checkArray("surgeon_solver_quantize", w, rows), rows, quantizer, null);
-    }
-
-    public QuantizeResult quantize(FloatBuffer w, long rows, Quantizer quantizer) {
+    private QuantResult quantize(Object w, long rows, Quantizer q) {
         final String f = "surgeon_solver_quantize";
-        return quantize(f, Checks.direct(f, "w", w, Checks.elements(f, rows, cols), true), rows, quantizer, null);
-    }
-
-    /**
-     * GPTQ with one width per row: rowBits (rows values in [1, 8]) replaces the quantizer's
-     * width row by row (row r keeps at most 2^rowBits[r] levels per grid; groups still apply).
-     */
-    public QuantizeResult quantizeMixed(float[] w, long rows, Quantizer quantizer, int[] rowBits) {
-        final String f = "surgeon_solver_quantize_mixed";
-        return quantize(f, checkArray(f, w, rows), rows, quantizer, checkRowBits(f, rowBits, rows));
-    }
-
-    public QuantizeResult quantizeMixed(FloatBuffer w, long rows, Quantizer quantizer, int[] rowBits) {
-        final String f = "surgeon_solver_quantize_mixed";
-        return quantize(f, Checks.direct(f, "w", w, Checks.elements(f, rows, cols), true), rows, quantizer,
-                        checkRowBits(f, rowBits, rows));
-    }
-
-    private QuantizeResult quantize(String f, Object w, long rows, Quantizer quantizer, int[] rowBits) {
-        Checks.notNull(f, "quantizer", quantizer);
-        QResult result = new QResult();
+        Object weights = weights(f, w, rows);
+        Checks.notNull(f, "quantizer", q);
         double[] loss = new double[1];
         Object lossOut = OffHeap.output(callbacks, loss);
-        try {
-            long a = address(), q = quantizer.address(), r = result.address();
-            if (rowBits == null) {
-                withWeights(w, rows, buffer -> surgeon.surgeon_solver_quantize(a, buffer, rows, cols, 0, q, r, lossOut));
-            } else {
-                Object bits = OffHeap.input(callbacks, rowBits);
-                withWeights(w, rows, buffer -> surgeon.surgeon_solver_quantize_mixed(a, buffer, rows, cols, 0, q, bits, r, lossOut));
-            }
+        return alive(() -> QuantResult.create(r -> {
+            withWeights(weights, rows, (a, buffer) -> surgeon.surgeon_solver_quantize(a, buffer, rows, cols, 0, q.address(), r, lossOut));
             OffHeap.copyBack(lossOut, loss);
-        } catch (RuntimeException e) {
-            result.close();
-            throw e;
-        } finally {
-            Reference.reachabilityFence(this);
-            Reference.reachabilityFence(quantizer);
-        }
-        return new QuantizeResult(result.loadShape(), loss[0]);
+        }, loss), q);
     }
 
-    private static int[] checkRowBits(String f, int[] rowBits, long rows) {
-        Checks.notNull(f, "rowBits", rowBits);
-        if (rowBits.length != rows) {
-            throw SurgeonException.of(Status.SHAPE, f, "rowBits has " + rowBits.length + " values for " + rows + " rows");
-        }
-        return rowBits;
+    /** A float[] of exactly rows × cols, or a direct buffer holding as many from its position. */
+    private Object weights(String f, Object w, long rows) {
+        if (w instanceof FloatBuffer b) return Checks.direct(f, "w", b, Checks.elements(f, rows, cols), true);
+        return Checks.matrix(f, "w", (float[]) w, rows, cols);
     }
 
-    private float[] checkArray(String f, float[] w, long rows) {
-        Checks.notNull(f, "w", w);
-        long needed = Checks.elements(f, rows, cols);
-        if (w.length != needed) {
-            throw SurgeonException.of(Status.SHAPE, f, "w has " + w.length + " elements, not rows x cols = " + rows + " x " + cols);
-        }
-        return w;
-    }
-
-    private interface Call {
-        void run(Object buffer);
+    /** A solver call on the weights (buffer). */
+    private interface WeightCall {
+        void run(long solver, Object buffer);
     }
 
     /**
      * Runs the call on w. With callbacks, a float[] cannot stay pinned (JNI forbids calling
      * Java inside a critical region): it goes through a direct copy, copied back on success.
      */
-    private void withWeights(Object w, long rows, Call call) {
+    private void withWeights(Object w, long rows, WeightCall call) {
         if (!callbacks || !(w instanceof float[] array)) {
-            call.run(w);
+            call(a -> call.run(a, w));
             return;
         }
         int n = Math.toIntExact(rows * cols);
         FloatBuffer copy = ByteBuffer.allocateDirect(Math.multiplyExact(n, Float.BYTES)).order(ByteOrder.nativeOrder()).asFloatBuffer();
         copy.put(0, array, 0, n);
-        call.run(copy);
+        call(a -> call.run(a, copy));
         copy.get(0, array, 0, n);
     }
 }

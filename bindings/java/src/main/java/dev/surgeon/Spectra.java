@@ -9,7 +9,7 @@ public final class Spectra {
     /** Singular values of a (rows × cols, row-major), descending: min(rows, cols) values. */
     public static float[] singularValues(float[] a, long rows, long cols) {
         final String f = "surgeon_singular_values";
-        checkMatrix(f, "a", a, rows, cols);
+        Checks.matrix(f, "a", a, rows, cols);
         float[] out = new float[Math.toIntExact(Math.min(rows, cols))];
         surgeon.surgeon_singular_values(a, rows, cols, 0, out);
         return out;
@@ -32,21 +32,10 @@ public final class Spectra {
     /** KS distance between the singular values of original (rows × cols) and pruned (prunedRows × prunedCols). */
     public static double spectralDistance(float[] original, long rows, long cols, float[] pruned, long prunedRows, long prunedCols) {
         final String f = "surgeon_spectral_distance";
-        checkMatrix(f, "original", original, rows, cols);
-        checkMatrix(f, "pruned", pruned, prunedRows, prunedCols);
+        Checks.matrix(f, "original", original, rows, cols);
+        Checks.matrix(f, "pruned", pruned, prunedRows, prunedCols);
         double[] out = new double[1];
         surgeon.surgeon_spectral_distance(original, rows, cols, pruned, prunedRows, prunedCols, out);
         return out[0];
-    }
-
-    /** An array of exactly rows × cols values. */
-    static void checkMatrix(String function, String name, float[] m, long rows, long cols) {
-        Checks.notNull(function, name, m);
-        Checks.nonNegative(function, "cols", cols);
-        long needed = Checks.elements(function, rows, cols);
-        if (m.length != needed) {
-            throw SurgeonException.of(Status.SHAPE, function, name + " has " + m.length + " elements, not " + rows + " x " + cols
-                    + " = " + needed);
-        }
     }
 }

@@ -1,7 +1,6 @@
 package dev.surgeon;
 
 import dev.surgeon.jni.surgeon;
-import java.lang.ref.Reference;
 
 /** Library version and metrics. */
 public final class Surgeon {
@@ -21,19 +20,8 @@ public final class Surgeon {
     public static double reconstructionError(Hessian h, float[] w, float[] wHat, long rows) {
         final String f = "surgeon_reconstruction_error";
         Checks.notNull(f, "h", h);
-        Checks.notNull(f, "w", w);
-        Checks.notNull(f, "w_hat", wHat);
-        long needed = Checks.elements(f, rows, h.cols());
-        if (w.length != needed || wHat.length != needed) {
-            throw SurgeonException.of(Status.SHAPE, f, "w has " + w.length + " and w_hat " + wHat.length
-                    + " elements, not rows x cols = " + rows + " x " + h.cols());
-        }
-        double[] out = new double[1];
-        try {
-            surgeon.surgeon_reconstruction_error(h.address(), w, wHat, rows, h.cols(), 0, out);
-        } finally {
-            Reference.reachabilityFence(h);
-        }
-        return out[0];
+        Checks.matrix(f, "w", w, rows, h.cols());
+        Checks.matrix(f, "w_hat", wHat, rows, h.cols());
+        return h.fill(new double[1], (a, out) -> surgeon.surgeon_reconstruction_error(a, w, wHat, rows, h.cols(), 0, out))[0];
     }
 }

@@ -24,9 +24,9 @@ class ConcurrencyTest {
                 System.arraycopy(f.x, start * f.cols, batch, 0, batch.length);
                 h.add(batch, rows);
             }
-            try (Solver solver = new Solver(ctx, h); Quantizer q = Quantizer.of(4)) {
+            try (Solver solver = new Solver(ctx, h, null); Quantizer q = new Quantizer(4)) {
                 float[] w = f.w.clone();
-                solver.prune(w, f.rows, PruneOptions.nOfM(2, 4).quantizer(q)).close();
+                solver.prune(w, f.rows, new PruneOptions().nm(2, 4).quantizer(q)).close();
                 return w;
             }
         }
@@ -65,14 +65,14 @@ class ConcurrencyTest {
             assertEquals(f.tokens, h.samples());
             assertTrue(TestFixture.relMaxDiff(h.matrix(), f.h) < 1e-4);
 
-            try (Solver solver = new Solver(null, h)) {
+            try (Solver solver = new Solver(null, h, null)) {
                 float[] expected = f.w.clone();
-                solver.prune(expected, f.rows, PruneOptions.nOfM(2, 4)).close();
+                solver.prune(expected, f.rows, new PruneOptions().nm(2, 4)).close();
                 List<Future<float[]>> prunes = new ArrayList<>();
                 for (int t = 0; t < THREADS; ++t) {
                     prunes.add(pool.submit(() -> {
                         float[] w = f.w.clone();
-                        solver.prune(w, f.rows, PruneOptions.nOfM(2, 4)).close();
+                        solver.prune(w, f.rows, new PruneOptions().nm(2, 4)).close();
                         return w;
                     }));
                 }

@@ -1,5 +1,6 @@
 package dev.surgeon;
 
+import static dev.surgeon.TestFixture.expect;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -10,7 +11,6 @@ import java.nio.FloatBuffer;
 import java.nio.file.Path;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 
 /** C statuses and messages surface as SurgeonException; failing calls leave buffers unchanged. */
 class ErrorTest {
@@ -20,13 +20,6 @@ class ErrorTest {
         for (int i = 0; i < x.length; ++i) x[i] = (i * 7919) % 23 - 11.0f;
         h.add(x);
         return h;
-    }
-
-    private static SurgeonException expect(Status status, String function, Executable call) {
-        SurgeonException e = assertThrows(SurgeonException.class, call, function + " should fail");
-        assertEquals(status, e.status(), e.toString());
-        assertTrue(e.getMessage().startsWith(function + ": "), "message " + e.getMessage());
-        return e;
     }
 
     @Test
@@ -53,21 +46,21 @@ class ErrorTest {
 
     @Test
     void nanWeightFailsAndKeepsTheWeight() {
-        try (Hessian h = fedHessian(16); Solver solver = new Solver(null, h); Quantizer q = Quantizer.of(4)) {
+        try (Hessian h = fedHessian(16); Solver solver = new Solver(null, h, null); Quantizer q = new Quantizer(4)) {
             float[] w = new float[4 * 16];
             for (int i = 0; i < w.length; ++i) w[i] = i * 0.25f - 3f;
             w[5] = Float.NaN;
             float[] original = w.clone();
-            expect(Status.NUMERIC, "surgeon_solver_prune", () -> solver.prune(w, 4, PruneOptions.unstructured(0.5)));
+            expect(Status.NUMERIC, "surgeon_solver_prune", () -> solver.prune(w, 4, new PruneOptions().sparsity(0.5)));
             expect(Status.NUMERIC, "surgeon_solver_quantize", () -> solver.quantize(w, 4, q));
-            expect(Status.NUMERIC, "surgeon_prune_magnitude", () -> Baselines.magnitude(null, w, 4, 16, Sparsity.fraction(0.5)));
+            expect(Status.NUMERIC, "surgeon_prune_magnitude", () -> Baselines.pruneMagnitude(null, w, 4, 16, new PruneOptions().sparsity(0.5)));
             assertArrayEquals(original, w, "buffers are untouched on failure");
         }
     }
 
     @Test
     void shapeMismatches() {
-        try (Hessian h = fedHessian(8); Hessian other = fedHessian(4); Solver solver = new Solver(null, h)) {
+        try (Hessian h = fedHessian(8); Hessian other = fedHessian(4); Solver solver = new Solver(null, h, null)) {
             // Checked in Java before the call.
             SurgeonException e = expect(Status.SHAPE, "surgeon_hessian_add_f32", () -> h.add(new float[12]));
             assertTrue(e.getMessage().contains("12 elements"), e.getMessage());
@@ -81,7 +74,7 @@ class ErrorTest {
             expect(Status.SHAPE, "surgeon_reconstruction_error", () -> Surgeon.reconstructionError(h, new float[16], new float[8], 2));
             float[] w = new float[20];
             Arrays.fill(w, 0.5f);
-            expect(Status.SHAPE, "surgeon_solver_prune", () -> solver.prune(w, 2, PruneOptions.unstructured(0.5)));
+            expect(Status.SHAPE, "surgeon_solver_prune", () -> solver.prune(w, 2, new PruneOptions().sparsity(0.5)));
             // Detected by the library: accumulators of different widths, and dst == src.
             e = expect(Status.SHAPE, "surgeon_hessian_merge", () -> h.merge(other));
             System.out.println("  " + e);
@@ -91,21 +84,38 @@ class ErrorTest {
 
     @Test
     void invalidArguments() {
-        SurgeonException e = expect(Status.INVALID_ARGUMENT, "surgeon_quantizer_new", () -> Quantizer.of(9));
+        SurgeonException e = expect(Status.INVALID_ARGUMENT, "surgeon_quantizer_new", () -> new Quantizer(9));
         assertTrue(e.getMessage().contains("9"), e.getMessage());
-        expect(Status.INVALID_ARGUMENT, "surgeon_quantizer_set_group_size", () -> Quantizer.builder(4).groupSize(-1).build());
-        expect(Status.INVALID_ARGUMENT, "surgeon_quantizer_set_mse", () -> Quantizer.builder(4).mse(2.4f, 0, 0.8f).build());
+        expect(Status.INVALID_ARGUMENT, "surgeon_quantizer_set_group_size", () -> new Quantizer(4).groupSize(-1));
+        expect(Status.INVALID_ARGUMENT, "surgeon_quantizer_set_mse", () -> new Quantizer(4).mse(2.4f, 0, 0.8f));
         expect(Status.INVALID_ARGUMENT, "surgeon_hessian_new", () -> new Hessian(null, 0));
         expect(Status.INVALID_ARGUMENT, "surgeon_context_set_threads", () -> Context.builder().threads(-2).build());
         try (Hessian h = fedHessian(8); Hessian empty = new Hessian(null, 8)) {
-            expect(Status.INVALID_ARGUMENT, "surgeon_solver_new", () -> new Solver(null, h, -1, 128));
-            expect(Status.INVALID_ARGUMENT, "surgeon_solver_new", () -> new Solver(null, empty));
-            try (Solver solver = new Solver(null, h, 0.01, 6)) {
+            try (SolverOptions o = new SolverOptions()) {
+                assertEquals(0.01, o.damping());
+                assertEquals(128, o.blockSize());
+                expect(Status.INVALID_ARGUMENT, "surgeon_solver_options_set_damping", () -> o.damping(-1));
+                expect(Status.INVALID_ARGUMENT, "surgeon_solver_options_set_block_size", () -> o.blockSize(0));
+                assertEquals(0.01, o.damping(), "a refused setting leaves the options unchanged");
+                assertEquals(128, o.blockSize());
+            }
+            expect(Status.INVALID_ARGUMENT, "surgeon_solver_new", () -> new Solver(null, empty, null));
+            try (Solver solver = new Solver(null, h, new SolverOptions().blockSize(6))) {
                 float[] w = new float[16];
                 Arrays.fill(w, 0.5f);
-                expect(Status.INVALID_ARGUMENT, "surgeon_solver_prune", () -> solver.prune(w, 2, PruneOptions.nOfM(2, 4)));
-                expect(Status.INVALID_ARGUMENT, "surgeon_solver_prune", () -> solver.prune(w, 2, PruneOptions.unstructured(1.5)));
-                expect(Status.INVALID_ARGUMENT, "surgeon_solver_prune", () -> solver.prune(w, 2, PruneOptions.nOfM(0, 4)));
+                expect(Status.INVALID_ARGUMENT, "surgeon_solver_prune", () -> solver.prune(w, 2, new PruneOptions().nm(2, 4)));
+                try (PruneOptions o = new PruneOptions()) {
+                    assertEquals(0.5, o.sparsity());
+                    assertArrayEquals(new int[] {0, 0}, o.nm());
+                    expect(Status.INVALID_ARGUMENT, "surgeon_prune_options_set_sparsity", () -> o.sparsity(1.5));
+                    expect(Status.INVALID_ARGUMENT, "surgeon_prune_options_set_nm", () -> o.nm(0, 4));
+                    assertEquals(0.5, o.sparsity(), "a refused setting leaves the options unchanged");
+                    assertArrayEquals(new int[] {0, 0}, o.nm());
+                    try (Quantizer q = new Quantizer(4)) {
+                        expect(Status.INVALID_ARGUMENT, "surgeon_prune_magnitude",
+                               () -> Baselines.pruneMagnitude(null, w, 2, 8, o.quantizer(q)));
+                    }
+                }
                 float[] same = new float[16];
                 Arrays.fill(same, 0.5f);
                 assertArrayEquals(same, w);
@@ -146,7 +156,7 @@ class ErrorTest {
             Thread other = new Thread(() -> {
                 for (int i = 0; i < 200; ++i) {
                     try {
-                        Quantizer.of(1);
+                        new Quantizer(1);
                     } catch (SurgeonException expected) {
                         // the other thread's failures must not show up below
                     }
@@ -160,6 +170,24 @@ class ErrorTest {
                 assertTrue(e.getMessage().startsWith("surgeon_hessian_add_f32"), e.getMessage());
             }
             other.join();
+        }
+    }
+
+    /** The C buffer convention under the binding: size query, BUFFER_TOO_SMALL, exact fill. */
+    @Test
+    void shortBuffersAreRefusedAndLeftUntouched() {
+        int[] bits = {3, 4, 8, 2, 5};
+        try (Quantizer q = new Quantizer(4).rowBits(bits)) {
+            long[] needed = new long[1];
+            surgeon.surgeon_quantizer_get_row_bits(q.address(), null, 0, needed);
+            assertEquals(bits.length, needed[0]);
+            int[] small = {-1, -1};
+            SurgeonException e = expect(Status.BUFFER_TOO_SMALL, "surgeon_quantizer_get_row_bits",
+                                        () -> surgeon.surgeon_quantizer_get_row_bits(q.address(), small, small.length, needed));
+            assertEquals(8, e.status().code());
+            assertArrayEquals(new int[] {-1, -1}, small);
+            assertArrayEquals(bits, q.rowBits());
+            assertArrayEquals(new int[0], q.rowBits(null).rowBits());
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.surgeon;
 
+import static dev.surgeon.TestFixture.expect;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -16,11 +17,15 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 
 /** Importance, allocators, per-row solver widths and statistics against independent computations. */
 class MixedPrecisionTest {
     private static final int[] OPTIONS = {2, 3, 4, 6, 8};
+
+    /** Allocation options (freed by the Cleaner, like any handle a test does not close). */
+    private static MixedOptions mixed(int[] bits, double average) {
+        return new MixedOptions().bits(bits).average(average);
+    }
 
     /** stories260K block 0 w1 (172 × 64) with its calibration inputs. */
     private static final class Layer {
@@ -55,13 +60,6 @@ class MixedPrecisionTest {
         return w1;
     }
 
-    private static SurgeonException expect(Status status, String function, Executable call) {
-        SurgeonException e = assertThrows(SurgeonException.class, call, function + " should fail");
-        assertEquals(status, e.status(), e.toString());
-        assertTrue(e.getMessage().startsWith(function + ": "), "message " + e.getMessage());
-        return e;
-    }
-
     private static long sum(int[] bits) {
         return Arrays.stream(bits).asLongStream().sum();
     }
@@ -75,8 +73,8 @@ class MixedPrecisionTest {
     void importanceSignalsMatchTheirFormulas() {
         Layer l = w1();
         assertArrayEquals(new double[] {0.25, 0.25, 0.15, 0.25, 0.10}, Importance.defaultWeights());
-        try (Hessian h = l.hessian(null); Solver solver = new Solver(null, h);
-             Importance imp = Importance.compute(null, h, solver, l.w, l.rows, null)) {
+        try (Hessian h = l.hessian(null); Solver solver = new Solver(null, h, null);
+             Importance imp = new Importance(h, solver, l.w, l.rows, null)) {
             assertEquals(l.rows, imp.rows());
             // Column moments of X, then the four signals that need no factorization.
             double[] abs = new double[l.cols], mean = new double[l.cols], sq = new double[l.cols];
@@ -118,34 +116,34 @@ class MixedPrecisionTest {
             for (int i = 0; i < l.rows; ++i) assertEquals(combined[i], scores[i], 1e-5 * (1 + combined[i]), "score " + i);
 
             // Only the weight signal: the score is that signal.
-            try (Importance byWeight = Importance.compute(null, h, null, l.w, l.rows, new double[] {0, 0, 3, 0, 0})) {
+            try (Importance byWeight = new Importance(h, null, l.w, l.rows, new double[] {0, 0, 3, 0, 0})) {
                 assertArrayEquals(imp.signal(Importance.Signal.WEIGHT).values(), byWeight.scores());
             }
             // A Hessian from a finished matrix has no first moments.
             try (Hessian fromMatrix = Hessian.fromMatrix(null, h.matrix(), l.cols, l.tokens);
-                 Importance noMoments = Importance.compute(null, fromMatrix, null, l.w, l.rows, null)) {
+                 Importance noMoments = new Importance(fromMatrix, null, l.w, l.rows, null)) {
                 assertFalse(noMoments.signal(Importance.Signal.ACTIVATION).available());
                 assertFalse(noMoments.signal(Importance.Signal.VARIANCE).available());
                 assertTrue(noMoments.signal(Importance.Signal.HESSIAN).available());
                 expect(Status.INVALID_ARGUMENT, "surgeon_importance_compute",
-                       () -> Importance.compute(null, fromMatrix, null, l.w, l.rows, new double[] {1, 0, 0, 0, 1}));
+                       () -> new Importance(fromMatrix, null, l.w, l.rows, new double[] {1, 0, 0, 0, 1}));
             }
-            expect(Status.SHAPE, "surgeon_importance_compute", () -> Importance.compute(null, h, null, new float[10], l.rows, null));
-            expect(Status.SHAPE, "surgeon_importance_compute", () -> Importance.compute(null, h, null, l.w, l.rows, new double[4]));
+            expect(Status.SHAPE, "surgeon_importance_compute", () -> new Importance(h, null, new float[10], l.rows, null));
+            expect(Status.SHAPE, "surgeon_importance_compute", () -> new Importance(h, null, l.w, l.rows, new double[4]));
             expect(Status.INVALID_ARGUMENT, "surgeon_importance_compute",
-                   () -> Importance.compute(null, h, null, l.w, l.rows, new double[] {0.25, -1, 0, 0, 0}));
+                   () -> new Importance(h, null, l.w, l.rows, new double[] {0.25, -1, 0, 0, 0}));
         }
     }
 
     @Test
     void budgetAndQuantileAllocations() {
         Layer l = w1();
-        try (Hessian h = l.hessian(null); Importance imp = Importance.compute(null, h, null, l.w, l.rows, null)) {
+        try (Hessian h = l.hessian(null); Importance imp = new Importance(h, null, l.w, l.rows, null)) {
             float[] scores = imp.scores();
             for (double avg : new double[] {2.5, 3.5, 5.25}) {
-                int[] bits = imp.allocateBudget(OPTIONS, avg);
+                int[] bits = imp.allocateBudget(mixed(OPTIONS, avg));
                 assertEquals(Math.round(avg * l.rows), sum(bits), "budget " + avg);
-                assertEquals(avg, MixedPrecision.attainableAverage(l.rows, OPTIONS, avg));
+                assertEquals(avg, MixedPrecision.attainableAverage(l.rows, mixed(OPTIONS, avg)));
                 // Monotone in importance: a swap against the order would cost more at the same budget.
                 for (int i = 0; i < l.rows; ++i) {
                     for (int j = 0; j < l.rows; ++j) {
@@ -153,11 +151,11 @@ class MixedPrecisionTest {
                     }
                 }
             }
-            assertEquals(14.0 / 5.0, MixedPrecision.attainableAverage(5, new int[] {2, 4, 8}, 3.0));
+            assertEquals(14.0 / 5.0, MixedPrecision.attainableAverage(5, mixed(new int[] {2, 4, 8}, 3.0)));
 
             // Explicit cut points: bins of exactly those fractions, in rank order.
             double[] cuts = {0.1, 0.35, 0.6, 0.9};
-            int[] bits = imp.allocateQuantile(OPTIONS, cuts);
+            int[] bits = imp.allocateQuantile(mixed(OPTIONS, 3).quantiles(cuts));
             Integer[] order = IntStream.range(0, l.rows).boxed().toArray(Integer[]::new);
             Arrays.sort(order, Comparator.comparingDouble(i -> scores[i]));
             int[] bounds = {0, 0, 0, 0, 0, l.rows};
@@ -165,15 +163,20 @@ class MixedPrecisionTest {
             for (int bin = 0; bin < OPTIONS.length; ++bin) {
                 for (int rank = bounds[bin]; rank < bounds[bin + 1]; ++rank) assertEquals(OPTIONS[bin], bits[order[rank]], "rank " + rank);
             }
-            int[] target = imp.allocateQuantile(OPTIONS, 4.0);
+            int[] target = imp.allocateQuantile(mixed(OPTIONS, 4.0));
             assertEquals(4.0, sum(target) / (double) l.rows, 4 * 0.5 * 2 / l.rows);
 
-            expect(Status.SHAPE, "surgeon_allocate_quantile", () -> imp.allocateQuantile(OPTIONS, new double[] {0.5}));
             expect(Status.INVALID_ARGUMENT, "surgeon_allocate_quantile",
-                   () -> imp.allocateQuantile(OPTIONS, new double[] {0.5, 0.2, 0.6, 0.8}));
-            expect(Status.INVALID_ARGUMENT, "surgeon_allocate_budget", () -> imp.allocateBudget(new int[] {4, 4}, 4));
-            expect(Status.INVALID_ARGUMENT, "surgeon_allocate_budget", () -> imp.allocateBudget(OPTIONS, 9));
-            expect(Status.INVALID_ARGUMENT, "surgeon_allocate_budget", () -> imp.allocateBudget(new int[0], 3));
+                   () -> imp.allocateQuantile(mixed(OPTIONS, 3).quantiles(new double[] {0.5})));
+            try (MixedOptions o = mixed(OPTIONS, 3)) {
+                expect(Status.INVALID_ARGUMENT, "surgeon_mixed_options_set_quantiles", () -> o.quantiles(new double[] {0.5, 0.2, 0.6, 0.8}));
+                expect(Status.INVALID_ARGUMENT, "surgeon_mixed_options_set_bits", () -> o.bits(new int[] {4, 4}));
+                expect(Status.INVALID_ARGUMENT, "surgeon_mixed_options_set_bits", () -> o.bits(new int[0]));
+                expect(Status.INVALID_ARGUMENT, "surgeon_mixed_options_set_average", () -> o.average(0));
+                assertArrayEquals(OPTIONS, o.bits(), "a refused setting leaves the options unchanged");
+                assertEquals(3.0, o.average());
+                expect(Status.INVALID_ARGUMENT, "surgeon_allocate_budget", () -> imp.allocateBudget(o.average(9)));
+            }
         }
     }
 
@@ -189,7 +192,7 @@ class MixedPrecisionTest {
             }
         }
         for (double avg : new double[] {2.5, 3.0, 3.6, 4.4}) {
-            int[] bits = MixedPrecision.allocateError(errors, rows, options, avg);
+            int[] bits = MixedPrecision.allocateError(errors, rows, mixed(options, avg));
             long budget = (long) Math.floor(avg * rows);
             assertEquals(budget, sum(bits));
             double cost = 0;
@@ -200,11 +203,11 @@ class MixedPrecisionTest {
             double best = bruteForce(errors, rows, options, budget, 0, 0, 0);
             assertEquals(best, cost, 1e-12 * best, "avg " + avg);
         }
-        expect(Status.SHAPE, "surgeon_allocate_error", () -> MixedPrecision.allocateError(new double[5], rows, options, 3));
+        expect(Status.SHAPE, "surgeon_allocate_error", () -> MixedPrecision.allocateError(new double[5], rows, mixed(options, 3)));
         double[] nan = errors.clone();
         nan[3] = Double.NaN;
         int[][] kept = new int[1][];
-        expect(Status.NUMERIC, "surgeon_allocate_error", () -> kept[0] = MixedPrecision.allocateError(nan, rows, options, 3));
+        expect(Status.NUMERIC, "surgeon_allocate_error", () -> kept[0] = MixedPrecision.allocateError(nan, rows, mixed(options, 3)));
         assertEquals(null, kept[0]);
     }
 
@@ -226,35 +229,36 @@ class MixedPrecisionTest {
      * b bits in a mixed call equals the same row of a uniform b-bit call.
      */
     @Test
-    void quantizeMixedEqualsUniformGptqRowByRow() {
+    void perRowWidthsEqualUniformGptqRowByRow() {
         Layer l = w1();
         int[] options = {2, 3, 4, 8};
         int[] rowBits = rowPattern(l.rows, options);
-        try (Hessian h = l.hessian(null); Solver solver = new Solver(null, h); Quantizer q4 = Quantizer.of(4)) {
-            double[] errors = MixedPrecision.rowErrors(null, solver, l.w, l.rows, q4, options);
+        try (Hessian h = l.hessian(null); Solver solver = new Solver(null, h, null); Quantizer q4 = new Quantizer(4)) {
+            double[] errors = MixedPrecision.rowErrors(solver, l.w, l.rows, q4, mixed(options, 3));
             assertEquals(l.rows * options.length, errors.length);
             for (int i = 0; i < l.rows; ++i) {
                 for (int k = 1; k < options.length; ++k) {
                     assertTrue(errors[i * 4 + k] <= errors[i * 4 + k - 1] * 1.0001 + 1e-12, "row " + i);
                 }
             }
-            assertEquals(3L * l.rows, sum(MixedPrecision.allocateError(errors, l.rows, options, 3.0)));
+            assertEquals(3L * l.rows, sum(MixedPrecision.allocateError(errors, l.rows, mixed(options, 3.0))));
 
             float[] w = l.w.clone();
-            try (Solver.QuantizeResult mixed = solver.quantizeMixed(w, l.rows, q4, rowBits)) {
+            try (Quantizer mixedQ = new Quantizer(4).rowBits(rowBits); QuantResult mixed = solver.quantize(w, l.rows, mixedQ)) {
+                assertArrayEquals(rowBits, mixedQ.rowBits());
                 assertTrue(mixed.loss() > 0);
-                assertArrayEquals(rowBits, mixed.result().rowBits());
-                byte[] codes = mixed.result().codes();
+                assertArrayEquals(rowBits, mixed.rowBits());
+                byte[] codes = mixed.codes();
                 for (int k = 0; k < codes.length; ++k) {
                     assertTrue(Byte.toUnsignedInt(codes[k]) <= (1 << rowBits[k / l.cols]) - 1, "code " + k);
                 }
-                assertArrayEquals(w, mixed.result().dequantize());
+                assertArrayEquals(w, mixed.dequantize());
             }
             for (int b : options) {
                 float[] uniform = l.w.clone();
                 int same = 0, differ = 0;
-                try (Quantizer qb = Quantizer.of(b); Solver.QuantizeResult u = solver.quantize(uniform, l.rows, qb)) {
-                    assertTrue(Arrays.stream(u.result().rowBits()).allMatch(x -> x == b));
+                try (Quantizer qb = new Quantizer(b); QuantResult u = solver.quantize(uniform, l.rows, qb)) {
+                    assertTrue(Arrays.stream(u.rowBits()).allMatch(x -> x == b));
                 }
                 for (int r = 0; r < l.rows; ++r) {
                     float[] a = Arrays.copyOfRange(w, r * l.cols, (r + 1) * l.cols);
@@ -273,27 +277,29 @@ class MixedPrecisionTest {
             float[] w2 = l.w.clone();
             int[] bad = rowBits.clone();
             bad[5] = 9;
-            expect(Status.INVALID_ARGUMENT, "surgeon_solver_quantize_mixed", () -> solver.quantizeMixed(w2, l.rows, q4, bad));
-            expect(Status.SHAPE, "surgeon_solver_quantize_mixed",
-                   () -> solver.quantizeMixed(w2, l.rows, q4, Arrays.copyOf(rowBits, l.rows - 1)));
+            expect(Status.INVALID_ARGUMENT, "surgeon_quantizer_set_row_bits", () -> q4.rowBits(bad));
+            assertEquals(0, q4.rowBits().length, "a refused setting leaves the quantizer unchanged");
+            try (Quantizer short1 = new Quantizer(4).rowBits(Arrays.copyOf(rowBits, l.rows - 1))) {
+                expect(Status.SHAPE, "surgeon_solver_quantize", () -> solver.quantize(w2, l.rows, short1));
+            }
             assertArrayEquals(l.w, w2);
-            expect(Status.SHAPE, "surgeon_mixed_row_errors", () -> MixedPrecision.rowErrors(null, solver, w2, l.rows - 1, q4, options));
+            expect(Status.SHAPE, "surgeon_mixed_row_errors", () -> MixedPrecision.rowErrors(solver, w2, l.rows - 1, q4, null));
         }
     }
 
     @Test
-    void pruneMixedKeepsSparsityAndRowWidths() {
+    void pruneWithRowWidthsKeepsSparsityAndRowWidths() {
         TestFixture f = TestFixture.load();
         int[] rowBits = rowPattern(f.rows, new int[] {1, 2, 3, 4, 6, 8});
-        try (Hessian h = Hessian.fromMatrix(null, f.h, f.cols, f.tokens); Solver solver = new Solver(null, h);
-             Quantizer q = Quantizer.builder(4).groupSize(16).build()) {
-            for (PruneOptions options : List.of(PruneOptions.unstructured(0.5).quantizer(q), PruneOptions.nOfM(2, 4).quantizer(q))) {
+        try (Hessian h = Hessian.fromMatrix(null, f.h, f.cols, f.tokens); Solver solver = new Solver(null, h, null);
+             Quantizer q = new Quantizer(4).groupSize(16).rowBits(rowBits)) {
+            for (PruneOptions options : List.of(new PruneOptions().sparsity(0.5).quantizer(q), new PruneOptions().nm(2, 4).quantizer(q))) {
                 float[] w = f.w.clone();
-                try (Solver.PruneResult r = solver.pruneMixed(w, f.rows, options, rowBits)) {
+                try (PruneResult r = solver.prune(w, f.rows, options)) {
                     assertEquals(0.5, r.mask().sparsity(), 1e-9);
-                    assertArrayEquals(rowBits, r.quant().rowBits());
-                    byte[] keep = r.mask().toBytes(), codes = r.quant().codes();
-                    float[] deq = r.quant().dequantize();
+                    assertArrayEquals(rowBits, r.quantResult().rowBits());
+                    byte[] keep = r.mask().toBytes(), codes = r.quantResult().codes();
+                    float[] deq = r.quantResult().dequantize();
                     for (int k = 0; k < w.length; ++k) {
                         assertTrue(Byte.toUnsignedInt(codes[k]) <= (1 << rowBits[k / f.cols]) - 1);
                         assertEquals(keep[k] == 0 ? 0f : deq[k], w[k], "weight " + k);
@@ -301,12 +307,12 @@ class MixedPrecisionTest {
                 }
             }
             float[] w = f.w.clone();
-            expect(Status.INVALID_ARGUMENT, "surgeon_solver_prune_mixed",
-                   () -> solver.pruneMixed(w, f.rows, PruneOptions.unstructured(0.5), rowBits));
+            try (Quantizer short1 = new Quantizer(4).rowBits(IntStream.range(0, f.rows + 1).map(r -> 4).toArray())) {
+                expect(Status.SHAPE, "surgeon_solver_prune", () -> solver.prune(w, f.rows, new PruneOptions().quantizer(short1)));
+            }
             int[] bad = rowBits.clone();
             bad[0] = 0;
-            expect(Status.INVALID_ARGUMENT, "surgeon_solver_prune_mixed",
-                   () -> solver.pruneMixed(w, f.rows, PruneOptions.unstructured(0.5).quantizer(q), bad));
+            expect(Status.INVALID_ARGUMENT, "surgeon_quantizer_set_row_bits", () -> new Quantizer(4).rowBits(bad).close());
             assertArrayEquals(f.w, w);
         }
     }
@@ -314,10 +320,10 @@ class MixedPrecisionTest {
     @Test
     void statsAndJsonMatchTheBits() {
         Layer l = w1();
-        try (Hessian h = l.hessian(null); Importance imp = Importance.compute(null, h, null, l.w, l.rows, null)) {
-            int[] bits = imp.allocateBudget(OPTIONS, 3.5);
+        try (Hessian h = l.hessian(null); Importance imp = new Importance(h, null, l.w, l.rows, null)) {
+            int[] bits = imp.allocateBudget(mixed(OPTIONS, 3.5));
             long group = 24; // 64 columns: 3 grids per row
-            MixedPrecision.Stats s = MixedPrecision.stats(bits, l.cols, group, MixedPrecision.Overhead.DEFAULT, imp);
+            MixedStats s = MixedStats.compute(bits, l.cols, group, MixedStats.Overhead.DEFAULT, imp);
             long[] hist = new long[9];
             double overhead = 0;
             for (int b : bits) {
@@ -343,7 +349,7 @@ class MixedPrecisionTest {
             assertEquals(hi, s.importanceMax());
             assertEquals(mean, s.importanceMean(), 1e-6);
 
-            Map<String, Object> json = MiniJson.object(MixedPrecision.statsJson(bits, l.cols, group, MixedPrecision.Overhead.DEFAULT, imp));
+            Map<String, Object> json = MiniJson.object(MixedStats.compute(bits, l.cols, group, MixedStats.Overhead.DEFAULT, imp).json());
             @SuppressWarnings("unchecked")
             Map<String, Object> histogram = (Map<String, Object>) json.get("histogram");
             for (int b = 1; b <= 8; ++b) {
@@ -359,24 +365,22 @@ class MixedPrecisionTest {
             assertEquals(lo, importance.get("min"));
             assertEquals(hi, importance.get("max"));
 
-            MixedPrecision.Stats plain = MixedPrecision.stats(bits, l.cols, 0, new MixedPrecision.Overhead(16, 0), null);
+            MixedStats plain = MixedStats.compute(bits, l.cols, 0, new MixedStats.Overhead(16, 0), null);
             assertFalse(plain.hasImportance());
             assertTrue(Double.isNaN(plain.importanceMin()));
             assertEquals(l.rows, plain.grids());
             assertEquals(3.75, plain.avgBitsWithOverhead()); // 3.5 + 16 / 64
-            assertFalse(MiniJson.object(MixedPrecision.statsJson(bits, l.cols, 0, MixedPrecision.Overhead.DEFAULT, null))
+            assertFalse(MiniJson.object(MixedStats.compute(bits, l.cols, 0, MixedStats.Overhead.DEFAULT, null).json())
                                 .containsKey("importance"));
 
             int[] bad = bits.clone();
             bad[7] = 0;
             expect(Status.INVALID_ARGUMENT, "surgeon_mixed_stats_compute",
-                   () -> MixedPrecision.stats(bad, l.cols, 0, MixedPrecision.Overhead.DEFAULT, null));
-            expect(Status.INVALID_ARGUMENT, "surgeon_mixed_stats_json",
-                   () -> MixedPrecision.statsJson(bad, l.cols, 0, MixedPrecision.Overhead.DEFAULT, null));
+                   () -> MixedStats.compute(bad, l.cols, 0, MixedStats.Overhead.DEFAULT, null));
             expect(Status.SHAPE, "surgeon_mixed_stats_compute",
-                   () -> MixedPrecision.stats(Arrays.copyOf(bits, l.rows - 1), l.cols, 0, MixedPrecision.Overhead.DEFAULT, imp));
+                   () -> MixedStats.compute(Arrays.copyOf(bits, l.rows - 1), l.cols, 0, MixedStats.Overhead.DEFAULT, imp));
             expect(Status.SHAPE, "surgeon_mixed_stats_compute",
-                   () -> MixedPrecision.stats(new int[0], l.cols, 0, MixedPrecision.Overhead.DEFAULT, null));
+                   () -> MixedStats.compute(new int[0], l.cols, 0, MixedStats.Overhead.DEFAULT, null));
         }
     }
 
@@ -393,20 +397,20 @@ class MixedPrecisionTest {
         float[] plainW = l.w.clone(), callbackW = l.w.clone();
         double[] plainErrors, callbackErrors;
         float[] plainScores, callbackScores;
-        try (Hessian h = l.hessian(null); Solver solver = new Solver(null, h); Quantizer q = Quantizer.of(4)) {
-            plainScores = scores(null, h, solver, l);
-            plainErrors = MixedPrecision.rowErrors(null, solver, l.w, l.rows, q, options);
-            solver.quantizeMixed(plainW, l.rows, q, rowBits).close();
+        try (Hessian h = l.hessian(null); Solver solver = new Solver(null, h, null); Quantizer q = new Quantizer(4)) {
+            plainScores = scores(h, solver, l);
+            plainErrors = MixedPrecision.rowErrors(solver, l.w, l.rows, q, mixed(options, 3));
+            solver.quantize(plainW, l.rows, q.rowBits(rowBits)).close();
         }
         try (Context ctx = Context.builder().onProgress((stage, fraction) -> {
                  synchronized (stages) {
                      stages.add(stage);
                  }
              }).onLog((level, message) -> {}).build();
-             Hessian h = l.hessian(ctx); Solver solver = new Solver(ctx, h); Quantizer q = Quantizer.of(4)) {
-            callbackScores = scores(ctx, h, solver, l);
-            callbackErrors = MixedPrecision.rowErrors(ctx, solver, l.w, l.rows, q, options);
-            try (Solver.QuantizeResult r = solver.quantizeMixed(callbackW, l.rows, q, rowBits)) {
+             Hessian h = l.hessian(ctx); Solver solver = new Solver(ctx, h, null); Quantizer q = new Quantizer(4)) {
+            callbackScores = scores(h, solver, l);
+            callbackErrors = MixedPrecision.rowErrors(solver, l.w, l.rows, q, mixed(options, 3));
+            try (QuantResult r = solver.quantize(callbackW, l.rows, q.rowBits(rowBits))) {
                 assertTrue(r.loss() > 0);
             }
         }
@@ -417,8 +421,8 @@ class MixedPrecisionTest {
         assertNotEquals(0, TestFixture.relMaxDiff(callbackW, l.w));
     }
 
-    private static float[] scores(Context ctx, Hessian h, Solver solver, Layer l) {
-        try (Importance imp = Importance.compute(ctx, h, solver, l.w, l.rows, null)) {
+    private static float[] scores(Hessian h, Solver solver, Layer l) {
+        try (Importance imp = new Importance(h, solver, l.w, l.rows, null)) {
             return imp.scores();
         }
     }
@@ -427,14 +431,14 @@ class MixedPrecisionTest {
     void useAfterCloseThrows() {
         Layer l = w1();
         try (Hessian h = l.hessian(null)) {
-            Importance imp = Importance.compute(null, h, null, l.w, l.rows, null);
+            Importance imp = new Importance(h, null, l.w, l.rows, null);
             imp.close();
             imp.close();
             assertTrue(imp.isClosed());
             assertThrows(IllegalStateException.class, imp::scores);
-            assertThrows(IllegalStateException.class, () -> imp.allocateBudget(OPTIONS, 3));
+            assertThrows(IllegalStateException.class, () -> imp.allocateBudget(mixed(OPTIONS, 3)));
             assertThrows(IllegalStateException.class,
-                         () -> MixedPrecision.stats(new int[] {4}, 8, 0, MixedPrecision.Overhead.DEFAULT, imp));
+                         () -> MixedStats.compute(new int[] {4}, 8, 0, MixedStats.Overhead.DEFAULT, imp));
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.surgeon;
 
+import static dev.surgeon.TestFixture.expect;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -9,6 +10,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
+import java.util.Map;
+import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 
 /** The whole-model API on the bundled stories260K (numbers from the data's SOURCES.md). */
@@ -23,7 +26,7 @@ class ModelTest {
 
     @Test
     void perplexityEncodeAndGenerateMatchTheSources() throws IOException {
-        try (Model m = Model.load(data().resolve("stories260K.bin"))) {
+        try (Model m = Model.load(null, data().resolve("stories260K.bin"))) {
             Model.Config c = m.config();
             assertEquals(64, c.dim());
             assertEquals(5, c.layers());
@@ -41,7 +44,7 @@ class ModelTest {
     @Test
     void compressSaveAndReload() throws IOException {
         Path dir = Files.createTempDirectory("surgeon-java-model");
-        try (Model m = Model.load(data().resolve("stories260K.bin"))) {
+        try (Model m = Model.load(null, data().resolve("stories260K.bin"))) {
             String report = m.compress(null, text(), 2000, 2016, "{\"default\": {\"method\": \"sparsegpt\", \"nm\": \"2:4\"}}");
             assertTrue(report.contains("\"linear_sparsity\":0.5"), report);
             float[] w1 = m.getLinear(2, "gate_proj");
@@ -51,8 +54,8 @@ class ModelTest {
                 assertTrue(zeros >= 2, "group " + g);
             }
             double before = m.perplexity(null, text(), Model.EvalMode.PARAGRAPHS, 0, 30, 0).ppl();
-            m.save(dir.resolve("hf"), "hf", "f32");
-            try (Model back = Model.load(dir.resolve("hf"))) {
+            m.save(null, dir.resolve("hf"), "hf", "f32");
+            try (Model back = Model.load(null, dir.resolve("hf"))) {
                 assertEquals(before, back.perplexity(null, text(), Model.EvalMode.PARAGRAPHS, 0, 30, 0).ppl(), 1e-9);
             }
         } finally {
@@ -64,10 +67,10 @@ class ModelTest {
 
     @Test
     void errorsCarryStatusAndLeaveTheModelUnchanged() throws IOException {
-        SurgeonException missing = assertThrows(SurgeonException.class, () -> Model.load(Path.of("/nonexistent.bin")));
+        SurgeonException missing = assertThrows(SurgeonException.class, () -> Model.load(null, Path.of("/nonexistent.bin")));
         assertEquals(Status.IO, missing.status());
         assertTrue(missing.getMessage().startsWith("surgeon_model_load"), missing.getMessage());
-        try (Model m = Model.load(data().resolve("stories260K.bin"))) {
+        try (Model m = Model.load(null, data().resolve("stories260K.bin"))) {
             float[] wq = m.getLinear(0, "wq");
             SurgeonException bad = assertThrows(SurgeonException.class,
                     () -> m.compress(null, "text", 0, 1, "{\"default\": {\"method\": \"gptq\", \"bits\": 12}}"));
@@ -76,6 +79,63 @@ class ModelTest {
             nan[3] = Float.NaN;
             assertEquals(Status.NUMERIC, assertThrows(SurgeonException.class, () -> m.setLinear(0, "wq", nan, 64, 64)).status());
             assertArrayEquals(wq, m.getLinear(0, "wq"));
+        }
+    }
+
+    /**
+     * Model-level structured pruning (experimental C API): with uniform per-block ratios each
+     * block keeps exactly the neurons the layer API selects from the same scores (L2, or an
+     * untrained PruneNet policy's keep-probabilities), sliced from the original weights; kv
+     * groups leave the config with fewer heads; refused options leave the model unchanged.
+     */
+    @Test
+    void pruneStructuredKeepsTheNeuronsTheLayerApiSelects() throws IOException {
+        try (Model original = Model.load(null, data().resolve("stories260K.bin"));
+             PruneNet policy = new PruneNet(original.config().dim(), 4, 7);
+             StructuredOptions l2 = new StructuredOptions().ratio(0.25).method(Ffn.Method.L2);
+             StructuredOptions learned = new StructuredOptions().ratio(0.25).method(Ffn.Method.PRUNENET).policy(policy)) {
+            Model.Config c = original.config();
+            Map<StructuredOptions, Function<Ffn, float[]>> cases =
+                    Map.of(l2, block -> block.scores(Ffn.Method.L2, 0), learned, policy::scores);
+            for (Map.Entry<StructuredOptions, Function<Ffn, float[]>> e : cases.entrySet()) {
+                try (Model m = original.copy()) {
+                    assertEquals(0.25, e.getKey().ratio());
+                    Map<String, Object> report = MiniJson.object(m.pruneStructured(null, e.getKey()));
+                    assertEquals(report, MiniJson.object(m.report()));
+                    assertEquals(c.hiddenDim() - Math.round(0.25 * c.hiddenDim()), m.config().hiddenDim());
+                    assertTrue(m.config().parameters() < c.parameters());
+                    for (long b = 0; b < c.layers(); ++b) {
+                        Ffn block = new Ffn(original.getLinear(b, "w1"), original.getLinear(b, "w3"), original.getLinear(b, "w2"),
+                                            c.hiddenDim(), c.dim());
+                        Ffn want = block.slice(Ffn.select(e.getValue().apply(block), 0.25));
+                        assertArrayEquals(want.gate(), m.getLinear(b, "w1"), "block " + b);
+                        assertArrayEquals(want.up(), m.getLinear(b, "w3"), "block " + b);
+                        assertArrayEquals(want.down(), m.getLinear(b, "w2"), "block " + b);
+                    }
+                    assertTrue(Double.isFinite(m.perplexity(null, text(), Model.EvalMode.PARAGRAPHS, 0, 5, 0).ppl()));
+                }
+            }
+        }
+    }
+
+    @Test
+    void pruneStructuredRemovesKvGroups() throws IOException {
+        try (Model m = Model.load(null, data().resolve("stories260K.bin"));
+             StructuredOptions opts = new StructuredOptions().ratio(0.1).method(Ffn.Method.L2).headRatio(0.5)) {
+            Model.Config c = m.config();
+            assertEquals(0.5, opts.headRatio());
+            float[] wq = m.getLinear(0, "wq");
+            expect(Status.INVALID_ARGUMENT, "surgeon_structured_options_set_ratio", () -> opts.ratio(1.0));
+            expect(Status.INVALID_ARGUMENT, "surgeon_structured_options_set_head_ratio", () -> opts.headRatio(-0.5));
+            assertEquals(0.1, opts.ratio(), "a refused setting leaves the options unchanged");
+            m.pruneStructured(null, opts);
+            Model.Config p = m.config();
+            assertEquals(c.kvHeads() / 2, p.kvHeads());
+            assertEquals(c.heads() / 2, p.heads());
+            assertEquals(c.dim(), p.dim());
+            assertEquals(p.heads() * p.headDim(), m.linearShape(0, "wq")[0]);
+            assertTrue(wq.length > m.getLinear(0, "wq").length);
+            assertTrue(Double.isFinite(m.perplexity(null, text(), Model.EvalMode.PARAGRAPHS, 0, 5, 0).ppl()));
         }
     }
 }

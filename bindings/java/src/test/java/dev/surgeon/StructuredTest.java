@@ -1,5 +1,6 @@
 package dev.surgeon;
 
+import static dev.surgeon.TestFixture.expect;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -16,20 +17,12 @@ import java.util.List;
 import java.util.Random;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Spectra, FFN neuron selection and slicing, PruneNet policies. */
 class StructuredTest {
     @TempDir
     Path tmp;
-
-    private static SurgeonException expect(Status status, String function, Executable call) {
-        SurgeonException e = assertThrows(SurgeonException.class, call, function + " should fail");
-        assertEquals(status, e.status(), e.toString());
-        assertTrue(e.getMessage().startsWith(function + ": "), "message " + e.getMessage());
-        return e;
-    }
 
     private static Ffn randomFfn(int hidden, int dim, long seed) {
         Random rng = new Random(seed);
@@ -151,19 +144,22 @@ class StructuredTest {
     void pruneNetTrainSaveLoad() throws IOException {
         int hidden = 20, dim = 8;
         List<Ffn> blocks = List.of(randomFfn(hidden, dim, 11), randomFfn(hidden + 4, dim, 12));
-        PruneNet.Options defaults = PruneNet.Options.defaults();
-        assertEquals(new PruneNet.Options(0.3, 150, 8, 0.05, 8, 1), defaults);
-        PruneNet.Options options = defaults.withSteps(8).withSeed(42);
+        PruneNetOptions options = new PruneNetOptions();
+        assertArrayEquals(new double[] {0.3, 150, 8, 0.05, 8, 1}, new double[] {options.ratio(), options.steps(), options.samples(),
+                options.learningRate(), options.features(), options.seed()});
+        options.steps(8).seed(42);
+        assertEquals(8, options.steps());
+        assertEquals(42, options.seed());
         Path file = tmp.resolve("policy.json");
         float[] scores;
         try (PruneNet p = PruneNet.train(null, blocks, options); PruneNet again = PruneNet.train(null, blocks, options);
-             PruneNet fresh = PruneNet.create(dim, options.features(), options.seed())) {
+             PruneNet fresh = new PruneNet(dim, options.features(), options.seed())) {
             assertEquals(dim, p.dim());
             scores = p.scores(blocks.get(0));
             assertArrayEquals(scores, again.scores(blocks.get(0))); // same seed, same policy
             for (float s : scores) assertTrue(s > 0 && s < 1, "keep-probability " + s);
             for (double ratio : new double[] {0.3, 0.5}) {
-                long[] keep = p.select(blocks.get(0), ratio);
+                long[] keep = Ffn.select(p.scores(blocks.get(0)), ratio);
                 assertEquals(Math.round((1 - ratio) * hidden), keep.length);
                 assertArrayEquals(Ffn.select(scores, ratio), keep);
             }
@@ -172,7 +168,7 @@ class StructuredTest {
             p.save(file);
             Object format = MiniJson.object(Files.readString(file)).get("format");
             assertEquals("surgeon-prunenet-policy", format);
-            try (PruneNet loaded = PruneNet.load(file)) {
+            try (PruneNet loaded = PruneNet.load(null, file)) {
                 assertEquals(dim, loaded.dim());
                 for (Ffn b : blocks) {
                     float[] want = p.scores(b), got = loaded.scores(b);
@@ -182,21 +178,21 @@ class StructuredTest {
 
             expect(Status.SHAPE, "surgeon_prunenet_scores", () -> p.scores(randomFfn(hidden / 2, dim * 2, 3)));
             Ffn noDown = new Ffn(blocks.get(0).gate(), blocks.get(0).up(), null, hidden, dim);
-            expect(Status.INVALID_ARGUMENT, "surgeon_prunenet_select", () -> p.select(noDown, 0.5));
+            expect(Status.INVALID_ARGUMENT, "surgeon_prunenet_scores", () -> p.scores(noDown));
             Ffn shortDown = new Ffn(blocks.get(0).gate(), blocks.get(0).up(), new float[dim], hidden, dim);
-            expect(Status.SHAPE, "surgeon_prunenet_select", () -> p.select(shortDown, 0.5));
+            expect(Status.SHAPE, "surgeon_prunenet_scores", () -> p.scores(shortDown));
             expect(Status.IO, "surgeon_prunenet_save", () -> p.save(Path.of("/nonexistent/dir/policy.json")));
         }
-        expect(Status.IO, "surgeon_prunenet_load", () -> PruneNet.load(tmp.resolve("missing.json")));
+        expect(Status.IO, "surgeon_prunenet_load", () -> PruneNet.load(null, tmp.resolve("missing.json")));
         String text = Files.readString(file);
         Files.writeString(file, text.substring(0, text.length() / 2));
-        expect(Status.IO, "surgeon_prunenet_load", () -> PruneNet.load(file));
-        expect(Status.INVALID_ARGUMENT, "surgeon_prunenet_train_ffn", () -> PruneNet.train(null, blocks, options.withSamples(1)));
+        expect(Status.IO, "surgeon_prunenet_load", () -> PruneNet.load(null, file));
+        expect(Status.INVALID_ARGUMENT, "surgeon_prunenet_train_ffn", () -> PruneNet.train(null, blocks, new PruneNetOptions().samples(1)));
         expect(Status.SHAPE, "surgeon_prunenet_train_ffn",
                () -> PruneNet.train(null, List.of(blocks.get(0), randomFfn(hidden, dim + 1, 5)), options));
         expect(Status.INVALID_ARGUMENT, "surgeon_prunenet_train_ffn", () -> PruneNet.train(null, List.of(), options));
-        expect(Status.INVALID_ARGUMENT, "surgeon_prunenet_new", () -> PruneNet.create(0, 8, 1));
-        PruneNet closed = PruneNet.create(dim, 4, 1);
+        expect(Status.INVALID_ARGUMENT, "surgeon_prunenet_new", () -> new PruneNet(0, 8, 1));
+        PruneNet closed = new PruneNet(dim, 4, 1);
         closed.close();
         assertThrows(IllegalStateException.class, () -> closed.scores(blocks.get(0)));
     }
@@ -205,7 +201,7 @@ class StructuredTest {
     @Test
     void pruneNetTrainingReportsProgress() {
         List<Ffn> blocks = List.of(randomFfn(16, 6, 31), randomFfn(12, 6, 32));
-        PruneNet.Options options = PruneNet.Options.defaults().withSteps(6).withSeed(3);
+        PruneNetOptions options = new PruneNetOptions().steps(6).seed(3);
         List<String> stages = new ArrayList<>();
         try (Context ctx = Context.builder().onProgress((stage, fraction) -> {
                  synchronized (stages) {
@@ -221,12 +217,12 @@ class StructuredTest {
     @Test
     void pruneNetOnTheBundledModel() {
         Path model = Path.of(System.getProperty("surgeon.fixtures", "tests/fixtures")).resolve("../../samples/data/stories260K.bin").normalize();
-        try (PruneNet p = PruneNet.trainModel(null, model, PruneNet.Options.defaults().withSteps(3).withSeed(42));
-             Model m = Model.load(model)) {
+        try (PruneNet p = PruneNet.trainModel(null, model, new PruneNetOptions().steps(3).seed(42));
+             Model m = Model.load(null, model)) {
             assertEquals(m.config().dim(), p.dim());
             long[] shape = m.linearShape(0, "w1");
             Ffn block = new Ffn(m.getLinear(0, "w1"), m.getLinear(0, "w3"), m.getLinear(0, "w2"), shape[0], shape[1]);
-            assertEquals(Math.round(0.7 * shape[0]), p.select(block, 0.3).length);
+            assertEquals(Math.round(0.7 * shape[0]), Ffn.select(p.scores(block), 0.3).length);
         }
         expect(Status.IO, "surgeon_prunenet_train_model", () -> PruneNet.trainModel(null, Path.of("/nonexistent/model.bin"), null));
     }

@@ -1,6 +1,7 @@
 package dev.surgeon;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -9,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.function.Executable;
 
 /** The stories260K block-2 wq fixture (W, H, X) and the reference implementation's errors. */
 final class TestFixture {
@@ -90,6 +92,14 @@ final class TestFixture {
         System.out.printf("  %-22s ours %.6e  reference %.6e  ratio %.4f%n", config, err, reference, err / reference);
         assertTrue(err <= 1.01 * reference, config + ": " + err + " > 1.01 x " + reference);
         return err;
+    }
+
+    /** A call that must fail with status, its message starting with "function: ". */
+    static SurgeonException expect(Status status, String function, Executable call) {
+        SurgeonException e = assertThrows(SurgeonException.class, call, function + " should fail");
+        assertEquals(status, e.status(), e.toString());
+        assertTrue(e.getMessage().startsWith(function + ": "), "message " + e.getMessage());
+        return e;
     }
 
     /** max |a − b| / max |b|. */
