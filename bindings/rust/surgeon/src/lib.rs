@@ -9,11 +9,12 @@
 //! let ctx = Context::default();
 //! let mut h = Hessian::new(&ctx, cols)?;
 //! h.add_f32(&vec![1.0f32; 128 * cols])?; // calibration inputs, 128 rows
-//! let solver = Solver::new(&ctx, &h, SolverOptions::default())?;
-//! let pruned = solver.prune(&mut w, &PruneOptions::n_m(2, 4))?;
-//! let q = Quantizer::builder(4).group_size(32).build()?;
-//! let quantized = solver.quantize(&mut w, &q)?;
-//! # let _ = (pruned, quantized);
+//! let solver = Solver::new(&ctx, &h, &SolverOptions::new())?;
+//! let pruned = solver.prune(&mut w, PruneOptions::new().set_nm(2, 4))?;
+//! let mut q = Quantizer::new(4)?;
+//! q.set_group_size(32)?;
+//! let (codes, loss) = solver.quantize(&mut w, &q)?;
+//! # let _ = (pruned, codes, loss);
 //! # Ok(())
 //! # }
 //! ```
@@ -23,14 +24,19 @@
 //! FFN blocks ([`Ffn`], [`PruneNet`], [`spectral_distance`]) wrap the companion headers
 //! surgeon_mixed.h and surgeon_structured.h.
 //!
+//! Names, argument order and constructor shapes mirror the C API (`surgeon_solver_new(&out,
+//! ctx, h, opts)` is `Solver::new(&ctx, &h, &opts)`; options objects are made with `new()`
+//! and changed with `set_*` setters), so the C documentation applies unchanged.
+//!
 //! Errors carry the library's status and message ([`Error`]). Handles free themselves on
-//! drop. Buffers are passed as slices without copies; outputs come back as owned `Vec`s.
+//! drop ([`Binding::as_raw`] gives the raw handle for `surgeon::sys` calls). Buffers are passed as slices without copies; outputs come back as owned `Vec`s.
 
 pub use surgeon_sys as sys;
 
 mod baselines;
 mod context;
 mod error;
+mod handle;
 mod hessian;
 mod mask;
 mod mixed;
@@ -45,6 +51,7 @@ mod structured;
 pub use baselines::{prune_magnitude, prune_wanda, quantize_rtn, reconstruction_error};
 pub use context::{Context, ContextBuilder, LogLevel};
 pub use error::{Error, Result, Status};
+pub use handle::Binding;
 pub use model::{EvalMode, Model, ModelConfig, Perplexity};
 pub use hessian::{ActivationStats, Hessian, HessianAdder};
 pub use mask::Mask;
@@ -53,8 +60,8 @@ pub use mixed::{
     ZeroBits,
 };
 pub use qresult::{QuantResult, QuantShape};
-pub use quantizer::{MseSearch, Quantizer, QuantizerBuilder};
-pub use solver::{MaskScope, PruneOptions, Pruned, Quantized, Solver, SolverOptions, Sparsity};
+pub use quantizer::{MseSearch, Quantizer};
+pub use solver::{MaskScope, PruneOptions, PruneResult, Solver, SolverOptions};
 pub use structured::{
     ffn_select, ks_distance, singular_values, spectral_distance, Ffn, FfnScoring, FfnWeights, PruneNet, PruneNetOptions,
 };

@@ -1,7 +1,7 @@
 //! Mixed precision: one bit width per output channel (row). Rows are ranked by an
 //! [`Importance`] or by their estimated quantization errors ([`RowErrors`]), widths are
 //! allocated from a set of options within 1..=8, and the solver quantizes each row at its
-//! own width ([`Solver::quantize_mixed`], or [`PruneOptions::row_bits`](crate::PruneOptions::row_bits)
+//! own width ([`Solver::quantize_mixed`], or [`PruneOptions::set_row_bits`](crate::PruneOptions::set_row_bits)
 //! for joint pruning).
 //!
 //! ```no_run
@@ -10,12 +10,13 @@
 //! # let ctx = Context::default();
 //! # let h = Hessian::new(&ctx, 64)?;
 //! # let mut w = vec![0.5f32; 64 * 64];
-//! let q = Quantizer::builder(4).group_size(32).build()?;
-//! let mut solver = Solver::new(&ctx, &h, SolverOptions::default())?;
+//! let mut q = Quantizer::new(4)?;
+//! q.set_group_size(32)?;
+//! let mut solver = Solver::new(&ctx, &h, &SolverOptions::new())?;
 //! let errors = solver.row_errors(&ctx, &w, &q, &[2, 3, 4, 6, 8])?;
 //! let bits = errors.allocate(3.5)?; // exactly 3.5 bits per row on average
-//! let quantized = solver.quantize_mixed(&mut w, &q, &bits)?;
-//! # let _ = quantized;
+//! let (codes, loss) = solver.quantize_mixed(&mut w, &q, &bits)?;
+//! # let _ = (codes, loss);
 //! # Ok(())
 //! # }
 //! ```
@@ -24,15 +25,16 @@
 //! library as out of range). Option lists are passed in any order without duplicates;
 //! per-option values ([`RowErrors`]) follow the caller's order.
 use std::os::raw::c_int;
-use std::ptr::{self, NonNull};
+use std::ptr;
 
 use crate::context::Context;
 use crate::error::{check, error, expect_ok, Result, Status};
+use crate::handle::{binding, Binding, Handle};
 use crate::hessian::Hessian;
 use crate::qresult::QuantResult;
 use crate::quantizer::Quantizer;
 use crate::shape::{dim, rows_of};
-use crate::solver::{Quantized, Solver};
+use crate::solver::Solver;
 use crate::sys;
 
 /// One of the per-row signals an [`Importance`] combines. Each is divided by its mean over
@@ -122,52 +124,33 @@ impl SignalWeights {
 /// Per-row importance of a weight: the normalised signals and their weighted score.
 /// Immutable once computed; it keeps no reference to the Hessian, solver or weight.
 pub struct Importance {
-    raw: NonNull<sys::surgeon_importance>,
+    raw: Handle<sys::surgeon_importance>,
     rows: usize,
 }
 
-// SAFETY: after creation only const calls are made, which may run concurrently.
-unsafe impl Send for Importance {}
-unsafe impl Sync for Importance {}
-
-impl Drop for Importance {
-    fn drop(&mut self) {
-        // SAFETY: we own raw.
-        unsafe { sys::surgeon_importance_free(self.raw.as_ptr()) }
-    }
-}
+binding!(Importance => surgeon_importance);
 
 impl Importance {
     /// Importance of the rows of w (rows × hessian.cols(), row-major) from the Hessian's
-    /// activation statistics. With a Hessian weight > 0, diag(H⁻¹) comes from a private
-    /// factorization (percdamp 0.01); use [`compute_with_solver`](Self::compute_with_solver)
-    /// to reuse a solver's. A Hessian made by [`Hessian::from_matrix`] has no first moments:
-    /// the activation and variance signals are then left out.
-    pub fn compute(ctx: &Context, hessian: &Hessian, w: &[f32], weights: &SignalWeights) -> Result<Importance> {
-        Importance::compute_raw(ctx, hessian, ptr::null_mut(), w, weights)
-    }
-
-    /// As [`compute`](Self::compute), taking diag(H⁻¹) from the solver's factorization
-    /// (computed there now if needed, then shared with its later calls). Exclusive access:
-    /// the C API does not list this call among those that may run concurrently on a solver.
-    pub fn compute_with_solver(ctx: &Context, hessian: &Hessian, solver: &mut Solver, w: &[f32],
-                               weights: &SignalWeights) -> Result<Importance> {
-        Importance::compute_raw(ctx, hessian, solver.as_mut_ptr(), w, weights)
-    }
-
-    fn compute_raw(ctx: &Context, hessian: &Hessian, solver: *mut sys::surgeon_solver, w: &[f32],
+    /// activation statistics. With a Hessian weight > 0, diag(H⁻¹) comes from the solver's
+    /// factorization when one is given (computed there now if needed, then shared with its
+    /// later calls; exclusive access, as the C API does not list this call among those that
+    /// may run concurrently on a solver), else from a private one (percdamp 0.01). A Hessian
+    /// made by [`Hessian::from_matrix`] has no first moments: the activation and variance
+    /// signals are then left out.
+    pub fn compute(ctx: &Context, hessian: &Hessian, solver: Option<&mut Solver>, w: &[f32],
                    weights: &SignalWeights) -> Result<Importance> {
         const F: &str = "surgeon_importance_compute";
         let cols = hessian.cols();
         let rows = rows_of(F, "w", w.len(), cols)?;
-        let mut raw = ptr::null_mut();
+        let (n, solver) = (dim(F, "rows", rows)?, solver.map_or(ptr::null_mut(), |s| s.as_mut_ptr()));
         // SAFETY: w holds rows × cols floats (checked), weights SURGEON_SIGNAL_COUNT doubles;
         // the Hessian is only read; solver is NULL or exclusively borrowed.
-        check(unsafe {
-            sys::surgeon_importance_compute(&mut raw, ctx.as_raw(), hessian.as_raw(), solver, w.as_ptr(),
-                                            dim(F, "rows", rows)?, cols as i64, 0, weights.0.as_ptr())
+        let raw = Handle::new(|out| unsafe {
+            sys::surgeon_importance_compute(out, ctx.as_raw(), hessian.as_raw(), solver, w.as_ptr(), n, cols as i64, 0,
+                                            weights.0.as_ptr())
         })?;
-        Ok(Importance { raw: NonNull::new(raw).expect("surgeon returned OK with a NULL handle"), rows })
+        Ok(Importance { raw, rows })
     }
 
     pub fn rows(&self) -> usize {
@@ -240,10 +223,6 @@ impl Importance {
                                          avg_bits, bits.as_mut_ptr() as *mut i32)
         })?;
         Ok(bits)
-    }
-
-    pub fn as_raw(&self) -> *const sys::surgeon_importance {
-        self.raw.as_ptr()
     }
 }
 
@@ -394,26 +373,6 @@ impl Solver {
         })?;
         Ok(RowErrors { values, options: options.to_vec() })
     }
-
-    /// GPTQ with row r quantized at row_bits[r] bits (in [1, 8]; the quantizer's width is
-    /// replaced, its other settings kept); w (rows × cols()) is updated in place with the
-    /// dequantized values, unchanged on error. May run concurrently with other
-    /// prune/quantize calls on this solver.
-    pub fn quantize_mixed(&self, w: &mut [f32], quantizer: &Quantizer, row_bits: &[u32]) -> Result<Quantized> {
-        const F: &str = "surgeon_solver_quantize_mixed";
-        let rows = rows_of(F, "w", w.len(), self.cols())?;
-        require_row_bits(F, row_bits, rows)?;
-        let mut result = QuantResult::new()?;
-        let mut loss = 0.0;
-        // SAFETY: w holds rows × cols floats and row_bits rows int32 (checked); the outputs
-        // are ours; quantize may run concurrently on one solver.
-        check(unsafe {
-            sys::surgeon_solver_quantize_mixed(self.as_mut_ptr(), w.as_mut_ptr(), dim(F, "rows", rows)?, self.cols() as i64,
-                                               0, quantizer.as_raw(), row_bits.as_ptr() as *const i32,
-                                               result.as_mut_raw(), &mut loss)
-        })?;
-        Ok(Quantized { result, loss })
-    }
 }
 
 /// row_bits must hold exactly one width per row.
@@ -462,21 +421,6 @@ impl Default for StatsOptions {
 }
 
 impl StatsOptions {
-    pub fn group_size(mut self, group_size: usize) -> Self {
-        self.group_size = group_size;
-        self
-    }
-
-    pub fn scale_bits(mut self, scale_bits: u32) -> Self {
-        self.scale_bits = scale_bits;
-        self
-    }
-
-    pub fn zero_bits(mut self, zero_bits: ZeroBits) -> Self {
-        self.zero_bits = zero_bits;
-        self
-    }
-
     /// (group_size, scale_bits, zero_bits) as the C API takes them; out-of-range widths
     /// stay out of range so that the library reports them.
     fn raw(&self, function: &str) -> Result<(i64, c_int, c_int)> {

@@ -2,28 +2,18 @@
 //! true-sequential compression by a JSON recipe, saving, and weights in and out.
 use std::ffi::{CStr, CString};
 use std::path::Path;
-use std::ptr::{self, NonNull};
+use std::ptr;
 
 use crate::context::Context;
 use crate::error::{check, error, expect_ok, Result, Status};
+use crate::handle::{binding, Binding, Handle};
 use crate::hessian::c_path;
 use crate::sys;
 
 /// A model in memory with its tokenizer when one lies beside it. Reads take `&self` (the
 /// C API allows them concurrently); compress and set_linear take `&mut self`.
 pub struct Model {
-    raw: NonNull<sys::surgeon_model>,
-}
-
-// SAFETY: through `&Model` only the calls the C API documents as concurrent are made.
-unsafe impl Send for Model {}
-unsafe impl Sync for Model {}
-
-impl Drop for Model {
-    fn drop(&mut self) {
-        // SAFETY: we own raw.
-        unsafe { sys::surgeon_model_free(self.raw.as_ptr()) }
-    }
+    raw: Handle<sys::surgeon_model>,
 }
 
 /// The model's dimensions.
@@ -66,22 +56,20 @@ fn i64_of(function: &str, what: &str, v: usize) -> Result<i64> {
     i64::try_from(v).map_err(|_| error(Status::InvalidArgument, function, format!("{} = {} is too large", what, v)))
 }
 
+binding!(Model => surgeon_model);
+
 impl Model {
     /// Loads a llama2.c `.bin` file or a Hugging Face directory (`Status::Io` when unreadable).
     pub fn load<P: AsRef<Path>>(path: P) -> Result<Model> {
         let path = c_path("surgeon_model_load", path.as_ref())?;
-        let mut raw = ptr::null_mut();
-        // SAFETY: path is NUL-terminated; raw is a valid out pointer.
-        check(unsafe { sys::surgeon_model_load(&mut raw, path.as_ptr()) })?;
-        Ok(Model { raw: NonNull::new(raw).expect("surgeon returned OK with a NULL handle") })
+        // SAFETY: path is NUL-terminated; out is a valid out pointer.
+        Ok(Model { raw: Handle::new(|out| unsafe { sys::surgeon_model_load(out, path.as_ptr()) })? })
     }
 
     /// A deep copy (weights and tokenizer).
     pub fn try_clone(&self) -> Result<Model> {
-        let mut raw = ptr::null_mut();
-        // SAFETY: const call on a live handle; raw is a valid out pointer.
-        check(unsafe { sys::surgeon_model_clone(&mut raw, self.raw.as_ptr()) })?;
-        Ok(Model { raw: NonNull::new(raw).expect("surgeon returned OK with a NULL handle") })
+        // SAFETY: const call on a live handle; out is a valid out pointer.
+        Ok(Model { raw: Handle::new(|out| unsafe { sys::surgeon_model_clone(out, self.raw.as_ptr()) })? })
     }
 
     pub fn config(&self) -> ModelConfig {

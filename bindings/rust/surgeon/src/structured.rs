@@ -20,10 +20,10 @@
 //! ```
 use std::os::raw::c_int;
 use std::path::Path;
-use std::ptr::{self, NonNull};
 
 use crate::context::Context;
 use crate::error::{check, error, expect_ok, Result, Status};
+use crate::handle::{binding, Binding, Handle};
 use crate::hessian::c_path;
 use crate::shape::{dim, require_len, rows_of};
 use crate::sys;
@@ -233,36 +233,6 @@ impl Default for PruneNetOptions {
 }
 
 impl PruneNetOptions {
-    pub fn ratio(mut self, ratio: f64) -> Self {
-        self.ratio = ratio;
-        self
-    }
-
-    pub fn steps(mut self, steps: u32) -> Self {
-        self.steps = steps;
-        self
-    }
-
-    pub fn samples(mut self, samples: u32) -> Self {
-        self.samples = samples;
-        self
-    }
-
-    pub fn learning_rate(mut self, learning_rate: f64) -> Self {
-        self.learning_rate = learning_rate;
-        self
-    }
-
-    pub fn features(mut self, features: u32) -> Self {
-        self.features = features;
-        self
-    }
-
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
     fn raw(&self, function: &str) -> Result<sys::surgeon_prunenet_options> {
         Ok(sys::surgeon_prunenet_options {
             ratio: self.ratio,
@@ -286,20 +256,11 @@ fn c_int_of(function: &str, what: &str, value: u32) -> Result<c_int> {
 /// [`dim`](Self::dim) from their weights alone. Immutable once made, so it may be shared
 /// across threads; it keeps no reference to the context or matrices it was trained on.
 pub struct PruneNet {
-    raw: NonNull<sys::surgeon_prunenet>,
+    raw: Handle<sys::surgeon_prunenet>,
     dim: usize,
 }
 
-// SAFETY: every call on an existing policy is const, and const calls may run concurrently.
-unsafe impl Send for PruneNet {}
-unsafe impl Sync for PruneNet {}
-
-impl Drop for PruneNet {
-    fn drop(&mut self) {
-        // SAFETY: we own raw.
-        unsafe { sys::surgeon_prunenet_free(self.raw.as_ptr()) }
-    }
-}
+binding!(PruneNet => surgeon_prunenet);
 
 impl std::fmt::Debug for PruneNet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -311,10 +272,9 @@ impl PruneNet {
     /// An untrained, randomly initialised policy for hidden size `dim`.
     pub fn new(dim: usize, features: u32, seed: u64) -> Result<PruneNet> {
         const F: &str = "surgeon_prunenet_new";
-        let mut raw = ptr::null_mut();
-        // SAFETY: raw is a valid out pointer.
-        check(unsafe { sys::surgeon_prunenet_new(&mut raw, dim_of(F, dim)?, c_int_of(F, "features", features)?, seed) })?;
-        Ok(PruneNet::own(raw))
+        let (dim, features) = (dim_of(F, dim)?, c_int_of(F, "features", features)?);
+        // SAFETY: out is a valid out pointer.
+        PruneNet::own(Handle::new(|out| unsafe { sys::surgeon_prunenet_new(out, dim, features, seed) }))
     }
 
     /// Trains with REINFORCE (reward: minus the mean KS distance of the gate, up and down
@@ -324,10 +284,8 @@ impl PruneNet {
         const F: &str = "surgeon_prunenet_train_model";
         let path = c_path(F, path.as_ref())?;
         let options = options.raw(F)?;
-        let mut raw = ptr::null_mut();
-        // SAFETY: path is NUL-terminated; options and raw are valid pointers.
-        check(unsafe { sys::surgeon_prunenet_train_model(&mut raw, ctx.as_raw(), path.as_ptr(), &options) })?;
-        Ok(PruneNet::own(raw))
+        // SAFETY: path is NUL-terminated; options and out are valid pointers.
+        PruneNet::own(Handle::new(|out| unsafe { sys::surgeon_prunenet_train_model(out, ctx.as_raw(), path.as_ptr(), &options) }))
     }
 
     /// Trains on caller blocks, all of the same `dim` (their hidden sizes may differ).
@@ -342,31 +300,28 @@ impl PruneNet {
         let downs: Vec<*const f32> = blocks.iter().map(|b| b.down.as_ptr()).collect();
         let hidden = blocks.iter().map(|b| dim(F, "hidden", b.hidden)).collect::<Result<Vec<i64>>>()?;
         let options = options.raw(F)?;
-        let mut raw = ptr::null_mut();
+        let (d, n) = (dim_of(F, first.dim)?, dim(F, "blocks", blocks.len())?);
         // SAFETY: every block's matrices match its hidden size and the common dim (checked
         // in Ffn::new and above); the pointer arrays hold `blocks` entries each.
-        check(unsafe {
-            sys::surgeon_prunenet_train_ffn(&mut raw, ctx.as_raw(), dim_of(F, first.dim)?, dim(F, "blocks", blocks.len())?,
-                                            gates.as_ptr(), ups.as_ptr(), downs.as_ptr(), hidden.as_ptr(), &options)
-        })?;
-        Ok(PruneNet::own(raw))
+        PruneNet::own(Handle::new(|out| unsafe {
+            sys::surgeon_prunenet_train_ffn(out, ctx.as_raw(), d, n, gates.as_ptr(), ups.as_ptr(), downs.as_ptr(),
+                                            hidden.as_ptr(), &options)
+        }))
     }
 
     /// Loads a policy file written by [`save`](Self::save); a bad file is a `Status::Io` error.
     pub fn load<P: AsRef<Path>>(path: P) -> Result<PruneNet> {
         let path = c_path("surgeon_prunenet_load", path.as_ref())?;
-        let mut raw = ptr::null_mut();
-        // SAFETY: path is NUL-terminated; raw is a valid out pointer.
-        check(unsafe { sys::surgeon_prunenet_load(&mut raw, path.as_ptr()) })?;
-        Ok(PruneNet::own(raw))
+        // SAFETY: path is NUL-terminated; out is a valid out pointer.
+        PruneNet::own(Handle::new(|out| unsafe { sys::surgeon_prunenet_load(out, path.as_ptr()) }))
     }
 
-    fn own(raw: *mut sys::surgeon_prunenet) -> PruneNet {
-        let raw = NonNull::new(raw).expect("surgeon returned OK with a NULL handle");
+    fn own(raw: Result<Handle<sys::surgeon_prunenet>>) -> Result<PruneNet> {
+        let raw = raw?;
         let mut d = 0i64;
         // SAFETY: raw is live; d is a valid out pointer.
         expect_ok(unsafe { sys::surgeon_prunenet_dim(raw.as_ptr(), &mut d) });
-        PruneNet { raw, dim: d as usize }
+        Ok(PruneNet { raw, dim: d as usize })
     }
 
     /// Writes the policy (JSON).
@@ -408,10 +363,6 @@ impl PruneNet {
                                          ratio, keep.as_mut_ptr(), &mut count)
         })?;
         Ok(selection(keep, count))
-    }
-
-    pub fn as_raw(&self) -> *const sys::surgeon_prunenet {
-        self.raw.as_ptr()
     }
 }
 

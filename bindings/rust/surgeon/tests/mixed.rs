@@ -4,26 +4,13 @@
 //! the solver's codes, and the statistics against the bits.
 mod common;
 
-use common::{load, Fixture};
+use common::{expect_error, fixture_solver, fixture_streamed, quantizer, solver};
 use surgeon::{
-    allocate_error_groups, attainable_average, BudgetLayer, quantize_rtn, reconstruction_error, Context, Error, Hessian, Importance, MixedStats,
-    PruneOptions, Quantizer, RowErrors, Signal, SignalWeights, Solver, SolverOptions, StatsOptions, Status, ZeroBits,
+    allocate_error_groups, attainable_average, quantize_rtn, reconstruction_error, BudgetLayer, Hessian, Importance,
+    MixedStats, PruneOptions, Quantizer, RowErrors, Signal, SignalWeights, StatsOptions, Status, ZeroBits,
 };
 
 const OPTIONS: [u32; 5] = [2, 3, 4, 6, 8];
-
-fn streamed_hessian(ctx: &Context, f: &Fixture) -> Hessian {
-    let mut h = Hessian::new(ctx, f.cols).unwrap();
-    h.add_f32(&f.x).unwrap();
-    h
-}
-
-fn expect_error<T>(result: surgeon::Result<T>, status: Status, function: &str) -> Error {
-    let err = result.err().unwrap_or_else(|| panic!("{} should fail", function));
-    assert_eq!(err.status, status, "{}", err);
-    assert!(err.message.starts_with(&format!("{}: ", function)), "message {:?}", err.message);
-    err
-}
 
 fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * (1e-12 + a.abs().max(b.abs()))
@@ -112,9 +99,7 @@ fn default_weights_are_the_documented_ones() {
 
 #[test]
 fn importance_signals_match_their_closed_forms() {
-    let f = load();
-    let ctx = Context::default();
-    let h = streamed_hessian(&ctx, &f);
+    let (f, ctx, h) = fixture_streamed();
     let (rows, cols) = (f.rows, f.cols);
 
     // Per-column statistics of X in f64.
@@ -129,7 +114,7 @@ fn importance_signals_match_their_closed_forms() {
         }
     }
     // diag(H⁻¹) of the damped Hessian the solver factorizes.
-    let mut solver = Solver::new(&ctx, &h, SolverOptions::default()).unwrap();
+    let mut solver = solver(&ctx, &h);
     let damping = solver.damping().unwrap();
     let hm = h.matrix().unwrap();
     let mean_diag = (0..cols).map(|j| hm[j * cols + j] as f64).sum::<f64>() / cols as f64;
@@ -147,7 +132,7 @@ fn importance_signals_match_their_closed_forms() {
     ];
 
     let weights = SignalWeights::default();
-    let imp = Importance::compute(&ctx, &h, &f.w, &weights).unwrap();
+    let imp = Importance::compute(&ctx, &h, None, &f.w, &weights).unwrap();
     assert_eq!(imp.rows(), rows);
     let mut signals = Vec::new();
     for (s, want) in Signal::ALL.iter().zip(&expected) {
@@ -166,36 +151,34 @@ fn importance_signals_match_their_closed_forms() {
     }
 
     // The solver's factorization gives the same scores as the private one (both percdamp 0.01).
-    let shared = Importance::compute_with_solver(&ctx, &h, &mut solver, &f.w, &weights).unwrap();
+    let shared = Importance::compute(&ctx, &h, Some(&mut solver), &f.w, &weights).unwrap();
     for (a, b) in shared.scores().iter().zip(&scores) {
         assert!(close(*a as f64, *b as f64, 1e-5), "{} vs {}", a, b);
     }
     // One signal alone is the score.
-    let weight_only = Importance::compute(&ctx, &h, &f.w, &SignalWeights::only(Signal::Weight)).unwrap();
+    let weight_only = Importance::compute(&ctx, &h, None, &f.w, &SignalWeights::only(Signal::Weight)).unwrap();
     assert_eq!(weight_only.scores(), signals[2]);
     assert!(weight_only.signal(Signal::Hessian).is_none(), "no diag(H^-1) without a Hessian weight");
 
     // A Hessian from a finished matrix has no first moments.
     let from_matrix = Hessian::from_matrix(&ctx, &f.h, cols, f.tokens as u64).unwrap();
-    let imp = Importance::compute(&ctx, &from_matrix, &f.w, &weights).unwrap();
+    let imp = Importance::compute(&ctx, &from_matrix, None, &f.w, &weights).unwrap();
     assert!(imp.signal(Signal::Activation).is_none() && imp.signal(Signal::Variance).is_none());
     assert!(imp.signal(Signal::Output).is_some());
     expect_error(
-        Importance::compute(&ctx, &from_matrix, &f.w, &SignalWeights::only(Signal::Activation)),
+        Importance::compute(&ctx, &from_matrix, None, &f.w, &SignalWeights::only(Signal::Activation)),
         Status::InvalidArgument,
         "surgeon_importance_compute",
     );
-    expect_error(Importance::compute(&ctx, &h, &f.w[..100], &weights), Status::Shape, "surgeon_importance_compute");
+    expect_error(Importance::compute(&ctx, &h, None, &f.w[..100], &weights), Status::Shape, "surgeon_importance_compute");
     let negative = SignalWeights::default().with(Signal::Weight, -1.0);
-    expect_error(Importance::compute(&ctx, &h, &f.w, &negative), Status::InvalidArgument, "surgeon_importance_compute");
+    expect_error(Importance::compute(&ctx, &h, None, &f.w, &negative), Status::InvalidArgument, "surgeon_importance_compute");
 }
 
 #[test]
 fn budget_allocation_hits_the_exact_target() {
-    let f = load();
-    let ctx = Context::default();
-    let h = streamed_hessian(&ctx, &f);
-    let imp = Importance::compute(&ctx, &h, &f.w, &SignalWeights::default()).unwrap();
+    let (f, ctx, h) = fixture_streamed();
+    let imp = Importance::compute(&ctx, &h, None, &f.w, &SignalWeights::default()).unwrap();
     let scores = imp.scores();
     let rows = f.rows;
 
@@ -226,10 +209,8 @@ fn budget_allocation_hits_the_exact_target() {
 
 #[test]
 fn quantile_bins_have_the_stated_fractions() {
-    let f = load();
-    let ctx = Context::default();
-    let h = streamed_hessian(&ctx, &f);
-    let imp = Importance::compute(&ctx, &h, &f.w, &SignalWeights::default()).unwrap();
+    let (f, ctx, h) = fixture_streamed();
+    let imp = Importance::compute(&ctx, &h, None, &f.w, &SignalWeights::default()).unwrap();
     let scores = imp.scores();
     let mut order: Vec<usize> = (0..f.rows).collect();
     order.sort_by(|&a, &b| scores[a].partial_cmp(&scores[b]).unwrap().then(a.cmp(&b)));
@@ -290,10 +271,7 @@ fn error_allocation_is_the_brute_force_optimum() {
 
 #[test]
 fn row_errors_match_an_independent_cholesky_and_grid() {
-    let f = load();
-    let ctx = Context::default();
-    let h = Hessian::from_matrix(&ctx, &f.h, f.cols, f.tokens as u64).unwrap();
-    let mut solver = Solver::new(&ctx, &h, SolverOptions::default()).unwrap();
+    let (f, ctx, _, mut solver) = fixture_solver();
     let q = Quantizer::new(4).unwrap();
     let errors = solver.row_errors(&ctx, &f.w, &q, &OPTIONS).unwrap();
     assert_eq!((errors.rows(), errors.options()), (f.rows, &OPTIONS[..]));
@@ -318,7 +296,7 @@ fn row_errors_match_an_independent_cholesky_and_grid() {
     }
     // The error allocation beats the importance heuristic at the same total.
     let by_error = errors.allocate(3.5).unwrap();
-    let imp = Importance::compute(&ctx, &streamed_hessian(&ctx, &f), &f.w, &SignalWeights::default()).unwrap();
+    let imp = Importance::compute(&ctx, &f.streamed_hessian(&ctx), None, &f.w, &SignalWeights::default()).unwrap();
     let by_budget = imp.allocate_budget(&OPTIONS, 3.5).unwrap();
     assert_eq!(sum_bits(&by_error), 224);
     assert_eq!(sum_bits(&by_budget), 224);
@@ -330,22 +308,18 @@ fn row_errors_match_an_independent_cholesky_and_grid() {
 
 #[test]
 fn quantize_mixed_keeps_every_row_within_its_width() {
-    let f = load();
-    let ctx = Context::default();
-    let h = Hessian::from_matrix(&ctx, &f.h, f.cols, f.tokens as u64).unwrap();
-    let mut solver = Solver::new(&ctx, &h, SolverOptions::default()).unwrap();
-    let q = Quantizer::builder(4).group_size(32).build().unwrap();
+    let (f, ctx, h, mut solver) = fixture_solver();
+    let q = quantizer(4, 32);
     let bits = solver.row_errors(&ctx, &f.w, &q, &OPTIONS).unwrap().allocate(3.5).unwrap();
     assert!(OPTIONS.iter().filter(|b| bits.contains(b)).count() >= 3, "a real mix: {:?}", bits);
 
     let mut w = f.w.clone();
-    let out = solver.quantize_mixed(&mut w, &q, &bits).unwrap();
-    let r = &out.result;
+    let (r, loss) = solver.quantize_mixed(&mut w, &q, &bits).unwrap();
     let s = r.shape();
     assert_eq!((s.rows, s.cols, s.groups), (f.rows, f.cols, 2));
     assert_eq!(r.row_bits().unwrap(), bits);
     assert_eq!(r.dequantize().unwrap(), w);
-    assert!(out.loss > 0.0);
+    assert!(loss > 0.0);
     let codes = r.codes().unwrap();
     for (i, row) in codes.chunks(f.cols).enumerate() {
         let max = (1u32 << bits[i]) - 1;
@@ -362,7 +336,7 @@ fn quantize_mixed_keeps_every_row_within_its_width() {
     }
     let mixed_error = reconstruction_error(&h, &f.w, &w).unwrap();
     let mut w3 = f.w.clone();
-    solver.quantize(&mut w3, &Quantizer::builder(3).group_size(32).build().unwrap()).unwrap();
+    solver.quantize(&mut w3, &quantizer(3, 32)).unwrap();
     let uniform3 = reconstruction_error(&h, &f.w, &w3).unwrap();
     println!("mixed 3.5 bits: {:.4e}, uniform 3 bits: {:.4e}", mixed_error, uniform3);
     assert!(mixed_error < uniform3);
@@ -371,9 +345,9 @@ fn quantize_mixed_keeps_every_row_within_its_width() {
     let mut all4 = f.w.clone();
     solver.quantize_mixed(&mut all4, &q, &vec![4; f.rows]).unwrap();
     let mut plain = f.w.clone();
-    let uniform = solver.quantize(&mut plain, &q).unwrap();
+    let (uniform, _) = solver.quantize(&mut plain, &q).unwrap();
     assert_eq!(all4, plain);
-    assert_eq!(uniform.result.row_bits().unwrap(), vec![4; f.rows]);
+    assert_eq!(uniform.row_bits().unwrap(), vec![4; f.rows]);
 
     // Failures leave w untouched.
     let mut w = f.w.clone();
@@ -386,18 +360,15 @@ fn quantize_mixed_keeps_every_row_within_its_width() {
 
 #[test]
 fn prune_mixed_joint_2of4_with_row_widths() {
-    let f = load();
-    let ctx = Context::default();
-    let h = Hessian::from_matrix(&ctx, &f.h, f.cols, f.tokens as u64).unwrap();
-    let solver = Solver::new(&ctx, &h, SolverOptions::default()).unwrap();
+    let (f, _, _, solver) = fixture_solver();
     let q = Quantizer::new(4).unwrap();
     let bits: Vec<u32> = (0..f.rows).map(|i| [2, 4, 8][i % 3]).collect();
     let mut w = f.w.clone();
-    let pruned = solver.prune(&mut w, &PruneOptions::n_m(2, 4).quantizer(&q).row_bits(&bits)).unwrap();
-    assert!(pruned.mask.check_nm(2, 4).unwrap());
-    let quant = pruned.quant.expect("codes with a quantizer");
+    let pruned = solver.prune(&mut w, PruneOptions::new().set_nm(2, 4).set_quantizer(&q).set_row_bits(&bits)).unwrap();
+    assert!(pruned.mask().check_nm(2, 4).unwrap());
+    let quant = pruned.qresult().expect("codes with a quantizer");
     assert_eq!(quant.row_bits().unwrap(), bits);
-    let keep = pruned.mask.to_bytes().unwrap();
+    let keep = pruned.mask().to_bytes().unwrap();
     for (k, &c) in quant.codes().unwrap().iter().enumerate() {
         assert!((c as u32) < 1 << bits[k / f.cols]);
         if keep[k] == 0 {
@@ -406,9 +377,9 @@ fn prune_mixed_joint_2of4_with_row_widths() {
     }
 
     let mut w = f.w.clone();
-    expect_error(solver.prune(&mut w, &PruneOptions::n_m(2, 4).row_bits(&bits)), Status::InvalidArgument, "surgeon_solver_prune_mixed");
+    expect_error(solver.prune(&mut w, PruneOptions::new().set_nm(2, 4).set_row_bits(&bits)), Status::InvalidArgument, "surgeon_solver_prune_mixed");
     expect_error(
-        solver.prune(&mut w, &PruneOptions::n_m(2, 4).quantizer(&q).row_bits(&bits[..3])),
+        solver.prune(&mut w, PruneOptions::new().set_nm(2, 4).set_quantizer(&q).set_row_bits(&bits[..3])),
         Status::Shape,
         "surgeon_solver_prune_mixed",
     );
@@ -426,15 +397,13 @@ fn json_number(json: &str, key: &str) -> f64 {
 
 #[test]
 fn stats_and_json_match_the_bits() {
-    let f = load();
-    let ctx = Context::default();
-    let h = streamed_hessian(&ctx, &f);
-    let imp = Importance::compute(&ctx, &h, &f.w, &SignalWeights::default()).unwrap();
+    let (f, ctx, h) = fixture_streamed();
+    let imp = Importance::compute(&ctx, &h, None, &f.w, &SignalWeights::default()).unwrap();
     let bits = imp.allocate_budget(&OPTIONS, 3.5).unwrap();
     let (rows, cols) = (f.rows as f64, f.cols as f64);
     let payload = sum_bits(&bits) as f64 * cols;
 
-    let options = StatsOptions::default().group_size(32);
+    let options = StatsOptions { group_size: 32, ..Default::default() };
     let s = MixedStats::compute(&bits, f.cols, &options, Some(&imp)).unwrap();
     assert_eq!((s.channels, s.weights, s.grids), (64, 64 * 64, 128));
     for b in 0..9u32 {
@@ -450,7 +419,7 @@ fn stats_and_json_match_the_bits() {
     assert_eq!(summary.max, scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64);
     assert!(close(summary.mean, 1.0, 1e-5), "normalised signals average 1: {}", summary.mean);
 
-    let implicit = StatsOptions::default().scale_bits(8).zero_bits(ZeroBits::Implicit);
+    let implicit = StatsOptions { scale_bits: 8, zero_bits: ZeroBits::Implicit, ..Default::default() };
     let s = MixedStats::compute(&bits, f.cols, &implicit, None).unwrap();
     assert_eq!(s.grids, 64);
     assert!(close(s.avg_bits_with_overhead, (payload + rows * 8.0) / (rows * cols), 1e-12));
@@ -479,7 +448,7 @@ fn stats_and_json_match_the_bits() {
     expect_error(MixedStats::compute(&[3, 9], 4, &options, None), Status::InvalidArgument, "surgeon_mixed_stats_compute");
     expect_error(MixedStats::compute(&bits[1..], f.cols, &options, Some(&imp)), Status::Shape, "surgeon_mixed_stats_compute");
     expect_error(MixedStats::json(&[], 4, &options, None), Status::Shape, "surgeon_mixed_stats_json");
-    let bad = StatsOptions::default().zero_bits(ZeroBits::Bits(65));
+    let bad = StatsOptions { zero_bits: ZeroBits::Bits(65), ..Default::default() };
     expect_error(MixedStats::compute(&bits, f.cols, &bad, None), Status::InvalidArgument, "surgeon_mixed_stats_compute");
 }
 

@@ -4,17 +4,10 @@
 //! PruneNet training, determinism and its save/load round trip.
 use std::path::PathBuf;
 
-use surgeon::{
-    ffn_select, ks_distance, singular_values, spectral_distance, Context, Error, Ffn, FfnScoring, Model, PruneNet,
-    PruneNetOptions, Status,
-};
+mod common;
 
-fn expect_error<T>(result: surgeon::Result<T>, status: Status, function: &str) -> Error {
-    let err = result.err().unwrap_or_else(|| panic!("{} should fail", function));
-    assert_eq!(err.status, status, "{}", err);
-    assert!(err.message.starts_with(&format!("{}: ", function)), "message {:?}", err.message);
-    err
-}
+use common::expect_error;
+use surgeon::{ffn_select, ks_distance, singular_values, spectral_distance, Context, Ffn, FfnScoring, Model, PruneNet, PruneNetOptions, Status};
 
 /// Deterministic pseudo-random values in [-1, 1) (splitmix64).
 fn random(n: usize, seed: u64) -> Vec<f32> {
@@ -196,9 +189,9 @@ fn prunenet_options_default_and_validation() {
     let block = Block::random(16, 8, 1);
     let ctx = Context::default();
     let train = |o: PruneNetOptions| PruneNet::train_ffn(&ctx, &[block.ffn()], &o);
-    expect_error(train(d.samples(1)), Status::InvalidArgument, "surgeon_prunenet_train_ffn");
-    expect_error(train(d.ratio(1.0)), Status::InvalidArgument, "surgeon_prunenet_train_ffn");
-    expect_error(train(d.steps(u32::MAX)), Status::InvalidArgument, "surgeon_prunenet_train_ffn");
+    expect_error(train(PruneNetOptions { samples: 1, ..d }), Status::InvalidArgument, "surgeon_prunenet_train_ffn");
+    expect_error(train(PruneNetOptions { ratio: 1.0, ..d }), Status::InvalidArgument, "surgeon_prunenet_train_ffn");
+    expect_error(train(PruneNetOptions { steps: u32::MAX, ..d }), Status::InvalidArgument, "surgeon_prunenet_train_ffn");
     expect_error(PruneNet::train_ffn(&ctx, &[], &d), Status::InvalidArgument, "surgeon_prunenet_train_ffn");
     let other = Block::random(16, 4, 2);
     expect_error(PruneNet::train_ffn(&ctx, &[block.ffn(), other.ffn()], &d), Status::Shape, "surgeon_prunenet_train_ffn");
@@ -209,7 +202,7 @@ fn prunenet_trains_and_round_trips_through_a_file() {
     let dim = 16;
     let blocks = [Block::random(32, dim, 100), Block::random(40, dim, 200)];
     let ffns: Vec<Ffn<'_>> = blocks.iter().map(Block::ffn).collect();
-    let options = PruneNetOptions::default().steps(6).samples(4).features(4).seed(7);
+    let options = PruneNetOptions { steps: 6, samples: 4, features: 4, seed: 7, ..Default::default() };
     let ctx = Context::builder().threads(1).build().unwrap();
     let policy = PruneNet::train_ffn(&ctx, &ffns, &options).unwrap();
     assert_eq!(policy.dim(), dim);
@@ -258,7 +251,7 @@ fn prunenet_trains_on_the_bundled_model() {
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../samples/data");
     let model = Model::load(data.join("stories260K.bin")).unwrap();
     let c = model.config();
-    let options = PruneNetOptions::default().steps(3).samples(2);
+    let options = PruneNetOptions { steps: 3, samples: 2, ..Default::default() };
     let policy = PruneNet::train_model(&Context::default(), data.join("stories260K.bin"), &options).unwrap();
     assert_eq!(policy.dim(), c.dim);
 
