@@ -11,6 +11,23 @@
  *    that is updated in place keeps its original values).
  *  - Handles are opaque. surgeon_X_new() allocates one; the caller owns it and releases
  *    it with surgeon_X_free(), which accepts NULL and never fails.
+ *  - Parameter order: the out-handle (if any), the context or the handle worked on, input
+ *    buffers with their dimensions (w, rows, cols, ld), an options object, outputs. No
+ *    function takes more than 8 parameters.
+ *  - Options are opaque objects with setters (surgeon_X_options_new, _set_*, _get_*,
+ *    _free); a NULL options pointer means the defaults. A setter given an invalid value
+ *    returns SURGEON_ERR_INVALID_ARGUMENT and leaves the object unchanged. Calls copy what
+ *    they need from an options object: it may be changed or freed afterwards.
+ *  - Public structs start with `unsigned int version`: initialise one with its
+ *    SURGEON_X_INIT macro or surgeon_X_init(&s, SURGEON_X_VERSION) before passing it (in
+ *    or out); an unknown version is SURGEON_ERR_INVALID_ARGUMENT.
+ *  - Variable-length outputs (text, arrays) use (T* buf, size_t cap, size_t* needed):
+ *    *needed (required) receives the full size (text: bytes including the terminating NUL;
+ *    arrays: elements). buf NULL with cap 0 is a size query (SURGEON_OK). A non-NULL buf
+ *    with cap < *needed returns SURGEON_ERR_BUFFER_TOO_SMALL and buf is not written.
+ *  - A `const surgeon_context* ctx` argument appears where work is done and no handle
+ *    argument already carries a context (a solver or Hessian uses the context it was
+ *    created with). NULL means the default settings.
  *  - Buffers are caller-owned, row-major, float32 unless stated, with explicit dimensions.
  *    A leading dimension `ld` (elements between the starts of consecutive rows) may be
  *    passed where it is useful; 0 means "tightly packed" (ld = cols). The library never
@@ -32,7 +49,7 @@
 #include <stdint.h>
 
 #define SURGEON_VERSION_MAJOR 0
-#define SURGEON_VERSION_MINOR 1
+#define SURGEON_VERSION_MINOR 2
 #define SURGEON_VERSION_PATCH 0
 #define SURGEON_VERSION_NUMBER \
     (SURGEON_VERSION_MAJOR * 10000 + SURGEON_VERSION_MINOR * 100 + SURGEON_VERSION_PATCH)
@@ -65,7 +82,9 @@ typedef enum surgeon_status {
     SURGEON_ERR_OUT_OF_MEMORY = 4,
     SURGEON_ERR_IO = 5,               /* cannot open/read/write, truncated or corrupt    */
     SURGEON_ERR_UNSUPPORTED = 6,      /* valid request this build cannot do              */
-    SURGEON_ERR_INTERNAL = 7          /* a bug: please report                            */
+    SURGEON_ERR_INTERNAL = 7,         /* a bug: please report                            */
+    SURGEON_ERR_BUFFER_TOO_SMALL = 8  /* the caller's buffer is shorter than the output;
+                                         *needed holds the size                           */
 } surgeon_status;
 
 /* Message of the last failing call on this thread ("" if none). Owned by the library;
@@ -75,7 +94,7 @@ SURGEON_API const char* surgeon_last_error(void);
 /* Static name of a status code ("SURGEON_ERR_SHAPE", ...). Never NULL. */
 SURGEON_API const char* surgeon_status_string(surgeon_status status);
 
-/* Runtime version string ("0.1.0"), static storage. Compare SURGEON_VERSION_NUMBER with
+/* Runtime version string ("0.2.0"), static storage. Compare SURGEON_VERSION_NUMBER with
  * surgeon_version_number() to detect a header/library mismatch. */
 SURGEON_API const char* surgeon_version(void);
 SURGEON_API int surgeon_version_number(void);
@@ -193,6 +212,16 @@ SURGEON_API surgeon_status surgeon_quantizer_set_act_order(surgeon_quantizer* q,
  * groups), instead of when the group is reached. */
 SURGEON_API surgeon_status surgeon_quantizer_set_static_groups(surgeon_quantizer* q,
                                                                int enable);
+/* Per-row bit widths (mixed precision): rows int32 values in [1, 8], copied (bits is not
+ * retained). Row r then keeps at most 2^bits[r] levels per grid (groups still apply),
+ * replacing the uniform width; the weight given to a solver call must have `rows` rows.
+ * rows 0 or bits NULL clears them (every row at the uniform width). */
+SURGEON_API surgeon_status surgeon_quantizer_set_row_bits(surgeon_quantizer* q,
+                                                          const int32_t* bits, int64_t rows);
+/* The per-row widths (rows elements; 0 when none are set), buffer convention above. */
+SURGEON_API surgeon_status surgeon_quantizer_get_row_bits(const surgeon_quantizer* q,
+                                                          int32_t* buf, size_t cap,
+                                                          size_t* needed);
 SURGEON_API surgeon_status surgeon_quantizer_get_bits(const surgeon_quantizer* q, int* out);
 SURGEON_API surgeon_status surgeon_quantizer_get_group_size(const surgeon_quantizer* q,
                                                             int64_t* out);
@@ -266,41 +295,91 @@ typedef enum surgeon_mask_scope {
     SURGEON_MASK_SCOPE_ROW = 1
 } surgeon_mask_scope;
 
-/* Copies the Hessian (h may be freed afterwards). percdamp >= 0 (reference 0.01): damping
- * is percdamp · mean(diag H), raised ×10 up to three times if the Cholesky factorization
- * fails. block_size >= 1 (reference 128). The factorization of H⁻¹ is computed on first
- * use and shared by every later call (and per column order with act-order). */
+/* Solver options. Defaults: percdamp 0.01, block_size 128.
+ *  - percdamp >= 0 (finite): damping is percdamp · mean(diag H), raised ×10 up to three
+ *    times if the Cholesky factorization fails;
+ *  - block_size >= 1: columns processed per block (lazy batch updates). */
+typedef struct surgeon_solver_options surgeon_solver_options;
+
+SURGEON_API surgeon_status surgeon_solver_options_new(surgeon_solver_options** out);
+SURGEON_API void surgeon_solver_options_free(surgeon_solver_options* opts);
+SURGEON_API surgeon_status surgeon_solver_options_set_damping(surgeon_solver_options* opts,
+                                                              double percdamp);
+SURGEON_API surgeon_status surgeon_solver_options_set_block_size(surgeon_solver_options* opts,
+                                                                 int64_t block_size);
+SURGEON_API surgeon_status surgeon_solver_options_get_damping(const surgeon_solver_options* opts,
+                                                              double* out);
+SURGEON_API surgeon_status surgeon_solver_options_get_block_size(
+    const surgeon_solver_options* opts, int64_t* out);
+
+/* Copies the Hessian (h may be freed afterwards) and the options (opts NULL: defaults).
+ * The factorization of H⁻¹ is computed on first use and shared by every later call (and
+ * per column order with act-order). */
 SURGEON_API surgeon_status surgeon_solver_new(surgeon_solver** out, const surgeon_context* ctx,
-                                              const surgeon_hessian* h, double percdamp,
-                                              int64_t block_size);
+                                              const surgeon_hessian* h,
+                                              const surgeon_solver_options* opts);
 SURGEON_API void surgeon_solver_free(surgeon_solver* s);
 /* Factorize now (optional: prune/quantize do it on demand). */
 SURGEON_API surgeon_status surgeon_solver_factorize(surgeon_solver* s);
 /* The damping actually added to the diagonal (after escalation); factorizes if needed. */
 SURGEON_API surgeon_status surgeon_solver_damping(surgeon_solver* s, double* out);
 
-/* SparseGPT on w (rows × cols = the Hessian's cols, ld 0 = cols), updated in place.
- *  - sparsity in [0, 1): fraction of weights removed (per block of block_size columns,
- *    chosen by the score w² / [U]jj² where U is the upper Cholesky factor of H⁻¹);
- *  - or n:m with 0 < n < m <= 256 (n pruned in every group of m columns of a row;
- *    sparsity is ignored; block_size must be a multiple of m); n = m = 0 selects
- *    unstructured sparsity;
- *  - quantizer (nullable): joint pruning + quantization (grid found on the dense weight);
- *  - mask_out (nullable): receives the mask; qresult_out (nullable, needs a quantizer):
- *    codes; loss_out (nullable): the OBS loss Σ (w - q)² / (2 [U]jj²). */
-SURGEON_API surgeon_status surgeon_solver_prune(surgeon_solver* s, float* w, int64_t rows,
-                                                int64_t cols, int64_t ld, double sparsity,
-                                                int n, int m, surgeon_mask_scope scope,
-                                                const surgeon_quantizer* quantizer,
-                                                surgeon_mask* mask_out,
-                                                surgeon_qresult* qresult_out,
-                                                double* loss_out);
+/* Pruning options (SparseGPT and the baselines). Defaults: sparsity 0.5, unstructured
+ * (n = m = 0), SURGEON_MASK_SCOPE_BLOCK, no quantizer.
+ *  - sparsity in [0, 1): fraction of weights removed;
+ *  - n:m with 0 < n < m <= 256: n pruned in every group of m columns of a row (sparsity
+ *    is then ignored; the solver's block_size must be a multiple of m); n = m = 0
+ *    selects unstructured sparsity;
+ *  - mask scope (SparseGPT only);
+ *  - quantizer (SparseGPT only): joint pruning + quantization, the grid found on the dense
+ *    weight, per-row widths when the quantizer has them. Copied; NULL clears. */
+typedef struct surgeon_prune_options surgeon_prune_options;
 
-/* GPTQ on w (rows × cols, ld 0 = cols), updated in place with the dequantized values.
- * qresult_out and loss_out are nullable. */
+SURGEON_API surgeon_status surgeon_prune_options_new(surgeon_prune_options** out);
+SURGEON_API void surgeon_prune_options_free(surgeon_prune_options* opts);
+SURGEON_API surgeon_status surgeon_prune_options_set_sparsity(surgeon_prune_options* opts,
+                                                              double sparsity);
+SURGEON_API surgeon_status surgeon_prune_options_set_nm(surgeon_prune_options* opts, int n,
+                                                        int m);
+SURGEON_API surgeon_status surgeon_prune_options_set_mask_scope(surgeon_prune_options* opts,
+                                                                surgeon_mask_scope scope);
+SURGEON_API surgeon_status surgeon_prune_options_set_quantizer(surgeon_prune_options* opts,
+                                                               const surgeon_quantizer* q);
+SURGEON_API surgeon_status surgeon_prune_options_get_sparsity(const surgeon_prune_options* opts,
+                                                              double* out);
+SURGEON_API surgeon_status surgeon_prune_options_get_nm(const surgeon_prune_options* opts,
+                                                        int* n, int* m);
+
+/* What surgeon_solver_prune produced: the OBS loss, the mask and (with a quantizer in the
+ * options) the quantized codes. Empty until filled: loss 0, a 0 x 0 mask, no codes. */
+typedef struct surgeon_prune_result surgeon_prune_result;
+
+SURGEON_API surgeon_status surgeon_prune_result_new(surgeon_prune_result** out);
+SURGEON_API void surgeon_prune_result_free(surgeon_prune_result* r);
+/* The OBS loss Σ (w - q)² / (2 [U]jj²) (U: upper Cholesky factor of H⁻¹). */
+SURGEON_API surgeon_status surgeon_prune_result_loss(const surgeon_prune_result* r, double* out);
+/* *out: a new mask (a copy) owned by the caller, release with surgeon_mask_free. */
+SURGEON_API surgeon_status surgeon_prune_result_mask(const surgeon_prune_result* r,
+                                                     surgeon_mask** out);
+/* *out: a new qresult (a copy) owned by the caller (surgeon_qresult_free), or NULL when
+ * the options had no quantizer. */
+SURGEON_API surgeon_status surgeon_prune_result_qresult(const surgeon_prune_result* r,
+                                                        surgeon_qresult** out);
+
+/* SparseGPT on w (rows × cols = the Hessian's cols, ld 0 = cols), updated in place; the
+ * weights removed are chosen per block of block_size columns by the score w² / [U]jj².
+ * opts NULL: defaults. result (nullable) is overwritten with the loss, mask and codes. */
+SURGEON_API surgeon_status surgeon_solver_prune(surgeon_solver* s, float* w, int64_t rows,
+                                                int64_t cols, int64_t ld,
+                                                const surgeon_prune_options* opts,
+                                                surgeon_prune_result* result);
+
+/* GPTQ on w (rows × cols, ld 0 = cols), updated in place with the dequantized values, with
+ * the quantizer's grid (and its per-row widths when set). qresult_out and loss_out are
+ * nullable. */
 SURGEON_API surgeon_status surgeon_solver_quantize(surgeon_solver* s, float* w, int64_t rows,
                                                    int64_t cols, int64_t ld,
-                                                   const surgeon_quantizer* quantizer,
+                                                   const surgeon_quantizer* q,
                                                    surgeon_qresult* qresult_out,
                                                    double* loss_out);
 
@@ -308,23 +387,27 @@ SURGEON_API surgeon_status surgeon_solver_quantize(surgeon_solver* s, float* w, 
 /* Baselines                                                                             */
 /* ------------------------------------------------------------------------------------ */
 
-/* Magnitude: |w| against one threshold over the whole matrix, or n:m per row groups.
- * Exactly round(sparsity · rows · cols) entries are removed. mask_out nullable. */
+/* The baselines read sparsity and n:m from opts (NULL: defaults); options with a
+ * quantizer are refused (SURGEON_ERR_INVALID_ARGUMENT) and the mask scope does not apply.
+ * mask_out (nullable) receives the mask.
+ * Magnitude: |w| against one threshold over the whole matrix, or n:m per row groups.
+ * Exactly round(sparsity · rows · cols) entries are removed. */
 SURGEON_API surgeon_status surgeon_prune_magnitude(const surgeon_context* ctx, float* w,
                                                    int64_t rows, int64_t cols, int64_t ld,
-                                                   double sparsity, int n, int m,
+                                                   const surgeon_prune_options* opts,
                                                    surgeon_mask* mask_out);
 /* Wanda: |w_ij| · ‖x_j‖₂ compared within each output row (round(sparsity · cols) per row),
  * or n:m. ‖x_j‖₂ comes from the accumulator (h must have cols columns). */
 SURGEON_API surgeon_status surgeon_prune_wanda(const surgeon_context* ctx, float* w,
                                                int64_t rows, int64_t cols, int64_t ld,
-                                               const surgeon_hessian* h, double sparsity,
-                                               int n, int m, surgeon_mask* mask_out);
-/* Round to nearest with the quantizer's grid (act-order and static groups do not apply).
- * qresult_out nullable. */
+                                               const surgeon_hessian* h,
+                                               const surgeon_prune_options* opts,
+                                               surgeon_mask* mask_out);
+/* Round to nearest with the quantizer's grid (act-order and static groups do not apply;
+ * per-row widths do). qresult_out nullable. */
 SURGEON_API surgeon_status surgeon_quantize_rtn(const surgeon_context* ctx, float* w,
                                                 int64_t rows, int64_t cols, int64_t ld,
-                                                const surgeon_quantizer* quantizer,
+                                                const surgeon_quantizer* q,
                                                 surgeon_qresult* qresult_out);
 
 /* ------------------------------------------------------------------------------------ */

@@ -6,14 +6,18 @@
  * The unit of allocation is the output channel (row): each row gets its own bit width
  * (and its own grid) from a set of options within 1..8. A typical layer:
  *
- *   surgeon_solver_new(&s, ctx, h, 0.01, 128);
- *   surgeon_mixed_row_errors(ctx, s, w, rows, cols, 0, q, opts, 5, errors);   // rows × 5
- *   surgeon_allocate_error(errors, rows, opts, 5, 3.5, bits);                 // avg 3.5
- *   surgeon_solver_quantize_mixed(s, w, rows, cols, 0, q, bits, res, NULL);
+ *   surgeon_solver_new(&s, ctx, h, NULL);
+ *   surgeon_mixed_options_new(&mo);
+ *   surgeon_mixed_options_set_bits(mo, options, 5);              // e.g. {2, 3, 4, 6, 8}
+ *   surgeon_mixed_options_set_average(mo, 3.5);
+ *   surgeon_mixed_row_errors(s, w, rows, cols, 0, q, mo, errors);  // rows × 5
+ *   surgeon_allocate_error(errors, rows, mo, bits);                 // avg 3.5
+ *   surgeon_quantizer_set_row_bits(q, bits, rows);
+ *   surgeon_solver_quantize(s, w, rows, cols, 0, q, res, NULL);
  *
- * Bit options are arrays of distinct int32 values in [1, 8], in any order; per-option
- * arrays (errors) follow the caller's order. All conventions of surgeon.h hold: on
- * failure no out-parameter or caller buffer is written.
+ * Bit options are distinct int32 values in [1, 8], in any order; per-option arrays
+ * (errors) follow the caller's order. All conventions of surgeon.h hold: on failure no
+ * out-parameter or caller buffer is written.
  */
 #ifndef SURGEON_SURGEON_MIXED_H
 #define SURGEON_SURGEON_MIXED_H
@@ -52,7 +56,7 @@ typedef struct surgeon_importance surgeon_importance;
 SURGEON_API surgeon_status surgeon_importance_default_weights(double* out);
 
 /* Importance of the rows of w (rows × cols, ld 0 = cols) from the activation statistics of
- * h (cols columns). weights: SURGEON_SIGNAL_COUNT doubles >= 0, not all zero, or NULL for
+ * h (cols columns), with h's context. weights: SURGEON_SIGNAL_COUNT doubles >= 0, not all zero, or NULL for
  * the defaults; a zero weight removes its signal. solver (nullable) lends its
  * factorization for diag(H⁻¹) (computed there on first use, then shared with its later
  * calls); with NULL and a Hessian weight > 0, a private factorization with percdamp 0.01
@@ -61,7 +65,6 @@ SURGEON_API surgeon_status surgeon_importance_default_weights(double* out);
  * remains). *out is a new handle owned by the caller (surgeon_importance_free). Neither h
  * nor solver is retained. */
 SURGEON_API surgeon_status surgeon_importance_compute(surgeon_importance** out,
-                                                      const surgeon_context* ctx,
                                                       const surgeon_hessian* h,
                                                       surgeon_solver* solver, const float* w,
                                                       int64_t rows, int64_t cols, int64_t ld,
@@ -80,45 +83,68 @@ SURGEON_API surgeon_status surgeon_importance_signal_values(const surgeon_import
 /* Allocation: one bit width per row into a caller buffer of rows int32                  */
 /* ------------------------------------------------------------------------------------ */
 
-/* The average that a target yields: the largest Σ b_i <= avg_bits·rows reachable with the
- * options, divided by rows (the exact target whenever it is reachable). */
-SURGEON_API surgeon_status surgeon_attainable_average(int64_t rows, const int32_t* options,
-                                                      int n_options, double avg_bits,
-                                                      double* out);
+/* Allocation options. Defaults: bit options {2, 3, 4}, average 3.0, no quantile cuts.
+ *  - bits: 1 to 8 distinct widths in [1, 8] (copied), in the caller's order;
+ *  - average: the target mean width, finite and > 0;
+ *  - quantiles (surgeon_allocate_quantile only): n_options − 1 non-decreasing cut points in
+ *    [0, 1] (copied; NULL or count 0 clears): rows ranked by ascending importance, rank
+ *    r < round(q_0·rows) gets the smallest option, and so on up the sorted options. Without
+ *    them the cut points are those whose average is the target (maximum-entropy spread). */
+typedef struct surgeon_mixed_options surgeon_mixed_options;
 
-/* Rows ranked by ascending importance; rank r < round(q_0·rows) gets the smallest option,
- * and so on up the sorted options. quantiles: n_options − 1 non-decreasing cut points in
- * [0, 1], or NULL for the cut points whose average is avg_bits (maximum-entropy spread;
- * exact up to rounding of the cuts; avg_bits is ignored when quantiles are given). */
+SURGEON_API surgeon_status surgeon_mixed_options_new(surgeon_mixed_options** out);
+SURGEON_API void surgeon_mixed_options_free(surgeon_mixed_options* opts);
+SURGEON_API surgeon_status surgeon_mixed_options_set_bits(surgeon_mixed_options* opts,
+                                                          const int32_t* options, int n_options);
+SURGEON_API surgeon_status surgeon_mixed_options_set_average(surgeon_mixed_options* opts,
+                                                             double avg_bits);
+SURGEON_API surgeon_status surgeon_mixed_options_set_quantiles(surgeon_mixed_options* opts,
+                                                               const double* quantiles, int count);
+/* The bit options (buffer convention of surgeon.h: elements). */
+SURGEON_API surgeon_status surgeon_mixed_options_get_bits(const surgeon_mixed_options* opts,
+                                                          int32_t* buf, size_t cap,
+                                                          size_t* needed);
+SURGEON_API surgeon_status surgeon_mixed_options_get_average(const surgeon_mixed_options* opts,
+                                                             double* out);
+
+/* The average that the target yields for `rows` rows: the largest Σ b_i <= avg_bits·rows
+ * reachable with the options, divided by rows (the exact target whenever it is
+ * reachable). */
+SURGEON_API surgeon_status surgeon_attainable_average(int64_t rows,
+                                                     const surgeon_mixed_options* opts,
+                                                     double* out);
+
+/* By importance quantiles (the options' cut points, or those of the target average: exact
+ * up to rounding of the cuts). bits_out: rows int32 (imp's rows). */
 SURGEON_API surgeon_status surgeon_allocate_quantile(const surgeon_importance* imp,
-                                                     const int32_t* options, int n_options,
-                                                     const double* quantiles, double avg_bits,
+                                                     const surgeon_mixed_options* opts,
                                                      int32_t* bits_out);
 
 /* Exactly surgeon_attainable_average bits on average; bits placed by importance (row i at
  * b bits costs score_i²·4^-b, solved exactly). */
 SURGEON_API surgeon_status surgeon_allocate_budget(const surgeon_importance* imp,
-                                                   const int32_t* options, int n_options,
-                                                   double avg_bits, int32_t* bits_out);
+                                                   const surgeon_mixed_options* opts,
+                                                   int32_t* bits_out);
 
-/* Estimated error of every row at every option into errors_out (rows × n_options doubles,
- * row-major, caller-owned): Σ_j (w_ij − q_b(w_ij))² / U_jj², the row's own grid at b bits
- * with the quantizer's settings (group size, symmetric, MSE search) weighted as GPTQ's
- * loss weighs each column (U from the solver's factorization, computed on first use).
- * w is rows × cols (ld 0 = cols) with cols = the solver's columns. */
-SURGEON_API surgeon_status surgeon_mixed_row_errors(const surgeon_context* ctx,
-                                                    surgeon_solver* solver, const float* w,
+/* Estimated error of every row at every bit option into errors_out (rows × n_options
+ * doubles, row-major, caller-owned): Σ_j (w_ij − q_b(w_ij))² / U_jj², the row's own grid
+ * at b bits with the quantizer's settings (group size, symmetric, MSE search; its per-row
+ * widths are ignored) weighted as GPTQ's loss weighs each column (U from the solver's
+ * factorization, computed on first use, with the solver's context). w is rows × cols
+ * (ld 0 = cols) with cols = the solver's columns. */
+SURGEON_API surgeon_status surgeon_mixed_row_errors(surgeon_solver* solver, const float* w,
                                                     int64_t rows, int64_t cols, int64_t ld,
-                                                    const surgeon_quantizer* quantizer,
-                                                    const int32_t* options, int n_options,
+                                                    const surgeon_quantizer* q,
+                                                    const surgeon_mixed_options* opts,
                                                     double* errors_out);
 
 /* Minimises Σ errors[i][choice_i] subject to exactly surgeon_attainable_average bits on
  * average (a knapsack over rows: exact DP for small layers, Lagrangian over convex hulls
- * plus an exact repair of the last bits for large ones). errors: rows × n_options. */
+ * plus an exact repair of the last bits for large ones). errors: rows × n_options, in the
+ * order of the options' bits. */
 SURGEON_API surgeon_status surgeon_allocate_error(const double* errors, int64_t rows,
-                                                  const int32_t* options, int n_options,
-                                                  double avg_bits, int32_t* bits_out);
+                                                  const surgeon_mixed_options* opts,
+                                                  int32_t* bits_out);
 
 /* One budget over the rows of several layers (a model-wide allocation). Group g is a layer:
  * rows[g] rows, each storing weights[g] values (its columns) per bit, choosing from
@@ -140,28 +166,8 @@ SURGEON_API surgeon_status surgeon_allocate_error_groups(const double* costs, co
                                                          int64_t budget_bits, int32_t* bits_out);
 
 /* ------------------------------------------------------------------------------------ */
-/* Solver with per-row bit widths                                                        */
+/* Results with per-row bit widths (surgeon_quantizer_set_row_bits)                      */
 /* ------------------------------------------------------------------------------------ */
-
-/* As surgeon_solver_quantize / surgeon_solver_prune, with row_bits (rows int32 in [1, 8],
- * caller-owned, not retained) replacing the quantizer's width row by row: row r keeps at
- * most 2^row_bits[r] levels per grid (groups still apply). The quantizer is required for
- * the prune variant too. */
-SURGEON_API surgeon_status surgeon_solver_quantize_mixed(surgeon_solver* s, float* w,
-                                                         int64_t rows, int64_t cols,
-                                                         int64_t ld,
-                                                         const surgeon_quantizer* quantizer,
-                                                         const int32_t* row_bits,
-                                                         surgeon_qresult* qresult_out,
-                                                         double* loss_out);
-SURGEON_API surgeon_status surgeon_solver_prune_mixed(surgeon_solver* s, float* w, int64_t rows,
-                                                      int64_t cols, int64_t ld, double sparsity,
-                                                      int n, int m, surgeon_mask_scope scope,
-                                                      const surgeon_quantizer* quantizer,
-                                                      const int32_t* row_bits,
-                                                      surgeon_mask* mask_out,
-                                                      surgeon_qresult* qresult_out,
-                                                      double* loss_out);
 
 /* Bit width of every row of a result into out (rows int32): the per-row widths of a
  * mixed result, else the uniform width repeated. */
@@ -174,32 +180,35 @@ SURGEON_API surgeon_status surgeon_qresult_row_bits(const surgeon_qresult* r, in
 /* Storage per grid (one per row and group): scale_bits for the scale and zero_bits for the
  * zero point (-1: the row's own width, as GPTQ packs zeros; 0: implicit). */
 typedef struct surgeon_mixed_stats {
+    unsigned int version;          /* SURGEON_MIXED_STATS_VERSION              */
+    int has_importance;            /* 1 when imp was given                     */
     int64_t channels;              /* rows                                     */
     int64_t weights;               /* rows · cols                              */
     int64_t grids;                 /* rows · groups                            */
     int64_t histogram[9];          /* rows at 1..8 bits (index = bits; [0] = 0) */
     double avg_bits;               /* per weight, scales and zeros excluded    */
     double avg_bits_with_overhead; /* per weight, scales and zeros included    */
-    int has_importance;            /* 1 when imp was given                     */
     double importance_min, importance_max, importance_mean;
 } surgeon_mixed_stats;
 
+#define SURGEON_MIXED_STATS_VERSION 1
+#define SURGEON_MIXED_STATS_INIT {SURGEON_MIXED_STATS_VERSION}
+/* Initialises *stats as SURGEON_MIXED_STATS_INIT does (version set, the rest zero). */
+SURGEON_API surgeon_status surgeon_mixed_stats_init(surgeon_mixed_stats* stats,
+                                                    unsigned int version);
+
 /* bits: rows int32 in [1, 8]; group_size 0 = one grid per row; imp nullable (must have
- * rows rows). Fills *out. */
+ * rows rows). Fills *out, whose version must be set (SURGEON_MIXED_STATS_INIT). */
 SURGEON_API surgeon_status surgeon_mixed_stats_compute(const int32_t* bits, int64_t rows,
                                                        int64_t cols, int64_t group_size,
                                                        int scale_bits, int zero_bits,
                                                        const surgeon_importance* imp,
                                                        surgeon_mixed_stats* out);
 
-/* The same as a JSON object (UTF-8, NUL-terminated) in buf. *len (required) receives the
- * length without the NUL. buf may be NULL (with cap 0) to ask for the length; a non-NULL
- * buf with cap <= length is an error and buf is not written. */
-SURGEON_API surgeon_status surgeon_mixed_stats_json(const int32_t* bits, int64_t rows,
-                                                    int64_t cols, int64_t group_size,
-                                                    int scale_bits, int zero_bits,
-                                                    const surgeon_importance* imp, char* buf,
-                                                    size_t cap, size_t* len);
+/* *stats as a JSON object (UTF-8) in buf, buffer convention of surgeon.h (bytes including
+ * the NUL). */
+SURGEON_API surgeon_status surgeon_mixed_stats_json(const surgeon_mixed_stats* stats, char* buf,
+                                                    size_t cap, size_t* needed);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -20,6 +20,7 @@ extern "C" {
 typedef struct surgeon_model surgeon_model;
 
 typedef struct surgeon_model_config {
+    unsigned int version; /* SURGEON_MODEL_CONFIG_VERSION */
     int64_t dim;        /* hidden size */
     int64_t hidden_dim; /* FFN size of block 0 (structured pruning may vary it per block) */
     int64_t n_layers;
@@ -31,40 +32,56 @@ typedef struct surgeon_model_config {
     int64_t head_dim;   /* per attention head (dim / n_heads unless heads were removed) */
 } surgeon_model_config;
 
+#define SURGEON_MODEL_CONFIG_VERSION 1
+#define SURGEON_MODEL_CONFIG_INIT {SURGEON_MODEL_CONFIG_VERSION}
+/* Initialises *config as SURGEON_MODEL_CONFIG_INIT does (version set, the rest zero). */
+SURGEON_API surgeon_status surgeon_model_config_init(surgeon_model_config* config,
+                                                     unsigned int version);
+
 typedef enum surgeon_eval_mode {
     SURGEON_EVAL_PARAGRAPHS = 0, /* each "\n\n" paragraph scored as [BOS] + tokens, truncated */
     SURGEON_EVAL_WINDOWS = 1     /* whole text, non-overlapping seq_len windows, no BOS       */
 } surgeon_eval_mode;
 
 typedef struct surgeon_perplexity {
+    unsigned int version; /* SURGEON_PERPLEXITY_VERSION */
     int64_t sequences;
     int64_t tokens; /* predicted tokens */
     double nll;     /* mean negative log-likelihood, nats */
     double ppl;     /* exp(nll) */
 } surgeon_perplexity;
 
+#define SURGEON_PERPLEXITY_VERSION 1
+#define SURGEON_PERPLEXITY_INIT {SURGEON_PERPLEXITY_VERSION}
+/* Initialises *result as SURGEON_PERPLEXITY_INIT does (version set, the rest zero). */
+SURGEON_API surgeon_status surgeon_perplexity_init(surgeon_perplexity* result,
+                                                   unsigned int version);
+
 /* Loads a llama2.c checkpoint file or a Hugging Face directory (config.json + safetensors,
  * sharded or not, f32/f16/bf16; GPTQ-packed linears are dequantized). A llama2.c tokenizer
  * beside it (tok<vocab>.bin or tokenizer.bin) is loaded too when present. path: borrowed.
- * *out: new handle owned by the caller, release with surgeon_model_free. */
-SURGEON_API surgeon_status surgeon_model_load(surgeon_model** out, const char* path);
+ * What was loaded is logged to the context's log callback. *out: new handle owned by the
+ * caller, release with surgeon_model_free. */
+SURGEON_API surgeon_status surgeon_model_load(surgeon_model** out, const surgeon_context* ctx,
+                                              const char* path);
 SURGEON_API void surgeon_model_free(surgeon_model* model);
 /* Deep copy (weights, tokenizer; not the last report). */
 SURGEON_API surgeon_status surgeon_model_clone(surgeon_model** out, const surgeon_model* model);
+/* out->version must be set (SURGEON_MODEL_CONFIG_INIT). */
 SURGEON_API surgeon_status surgeon_model_get_config(const surgeon_model* model,
                                                     surgeon_model_config* out);
 /* Loads (or replaces) the llama2.c tokenizer; its vocabulary must match the model's. */
 SURGEON_API surgeon_status surgeon_model_set_tokenizer(surgeon_model* model, const char* path);
 
-/* Token ids of text (UTF-8, NUL-terminated), with BOS first when bos != 0. Writes at most
- * capacity ids into ids (caller-owned, may be NULL when capacity is 0) and the full count
- * into *count: call once with capacity 0 to size the buffer. */
+/* Token ids of text (UTF-8, NUL-terminated), with BOS first when bos != 0, into ids
+ * (buffer convention of surgeon.h: *needed = the number of ids). */
 SURGEON_API surgeon_status surgeon_model_encode(const surgeon_model* model, const char* text,
-                                                int bos, int32_t* ids, int64_t capacity,
-                                                int64_t* count);
+                                                int bos, int32_t* ids, size_t cap,
+                                                size_t* needed);
 
 /* Perplexity on text with the tokenizer. Paragraphs or windows [begin, end) (end < 0: to
- * the last one); seq_len 0 = the model's context. */
+ * the last one); seq_len 0 = the model's context. out->version must be set
+ * (SURGEON_PERPLEXITY_INIT). */
 SURGEON_API surgeon_status surgeon_model_perplexity(const surgeon_context* ctx,
                                                     const surgeon_model* model,
                                                     const char* text, surgeon_eval_mode mode,
@@ -88,19 +105,24 @@ SURGEON_API surgeon_status surgeon_model_compress(const surgeon_context* ctx,
                                                   surgeon_model* model, const char* calib_text,
                                                   int64_t begin, int64_t end,
                                                   const char* recipe_json);
-/* Report of the last successful compress as JSON (per-layer method, sparsity, bits, OBS
- * loss, relative error, seconds). *json is owned by the model handle: valid until the next
- * compress or surgeon_model_free. "{}" before any compression. */
-SURGEON_API surgeon_status surgeon_model_report(const surgeon_model* model, const char** json);
+/* Report of the last successful compress (per-layer method, sparsity, bits, OBS loss,
+ * relative error, seconds) or structured pruning, as JSON copied into buf (buffer
+ * convention of surgeon.h). "{}" before either. */
+SURGEON_API surgeon_status surgeon_model_report(const surgeon_model* model, char* buf, size_t cap,
+                                                size_t* needed);
 
 /* Saves as a Hugging Face directory ("hf": config.json + model.safetensors, dtype "f32",
  * "f16" or "bf16"; the tokenizer file is copied beside) or a llama2.c file ("llama2c",
- * dtype must be "f32" or NULL). dtype NULL = f32. */
-SURGEON_API surgeon_status surgeon_model_save(const surgeon_model* model, const char* path,
+ * dtype must be "f32" or NULL). dtype NULL = f32. What was written is logged to the
+ * context's log callback. */
+SURGEON_API surgeon_status surgeon_model_save(const surgeon_context* ctx,
+                                              const surgeon_model* model, const char* path,
                                               const char* format, const char* dtype);
 /* Writes the packed GPTQ checkpoint (qweight/qzeros/scales/g_idx, quantize_config.json) of
- * the last compress; every quantized layer must share bits and group size. */
-SURGEON_API surgeon_status surgeon_model_save_gptq(const surgeon_model* model, const char* dir);
+ * the last compress; every quantized layer must share bits and group size. Logged as
+ * surgeon_model_save. */
+SURGEON_API surgeon_status surgeon_model_save_gptq(const surgeon_context* ctx,
+                                                   const surgeon_model* model, const char* dir);
 
 /* Weights of one linear: block in [0, n_layers), name one of "wq","wk","wv","wo","w1",
  * "w2","w3" (llama2.c names; HF q/k/v/o_proj, gate/down/up_proj also accepted). */
@@ -116,13 +138,14 @@ SURGEON_API surgeon_status surgeon_model_set_linear(surgeon_model* model, int64_
                                                     const char* name, const float* w,
                                                     int64_t rows, int64_t cols);
 
-/* Continues prompt (may be "") for up to steps positions, greedy when temperature is 0.
- * Writes at most capacity - 1 bytes of text plus a NUL into out (caller-owned) and the
- * full text length into *length (call with capacity 0 to size the buffer). */
+/* Continues prompt (may be "") for up to steps positions, greedy when temperature is 0,
+ * into buf (buffer convention of surgeon.h: bytes including the NUL). The text is a
+ * function of (model, prompt, steps, temperature, seed): after a size query or
+ * SURGEON_ERR_BUFFER_TOO_SMALL, a second call with a buffer of *needed bytes gets it. */
 SURGEON_API surgeon_status surgeon_model_generate(const surgeon_model* model,
                                                   const char* prompt, int64_t steps,
-                                                  double temperature, uint64_t seed, char* out,
-                                                  size_t capacity, size_t* length);
+                                                  double temperature, uint64_t seed, char* buf,
+                                                  size_t cap, size_t* needed);
 
 #ifdef __cplusplus
 } /* extern "C" */

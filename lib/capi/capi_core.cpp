@@ -36,6 +36,7 @@ const char* surgeon_status_string(surgeon_status status) {
         case SURGEON_ERR_IO: return "SURGEON_ERR_IO";
         case SURGEON_ERR_UNSUPPORTED: return "SURGEON_ERR_UNSUPPORTED";
         case SURGEON_ERR_INTERNAL: return "SURGEON_ERR_INTERNAL";
+        case SURGEON_ERR_BUFFER_TOO_SMALL: return "SURGEON_ERR_BUFFER_TOO_SMALL";
     }
     return "SURGEON_ERR_UNKNOWN";
 }

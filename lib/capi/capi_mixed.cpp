@@ -1,7 +1,8 @@
-// Mixed precision: importance, per-row bit allocation, solver with per-row widths, stats.
+// Mixed precision: importance, per-row bit allocation, per-row widths of results, stats.
 #include <algorithm>
-#include <cstring>
+#include <cmath>
 
+#include "capi/buffer.hpp"
 #include "capi/guard.hpp"
 #include "capi/handles.hpp"
 #include "layer/quant/allocation.hpp"
@@ -11,6 +12,11 @@
 
 struct surgeon_importance {
     surgeon::Importance imp;
+};
+struct surgeon_mixed_options {
+    std::vector<int> bits{2, 3, 4};  // in the caller's order
+    double average = 3.0;
+    std::vector<double> quantiles;   // empty: the cuts of the average
 };
 
 using namespace surgeon;
@@ -32,10 +38,9 @@ void copy_bits(const std::vector<int>& bits, int32_t* out) {
     std::copy(bits.begin(), bits.end(), out);
 }
 
-std::vector<int> row_bits_of(const int32_t* row_bits, int64_t rows) {
-    require_not_null(row_bits, "row_bits");
-    require_shape(rows >= 1, "rows must be >= 1, got " + std::to_string(rows));
-    return std::vector<int>(row_bits, row_bits + rows);
+const surgeon_mixed_options& mixed_options(const surgeon_mixed_options* opts) {
+    static const surgeon_mixed_options defaults;
+    return opts ? *opts : defaults;
 }
 
 ConstMatView const_view(const float* w, int64_t rows, int64_t cols, int64_t ld) {
@@ -66,8 +71,7 @@ surgeon_status surgeon_importance_default_weights(double* out) {
     });
 }
 
-surgeon_status surgeon_importance_compute(surgeon_importance** out, const surgeon_context* ctx,
-                                          const surgeon_hessian* h, surgeon_solver* solver,
+surgeon_status surgeon_importance_compute(surgeon_importance** out, const surgeon_hessian* h, surgeon_solver* solver,
                                           const float* w, int64_t rows, int64_t cols, int64_t ld,
                                           const double* weights) {
     SURGEON_GUARD({
@@ -87,13 +91,13 @@ surgeon_status surgeon_importance_compute(surgeon_importance** out, const surgeo
                                                     " columns, the weight " + std::to_string(cols));
                 stats.inv_hessian_diag = inverse_diagonal(s.inverse_factor());
             } else {
-                Solver own(context_of(ctx), acc, 0.01, 128);
+                const surgeon_solver_options d;
+                Solver own(acc.context(), acc, d.percdamp, d.block_size);
                 stats.inv_hessian_diag = inverse_diagonal(own.inverse_factor());
             }
         }
-        ContextPtr c = context_of(ctx);
         auto handle = std::make_unique<surgeon_importance>();
-        handle->imp = compute_importance(*c, view, stats, iw);
+        handle->imp = compute_importance(*acc.context(), view, stats, iw);
         *out = handle.release();
     });
 }
@@ -129,67 +133,120 @@ surgeon_status surgeon_importance_signal_values(const surgeon_importance* imp,
     });
 }
 
-surgeon_status surgeon_attainable_average(int64_t rows, const int32_t* options, int n_options,
-                                          double avg_bits, double* out) {
+surgeon_status surgeon_mixed_options_new(surgeon_mixed_options** out) {
     SURGEON_GUARD({
-        const std::vector<int> opts = options_of(options, n_options);
-        require_not_null(out, "out");
-        *out = static_cast<double>(attainable_total(rows, opts, avg_bits)) / static_cast<double>(rows);
+        require_out(out);
+        *out = new surgeon_mixed_options();
     });
 }
 
-surgeon_status surgeon_allocate_quantile(const surgeon_importance* imp, const int32_t* options,
-                                         int n_options, const double* quantiles, double avg_bits,
+void surgeon_mixed_options_free(surgeon_mixed_options* opts) { release(opts); }
+
+surgeon_status surgeon_mixed_options_set_bits(surgeon_mixed_options* opts, const int32_t* options, int n_options) {
+    SURGEON_GUARD({
+        auto& o = deref(opts, "opts");
+        o.bits = options_of(options, n_options);
+    });
+}
+
+surgeon_status surgeon_mixed_options_set_average(surgeon_mixed_options* opts, double avg_bits) {
+    SURGEON_GUARD({
+        auto& o = deref(opts, "opts");
+        require_arg(std::isfinite(avg_bits) && avg_bits > 0.0,
+                    "avg_bits must be finite and > 0, got " + std::to_string(avg_bits));
+        o.average = avg_bits;
+    });
+}
+
+surgeon_status surgeon_mixed_options_set_quantiles(surgeon_mixed_options* opts, const double* quantiles,
+                                                   int count) {
+    SURGEON_GUARD({
+        auto& o = deref(opts, "opts");
+        require_arg(count >= 0, "count must be >= 0, got " + std::to_string(count));
+        std::vector<double> cuts;
+        if (quantiles) cuts.assign(quantiles, quantiles + count);
+        for (size_t i = 0; i < cuts.size(); ++i)
+            require_arg(cuts[i] >= 0.0 && cuts[i] <= 1.0 && (i == 0 || cuts[i] >= cuts[i - 1]),
+                        "quantiles must be non-decreasing in [0, 1]; quantiles[" + std::to_string(i) +
+                            "] = " + std::to_string(cuts[i]));
+        o.quantiles = std::move(cuts);
+    });
+}
+
+surgeon_status surgeon_mixed_options_get_bits(const surgeon_mixed_options* opts, int32_t* buf, size_t cap,
+                                              size_t* needed) {
+    SURGEON_GUARD({ write_array(deref(opts, "opts").bits, buf, cap, needed); });
+}
+
+surgeon_status surgeon_mixed_options_get_average(const surgeon_mixed_options* opts, double* out) {
+    SURGEON_GUARD({
+        const auto& o = deref(opts, "opts");
+        require_not_null(out, "out");
+        *out = o.average;
+    });
+}
+
+surgeon_status surgeon_attainable_average(int64_t rows, const surgeon_mixed_options* opts, double* out) {
+    SURGEON_GUARD({
+        const surgeon_mixed_options& o = mixed_options(opts);
+        require_not_null(out, "out");
+        require_shape(rows >= 1, "rows must be >= 1, got " + std::to_string(rows));
+        *out = static_cast<double>(attainable_total(rows, o.bits, o.average)) / static_cast<double>(rows);
+    });
+}
+
+surgeon_status surgeon_allocate_quantile(const surgeon_importance* imp, const surgeon_mixed_options* opts,
                                          int32_t* bits_out) {
     SURGEON_GUARD({
         const Importance& i = deref(imp, "imp").imp;
-        const std::vector<int> opts = options_of(options, n_options);
+        const surgeon_mixed_options& o = mixed_options(opts);
         require_not_null(bits_out, "bits_out");
+        require_arg(o.quantiles.empty() || o.quantiles.size() + 1 == o.bits.size(),
+                    std::to_string(o.quantiles.size()) + " quantiles for " + std::to_string(o.bits.size()) +
+                        " bit options (one fewer needed)");
         const std::vector<double> cuts =
-            quantiles ? std::vector<double>(quantiles, quantiles + (n_options - 1))
-                      : quantiles_for_target(opts, avg_bits);
-        copy_bits(allocate_quantile(i.score, opts, cuts), bits_out);
+            o.quantiles.empty() ? quantiles_for_target(o.bits, o.average) : o.quantiles;
+        copy_bits(allocate_quantile(i.score, o.bits, cuts), bits_out);
     });
 }
 
-surgeon_status surgeon_allocate_budget(const surgeon_importance* imp, const int32_t* options,
-                                       int n_options, double avg_bits, int32_t* bits_out) {
+surgeon_status surgeon_allocate_budget(const surgeon_importance* imp, const surgeon_mixed_options* opts,
+                                       int32_t* bits_out) {
     SURGEON_GUARD({
         const Importance& i = deref(imp, "imp").imp;
-        const std::vector<int> opts = options_of(options, n_options);
+        const surgeon_mixed_options& o = mixed_options(opts);
         require_not_null(bits_out, "bits_out");
-        copy_bits(allocate_budget(i.score, opts, avg_bits), bits_out);
+        copy_bits(allocate_budget(i.score, o.bits, o.average), bits_out);
     });
 }
 
-surgeon_status surgeon_mixed_row_errors(const surgeon_context* ctx, surgeon_solver* solver,
-                                        const float* w, int64_t rows, int64_t cols, int64_t ld,
-                                        const surgeon_quantizer* quantizer, const int32_t* options,
-                                        int n_options, double* errors_out) {
+surgeon_status surgeon_mixed_row_errors(surgeon_solver* solver, const float* w, int64_t rows, int64_t cols,
+                                        int64_t ld, const surgeon_quantizer* q, const surgeon_mixed_options* opts,
+                                        double* errors_out) {
     SURGEON_GUARD({
-        Solver& s = *deref(solver, "solver").impl;
+        surgeon_solver& handle = deref(solver, "solver");
+        Solver& s = *handle.impl;
         ConstMatView view = const_view(w, rows, cols, ld);
-        const QuantConfig& cfg = deref(quantizer, "quantizer").cfg;
-        const std::vector<int> opts = options_of(options, n_options);
+        const QuantConfig& cfg = deref(q, "q").cfg;
+        const surgeon_mixed_options& o = mixed_options(opts);
         require_not_null(errors_out, "errors_out");
         require_shape(s.cols() == cols, "the solver has " + std::to_string(s.cols()) +
                                             " columns, the weight " + std::to_string(cols));
-        ContextPtr c = context_of(ctx);
         const std::vector<double> e =
-            estimate_row_errors(*c, view, obs_column_weights(s.inverse_factor()), cfg, opts);
+            estimate_row_errors(*handle.ctx, view, obs_column_weights(s.inverse_factor()), cfg, o.bits);
         std::copy(e.begin(), e.end(), errors_out);
     });
 }
 
-surgeon_status surgeon_allocate_error(const double* errors, int64_t rows, const int32_t* options,
-                                      int n_options, double avg_bits, int32_t* bits_out) {
+surgeon_status surgeon_allocate_error(const double* errors, int64_t rows, const surgeon_mixed_options* opts,
+                                      int32_t* bits_out) {
     SURGEON_GUARD({
         require_not_null(errors, "errors");
-        const std::vector<int> opts = options_of(options, n_options);
+        const surgeon_mixed_options& o = mixed_options(opts);
         require_not_null(bits_out, "bits_out");
         require_shape(rows >= 1, "rows must be >= 1, got " + std::to_string(rows));
-        std::vector<double> e(errors, errors + rows * n_options);
-        copy_bits(allocate_error(e, rows, opts, avg_bits), bits_out);
+        std::vector<double> e(errors, errors + rows * static_cast<int64_t>(o.bits.size()));
+        copy_bits(allocate_error(e, rows, o.bits, o.average), bits_out);
     });
 }
 
@@ -222,43 +279,6 @@ surgeon_status surgeon_allocate_error_groups(const double* costs, const int64_t*
     });
 }
 
-surgeon_status surgeon_solver_quantize_mixed(surgeon_solver* s, float* w, int64_t rows,
-                                             int64_t cols, int64_t ld,
-                                             const surgeon_quantizer* quantizer,
-                                             const int32_t* row_bits, surgeon_qresult* qresult_out,
-                                             double* loss_out) {
-    SURGEON_GUARD({
-        Solver& solver = *deref(s, "s").impl;
-        const QuantConfig& cfg = deref(quantizer, "quantizer").cfg;
-        require_not_null(w, "w");
-        const std::vector<int> bits = row_bits_of(row_bits, rows);
-        solver.quantize({w, rows, cols, resolve_ld(rows, cols, ld, "w")}, cfg,
-                        qresult_out ? &qresult_out->r : nullptr, loss_out, &bits);
-    });
-}
-
-surgeon_status surgeon_solver_prune_mixed(surgeon_solver* s, float* w, int64_t rows, int64_t cols,
-                                          int64_t ld, double sparsity, int n, int m,
-                                          surgeon_mask_scope scope,
-                                          const surgeon_quantizer* quantizer,
-                                          const int32_t* row_bits, surgeon_mask* mask_out,
-                                          surgeon_qresult* qresult_out, double* loss_out) {
-    SURGEON_GUARD({
-        Solver& solver = *deref(s, "s").impl;
-        const QuantConfig& cfg = deref(quantizer, "quantizer").cfg;
-        require_not_null(w, "w");
-        const std::vector<int> bits = row_bits_of(row_bits, rows);
-        PruneOptions opt;
-        opt.sparsity = sparsity;
-        opt.n = n;
-        opt.m = m;
-        opt.scope = mask_scope_arg(scope);
-        solver.prune({w, rows, cols, resolve_ld(rows, cols, ld, "w")}, opt, &cfg,
-                     mask_out ? &mask_out->m : nullptr, qresult_out ? &qresult_out->r : nullptr,
-                     loss_out, &bits);
-    });
-}
-
 surgeon_status surgeon_qresult_row_bits(const surgeon_qresult* r, int32_t* out) {
     SURGEON_GUARD({
         const QuantResult& q = deref(r, "r").r;
@@ -267,13 +287,17 @@ surgeon_status surgeon_qresult_row_bits(const surgeon_qresult* r, int32_t* out) 
     });
 }
 
+surgeon_status surgeon_mixed_stats_init(surgeon_mixed_stats* stats, unsigned int version) {
+    SURGEON_GUARD({ init_struct(stats, version, SURGEON_MIXED_STATS_VERSION, "stats"); });
+}
+
 surgeon_status surgeon_mixed_stats_compute(const int32_t* bits, int64_t rows, int64_t cols,
                                            int64_t group_size, int scale_bits, int zero_bits,
                                            const surgeon_importance* imp, surgeon_mixed_stats* out) {
     SURGEON_GUARD({
-        require_not_null(out, "out");
+        require_version(out, SURGEON_MIXED_STATS_VERSION, "out");
         const MixedStats s = stats_of(bits, rows, cols, group_size, scale_bits, zero_bits, imp);
-        surgeon_mixed_stats r{};
+        surgeon_mixed_stats& r = *out;
         r.channels = s.channels;
         r.weights = s.weights;
         r.grids = s.grids;
@@ -284,24 +308,25 @@ surgeon_status surgeon_mixed_stats_compute(const int32_t* bits, int64_t rows, in
         r.importance_min = s.importance_min;
         r.importance_max = s.importance_max;
         r.importance_mean = s.importance_mean;
-        *out = r;
     });
 }
 
-surgeon_status surgeon_mixed_stats_json(const int32_t* bits, int64_t rows, int64_t cols,
-                                        int64_t group_size, int scale_bits, int zero_bits,
-                                        const surgeon_importance* imp, char* buf, size_t cap,
-                                        size_t* len) {
+surgeon_status surgeon_mixed_stats_json(const surgeon_mixed_stats* stats, char* buf, size_t cap, size_t* needed) {
     SURGEON_GUARD({
-        require_not_null(len, "len");
-        const std::string text =
-            stats_of(bits, rows, cols, group_size, scale_bits, zero_bits, imp).to_json().dump();
-        if (buf) {
-            require_arg(cap > text.size(), "buffer of " + std::to_string(cap) + " bytes for " +
-                                               std::to_string(text.size() + 1) + " needed");
-            std::memcpy(buf, text.c_str(), text.size() + 1);
-        }
-        *len = text.size();
+        require_version(stats, SURGEON_MIXED_STATS_VERSION, "stats");
+        MixedStats s;
+        s.channels = stats->channels;
+        s.weights = stats->weights;
+        s.grids = stats->grids;
+        std::copy(stats->histogram, stats->histogram + 9, s.histogram.begin());
+        const double weights = static_cast<double>(stats->weights);
+        s.payload_bits = stats->avg_bits * weights;
+        s.overhead_bits = (stats->avg_bits_with_overhead - stats->avg_bits) * weights;
+        s.has_importance = stats->has_importance != 0;
+        s.importance_min = stats->importance_min;
+        s.importance_max = stats->importance_max;
+        s.importance_mean = stats->importance_mean;
+        write_text(s.to_json().dump(), buf, cap, needed);
     });
 }
 

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "capi/buffer.hpp"
 #include "capi/guard.hpp"
 #include "capi/handles.hpp"
 #include "capi/model_handle.hpp"
@@ -44,8 +45,11 @@ const Matrix& linear_of(const surgeon_model* model, int64_t block, const char* n
     return sm::linear(block_of(const_cast<sm::Model&>(h.model), block), linear_name(name));
 }
 
-surgeon_perplexity to_c(const sm::PerplexityResult& r) {
-    return {r.sequences, r.tokens, r.nll, r.ppl};
+void to_c(const sm::PerplexityResult& r, surgeon_perplexity* out) {
+    out->sequences = r.sequences;
+    out->tokens = r.tokens;
+    out->nll = r.nll;
+    out->ppl = r.ppl;
 }
 
 int64_t context_length(const sm::Model& m, int64_t seq_len) {
@@ -61,15 +65,27 @@ const sm::Tokenizer& tokenizer_of(const surgeon_model& h) {
 
 }  // namespace
 
-surgeon_status surgeon_model_load(surgeon_model** out, const char* path) {
+surgeon_status surgeon_model_config_init(surgeon_model_config* config, unsigned int version) {
+    SURGEON_GUARD({ init_struct(config, version, SURGEON_MODEL_CONFIG_VERSION, "config"); });
+}
+
+surgeon_status surgeon_perplexity_init(surgeon_perplexity* result, unsigned int version) {
+    SURGEON_GUARD({ init_struct(result, version, SURGEON_PERPLEXITY_VERSION, "result"); });
+}
+
+surgeon_status surgeon_model_load(surgeon_model** out, const surgeon_context* ctx, const char* path) {
     SURGEON_GUARD({
         require_out(out);
         require_text(path, "path");
+        const ContextPtr c = context_of(ctx);
         auto h = std::make_unique<surgeon_model>();
         h->model = sm::load_model(path);
         h->tokenizer_path = sm::find_tokenizer_beside(path, h->model.config.vocab_size);
         if (!h->tokenizer_path.empty())
             h->tokenizer = sm::Tokenizer::load(h->tokenizer_path, h->model.config.vocab_size);
+        c->log(SURGEON_LOG_INFO, std::string("loaded '") + path + "': " + std::to_string(h->model.layers.size()) +
+                                     " blocks, " + std::to_string(sm::parameter_count(h->model)) + " parameters, " +
+                                     (h->tokenizer ? "tokenizer '" + h->tokenizer_path + "'" : "no tokenizer"));
         *out = h.release();
     });
 }
@@ -91,9 +107,16 @@ surgeon_status surgeon_model_clone(surgeon_model** out, const surgeon_model* mod
 surgeon_status surgeon_model_get_config(const surgeon_model* model, surgeon_model_config* out) {
     SURGEON_GUARD({
         const sm::ModelConfig& c = deref(model, "model").model.config;
-        require_not_null(out, "out");
-        *out = {c.dim,        c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads,
-                c.vocab_size, c.seq_len,    sm::parameter_count(model->model), c.head_size()};
+        require_version(out, SURGEON_MODEL_CONFIG_VERSION, "out");
+        out->dim = c.dim;
+        out->hidden_dim = c.hidden_dim;
+        out->n_layers = c.n_layers;
+        out->n_heads = c.n_heads;
+        out->n_kv_heads = c.n_kv_heads;
+        out->vocab_size = c.vocab_size;
+        out->seq_len = c.seq_len;
+        out->parameters = sm::parameter_count(model->model);
+        out->head_dim = c.head_size();
     });
 }
 
@@ -108,17 +131,11 @@ surgeon_status surgeon_model_set_tokenizer(surgeon_model* model, const char* pat
 }
 
 surgeon_status surgeon_model_encode(const surgeon_model* model, const char* text, int bos, int32_t* ids,
-                                    int64_t capacity, int64_t* count) {
+                                    size_t cap, size_t* needed) {
     SURGEON_GUARD({
         const surgeon_model& h = deref(model, "model");
         require_text(text, "text");
-        require_not_null(count, "count");
-        require_arg(capacity >= 0, "capacity must be >= 0");
-        require_arg(capacity == 0 || ids != nullptr, "ids is NULL with capacity > 0");
-        const std::vector<int> got = tokenizer_of(h).encode(text, bos != 0);
-        const size_t n = std::min(got.size(), static_cast<size_t>(capacity));
-        for (size_t i = 0; i < n; ++i) ids[i] = got[i];
-        *count = static_cast<int64_t>(got.size());
+        write_array(tokenizer_of(h).encode(text, bos != 0), ids, cap, needed);
     });
 }
 
@@ -128,7 +145,7 @@ surgeon_status surgeon_model_perplexity(const surgeon_context* ctx, const surgeo
     SURGEON_GUARD({
         const surgeon_model& h = deref(model, "model");
         require_text(text, "text");
-        require_not_null(out, "out");
+        require_version(out, SURGEON_PERPLEXITY_VERSION, "out");
         const int mode_value = enum_value(mode);
         require_arg(mode_value == SURGEON_EVAL_PARAGRAPHS || mode_value == SURGEON_EVAL_WINDOWS,
                     "unknown mode " + std::to_string(mode_value));
@@ -138,7 +155,7 @@ surgeon_status surgeon_model_perplexity(const surgeon_context* ctx, const surgeo
         const auto seqs = mode_value == SURGEON_EVAL_PARAGRAPHS
                               ? sm::paragraph_sequences(tok, text, range, len)
                               : sm::window_sequences(tok.encode(text, false), range, len);
-        *out = to_c(sm::evaluate_sequences(h.model, seqs, context_of(ctx)->threads));
+        to_c(sm::evaluate_sequences(h.model, seqs, context_of(ctx)->threads), out);
     });
 }
 
@@ -148,14 +165,14 @@ surgeon_status surgeon_model_perplexity_tokens(const surgeon_context* ctx, const
     SURGEON_GUARD({
         const surgeon_model& h = deref(model, "model");
         require_not_null(tokens, "tokens");
-        require_not_null(out, "out");
+        require_version(out, SURGEON_PERPLEXITY_VERSION, "out");
         require_arg(count > 0, "count must be positive");
         std::vector<int> ids(tokens, tokens + count);
         for (int id : ids)
             require_arg(id >= 0 && id < h.model.config.vocab_size, "token id " + std::to_string(id) +
                                                                        " outside the vocabulary");
         const auto seqs = sm::window_sequences(ids, sm::Range{}, context_length(h.model, seq_len));
-        *out = to_c(sm::evaluate_sequences(h.model, seqs, context_of(ctx)->threads));
+        to_c(sm::evaluate_sequences(h.model, seqs, context_of(ctx)->threads), out);
     });
 }
 
@@ -189,16 +206,12 @@ surgeon_status surgeon_model_compress(const surgeon_context* ctx, surgeon_model*
     });
 }
 
-surgeon_status surgeon_model_report(const surgeon_model* model, const char** json) {
-    SURGEON_GUARD({
-        const surgeon_model& h = deref(model, "model");
-        require_not_null(json, "json");
-        *json = h.report.c_str();
-    });
+surgeon_status surgeon_model_report(const surgeon_model* model, char* buf, size_t cap, size_t* needed) {
+    SURGEON_GUARD({ write_text(deref(model, "model").report, buf, cap, needed); });
 }
 
-surgeon_status surgeon_model_save(const surgeon_model* model, const char* path, const char* format,
-                                  const char* dtype) {
+surgeon_status surgeon_model_save(const surgeon_context* ctx, const surgeon_model* model, const char* path,
+                                  const char* format, const char* dtype) {
     SURGEON_GUARD({
         const surgeon_model& h = deref(model, "model");
         require_text(path, "path");
@@ -214,16 +227,18 @@ surgeon_status surgeon_model_save(const surgeon_model* model, const char* path, 
         } else {
             fail(SURGEON_ERR_INVALID_ARGUMENT, "format must be \"hf\" or \"llama2c\", got '" + f + "'");
         }
+        context_of(ctx)->log(SURGEON_LOG_INFO, std::string("saved '") + path + "' (" + format + ")");
     });
 }
 
-surgeon_status surgeon_model_save_gptq(const surgeon_model* model, const char* dir) {
+surgeon_status surgeon_model_save_gptq(const surgeon_context* ctx, const surgeon_model* model, const char* dir) {
     SURGEON_GUARD({
         const surgeon_model& h = deref(model, "model");
         require_text(dir, "dir");
         require_arg(!h.quantized.empty(), "no quantized layers: compress with gptq, rtn or bits first");
         sm::write_gptq_model(h.model, h.quantized, dir);
         sm::copy_tokenizer_into(h.tokenizer_path, dir);
+        context_of(ctx)->log(SURGEON_LOG_INFO, std::string("saved '") + dir + "' (gptq)");
     });
 }
 
@@ -265,13 +280,12 @@ surgeon_status surgeon_model_set_linear(surgeon_model* model, int64_t block, con
 }
 
 surgeon_status surgeon_model_generate(const surgeon_model* model, const char* prompt, int64_t steps,
-                                      double temperature, uint64_t seed, char* out, size_t capacity,
-                                      size_t* length) {
+                                      double temperature, uint64_t seed, char* buf, size_t cap, size_t* needed) {
     SURGEON_GUARD({
         const surgeon_model& h = deref(model, "model");
         require_text(prompt, "prompt");
-        require_not_null(length, "length");
-        require_arg(capacity == 0 || out != nullptr, "out is NULL with capacity > 0");
+        require_not_null(needed, "needed");
+        require_arg(buf != nullptr || cap == 0, "buf is NULL with cap " + std::to_string(cap));
         require_arg(steps > 0, "steps must be positive");
         require_arg(std::isfinite(temperature) && temperature >= 0.0, "temperature must be >= 0");
         const sm::Tokenizer& tok = tokenizer_of(h);
@@ -281,11 +295,6 @@ surgeon_status surgeon_model_generate(const surgeon_model* model, const char* pr
         const std::vector<int> start = tok.encode(prompt, true);
         std::string text = tok.decode(start);
         sm::generate(h.model, start, steps, sampling, [&](int prev, int token) { text += tok.decode(prev, token); });
-        if (capacity > 0) {
-            const size_t n = std::min(text.size(), capacity - 1);
-            std::memcpy(out, text.data(), n);
-            out[n] = '\0';
-        }
-        *length = text.size();
+        write_text(text, buf, cap, needed);
     });
 }

@@ -1,6 +1,7 @@
 // Quantizer configuration and quantized results.
 #include <algorithm>
 
+#include "capi/buffer.hpp"
 #include "capi/guard.hpp"
 #include "capi/handles.hpp"
 
@@ -75,6 +76,24 @@ surgeon_status surgeon_quantizer_set_act_order(surgeon_quantizer* q, int enable)
 
 surgeon_status surgeon_quantizer_set_static_groups(surgeon_quantizer* q, int enable) {
     SURGEON_GUARD({ deref(q, "q").cfg.static_groups = enable != 0; });
+}
+
+surgeon_status surgeon_quantizer_set_row_bits(surgeon_quantizer* q, const int32_t* bits, int64_t rows) {
+    SURGEON_GUARD({
+        auto& quantizer = deref(q, "q");
+        require_arg(rows >= 0, "rows must be >= 0, got " + std::to_string(rows));
+        std::vector<int> widths;
+        if (bits && rows > 0) widths.assign(bits, bits + rows);
+        for (size_t r = 0; r < widths.size(); ++r)
+            require_arg(widths[r] >= 1 && widths[r] <= 8,
+                        "bits[" + std::to_string(r) + "] must be in [1, 8], got " + std::to_string(widths[r]));
+        quantizer.row_bits = std::move(widths);
+    });
+}
+
+surgeon_status surgeon_quantizer_get_row_bits(const surgeon_quantizer* q, int32_t* buf, size_t cap,
+                                              size_t* needed) {
+    SURGEON_GUARD({ write_array(deref(q, "q").row_bits, buf, cap, needed); });
 }
 
 surgeon_status surgeon_quantizer_get_bits(const surgeon_quantizer* q, int* out) {

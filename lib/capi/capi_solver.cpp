@@ -18,7 +18,12 @@ MatView weight_view(float* w, int64_t rows, int64_t cols, int64_t ld) {
     return {w, rows, cols, resolve_ld(rows, cols, ld, "w")};
 }
 
-const QuantConfig* config_of(const surgeon_quantizer* q) { return q ? &q->cfg : nullptr; }
+// Sparsity and n:m of baseline options (the baselines neither quantize nor use a scope).
+PruneOptions baseline_options(const surgeon_prune_options* opts) {
+    if (!opts) return surgeon_prune_options{}.opt;
+    require_arg(!opts->quantizer, "the baselines do not quantize: the options have a quantizer");
+    return opts->opt;
+}
 
 // Baselines modify the caller's buffer only on success: they run on a packed copy.
 template <typename Body>
@@ -32,13 +37,57 @@ void on_copy(MatView w, Body&& body) {
 
 extern "C" {
 
+surgeon_status surgeon_solver_options_new(surgeon_solver_options** out) {
+    SURGEON_GUARD({
+        require_out(out);
+        *out = new surgeon_solver_options();
+    });
+}
+
+void surgeon_solver_options_free(surgeon_solver_options* opts) { release(opts); }
+
+surgeon_status surgeon_solver_options_set_damping(surgeon_solver_options* opts, double percdamp) {
+    SURGEON_GUARD({
+        auto& o = deref(opts, "opts");
+        require_arg(std::isfinite(percdamp) && percdamp >= 0.0,
+                    "percdamp must be finite and >= 0, got " + std::to_string(percdamp));
+        o.percdamp = percdamp;
+    });
+}
+
+surgeon_status surgeon_solver_options_set_block_size(surgeon_solver_options* opts, int64_t block_size) {
+    SURGEON_GUARD({
+        auto& o = deref(opts, "opts");
+        require_arg(block_size >= 1, "block_size must be >= 1, got " + std::to_string(block_size));
+        o.block_size = block_size;
+    });
+}
+
+surgeon_status surgeon_solver_options_get_damping(const surgeon_solver_options* opts, double* out) {
+    SURGEON_GUARD({
+        const auto& o = deref(opts, "opts");
+        require_not_null(out, "out");
+        *out = o.percdamp;
+    });
+}
+
+surgeon_status surgeon_solver_options_get_block_size(const surgeon_solver_options* opts, int64_t* out) {
+    SURGEON_GUARD({
+        const auto& o = deref(opts, "opts");
+        require_not_null(out, "out");
+        *out = o.block_size;
+    });
+}
+
 surgeon_status surgeon_solver_new(surgeon_solver** out, const surgeon_context* ctx,
-                                  const surgeon_hessian* h, double percdamp, int64_t block_size) {
+                                  const surgeon_hessian* h, const surgeon_solver_options* opts) {
     SURGEON_GUARD({
         require_out(out);
         const Hessian& acc = *deref(h, "h").impl;
+        const surgeon_solver_options o = opts ? *opts : surgeon_solver_options{};
         auto s = std::make_unique<surgeon_solver>();
-        s->impl = std::make_unique<Solver>(context_of(ctx), acc, percdamp, block_size);
+        s->ctx = context_of(ctx);
+        s->impl = std::make_unique<Solver>(s->ctx, acc, o.percdamp, o.block_size);
         *out = s.release();
     });
 }
@@ -57,74 +106,177 @@ surgeon_status surgeon_solver_damping(surgeon_solver* s, double* out) {
     });
 }
 
-surgeon_status surgeon_solver_prune(surgeon_solver* s, float* w, int64_t rows, int64_t cols,
-                                    int64_t ld, double sparsity, int n, int m,
-                                    surgeon_mask_scope scope, const surgeon_quantizer* quantizer,
-                                    surgeon_mask* mask_out, surgeon_qresult* qresult_out,
-                                    double* loss_out) {
+surgeon_status surgeon_prune_options_new(surgeon_prune_options** out) {
+    SURGEON_GUARD({
+        require_out(out);
+        *out = new surgeon_prune_options();
+    });
+}
+
+void surgeon_prune_options_free(surgeon_prune_options* opts) { release(opts); }
+
+surgeon_status surgeon_prune_options_set_sparsity(surgeon_prune_options* opts, double sparsity) {
+    SURGEON_GUARD({
+        auto& o = deref(opts, "opts");
+        require_arg(sparsity >= 0.0 && sparsity < 1.0, "sparsity must be in [0, 1), got " + std::to_string(sparsity));
+        o.opt.sparsity = sparsity;
+    });
+}
+
+surgeon_status surgeon_prune_options_set_nm(surgeon_prune_options* opts, int n, int m) {
+    SURGEON_GUARD({
+        auto& o = deref(opts, "opts");
+        if (n != 0 || m != 0) validate_nm(n, m);
+        o.opt.n = n;
+        o.opt.m = m;
+    });
+}
+
+surgeon_status surgeon_prune_options_set_mask_scope(surgeon_prune_options* opts, surgeon_mask_scope scope) {
+    SURGEON_GUARD({
+        auto& o = deref(opts, "opts");
+        o.opt.scope = mask_scope_arg(scope);
+    });
+}
+
+surgeon_status surgeon_prune_options_set_quantizer(surgeon_prune_options* opts, const surgeon_quantizer* q) {
+    SURGEON_GUARD({
+        auto& o = deref(opts, "opts");
+        if (q)
+            o.quantizer = *q;
+        else
+            o.quantizer.reset();
+    });
+}
+
+surgeon_status surgeon_prune_options_get_sparsity(const surgeon_prune_options* opts, double* out) {
+    SURGEON_GUARD({
+        const auto& o = deref(opts, "opts");
+        require_not_null(out, "out");
+        *out = o.opt.sparsity;
+    });
+}
+
+surgeon_status surgeon_prune_options_get_nm(const surgeon_prune_options* opts, int* n, int* m) {
+    SURGEON_GUARD({
+        const auto& o = deref(opts, "opts");
+        require_not_null(n, "n");
+        require_not_null(m, "m");
+        *n = o.opt.n;
+        *m = o.opt.m;
+    });
+}
+
+surgeon_status surgeon_prune_result_new(surgeon_prune_result** out) {
+    SURGEON_GUARD({
+        require_out(out);
+        *out = new surgeon_prune_result();
+    });
+}
+
+void surgeon_prune_result_free(surgeon_prune_result* r) { release(r); }
+
+surgeon_status surgeon_prune_result_loss(const surgeon_prune_result* r, double* out) {
+    SURGEON_GUARD({
+        const auto& res = deref(r, "r");
+        require_not_null(out, "out");
+        *out = res.loss;
+    });
+}
+
+surgeon_status surgeon_prune_result_mask(const surgeon_prune_result* r, surgeon_mask** out) {
+    SURGEON_GUARD({
+        const auto& res = deref(r, "r");
+        require_out(out);
+        auto m = std::make_unique<surgeon_mask>();
+        m->m = res.mask;
+        *out = m.release();
+    });
+}
+
+surgeon_status surgeon_prune_result_qresult(const surgeon_prune_result* r, surgeon_qresult** out) {
+    SURGEON_GUARD({
+        const auto& res = deref(r, "r");
+        require_out(out);
+        std::unique_ptr<surgeon_qresult> q;
+        if (res.quant) {
+            q = std::make_unique<surgeon_qresult>();
+            q->r = *res.quant;
+        }
+        *out = q.release();
+    });
+}
+
+surgeon_status surgeon_solver_prune(surgeon_solver* s, float* w, int64_t rows, int64_t cols, int64_t ld,
+                                    const surgeon_prune_options* opts, surgeon_prune_result* result) {
     SURGEON_GUARD({
         Solver& solver = *deref(s, "s").impl;
-        PruneOptions opt;
-        opt.sparsity = sparsity;
-        opt.n = n;
-        opt.m = m;
-        opt.scope = mask_scope_arg(scope);
-        solver.prune(weight_view(w, rows, cols, ld), opt, config_of(quantizer),
-                     mask_out ? &mask_out->m : nullptr, qresult_out ? &qresult_out->r : nullptr,
-                     loss_out);
+        const surgeon_prune_options defaults;
+        const surgeon_prune_options& o = opts ? *opts : defaults;
+        const MatView view = weight_view(w, rows, cols, ld);
+        const QuantConfig* quant = o.quantizer ? &o.quantizer->cfg : nullptr;
+        const std::vector<int>* row_bits = o.quantizer ? row_bits_for(*o.quantizer, rows) : nullptr;
+        surgeon_prune_result filled;
+        if (quant) filled.quant.emplace();
+        solver.prune(view, o.opt, quant, result ? &filled.mask : nullptr,
+                     result && quant ? &*filled.quant : nullptr, result ? &filled.loss : nullptr, row_bits);
+        if (result) *result = std::move(filled);
     });
 }
 
 surgeon_status surgeon_solver_quantize(surgeon_solver* s, float* w, int64_t rows, int64_t cols,
-                                       int64_t ld, const surgeon_quantizer* quantizer,
+                                       int64_t ld, const surgeon_quantizer* q,
                                        surgeon_qresult* qresult_out, double* loss_out) {
     SURGEON_GUARD({
         Solver& solver = *deref(s, "s").impl;
-        const QuantConfig& cfg = deref(quantizer, "quantizer").cfg;
-        solver.quantize(weight_view(w, rows, cols, ld), cfg,
-                        qresult_out ? &qresult_out->r : nullptr, loss_out);
+        const surgeon_quantizer& quantizer = deref(q, "q");
+        solver.quantize(weight_view(w, rows, cols, ld), quantizer.cfg, qresult_out ? &qresult_out->r : nullptr,
+                        loss_out, row_bits_for(quantizer, rows));
     });
 }
 
 surgeon_status surgeon_prune_magnitude(const surgeon_context* ctx, float* w, int64_t rows,
-                                       int64_t cols, int64_t ld, double sparsity, int n, int m,
+                                       int64_t cols, int64_t ld, const surgeon_prune_options* opts,
                                        surgeon_mask* mask_out) {
     SURGEON_GUARD({
         MatView view = weight_view(w, rows, cols, ld);
+        const PruneOptions o = baseline_options(opts);
         ContextPtr c = context_of(ctx);
         Mask mask;
-        on_copy(view, [&](MatView copy) { mask = prune_magnitude(*c, copy, sparsity, n, m); });
+        on_copy(view, [&](MatView copy) { mask = prune_magnitude(*c, copy, o.sparsity, o.n, o.m); });
         if (mask_out) mask_out->m = std::move(mask);
     });
 }
 
 surgeon_status surgeon_prune_wanda(const surgeon_context* ctx, float* w, int64_t rows,
                                    int64_t cols, int64_t ld, const surgeon_hessian* h,
-                                   double sparsity, int n, int m, surgeon_mask* mask_out) {
+                                   const surgeon_prune_options* opts, surgeon_mask* mask_out) {
     SURGEON_GUARD({
         MatView view = weight_view(w, rows, cols, ld);
         const Hessian& acc = *deref(h, "h").impl;
         require_shape(acc.cols() == cols, "weight has " + std::to_string(cols) +
                                               " columns, the Hessian " + std::to_string(acc.cols()));
+        const PruneOptions o = baseline_options(opts);
         // ‖x_j‖₂ = sqrt(n · H_jj / 2); the constant factor does not change a row's ranking.
         std::vector<float> norms = acc.diagonal();
         for (float& v : norms) v = std::sqrt(v);
         ContextPtr c = context_of(ctx);
         Mask mask;
-        on_copy(view, [&](MatView copy) { mask = prune_wanda(*c, copy, norms, sparsity, n, m); });
+        on_copy(view, [&](MatView copy) { mask = prune_wanda(*c, copy, norms, o.sparsity, o.n, o.m); });
         if (mask_out) mask_out->m = std::move(mask);
     });
 }
 
 surgeon_status surgeon_quantize_rtn(const surgeon_context* ctx, float* w, int64_t rows,
-                                    int64_t cols, int64_t ld, const surgeon_quantizer* quantizer,
+                                    int64_t cols, int64_t ld, const surgeon_quantizer* q,
                                     surgeon_qresult* qresult_out) {
     SURGEON_GUARD({
         MatView view = weight_view(w, rows, cols, ld);
-        const QuantConfig& cfg = deref(quantizer, "quantizer").cfg;
+        const surgeon_quantizer& quantizer = deref(q, "q");
+        const std::vector<int>* row_bits = row_bits_for(quantizer, rows);
         ContextPtr c = context_of(ctx);
         QuantResult res;
-        on_copy(view, [&](MatView copy) { quantize_rtn(*c, copy, cfg, &res); });
+        on_copy(view, [&](MatView copy) { quantize_rtn(*c, copy, quantizer.cfg, &res, row_bits); });
         if (qresult_out) qresult_out->r = std::move(res);
     });
 }

@@ -5,16 +5,13 @@
 #include <cstring>
 #include <memory>
 
+#include "capi/buffer.hpp"
 #include "capi/guard.hpp"
 #include "capi/handles.hpp"
+#include "capi/prunenet_handle.hpp"
 #include "io/load.hpp"
 #include "structured/ffn_slice.hpp"
-#include "structured/prunenet.hpp"
 #include "structured/spectral.hpp"
-
-struct surgeon_prunenet {
-    surgeon::structured::Policy policy;
-};
 
 using namespace surgeon;
 using namespace surgeon::capi;
@@ -39,26 +36,6 @@ model::LayerWeights ffn_of(const float* gate, const float* up, const float* down
     l.w3 = copy_matrix(up, hidden, dim, 0, "up");
     if (need_down || down) l.w2 = copy_matrix(down, dim, hidden, 0, "down");
     return l;
-}
-
-structured::TrainOptions train_options(const surgeon_prunenet_options* o) {
-    structured::TrainOptions t;
-    if (!o) return t;
-    require_arg(o->ratio >= 0.0 && o->ratio < 1.0, "options.ratio must be in [0, 1)");
-    require_arg(o->steps >= 1 && o->samples >= 2 && o->features >= 1 && o->learning_rate > 0.0,
-                "options need steps >= 1, samples >= 2, features >= 1, learning_rate > 0");
-    t.ratio = o->ratio;
-    t.steps = o->steps;
-    t.samples = o->samples;
-    t.learning_rate = o->learning_rate;
-    t.features = o->features;
-    t.seed = o->seed;
-    return t;
-}
-
-void write_selection(const std::vector<int64_t>& sel, int64_t* keep, int64_t* keep_count) {
-    std::copy(sel.begin(), sel.end(), keep);
-    *keep_count = static_cast<int64_t>(sel.size());
 }
 
 std::vector<int64_t> select(const std::vector<float>& scores, double ratio) {
@@ -107,6 +84,8 @@ surgeon_status surgeon_ffn_scores(surgeon_ffn_method method, const float* gate, 
         } else if (method_value == SURGEON_FFN_RANDOM) {
             require_shape(hidden >= 1, "hidden must be >= 1");
             s = structured::random_scores(hidden, seed);
+        } else if (method_value == SURGEON_FFN_PRUNENET) {
+            fail(SURGEON_ERR_INVALID_ARGUMENT, "SURGEON_FFN_PRUNENET needs a policy: use surgeon_prunenet_scores");
         } else {
             fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown method " + std::to_string(method_value));
         }
@@ -114,39 +93,38 @@ surgeon_status surgeon_ffn_scores(surgeon_ffn_method method, const float* gate, 
     });
 }
 
-surgeon_status surgeon_ffn_select(const float* scores, int64_t hidden, double ratio, int64_t* keep,
-                                  int64_t* keep_count) {
+surgeon_status surgeon_ffn_select(const float* scores, int64_t hidden, double ratio, int64_t* keep, size_t cap,
+                                  size_t* needed) {
     SURGEON_GUARD({
         require_not_null(scores, "scores");
-        require_not_null(keep, "keep");
-        require_not_null(keep_count, "keep_count");
         require_shape(hidden >= 1, "hidden must be >= 1");
-        write_selection(select(std::vector<float>(scores, scores + hidden), ratio), keep, keep_count);
+        write_array(select(std::vector<float>(scores, scores + hidden), ratio), keep, cap, needed);
     });
 }
 
-surgeon_status surgeon_ffn_slice(const float* gate, const float* up, const float* down, int64_t hidden,
-                                 int64_t dim, const int64_t* keep, int64_t keep_count, float* gate_out,
-                                 float* up_out, float* down_out) {
+surgeon_status surgeon_ffn_slice(float* gate, float* up, float* down, int64_t hidden, int64_t dim,
+                                 const int64_t* keep, int64_t keep_count) {
     SURGEON_GUARD({
         require_not_null(keep, "keep");
-        require_not_null(gate_out, "gate_out");
-        require_not_null(up_out, "up_out");
-        require_not_null(down_out, "down_out");
         require_arg(keep_count >= 1 && keep_count <= hidden, "keep_count must be in [1, hidden]");
         model::LayerWeights l = ffn_of(gate, up, down, hidden, dim, true);
         structured::slice_ffn(l, std::vector<int64_t>(keep, keep + keep_count));
-        std::copy(l.w1.data.begin(), l.w1.data.end(), gate_out);
-        std::copy(l.w3.data.begin(), l.w3.data.end(), up_out);
-        std::copy(l.w2.data.begin(), l.w2.data.end(), down_out);
+        std::copy(l.w1.data.begin(), l.w1.data.end(), gate);
+        std::copy(l.w3.data.begin(), l.w3.data.end(), up);
+        std::copy(l.w2.data.begin(), l.w2.data.end(), down);
     });
 }
 
-surgeon_status surgeon_prunenet_options_default(surgeon_prunenet_options* out) {
+surgeon_status surgeon_prunenet_options_init(surgeon_prunenet_options* options, unsigned int version) {
     SURGEON_GUARD({
-        require_not_null(out, "out");
+        init_struct(options, version, SURGEON_PRUNENET_OPTIONS_VERSION, "options");
         const structured::TrainOptions t;
-        *out = {t.ratio, t.steps, t.samples, t.learning_rate, t.features, t.seed};
+        options->steps = t.steps;
+        options->ratio = t.ratio;
+        options->samples = t.samples;
+        options->features = t.features;
+        options->learning_rate = t.learning_rate;
+        options->seed = t.seed;
     });
 }
 
@@ -176,21 +154,18 @@ surgeon_status surgeon_prunenet_train_model(surgeon_prunenet** out, const surgeo
 }
 
 surgeon_status surgeon_prunenet_train_ffn(surgeon_prunenet** out, const surgeon_context* ctx, int64_t dim,
-                                          int64_t blocks, const float* const* gates, const float* const* ups,
-                                          const float* const* downs, const int64_t* hidden,
+                                          int64_t blocks, const float* const* ffn, const int64_t* hidden,
                                           const surgeon_prunenet_options* options) {
     SURGEON_GUARD({
         require_out(out);
-        require_not_null(gates, "gates");
-        require_not_null(ups, "ups");
-        require_not_null(downs, "downs");
+        require_not_null(ffn, "ffn");
         require_not_null(hidden, "hidden");
         require_arg(blocks >= 1, "blocks must be >= 1");
         const auto t = train_options(options);
         model::Model m;
         m.config.dim = dim;
         for (int64_t b = 0; b < blocks; ++b)
-            m.layers.push_back(ffn_of(gates[b], ups[b], downs[b], hidden[b], dim, true));
+            m.layers.push_back(ffn_of(ffn[3 * b], ffn[3 * b + 1], ffn[3 * b + 2], hidden[b], dim, true));
         const ContextPtr c = context_of(ctx);
         auto p = std::make_unique<surgeon_prunenet>();
         p->policy = structured::train_policy(m, t, *c);
@@ -206,12 +181,14 @@ surgeon_status surgeon_prunenet_save(const surgeon_prunenet* policy, const char*
     });
 }
 
-surgeon_status surgeon_prunenet_load(surgeon_prunenet** out, const char* path) {
+surgeon_status surgeon_prunenet_load(surgeon_prunenet** out, const surgeon_context* ctx, const char* path) {
     SURGEON_GUARD({
         require_out(out);
         require_not_null(path, "path");
         auto p = std::make_unique<surgeon_prunenet>();
         p->policy = structured::Policy::load(path);
+        context_of(ctx)->log(SURGEON_LOG_INFO, std::string("loaded PruneNet policy '") + path + "' for hidden size " +
+                                                   std::to_string(p->policy.dim()));
         *out = p.release();
     });
 }
@@ -231,18 +208,6 @@ surgeon_status surgeon_prunenet_scores(const surgeon_prunenet* policy, const flo
         require_not_null(scores, "scores");
         const auto s = p.policy.scores(ffn_of(gate, up, down, hidden, dim, true));
         std::copy(s.begin(), s.end(), scores);
-    });
-}
-
-surgeon_status surgeon_prunenet_select(const surgeon_prunenet* policy, const float* gate, const float* up,
-                                       const float* down, int64_t hidden, int64_t dim, double ratio,
-                                       int64_t* keep, int64_t* keep_count) {
-    SURGEON_GUARD({
-        const auto& p = deref(policy, "policy");
-        require_not_null(keep, "keep");
-        require_not_null(keep_count, "keep_count");
-        write_selection(select(p.policy.scores(ffn_of(gate, up, down, hidden, dim, true)), ratio), keep,
-                        keep_count);
     });
 }
 

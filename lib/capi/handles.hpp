@@ -1,7 +1,11 @@
 // Definitions of the opaque C handles: thin owners of the C++ objects.
 #pragma once
 
+#include <cstring>
 #include <memory>
+#include <string>
+#include <optional>
+#include <vector>
 
 #include "core/context.hpp"
 #include "core/checks.hpp"
@@ -18,6 +22,7 @@ struct surgeon_hessian {
 };
 struct surgeon_quantizer {
     surgeon::QuantConfig cfg;
+    std::vector<int> row_bits;  // empty: every row at cfg.bits
 };
 struct surgeon_qresult {
     surgeon::QuantResult r;
@@ -27,6 +32,20 @@ struct surgeon_mask {
 };
 struct surgeon_solver {
     std::unique_ptr<surgeon::Solver> impl;
+    surgeon::ContextPtr ctx;  // the settings it was created with (the solver's own work)
+};
+struct surgeon_solver_options {
+    double percdamp = 0.01;
+    int64_t block_size = 128;
+};
+struct surgeon_prune_options {
+    surgeon::PruneOptions opt{0.5, 0, 0, SURGEON_MASK_SCOPE_BLOCK};
+    std::optional<surgeon_quantizer> quantizer;
+};
+struct surgeon_prune_result {
+    double loss = 0.0;
+    surgeon::Mask mask;
+    std::optional<surgeon::QuantResult> quant;
 };
 
 namespace surgeon::capi {
@@ -44,6 +63,35 @@ T& deref(T* handle, const char* what) {
 template <typename T>
 void require_out(T** out) {
     require_not_null(out, "out");
+}
+
+// The per-row widths of a quantizer for a weight of `rows` rows (nullptr: uniform width).
+inline const std::vector<int>* row_bits_for(const surgeon_quantizer& q, int64_t rows) {
+    if (q.row_bits.empty()) return nullptr;
+    require_shape(static_cast<int64_t>(q.row_bits.size()) == rows,
+                  "the quantizer has widths for " + std::to_string(q.row_bits.size()) +
+                      " rows, the weight has " + std::to_string(rows));
+    return &q.row_bits;
+}
+
+// Public structs carry their version first; an unknown one is refused.
+template <typename S>
+void require_version(const S* s, unsigned int expected, const char* what) {
+    require_not_null(s, what);
+    require_arg(s->version == expected, std::string(what) + "->version is " + std::to_string(s->version) +
+                                            ", this library knows " + std::to_string(expected) +
+                                            " (initialise it with its _INIT macro or _init function)");
+}
+
+// surgeon_X_init: every byte zero (padding included), then the version; the caller sets
+// any non-zero default field by field.
+template <typename S>
+void init_struct(S* s, unsigned int version, unsigned int expected, const char* what) {
+    require_not_null(s, what);
+    require_arg(version == expected, std::string("unknown version ") + std::to_string(version) + " of " + what +
+                                         " (this library knows " + std::to_string(expected) + ")");
+    std::memset(static_cast<void*>(s), 0, sizeof(S));
+    s->version = version;
 }
 
 }  // namespace surgeon::capi

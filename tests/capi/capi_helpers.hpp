@@ -27,6 +27,12 @@ using QuantizerPtr =
     std::unique_ptr<surgeon_quantizer, Deleter<surgeon_quantizer, surgeon_quantizer_free>>;
 using QResultPtr = std::unique_ptr<surgeon_qresult, Deleter<surgeon_qresult, surgeon_qresult_free>>;
 using MaskPtr = std::unique_ptr<surgeon_mask, Deleter<surgeon_mask, surgeon_mask_free>>;
+using SolverOptionsPtr = std::unique_ptr<surgeon_solver_options,
+                                         Deleter<surgeon_solver_options, surgeon_solver_options_free>>;
+using PruneOptionsPtr = std::unique_ptr<surgeon_prune_options,
+                                        Deleter<surgeon_prune_options, surgeon_prune_options_free>>;
+using PruneResultPtr = std::unique_ptr<surgeon_prune_result,
+                                       Deleter<surgeon_prune_result, surgeon_prune_result_free>>;
 
 #define CAPI_OK(call) ASSERT_EQ((call), SURGEON_OK) << #call << ": " << surgeon_last_error()
 
@@ -65,11 +71,63 @@ inline HessianPtr random_hessian(int64_t n, int64_t tokens, unsigned seed,
     return HessianPtr(h);
 }
 
+inline SolverOptionsPtr solver_options(int64_t block = 128, double percdamp = 0.01) {
+    surgeon_solver_options* o = nullptr;
+    EXPECT_EQ(surgeon_solver_options_new(&o), SURGEON_OK);
+    EXPECT_EQ(surgeon_solver_options_set_block_size(o, block), SURGEON_OK) << surgeon_last_error();
+    EXPECT_EQ(surgeon_solver_options_set_damping(o, percdamp), SURGEON_OK) << surgeon_last_error();
+    return SolverOptionsPtr(o);
+}
+
 inline SolverPtr new_solver(const surgeon_hessian* h, int64_t block = 128,
                             const surgeon_context* ctx = nullptr, double percdamp = 0.01) {
     surgeon_solver* s = nullptr;
-    EXPECT_EQ(surgeon_solver_new(&s, ctx, h, percdamp, block), SURGEON_OK) << surgeon_last_error();
+    EXPECT_EQ(surgeon_solver_new(&s, ctx, h, solver_options(block, percdamp).get()), SURGEON_OK)
+        << surgeon_last_error();
     return SolverPtr(s);
+}
+
+// Pruning options with valid values (setters refuse invalid ones).
+inline PruneOptionsPtr prune_options(double sparsity, int n = 0, int m = 0,
+                                     surgeon_mask_scope scope = SURGEON_MASK_SCOPE_BLOCK,
+                                     const surgeon_quantizer* q = nullptr) {
+    surgeon_prune_options* o = nullptr;
+    EXPECT_EQ(surgeon_prune_options_new(&o), SURGEON_OK);
+    EXPECT_EQ(surgeon_prune_options_set_sparsity(o, sparsity), SURGEON_OK) << surgeon_last_error();
+    EXPECT_EQ(surgeon_prune_options_set_nm(o, n, m), SURGEON_OK) << surgeon_last_error();
+    EXPECT_EQ(surgeon_prune_options_set_mask_scope(o, scope), SURGEON_OK) << surgeon_last_error();
+    EXPECT_EQ(surgeon_prune_options_set_quantizer(o, q), SURGEON_OK) << surgeon_last_error();
+    return PruneOptionsPtr(o);
+}
+
+inline PruneResultPtr new_prune_result() {
+    surgeon_prune_result* r = nullptr;
+    EXPECT_EQ(surgeon_prune_result_new(&r), SURGEON_OK);
+    return PruneResultPtr(r);
+}
+
+// SparseGPT through surgeon_solver_prune with the outputs of a result copied out: *mask_out
+// and *qresult_out (each nullable) receive new handles, *loss_out the loss. Returns the
+// call's status (the outputs are left alone on failure).
+inline surgeon_status solver_prune(surgeon_solver* s, float* w, int64_t rows, int64_t cols,
+                                   int64_t ld, const surgeon_prune_options* opts,
+                                   MaskPtr* mask_out = nullptr, QResultPtr* qresult_out = nullptr,
+                                   double* loss_out = nullptr) {
+    PruneResultPtr result = new_prune_result();
+    const surgeon_status st = surgeon_solver_prune(s, w, rows, cols, ld, opts, result.get());
+    if (st != SURGEON_OK) return st;
+    if (mask_out) {
+        surgeon_mask* m = nullptr;
+        EXPECT_EQ(surgeon_prune_result_mask(result.get(), &m), SURGEON_OK);
+        mask_out->reset(m);
+    }
+    if (qresult_out) {
+        surgeon_qresult* q = nullptr;
+        EXPECT_EQ(surgeon_prune_result_qresult(result.get(), &q), SURGEON_OK);
+        qresult_out->reset(q);
+    }
+    if (loss_out) EXPECT_EQ(surgeon_prune_result_loss(result.get(), loss_out), SURGEON_OK);
+    return st;
 }
 
 inline QuantizerPtr new_quantizer(int bits, int64_t group = 0, bool symmetric = true) {

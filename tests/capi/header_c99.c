@@ -29,6 +29,9 @@ int main(void) {
     unsigned long state = 12345ul;
     surgeon_hessian* h = NULL;
     surgeon_solver* solver = NULL;
+    surgeon_solver_options* solver_opts = NULL;
+    surgeon_prune_options* opts = NULL;
+    surgeon_prune_result* result = NULL;
     surgeon_mask* mask = NULL;
     int failures = 0, nm_ok = 0, i, g, k;
     int64_t samples = 0;
@@ -47,13 +50,19 @@ int main(void) {
     failures += check(surgeon_hessian_add_f32(h, x + (TOKENS / 2) * COLS, TOKENS / 2, COLS, 0),
                       "add 2");
     failures += check(surgeon_hessian_samples(h, &samples), "samples");
-    failures += check(surgeon_solver_new(&solver, NULL, h, 0.01, 32), "solver_new");
-    failures += check(surgeon_mask_new(&mask, 0, 0), "mask_new");
+    failures += check(surgeon_solver_options_new(&solver_opts), "solver_options_new");
     if (failures) goto done;
+    failures += check(surgeon_solver_options_set_block_size(solver_opts, 32), "set_block_size");
+    failures += check(surgeon_solver_new(&solver, NULL, h, solver_opts), "solver_new");
+    failures += check(surgeon_prune_options_new(&opts), "prune_options_new");
+    failures += check(surgeon_prune_result_new(&result), "prune_result_new");
+    if (failures) goto done;
+    failures += check(surgeon_prune_options_set_nm(opts, 2, 4), "set_nm");
 
-    failures += check(surgeon_solver_prune(solver, w, ROWS, COLS, 0, 0.0, 2, 4,
-                                           SURGEON_MASK_SCOPE_BLOCK, NULL, mask, NULL, NULL),
+    failures += check(surgeon_solver_prune(solver, w, ROWS, COLS, 0, opts, result),
                       "solver_prune");
+    failures += check(surgeon_prune_result_mask(result, &mask), "result_mask");
+    if (failures) goto done;
     failures += check(surgeon_mask_check_nm(mask, 2, 4, &nm_ok), "check_nm");
     failures += check(surgeon_mask_to_bytes(mask, keep), "to_bytes");
     failures += check(surgeon_reconstruction_error(h, original, w, ROWS, COLS, 0, &error),
@@ -91,8 +100,7 @@ int main(void) {
         ++failures;
     }
     /* An error path from C: status and message. */
-    if (surgeon_solver_prune(solver, w, ROWS, COLS, 0, 1.0, 0, 0, SURGEON_MASK_SCOPE_BLOCK, NULL,
-                             NULL, NULL, NULL) != SURGEON_ERR_INVALID_ARGUMENT ||
+    if (surgeon_prune_options_set_sparsity(opts, 1.0) != SURGEON_ERR_INVALID_ARGUMENT ||
         surgeon_last_error()[0] == '\0') {
         fprintf(stderr, "sparsity 1.0 was not rejected\n");
         ++failures;
@@ -100,6 +108,9 @@ int main(void) {
 
 done:
     surgeon_mask_free(mask);
+    surgeon_prune_result_free(result);
+    surgeon_prune_options_free(opts);
+    surgeon_solver_options_free(solver_opts);
     surgeon_solver_free(solver);
     surgeon_hessian_free(h);
     return failures ? EXIT_FAILURE : EXIT_SUCCESS;

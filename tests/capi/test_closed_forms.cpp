@@ -14,17 +14,16 @@ TEST(CapiClosedForm, SparseGptWithIdentityHessianIsBlockwiseMagnitude) {
     auto solver = new_solver(h.get(), block);
     const auto w0 = random_matrix(rows, cols, 1);
     auto w = w0;
-    auto mask = new_mask();
-    CAPI_OK(surgeon_solver_prune(solver.get(), w.data(), rows, cols, 0, 0.5, 0, 0,
-                                 SURGEON_MASK_SCOPE_BLOCK, nullptr, mask.get(), nullptr, nullptr));
+    MaskPtr mask;
+    CAPI_OK(solver_prune(solver.get(), w.data(), rows, cols, 0, prune_options(0.5).get(), &mask));
     // Magnitude pruning of each column block in place, through a leading dimension.
     auto expected = w0;
     auto expected_mask = std::vector<uint8_t>(static_cast<size_t>(rows * cols));
     for (int64_t c0 = 0; c0 < cols; c0 += block) {
         const int64_t width = std::min(block, cols - c0);
         auto block_mask = new_mask();
-        CAPI_OK(surgeon_prune_magnitude(nullptr, expected.data() + c0, rows, width, cols, 0.5, 0, 0,
-                                        block_mask.get()));
+        CAPI_OK(surgeon_prune_magnitude(nullptr, expected.data() + c0, rows, width, cols,
+                                        prune_options(0.5).get(), block_mask.get()));
         const auto bytes = mask_bytes(block_mask.get());
         for (int64_t r = 0; r < rows; ++r)
             for (int64_t c = 0; c < width; ++c)
@@ -67,10 +66,11 @@ TEST(CapiClosedForm, PruneWithZeroSparsityAndQuantizerIsGptq) {
     for (int64_t group : {0, 16}) {
         auto q = new_quantizer(4, group);
         auto a = random_matrix(rows, cols, 4), b = a;
-        auto qa = new_qresult(), qb = new_qresult();
+        QResultPtr qa;
+        auto qb = new_qresult();
         double la = -1, lb = -2;
-        CAPI_OK(surgeon_solver_prune(solver.get(), a.data(), rows, cols, 0, 0.0, 0, 0,
-                                     SURGEON_MASK_SCOPE_BLOCK, q.get(), nullptr, qa.get(), &la));
+        auto opts = prune_options(0.0, 0, 0, SURGEON_MASK_SCOPE_BLOCK, q.get());
+        CAPI_OK(solver_prune(solver.get(), a.data(), rows, cols, 0, opts.get(), nullptr, &qa, &la));
         CAPI_OK(surgeon_solver_quantize(solver.get(), b.data(), rows, cols, 0, q.get(), qb.get(),
                                         &lb));
         EXPECT_TRUE(same_bytes(a, b)) << "group " << group;
@@ -91,9 +91,8 @@ TEST(CapiClosedForm, SolverBeatsBaselinesOnCorrelatedInputs) {
     auto solver = new_solver(h.get(), 128);
     const auto w0 = random_matrix(rows, cols, 6);
     auto sgpt = w0, mag = w0, gptq = w0, rtn = w0;
-    CAPI_OK(surgeon_solver_prune(solver.get(), sgpt.data(), rows, cols, 0, 0.5, 0, 0,
-                                 SURGEON_MASK_SCOPE_BLOCK, nullptr, nullptr, nullptr, nullptr));
-    CAPI_OK(surgeon_prune_magnitude(nullptr, mag.data(), rows, cols, 0, 0.5, 0, 0, nullptr));
+    CAPI_OK(surgeon_solver_prune(solver.get(), sgpt.data(), rows, cols, 0, nullptr, nullptr));
+    CAPI_OK(surgeon_prune_magnitude(nullptr, mag.data(), rows, cols, 0, nullptr, nullptr));
     auto q = new_quantizer(3);
     CAPI_OK(surgeon_solver_quantize(solver.get(), gptq.data(), rows, cols, 0, q.get(), nullptr,
                                     nullptr));

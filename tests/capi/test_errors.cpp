@@ -27,6 +27,11 @@ protected:
         qr_ = new_qresult();
         auto other = random_matrix(3, 5, 3);
         CAPI_OK(surgeon_quantize_rtn(nullptr, other.data(), 3, 5, 0, q_.get(), qr_.get()));
+        result_ = new_prune_result();
+        auto pruned = random_matrix(kRows, kCols, 9);
+        auto opts = prune_options(0.25, 0, 0, SURGEON_MASK_SCOPE_BLOCK, q_.get());
+        CAPI_OK(surgeon_solver_prune(solver_.get(), pruned.data(), kRows, kCols, 0, opts.get(),
+                                     result_.get()));
     }
 
     struct Snapshot {
@@ -36,6 +41,8 @@ protected:
         std::vector<uint8_t> codes;
         double loss = 0;
         int64_t samples = 0;
+        double result_loss = 0;
+        std::vector<uint8_t> result_mask, result_codes;
     };
 
     Snapshot snapshot() const {
@@ -47,6 +54,16 @@ protected:
         surgeon_qresult_codes(qr_.get(), s.codes.data());
         s.loss = loss_;
         surgeon_hessian_samples(h_.get(), &s.samples);
+        surgeon_prune_result_loss(result_.get(), &s.result_loss);
+        surgeon_mask* m = nullptr;
+        surgeon_prune_result_mask(result_.get(), &m);
+        MaskPtr mask(m);
+        s.result_mask = mask_bytes(mask.get());
+        surgeon_qresult* q = nullptr;
+        surgeon_prune_result_qresult(result_.get(), &q);
+        QResultPtr codes(q);
+        s.result_codes.resize(static_cast<size_t>(kRows * kCols));
+        surgeon_qresult_codes(codes.get(), s.result_codes.data());
         return s;
     }
 
@@ -64,25 +81,28 @@ protected:
         EXPECT_EQ(after.codes, before.codes) << function << " changed the codes " << what;
         EXPECT_EQ(after.loss, before.loss) << function << " wrote the loss " << what;
         EXPECT_EQ(after.samples, before.samples);
+        EXPECT_EQ(after.result_loss, before.result_loss) << function << " changed the result " << what;
+        EXPECT_EQ(after.result_mask, before.result_mask) << function << " changed the result " << what;
+        EXPECT_EQ(after.result_codes, before.result_codes) << function << " changed the result " << what;
     }
 
     surgeon_status prune(double sparsity, int n = 0, int m = 0,
                          surgeon_mask_scope scope = SURGEON_MASK_SCOPE_BLOCK, int64_t cols = kCols,
                          int64_t ld = 0, int64_t rows = kRows) {
-        return surgeon_solver_prune(solver_.get(), w_.data(), rows, cols, ld, sparsity, n, m,
-                                    scope, q_.get(), mask_.get(), qr_.get(), &loss_);
+        auto opts = prune_options(sparsity, n, m, scope, q_.get());
+        return surgeon_solver_prune(solver_.get(), w_.data(), rows, cols, ld, opts.get(), result_.get());
     }
     surgeon_status quantize(int64_t cols = kCols, int64_t ld = 0, int64_t rows = kRows) {
         return surgeon_solver_quantize(solver_.get(), w_.data(), rows, cols, ld, q_.get(),
                                        qr_.get(), &loss_);
     }
     surgeon_status magnitude(double sparsity, int n = 0, int m = 0) {
-        return surgeon_prune_magnitude(nullptr, w_.data(), kRows, kCols, 0, sparsity, n, m,
-                                       mask_.get());
+        return surgeon_prune_magnitude(nullptr, w_.data(), kRows, kCols, 0,
+                                       prune_options(sparsity, n, m).get(), mask_.get());
     }
     surgeon_status wanda(double sparsity, int n = 0, int m = 0, int64_t cols = kCols) {
-        return surgeon_prune_wanda(nullptr, w_.data(), kRows, cols, 0, h_.get(), sparsity, n, m,
-                                   mask_.get());
+        return surgeon_prune_wanda(nullptr, w_.data(), kRows, cols, 0, h_.get(),
+                                   prune_options(sparsity, n, m).get(), mask_.get());
     }
     surgeon_status rtn() {
         return surgeon_quantize_rtn(nullptr, w_.data(), kRows, kCols, 0, q_.get(), qr_.get());
@@ -93,6 +113,7 @@ protected:
     QuantizerPtr q_;
     MaskPtr mask_;
     QResultPtr qr_;
+    PruneResultPtr result_;
     std::vector<float> w_;
     double loss_ = 12345.0;
 };
@@ -160,28 +181,31 @@ TEST_F(ErrorPaths, ShapeMismatch) {
     EXPECT_EQ(untouched, mask_.get());
 }
 
+// Invalid option values are refused by the setters, which leave the options as they were.
 TEST_F(ErrorPaths, SparsityOutOfRange) {
-    const Snapshot before = snapshot();
+    auto opts = prune_options(0.25);
     for (double s : {1.0, -0.1, 1.5, static_cast<double>(kNaN), static_cast<double>(kInf)}) {
-        const std::string what = "sparsity " + std::to_string(s);
-        expect_failed(prune(s), SURGEON_ERR_INVALID_ARGUMENT, "surgeon_solver_prune", before, what);
-        expect_failed(magnitude(s), SURGEON_ERR_INVALID_ARGUMENT, "surgeon_prune_magnitude", before,
-                      what);
-        expect_failed(wanda(s), SURGEON_ERR_INVALID_ARGUMENT, "surgeon_prune_wanda", before, what);
+        EXPECT_EQ(surgeon_prune_options_set_sparsity(opts.get(), s), SURGEON_ERR_INVALID_ARGUMENT) << s;
+        EXPECT_TRUE(starts_with(last_error(), "surgeon_prune_options_set_sparsity: ")) << last_error();
+        double got = -1;
+        CAPI_OK(surgeon_prune_options_get_sparsity(opts.get(), &got));
+        EXPECT_EQ(got, 0.25);
     }
 }
 
 TEST_F(ErrorPaths, InvalidNM) {
     const Snapshot before = snapshot();
+    auto opts = prune_options(0.5, 2, 4);
     const int bad[][2] = {{2, 2}, {4, 2}, {0, 4}, {4, 0}, {-1, 4}, {2, 257}, {300, 256}};
     for (const auto& nm : bad) {
         const std::string what = std::to_string(nm[0]) + ":" + std::to_string(nm[1]);
-        expect_failed(prune(0.5, nm[0], nm[1]), SURGEON_ERR_INVALID_ARGUMENT,
-                      "surgeon_solver_prune", before, what);
-        expect_failed(magnitude(0.5, nm[0], nm[1]), SURGEON_ERR_INVALID_ARGUMENT,
-                      "surgeon_prune_magnitude", before, what);
-        expect_failed(wanda(0.5, nm[0], nm[1]), SURGEON_ERR_INVALID_ARGUMENT,
-                      "surgeon_prune_wanda", before, what);
+        EXPECT_EQ(surgeon_prune_options_set_nm(opts.get(), nm[0], nm[1]), SURGEON_ERR_INVALID_ARGUMENT)
+            << what;
+        EXPECT_TRUE(starts_with(last_error(), "surgeon_prune_options_set_nm: ")) << last_error();
+        int n = 0, m = 0;
+        CAPI_OK(surgeon_prune_options_get_nm(opts.get(), &n, &m));
+        EXPECT_EQ(n, 2);
+        EXPECT_EQ(m, 4);
         int ok = 7;
         EXPECT_EQ(surgeon_mask_check_nm(mask_.get(), nm[0], nm[1], &ok),
                   SURGEON_ERR_INVALID_ARGUMENT) << what;
@@ -189,13 +213,15 @@ TEST_F(ErrorPaths, InvalidNM) {
     }
     // A valid n:m whose groups would straddle the solver's 32-column blocks.
     expect_failed(prune(0.5, 2, 3), SURGEON_ERR_INVALID_ARGUMENT, "surgeon_solver_prune", before);
-    expect_failed(prune(0.5, 0, 0, static_cast<surgeon_mask_scope>(7)),
-                  SURGEON_ERR_INVALID_ARGUMENT, "surgeon_solver_prune", before, "scope");
-    // Codes requested without a quantizer.
-    expect_failed(surgeon_solver_prune(solver_.get(), w_.data(), kRows, kCols, 0, 0.5, 0, 0,
-                                       SURGEON_MASK_SCOPE_BLOCK, nullptr, mask_.get(), qr_.get(),
-                                       &loss_),
-                  SURGEON_ERR_INVALID_ARGUMENT, "surgeon_solver_prune", before);
+    EXPECT_EQ(surgeon_prune_options_set_mask_scope(opts.get(), static_cast<surgeon_mask_scope>(7)),
+              SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(starts_with(last_error(), "surgeon_prune_options_set_mask_scope: ")) << last_error();
+    // The baselines do not quantize: options with a quantizer are refused.
+    auto joint = prune_options(0.5, 0, 0, SURGEON_MASK_SCOPE_BLOCK, q_.get());
+    expect_failed(surgeon_prune_magnitude(nullptr, w_.data(), kRows, kCols, 0, joint.get(), mask_.get()),
+                  SURGEON_ERR_INVALID_ARGUMENT, "surgeon_prune_magnitude", before);
+    expect_failed(surgeon_prune_wanda(nullptr, w_.data(), kRows, kCols, 0, h_.get(), joint.get(), mask_.get()),
+                  SURGEON_ERR_INVALID_ARGUMENT, "surgeon_prune_wanda", before);
 }
 
 TEST_F(ErrorPaths, BitsOutOfRange) {
@@ -228,15 +254,26 @@ TEST_F(ErrorPaths, BitsOutOfRange) {
 
 TEST_F(ErrorPaths, BadSolverAndAccumulatorSettings) {
     surgeon_solver* s = solver_.get();
-    EXPECT_EQ(surgeon_solver_new(&s, nullptr, h_.get(), -0.01, 128), SURGEON_ERR_INVALID_ARGUMENT);
-    EXPECT_EQ(surgeon_solver_new(&s, nullptr, h_.get(), static_cast<double>(kNaN), 128),
+    auto opts = solver_options(64, 0.02);
+    EXPECT_EQ(surgeon_solver_options_set_damping(opts.get(), -0.01), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_solver_options_set_damping(opts.get(), static_cast<double>(kNaN)),
               SURGEON_ERR_INVALID_ARGUMENT);
-    EXPECT_EQ(surgeon_solver_new(&s, nullptr, h_.get(), 0.01, 0), SURGEON_ERR_INVALID_ARGUMENT);
-    EXPECT_TRUE(starts_with(last_error(), "surgeon_solver_new: ")) << last_error();
+    EXPECT_EQ(surgeon_solver_options_set_damping(opts.get(), static_cast<double>(kInf)),
+              SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(starts_with(last_error(), "surgeon_solver_options_set_damping: ")) << last_error();
+    EXPECT_EQ(surgeon_solver_options_set_block_size(opts.get(), 0), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_solver_options_set_block_size(opts.get(), -128), SURGEON_ERR_INVALID_ARGUMENT);
+    double damping = 0;
+    int64_t block = 0;
+    CAPI_OK(surgeon_solver_options_get_damping(opts.get(), &damping));
+    CAPI_OK(surgeon_solver_options_get_block_size(opts.get(), &block));
+    EXPECT_EQ(damping, 0.02);
+    EXPECT_EQ(block, 64);
     surgeon_hessian* empty = nullptr;
     CAPI_OK(surgeon_hessian_new(&empty, nullptr, kCols));
     HessianPtr empty_owner(empty);
-    EXPECT_EQ(surgeon_solver_new(&s, nullptr, empty, 0.01, 128), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_solver_new(&s, nullptr, empty, nullptr), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(starts_with(last_error(), "surgeon_solver_new: ")) << last_error();
     EXPECT_EQ(s, solver_.get());
 
     surgeon_hessian* h = h_.get();
@@ -260,11 +297,9 @@ TEST_F(ErrorPaths, NullPointers) {
     float* w = w_.data();
     surgeon_solver* s = solver_.get();
     surgeon_hessian* h = h_.get();
-    expect_failed(surgeon_solver_prune(nullptr, w, kRows, kCols, 0, 0.5, 0, 0,
-                                       SURGEON_MASK_SCOPE_BLOCK, nullptr, nullptr, nullptr, nullptr),
+    expect_failed(surgeon_solver_prune(nullptr, w, kRows, kCols, 0, nullptr, result_.get()),
                   invalid, "surgeon_solver_prune", before, "solver");
-    expect_failed(surgeon_solver_prune(s, nullptr, kRows, kCols, 0, 0.5, 0, 0,
-                                       SURGEON_MASK_SCOPE_BLOCK, nullptr, nullptr, nullptr, nullptr),
+    expect_failed(surgeon_solver_prune(s, nullptr, kRows, kCols, 0, nullptr, result_.get()),
                   invalid, "surgeon_solver_prune", before, "w");
     expect_failed(surgeon_solver_quantize(s, w, kRows, kCols, 0, nullptr, nullptr, nullptr), invalid,
                   "surgeon_solver_quantize", before, "quantizer");
@@ -272,9 +307,9 @@ TEST_F(ErrorPaths, NullPointers) {
                   invalid, "surgeon_solver_quantize", before, "w");
     expect_failed(surgeon_quantize_rtn(nullptr, w, kRows, kCols, 0, nullptr, nullptr), invalid,
                   "surgeon_quantize_rtn", before);
-    expect_failed(surgeon_prune_wanda(nullptr, w, kRows, kCols, 0, nullptr, 0.5, 0, 0, nullptr),
+    expect_failed(surgeon_prune_wanda(nullptr, w, kRows, kCols, 0, nullptr, nullptr, nullptr),
                   invalid, "surgeon_prune_wanda", before);
-    expect_failed(surgeon_prune_magnitude(nullptr, nullptr, kRows, kCols, 0, 0.5, 0, 0, nullptr),
+    expect_failed(surgeon_prune_magnitude(nullptr, nullptr, kRows, kCols, 0, nullptr, nullptr),
                   invalid, "surgeon_prune_magnitude", before);
     expect_failed(surgeon_hessian_add_f32(h, nullptr, 3, kCols, 0), invalid,
                   "surgeon_hessian_add_f32", before);
@@ -299,8 +334,19 @@ TEST_F(ErrorPaths, NullPointers) {
     EXPECT_EQ(surgeon_hessian_copy(h, nullptr, 0), invalid);
     EXPECT_EQ(surgeon_hessian_stats(nullptr, nullptr, nullptr, nullptr), invalid);
     EXPECT_EQ(surgeon_hessian_save(nullptr, "x"), invalid);
-    EXPECT_EQ(surgeon_solver_new(nullptr, nullptr, h, 0.01, 128), invalid);
-    EXPECT_EQ(surgeon_solver_new(&s, nullptr, nullptr, 0.01, 128), invalid);
+    EXPECT_EQ(surgeon_solver_new(nullptr, nullptr, h, nullptr), invalid);
+    EXPECT_EQ(surgeon_solver_new(&s, nullptr, nullptr, nullptr), invalid);
+    EXPECT_EQ(surgeon_solver_options_new(nullptr), invalid);
+    EXPECT_EQ(surgeon_solver_options_set_damping(nullptr, 0.01), invalid);
+    EXPECT_EQ(surgeon_solver_options_get_block_size(nullptr, nullptr), invalid);
+    EXPECT_EQ(surgeon_prune_options_new(nullptr), invalid);
+    EXPECT_EQ(surgeon_prune_options_set_sparsity(nullptr, 0.5), invalid);
+    EXPECT_EQ(surgeon_prune_options_set_quantizer(nullptr, nullptr), invalid);
+    EXPECT_EQ(surgeon_prune_options_get_nm(nullptr, nullptr, nullptr), invalid);
+    EXPECT_EQ(surgeon_prune_result_new(nullptr), invalid);
+    EXPECT_EQ(surgeon_prune_result_loss(result_.get(), nullptr), invalid);
+    EXPECT_EQ(surgeon_prune_result_mask(result_.get(), nullptr), invalid);
+    EXPECT_EQ(surgeon_prune_result_qresult(nullptr, nullptr), invalid);
     EXPECT_EQ(surgeon_solver_factorize(nullptr), invalid);
     EXPECT_EQ(surgeon_solver_damping(s, nullptr), invalid);
     EXPECT_EQ(surgeon_quantizer_new(nullptr, 4), invalid);
@@ -344,13 +390,13 @@ TEST_F(ErrorPaths, FailedFactorizationLeavesWeightsUntouched) {
     auto s = new_solver(h.get());
     std::vector<float> w = {0.5f, -1.0f, 2.0f, 0.25f}, before = w;
     double loss = 3.0;
-    EXPECT_EQ(surgeon_solver_prune(s.get(), w.data(), 2, 2, 0, 0.5, 0, 0, SURGEON_MASK_SCOPE_BLOCK,
-                                   nullptr, mask_.get(), nullptr, &loss),
-              SURGEON_ERR_NUMERIC);
+    const Snapshot outputs = snapshot();
+    EXPECT_EQ(surgeon_solver_prune(s.get(), w.data(), 2, 2, 0, nullptr, result_.get()), SURGEON_ERR_NUMERIC);
     EXPECT_TRUE(starts_with(last_error(), "surgeon_solver_prune: ")) << last_error();
     EXPECT_TRUE(same_bytes(w, before));
-    EXPECT_EQ(loss, 3.0);
-    EXPECT_EQ(mask_bytes(mask_.get()), (std::vector<uint8_t>{1, 0, 0, 1, 1, 0}));
+    const Snapshot after = snapshot();
+    EXPECT_EQ(after.result_loss, outputs.result_loss);
+    EXPECT_EQ(after.result_mask, outputs.result_mask);
     EXPECT_EQ(surgeon_solver_quantize(s.get(), w.data(), 2, 2, 0, q_.get(), qr_.get(), &loss),
               SURGEON_ERR_NUMERIC);
     EXPECT_TRUE(same_bytes(w, before));

@@ -21,8 +21,19 @@ const std::string kData = SURGEON_SAMPLES_DATA_DIR;
 
 ModelPtr load(const std::string& path = kData + "/stories260K.bin") {
     surgeon_model* m = nullptr;
-    EXPECT_EQ(surgeon_model_load(&m, path.c_str()), SURGEON_OK) << surgeon_last_error();
+    EXPECT_EQ(surgeon_model_load(&m, nullptr, path.c_str()), SURGEON_OK) << surgeon_last_error();
     return ModelPtr(m);
+}
+
+// The model's JSON report, through a size query and an exact buffer.
+std::string report_of(const surgeon_model* m) {
+    size_t needed = 0;
+    EXPECT_EQ(surgeon_model_report(m, nullptr, 0, &needed), SURGEON_OK);
+    std::string text(needed, '\0');
+    EXPECT_EQ(surgeon_model_report(m, text.data(), text.size(), &needed), SURGEON_OK);
+    EXPECT_EQ(text.size(), needed);
+    text.pop_back();  // the NUL
+    return text;
 }
 
 const std::string& text() {
@@ -53,7 +64,7 @@ struct TempDir {
 
 TEST(ModelApi, ConfigTokenizerAndPerplexityMatchSources) {
     ModelPtr m = load();
-    surgeon_model_config c{};
+    surgeon_model_config c = SURGEON_MODEL_CONFIG_INIT;
     CAPI_OK(surgeon_model_get_config(m.get(), &c));
     EXPECT_EQ(c.dim, 64);
     EXPECT_EQ(c.hidden_dim, 172);
@@ -65,24 +76,26 @@ TEST(ModelApi, ConfigTokenizerAndPerplexityMatchSources) {
     EXPECT_EQ(c.head_dim, 8);
     EXPECT_GT(c.parameters, 250000);
 
-    int64_t count = 0;
+    size_t count = 0;
     const std::string first = text().substr(0, text().find("\n\n"));
     CAPI_OK(surgeon_model_encode(m.get(), first.c_str(), 1, nullptr, 0, &count));
-    std::vector<int32_t> ids(static_cast<size_t>(count));
+    std::vector<int32_t> ids(count);
     CAPI_OK(surgeon_model_encode(m.get(), first.c_str(), 1, ids.data(), count, &count));
+    EXPECT_EQ(count, ids.size());
     const std::vector<int32_t> expected = {1, 301, 427, 309, 426, 301, 427, 309, 394, 265};
     EXPECT_EQ(std::vector<int32_t>(ids.begin(), ids.begin() + 10), expected);
 
-    surgeon_perplexity p{};
+    surgeon_perplexity p = SURGEON_PERPLEXITY_INIT;
     CAPI_OK(surgeon_model_perplexity(nullptr, m.get(), text().c_str(), SURGEON_EVAL_PARAGRAPHS, 0, 50, 0, &p));
     EXPECT_EQ(p.sequences, 50);
     EXPECT_EQ(p.tokens, 5055);
     EXPECT_NEAR(p.nll, 1.3847, 1e-3);
 
     // The same tokens through the token-stream entry point (windows protocol).
-    surgeon_perplexity w{}, wt{};
+    surgeon_perplexity w = SURGEON_PERPLEXITY_INIT, wt = SURGEON_PERPLEXITY_INIT;
     CAPI_OK(surgeon_model_perplexity(nullptr, m.get(), first.c_str(), SURGEON_EVAL_WINDOWS, 0, -1, 16, &w));
-    CAPI_OK(surgeon_model_perplexity_tokens(nullptr, m.get(), ids.data() + 1, count - 1, 16, &wt));
+    CAPI_OK(surgeon_model_perplexity_tokens(nullptr, m.get(), ids.data() + 1, static_cast<int64_t>(count) - 1, 16,
+                                            &wt));
     EXPECT_EQ(w.tokens, wt.tokens);
     EXPECT_DOUBLE_EQ(w.nll, wt.nll);
 }
@@ -91,8 +104,10 @@ TEST(ModelApi, GreedyGenerationMatchesSources) {
     ModelPtr m = load();
     size_t length = 0;
     CAPI_OK(surgeon_model_generate(m.get(), "", 40, 0.0, 0, nullptr, 0, &length));
-    std::vector<char> out(length + 1);
+    std::vector<char> out(length);
     CAPI_OK(surgeon_model_generate(m.get(), "", 40, 0.0, 0, out.data(), out.size(), &length));
+    EXPECT_EQ(length, out.size());
+    EXPECT_EQ(out.back(), '\0');
     EXPECT_EQ(std::string(out.data()).rfind("Once upon a time, there was a little girl named Lily.", 0), 0u)
         << out.data();
 }
@@ -112,9 +127,8 @@ TEST(ModelApi, CompressSaveReloadGivesTheSamePerplexity) {
                                    R"({"default": {"method": "sparsegpt", "nm": "2:4", "bits": 4},
                                        "rules": [{"match": "*.w[123]", "bits": null}]})"));
     EXPECT_EQ(calls, 5);  // once per block
-    const char* report = nullptr;
-    CAPI_OK(surgeon_model_report(m.get(), &report));
-    EXPECT_NE(std::string(report).find("\"linear_sparsity\":0.5"), std::string::npos) << report;
+    const std::string report = report_of(m.get());
+    EXPECT_NE(report.find("\"linear_sparsity\":0.5"), std::string::npos) << report;
 
     // 2:4 in every group of the saved weights.
     const std::vector<float> w1 = weights(m.get(), 3, "gate_proj");
@@ -124,11 +138,11 @@ TEST(ModelApi, CompressSaveReloadGivesTheSamePerplexity) {
         ASSERT_GE(zeros, 2) << g;
     }
 
-    surgeon_perplexity before{}, after{};
+    surgeon_perplexity before = SURGEON_PERPLEXITY_INIT, after = SURGEON_PERPLEXITY_INIT;
     CAPI_OK(surgeon_model_perplexity(nullptr, m.get(), text().c_str(), SURGEON_EVAL_PARAGRAPHS, 0, 40, 0, &before));
     TempDir dir, gptq;
-    CAPI_OK(surgeon_model_save(m.get(), dir.path.c_str(), "hf", "f32"));
-    CAPI_OK(surgeon_model_save_gptq(m.get(), gptq.path.c_str()));
+    CAPI_OK(surgeon_model_save(nullptr, m.get(), dir.path.c_str(), "hf", "f32"));
+    CAPI_OK(surgeon_model_save_gptq(ctx.get(), m.get(), gptq.path.c_str()));
     for (const TempDir* d : {&dir, &gptq}) {
         ModelPtr back = load(d->path.string());
         CAPI_OK(surgeon_model_perplexity(nullptr, back.get(), text().c_str(), SURGEON_EVAL_PARAGRAPHS, 0, 40, 0, &after));
@@ -141,7 +155,7 @@ TEST(ModelApi, FailuresLeaveTheModelUnchanged) {
     ModelPtr m = load();
     const std::vector<float> wq = weights(m.get(), 0, "wq");
     surgeon_model* none = nullptr;
-    EXPECT_EQ(surgeon_model_load(&none, "/nonexistent/model.bin"), SURGEON_ERR_IO);
+    EXPECT_EQ(surgeon_model_load(&none, nullptr, "/nonexistent/model.bin"), SURGEON_ERR_IO);
     EXPECT_EQ(none, nullptr);
     EXPECT_NE(std::string(surgeon_last_error()).find("surgeon_model_load"), std::string::npos);
 
@@ -163,8 +177,8 @@ TEST(ModelApi, FailuresLeaveTheModelUnchanged) {
     EXPECT_EQ(surgeon_model_set_linear(m.get(), 9, "wq", wq.data(), 64, 64), SURGEON_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(surgeon_model_set_linear(m.get(), 0, "wz", wq.data(), 64, 64), SURGEON_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(weights(m.get(), 0, "wq"), wq);
-    EXPECT_EQ(surgeon_model_save_gptq(m.get(), "/tmp/never"), SURGEON_ERR_INVALID_ARGUMENT);
-    EXPECT_EQ(surgeon_model_save(m.get(), "/tmp/never", "onnx", nullptr), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_model_save_gptq(nullptr, m.get(), "/tmp/never"), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_model_save(nullptr, m.get(), "/tmp/never", "onnx", nullptr), SURGEON_ERR_INVALID_ARGUMENT);
     surgeon_model_free(nullptr);
 }
 
@@ -174,7 +188,7 @@ TEST(ModelApi, MixedPrecisionLayersCannotBeGptqPacked) {
                                    R"({"default": {"method": "gptq", "bits": 4,
                                        "mixed": {"allocator": "budget", "avg_bits": 3.5}},
                                        "rules": [{"match": "*.w[123]", "skip": true}]})"));
-    EXPECT_EQ(surgeon_model_save_gptq(m.get(), "/tmp/never"), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_model_save_gptq(nullptr, m.get(), "/tmp/never"), SURGEON_ERR_INVALID_ARGUMENT);
     EXPECT_NE(std::string(surgeon_last_error()).find("one width per layer"), std::string::npos)
         << surgeon_last_error();
 }
@@ -189,14 +203,13 @@ TEST(ModelApi, ModelWideMixedPrecisionThroughTheRecipe) {
     CAPI_OK(surgeon_model_compress(nullptr, mixed.get(), text().c_str(), 2000, 2064,
                                    R"({"default": {"method": "gptq",
                                        "mixed": {"allocator": "error", "avg_bits": 3, "scope": "model"}}})"));
-    const char* report = nullptr;
-    CAPI_OK(surgeon_model_report(mixed.get(), &report));
+    const std::string report = report_of(mixed.get());
     const nlohmann::json j = nlohmann::json::parse(report);
     ASSERT_TRUE(j.contains("row_budget")) << report;
     EXPECT_DOUBLE_EQ(j["row_budget"]["target_bits"].get<double>(), 3.0);
     EXPECT_LE(j["mixed"]["avg_bits"].get<double>(), 3.0);
     EXPECT_GT(j["mixed"]["avg_bits"].get<double>(), 3.0 - 172.0 / 226560.0);
-    surgeon_perplexity u{}, x{};
+    surgeon_perplexity u = SURGEON_PERPLEXITY_INIT, x = SURGEON_PERPLEXITY_INIT;
     CAPI_OK(surgeon_model_perplexity(nullptr, uniform.get(), text().c_str(), SURGEON_EVAL_PARAGRAPHS, 0, 200, 0, &u));
     CAPI_OK(surgeon_model_perplexity(nullptr, mixed.get(), text().c_str(), SURGEON_EVAL_PARAGRAPHS, 0, 200, 0, &x));
     EXPECT_LT(x.ppl, u.ppl);

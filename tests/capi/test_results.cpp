@@ -57,12 +57,11 @@ TEST_P(QResultConsistency, CodesReproduceTheWeightsExactly) {
     CAPI_OK(surgeon_quantizer_set_mse(q.get(), c.mse, 2.4f, 100, 0.8f));
     auto w = random_matrix(rows, cols, 2);
     auto qr = new_qresult();
-    auto mask = new_mask();
-    if (c.prune_m > 0)
-        CAPI_OK(surgeon_solver_prune(solver.get(), w.data(), rows, cols, 0, 0.0, c.prune_n,
-                                     c.prune_m, SURGEON_MASK_SCOPE_BLOCK, q.get(), mask.get(),
-                                     qr.get(), nullptr));
-    else
+    MaskPtr mask;
+    if (c.prune_m > 0) {
+        auto opts = prune_options(0.0, c.prune_n, c.prune_m, SURGEON_MASK_SCOPE_BLOCK, q.get());
+        CAPI_OK(solver_prune(solver.get(), w.data(), rows, cols, 0, opts.get(), &mask, &qr));
+    } else
         CAPI_OK(surgeon_solver_quantize(solver.get(), w.data(), rows, cols, 0, q.get(), qr.get(),
                                         nullptr));
 
@@ -254,10 +253,10 @@ TEST(CapiNM, PatternsAreExact) {
     for (auto [n, m] : {std::pair{2, 4}, {4, 8}}) {
         const std::string nm = std::to_string(n) + ":" + std::to_string(m);
         auto w = random_matrix(rows, cols, 7);
-        auto mask = new_mask();
+        MaskPtr mask;
         double loss = 0;
-        CAPI_OK(surgeon_solver_prune(solver.get(), w.data(), rows, cols, 0, 0.9, n, m,
-                                     SURGEON_MASK_SCOPE_BLOCK, nullptr, mask.get(), nullptr, &loss));
+        CAPI_OK(solver_prune(solver.get(), w.data(), rows, cols, 0, prune_options(0.9, n, m).get(), &mask,
+                             nullptr, &loss));
         expect_exact_nm(w, mask_bytes(mask.get()), rows, cols, n, m, "sparsegpt " + nm);
         int ok = 0;
         CAPI_OK(surgeon_mask_check_nm(mask.get(), n, m, &ok));
@@ -269,9 +268,11 @@ TEST(CapiNM, PatternsAreExact) {
 
         auto wm = random_matrix(rows, cols, 8), ww = wm;
         auto mm = new_mask(), mw = new_mask();
-        CAPI_OK(surgeon_prune_magnitude(nullptr, wm.data(), rows, cols, 0, 0.0, n, m, mm.get()));
+        CAPI_OK(surgeon_prune_magnitude(nullptr, wm.data(), rows, cols, 0, prune_options(0.0, n, m).get(),
+                                        mm.get()));
         expect_exact_nm(wm, mask_bytes(mm.get()), rows, cols, n, m, "magnitude " + nm);
-        CAPI_OK(surgeon_prune_wanda(nullptr, ww.data(), rows, cols, 0, h.get(), 0.0, n, m, mw.get()));
+        CAPI_OK(surgeon_prune_wanda(nullptr, ww.data(), rows, cols, 0, h.get(), prune_options(0.0, n, m).get(),
+                                    mw.get()));
         expect_exact_nm(ww, mask_bytes(mw.get()), rows, cols, n, m, "wanda " + nm);
     }
 }
@@ -282,13 +283,12 @@ TEST(CapiNM, TrailingShortGroup) {
     auto h = random_hessian(cols, 500, 9);
     auto solver = new_solver(h.get(), 128);
     auto w = random_matrix(rows, cols, 10);
-    auto mask = new_mask();
-    CAPI_OK(surgeon_solver_prune(solver.get(), w.data(), rows, cols, 0, 0.0, 2, 4,
-                                 SURGEON_MASK_SCOPE_BLOCK, nullptr, mask.get(), nullptr, nullptr));
+    MaskPtr mask;
+    CAPI_OK(solver_prune(solver.get(), w.data(), rows, cols, 0, prune_options(0.0, 2, 4).get(), &mask));
     expect_exact_nm(w, mask_bytes(mask.get()), rows, cols, 2, 4, "sparsegpt 2:4, 134 cols");
     auto wm = random_matrix(rows, cols, 11);
     auto mm = new_mask();
-    CAPI_OK(surgeon_prune_magnitude(nullptr, wm.data(), rows, cols, 0, 0.0, 2, 4, mm.get()));
+    CAPI_OK(surgeon_prune_magnitude(nullptr, wm.data(), rows, cols, 0, prune_options(0.0, 2, 4).get(), mm.get()));
     expect_exact_nm(wm, mask_bytes(mm.get()), rows, cols, 2, 4, "magnitude 2:4, 134 cols");
 }
 
@@ -320,9 +320,7 @@ TEST(CapiProgress, FractionsIncreaseToOneOnTheCallingThread) {
         log.calls.clear();
         auto w = random_matrix(rows, cols, 13);
         if (stage == "prune")
-            CAPI_OK(surgeon_solver_prune(solver.get(), w.data(), rows, cols, 0, 0.5, 0, 0,
-                                         SURGEON_MASK_SCOPE_BLOCK, nullptr, nullptr, nullptr,
-                                         nullptr));
+            CAPI_OK(surgeon_solver_prune(solver.get(), w.data(), rows, cols, 0, nullptr, nullptr));
         else
             CAPI_OK(surgeon_solver_quantize(solver.get(), w.data(), rows, cols, 0, q.get(), nullptr,
                                             nullptr));
@@ -344,8 +342,7 @@ TEST(CapiProgress, FractionsIncreaseToOneOnTheCallingThread) {
     auto solver2 = new_solver(h.get(), 128, ctx.get());
     log.calls.clear();
     auto w = random_matrix(rows, cols, 14);
-    CAPI_OK(surgeon_solver_prune(solver2.get(), w.data(), rows, cols, 0, 0.5, 0, 0,
-                                 SURGEON_MASK_SCOPE_BLOCK, nullptr, nullptr, nullptr, nullptr));
+    CAPI_OK(surgeon_solver_prune(solver2.get(), w.data(), rows, cols, 0, nullptr, nullptr));
     EXPECT_TRUE(log.calls.empty());
 }
 

@@ -2,6 +2,7 @@
 // and failing calls that leave every output untouched.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -57,29 +58,51 @@ TEST(StructuredCapi, ScoreSelectSlice) {
     double sq = 0;
     for (int64_t c = 0; c < kDim; ++c) sq += f.gate[c] * f.gate[c] + f.up[c] * f.up[c];
     EXPECT_NEAR(scores[0], std::sqrt(sq), 1e-5);
-    std::vector<int64_t> keep(kHidden, -1);
-    int64_t count = 0;
-    ASSERT_EQ(surgeon_ffn_select(scores.data(), kHidden, 0.25, keep.data(), &count), SURGEON_OK);
-    ASSERT_EQ(count, 15);
-    for (int64_t i = 1; i < count; ++i) EXPECT_LT(keep[i - 1], keep[i]);
-    std::vector<float> g(count * kDim), u(count * kDim), dn(kDim * count);
-    ASSERT_EQ(surgeon_ffn_slice(f.gate.data(), f.up.data(), f.down.data(), kHidden, kDim, keep.data(), count,
-                                g.data(), u.data(), dn.data()),
-              SURGEON_OK);
-    EXPECT_EQ(g[kDim + 2], f.gate[keep[1] * kDim + 2]);
-    EXPECT_EQ(dn[3 * count + 4], f.down[3 * kHidden + keep[4]]);
+    size_t count = 0;
+    ASSERT_EQ(surgeon_ffn_select(scores.data(), kHidden, 0.25, nullptr, 0, &count), SURGEON_OK);
+    ASSERT_EQ(count, 15u);
+    std::vector<int64_t> keep(count, -1);
+    ASSERT_EQ(surgeon_ffn_select(scores.data(), kHidden, 0.25, keep.data(), keep.size(), &count), SURGEON_OK);
+    for (size_t i = 1; i < count; ++i) EXPECT_LT(keep[i - 1], keep[i]);
+    // The kept neurons are the 15 highest scores.
+    std::vector<float> sorted = scores;
+    std::sort(sorted.begin(), sorted.end());
+    for (int64_t k : keep) EXPECT_GE(scores[k], sorted[kHidden - 15]);
 
-    // Bad selections leave the outputs untouched.
-    const std::vector<float> g0 = g;
+    // Bad selections leave the matrices untouched.
+    Ffn sliced;
     const int64_t bad[] = {3, 2};
-    EXPECT_EQ(surgeon_ffn_slice(f.gate.data(), f.up.data(), f.down.data(), kHidden, kDim, bad, 2, g.data(), u.data(),
-                                dn.data()),
+    EXPECT_EQ(surgeon_ffn_slice(sliced.gate.data(), sliced.up.data(), sliced.down.data(), kHidden, kDim, bad, 2),
               SURGEON_ERR_INVALID_ARGUMENT);
-    EXPECT_EQ(g, g0);
+    EXPECT_EQ(sliced.gate, f.gate);
+    EXPECT_EQ(sliced.down, f.down);
+    const int64_t kc = static_cast<int64_t>(count);
+    ASSERT_EQ(surgeon_ffn_slice(sliced.gate.data(), sliced.up.data(), sliced.down.data(), kHidden, kDim, keep.data(),
+                                kc),
+              SURGEON_OK);
+    for (int64_t i = 0; i < kc; ++i)
+        for (int64_t c = 0; c < kDim; ++c) {
+            ASSERT_EQ(sliced.gate[i * kDim + c], f.gate[keep[i] * kDim + c]);
+            ASSERT_EQ(sliced.up[i * kDim + c], f.up[keep[i] * kDim + c]);
+        }
+    for (int64_t r = 0; r < kDim; ++r)
+        for (int64_t i = 0; i < kc; ++i) ASSERT_EQ(sliced.down[r * kc + i], f.down[r * kHidden + keep[i]]);
+
+    // Buffer convention: too small is refused with the size, the buffer untouched.
+    std::vector<int64_t> small(14, -1);
+    count = 0;
+    EXPECT_EQ(surgeon_ffn_select(scores.data(), kHidden, 0.25, small.data(), small.size(), &count),
+              SURGEON_ERR_BUFFER_TOO_SMALL);
+    EXPECT_EQ(count, 15u);
+    EXPECT_EQ(small, std::vector<int64_t>(14, -1));
     const std::vector<int64_t> keep0 = keep;
-    EXPECT_EQ(surgeon_ffn_select(scores.data(), kHidden, 1.0, keep.data(), &count), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_ffn_select(scores.data(), kHidden, 1.0, keep.data(), keep.size(), &count),
+              SURGEON_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(keep, keep0);
-    EXPECT_EQ(count, 15);
+    EXPECT_EQ(count, 15u);
+    EXPECT_EQ(surgeon_ffn_scores(SURGEON_FFN_PRUNENET, f.gate.data(), f.up.data(), nullptr, kHidden, kDim, 0,
+                                 scores.data()),
+              SURGEON_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(surgeon_ffn_scores(static_cast<surgeon_ffn_method>(9), f.gate.data(), f.up.data(), nullptr, kHidden, kDim,
                                  0, scores.data()),
               SURGEON_ERR_INVALID_ARGUMENT);
@@ -88,30 +111,28 @@ TEST(StructuredCapi, ScoreSelectSlice) {
 TEST(StructuredCapi, PrunenetTrainSaveLoadSelect) {
     Ffn a, b;
     b.gate = randn(kHidden * kDim, 7);
-    const float* gates[] = {a.gate.data(), b.gate.data()};
-    const float* ups[] = {a.up.data(), b.up.data()};
-    const float* downs[] = {a.down.data(), b.down.data()};
+    const float* ffn[] = {a.gate.data(), a.up.data(), a.down.data(), b.gate.data(), b.up.data(), b.down.data()};
     const int64_t hidden[] = {kHidden, kHidden};
     surgeon_prunenet_options o;
-    ASSERT_EQ(surgeon_prunenet_options_default(&o), SURGEON_OK);
+    ASSERT_EQ(surgeon_prunenet_options_init(&o, SURGEON_PRUNENET_OPTIONS_VERSION), SURGEON_OK);
     EXPECT_EQ(o.steps, 150);
     o.steps = 8;
     surgeon_prunenet *p = nullptr, *q = nullptr;
-    ASSERT_EQ(surgeon_prunenet_train_ffn(&p, nullptr, kDim, 2, gates, ups, downs, hidden, &o), SURGEON_OK);
-    ASSERT_EQ(surgeon_prunenet_train_ffn(&q, nullptr, kDim, 2, gates, ups, downs, hidden, &o), SURGEON_OK);
-    std::vector<int64_t> k1(kHidden), k2(kHidden);
-    int64_t n1 = 0, n2 = 0;
-    ASSERT_EQ(surgeon_prunenet_select(p, a.gate.data(), a.up.data(), a.down.data(), kHidden, kDim, 0.5, k1.data(), &n1),
-              SURGEON_OK);
-    ASSERT_EQ(surgeon_prunenet_select(q, a.gate.data(), a.up.data(), a.down.data(), kHidden, kDim, 0.5, k2.data(), &n2),
-              SURGEON_OK);
-    EXPECT_EQ(n1, 10);
-    EXPECT_EQ(k1, k2);  // same seed, same policy, same selection
+    ASSERT_EQ(surgeon_prunenet_train_ffn(&p, nullptr, kDim, 2, ffn, hidden, &o), SURGEON_OK);
+    ASSERT_EQ(surgeon_prunenet_train_ffn(&q, nullptr, kDim, 2, ffn, hidden, &o), SURGEON_OK);
+    std::vector<float> sp(kHidden), sq(kHidden);
+    ASSERT_EQ(surgeon_prunenet_scores(p, a.gate.data(), a.up.data(), a.down.data(), kHidden, kDim, sp.data()), SURGEON_OK);
+    ASSERT_EQ(surgeon_prunenet_scores(q, a.gate.data(), a.up.data(), a.down.data(), kHidden, kDim, sq.data()), SURGEON_OK);
+    EXPECT_EQ(sp, sq);  // same seed, same policy
+    std::vector<int64_t> k1(kHidden);
+    size_t n1 = 0;
+    ASSERT_EQ(surgeon_ffn_select(sp.data(), kHidden, 0.5, k1.data(), k1.size(), &n1), SURGEON_OK);
+    EXPECT_EQ(n1, 10u);
 
     const std::string path = ::testing::TempDir() + "capi_policy.json";
     ASSERT_EQ(surgeon_prunenet_save(p, path.c_str()), SURGEON_OK);
     surgeon_prunenet* r = nullptr;
-    ASSERT_EQ(surgeon_prunenet_load(&r, path.c_str()), SURGEON_OK);
+    ASSERT_EQ(surgeon_prunenet_load(&r, nullptr, path.c_str()), SURGEON_OK);
     int64_t dim = 0;
     ASSERT_EQ(surgeon_prunenet_dim(r, &dim), SURGEON_OK);
     EXPECT_EQ(dim, kDim);
@@ -126,11 +147,13 @@ TEST(StructuredCapi, PrunenetTrainSaveLoadSelect) {
               SURGEON_ERR_SHAPE);
     EXPECT_EQ(s3, s2);
     surgeon_prunenet* none = nullptr;
-    EXPECT_EQ(surgeon_prunenet_load(&none, "/nonexistent/policy.json"), SURGEON_ERR_IO);
+    EXPECT_EQ(surgeon_prunenet_load(&none, nullptr, "/nonexistent/policy.json"), SURGEON_ERR_IO);
     EXPECT_EQ(none, nullptr);
     o.samples = 1;
-    EXPECT_EQ(surgeon_prunenet_train_ffn(&none, nullptr, kDim, 2, gates, ups, downs, hidden, &o),
-              SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_prunenet_train_ffn(&none, nullptr, kDim, 2, ffn, hidden, &o), SURGEON_ERR_INVALID_ARGUMENT);
+    o.samples = 8;
+    o.version = SURGEON_PRUNENET_OPTIONS_VERSION + 1;
+    EXPECT_EQ(surgeon_prunenet_train_ffn(&none, nullptr, kDim, 2, ffn, hidden, &o), SURGEON_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(surgeon_prunenet_train_model(&none, nullptr, "/nonexistent/model.bin", nullptr), SURGEON_ERR_IO);
     EXPECT_EQ(none, nullptr);
     EXPECT_EQ(surgeon_prunenet_dim(nullptr, &dim), SURGEON_ERR_INVALID_ARGUMENT);
@@ -138,7 +161,7 @@ TEST(StructuredCapi, PrunenetTrainSaveLoadSelect) {
     std::FILE* f = std::fopen(path.c_str(), "w");
     std::fputs("{\"format\": \"surgeon-prunenet-policy\"", f);
     std::fclose(f);
-    EXPECT_EQ(surgeon_prunenet_load(&none, path.c_str()), SURGEON_ERR_IO);
+    EXPECT_EQ(surgeon_prunenet_load(&none, nullptr, path.c_str()), SURGEON_ERR_IO);
     surgeon_prunenet_free(p);
     surgeon_prunenet_free(q);
     surgeon_prunenet_free(r);
@@ -147,13 +170,10 @@ TEST(StructuredCapi, PrunenetTrainSaveLoadSelect) {
 
 TEST(StructuredCapi, TrainOnTheBundledModel) {
     const std::string path = std::string(SURGEON_SOURCE_DIR) + "/samples/data/stories260K.bin";
-    surgeon_prunenet_options o;
-    surgeon_prunenet_options_default(&o);
+    surgeon_prunenet_options o = SURGEON_PRUNENET_OPTIONS_INIT;
     o.steps = 5;
     surgeon_prunenet* p = nullptr;
-    const surgeon_status st = surgeon_prunenet_train_model(&p, nullptr, path.c_str(), &o);
-    if (st == SURGEON_ERR_IO) GTEST_SKIP() << "bundled model missing";
-    ASSERT_EQ(st, SURGEON_OK) << surgeon_last_error();
+    ASSERT_EQ(surgeon_prunenet_train_model(&p, nullptr, path.c_str(), &o), SURGEON_OK) << surgeon_last_error();
     int64_t dim = 0;
     surgeon_prunenet_dim(p, &dim);
     EXPECT_EQ(dim, 64);
