@@ -32,16 +32,19 @@ fn run(fixture: PathBuf, out_dir: PathBuf) -> surgeon::Result<()> {
     }
     println!("hessian: {} rows in batches of {}", hessian.samples(), BATCH_ROWS);
 
-    let solver = Solver::new(&ctx, &hessian, &SolverOptions::new())?;
+    let solver = Solver::new(&ctx, &hessian, &SolverOptions::new()?)?;
     let gptq4 = Quantizer::new(4)?;
     std::fs::create_dir_all(&out_dir).map_err(|e| surgeon::Error {
         status: surgeon::Status::Io,
         message: format!("{}: {}", out_dir.display(), e),
     })?;
 
+    // Options objects mirror the C API's: made with new(), changed with checked setters.
+    let mut two_of_four = PruneOptions::new()?;
+    two_of_four.set_nm(2, 4)?;
     let mut pruned = w.data.clone();
-    let result = solver.prune(&mut pruned, PruneOptions::new().set_nm(2, 4))?;
-    assert!(result.mask().check_nm(2, 4)?);
+    let result = solver.prune(&mut pruned, &two_of_four)?;
+    assert!(result.mask()?.check_nm(2, 4)?);
     report(&hessian, &w.data, &pruned, "SparseGPT 2:4")?;
     npy::write_f32(out_dir.join("W_sparsegpt_2of4.npy"), &pruned, &[rows, cols])?;
 
@@ -53,7 +56,7 @@ fn run(fixture: PathBuf, out_dir: PathBuf) -> surgeon::Result<()> {
     npy::write_f32(out_dir.join("W_gptq_w4.npy"), &quantized, &[rows, cols])?;
 
     let mut joint = w.data.clone();
-    solver.prune(&mut joint, PruneOptions::new().set_nm(2, 4).set_quantizer(&gptq4))?;
+    solver.prune(&mut joint, two_of_four.set_quantizer(Some(&gptq4))?)?;
     report(&hessian, &w.data, &joint, "SparseGPT 2:4 + 4-bit")?;
     npy::write_f32(out_dir.join("W_sparsegpt_2of4_w4.npy"), &joint, &[rows, cols])?;
 

@@ -64,6 +64,8 @@ statuses! {
     Unsupported = surgeon_status_SURGEON_ERR_UNSUPPORTED,
     /// A bug in the library.
     Internal = surgeon_status_SURGEON_ERR_INTERNAL,
+    /// The caller's buffer is shorter than the output (the safe API sizes its buffers).
+    BufferTooSmall = surgeon_status_SURGEON_ERR_BUFFER_TOO_SMALL,
 }
 
 impl Status {

@@ -42,6 +42,11 @@ free_with! {
     surgeon_importance => surgeon_importance_free,
     surgeon_prunenet => surgeon_prunenet_free,
     surgeon_model => surgeon_model_free,
+    surgeon_solver_options => surgeon_solver_options_free,
+    surgeon_prune_options => surgeon_prune_options_free,
+    surgeon_prune_result => surgeon_prune_result_free,
+    surgeon_mixed_options => surgeon_mixed_options_free,
+    surgeon_structured_options => surgeon_structured_options_free,
 }
 
 /// An owned, non-NULL C handle, freed once on drop.
@@ -68,6 +73,14 @@ impl<R: Free> Handle<R> {
         let mut raw = ptr::null_mut();
         check(make(&mut raw))?;
         Ok(Handle { raw: NonNull::new(raw).expect("surgeon returned OK with a NULL handle") })
+    }
+
+    /// Takes ownership of `raw`; `None` when it is NULL.
+    ///
+    /// # Safety
+    /// `raw` is NULL or a live handle that nothing else frees.
+    pub(crate) unsafe fn from_raw(raw: *mut R) -> Option<Handle<R>> {
+        NonNull::new(raw).map(|raw| Handle { raw })
     }
 
     /// The pointer for C calls. Mutable because the C API takes `T*` for calls that change
@@ -103,10 +116,10 @@ pub(crate) use binding;
 /// Setters of an options-like handle (the struct's `raw` field): each takes `&mut self`,
 /// calls its C setter, which checks the value, and returns `&mut Self` for chaining.
 macro_rules! setters {
-    ($($(#[$doc:meta])* fn $name:ident($arg:ident: $ty:ty) => $c:ident($($value:expr),*);)*) => {
+    ($($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) => $c:ident($($value:expr),*);)*) => {
         $(
             $(#[$doc])*
-            pub fn $name(&mut self, $arg: $ty) -> crate::Result<&mut Self> {
+            pub fn $name(&mut self, $($arg: $ty),*) -> crate::Result<&mut Self> {
                 // SAFETY: exclusive access to a live handle; the values are plain data.
                 crate::error::check(unsafe { crate::sys::$c(self.raw.as_ptr(), $($value),*) })?;
                 Ok(self)
@@ -115,3 +128,75 @@ macro_rules! setters {
     };
 }
 pub(crate) use setters;
+
+/// A variable-length output by the C API's buffer convention `(buf, cap, needed)`: a size
+/// query (NULL, 0), then the call with a buffer of the size it reported. The outputs are
+/// functions of the call's inputs, so the second call fits; should it report a larger size
+/// all the same, it is asked once more with that size.
+pub(crate) fn read_buffer<T: Clone + Default>(
+    mut call: impl FnMut(*mut T, usize, &mut usize) -> sys::surgeon_status,
+) -> Result<Vec<T>> {
+    let mut needed = 0usize;
+    check(call(ptr::null_mut(), 0, &mut needed))?;
+    for _ in 0..2 {
+        let mut buf = vec![T::default(); needed];
+        let status = call(buf.as_mut_ptr(), buf.len(), &mut needed);
+        if status != sys::surgeon_status_SURGEON_ERR_BUFFER_TOO_SMALL {
+            check(status)?;
+            buf.truncate(needed);
+            return Ok(buf);
+        }
+    }
+    check(sys::surgeon_status_SURGEON_ERR_BUFFER_TOO_SMALL).map(|_| Vec::new())
+}
+
+/// NUL-terminated UTF-8 text by the buffer convention (`needed` counts the NUL).
+pub(crate) fn read_text(
+    function: &str,
+    mut call: impl FnMut(*mut std::os::raw::c_char, usize, &mut usize) -> sys::surgeon_status,
+) -> Result<String> {
+    let mut bytes = read_buffer(|buf: *mut u8, cap, needed| call(buf as *mut _, cap, needed))?;
+    if bytes.last() == Some(&0) {
+        bytes.pop();
+    }
+    String::from_utf8(bytes).map_err(|e| crate::error::error(crate::Status::Internal, function, format!("not UTF-8: {}", e)))
+}
+
+/// Declares an options-like safe type (struct, [`Binding`], and `new()` = the library's
+/// defaults) around a C handle made by `$new(&out)`.
+macro_rules! options_type {
+    ($(#[$doc:meta])* $name:ident => $raw:ident, $new:ident) => {
+        $(#[$doc])*
+        pub struct $name {
+            raw: crate::handle::Handle<crate::sys::$raw>,
+        }
+
+        crate::handle::binding!($name => $raw);
+
+        impl $name {
+            /// The library's defaults.
+            pub fn new() -> crate::Result<$name> {
+                // SAFETY: out is a valid out pointer.
+                Ok($name { raw: crate::handle::Handle::new(|out| unsafe { crate::sys::$new(out) })? })
+            }
+        }
+    };
+}
+pub(crate) use options_type;
+
+/// Getters of a handle (the struct's `raw` field) that read one value of C type `$c_ty`;
+/// they cannot fail on a live handle.
+macro_rules! getters {
+    ($($(#[$doc:meta])* fn $name:ident() -> $ty:ty = $c:ident($c_ty:ty);)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&self) -> $ty {
+                let mut out = <$c_ty>::default();
+                // SAFETY: const call on a live handle; out is a valid out pointer.
+                crate::error::expect_ok(unsafe { crate::sys::$c(self.raw.as_ptr(), &mut out) });
+                out as $ty
+            }
+        )*
+    };
+}
+pub(crate) use getters;

@@ -33,6 +33,10 @@ impl Mask {
         Mask::new(0, 0)
     }
 
+    pub(crate) fn from_handle(raw: Handle<sys::surgeon_mask>) -> Mask {
+        Mask { raw }
+    }
+
     pub(crate) fn as_mut_raw(&mut self) -> *mut sys::surgeon_mask {
         self.raw.as_ptr()
     }

@@ -27,6 +27,10 @@ impl QuantResult {
         Ok(QuantResult { raw: Handle::new(|out| unsafe { sys::surgeon_qresult_new(out) })? })
     }
 
+    pub(crate) fn from_handle(raw: Handle<sys::surgeon_qresult>) -> QuantResult {
+        QuantResult { raw }
+    }
+
     pub(crate) fn as_mut_raw(&mut self) -> *mut sys::surgeon_qresult {
         self.raw.as_ptr()
     }

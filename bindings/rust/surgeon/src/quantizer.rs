@@ -1,6 +1,6 @@
 //! Quantization grid settings (bits, symmetry, groups, MSE clipping, act-order).
-use crate::error::{check, expect_ok, Result};
-use crate::handle::{binding, setters, Handle};
+use crate::error::{check, Result};
+use crate::handle::{binding, getters, read_buffer, setters, Handle};
 use crate::shape::dim;
 use crate::sys;
 
@@ -62,19 +62,29 @@ impl Quantizer {
         Ok(self)
     }
 
-    pub fn bits(&self) -> u32 {
-        let mut out = 0;
-        // SAFETY: const call on a live handle.
-        expect_ok(unsafe { sys::surgeon_quantizer_get_bits(self.raw.as_ptr(), &mut out) });
-        out as u32
+    /// Mixed precision: row r of the weight quantized at row_bits[r] bits (in [1, 8]),
+    /// replacing the uniform width; the weight given to a solver call must have
+    /// row_bits.len() rows. Copied. An empty slice clears them.
+    pub fn set_row_bits(&mut self, row_bits: &[u32]) -> Result<&mut Self> {
+        let rows = dim("surgeon_quantizer_set_row_bits", "rows", row_bits.len())?;
+        let bits = if row_bits.is_empty() { std::ptr::null() } else { row_bits.as_ptr() as *const i32 };
+        // SAFETY: exclusive access; bits holds rows int32 (u32 of the same layout), copied.
+        check(unsafe { sys::surgeon_quantizer_set_row_bits(self.raw.as_ptr(), bits, rows) })?;
+        Ok(self)
     }
 
-    /// Columns per grid; 0 = one grid per row.
-    pub fn group_size(&self) -> usize {
-        let mut out = 0;
-        // SAFETY: const call on a live handle.
-        expect_ok(unsafe { sys::surgeon_quantizer_get_group_size(self.raw.as_ptr(), &mut out) });
-        out as usize
+    /// The per-row widths (empty when none are set).
+    pub fn row_bits(&self) -> Result<Vec<u32>> {
+        // SAFETY: const call; buf holds cap int32 (u32 of the same layout).
+        read_buffer(|buf: *mut u32, cap, needed| unsafe {
+            sys::surgeon_quantizer_get_row_bits(self.raw.as_ptr(), buf as *mut i32, cap, needed)
+        })
+    }
+
+    getters! {
+        fn bits() -> u32 = surgeon_quantizer_get_bits(i32);
+        /// Columns per grid; 0 = one grid per row.
+        fn group_size() -> usize = surgeon_quantizer_get_group_size(i64);
     }
 }
 

@@ -2,11 +2,10 @@
 use std::ptr;
 
 use crate::context::{Context, KeepAlive};
-use crate::error::{check, Result};
-use crate::handle::{binding, Binding, Handle};
+use crate::error::{check, expect_ok, Result};
+use crate::handle::{binding, getters, options_type, setters, Binding, Handle};
 use crate::hessian::Hessian;
 use crate::mask::Mask;
-use crate::mixed::require_row_bits;
 use crate::qresult::QuantResult;
 use crate::quantizer::Quantizer;
 use crate::shape::{dim, rows_of};
@@ -22,135 +21,99 @@ pub enum MaskScope {
     Row,
 }
 
-/// Damping and block size of a [`Solver`]: `SolverOptions::new()` holds the reference
-/// settings (damping 0.01, block size 128); the library checks the values in
-/// [`Solver::new`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SolverOptions {
-    damping: f64,
-    block_size: usize,
+fn c_int(v: u32) -> i32 {
+    // Out-of-range values stay out of range, so the library reports them.
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+options_type! {
+    /// Damping and block size of a [`Solver`] (surgeon_solver_options). Defaults: damping
+    /// 0.01, block size 128.
+    SolverOptions => surgeon_solver_options, surgeon_solver_options_new
 }
 
 impl SolverOptions {
-    pub fn new() -> SolverOptions {
-        SolverOptions { damping: 0.01, block_size: 128 }
+
+    setters! {
+        /// percdamp >= 0: damping percdamp · mean(diag H), raised ×10 up to three times if
+        /// Cholesky fails.
+        fn set_damping(percdamp: f64) => surgeon_solver_options_set_damping(percdamp);
+        /// Columns per lazy-update block (>= 1).
+        fn set_block_size(block_size: usize) => surgeon_solver_options_set_block_size(
+            dim("surgeon_solver_options_set_block_size", "block_size", block_size)?);
     }
 
-    /// Damping percdamp · mean(diag H), raised ×10 up to three times if Cholesky fails.
-    pub fn set_damping(&mut self, percdamp: f64) -> &mut Self {
-        self.damping = percdamp;
-        self
-    }
-
-    /// Columns per lazy-update block.
-    pub fn set_block_size(&mut self, block_size: usize) -> &mut Self {
-        self.block_size = block_size;
-        self
-    }
-
-    pub fn damping(&self) -> f64 {
-        self.damping
-    }
-
-    pub fn block_size(&self) -> usize {
-        self.block_size
+    getters! {
+        fn damping() -> f64 = surgeon_solver_options_get_damping(f64);
+        fn block_size() -> usize = surgeon_solver_options_get_block_size(i64);
     }
 }
 
-impl Default for SolverOptions {
-    fn default() -> Self {
-        SolverOptions::new()
+options_type! {
+    /// Options of [`Solver::prune`] and of the pruning baselines (surgeon_prune_options).
+    /// Defaults: unstructured 50%, block scope, no quantizer.
+    PruneOptions => surgeon_prune_options, surgeon_prune_options_new
+}
+
+impl PruneOptions {
+
+    setters! {
+        /// Unstructured pruning of a fraction in [0, 1) of the weights.
+        fn set_sparsity(sparsity: f64) => surgeon_prune_options_set_sparsity(sparsity);
+        /// n pruned in every group of m columns of a row (0 < n < m <= 256; the sparsity is
+        /// then ignored; the solver's block size must be a multiple of m); (0, 0) selects
+        /// unstructured pruning.
+        fn set_nm(n: u32, m: u32) => surgeon_prune_options_set_nm(c_int(n), c_int(m));
+        /// SparseGPT only.
+        fn set_mask_scope(scope: MaskScope) => surgeon_prune_options_set_mask_scope(match scope {
+            MaskScope::Block => sys::surgeon_mask_scope_SURGEON_MASK_SCOPE_BLOCK,
+            MaskScope::Row => sys::surgeon_mask_scope_SURGEON_MASK_SCOPE_ROW,
+        });
+        /// SparseGPT only: joint pruning and quantization (the grid found on the dense
+        /// weight, per-row widths when the quantizer has them). Copied; `None` clears.
+        fn set_quantizer(quantizer: Option<&Quantizer>) => surgeon_prune_options_set_quantizer(
+            quantizer.map_or(ptr::null(), Binding::as_raw));
+    }
+
+    getters! {
+        fn sparsity() -> f64 = surgeon_prune_options_get_sparsity(f64);
+    }
+
+    /// (n, m); (0, 0) for unstructured pruning.
+    pub fn nm(&self) -> (u32, u32) {
+        let (mut n, mut m) = (0, 0);
+        // SAFETY: const call on a live handle.
+        expect_ok(unsafe { sys::surgeon_prune_options_get_nm(self.raw.as_ptr(), &mut n, &mut m) });
+        (n as u32, m as u32)
     }
 }
 
-/// Options of [`Solver::prune`] and of the pruning baselines: `PruneOptions::new()` is
-/// unstructured 50%, then `set_sparsity`, `set_nm`, `set_mask_scope`, `set_quantizer`
-/// (joint pruning and quantization) and `set_row_bits` (one width per row). The library
-/// checks the values in the call that uses them.
-#[derive(Clone, Copy, Debug)]
-pub struct PruneOptions<'q> {
-    sparsity: f64,
-    nm: (u32, u32),
-    scope: MaskScope,
-    quantizer: Option<&'q Quantizer>,
-    row_bits: Option<&'q [u32]>,
-}
-
-impl<'q> PruneOptions<'q> {
-    pub fn new() -> Self {
-        PruneOptions { sparsity: 0.5, nm: (0, 0), scope: MaskScope::Block, quantizer: None, row_bits: None }
-    }
-
-    /// Unstructured pruning of a fraction in [0, 1) of the weights (clears n:m).
-    pub fn set_sparsity(&mut self, sparsity: f64) -> &mut Self {
-        self.sparsity = sparsity;
-        self.nm = (0, 0);
-        self
-    }
-
-    /// n pruned in every group of m columns of a row (0 < n < m), e.g. 2:4; the solver's
-    /// block size must be a multiple of m. (0, 0) selects unstructured pruning.
-    pub fn set_nm(&mut self, n: u32, m: u32) -> &mut Self {
-        self.nm = (n, m);
-        self
-    }
-
-    pub fn set_mask_scope(&mut self, scope: MaskScope) -> &mut Self {
-        self.scope = scope;
-        self
-    }
-
-    /// Joint pruning and quantization (the grid is found on the dense weight).
-    pub fn set_quantizer(&mut self, quantizer: &'q Quantizer) -> &mut Self {
-        self.quantizer = Some(quantizer);
-        self
-    }
-
-    /// Mixed precision: row r quantized at row_bits[r] bits (in [1, 8], one per row of the
-    /// weight) instead of the quantizer's width; needs a quantizer.
-    pub fn set_row_bits(&mut self, row_bits: &'q [u32]) -> &mut Self {
-        self.row_bits = Some(row_bits);
-        self
-    }
-
-    /// (sparsity, n, m) as the C API takes them; out-of-range values stay out of range.
-    pub(crate) fn sparsity_nm(&self) -> (f64, i32, i32) {
-        let int = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
-        match self.nm {
-            (0, 0) => (self.sparsity, 0, 0),
-            // n = 0 with m > 0 is not unstructured pruning: -1 keeps it invalid in C.
-            (0, m) => (0.0, -1, int(m)),
-            (n, m) => (0.0, int(n), int(m)),
-        }
-    }
-}
-
-impl Default for PruneOptions<'_> {
-    fn default() -> Self {
-        PruneOptions::new()
-    }
-}
-
-/// What [`Solver::prune`] produced besides the updated weight.
+/// What [`Solver::prune`] produced besides the updated weight (surgeon_prune_result).
 pub struct PruneResult {
-    mask: Mask,
-    loss: f64,
-    qresult: Option<QuantResult>,
+    raw: Handle<sys::surgeon_prune_result>,
 }
+
+binding!(PruneResult => surgeon_prune_result);
 
 impl PruneResult {
-    pub fn mask(&self) -> &Mask {
-        &self.mask
+    getters! {
+        /// OBS loss Σ (w - q)² / (2 [U]jj²).
+        fn loss() -> f64 = surgeon_prune_result_loss(f64);
     }
 
-    /// OBS loss Σ (w - q)² / (2 [U]jj²).
-    pub fn loss(&self) -> f64 {
-        self.loss
+    /// The mask (a copy owned by the caller).
+    pub fn mask(&self) -> Result<Mask> {
+        // SAFETY: const call; out is a valid out pointer and receives a new mask.
+        Ok(Mask::from_handle(Handle::new(|out| unsafe { sys::surgeon_prune_result_mask(self.raw.as_ptr(), out) })?))
     }
 
-    /// The codes when the options had a quantizer.
-    pub fn qresult(&self) -> Option<&QuantResult> {
-        self.qresult.as_ref()
+    /// The codes (a copy owned by the caller) when the options had a quantizer.
+    pub fn qresult(&self) -> Result<Option<QuantResult>> {
+        let mut out = ptr::null_mut();
+        // SAFETY: const call; out receives a new qresult or NULL.
+        check(unsafe { sys::surgeon_prune_result_qresult(self.raw.as_ptr(), &mut out) })?;
+        // SAFETY: out is NULL or a new qresult that we own from here on.
+        Ok(unsafe { Handle::from_raw(out) }.map(QuantResult::from_handle))
     }
 }
 
@@ -167,12 +130,11 @@ pub struct Solver {
 binding!(Solver => surgeon_solver);
 
 impl Solver {
-    /// Copies the Hessian: it may be dropped or fed further afterwards.
+    /// Copies the Hessian and the options: both may be dropped or changed afterwards.
     pub fn new(ctx: &Context, hessian: &Hessian, options: &SolverOptions) -> Result<Solver> {
-        let block = dim("surgeon_solver_new", "block_size", options.block_size)?;
-        // SAFETY: out is a valid out pointer; the Hessian is only read.
+        // SAFETY: out is a valid out pointer; the Hessian and options are only read.
         let raw = Handle::new(|out| unsafe {
-            sys::surgeon_solver_new(out, ctx.as_raw(), hessian.as_raw(), options.damping, block)
+            sys::surgeon_solver_new(out, ctx.as_raw(), hessian.as_raw(), options.as_raw())
         })?;
         Ok(Solver { raw, cols: hessian.cols(), _ctx: ctx.keep_alive() })
     }
@@ -203,66 +165,34 @@ impl Solver {
     }
 
     /// SparseGPT on w (rows × cols(), row-major), updated in place; on error w is unchanged.
-    /// With [`PruneOptions::set_row_bits`] the codes use one width per row
-    /// (surgeon_solver_prune_mixed).
-    pub fn prune(&self, w: &mut [f32], options: &PruneOptions<'_>) -> Result<PruneResult> {
-        let f = if options.row_bits.is_some() { "surgeon_solver_prune_mixed" } else { "surgeon_solver_prune" };
-        let rows = rows_of(f, "w", w.len(), self.cols)?;
-        if let Some(bits) = options.row_bits {
-            require_row_bits(f, bits, rows)?;
-        }
-        let (rows, cols) = (dim(f, "rows", rows)?, self.cols as i64);
-        let (sparsity, n, m) = options.sparsity_nm();
-        let scope = match options.scope {
-            MaskScope::Block => sys::surgeon_mask_scope_SURGEON_MASK_SCOPE_BLOCK,
-            MaskScope::Row => sys::surgeon_mask_scope_SURGEON_MASK_SCOPE_ROW,
-        };
-        let mut mask = Mask::empty()?;
-        let mut qresult = options.quantizer.map(|_| QuantResult::new()).transpose()?;
-        let quantizer = options.quantizer.map_or(ptr::null(), Binding::as_raw);
-        let (m_out, q_out) = (mask.as_mut_raw(), qresult.as_mut().map_or(ptr::null_mut(), QuantResult::as_mut_raw));
-        let (s, w, mut loss) = (self.raw.as_ptr(), w.as_mut_ptr(), 0.0);
-        // SAFETY: w holds rows × cols floats and row_bits (when given) rows int32 (checked);
-        // the outputs are ours and unshared; prune may run concurrently on one solver.
+    pub fn prune(&self, w: &mut [f32], options: &PruneOptions) -> Result<PruneResult> {
+        const F: &str = "surgeon_solver_prune";
+        let rows = dim(F, "rows", rows_of(F, "w", w.len(), self.cols)?)?;
+        // SAFETY: out is a valid out pointer.
+        let result = PruneResult { raw: Handle::new(|out| unsafe { sys::surgeon_prune_result_new(out) })? };
+        // SAFETY: w holds rows × cols floats (checked); the result is ours and unshared;
+        // prune may run concurrently on one solver.
         check(unsafe {
-            match options.row_bits {
-                None => sys::surgeon_solver_prune(s, w, rows, cols, 0, sparsity, n, m, scope, quantizer, m_out, q_out, &mut loss),
-                Some(bits) => sys::surgeon_solver_prune_mixed(s, w, rows, cols, 0, sparsity, n, m, scope, quantizer,
-                                                             bits.as_ptr() as *const i32, m_out, q_out, &mut loss),
-            }
+            sys::surgeon_solver_prune(self.raw.as_ptr(), w.as_mut_ptr(), rows, self.cols as i64, 0, options.as_raw(),
+                                      result.raw.as_ptr())
         })?;
-        Ok(PruneResult { mask, loss, qresult })
+        Ok(result)
     }
 
-    /// GPTQ on w (rows × cols(), row-major), updated in place with the dequantized values;
-    /// returns the codes and the OBS loss. On error w is unchanged.
+    /// GPTQ on w (rows × cols(), row-major), updated in place with the dequantized values,
+    /// with the quantizer's grid and its per-row widths when set
+    /// ([`Quantizer::set_row_bits`]); returns the codes and the OBS loss. On error w is
+    /// unchanged.
     pub fn quantize(&self, w: &mut [f32], quantizer: &Quantizer) -> Result<(QuantResult, f64)> {
-        self.quantize_rows(w, quantizer, None)
-    }
-
-    /// GPTQ with row r quantized at row_bits[r] bits (in [1, 8]; the quantizer's width is
-    /// replaced, its other settings kept), as [`quantize`](Self::quantize). May run
-    /// concurrently with other prune/quantize calls on this solver.
-    pub fn quantize_mixed(&self, w: &mut [f32], quantizer: &Quantizer, row_bits: &[u32]) -> Result<(QuantResult, f64)> {
-        self.quantize_rows(w, quantizer, Some(row_bits))
-    }
-
-    fn quantize_rows(&self, w: &mut [f32], quantizer: &Quantizer, row_bits: Option<&[u32]>) -> Result<(QuantResult, f64)> {
-        let f = if row_bits.is_some() { "surgeon_solver_quantize_mixed" } else { "surgeon_solver_quantize" };
-        let rows = rows_of(f, "w", w.len(), self.cols)?;
-        if let Some(bits) = row_bits {
-            require_row_bits(f, bits, rows)?;
-        }
-        let (rows, cols) = (dim(f, "rows", rows)?, self.cols as i64);
+        const F: &str = "surgeon_solver_quantize";
+        let rows = dim(F, "rows", rows_of(F, "w", w.len(), self.cols)?)?;
         let mut result = QuantResult::new()?;
-        let (s, w, q, out, mut loss) = (self.raw.as_ptr(), w.as_mut_ptr(), quantizer.as_raw(), result.as_mut_raw(), 0.0);
-        // SAFETY: w holds rows × cols floats and row_bits (when given) rows int32 (checked);
-        // the outputs are ours; quantize may run concurrently on one solver.
+        let mut loss = 0.0;
+        // SAFETY: w holds rows × cols floats (checked); the outputs are ours; quantize may
+        // run concurrently on one solver.
         check(unsafe {
-            match row_bits {
-                None => sys::surgeon_solver_quantize(s, w, rows, cols, 0, q, out, &mut loss),
-                Some(bits) => sys::surgeon_solver_quantize_mixed(s, w, rows, cols, 0, q, bits.as_ptr() as *const i32, out, &mut loss),
-            }
+            sys::surgeon_solver_quantize(self.raw.as_ptr(), w.as_mut_ptr(), rows, self.cols as i64, 0, quantizer.as_raw(),
+                                         result.as_mut_raw(), &mut loss)
         })?;
         Ok((result, loss))
     }

@@ -5,8 +5,8 @@ mod common;
 
 use std::thread;
 
-use common::{load, quantizer, rel_max_diff, solver, Fixture};
-use surgeon::{Context, Hessian, HessianAdder, Mask, PruneOptions, QuantResult, Quantizer, Solver};
+use common::{load, nm, quantizer, rel_max_diff, solver, sparsity, Fixture};
+use surgeon::{Context, Hessian, HessianAdder, Mask, PruneOptions, PruneResult, QuantResult, Quantizer, Solver, SolverOptions};
 
 const THREADS: usize = 4;
 
@@ -20,6 +20,11 @@ fn handles_are_send_and_sync() {
     send_sync::<Quantizer>();
     send_sync::<Mask>();
     send_sync::<QuantResult>();
+    send_sync::<SolverOptions>();
+    send_sync::<PruneOptions>();
+    send_sync::<PruneResult>();
+    send_sync::<surgeon::MixedOptions>();
+    send_sync::<surgeon::StructuredOptions>();
 }
 
 /// Streams X, prunes 2:4 and quantizes 4-bit GPTQ with handles of its own.
@@ -31,7 +36,7 @@ fn pipeline(f: &Fixture) -> (Vec<f32>, Vec<f32>, Vec<u8>) {
     }
     let solver = solver(&ctx, &h);
     let mut pruned = f.w.clone();
-    let mask = solver.prune(&mut pruned, PruneOptions::new().set_nm(2, 4)).unwrap().mask().to_bytes().unwrap();
+    let mask = solver.prune(&mut pruned, &nm(2, 4)).unwrap().mask().unwrap().to_bytes().unwrap();
     let mut quantized = f.w.clone();
     solver.quantize(&mut quantized, &Quantizer::new(4).unwrap()).unwrap();
     (pruned, quantized, mask)
@@ -63,8 +68,8 @@ fn concurrent_prune_and_quantize_on_one_solver() {
     let run = |job: usize| {
         let mut w = f.w.clone();
         match job {
-            0 => drop(solver.prune(&mut w, PruneOptions::new().set_nm(2, 4)).unwrap()),
-            1 => drop(solver.prune(&mut w, PruneOptions::new().set_sparsity(0.5)).unwrap()),
+            0 => drop(solver.prune(&mut w, &nm(2, 4)).unwrap()),
+            1 => drop(solver.prune(&mut w, &sparsity(0.5)).unwrap()),
             _ => drop(solver.quantize(&mut w, &q).unwrap()),
         }
         w

@@ -2,7 +2,7 @@
 //! caller's buffers unchanged; checks done in Rust read like the library's own.
 mod common;
 
-use common::{expect_error, solver};
+use common::{expect_error, nm, solver, sparsity};
 use surgeon::{
     prune_magnitude, reconstruction_error, Context, Hessian, Mask, PruneOptions, Quantizer, Solver, SolverOptions, Status,
 };
@@ -41,10 +41,10 @@ fn nan_weight_fails_and_keeps_the_weight() {
     let mut w: Vec<f32> = (0..4 * 16).map(|i| i as f32 * 0.25 - 3.0).collect();
     w[5] = f32::NAN;
     let original = w.clone();
-    expect_error(solver.prune(&mut w, PruneOptions::new().set_sparsity(0.5)), Status::Numeric, "surgeon_solver_prune");
+    expect_error(solver.prune(&mut w, &sparsity(0.5)), Status::Numeric, "surgeon_solver_prune");
     let q = Quantizer::new(4).unwrap();
     expect_error(solver.quantize(&mut w, &q), Status::Numeric, "surgeon_solver_quantize");
-    expect_error(prune_magnitude(&Context::default(), &mut w, 16, PruneOptions::new().set_sparsity(0.5)), Status::Numeric, "surgeon_prune_magnitude");
+    expect_error(prune_magnitude(&Context::default(), &mut w, 16, &sparsity(0.5)), Status::Numeric, "surgeon_prune_magnitude");
     assert_eq!(format!("{:?}", w), format!("{:?}", original), "buffers are untouched on failure");
 }
 
@@ -61,7 +61,7 @@ fn shape_mismatches() {
     expect_error(mask.apply(&mut [0.0; 7]), Status::Shape, "surgeon_mask_apply");
     expect_error(reconstruction_error(&h, &[0.0; 16], &[0.0; 8]), Status::Shape, "surgeon_reconstruction_error");
     let solver = solver(&Context::default(), &h);
-    expect_error(solver.prune(&mut [0.5; 20], PruneOptions::new().set_sparsity(0.5)), Status::Shape, "surgeon_solver_prune");
+    expect_error(solver.prune(&mut [0.5; 20], &sparsity(0.5)), Status::Shape, "surgeon_solver_prune");
 
     // Detected by the library: accumulators of different widths.
     let other = fed_hessian(4);
@@ -82,20 +82,23 @@ fn invalid_arguments() {
     expect_error(Hessian::new(&Context::default(), 0), Status::InvalidArgument, "surgeon_hessian_new");
 
     let h = fed_hessian(8);
-    expect_error(
-        Solver::new(&Context::default(), &h, SolverOptions::new().set_damping(-1.0)),
-        Status::InvalidArgument,
-        "surgeon_solver_new",
-    );
+    expect_error(SolverOptions::new().unwrap().set_damping(-1.0), Status::InvalidArgument, "surgeon_solver_options_set_damping");
     let empty = Hessian::new(&Context::default(), 8).unwrap();
-    expect_error(Solver::new(&Context::default(), &empty, &SolverOptions::new()), Status::InvalidArgument, "surgeon_solver_new");
+    expect_error(Solver::new(&Context::default(), &empty, &SolverOptions::new().unwrap()), Status::InvalidArgument, "surgeon_solver_new");
 
     // n:m groups must not straddle blocks: block 6 is not a multiple of 4.
-    let solver = Solver::new(&Context::default(), &h, SolverOptions::new().set_block_size(6)).unwrap();
+    let solver = Solver::new(&Context::default(), &h, SolverOptions::new().unwrap().set_block_size(6).unwrap()).unwrap();
     let mut w = vec![0.5f32; 16];
-    expect_error(solver.prune(&mut w, PruneOptions::new().set_nm(2, 4)), Status::InvalidArgument, "surgeon_solver_prune");
-    expect_error(solver.prune(&mut w, PruneOptions::new().set_sparsity(1.5)), Status::InvalidArgument, "surgeon_solver_prune");
-    expect_error(solver.prune(&mut w, PruneOptions::new().set_nm(0, 4)), Status::InvalidArgument, "surgeon_solver_prune");
+    expect_error(solver.prune(&mut w, &nm(2, 4)), Status::InvalidArgument, "surgeon_solver_prune");
+    // Option values are checked by their setters, which leave the options unchanged.
+    let mut options = PruneOptions::new().unwrap();
+    expect_error(options.set_sparsity(1.5), Status::InvalidArgument, "surgeon_prune_options_set_sparsity");
+    expect_error(options.set_nm(0, 4), Status::InvalidArgument, "surgeon_prune_options_set_nm");
+    expect_error(options.set_nm(4, 4), Status::InvalidArgument, "surgeon_prune_options_set_nm");
+    assert_eq!((options.sparsity(), options.nm()), (0.5, (0, 0)), "the defaults");
+    let mut solver_options = SolverOptions::new().unwrap();
+    expect_error(solver_options.set_block_size(0), Status::InvalidArgument, "surgeon_solver_options_set_block_size");
+    assert_eq!((solver_options.damping(), solver_options.block_size()), (0.01, 128), "the defaults");
     assert_eq!(w, vec![0.5f32; 16]);
     expect_error(Mask::new(2, 2).unwrap().check_nm(3, 2), Status::InvalidArgument, "surgeon_mask_check_nm");
 }

@@ -2,8 +2,8 @@
 //! (reference.json) on real stories260K weights and activations, plus structural checks.
 mod common;
 
-use common::{fixture_solver, fixture_streamed, load, quantizer, rel_max_diff, solver, Fixture};
-use surgeon::{prune_magnitude, prune_wanda, reconstruction_error, Context, Hessian, MaskScope, PruneOptions, Quantizer, Status};
+use common::{fixture_solver, fixture_streamed, load, nm, quantizer, rel_max_diff, solver, sparsity, Fixture};
+use surgeon::{prune_magnitude, prune_wanda, reconstruction_error, Context, Hessian, MaskScope, Quantizer, Status};
 
 /// tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) in f64, independent of the library's metric.
 fn independent_error(f: &Fixture, w_hat: &[f32]) -> f64 {
@@ -44,15 +44,15 @@ fn reference_json_scan() {
 fn sparsegpt_2of4_matches_reference() {
     let (f, _, h, solver) = fixture_solver();
     let mut w = f.w.clone();
-    let pruned = solver.prune(&mut w, PruneOptions::new().set_nm(2, 4)).unwrap();
+    let pruned = solver.prune(&mut w, &nm(2, 4)).unwrap();
     expect_within_reference(&f, &h, &w, "sparsegpt_2of4");
 
-    assert!(pruned.qresult().is_none());
+    assert!(pruned.qresult().unwrap().is_none());
     assert!(pruned.loss() > 0.0);
-    assert_eq!(pruned.mask().shape(), (f.rows, f.cols));
-    assert!(pruned.mask().check_nm(2, 4).unwrap());
-    assert_eq!(pruned.mask().sparsity(), 0.5);
-    let keep = pruned.mask().to_bytes().unwrap();
+    assert_eq!(pruned.mask().unwrap().shape(), (f.rows, f.cols));
+    assert!(pruned.mask().unwrap().check_nm(2, 4).unwrap());
+    assert_eq!(pruned.mask().unwrap().sparsity(), 0.5);
+    let keep = pruned.mask().unwrap().to_bytes().unwrap();
     for (k, (&kept, &v)) in keep.iter().zip(&w).enumerate() {
         assert!(kept == 0 || kept == 1);
         if kept == 0 {
@@ -60,7 +60,7 @@ fn sparsegpt_2of4_matches_reference() {
         }
     }
     // Packed bits agree with the bytes.
-    let bits = pruned.mask().to_bits().unwrap();
+    let bits = pruned.mask().unwrap().to_bits().unwrap();
     assert_eq!(bits.len(), (f.rows * f.cols + 7) / 8);
     for (k, &kept) in keep.iter().enumerate() {
         assert_eq!((bits[k / 8] >> (k % 8)) & 1, kept);
@@ -71,16 +71,16 @@ fn sparsegpt_2of4_matches_reference() {
 fn sparsegpt_50_row_scope_prunes_half_of_every_row() {
     let (f, _, h, solver) = fixture_solver();
     let mut w = f.w.clone();
-    let pruned = solver.prune(&mut w, PruneOptions::new().set_sparsity(0.5)).unwrap();
+    let pruned = solver.prune(&mut w, &sparsity(0.5)).unwrap();
     expect_within_reference(&f, &h, &w, "sparsegpt_50");
 
     let mut w = f.w.clone();
-    let pruned_rows = solver.prune(&mut w, PruneOptions::new().set_sparsity(0.5).set_mask_scope(MaskScope::Row)).unwrap();
-    let keep = pruned_rows.mask().to_bytes().unwrap();
+    let pruned_rows = solver.prune(&mut w, sparsity(0.5).set_mask_scope(MaskScope::Row).unwrap()).unwrap();
+    let keep = pruned_rows.mask().unwrap().to_bytes().unwrap();
     for row in keep.chunks(f.cols) {
         assert_eq!(row.iter().filter(|&&k| k == 0).count(), f.cols / 2);
     }
-    assert!((pruned.mask().sparsity() - 0.5).abs() < 1e-3);
+    assert!((pruned.mask().unwrap().sparsity() - 0.5).abs() < 1e-3);
 }
 
 #[test]
@@ -138,10 +138,10 @@ fn joint_4of8_with_4bit_matches_reference() {
     let (f, _, h, solver) = fixture_solver();
     let q = Quantizer::new(4).unwrap();
     let mut w = f.w.clone();
-    let pruned = solver.prune(&mut w, PruneOptions::new().set_nm(4, 8).set_quantizer(&q)).unwrap();
+    let pruned = solver.prune(&mut w, nm(4, 8).set_quantizer(Some(&q)).unwrap()).unwrap();
     expect_within_reference(&f, &h, &w, "sparsegpt_4of8_w4");
-    assert!(pruned.mask().check_nm(4, 8).unwrap());
-    let quant = pruned.qresult().expect("codes with a quantizer");
+    assert!(pruned.mask().unwrap().check_nm(4, 8).unwrap());
+    let quant = pruned.qresult().unwrap().expect("codes with a quantizer");
     assert_eq!(quant.shape().bits, 4);
 }
 
@@ -151,12 +151,12 @@ fn baselines_match_reference() {
     let ctx = Context::default();
     let h = f.hessian(&ctx);
     let mut w = f.w.clone();
-    let mask = prune_magnitude(&ctx, &mut w, f.cols, PruneOptions::new().set_sparsity(0.5)).unwrap();
+    let mask = prune_magnitude(&ctx, &mut w, f.cols, &sparsity(0.5)).unwrap();
     expect_within_reference(&f, &h, &w, "magnitude_50");
     assert_eq!(mask.sparsity(), 0.5);
 
     let mut w = f.w.clone();
-    let mask = prune_wanda(&ctx, &mut w, &h, PruneOptions::new().set_nm(2, 4)).unwrap();
+    let mask = prune_wanda(&ctx, &mut w, &h, &nm(2, 4)).unwrap();
     expect_within_reference(&f, &h, &w, "wanda_2of4");
     assert!(mask.check_nm(2, 4).unwrap());
 }
@@ -190,7 +190,7 @@ fn streamed_hessian_matches_fixture() {
 
     let solver = solver(&ctx, &h);
     let mut w = f.w.clone();
-    solver.prune(&mut w, PruneOptions::new().set_nm(2, 4)).unwrap();
+    solver.prune(&mut w, &nm(2, 4)).unwrap();
     expect_within_reference(&f, &h, &w, "sparsegpt_2of4");
 }
 

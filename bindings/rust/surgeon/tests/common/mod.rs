@@ -93,7 +93,7 @@ impl Fixture {
 
 /// A solver with the reference settings.
 pub fn solver(ctx: &surgeon::Context, h: &surgeon::Hessian) -> surgeon::Solver {
-    surgeon::Solver::new(ctx, h, &surgeon::SolverOptions::new()).unwrap()
+    surgeon::Solver::new(ctx, h, &surgeon::SolverOptions::new().unwrap()).unwrap()
 }
 
 /// The fixture with a default context, its Hessian (H.npy) and a solver on it.
@@ -111,4 +111,25 @@ pub fn fixture_streamed() -> (Fixture, surgeon::Context, surgeon::Hessian) {
     let ctx = surgeon::Context::default();
     let h = f.streamed_hessian(&ctx);
     (f, ctx, h)
+}
+
+/// Pruning options for n:m sparsity.
+pub fn nm(n: u32, m: u32) -> surgeon::PruneOptions {
+    let mut o = surgeon::PruneOptions::new().unwrap();
+    o.set_nm(n, m).unwrap();
+    o
+}
+
+/// Pruning options for unstructured sparsity.
+pub fn sparsity(fraction: f64) -> surgeon::PruneOptions {
+    let mut o = surgeon::PruneOptions::new().unwrap();
+    o.set_sparsity(fraction).unwrap();
+    o
+}
+
+/// Allocation options with these bit options and target average.
+pub fn mixed_options(bits: &[u32], average: f64) -> surgeon::MixedOptions {
+    let mut o = surgeon::MixedOptions::new().unwrap();
+    o.set_bits(bits).unwrap().set_average(average).unwrap();
+    o
 }
