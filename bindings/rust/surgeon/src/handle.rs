@@ -120,7 +120,8 @@ macro_rules! setters {
         $(
             $(#[$doc])*
             pub fn $name(&mut self, $($arg: $ty),*) -> crate::Result<&mut Self> {
-                // SAFETY: exclusive access to a live handle; the values are plain data.
+                // SAFETY: exclusive access to a live handle; pointer arguments (handles,
+                // structs) are live for the call, and the library copies what it keeps.
                 crate::error::check(unsafe { crate::sys::$c(self.raw.as_ptr(), $($value),*) })?;
                 Ok(self)
             }
