@@ -192,7 +192,8 @@ typedef struct surgeon_mixed_stats {
 } surgeon_mixed_stats;
 
 #define SURGEON_MIXED_STATS_VERSION 1
-#define SURGEON_MIXED_STATS_INIT {SURGEON_MIXED_STATS_VERSION}
+#define SURGEON_MIXED_STATS_INIT \
+    {SURGEON_MIXED_STATS_VERSION, 0, 0, 0, 0, {0, 0, 0, 0, 0, 0, 0, 0, 0}, 0.0, 0.0, 0.0, 0.0, 0.0}
 /* Initialises *stats as SURGEON_MIXED_STATS_INIT does (version set, the rest zero). */
 SURGEON_API surgeon_status surgeon_mixed_stats_init(surgeon_mixed_stats* stats,
                                                     unsigned int version);

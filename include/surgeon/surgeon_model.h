@@ -33,7 +33,7 @@ typedef struct surgeon_model_config {
 } surgeon_model_config;
 
 #define SURGEON_MODEL_CONFIG_VERSION 1
-#define SURGEON_MODEL_CONFIG_INIT {SURGEON_MODEL_CONFIG_VERSION}
+#define SURGEON_MODEL_CONFIG_INIT {SURGEON_MODEL_CONFIG_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 /* Initialises *config as SURGEON_MODEL_CONFIG_INIT does (version set, the rest zero). */
 SURGEON_API surgeon_status surgeon_model_config_init(surgeon_model_config* config,
                                                      unsigned int version);
@@ -52,7 +52,7 @@ typedef struct surgeon_perplexity {
 } surgeon_perplexity;
 
 #define SURGEON_PERPLEXITY_VERSION 1
-#define SURGEON_PERPLEXITY_INIT {SURGEON_PERPLEXITY_VERSION}
+#define SURGEON_PERPLEXITY_INIT {SURGEON_PERPLEXITY_VERSION, 0, 0, 0.0, 0.0}
 /* Initialises *result as SURGEON_PERPLEXITY_INIT does (version set, the rest zero). */
 SURGEON_API surgeon_status surgeon_perplexity_init(surgeon_perplexity* result,
                                                    unsigned int version);

@@ -84,6 +84,8 @@ static int run(const char* fixture, const char* out_dir) {
     float *w, *x, *pruned, *quantized;
     surgeon_hessian* h = NULL;
     surgeon_solver* solver = NULL;
+    surgeon_prune_options* opts = NULL;
+    surgeon_prune_result* result = NULL;
     surgeon_mask* mask = NULL;
     surgeon_quantizer* q = NULL;
     surgeon_qresult* codes = NULL;
@@ -107,14 +109,17 @@ static int run(const char* fixture, const char* out_dir) {
         int64_t n = tokens - t < batch ? tokens - t : batch;
         CHECK(surgeon_hessian_add_f32(h, x + t * cols, n, cols, 0));
     }
-    CHECK(surgeon_solver_new(&solver, NULL, h, 0.01, 128));
+    CHECK(surgeon_solver_new(&solver, NULL, h, NULL)); /* default damping 0.01, blocks of 128 */
 
     /* SparseGPT 2:4. The solver updates a copy of the weights in place. */
     pruned = malloc((size_t)(rows * cols) * sizeof(float));
     memcpy(pruned, w, (size_t)(rows * cols) * sizeof(float));
-    CHECK(surgeon_mask_new(&mask, rows, cols));
-    CHECK(surgeon_solver_prune(solver, pruned, rows, cols, 0, 0.0, 2, 4, SURGEON_MASK_SCOPE_BLOCK,
-                               NULL, mask, NULL, &loss));
+    CHECK(surgeon_prune_options_new(&opts));
+    CHECK(surgeon_prune_options_set_nm(opts, 2, 4));
+    CHECK(surgeon_prune_result_new(&result));
+    CHECK(surgeon_solver_prune(solver, pruned, rows, cols, 0, opts, result));
+    CHECK(surgeon_prune_result_mask(result, &mask)); /* a new mask, freed below */
+    CHECK(surgeon_prune_result_loss(result, &loss));
     CHECK(surgeon_reconstruction_error(h, w, pruned, rows, cols, 0, &error));
     {
         int ok = 0;
@@ -150,6 +155,8 @@ static int run(const char* fixture, const char* out_dir) {
     surgeon_qresult_free(codes);
     surgeon_quantizer_free(q);
     surgeon_mask_free(mask);
+    surgeon_prune_result_free(result);
+    surgeon_prune_options_free(opts);
     surgeon_solver_free(solver);
     surgeon_hessian_free(h);
     free(quantized);

@@ -127,21 +127,23 @@ Result bench_solver(const Options& o, surgeon_context* ctx, const std::string& k
     check(surgeon_quantizer_new(&q, 4));
     check(surgeon_quantizer_set_group_size(q, 128));
     surgeon_solver* s = nullptr;
+    surgeon_prune_options* unstructured = nullptr;  // defaults: 50 %
+    surgeon_prune_options* two_four = nullptr;
+    check(surgeon_prune_options_new(&unstructured));
+    check(surgeon_prune_options_new(&two_four));
+    check(surgeon_prune_options_set_nm(two_four, 2, 4));
     Result r = timed(o.repeat,
                      [&] {
                          w = w0;
                          surgeon_solver_free(s);
-                         check(surgeon_solver_new(&s, ctx, h, 0.01, 128));
+                         check(surgeon_solver_new(&s, ctx, h, nullptr));
                      },
                      [&] {
                          if (kind == "sparsegpt-50")
-                             check(surgeon_solver_prune(s, w.data(), o.rows, o.cols, 0, 0.5, 0, 0,
-                                                        SURGEON_MASK_SCOPE_BLOCK, nullptr, nullptr,
-                                                        nullptr, nullptr));
+                             check(surgeon_solver_prune(s, w.data(), o.rows, o.cols, 0, unstructured,
+                                                        nullptr));
                          else if (kind == "sparsegpt-2:4")
-                             check(surgeon_solver_prune(s, w.data(), o.rows, o.cols, 0, 0.0, 2, 4,
-                                                        SURGEON_MASK_SCOPE_BLOCK, nullptr, nullptr,
-                                                        nullptr, nullptr));
+                             check(surgeon_solver_prune(s, w.data(), o.rows, o.cols, 0, two_four, nullptr));
                          else
                              check(surgeon_solver_quantize(s, w.data(), o.rows, o.cols, 0, q,
                                                            nullptr, nullptr));
@@ -150,6 +152,8 @@ Result bench_solver(const Options& o, surgeon_context* ctx, const std::string& k
     // Factorization (2n³/3) + lazy GEMM updates (≈ rows·cols²) dominate.
     r.flops = 2.0 / 3.0 * o.cols * o.cols * o.cols + static_cast<double>(o.rows) * o.cols * o.cols;
     surgeon_solver_free(s);
+    surgeon_prune_options_free(two_four);
+    surgeon_prune_options_free(unstructured);
     surgeon_quantizer_free(q);
     surgeon_hessian_free(h);
     return r;

@@ -101,7 +101,11 @@ int main(int argc, char** argv) {
     surgeon_quantizer* q = nullptr;
     check(surgeon_quantizer_new(&q, static_cast<int>(o.avg)));
     check(surgeon_quantizer_set_group_size(q, o.group));
-    const int32_t opts[] = {2, 3, 4, 6, 8};
+    const int32_t options[] = {2, 3, 4, 6, 8};
+    surgeon_mixed_options* opts = nullptr;
+    check(surgeon_mixed_options_new(&opts));
+    check(surgeon_mixed_options_set_bits(opts, options, 5));
+    check(surgeon_mixed_options_set_average(opts, o.avg));
     std::vector<int32_t> bits(static_cast<size_t>(o.rows));
     std::vector<double> errors(static_cast<size_t>(o.rows) * 5);
 
@@ -114,28 +118,31 @@ int main(int argc, char** argv) {
             w = w0;
             surgeon_solver* s = nullptr;
             const double t0 = now();
-            check(surgeon_solver_new(&s, ctx, h, 0.01, 128));
+            check(surgeon_solver_new(&s, ctx, h, nullptr));
             double t1 = t0, t2 = t0;
             if (mode == 0) {
+                check(surgeon_quantizer_set_row_bits(q, nullptr, 0));  // uniform width
                 check(surgeon_solver_quantize(s, w.data(), o.rows, o.cols, 0, q, nullptr, nullptr));
             } else if (mode == 1) {
                 check(surgeon_solver_factorize(s));
                 t1 = now();
-                check(surgeon_mixed_row_errors(ctx, s, w.data(), o.rows, o.cols, 0, q, opts, 5, errors.data()));
+                check(surgeon_mixed_row_errors(s, w.data(), o.rows, o.cols, 0, q, opts, errors.data()));
                 t2 = now();
-                check(surgeon_allocate_error(errors.data(), o.rows, opts, 5, o.avg, bits.data()));
+                check(surgeon_allocate_error(errors.data(), o.rows, opts, bits.data()));
                 t_alloc = std::min(t_alloc, now() - t2);
                 t_est = std::min(t_est, t2 - t1);
-                check(surgeon_solver_quantize_mixed(s, w.data(), o.rows, o.cols, 0, q, bits.data(), nullptr, nullptr));
+                check(surgeon_quantizer_set_row_bits(q, bits.data(), o.rows));
+                check(surgeon_solver_quantize(s, w.data(), o.rows, o.cols, 0, q, nullptr, nullptr));
             } else {
                 check(surgeon_solver_factorize(s));
                 t1 = now();
                 surgeon_importance* imp = nullptr;
-                check(surgeon_importance_compute(&imp, ctx, h, s, w.data(), o.rows, o.cols, 0, nullptr));
-                check(surgeon_allocate_budget(imp, opts, 5, o.avg, bits.data()));
+                check(surgeon_importance_compute(&imp, h, s, w.data(), o.rows, o.cols, 0, nullptr));
+                check(surgeon_allocate_budget(imp, opts, bits.data()));
                 t_imp = std::min(t_imp, now() - t1);
                 surgeon_importance_free(imp);
-                check(surgeon_solver_quantize_mixed(s, w.data(), o.rows, o.cols, 0, q, bits.data(), nullptr, nullptr));
+                check(surgeon_quantizer_set_row_bits(q, bits.data(), o.rows));
+                check(surgeon_solver_quantize(s, w.data(), o.rows, o.cols, 0, q, nullptr, nullptr));
             }
             const double t = now() - t0;
             double err = 0;
@@ -160,6 +167,7 @@ int main(int argc, char** argv) {
     std::printf("\nadded work: row errors %.3f s + error allocation %.3f s = %.1f%% of uniform;"
                 " importance + budget %.3f s = %.1f%%\n",
                 t_est, t_alloc, 100.0 * (t_est + t_alloc) / t_uni, t_imp, 100.0 * t_imp / t_uni);
+    surgeon_mixed_options_free(opts);
     surgeon_quantizer_free(q);
     surgeon_hessian_free(h);
     surgeon_context_free(ctx);

@@ -76,13 +76,22 @@ int main(void) {
     memcpy(pruned, w, sizeof w);
     memcpy(magnitude, w, sizeof w);
     surgeon_solver* solver = NULL;
+    surgeon_solver_options* solver_opts = NULL;
+    surgeon_prune_options* opts = NULL;
+    surgeon_prune_result* pruning = NULL;
     surgeon_mask* mask = NULL;
     double loss = -1.0, sparsity = 0.0, err_api = 0.0;
     int nm_ok = 0;
-    CHECK(surgeon_solver_new(&solver, NULL, acc, 0.01, 16) == SURGEON_OK, "solver_new");
-    CHECK(surgeon_mask_new(&mask, 1, 1) == SURGEON_OK, "mask_new");
-    CHECK(surgeon_solver_prune(solver, pruned, OUT, COLS, 0, 0.0, 2, 4, SURGEON_MASK_SCOPE_BLOCK,
-                               NULL, mask, NULL, &loss) == SURGEON_OK, "prune 2:4");
+    CHECK(surgeon_solver_options_new(&solver_opts) == SURGEON_OK, "solver_options_new");
+    CHECK(surgeon_solver_options_set_block_size(solver_opts, 16) == SURGEON_OK, "block size");
+    CHECK(surgeon_solver_new(&solver, NULL, acc, solver_opts) == SURGEON_OK, "solver_new");
+    CHECK(surgeon_prune_options_new(&opts) == SURGEON_OK, "prune_options_new");
+    CHECK(surgeon_prune_options_set_nm(opts, 2, 4) == SURGEON_OK, "2:4");
+    CHECK(surgeon_prune_result_new(&pruning) == SURGEON_OK, "prune_result_new");
+    CHECK(surgeon_solver_prune(solver, pruned, OUT, COLS, 0, opts, pruning) == SURGEON_OK,
+          "prune 2:4");
+    CHECK(surgeon_prune_result_mask(pruning, &mask) == SURGEON_OK && mask != NULL, "mask");
+    CHECK(surgeon_prune_result_loss(pruning, &loss) == SURGEON_OK, "loss");
     CHECK(surgeon_mask_check_nm(mask, 2, 4, &nm_ok) == SURGEON_OK && nm_ok == 1, "2:4 pattern");
     CHECK(surgeon_mask_sparsity(mask, &sparsity) == SURGEON_OK && sparsity == 0.5,
           "sparsity %g", sparsity);
@@ -95,7 +104,7 @@ int main(void) {
           "reconstruction_error");
     const double err_ref = relative_error(h, w, pruned);
     CHECK(fabs(err_api - err_ref) <= 1e-3 * err_ref, "error %g vs %g", err_api, err_ref);
-    CHECK(surgeon_prune_magnitude(NULL, magnitude, OUT, COLS, 0, 0.0, 2, 4, NULL) == SURGEON_OK,
+    CHECK(surgeon_prune_magnitude(NULL, magnitude, OUT, COLS, 0, opts, NULL) == SURGEON_OK,
           "magnitude 2:4");
     const double err_magnitude = relative_error(h, w, magnitude);
     CHECK(err_ref < err_magnitude, "SparseGPT %g vs magnitude %g", err_ref, err_magnitude);
@@ -127,7 +136,10 @@ int main(void) {
     surgeon_qresult_free(result);
     surgeon_quantizer_free(quantizer);
     surgeon_mask_free(mask);
+    surgeon_prune_result_free(pruning);
+    surgeon_prune_options_free(opts);
     surgeon_solver_free(solver);
+    surgeon_solver_options_free(solver_opts);
     surgeon_hessian_free(acc);
     printf("surgeon %s: H error %.2g, SparseGPT 2:4 error %.4f (magnitude %.4f)%s\n",
            surgeon_version(), worst, err_ref, err_magnitude, failures ? ", FAILED" : "");
