@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Regenerates surgeon-sys/src/bindings.rs from include/surgeon/surgeon.h with the bindgen
-# CLI (Debian package `bindgen`); run it after changing the header and check the result in.
+# Regenerates surgeon-sys/src/bindings.rs from include/surgeon/surgeon_experimental.h (which
+# includes surgeon.h and its companion headers) with SURGEON_EXPERIMENTAL_API defined, so the
+# experimental declarations are generated too, with the bindgen CLI (Debian package
+# `bindgen`); run it after changing a header and check the result in.
 #   regenerate.sh          rewrite the checked-in file (formatted by rustfmt when found)
 #   regenerate.sh --check  exit 1 when the checked-in file is stale (used by ctest)
 # The check compares token streams (all whitespace and trailing commas dropped), so it does
@@ -8,7 +10,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-header="$root/include/surgeon/surgeon.h"
+header="$root/include/surgeon/surgeon_experimental.h"
 checked_in="$here/surgeon-sys/src/bindings.rs"
 bindgen="${BINDGEN:-bindgen}"
 
@@ -19,7 +21,7 @@ generate() {  # $1: output file, $2: --rustfmt-bindings or --no-rustfmt-bindings
         --allowlist-var 'SURGEON_.*' \
         --size_t-is-usize \
         --output "$1" \
-        -- -I"$root/include"
+        -- -I"$root/include" -DSURGEON_EXPERIMENTAL_API
 }
 
 tokens() {  # a file's token stream, independent of formatting
@@ -32,11 +34,11 @@ case "${1:-}" in
     trap 'rm -f "$fresh"' EXIT
     generate "$fresh" --no-rustfmt-bindings
     if [ "$(tokens "$fresh")" != "$(tokens "$checked_in")" ]; then
-        echo "STALE: $checked_in does not match $header;" \
+        echo "STALE: $checked_in does not match $header (and the headers it includes);" \
              "run bindings/rust/regenerate.sh and check the result in" >&2
         exit 1
     fi
-    echo "bindings.rs is up to date with surgeon.h"
+    echo "bindings.rs is up to date with the headers"
     ;;
 "")
     if command -v rustfmt >/dev/null; then

@@ -32,28 +32,31 @@ fn run(fixture: PathBuf, out_dir: PathBuf) -> surgeon::Result<()> {
     }
     println!("hessian: {} rows in batches of {}", hessian.samples(), BATCH_ROWS);
 
-    let solver = Solver::new(&ctx, &hessian, SolverOptions::default())?;
-    let gptq4 = Quantizer::builder(4).build()?;
+    let solver = Solver::new(&ctx, &hessian, &SolverOptions::new()?)?;
+    let gptq4 = Quantizer::new(4)?;
     std::fs::create_dir_all(&out_dir).map_err(|e| surgeon::Error {
         status: surgeon::Status::Io,
         message: format!("{}: {}", out_dir.display(), e),
     })?;
 
+    // Options objects mirror the C API's: made with new(), changed with checked setters.
+    let mut two_of_four = PruneOptions::new()?;
+    two_of_four.set_nm(2, 4)?;
     let mut pruned = w.data.clone();
-    let result = solver.prune(&mut pruned, &PruneOptions::n_m(2, 4))?;
-    assert!(result.mask.check_nm(2, 4)?);
+    let result = solver.prune(&mut pruned, &two_of_four)?;
+    assert!(result.mask()?.check_nm(2, 4)?);
     report(&hessian, &w.data, &pruned, "SparseGPT 2:4")?;
     npy::write_f32(out_dir.join("W_sparsegpt_2of4.npy"), &pruned, &[rows, cols])?;
 
     let mut quantized = w.data.clone();
-    let result = solver.quantize(&mut quantized, &gptq4)?;
-    let shape = result.result.shape();
+    let (codes, _loss) = solver.quantize(&mut quantized, &gptq4)?;
+    let shape = codes.shape();
     report(&hessian, &w.data, &quantized, "GPTQ 4-bit")?;
-    println!("  codes {} x {} ({} bits), scales {}", shape.rows, shape.cols, shape.bits, result.result.scales()?.len());
+    println!("  codes {} x {} ({} bits), scales {}", shape.rows, shape.cols, shape.bits, codes.scales()?.len());
     npy::write_f32(out_dir.join("W_gptq_w4.npy"), &quantized, &[rows, cols])?;
 
     let mut joint = w.data.clone();
-    solver.prune(&mut joint, &PruneOptions::n_m(2, 4).quantizer(&gptq4))?;
+    solver.prune(&mut joint, two_of_four.set_quantizer(Some(&gptq4))?)?;
     report(&hessian, &w.data, &joint, "SparseGPT 2:4 + 4-bit")?;
     npy::write_f32(out_dir.join("W_sparsegpt_2of4_w4.npy"), &joint, &[rows, cols])?;
 

@@ -8,6 +8,7 @@ use std::ptr;
 use std::sync::Arc;
 
 use crate::error::{check, expect_ok, Result};
+use crate::handle::{Binding, Handle};
 use crate::sys;
 
 /// Severity of a log message.
@@ -38,25 +39,21 @@ pub(crate) struct KeepAlive(#[allow(dead_code)] Option<Arc<Callbacks>>);
 /// `Context::default()` means the library defaults (all hardware threads, no callbacks)
 /// and allocates nothing. A context may be dropped while handles made from it live.
 pub struct Context {
-    raw: *mut sys::surgeon_context,
+    /// None for the defaults.
+    raw: Option<Handle<sys::surgeon_context>>,
     callbacks: Option<Arc<Callbacks>>,
 }
 
-// SAFETY: after `build` the context is only read (const calls), which the C API allows
-// from any thread concurrently; the callbacks are Send + Sync.
-unsafe impl Send for Context {}
-unsafe impl Sync for Context {}
-
 impl Default for Context {
     fn default() -> Self {
-        Context { raw: ptr::null_mut(), callbacks: None }
+        Context { raw: None, callbacks: None }
     }
 }
 
-impl Drop for Context {
-    fn drop(&mut self) {
-        // SAFETY: raw is NULL or owned by us; surgeon_context_free accepts NULL.
-        unsafe { sys::surgeon_context_free(self.raw) }
+impl Binding for Context {
+    type Raw = sys::surgeon_context;
+    fn as_raw(&self) -> *const sys::surgeon_context {
+        self.raw.as_ref().map_or(ptr::null(), |h| h.as_ptr())
     }
 }
 
@@ -69,13 +66,8 @@ impl Context {
     pub fn threads(&self) -> usize {
         let mut out = 0;
         // SAFETY: raw is NULL (defaults) or a live context; out is a valid int.
-        expect_ok(unsafe { sys::surgeon_context_get_threads(self.raw, &mut out) });
+        expect_ok(unsafe { sys::surgeon_context_get_threads(self.as_raw(), &mut out) });
         out as usize
-    }
-
-    /// The handle for C calls (NULL for the defaults).
-    pub fn as_raw(&self) -> *const sys::surgeon_context {
-        self.raw
     }
 
     pub(crate) fn keep_alive(&self) -> KeepAlive {
@@ -113,23 +105,23 @@ impl ContextBuilder {
     }
 
     pub fn build(self) -> Result<Context> {
-        let mut raw = ptr::null_mut();
-        // SAFETY: raw is a valid out pointer.
-        check(unsafe { sys::surgeon_context_new(&mut raw) })?;
-        // From here on, Drop frees raw if a setter fails.
-        let ctx = Context { raw, callbacks: Some(Arc::new(self.callbacks)) };
+        // SAFETY: out is a valid out pointer.
+        let raw = Handle::new(|out| unsafe { sys::surgeon_context_new(out) })?;
+        let p = raw.as_ptr();
+        // From here on, Drop frees the handle if a setter fails.
+        let ctx = Context { raw: Some(raw), callbacks: Some(Arc::new(self.callbacks)) };
         let threads = i32::try_from(self.threads).unwrap_or(i32::MAX);
         // SAFETY: ctx.raw is live and not yet shared.
-        check(unsafe { sys::surgeon_context_set_threads(ctx.raw, threads) })?;
+        check(unsafe { sys::surgeon_context_set_threads(p, threads) })?;
         let callbacks = ctx.callbacks.as_ref().expect("set above");
         let user = Arc::as_ptr(callbacks) as *mut c_void;
         // SAFETY: `user` points into the Arc, which every handle made from this context
         // keeps alive (KeepAlive) for as long as the C side may call back.
         if callbacks.progress.is_some() {
-            check(unsafe { sys::surgeon_context_set_progress(ctx.raw, Some(progress_trampoline), user) })?;
+            check(unsafe { sys::surgeon_context_set_progress(p, Some(progress_trampoline), user) })?;
         }
         if callbacks.log.is_some() {
-            check(unsafe { sys::surgeon_context_set_log(ctx.raw, Some(log_trampoline), user) })?;
+            check(unsafe { sys::surgeon_context_set_log(p, Some(log_trampoline), user) })?;
         }
         Ok(ctx)
     }

@@ -5,57 +5,72 @@ use std::fmt;
 
 use crate::sys;
 
-/// Why a call failed (the C API's `surgeon_status` without `SURGEON_OK`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Status {
+/// Declares `Status` from one table of (variant, C constant), so that the mapping both ways
+/// and the list of names cannot disagree.
+macro_rules! statuses {
+    ($($(#[$doc:meta])* $variant:ident = $constant:ident,)*) => {
+        /// Why a call failed: the C API's `surgeon_status` without `SURGEON_OK`, and
+        /// `Unknown(code)` for a code this binding does not know (a newer library).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Status {
+            $($(#[$doc])* $variant,)*
+            Unknown(u32),
+        }
+
+        impl Status {
+            /// Every known status, in the header's order.
+            pub const KNOWN: &'static [Status] = &[$(Status::$variant,)*];
+
+            /// The C enumerator this binding maps the status to ("SURGEON_ERR_SHAPE", ...);
+            /// `None` for `Unknown`.
+            pub fn c_name(self) -> Option<&'static str> {
+                match self {
+                    $(Status::$variant => Some(stringify!($constant).trim_start_matches("surgeon_status_")),)*
+                    Status::Unknown(_) => None,
+                }
+            }
+
+            /// Maps a C status; `None` for `SURGEON_OK`.
+            pub fn from_raw(raw: sys::surgeon_status) -> Option<Status> {
+                match raw {
+                    sys::surgeon_status_SURGEON_OK => None,
+                    $(sys::$constant => Some(Status::$variant),)*
+                    other => Some(Status::Unknown(other)),
+                }
+            }
+
+            /// The C status code.
+            pub fn raw(self) -> sys::surgeon_status {
+                match self {
+                    $(Status::$variant => sys::$constant,)*
+                    Status::Unknown(raw) => raw,
+                }
+            }
+        }
+    };
+}
+
+statuses! {
     /// NULL pointer, option out of range, bad enum value.
-    InvalidArgument,
+    InvalidArgument = surgeon_status_SURGEON_ERR_INVALID_ARGUMENT,
     /// Dimensions that do not agree.
-    Shape,
+    Shape = surgeon_status_SURGEON_ERR_SHAPE,
     /// NaN/Inf input, Hessian not positive definite.
-    Numeric,
-    OutOfMemory,
+    Numeric = surgeon_status_SURGEON_ERR_NUMERIC,
+    OutOfMemory = surgeon_status_SURGEON_ERR_OUT_OF_MEMORY,
     /// Cannot open/read/write; truncated or corrupt file.
-    Io,
+    Io = surgeon_status_SURGEON_ERR_IO,
     /// A valid request this build cannot do.
-    Unsupported,
+    Unsupported = surgeon_status_SURGEON_ERR_UNSUPPORTED,
     /// A bug in the library.
-    Internal,
-    /// A code this binding does not know (a newer library).
-    Unknown(u32),
+    Internal = surgeon_status_SURGEON_ERR_INTERNAL,
+    /// The caller's buffer is shorter than the output (the safe API sizes its buffers).
+    BufferTooSmall = surgeon_status_SURGEON_ERR_BUFFER_TOO_SMALL,
 }
 
 impl Status {
-    /// Maps a C status; `None` for `SURGEON_OK`.
-    pub fn from_raw(raw: sys::surgeon_status) -> Option<Status> {
-        Some(match raw {
-            sys::surgeon_status_SURGEON_OK => return None,
-            sys::surgeon_status_SURGEON_ERR_INVALID_ARGUMENT => Status::InvalidArgument,
-            sys::surgeon_status_SURGEON_ERR_SHAPE => Status::Shape,
-            sys::surgeon_status_SURGEON_ERR_NUMERIC => Status::Numeric,
-            sys::surgeon_status_SURGEON_ERR_OUT_OF_MEMORY => Status::OutOfMemory,
-            sys::surgeon_status_SURGEON_ERR_IO => Status::Io,
-            sys::surgeon_status_SURGEON_ERR_UNSUPPORTED => Status::Unsupported,
-            sys::surgeon_status_SURGEON_ERR_INTERNAL => Status::Internal,
-            other => Status::Unknown(other),
-        })
-    }
-
-    /// The C status code.
-    pub fn raw(self) -> sys::surgeon_status {
-        match self {
-            Status::InvalidArgument => sys::surgeon_status_SURGEON_ERR_INVALID_ARGUMENT,
-            Status::Shape => sys::surgeon_status_SURGEON_ERR_SHAPE,
-            Status::Numeric => sys::surgeon_status_SURGEON_ERR_NUMERIC,
-            Status::OutOfMemory => sys::surgeon_status_SURGEON_ERR_OUT_OF_MEMORY,
-            Status::Io => sys::surgeon_status_SURGEON_ERR_IO,
-            Status::Unsupported => sys::surgeon_status_SURGEON_ERR_UNSUPPORTED,
-            Status::Internal => sys::surgeon_status_SURGEON_ERR_INTERNAL,
-            Status::Unknown(raw) => raw,
-        }
-    }
-
-    /// The library's name for the code ("SURGEON_ERR_SHAPE", ...).
+    /// The library's name for the code ("SURGEON_ERR_SHAPE", ...; "SURGEON_ERR_UNKNOWN"
+    /// for an unknown one).
     pub fn name(self) -> &'static str {
         // SAFETY: surgeon_status_string returns a static NUL-terminated string, never NULL.
         let name = unsafe { CStr::from_ptr(sys::surgeon_status_string(self.raw())) };

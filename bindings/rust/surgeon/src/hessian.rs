@@ -1,11 +1,10 @@
 //! The Hessian accumulator H = 2/n · Σ xᵀx over n calibration rows.
 use std::ffi::CString;
-use std::marker::PhantomData;
 use std::path::Path;
-use std::ptr::{self, NonNull};
 
 use crate::context::{Context, KeepAlive};
 use crate::error::{check, error, expect_ok, Result, Status};
+use crate::handle::{binding, Binding, Handle};
 use crate::shape::{dim, require_len, rows_of};
 use crate::sys;
 
@@ -16,22 +15,12 @@ use crate::sys;
 /// (the C API allows concurrent adds on one accumulator, but not adds concurrent with
 /// reads, which the borrow of the adder rules out). `&Hessian` gives only reads.
 pub struct Hessian {
-    raw: NonNull<sys::surgeon_hessian>,
+    raw: Handle<sys::surgeon_hessian>,
     cols: usize,
     _ctx: KeepAlive,
 }
 
-// SAFETY: the accumulator may be used from any thread; through `&Hessian` only const calls
-// are made, which the C API allows concurrently.
-unsafe impl Send for Hessian {}
-unsafe impl Sync for Hessian {}
-
-impl Drop for Hessian {
-    fn drop(&mut self) {
-        // SAFETY: we own raw; no borrow (adder) can outlive self.
-        unsafe { sys::surgeon_hessian_free(self.raw.as_ptr()) }
-    }
-}
+binding!(Hessian => surgeon_hessian);
 
 /// Per-column activation statistics over all rows added.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,10 +34,9 @@ impl Hessian {
     /// An empty accumulator (cols >= 1).
     pub fn new(ctx: &Context, cols: usize) -> Result<Hessian> {
         const F: &str = "surgeon_hessian_new";
-        let mut raw = ptr::null_mut();
-        // SAFETY: raw is a valid out pointer; ctx.as_raw() is NULL or live.
-        check(unsafe { sys::surgeon_hessian_new(&mut raw, ctx.as_raw(), dim(F, "cols", cols)?) })?;
-        Ok(Hessian::own(raw, ctx))
+        let cols = dim(F, "cols", cols)?;
+        // SAFETY: out is a valid out pointer; ctx.as_raw() is NULL or live.
+        Hessian::own(Handle::new(|out| unsafe { sys::surgeon_hessian_new(out, ctx.as_raw(), cols) }), ctx)
     }
 
     /// An accumulator holding a finished Hessian (cols × cols, symmetric, packed) computed
@@ -58,29 +46,25 @@ impl Hessian {
         require_len(F, "hessian", hessian.len(), cols, cols)?;
         let samples = i64::try_from(samples)
             .map_err(|_| error(Status::InvalidArgument, F, format!("samples = {} does not fit in int64", samples)))?;
-        let mut raw = ptr::null_mut();
-        // SAFETY: hessian holds cols × cols floats (checked); raw is a valid out pointer.
-        check(unsafe {
-            sys::surgeon_hessian_from_matrix(&mut raw, ctx.as_raw(), hessian.as_ptr(), dim(F, "cols", cols)?, 0, samples)
-        })?;
-        Ok(Hessian::own(raw, ctx))
+        let cols = dim(F, "cols", cols)?;
+        // SAFETY: hessian holds cols × cols floats (checked); out is a valid out pointer.
+        let raw = Handle::new(|out| unsafe { sys::surgeon_hessian_from_matrix(out, ctx.as_raw(), hessian.as_ptr(), cols, 0, samples) });
+        Hessian::own(raw, ctx)
     }
 
     /// Loads a file written by [`save`](Hessian::save); a bad file is a `Status::Io` error.
     pub fn load<P: AsRef<Path>>(ctx: &Context, path: P) -> Result<Hessian> {
         let path = c_path("surgeon_hessian_load", path.as_ref())?;
-        let mut raw = ptr::null_mut();
-        // SAFETY: path is NUL-terminated; raw is a valid out pointer.
-        check(unsafe { sys::surgeon_hessian_load(&mut raw, ctx.as_raw(), path.as_ptr()) })?;
-        Ok(Hessian::own(raw, ctx))
+        // SAFETY: path is NUL-terminated; out is a valid out pointer.
+        Hessian::own(Handle::new(|out| unsafe { sys::surgeon_hessian_load(out, ctx.as_raw(), path.as_ptr()) }), ctx)
     }
 
-    fn own(raw: *mut sys::surgeon_hessian, ctx: &Context) -> Hessian {
-        let raw = NonNull::new(raw).expect("surgeon returned OK with a NULL handle");
+    fn own(raw: Result<Handle<sys::surgeon_hessian>>, ctx: &Context) -> Result<Hessian> {
+        let raw = raw?;
         let mut cols = 0;
         // SAFETY: raw is live; cols is a valid out pointer.
         expect_ok(unsafe { sys::surgeon_hessian_cols(raw.as_ptr(), &mut cols) });
-        Hessian { raw, cols: cols as usize, _ctx: ctx.keep_alive() }
+        Ok(Hessian { raw, cols: cols as usize, _ctx: ctx.keep_alive() })
     }
 
     pub fn cols(&self) -> usize {
@@ -113,7 +97,7 @@ impl Hessian {
 
     /// A view for concurrent adds; the accumulator cannot be read while it lives.
     pub fn adder(&mut self) -> HessianAdder<'_> {
-        HessianAdder { raw: self.raw, cols: self.cols, _borrow: PhantomData }
+        HessianAdder { raw: &self.raw, cols: self.cols }
     }
 
     /// self += other: afterwards self equals one accumulator fed both streams.
@@ -154,50 +138,42 @@ impl Hessian {
         // SAFETY: const call; path is NUL-terminated.
         check(unsafe { sys::surgeon_hessian_save(self.raw.as_ptr(), path.as_ptr()) })
     }
-
-    pub fn as_raw(&self) -> *const sys::surgeon_hessian {
-        self.raw.as_ptr()
-    }
 }
 
-/// Concurrent-add view of a [`Hessian`], from [`Hessian::adder`].
+/// Concurrent-add view of a [`Hessian`], from [`Hessian::adder`]. `Send + Sync`:
+/// surgeon_hessian_add_* may run concurrently on one accumulator, and the exclusive borrow
+/// behind the adder keeps every other call away while it lives.
 #[derive(Clone, Copy)]
 pub struct HessianAdder<'a> {
-    raw: NonNull<sys::surgeon_hessian>,
+    raw: &'a Handle<sys::surgeon_hessian>,
     cols: usize,
-    _borrow: PhantomData<&'a mut Hessian>,
 }
 
-// SAFETY: surgeon_hessian_add_* may run concurrently on one accumulator, and the exclusive
-// borrow behind the adder keeps every other call away while it lives.
-unsafe impl Send for HessianAdder<'_> {}
-unsafe impl Sync for HessianAdder<'_> {}
+/// The C signature shared by surgeon_hessian_add_f32/_f16/_bf16.
+type AddFn<T> = unsafe extern "C" fn(*mut sys::surgeon_hessian, *const T, i64, i64, i64) -> sys::surgeon_status;
 
 impl HessianAdder<'_> {
     pub fn cols(&self) -> usize {
         self.cols
     }
 
+    fn add<T>(&self, function: &str, add: AddFn<T>, x: &[T]) -> Result<()> {
+        let rows = dim(function, "rows", rows_of(function, "x", x.len(), self.cols)?)?;
+        // SAFETY: x holds rows × cols values (checked); concurrent adds are allowed.
+        check(unsafe { add(self.raw.as_ptr(), x.as_ptr(), rows, self.cols as i64, 0) })
+    }
+
     /// As [`Hessian::add_f32`], callable from several threads at once.
     pub fn add_f32(&self, x: &[f32]) -> Result<()> {
-        const F: &str = "surgeon_hessian_add_f32";
-        let rows = dim(F, "rows", rows_of(F, "x", x.len(), self.cols)?)?;
-        // SAFETY: x holds rows × cols floats (checked); concurrent adds are allowed.
-        check(unsafe { sys::surgeon_hessian_add_f32(self.raw.as_ptr(), x.as_ptr(), rows, self.cols as i64, 0) })
+        self.add("surgeon_hessian_add_f32", sys::surgeon_hessian_add_f32, x)
     }
 
     pub fn add_f16(&self, x: &[u16]) -> Result<()> {
-        const F: &str = "surgeon_hessian_add_f16";
-        let rows = dim(F, "rows", rows_of(F, "x", x.len(), self.cols)?)?;
-        // SAFETY: as add_f32.
-        check(unsafe { sys::surgeon_hessian_add_f16(self.raw.as_ptr(), x.as_ptr(), rows, self.cols as i64, 0) })
+        self.add("surgeon_hessian_add_f16", sys::surgeon_hessian_add_f16, x)
     }
 
     pub fn add_bf16(&self, x: &[u16]) -> Result<()> {
-        const F: &str = "surgeon_hessian_add_bf16";
-        let rows = dim(F, "rows", rows_of(F, "x", x.len(), self.cols)?)?;
-        // SAFETY: as add_f32.
-        check(unsafe { sys::surgeon_hessian_add_bf16(self.raw.as_ptr(), x.as_ptr(), rows, self.cols as i64, 0) })
+        self.add("surgeon_hessian_add_bf16", sys::surgeon_hessian_add_bf16, x)
     }
 }
 

@@ -1,60 +1,43 @@
 //! Keep (1) / prune (0) flags of a rows × cols weight.
-use std::ptr::{self, NonNull};
-
 use crate::error::{check, error, expect_ok, Result, Status};
+use crate::handle::{binding, Handle};
 use crate::shape::{dim, require_len};
 use crate::sys;
 
+/// A mask (surgeon_mask); only read through `&Mask`.
 pub struct Mask {
-    raw: NonNull<sys::surgeon_mask>,
+    raw: Handle<sys::surgeon_mask>,
 }
 
-// SAFETY: only const calls through &Mask; mutation (as a pruning output) needs &mut.
-unsafe impl Send for Mask {}
-unsafe impl Sync for Mask {}
-
-impl Drop for Mask {
-    fn drop(&mut self) {
-        // SAFETY: we own raw.
-        unsafe { sys::surgeon_mask_free(self.raw.as_ptr()) }
-    }
-}
+binding!(Mask => surgeon_mask);
 
 impl Mask {
     /// A mask that keeps everything.
     pub fn new(rows: usize, cols: usize) -> Result<Mask> {
         const F: &str = "surgeon_mask_new";
-        let mut raw = ptr::null_mut();
-        // SAFETY: raw is a valid out pointer.
-        check(unsafe { sys::surgeon_mask_new(&mut raw, dim(F, "rows", rows)?, dim(F, "cols", cols)?) })?;
-        Ok(Mask::own(raw))
+        let (rows, cols) = (dim(F, "rows", rows)?, dim(F, "cols", cols)?);
+        // SAFETY: out is a valid out pointer.
+        Ok(Mask { raw: Handle::new(|out| unsafe { sys::surgeon_mask_new(out, rows, cols) })? })
     }
 
     /// From rows × cols bytes, non-zero = keep.
     pub fn from_bytes(keep: &[u8], rows: usize, cols: usize) -> Result<Mask> {
         const F: &str = "surgeon_mask_from_bytes";
         require_len(F, "keep", keep.len(), rows, cols)?;
-        let mut raw = ptr::null_mut();
-        // SAFETY: keep holds rows × cols bytes (checked).
-        check(unsafe {
-            sys::surgeon_mask_from_bytes(&mut raw, keep.as_ptr(), dim(F, "rows", rows)?, dim(F, "cols", cols)?)
-        })?;
-        Ok(Mask::own(raw))
-    }
-
-    fn own(raw: *mut sys::surgeon_mask) -> Mask {
-        Mask { raw: NonNull::new(raw).expect("surgeon returned OK with a NULL handle") }
+        let (rows, cols) = (dim(F, "rows", rows)?, dim(F, "cols", cols)?);
+        // SAFETY: keep holds rows × cols bytes (checked); out is a valid out pointer.
+        Ok(Mask { raw: Handle::new(|out| unsafe { sys::surgeon_mask_from_bytes(out, keep.as_ptr(), rows, cols) })? })
     }
 
     pub(crate) fn empty() -> Result<Mask> {
         Mask::new(0, 0)
     }
 
-    pub(crate) fn as_mut_raw(&mut self) -> *mut sys::surgeon_mask {
-        self.raw.as_ptr()
+    pub(crate) fn from_handle(raw: Handle<sys::surgeon_mask>) -> Mask {
+        Mask { raw }
     }
 
-    pub fn as_raw(&self) -> *const sys::surgeon_mask {
+    pub(crate) fn as_mut_raw(&mut self) -> *mut sys::surgeon_mask {
         self.raw.as_ptr()
     }
 

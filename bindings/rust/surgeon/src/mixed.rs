@@ -1,21 +1,26 @@
 //! Mixed precision: one bit width per output channel (row). Rows are ranked by an
 //! [`Importance`] or by their estimated quantization errors ([`RowErrors`]), widths are
-//! allocated from a set of options within 1..=8, and the solver quantizes each row at its
-//! own width ([`Solver::quantize_mixed`], or [`PruneOptions::row_bits`](crate::PruneOptions::row_bits)
-//! for joint pruning).
+//! allocated from the bit options of a [`MixedOptions`] within 1..=8, and the solver
+//! quantizes each row at its own width once the quantizer holds them
+//! ([`Quantizer::set_row_bits`](crate::Quantizer::set_row_bits); the same quantizer in
+//! [`PruneOptions`](crate::PruneOptions) gives joint pruning with per-row widths).
 //!
 //! ```no_run
-//! # use surgeon::{Context, Hessian, Quantizer, Solver, SolverOptions};
+//! # use surgeon::{Context, Hessian, MixedOptions, Quantizer, Solver, SolverOptions};
 //! # fn main() -> surgeon::Result<()> {
 //! # let ctx = Context::default();
 //! # let h = Hessian::new(&ctx, 64)?;
 //! # let mut w = vec![0.5f32; 64 * 64];
-//! let q = Quantizer::builder(4).group_size(32).build()?;
-//! let mut solver = Solver::new(&ctx, &h, SolverOptions::default())?;
-//! let errors = solver.row_errors(&ctx, &w, &q, &[2, 3, 4, 6, 8])?;
-//! let bits = errors.allocate(3.5)?; // exactly 3.5 bits per row on average
-//! let quantized = solver.quantize_mixed(&mut w, &q, &bits)?;
-//! # let _ = quantized;
+//! let mut q = Quantizer::new(4)?;
+//! q.set_group_size(32)?;
+//! let mut solver = Solver::new(&ctx, &h, &SolverOptions::new()?)?;
+//! let mut options = MixedOptions::new()?;
+//! options.set_bits(&[2, 3, 4, 6, 8])?.set_average(3.5)?;
+//! let errors = solver.row_errors(&w, &q, &options)?;
+//! let bits = errors.allocate(&options)?; // exactly 3.5 bits per row on average
+//! q.set_row_bits(&bits)?;
+//! let (codes, loss) = solver.quantize(&mut w, &q)?;
+//! # let _ = (codes, loss);
 //! # Ok(())
 //! # }
 //! ```
@@ -24,15 +29,15 @@
 //! library as out of range). Option lists are passed in any order without duplicates;
 //! per-option values ([`RowErrors`]) follow the caller's order.
 use std::os::raw::c_int;
-use std::ptr::{self, NonNull};
+use std::ptr;
 
-use crate::context::Context;
 use crate::error::{check, error, expect_ok, Result, Status};
+use crate::handle::{binding, getters, options_type, read_buffer, read_text, setters, Binding, Handle};
 use crate::hessian::Hessian;
 use crate::qresult::QuantResult;
 use crate::quantizer::Quantizer;
 use crate::shape::{dim, rows_of};
-use crate::solver::{Quantized, Solver};
+use crate::solver::Solver;
 use crate::sys;
 
 /// One of the per-row signals an [`Importance`] combines. Each is divided by its mean over
@@ -122,52 +127,31 @@ impl SignalWeights {
 /// Per-row importance of a weight: the normalised signals and their weighted score.
 /// Immutable once computed; it keeps no reference to the Hessian, solver or weight.
 pub struct Importance {
-    raw: NonNull<sys::surgeon_importance>,
+    raw: Handle<sys::surgeon_importance>,
     rows: usize,
 }
 
-// SAFETY: after creation only const calls are made, which may run concurrently.
-unsafe impl Send for Importance {}
-unsafe impl Sync for Importance {}
-
-impl Drop for Importance {
-    fn drop(&mut self) {
-        // SAFETY: we own raw.
-        unsafe { sys::surgeon_importance_free(self.raw.as_ptr()) }
-    }
-}
+binding!(Importance => surgeon_importance);
 
 impl Importance {
     /// Importance of the rows of w (rows × hessian.cols(), row-major) from the Hessian's
-    /// activation statistics. With a Hessian weight > 0, diag(H⁻¹) comes from a private
-    /// factorization (percdamp 0.01); use [`compute_with_solver`](Self::compute_with_solver)
-    /// to reuse a solver's. A Hessian made by [`Hessian::from_matrix`] has no first moments:
-    /// the activation and variance signals are then left out.
-    pub fn compute(ctx: &Context, hessian: &Hessian, w: &[f32], weights: &SignalWeights) -> Result<Importance> {
-        Importance::compute_raw(ctx, hessian, ptr::null_mut(), w, weights)
-    }
-
-    /// As [`compute`](Self::compute), taking diag(H⁻¹) from the solver's factorization
-    /// (computed there now if needed, then shared with its later calls). Exclusive access:
-    /// the C API does not list this call among those that may run concurrently on a solver.
-    pub fn compute_with_solver(ctx: &Context, hessian: &Hessian, solver: &mut Solver, w: &[f32],
-                               weights: &SignalWeights) -> Result<Importance> {
-        Importance::compute_raw(ctx, hessian, solver.as_mut_ptr(), w, weights)
-    }
-
-    fn compute_raw(ctx: &Context, hessian: &Hessian, solver: *mut sys::surgeon_solver, w: &[f32],
-                   weights: &SignalWeights) -> Result<Importance> {
+    /// activation statistics, with the Hessian's context. With a Hessian weight > 0,
+    /// diag(H⁻¹) comes from the solver's factorization when one is given (computed there
+    /// now if needed, then shared with its later calls; exclusive access, as the C API does
+    /// not list this call among those that may run concurrently on a solver), else from a
+    /// private one (percdamp 0.01). A Hessian made by [`Hessian::from_matrix`] has no first
+    /// moments: the activation and variance signals are then left out.
+    pub fn compute(hessian: &Hessian, solver: Option<&mut Solver>, w: &[f32], weights: &SignalWeights) -> Result<Importance> {
         const F: &str = "surgeon_importance_compute";
         let cols = hessian.cols();
         let rows = rows_of(F, "w", w.len(), cols)?;
-        let mut raw = ptr::null_mut();
+        let (n, solver) = (dim(F, "rows", rows)?, solver.map_or(ptr::null_mut(), |s| s.as_mut_ptr()));
         // SAFETY: w holds rows × cols floats (checked), weights SURGEON_SIGNAL_COUNT doubles;
         // the Hessian is only read; solver is NULL or exclusively borrowed.
-        check(unsafe {
-            sys::surgeon_importance_compute(&mut raw, ctx.as_raw(), hessian.as_raw(), solver, w.as_ptr(),
-                                            dim(F, "rows", rows)?, cols as i64, 0, weights.0.as_ptr())
+        let raw = Handle::new(|out| unsafe {
+            sys::surgeon_importance_compute(out, hessian.as_raw(), solver, w.as_ptr(), n, cols as i64, 0, weights.0.as_ptr())
         })?;
-        Ok(Importance { raw: NonNull::new(raw).expect("surgeon returned OK with a NULL handle"), rows })
+        Ok(Importance { raw, rows })
     }
 
     pub fn rows(&self) -> usize {
@@ -198,71 +182,79 @@ impl Importance {
         }
     }
 
-    /// Rows ranked by ascending score; the ranks below round(quantiles[0]·rows) get the
-    /// smallest option, and so on up the sorted options. `quantiles`: options.len() − 1
-    /// non-decreasing cut points in [0, 1].
-    pub fn allocate_quantile(&self, options: &[u32], quantiles: &[f64]) -> Result<Vec<u32>> {
-        const F: &str = "surgeon_allocate_quantile";
-        if !options.is_empty() && quantiles.len() != options.len() - 1 {
-            return Err(error(
-                Status::InvalidArgument,
-                F,
-                format!("{} quantile cut points for {} bit options (need {})", quantiles.len(), options.len(), options.len() - 1),
-            ));
-        }
-        self.allocate_quantile_raw(options, quantiles.as_ptr(), 0.0)
-    }
-
-    /// Quantile allocation with the cut points whose average is `avg_bits` (the
-    /// maximum-entropy spread of the options; exact up to the rounding of the cuts).
-    pub fn allocate_quantile_for_average(&self, options: &[u32], avg_bits: f64) -> Result<Vec<u32>> {
-        self.allocate_quantile_raw(options, ptr::null(), avg_bits)
-    }
-
-    fn allocate_quantile_raw(&self, options: &[u32], quantiles: *const f64, avg_bits: f64) -> Result<Vec<u32>> {
+    /// Runs an allocation that writes one width per row of this importance.
+    fn allocate(&self, call: impl FnOnce(*mut i32) -> sys::surgeon_status) -> Result<Vec<u32>> {
         let mut bits = vec![0u32; self.rows];
-        // SAFETY: const call; options holds option_count(options) values, quantiles NULL or
-        // options.len() − 1 doubles (checked by the caller); bits holds rows int32.
-        check(unsafe {
-            sys::surgeon_allocate_quantile(self.raw.as_ptr(), options.as_ptr() as *const i32, option_count(options),
-                                           quantiles, avg_bits, bits.as_mut_ptr() as *mut i32)
-        })?;
+        check(call(bits.as_mut_ptr() as *mut i32))?;
         Ok(bits)
+    }
+
+    /// Rows ranked by ascending score; the ranks below round(q_0·rows) get the smallest
+    /// bit option, and so on up the sorted options, with the options' quantile cut points
+    /// ([`MixedOptions::set_quantiles`]) or, without them, the cut points whose average is
+    /// the options' target (exact up to the rounding of the cuts).
+    pub fn allocate_quantile(&self, options: &MixedOptions) -> Result<Vec<u32>> {
+        // SAFETY: const calls; bits holds rows int32.
+        self.allocate(|bits| unsafe { sys::surgeon_allocate_quantile(self.raw.as_ptr(), options.as_raw(), bits) })
     }
 
     /// Exactly [`attainable_average`] bits per row on average, placed by importance (row i
     /// at b bits costs score_i²·4^-b, minimised exactly).
-    pub fn allocate_budget(&self, options: &[u32], avg_bits: f64) -> Result<Vec<u32>> {
-        let mut bits = vec![0u32; self.rows];
-        // SAFETY: const call; options as in allocate_quantile_raw; bits holds rows int32.
-        check(unsafe {
-            sys::surgeon_allocate_budget(self.raw.as_ptr(), options.as_ptr() as *const i32, option_count(options),
-                                         avg_bits, bits.as_mut_ptr() as *mut i32)
-        })?;
-        Ok(bits)
-    }
-
-    pub fn as_raw(&self) -> *const sys::surgeon_importance {
-        self.raw.as_ptr()
+    pub fn allocate_budget(&self, options: &MixedOptions) -> Result<Vec<u32>> {
+        // SAFETY: const calls; bits holds rows int32.
+        self.allocate(|bits| unsafe { sys::surgeon_allocate_budget(self.raw.as_ptr(), options.as_raw(), bits) })
     }
 }
 
-/// n_options as the C API's int. The library rejects more than 8 options before reading
-/// any, so a saturated count never makes it read past the slice.
+options_type! {
+    /// Allocation settings (surgeon_mixed_options): the bit options (1 to 8 distinct widths
+    /// in [1, 8], in the caller's order), the target average width and, for
+    /// [`Importance::allocate_quantile`], optional quantile cut points. Defaults: options
+    /// {2, 3, 4}, average 3.0, no cut points.
+    MixedOptions => surgeon_mixed_options, surgeon_mixed_options_new
+}
+
+impl MixedOptions {
+
+    setters! {
+        /// The bit options (copied).
+        fn set_bits(bits: &[u32]) => surgeon_mixed_options_set_bits(bits.as_ptr() as *const i32, option_count(bits));
+        /// The target mean width (finite, > 0).
+        fn set_average(avg_bits: f64) => surgeon_mixed_options_set_average(avg_bits);
+        /// options − 1 non-decreasing cut points in [0, 1] (copied); empty clears them.
+        fn set_quantiles(quantiles: &[f64]) => surgeon_mixed_options_set_quantiles(
+            if quantiles.is_empty() { ptr::null() } else { quantiles.as_ptr() },
+            c_int::try_from(quantiles.len()).unwrap_or(c_int::MAX));
+    }
+
+    /// The bit options, in the order given.
+    pub fn bits(&self) -> Vec<u32> {
+        // SAFETY: const call; buf holds cap int32 (u32 of the same layout).
+        read_buffer(|buf: *mut u32, cap, needed| unsafe {
+            sys::surgeon_mixed_options_get_bits(self.raw.as_ptr(), buf as *mut i32, cap, needed)
+        })
+        .expect("the options of a live handle")
+    }
+
+    getters! {
+        fn average() -> f64 = surgeon_mixed_options_get_average(f64);
+    }
+}
+
+/// A count as the C API's int. The library rejects more than 8 options (or that many
+/// cut points) before reading any, so a saturated count never makes it read past the slice.
 fn option_count(options: &[u32]) -> c_int {
     c_int::try_from(options.len()).unwrap_or(c_int::MAX)
 }
 
-/// The average a target yields with `rows` rows: the largest Σ b_i <= avg_bits·rows
-/// reachable with the options, divided by rows (the exact target whenever reachable).
-pub fn attainable_average(rows: usize, options: &[u32], avg_bits: f64) -> Result<f64> {
-    const F: &str = "surgeon_attainable_average";
+/// The average the options' target yields with `rows` rows: the largest
+/// Σ b_i <= average·rows reachable with the bit options, divided by rows (the exact
+/// target whenever reachable).
+pub fn attainable_average(rows: usize, options: &MixedOptions) -> Result<f64> {
+    let rows = dim("surgeon_attainable_average", "rows", rows)?;
     let mut out = 0.0;
-    // SAFETY: options holds option_count(options) values; out is a valid double.
-    check(unsafe {
-        sys::surgeon_attainable_average(dim(F, "rows", rows)?, options.as_ptr() as *const i32, option_count(options),
-                                        avg_bits, &mut out)
-    })?;
+    // SAFETY: the options are only read; out is a valid double.
+    check(unsafe { sys::surgeon_attainable_average(rows, options.as_raw(), &mut out) })?;
     Ok(out)
 }
 
@@ -315,16 +307,21 @@ impl RowErrors {
     }
 
     /// Minimises the total error subject to exactly [`attainable_average`] bits per row on
-    /// average (an exact knapsack over the rows).
-    pub fn allocate(&self, avg_bits: f64) -> Result<Vec<u32>> {
+    /// average (an exact knapsack over the rows). The options' bits must be this table's
+    /// [`options`](Self::options), in the same order.
+    pub fn allocate(&self, options: &MixedOptions) -> Result<Vec<u32>> {
         const F: &str = "surgeon_allocate_error";
+        let given = options.bits();
+        if given != self.options {
+            return Err(error(Status::InvalidArgument, F,
+                             format!("the options' bits {:?} are not the errors' columns {:?}", given, self.options)));
+        }
         let rows = self.rows();
         let mut bits = vec![0u32; rows];
-        // SAFETY: values holds rows × options.len() doubles (checked in new); options as
-        // in allocate_quantile_raw; bits holds rows int32.
+        // SAFETY: values holds rows × options doubles (checked in new and above); bits
+        // holds rows int32.
         check(unsafe {
-            sys::surgeon_allocate_error(self.values.as_ptr(), dim(F, "rows", rows)?, self.options.as_ptr() as *const i32,
-                                        option_count(&self.options), avg_bits, bits.as_mut_ptr() as *mut i32)
+            sys::surgeon_allocate_error(self.values.as_ptr(), dim(F, "rows", rows)?, options.as_raw(), bits.as_mut_ptr() as *mut i32)
         })?;
         Ok(bits)
     }
@@ -377,51 +374,23 @@ pub fn allocate_error_groups(layers: &[BudgetLayer<'_>], budget_bits: u64) -> Re
 
 impl Solver {
     /// Σ_j (w_ij − q_b(w_ij))² / U_jj² for every row of w (rows × cols(), row-major) and
-    /// every option b: the row's own grid at b bits with the quantizer's settings (its
-    /// width ignored), weighted as GPTQ's loss weighs each column. Factorizes if needed;
-    /// exclusive access, as [`damping`](Solver::damping).
-    pub fn row_errors(&mut self, ctx: &Context, w: &[f32], quantizer: &Quantizer, options: &[u32]) -> Result<RowErrors> {
+    /// every bit option b: the row's own grid at b bits with the quantizer's settings (its
+    /// widths ignored), weighted as GPTQ's loss weighs each column. Factorizes if needed,
+    /// with the solver's context; exclusive access, as [`damping`](Solver::damping).
+    pub fn row_errors(&mut self, w: &[f32], quantizer: &Quantizer, options: &MixedOptions) -> Result<RowErrors> {
         const F: &str = "surgeon_mixed_row_errors";
+        let bits = options.bits();
         let rows = rows_of(F, "w", w.len(), self.cols())?;
-        let total = rows.checked_mul(options.len()).ok_or_else(|| error(Status::Shape, F, "rows × options overflows".into()))?;
+        let total = rows.checked_mul(bits.len()).ok_or_else(|| error(Status::Shape, F, "rows × options overflows".into()))?;
         let mut values = vec![0f64; total];
         // SAFETY: exclusive borrow; w holds rows × cols floats (checked); values holds
-        // rows × options.len() doubles.
+        // rows × options doubles.
         check(unsafe {
-            sys::surgeon_mixed_row_errors(ctx.as_raw(), self.as_mut_ptr(), w.as_ptr(), dim(F, "rows", rows)?,
-                                          self.cols() as i64, 0, quantizer.as_raw(), options.as_ptr() as *const i32,
-                                          option_count(options), values.as_mut_ptr())
+            sys::surgeon_mixed_row_errors(self.as_mut_ptr(), w.as_ptr(), dim(F, "rows", rows)?, self.cols() as i64, 0,
+                                          quantizer.as_raw(), options.as_raw(), values.as_mut_ptr())
         })?;
-        Ok(RowErrors { values, options: options.to_vec() })
+        Ok(RowErrors { values, options: bits })
     }
-
-    /// GPTQ with row r quantized at row_bits[r] bits (in [1, 8]; the quantizer's width is
-    /// replaced, its other settings kept); w (rows × cols()) is updated in place with the
-    /// dequantized values, unchanged on error. May run concurrently with other
-    /// prune/quantize calls on this solver.
-    pub fn quantize_mixed(&self, w: &mut [f32], quantizer: &Quantizer, row_bits: &[u32]) -> Result<Quantized> {
-        const F: &str = "surgeon_solver_quantize_mixed";
-        let rows = rows_of(F, "w", w.len(), self.cols())?;
-        require_row_bits(F, row_bits, rows)?;
-        let mut result = QuantResult::new()?;
-        let mut loss = 0.0;
-        // SAFETY: w holds rows × cols floats and row_bits rows int32 (checked); the outputs
-        // are ours; quantize may run concurrently on one solver.
-        check(unsafe {
-            sys::surgeon_solver_quantize_mixed(self.as_mut_ptr(), w.as_mut_ptr(), dim(F, "rows", rows)?, self.cols() as i64,
-                                               0, quantizer.as_raw(), row_bits.as_ptr() as *const i32,
-                                               result.as_mut_raw(), &mut loss)
-        })?;
-        Ok(Quantized { result, loss })
-    }
-}
-
-/// row_bits must hold exactly one width per row.
-pub(crate) fn require_row_bits(function: &str, row_bits: &[u32], rows: usize) -> Result<()> {
-    if row_bits.len() != rows {
-        return Err(error(Status::Shape, function, format!("row_bits has {} entries, w has {} rows", row_bits.len(), rows)));
-    }
-    Ok(())
 }
 
 impl QuantResult {
@@ -462,21 +431,6 @@ impl Default for StatsOptions {
 }
 
 impl StatsOptions {
-    pub fn group_size(mut self, group_size: usize) -> Self {
-        self.group_size = group_size;
-        self
-    }
-
-    pub fn scale_bits(mut self, scale_bits: u32) -> Self {
-        self.scale_bits = scale_bits;
-        self
-    }
-
-    pub fn zero_bits(mut self, zero_bits: ZeroBits) -> Self {
-        self.zero_bits = zero_bits;
-        self
-    }
-
     /// (group_size, scale_bits, zero_bits) as the C API takes them; out-of-range widths
     /// stay out of range so that the library reports them.
     fn raw(&self, function: &str) -> Result<(i64, c_int, c_int)> {
@@ -517,21 +471,30 @@ pub struct MixedStats {
     pub importance: Option<ImportanceSummary>,
 }
 
+/// A zeroed `surgeon_mixed_stats` of the version this binding was generated with.
+fn raw_stats() -> sys::surgeon_mixed_stats {
+    let mut s = sys::surgeon_mixed_stats {
+        version: 0, has_importance: 0, channels: 0, weights: 0, grids: 0, histogram: [0; 9], avg_bits: 0.0,
+        avg_bits_with_overhead: 0.0, importance_min: 0.0, importance_max: 0.0, importance_mean: 0.0,
+    };
+    // SAFETY: s is a valid struct; the version is the header's.
+    expect_ok(unsafe { sys::surgeon_mixed_stats_init(&mut s, sys::SURGEON_MIXED_STATS_VERSION) });
+    s
+}
+
 impl MixedStats {
     /// Statistics of `bits` (one width in [1, 8] per row) for a weight with `cols`
     /// columns; `importance` (optional) must have as many rows.
     pub fn compute(bits: &[u32], cols: usize, options: &StatsOptions, importance: Option<&Importance>) -> Result<MixedStats> {
         const F: &str = "surgeon_mixed_stats_compute";
         let (group_size, scale_bits, zero_bits) = options.raw(F)?;
-        let mut s = sys::surgeon_mixed_stats {
-            channels: 0, weights: 0, grids: 0, histogram: [0; 9], avg_bits: 0.0, avg_bits_with_overhead: 0.0,
-            has_importance: 0, importance_min: 0.0, importance_max: 0.0, importance_mean: 0.0,
-        };
-        // SAFETY: bits holds bits.len() int32, passed as rows; the importance is only read;
-        // s is a valid out pointer.
+        let (rows, cols) = (dim(F, "rows", bits.len())?, dim(F, "cols", cols)?);
+        let imp = importance.map_or(ptr::null(), Importance::as_raw);
+        let mut s = raw_stats();
+        // SAFETY: bits holds rows int32; the importance is only read; s is a valid out
+        // pointer with its version set.
         check(unsafe {
-            sys::surgeon_mixed_stats_compute(bits.as_ptr() as *const i32, dim(F, "rows", bits.len())?, dim(F, "cols", cols)?,
-                                             group_size, scale_bits, zero_bits, importance_ptr(importance), &mut s)
+            sys::surgeon_mixed_stats_compute(bits.as_ptr() as *const i32, rows, cols, group_size, scale_bits, zero_bits, imp, &mut s)
         })?;
         let mut histogram = [0u64; 9];
         for (h, &n) in histogram.iter_mut().zip(&s.histogram) {
@@ -553,31 +516,26 @@ impl MixedStats {
         })
     }
 
-    /// The same statistics as the library's JSON object: {"channels", "weights", "grids",
+    /// The statistics as the library's JSON object: {"channels", "weights", "grids",
     /// "histogram": {"<bits>": rows, ...} (widths in use only), "avg_bits",
     /// "avg_bits_with_overhead", and "importance": {"min", "max", "mean"} when given}.
-    pub fn json(bits: &[u32], cols: usize, options: &StatsOptions, importance: Option<&Importance>) -> Result<String> {
-        const F: &str = "surgeon_mixed_stats_json";
-        let (group_size, scale_bits, zero_bits) = options.raw(F)?;
-        let (rows, cols) = (dim(F, "rows", bits.len())?, dim(F, "cols", cols)?);
-        let imp = importance_ptr(importance);
-        let mut len = 0usize;
-        // SAFETY: NULL buffer with capacity 0 asks for the length; bits holds rows int32.
-        check(unsafe {
-            sys::surgeon_mixed_stats_json(bits.as_ptr() as *const i32, rows, cols, group_size, scale_bits, zero_bits, imp,
-                                          ptr::null_mut(), 0, &mut len)
-        })?;
-        let mut buf = vec![0u8; len + 1];
-        // SAFETY: buf holds len + 1 bytes; the text is a pure function of the arguments.
-        check(unsafe {
-            sys::surgeon_mixed_stats_json(bits.as_ptr() as *const i32, rows, cols, group_size, scale_bits, zero_bits, imp,
-                                          buf.as_mut_ptr() as *mut _, buf.len(), &mut len)
-        })?;
-        buf.truncate(len);
-        String::from_utf8(buf).map_err(|e| error(Status::Internal, F, format!("not UTF-8: {}", e)))
+    pub fn json(&self) -> Result<String> {
+        let mut s = raw_stats();
+        s.channels = self.channels as i64;
+        s.weights = self.weights as i64;
+        s.grids = self.grids as i64;
+        for (h, &n) in s.histogram.iter_mut().zip(&self.histogram) {
+            *h = n as i64;
+        }
+        s.avg_bits = self.avg_bits;
+        s.avg_bits_with_overhead = self.avg_bits_with_overhead;
+        if let Some(i) = self.importance {
+            s.has_importance = 1;
+            s.importance_min = i.min;
+            s.importance_max = i.max;
+            s.importance_mean = i.mean;
+        }
+        // SAFETY: s is a valid, versioned struct; buf holds cap bytes.
+        read_text("surgeon_mixed_stats_json", |buf, cap, needed| unsafe { sys::surgeon_mixed_stats_json(&s, buf, cap, needed) })
     }
-}
-
-fn importance_ptr(importance: Option<&Importance>) -> *const sys::surgeon_importance {
-    importance.map_or(ptr::null(), Importance::as_raw)
 }

@@ -1,29 +1,19 @@
 //! A whole Llama-family model (llama2.c file or Hugging Face directory): perplexity,
 //! true-sequential compression by a JSON recipe, saving, and weights in and out.
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::path::Path;
-use std::ptr::{self, NonNull};
 
 use crate::context::Context;
 use crate::error::{check, error, expect_ok, Result, Status};
+use crate::handle::{binding, read_buffer, read_text, Binding, Handle};
 use crate::hessian::c_path;
+use crate::structured::StructuredOptions;
 use crate::sys;
 
 /// A model in memory with its tokenizer when one lies beside it. Reads take `&self` (the
 /// C API allows them concurrently); compress and set_linear take `&mut self`.
 pub struct Model {
-    raw: NonNull<sys::surgeon_model>,
-}
-
-// SAFETY: through `&Model` only the calls the C API documents as concurrent are made.
-unsafe impl Send for Model {}
-unsafe impl Sync for Model {}
-
-impl Drop for Model {
-    fn drop(&mut self) {
-        // SAFETY: we own raw.
-        unsafe { sys::surgeon_model_free(self.raw.as_ptr()) }
-    }
+    raw: Handle<sys::surgeon_model>,
 }
 
 /// The model's dimensions.
@@ -66,30 +56,30 @@ fn i64_of(function: &str, what: &str, v: usize) -> Result<i64> {
     i64::try_from(v).map_err(|_| error(Status::InvalidArgument, function, format!("{} = {} is too large", what, v)))
 }
 
+binding!(Model => surgeon_model);
+
 impl Model {
-    /// Loads a llama2.c `.bin` file or a Hugging Face directory (`Status::Io` when unreadable).
-    pub fn load<P: AsRef<Path>>(path: P) -> Result<Model> {
+    /// Loads a llama2.c `.bin` file or a Hugging Face directory (`Status::Io` when
+    /// unreadable); what was loaded goes to the context's log callback.
+    pub fn load<P: AsRef<Path>>(ctx: &Context, path: P) -> Result<Model> {
         let path = c_path("surgeon_model_load", path.as_ref())?;
-        let mut raw = ptr::null_mut();
-        // SAFETY: path is NUL-terminated; raw is a valid out pointer.
-        check(unsafe { sys::surgeon_model_load(&mut raw, path.as_ptr()) })?;
-        Ok(Model { raw: NonNull::new(raw).expect("surgeon returned OK with a NULL handle") })
+        // SAFETY: path is NUL-terminated; out is a valid out pointer.
+        Ok(Model { raw: Handle::new(|out| unsafe { sys::surgeon_model_load(out, ctx.as_raw(), path.as_ptr()) })? })
     }
 
     /// A deep copy (weights and tokenizer).
     pub fn try_clone(&self) -> Result<Model> {
-        let mut raw = ptr::null_mut();
-        // SAFETY: const call on a live handle; raw is a valid out pointer.
-        check(unsafe { sys::surgeon_model_clone(&mut raw, self.raw.as_ptr()) })?;
-        Ok(Model { raw: NonNull::new(raw).expect("surgeon returned OK with a NULL handle") })
+        // SAFETY: const call on a live handle; out is a valid out pointer.
+        Ok(Model { raw: Handle::new(|out| unsafe { sys::surgeon_model_clone(out, self.raw.as_ptr()) })? })
     }
 
     pub fn config(&self) -> ModelConfig {
         let mut c = sys::surgeon_model_config {
-            dim: 0, hidden_dim: 0, n_layers: 0, n_heads: 0, n_kv_heads: 0, vocab_size: 0, seq_len: 0,
+            version: 0, dim: 0, hidden_dim: 0, n_layers: 0, n_heads: 0, n_kv_heads: 0, vocab_size: 0, seq_len: 0,
             parameters: 0, head_dim: 0,
         };
-        // SAFETY: const call on a live handle; c is a valid out pointer.
+        // SAFETY: c is a valid struct, then a versioned out pointer of a const call.
+        expect_ok(unsafe { sys::surgeon_model_config_init(&mut c, sys::SURGEON_MODEL_CONFIG_VERSION) });
         expect_ok(unsafe { sys::surgeon_model_get_config(self.raw.as_ptr(), &mut c) });
         ModelConfig {
             dim: c.dim as usize,
@@ -108,15 +98,8 @@ impl Model {
     pub fn encode(&self, text: &str, bos: bool) -> Result<Vec<i32>> {
         const F: &str = "surgeon_model_encode";
         let text = c_text(F, "text", text)?;
-        let mut count = 0i64;
-        // SAFETY: capacity 0 with a NULL buffer asks for the count only.
-        check(unsafe { sys::surgeon_model_encode(self.raw.as_ptr(), text.as_ptr(), bos as i32, ptr::null_mut(), 0, &mut count) })?;
-        let mut ids = vec![0i32; count as usize];
-        // SAFETY: ids holds count entries.
-        check(unsafe {
-            sys::surgeon_model_encode(self.raw.as_ptr(), text.as_ptr(), bos as i32, ids.as_mut_ptr(), count, &mut count)
-        })?;
-        Ok(ids)
+        // SAFETY: const call; text is NUL-terminated; ids holds cap int32.
+        read_buffer(|ids, cap, needed| unsafe { sys::surgeon_model_encode(self.raw.as_ptr(), text.as_ptr(), bos as i32, ids, cap, needed) })
     }
 
     /// Perplexity on text: paragraphs or windows `range` (`None` end: to the last one);
@@ -133,8 +116,10 @@ impl Model {
             Some(e) => i64_of(F, "end", e)?,
             None => -1,
         };
-        let mut out = sys::surgeon_perplexity { sequences: 0, tokens: 0, nll: 0.0, ppl: 0.0 };
-        // SAFETY: const call on a live handle; text NUL-terminated; out a valid out pointer.
+        let mut out = sys::surgeon_perplexity { version: 0, sequences: 0, tokens: 0, nll: 0.0, ppl: 0.0 };
+        // SAFETY: out is a valid struct, then a versioned out pointer; const call on a live
+        // handle; text NUL-terminated.
+        expect_ok(unsafe { sys::surgeon_perplexity_init(&mut out, sys::SURGEON_PERPLEXITY_VERSION) });
         check(unsafe {
             sys::surgeon_model_perplexity(ctx.as_raw(), self.raw.as_ptr(), text.as_ptr(), mode, i64_of(F, "begin", begin)?,
                                           end, i64_of(F, "seq_len", seq_len)?, &mut out)
@@ -155,31 +140,30 @@ impl Model {
             sys::surgeon_model_compress(ctx.as_raw(), self.raw.as_ptr(), calib.as_ptr(), i64_of(F, "begin", begin)?,
                                         i64_of(F, "end", end)?, recipe.as_ptr())
         })?;
-        Ok(self.report())
+        self.report()
     }
 
-    /// The JSON report of the last compress ("{}" before any).
-    pub fn report(&self) -> String {
-        let mut json = ptr::null();
-        // SAFETY: the string is owned by the handle and copied before the borrow ends.
-        expect_ok(unsafe { sys::surgeon_model_report(self.raw.as_ptr(), &mut json) });
-        unsafe { CStr::from_ptr(json) }.to_string_lossy().into_owned()
+    /// The JSON report of the last compress or structured pruning ("{}" before either).
+    pub fn report(&self) -> Result<String> {
+        // SAFETY: const call; buf holds cap bytes.
+        read_text("surgeon_model_report", |buf, cap, needed| unsafe { sys::surgeon_model_report(self.raw.as_ptr(), buf, cap, needed) })
     }
 
-    /// Saves as "hf" (a directory; dtype "f32", "f16" or "bf16") or "llama2c" (a file, f32).
-    pub fn save<P: AsRef<Path>>(&self, path: P, format: &str, dtype: &str) -> Result<()> {
+    /// Saves as "hf" (a directory; dtype "f32", "f16" or "bf16") or "llama2c" (a file, f32);
+    /// what was written goes to the context's log callback.
+    pub fn save<P: AsRef<Path>>(&self, ctx: &Context, path: P, format: &str, dtype: &str) -> Result<()> {
         const F: &str = "surgeon_model_save";
         let path = c_path(F, path.as_ref())?;
         let (format, dtype) = (c_text(F, "format", format)?, c_text(F, "dtype", dtype)?);
         // SAFETY: const call; all strings NUL-terminated.
-        check(unsafe { sys::surgeon_model_save(self.raw.as_ptr(), path.as_ptr(), format.as_ptr(), dtype.as_ptr()) })
+        check(unsafe { sys::surgeon_model_save(ctx.as_raw(), self.raw.as_ptr(), path.as_ptr(), format.as_ptr(), dtype.as_ptr()) })
     }
 
     /// Writes the packed GPTQ checkpoint of the last compress.
-    pub fn save_gptq<P: AsRef<Path>>(&self, dir: P) -> Result<()> {
+    pub fn save_gptq<P: AsRef<Path>>(&self, ctx: &Context, dir: P) -> Result<()> {
         let dir = c_path("surgeon_model_save_gptq", dir.as_ref())?;
         // SAFETY: const call; dir NUL-terminated.
-        check(unsafe { sys::surgeon_model_save_gptq(self.raw.as_ptr(), dir.as_ptr()) })
+        check(unsafe { sys::surgeon_model_save_gptq(ctx.as_raw(), self.raw.as_ptr(), dir.as_ptr()) })
     }
 
     /// A copy of a linear's weights (row-major) with (rows, cols). `name`: "wq".."w3" or the
@@ -211,24 +195,24 @@ impl Model {
     /// Continues `prompt` for up to `steps` positions, greedily when `temperature` is 0.
     pub fn generate(&self, prompt: &str, steps: usize, temperature: f64, seed: u64) -> Result<String> {
         const F: &str = "surgeon_model_generate";
-        let prompt_c = c_text(F, "prompt", prompt)?;
+        let prompt = c_text(F, "prompt", prompt)?;
         let steps = i64_of(F, "steps", steps)?;
-        // Room for typical pieces first; generation is deterministic, so a second run with
-        // the exact size gives the same text when it was longer.
-        let mut buf = vec![0u8; steps as usize * 32 + prompt.len() + 64];
-        let mut length = 0usize;
-        for _ in 0..2 {
-            // SAFETY: buf holds buf.len() bytes; length a valid out pointer.
-            check(unsafe {
-                sys::surgeon_model_generate(self.raw.as_ptr(), prompt_c.as_ptr(), steps, temperature, seed,
-                                            buf.as_mut_ptr() as *mut _, buf.len(), &mut length)
-            })?;
-            if length < buf.len() {
-                buf.truncate(length);
-                return String::from_utf8(buf).map_err(|e| error(Status::Internal, F, format!("not UTF-8: {}", e)));
-            }
-            buf = vec![0u8; length + 1];
-        }
-        Err(error(Status::Internal, F, "the generated text changed length between two runs".to_string()))
+        // SAFETY: const call; prompt NUL-terminated; buf holds cap bytes. The text is a
+        // function of the arguments, so the sized second call gets it.
+        read_text(F, |buf, cap, needed| unsafe {
+            sys::surgeon_model_generate(self.raw.as_ptr(), prompt.as_ptr(), steps, temperature, seed, buf, cap, needed)
+        })
+    }
+
+    /// Model-level structured pruning (experimental C API): removes FFN neurons, and
+    /// kv-head groups with their query heads when the options' head ratio is > 0, from
+    /// every block, in place; unchanged on failure. [`config`](Self::config) then gives the
+    /// new sizes. Returns the JSON report (parameters before and after, per-block ratios,
+    /// FFN sizes, kv groups removed), which becomes the model's [`report`](Self::report).
+    /// The quantization results of an earlier compress are dropped.
+    pub fn prune_structured(&mut self, ctx: &Context, options: &StructuredOptions) -> Result<String> {
+        // SAFETY: exclusive borrow; the options are only read.
+        check(unsafe { sys::surgeon_model_prune_structured(ctx.as_raw(), self.raw.as_ptr(), options.as_raw()) })?;
+        self.report()
     }
 }

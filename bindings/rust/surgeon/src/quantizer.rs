@@ -1,7 +1,6 @@
 //! Quantization grid settings (bits, symmetry, groups, MSE clipping, act-order).
-use std::ptr::{self, NonNull};
-
-use crate::error::{check, expect_ok, Result};
+use crate::error::{check, Result};
+use crate::handle::{binding, getters, read_buffer, setters, Handle};
 use crate::shape::dim;
 use crate::sys;
 
@@ -21,128 +20,76 @@ impl Default for MseSearch {
     }
 }
 
-/// A quantizer configuration; immutable once built, so it may be shared across threads.
+/// A quantizer configuration (surgeon_quantizer): `Quantizer::new(bits)`, then setters,
+/// each checked by the library. Setters take `&mut self`, so a quantizer shared across
+/// threads is only read.
 pub struct Quantizer {
-    raw: NonNull<sys::surgeon_quantizer>,
+    raw: Handle<sys::surgeon_quantizer>,
 }
 
-// SAFETY: only const calls are made through &Quantizer.
-unsafe impl Send for Quantizer {}
-unsafe impl Sync for Quantizer {}
-
-impl Drop for Quantizer {
-    fn drop(&mut self) {
-        // SAFETY: we own raw.
-        unsafe { sys::surgeon_quantizer_free(self.raw.as_ptr()) }
-    }
-}
-
-impl Quantizer {
-    /// Defaults: symmetric, per output channel, min/max range, natural column order.
-    pub fn new(bits: u32) -> Result<Quantizer> {
-        Quantizer::builder(bits).build()
-    }
-
-    pub fn builder(bits: u32) -> QuantizerBuilder {
-        QuantizerBuilder {
-            bits,
-            symmetric: true,
-            group_size: 0,
-            mse: None,
-            act_order: false,
-            static_groups: false,
-        }
-    }
-
-    pub fn bits(&self) -> u32 {
-        let mut out = 0;
-        // SAFETY: const call on a live handle.
-        expect_ok(unsafe { sys::surgeon_quantizer_get_bits(self.raw.as_ptr(), &mut out) });
-        out as u32
-    }
-
-    /// Columns per grid; 0 = one grid per row.
-    pub fn group_size(&self) -> usize {
-        let mut out = 0;
-        // SAFETY: const call on a live handle.
-        expect_ok(unsafe { sys::surgeon_quantizer_get_group_size(self.raw.as_ptr(), &mut out) });
-        out as usize
-    }
-
-    pub fn as_raw(&self) -> *const sys::surgeon_quantizer {
-        self.raw.as_ptr()
-    }
-}
-
-impl std::fmt::Debug for Quantizer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Quantizer").field("bits", &self.bits()).field("group_size", &self.group_size()).finish()
-    }
-}
-
-/// Options of a [`Quantizer`]; the library validates them in [`build`](Self::build).
-#[derive(Clone, Debug, PartialEq)]
-pub struct QuantizerBuilder {
-    bits: u32,
-    symmetric: bool,
-    group_size: usize,
-    mse: Option<MseSearch>,
-    act_order: bool,
-    static_groups: bool,
-}
+binding!(Quantizer => surgeon_quantizer);
 
 fn c_int(v: u32) -> i32 {
     // Out-of-range values stay out of range, so the library reports them.
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
-impl QuantizerBuilder {
-    /// true: zero point at the middle of the grid; false: asymmetric min/max grid.
-    pub fn symmetric(mut self, symmetric: bool) -> Self {
-        self.symmetric = symmetric;
-        self
+impl Quantizer {
+    /// Defaults: symmetric, per output channel, min/max range, natural column order.
+    pub fn new(bits: u32) -> Result<Quantizer> {
+        // SAFETY: out is a valid out pointer.
+        Ok(Quantizer { raw: Handle::new(|out| unsafe { sys::surgeon_quantizer_new(out, c_int(bits)) })? })
     }
 
-    /// One grid per row and per `group_size` columns; 0 = one grid per row.
-    pub fn group_size(mut self, group_size: usize) -> Self {
-        self.group_size = group_size;
-        self
+    setters! {
+        fn set_bits(bits: u32) => surgeon_quantizer_set_bits(c_int(bits));
+        /// true (default): zero point at the middle of the grid; false: asymmetric min/max grid.
+        fn set_symmetric(symmetric: bool) => surgeon_quantizer_set_symmetric(symmetric as i32);
+        /// One grid per row and per `group_size` columns; 0 (default) = one grid per row.
+        fn set_group_size(group_size: usize) => surgeon_quantizer_set_group_size(
+            dim("surgeon_quantizer_set_group_size", "group_size", group_size)?);
+        /// GPTQ only: process columns by descending Hessian diagonal.
+        fn set_act_order(enable: bool) => surgeon_quantizer_set_act_order(enable as i32);
+        /// GPTQ with groups: fix every group's grid up front on the dense weight.
+        fn set_static_groups(enable: bool) => surgeon_quantizer_set_static_groups(enable as i32);
     }
 
-    pub fn mse(mut self, search: MseSearch) -> Self {
-        self.mse = Some(search);
-        self
+    /// MSE clipping search; `None` (default): the min/max range.
+    pub fn set_mse(&mut self, search: Option<MseSearch>) -> Result<&mut Self> {
+        let (enable, m) = (search.is_some() as i32, search.unwrap_or_default());
+        // SAFETY: exclusive access to a live handle.
+        check(unsafe { sys::surgeon_quantizer_set_mse(self.raw.as_ptr(), enable, m.norm, c_int(m.grid), m.max_shrink) })?;
+        Ok(self)
     }
 
-    /// GPTQ only: process columns by descending Hessian diagonal.
-    pub fn act_order(mut self, enable: bool) -> Self {
-        self.act_order = enable;
-        self
+    /// Mixed precision: row r of the weight quantized at row_bits[r] bits (in [1, 8]),
+    /// replacing the uniform width; the weight given to a solver call must have
+    /// row_bits.len() rows. Copied. An empty slice clears them.
+    pub fn set_row_bits(&mut self, row_bits: &[u32]) -> Result<&mut Self> {
+        let rows = dim("surgeon_quantizer_set_row_bits", "rows", row_bits.len())?;
+        let bits = if row_bits.is_empty() { std::ptr::null() } else { row_bits.as_ptr() as *const i32 };
+        // SAFETY: exclusive access; bits holds rows int32 (u32 of the same layout), copied.
+        check(unsafe { sys::surgeon_quantizer_set_row_bits(self.raw.as_ptr(), bits, rows) })?;
+        Ok(self)
     }
 
-    /// GPTQ with groups: fix every group's grid up front on the dense weight.
-    pub fn static_groups(mut self, enable: bool) -> Self {
-        self.static_groups = enable;
-        self
+    /// The per-row widths (empty when none are set).
+    pub fn row_bits(&self) -> Result<Vec<u32>> {
+        // SAFETY: const call; buf holds cap int32 (u32 of the same layout).
+        read_buffer(|buf: *mut u32, cap, needed| unsafe {
+            sys::surgeon_quantizer_get_row_bits(self.raw.as_ptr(), buf as *mut i32, cap, needed)
+        })
     }
 
-    pub fn build(&self) -> Result<Quantizer> {
-        let mut raw = ptr::null_mut();
-        // SAFETY: raw is a valid out pointer.
-        check(unsafe { sys::surgeon_quantizer_new(&mut raw, c_int(self.bits)) })?;
-        let q = Quantizer { raw: NonNull::new(raw).expect("surgeon returned OK with a NULL handle") };
-        let p = q.raw.as_ptr();
-        let group_size = dim("surgeon_quantizer_set_group_size", "group_size", self.group_size)?;
-        // SAFETY: q is live and not shared yet; Drop frees it if a setter fails.
-        unsafe {
-            check(sys::surgeon_quantizer_set_symmetric(p, self.symmetric as i32))?;
-            check(sys::surgeon_quantizer_set_group_size(p, group_size))?;
-            if let Some(m) = self.mse {
-                check(sys::surgeon_quantizer_set_mse(p, 1, m.norm, c_int(m.grid), m.max_shrink))?;
-            }
-            check(sys::surgeon_quantizer_set_act_order(p, self.act_order as i32))?;
-            check(sys::surgeon_quantizer_set_static_groups(p, self.static_groups as i32))?;
-        }
-        Ok(q)
+    getters! {
+        fn bits() -> u32 = surgeon_quantizer_get_bits(i32);
+        /// Columns per grid; 0 = one grid per row.
+        fn group_size() -> usize = surgeon_quantizer_get_group_size(i64);
+    }
+}
+
+impl std::fmt::Debug for Quantizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Quantizer").field("bits", &self.bits()).field("group_size", &self.group_size()).finish()
     }
 }

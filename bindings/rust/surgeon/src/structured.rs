@@ -6,24 +6,24 @@
 //! row-major ([`Ffn`]); removing neuron i drops row i of gate and up and column i of down.
 //!
 //! ```no_run
-//! # use surgeon::{Context, Ffn, FfnScoring, PruneNet, PruneNetOptions};
+//! # use surgeon::{ffn_select, Context, Ffn, PruneNet, PruneNetOptions};
 //! # fn main() -> surgeon::Result<()> {
 //! # let (dim, hidden) = (64, 172);
 //! # let (gate, up, down) = (vec![0.1f32; hidden * dim], vec![0.1f32; hidden * dim], vec![0.1f32; dim * hidden]);
 //! let ffn = Ffn::new(&gate, &up, &down, dim)?;
 //! let policy = PruneNet::train_ffn(&Context::default(), &[ffn], &PruneNetOptions::default())?;
-//! let keep = policy.select(&ffn, 0.3)?; // 70% of the neurons, ascending
+//! let keep = ffn_select(&policy.scores(&ffn)?, 0.3)?; // 70% of the neurons, ascending
 //! let smaller = ffn.slice(&keep)?;
-//! # let _ = (smaller, FfnScoring::L2);
+//! # let _ = smaller;
 //! # Ok(())
 //! # }
 //! ```
 use std::os::raw::c_int;
 use std::path::Path;
-use std::ptr::{self, NonNull};
 
 use crate::context::Context;
 use crate::error::{check, error, expect_ok, Result, Status};
+use crate::handle::{binding, getters, options_type, read_buffer, setters, Binding, Handle};
 use crate::hessian::c_path;
 use crate::shape::{dim, require_len, rows_of};
 use crate::sys;
@@ -63,13 +63,26 @@ pub fn spectral_distance(original: &[f32], cols: usize, pruned: &[f32], pruned_c
     Ok(out)
 }
 
-/// Baseline neuron scores (higher = keep).
+/// How FFN neurons are scored (surgeon_ffn_method; higher = keep).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FfnScoring {
+pub enum FfnMethod {
     /// ‖[gate_i, up_i]‖₂.
     L2,
     /// Seeded uniform scores: the random-neurons baseline.
-    Random { seed: u64 },
+    Random,
+    /// A PruneNet policy's keep-probabilities ([`PruneNet::scores`], or model-level
+    /// pruning with [`StructuredOptions`]).
+    PruneNet,
+}
+
+impl FfnMethod {
+    fn raw(self) -> sys::surgeon_ffn_method {
+        match self {
+            FfnMethod::L2 => sys::surgeon_ffn_method_SURGEON_FFN_L2,
+            FfnMethod::Random => sys::surgeon_ffn_method_SURGEON_FFN_RANDOM,
+            FfnMethod::PruneNet => sys::surgeon_ffn_method_SURGEON_FFN_PRUNENET,
+        }
+    }
 }
 
 /// A borrowed FFN block with checked shapes: gate and up hidden × dim, down dim × hidden.
@@ -136,14 +149,12 @@ impl<'a> Ffn<'a> {
         Ok((dim(function, "hidden", self.hidden)?, dim(function, "dim", self.dim)?))
     }
 
-    /// Baseline scores of the hidden neurons.
-    pub fn scores(&self, scoring: FfnScoring) -> Result<Vec<f32>> {
+    /// Baseline scores of the hidden neurons (`FfnMethod::L2` or `FfnMethod::Random`, which
+    /// uses the seed; a PruneNet policy scores with [`PruneNet::scores`]).
+    pub fn scores(&self, method: FfnMethod, seed: u64) -> Result<Vec<f32>> {
         const F: &str = "surgeon_ffn_scores";
         let (hidden, d) = self.dims(F)?;
-        let (method, seed) = match scoring {
-            FfnScoring::L2 => (sys::surgeon_ffn_method_SURGEON_FFN_L2, 0),
-            FfnScoring::Random { seed } => (sys::surgeon_ffn_method_SURGEON_FFN_RANDOM, seed),
-        };
+        let method = method.raw();
         let mut out = vec![0f32; self.hidden];
         // SAFETY: the matrices match hidden and dim (checked in new); out holds hidden floats.
         check(unsafe {
@@ -159,14 +170,17 @@ impl<'a> Ffn<'a> {
         let (hidden, d) = self.dims(F)?;
         let keep_raw = indices(F, keep)?;
         let n = keep.len();
-        let mut out = FfnWeights { gate: vec![0.0; n * self.dim], up: vec![0.0; n * self.dim], down: vec![0.0; self.dim * n],
-                                   hidden: n, dim: self.dim };
-        // SAFETY: the inputs match hidden and dim (checked in new); keep_raw holds n
-        // indices; each output holds n × dim floats and overlaps nothing.
+        let mut out = self.to_weights();
+        // SAFETY: the copies match hidden and dim (checked in new); keep_raw holds n indices;
+        // the call slices the copies in place.
         check(unsafe {
-            sys::surgeon_ffn_slice(self.gate.as_ptr(), self.up.as_ptr(), self.down.as_ptr(), hidden, d, keep_raw.as_ptr(),
-                                   dim(F, "keep_count", n)?, out.gate.as_mut_ptr(), out.up.as_mut_ptr(), out.down.as_mut_ptr())
+            sys::surgeon_ffn_slice(out.gate.as_mut_ptr(), out.up.as_mut_ptr(), out.down.as_mut_ptr(), hidden, d,
+                                   keep_raw.as_ptr(), dim(F, "keep_count", n)?)
         })?;
+        for m in [&mut out.gate, &mut out.up, &mut out.down] {
+            m.truncate(n * self.dim);
+        }
+        out.hidden = n;
         Ok(out)
     }
 
@@ -183,19 +197,10 @@ fn indices(function: &str, keep: &[usize]) -> Result<Vec<i64>> {
 /// The neurons kept when removing round(ratio · hidden) of them (at least one kept): the
 /// highest scores, ties to the lower index, ascending. 0 <= ratio < 1.
 pub fn ffn_select(scores: &[f32], ratio: f64) -> Result<Vec<usize>> {
-    const F: &str = "surgeon_ffn_select";
-    let mut keep = vec![0i64; scores.len()];
-    let mut count = 0i64;
-    // SAFETY: scores holds hidden floats and keep hidden int64.
-    check(unsafe {
-        sys::surgeon_ffn_select(scores.as_ptr(), dim(F, "hidden", scores.len())?, ratio, keep.as_mut_ptr(), &mut count)
-    })?;
-    Ok(selection(keep, count))
-}
-
-fn selection(mut keep: Vec<i64>, count: i64) -> Vec<usize> {
-    keep.truncate(count as usize);
-    keep.into_iter().map(|k| k as usize).collect()
+    let hidden = dim("surgeon_ffn_select", "hidden", scores.len())?;
+    // SAFETY: scores holds hidden floats; keep holds cap int64.
+    let keep = read_buffer(|keep, cap, needed| unsafe { sys::surgeon_ffn_select(scores.as_ptr(), hidden, ratio, keep, cap, needed) })?;
+    Ok(keep.into_iter().map(|k: i64| k as usize).collect())
 }
 
 /// Training settings of a [`PruneNet`]; `PruneNetOptions::default()` is the library's
@@ -218,9 +223,7 @@ pub struct PruneNetOptions {
 
 impl Default for PruneNetOptions {
     fn default() -> Self {
-        let mut o = sys::surgeon_prunenet_options { ratio: 0.0, steps: 0, samples: 0, learning_rate: 0.0, features: 0, seed: 0 };
-        // SAFETY: o is a valid out pointer.
-        expect_ok(unsafe { sys::surgeon_prunenet_options_default(&mut o) });
+        let o = raw_prunenet_options();
         PruneNetOptions {
             ratio: o.ratio,
             steps: o.steps as u32,
@@ -232,38 +235,19 @@ impl Default for PruneNetOptions {
     }
 }
 
+/// The library's default `surgeon_prunenet_options` of the version this binding was
+/// generated with.
+fn raw_prunenet_options() -> sys::surgeon_prunenet_options {
+    let mut o = sys::surgeon_prunenet_options {
+        version: 0, steps: 0, ratio: 0.0, samples: 0, features: 0, learning_rate: 0.0, seed: 0,
+    };
+    // SAFETY: o is a valid struct; the version is the header's.
+    expect_ok(unsafe { sys::surgeon_prunenet_options_init(&mut o, sys::SURGEON_PRUNENET_OPTIONS_VERSION) });
+    o
+}
+
 impl PruneNetOptions {
-    pub fn ratio(mut self, ratio: f64) -> Self {
-        self.ratio = ratio;
-        self
-    }
-
-    pub fn steps(mut self, steps: u32) -> Self {
-        self.steps = steps;
-        self
-    }
-
-    pub fn samples(mut self, samples: u32) -> Self {
-        self.samples = samples;
-        self
-    }
-
-    pub fn learning_rate(mut self, learning_rate: f64) -> Self {
-        self.learning_rate = learning_rate;
-        self
-    }
-
-    pub fn features(mut self, features: u32) -> Self {
-        self.features = features;
-        self
-    }
-
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    fn raw(&self, function: &str) -> Result<sys::surgeon_prunenet_options> {
+    pub(crate) fn raw(&self, function: &str) -> Result<sys::surgeon_prunenet_options> {
         Ok(sys::surgeon_prunenet_options {
             ratio: self.ratio,
             steps: c_int_of(function, "steps", self.steps)?,
@@ -271,6 +255,7 @@ impl PruneNetOptions {
             learning_rate: self.learning_rate,
             features: c_int_of(function, "features", self.features)?,
             seed: self.seed,
+            ..raw_prunenet_options()
         })
     }
 }
@@ -286,20 +271,11 @@ fn c_int_of(function: &str, what: &str, value: u32) -> Result<c_int> {
 /// [`dim`](Self::dim) from their weights alone. Immutable once made, so it may be shared
 /// across threads; it keeps no reference to the context or matrices it was trained on.
 pub struct PruneNet {
-    raw: NonNull<sys::surgeon_prunenet>,
+    raw: Handle<sys::surgeon_prunenet>,
     dim: usize,
 }
 
-// SAFETY: every call on an existing policy is const, and const calls may run concurrently.
-unsafe impl Send for PruneNet {}
-unsafe impl Sync for PruneNet {}
-
-impl Drop for PruneNet {
-    fn drop(&mut self) {
-        // SAFETY: we own raw.
-        unsafe { sys::surgeon_prunenet_free(self.raw.as_ptr()) }
-    }
-}
+binding!(PruneNet => surgeon_prunenet);
 
 impl std::fmt::Debug for PruneNet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -311,10 +287,9 @@ impl PruneNet {
     /// An untrained, randomly initialised policy for hidden size `dim`.
     pub fn new(dim: usize, features: u32, seed: u64) -> Result<PruneNet> {
         const F: &str = "surgeon_prunenet_new";
-        let mut raw = ptr::null_mut();
-        // SAFETY: raw is a valid out pointer.
-        check(unsafe { sys::surgeon_prunenet_new(&mut raw, dim_of(F, dim)?, c_int_of(F, "features", features)?, seed) })?;
-        Ok(PruneNet::own(raw))
+        let (dim, features) = (dim_of(F, dim)?, c_int_of(F, "features", features)?);
+        // SAFETY: out is a valid out pointer.
+        PruneNet::own(Handle::new(|out| unsafe { sys::surgeon_prunenet_new(out, dim, features, seed) }))
     }
 
     /// Trains with REINFORCE (reward: minus the mean KS distance of the gate, up and down
@@ -324,10 +299,8 @@ impl PruneNet {
         const F: &str = "surgeon_prunenet_train_model";
         let path = c_path(F, path.as_ref())?;
         let options = options.raw(F)?;
-        let mut raw = ptr::null_mut();
-        // SAFETY: path is NUL-terminated; options and raw are valid pointers.
-        check(unsafe { sys::surgeon_prunenet_train_model(&mut raw, ctx.as_raw(), path.as_ptr(), &options) })?;
-        Ok(PruneNet::own(raw))
+        // SAFETY: path is NUL-terminated; options and out are valid pointers.
+        PruneNet::own(Handle::new(|out| unsafe { sys::surgeon_prunenet_train_model(out, ctx.as_raw(), path.as_ptr(), &options) }))
     }
 
     /// Trains on caller blocks, all of the same `dim` (their hidden sizes may differ).
@@ -337,36 +310,30 @@ impl PruneNet {
         if let Some((b, other)) = blocks.iter().enumerate().find(|(_, b)| b.dim != first.dim) {
             return Err(error(Status::Shape, F, format!("block {} has dim {}, block 0 has {}", b, other.dim, first.dim)));
         }
-        let gates: Vec<*const f32> = blocks.iter().map(|b| b.gate.as_ptr()).collect();
-        let ups: Vec<*const f32> = blocks.iter().map(|b| b.up.as_ptr()).collect();
-        let downs: Vec<*const f32> = blocks.iter().map(|b| b.down.as_ptr()).collect();
+        let ffn: Vec<*const f32> = blocks.iter().flat_map(|b| [b.gate.as_ptr(), b.up.as_ptr(), b.down.as_ptr()]).collect();
         let hidden = blocks.iter().map(|b| dim(F, "hidden", b.hidden)).collect::<Result<Vec<i64>>>()?;
         let options = options.raw(F)?;
-        let mut raw = ptr::null_mut();
+        let (d, n) = (dim_of(F, first.dim)?, dim(F, "blocks", blocks.len())?);
         // SAFETY: every block's matrices match its hidden size and the common dim (checked
-        // in Ffn::new and above); the pointer arrays hold `blocks` entries each.
-        check(unsafe {
-            sys::surgeon_prunenet_train_ffn(&mut raw, ctx.as_raw(), dim_of(F, first.dim)?, dim(F, "blocks", blocks.len())?,
-                                            gates.as_ptr(), ups.as_ptr(), downs.as_ptr(), hidden.as_ptr(), &options)
-        })?;
-        Ok(PruneNet::own(raw))
+        // in Ffn::new and above); ffn holds 3 · blocks pointers, hidden `blocks` entries.
+        PruneNet::own(Handle::new(|out| unsafe {
+            sys::surgeon_prunenet_train_ffn(out, ctx.as_raw(), d, n, ffn.as_ptr(), hidden.as_ptr(), &options)
+        }))
     }
 
     /// Loads a policy file written by [`save`](Self::save); a bad file is a `Status::Io` error.
-    pub fn load<P: AsRef<Path>>(path: P) -> Result<PruneNet> {
+    pub fn load<P: AsRef<Path>>(ctx: &Context, path: P) -> Result<PruneNet> {
         let path = c_path("surgeon_prunenet_load", path.as_ref())?;
-        let mut raw = ptr::null_mut();
-        // SAFETY: path is NUL-terminated; raw is a valid out pointer.
-        check(unsafe { sys::surgeon_prunenet_load(&mut raw, path.as_ptr()) })?;
-        Ok(PruneNet::own(raw))
+        // SAFETY: path is NUL-terminated; out is a valid out pointer.
+        PruneNet::own(Handle::new(|out| unsafe { sys::surgeon_prunenet_load(out, ctx.as_raw(), path.as_ptr()) }))
     }
 
-    fn own(raw: *mut sys::surgeon_prunenet) -> PruneNet {
-        let raw = NonNull::new(raw).expect("surgeon returned OK with a NULL handle");
+    fn own(raw: Result<Handle<sys::surgeon_prunenet>>) -> Result<PruneNet> {
+        let raw = raw?;
         let mut d = 0i64;
         // SAFETY: raw is live; d is a valid out pointer.
         expect_ok(unsafe { sys::surgeon_prunenet_dim(raw.as_ptr(), &mut d) });
-        PruneNet { raw, dim: d as usize }
+        Ok(PruneNet { raw, dim: d as usize })
     }
 
     /// Writes the policy (JSON).
@@ -394,27 +361,45 @@ impl PruneNet {
         })?;
         Ok(out)
     }
-
-    /// Deterministic top-k at any `ratio` (not only the training one): [`ffn_select`] on
-    /// [`scores`](Self::scores).
-    pub fn select(&self, ffn: &Ffn<'_>, ratio: f64) -> Result<Vec<usize>> {
-        const F: &str = "surgeon_prunenet_select";
-        let (hidden, d) = ffn.dims(F)?;
-        let mut keep = vec![0i64; ffn.hidden];
-        let mut count = 0i64;
-        // SAFETY: const call; the matrices match hidden and dim; keep holds hidden int64.
-        check(unsafe {
-            sys::surgeon_prunenet_select(self.raw.as_ptr(), ffn.gate.as_ptr(), ffn.up.as_ptr(), ffn.down.as_ptr(), hidden, d,
-                                         ratio, keep.as_mut_ptr(), &mut count)
-        })?;
-        Ok(selection(keep, count))
-    }
-
-    pub fn as_raw(&self) -> *const sys::surgeon_prunenet {
-        self.raw.as_ptr()
-    }
 }
 
 fn dim_of(function: &str, value: usize) -> Result<i64> {
     dim(function, "dim", value)
+}
+
+options_type! {
+    /// Model-level structured pruning settings (surgeon_structured_options, experimental C
+    /// API) for [`Model::prune_structured`](crate::Model::prune_structured). Defaults: ratio
+    /// 0.3, `FfnMethod::PruneNet` with a policy trained for the call (default training
+    /// options), uniform per-block ratios, head ratio 0, seed 1.
+    StructuredOptions => surgeon_structured_options, surgeon_structured_options_new
+}
+
+impl StructuredOptions {
+
+    setters! {
+        /// Fraction in [0, 1) of the FFN neurons removed over the whole model.
+        fn set_ratio(ratio: f64) => surgeon_structured_options_set_ratio(ratio);
+        /// How neurons are scored; `FfnMethod::Random` uses seed + block index per block.
+        fn set_method(method: FfnMethod) => surgeon_structured_options_set_method(method.raw());
+        /// A PruneNet policy (copied) that scores the neurons instead of one trained for the
+        /// call; its hidden size must be the model's. `None` clears.
+        fn set_policy(policy: Option<&PruneNet>) => surgeon_structured_options_set_policy(
+            policy.map_or(std::ptr::null(), Binding::as_raw));
+        /// Training of the policy when none is given (its ratio and seed are replaced by the
+        /// options' ratio and seed).
+        fn set_training(training: &PruneNetOptions) => surgeon_structured_options_set_training(
+            &training.raw("surgeon_structured_options_set_training")?);
+        /// true: blocks whose spectrum degrades least are pruned more, the same total removed.
+        fn set_spectral_ratios(enable: bool) => surgeon_structured_options_set_spectral_ratios(enable as c_int);
+        /// Fraction in [0, 1) of the kv-head groups (with their query heads) removed from
+        /// every block, chosen by the o-projection spectrum.
+        fn set_head_ratio(head_ratio: f64) => surgeon_structured_options_set_head_ratio(head_ratio);
+        fn set_seed(seed: u64) => surgeon_structured_options_set_seed(seed);
+    }
+
+    getters! {
+        fn ratio() -> f64 = surgeon_structured_options_get_ratio(f64);
+        fn head_ratio() -> f64 = surgeon_structured_options_get_head_ratio(f64);
+    }
 }

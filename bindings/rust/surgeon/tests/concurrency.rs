@@ -5,8 +5,8 @@ mod common;
 
 use std::thread;
 
-use common::{load, rel_max_diff, Fixture};
-use surgeon::{Context, Hessian, HessianAdder, Mask, PruneOptions, QuantResult, Quantizer, Solver, SolverOptions};
+use common::{load, nm, quantizer, rel_max_diff, solver, sparsity, Fixture};
+use surgeon::{Context, Hessian, HessianAdder, Mask, PruneOptions, PruneResult, QuantResult, Quantizer, Solver, SolverOptions};
 
 const THREADS: usize = 4;
 
@@ -20,6 +20,11 @@ fn handles_are_send_and_sync() {
     send_sync::<Quantizer>();
     send_sync::<Mask>();
     send_sync::<QuantResult>();
+    send_sync::<SolverOptions>();
+    send_sync::<PruneOptions>();
+    send_sync::<PruneResult>();
+    send_sync::<surgeon::MixedOptions>();
+    send_sync::<surgeon::StructuredOptions>();
 }
 
 /// Streams X, prunes 2:4 and quantizes 4-bit GPTQ with handles of its own.
@@ -29,12 +34,12 @@ fn pipeline(f: &Fixture) -> (Vec<f32>, Vec<f32>, Vec<u8>) {
     for batch in f.x.chunks(256 * f.cols) {
         h.add_f32(batch).unwrap();
     }
-    let solver = Solver::new(&ctx, &h, SolverOptions::default()).unwrap();
+    let solver = solver(&ctx, &h);
     let mut pruned = f.w.clone();
-    let mask = solver.prune(&mut pruned, &PruneOptions::n_m(2, 4)).unwrap().mask;
+    let mask = solver.prune(&mut pruned, &nm(2, 4)).unwrap().mask().unwrap().to_bytes().unwrap();
     let mut quantized = f.w.clone();
     solver.quantize(&mut quantized, &Quantizer::new(4).unwrap()).unwrap();
-    (pruned, quantized, mask.to_bytes().unwrap())
+    (pruned, quantized, mask)
 }
 
 #[test]
@@ -56,15 +61,15 @@ fn separate_handles_on_several_threads() {
 fn concurrent_prune_and_quantize_on_one_solver() {
     let f = load();
     let ctx = Context::builder().threads(1).build().unwrap();
-    let h = Hessian::from_matrix(&ctx, &f.h, f.cols, f.tokens as u64).unwrap();
-    let solver = Solver::new(&ctx, &h, SolverOptions::default()).unwrap();
-    let q = Quantizer::builder(4).group_size(32).build().unwrap();
+    let h = f.hessian(&ctx);
+    let solver = solver(&ctx, &h);
+    let q = quantizer(4, 32);
     // Job k: 0 = 2:4, 1 = 50% unstructured, 2 = GPTQ 4-bit g32.
     let run = |job: usize| {
         let mut w = f.w.clone();
         match job {
-            0 => drop(solver.prune(&mut w, &PruneOptions::n_m(2, 4)).unwrap()),
-            1 => drop(solver.prune(&mut w, &PruneOptions::unstructured(0.5)).unwrap()),
+            0 => drop(solver.prune(&mut w, &nm(2, 4)).unwrap()),
+            1 => drop(solver.prune(&mut w, &sparsity(0.5)).unwrap()),
             _ => drop(solver.quantize(&mut w, &q).unwrap()),
         }
         w

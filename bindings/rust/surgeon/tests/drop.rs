@@ -6,15 +6,11 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::load;
+use common::{fixture_streamed, load, mixed_options, nm, solver as solver_for, sparsity};
 use surgeon::{
-    Context, Ffn, Hessian, Importance, LogLevel, Mask, PruneNet, PruneNetOptions, PruneOptions, Quantizer, SignalWeights,
-    Solver, SolverOptions,
+    ffn_select, Context, Ffn, Hessian, Importance, LogLevel, Mask, PruneNet, PruneNetOptions, Quantizer, SignalWeights,
+    StructuredOptions,
 };
-
-fn solver_for(ctx: &Context, h: &Hessian) -> Solver {
-    Solver::new(ctx, h, SolverOptions::default()).unwrap()
-}
 
 #[test]
 fn callbacks_outlive_the_context_and_are_freed_after_the_last_handle() {
@@ -42,7 +38,7 @@ fn callbacks_outlive_the_context_and_are_freed_after_the_last_handle() {
     assert_eq!(Arc::strong_count(&token), 2, "the solver keeps the callback alive");
 
     let mut w = f.w.clone();
-    solver.prune(&mut w, &PruneOptions::n_m(2, 4)).unwrap();
+    solver.prune(&mut w, &nm(2, 4)).unwrap();
     assert!(calls.load(Ordering::SeqCst) > 0, "progress reported after the context was dropped");
     drop(solver);
     assert_eq!(Arc::strong_count(&token), 1, "the callback is freed with the last handle");
@@ -75,8 +71,8 @@ fn a_panicking_callback_does_not_unwind_into_c() {
     let ctx = Context::builder().on_progress(|_, _| panic!("from a progress callback")).build().unwrap();
     let h = Hessian::from_matrix(&ctx, &f.h, f.cols, f.tokens as u64).unwrap();
     let mut w = f.w.clone();
-    let pruned = solver_for(&ctx, &h).prune(&mut w, &PruneOptions::n_m(2, 4)).unwrap();
-    assert!(pruned.mask.check_nm(2, 4).unwrap());
+    let pruned = solver_for(&ctx, &h).prune(&mut w, &nm(2, 4)).unwrap();
+    assert!(pruned.mask().unwrap().check_nm(2, 4).unwrap());
 }
 
 #[test]
@@ -86,7 +82,7 @@ fn outputs_and_solvers_outlive_their_sources_in_any_order() {
     let reference = {
         let h = Hessian::from_matrix(&ctx, &f.h, f.cols, 1).unwrap();
         let mut w = f.w.clone();
-        solver_for(&ctx, &h).prune(&mut w, &PruneOptions::unstructured(0.5)).unwrap();
+        solver_for(&ctx, &h).prune(&mut w, &sparsity(0.5)).unwrap();
         w
     };
     for order in 0..4 {
@@ -97,19 +93,19 @@ fn outputs_and_solvers_outlive_their_sources_in_any_order() {
             drop(h); // the solver holds its own copy of H
         }
         let mut w = f.w.clone();
-        let pruned = solver.prune(&mut w, &PruneOptions::unstructured(0.5).quantizer(&q)).unwrap();
+        let pruned = solver.prune(&mut w, sparsity(0.5).set_quantizer(Some(&q)).unwrap()).unwrap();
         let mut w2 = f.w.clone();
-        let plain = solver.prune(&mut w2, &PruneOptions::unstructured(0.5)).unwrap();
+        let plain = solver.prune(&mut w2, &sparsity(0.5)).unwrap();
         assert_eq!(w2, reference);
         if order < 2 {
             drop(solver);
             drop(q);
         }
-        let quant = pruned.quant.unwrap();
+        let quant = pruned.qresult().unwrap().unwrap();
         assert_eq!(quant.shape().rows, f.rows);
         assert_eq!(quant.dequantize().unwrap(), w);
-        drop(pruned.mask);
-        assert!((plain.mask.sparsity() - 0.5).abs() < 1e-3);
+        drop(pruned);
+        assert!((plain.mask().unwrap().sparsity() - 0.5).abs() < 1e-3);
     }
 }
 
@@ -121,9 +117,10 @@ fn many_handles_created_and_dropped() {
         h.add_f32(&[1.0, 0.5, -0.25, 2.0, 0.0, 1.0, 3.0, -1.0]).unwrap();
         let mask = Mask::from_bytes(&[1, 0, 1, 0, 0, 1, 1, 1], 2, 4).unwrap();
         assert_eq!(mask.sparsity(), 3.0 / 8.0);
-        // A builder that fails after the handle exists frees it exactly once.
-        let bad = Quantizer::builder(4).mse(surgeon::MseSearch { grid: 0, ..Default::default() }).build();
-        assert!(bad.is_err());
+        // A failing setter leaves a quantizer that is freed exactly once.
+        let mut q = Quantizer::new(4).unwrap();
+        assert!(q.set_mse(Some(surgeon::MseSearch { grid: 0, ..Default::default() })).is_err());
+        drop(q);
         let mut other = Hessian::new(&ctx, 4).unwrap();
         other.merge(&h).unwrap();
         assert_eq!(other.samples(), 2);
@@ -136,32 +133,42 @@ fn many_handles_created_and_dropped() {
 
 #[test]
 fn mixed_and_structured_handles_are_freed_once() {
-    let f = load();
-    let ctx = Context::default();
-    let mut h = Hessian::new(&ctx, f.cols).unwrap();
-    h.add_f32(&f.x).unwrap();
+    let (f, ctx, h) = fixture_streamed();
     let mut solver = solver_for(&ctx, &h);
-    let q = Quantizer::new(4).unwrap();
+    let mut q = Quantizer::new(4).unwrap();
     let (dim, hidden) = (8, 12);
     let weights: Vec<f32> = (0..hidden * dim).map(|i| ((i * 37) % 17) as f32 / 17.0 - 0.5).collect();
     let ffn = Ffn::new(&weights, &weights, &weights, dim).unwrap();
     for i in 0..20 {
-        let imp = Importance::compute_with_solver(&ctx, &h, &mut solver, &f.w, &SignalWeights::default()).unwrap();
-        let bits = imp.allocate_budget(&[2, 4, 8], 4.0).unwrap();
+        let options = mixed_options(&[2, 4, 8], 4.0);
+        let imp = Importance::compute(&h, Some(&mut solver), &f.w, &SignalWeights::default()).unwrap();
+        let bits = imp.allocate_budget(&options).unwrap();
+        q.set_row_bits(&bits).unwrap();
         let mut w = f.w.clone();
-        let out = solver.quantize_mixed(&mut w, &q, &bits).unwrap();
+        let (codes, _) = solver.quantize(&mut w, &q).unwrap();
         if i % 2 == 0 {
             drop(imp); // the result does not depend on the importance
+            drop(options);
         }
-        assert_eq!(out.result.row_bits().unwrap(), bits);
+        assert_eq!(codes.row_bits().unwrap(), bits);
+        // A prune result hands out copies: each is freed on its own.
+        let mut w = f.w.clone();
+        let pruned = solver.prune(&mut w, nm(2, 4).set_quantizer(Some(&q)).unwrap()).unwrap();
+        let (mask, quant) = (pruned.mask().unwrap(), pruned.qresult().unwrap().unwrap());
+        drop(pruned);
+        assert_eq!((mask.sparsity(), quant.row_bits().unwrap()), (0.5, bits));
         // Failing calls create nothing that leaks.
-        assert!(Importance::compute(&ctx, &h, &f.w[1..], &SignalWeights::default()).is_err());
-        assert!(PruneNet::load("/nonexistent/policy.json").is_err());
+        assert!(Importance::compute(&h, None, &f.w[1..], &SignalWeights::default()).is_err());
+        assert!(PruneNet::load(&ctx, "/nonexistent/policy.json").is_err());
         let policy = PruneNet::new(dim, 2, i).unwrap();
         assert_eq!(policy.scores(&ffn).unwrap().len(), hidden);
-        let options = PruneNetOptions::default().steps(1).samples(2).features(2);
+        let options = PruneNetOptions { steps: 1, samples: 2, features: 2, ..Default::default() };
         let trained = PruneNet::train_ffn(&ctx, &[ffn], &options).unwrap();
         drop(policy);
-        assert_eq!(trained.select(&ffn, 0.5).unwrap().len(), hidden / 2);
+        assert_eq!(ffn_select(&trained.scores(&ffn).unwrap(), 0.5).unwrap().len(), hidden / 2);
+        let mut structured = StructuredOptions::new().unwrap();
+        structured.set_policy(Some(&trained)).unwrap().set_training(&options).unwrap();
+        drop(trained); // the options hold a copy
+        assert!(structured.set_ratio(1.0).is_err());
     }
 }

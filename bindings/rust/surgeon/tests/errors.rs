@@ -2,9 +2,9 @@
 //! caller's buffers unchanged; checks done in Rust read like the library's own.
 mod common;
 
+use common::{expect_error, nm, solver, sparsity};
 use surgeon::{
-    prune_magnitude, reconstruction_error, Context, Error, Hessian, Mask, PruneOptions, Quantizer, Solver,
-    SolverOptions, Sparsity, Status,
+    prune_magnitude, reconstruction_error, Context, Hessian, Mask, PruneOptions, Quantizer, Solver, SolverOptions, Status,
 };
 
 fn fed_hessian(cols: usize) -> Hessian {
@@ -12,13 +12,6 @@ fn fed_hessian(cols: usize) -> Hessian {
     let x: Vec<f32> = (0..4 * cols * cols).map(|i| ((i * 7919) % 23) as f32 - 11.0).collect();
     h.add_f32(&x).unwrap();
     h
-}
-
-fn expect_error<T>(result: surgeon::Result<T>, status: Status, function: &str) -> Error {
-    let err = result.err().unwrap_or_else(|| panic!("{} should fail", function));
-    assert_eq!(err.status, status, "{}", err);
-    assert!(err.message.starts_with(&format!("{}: ", function)), "message {:?}", err.message);
-    err
 }
 
 #[test]
@@ -44,14 +37,14 @@ fn nan_input_is_numeric_and_leaves_the_accumulator_unchanged() {
 #[test]
 fn nan_weight_fails_and_keeps_the_weight() {
     let h = fed_hessian(16);
-    let solver = Solver::new(&Context::default(), &h, SolverOptions::default()).unwrap();
+    let solver = solver(&Context::default(), &h);
     let mut w: Vec<f32> = (0..4 * 16).map(|i| i as f32 * 0.25 - 3.0).collect();
     w[5] = f32::NAN;
     let original = w.clone();
-    expect_error(solver.prune(&mut w, &PruneOptions::unstructured(0.5)), Status::Numeric, "surgeon_solver_prune");
+    expect_error(solver.prune(&mut w, &sparsity(0.5)), Status::Numeric, "surgeon_solver_prune");
     let q = Quantizer::new(4).unwrap();
     expect_error(solver.quantize(&mut w, &q), Status::Numeric, "surgeon_solver_quantize");
-    expect_error(prune_magnitude(&Context::default(), &mut w, 16, Sparsity::Fraction(0.5)), Status::Numeric, "surgeon_prune_magnitude");
+    expect_error(prune_magnitude(&Context::default(), &mut w, 16, &sparsity(0.5)), Status::Numeric, "surgeon_prune_magnitude");
     assert_eq!(format!("{:?}", w), format!("{:?}", original), "buffers are untouched on failure");
 }
 
@@ -67,8 +60,8 @@ fn shape_mismatches() {
     let mask = Mask::new(2, 3).unwrap();
     expect_error(mask.apply(&mut [0.0; 7]), Status::Shape, "surgeon_mask_apply");
     expect_error(reconstruction_error(&h, &[0.0; 16], &[0.0; 8]), Status::Shape, "surgeon_reconstruction_error");
-    let solver = Solver::new(&Context::default(), &h, SolverOptions::default()).unwrap();
-    expect_error(solver.prune(&mut [0.5; 20], &PruneOptions::unstructured(0.5)), Status::Shape, "surgeon_solver_prune");
+    let solver = solver(&Context::default(), &h);
+    expect_error(solver.prune(&mut [0.5; 20], &sparsity(0.5)), Status::Shape, "surgeon_solver_prune");
 
     // Detected by the library: accumulators of different widths.
     let other = fed_hessian(4);
@@ -80,26 +73,32 @@ fn shape_mismatches() {
 fn invalid_arguments() {
     let err = expect_error(Quantizer::new(9), Status::InvalidArgument, "surgeon_quantizer_new");
     assert!(err.message.contains('9'), "{}", err.message);
-    expect_error(Quantizer::builder(4).group_size(usize::MAX).build(), Status::InvalidArgument, "surgeon_quantizer_set_group_size");
+    let mut q = Quantizer::new(4).unwrap();
+    expect_error(q.set_group_size(usize::MAX), Status::InvalidArgument, "surgeon_quantizer_set_group_size");
     let bad_grid = surgeon::MseSearch { grid: 0, ..Default::default() };
-    expect_error(Quantizer::builder(4).mse(bad_grid).build(), Status::InvalidArgument, "surgeon_quantizer_set_mse");
+    expect_error(q.set_mse(Some(bad_grid)), Status::InvalidArgument, "surgeon_quantizer_set_mse");
+    expect_error(q.set_bits(1), Status::InvalidArgument, "surgeon_quantizer_set_bits");
+    assert_eq!((q.bits(), q.group_size()), (4, 0), "a failed setter leaves the quantizer unchanged");
     expect_error(Hessian::new(&Context::default(), 0), Status::InvalidArgument, "surgeon_hessian_new");
 
     let h = fed_hessian(8);
-    expect_error(
-        Solver::new(&Context::default(), &h, SolverOptions::default().percdamp(-1.0)),
-        Status::InvalidArgument,
-        "surgeon_solver_new",
-    );
+    expect_error(SolverOptions::new().unwrap().set_damping(-1.0), Status::InvalidArgument, "surgeon_solver_options_set_damping");
     let empty = Hessian::new(&Context::default(), 8).unwrap();
-    expect_error(Solver::new(&Context::default(), &empty, SolverOptions::default()), Status::InvalidArgument, "surgeon_solver_new");
+    expect_error(Solver::new(&Context::default(), &empty, &SolverOptions::new().unwrap()), Status::InvalidArgument, "surgeon_solver_new");
 
     // n:m groups must not straddle blocks: block 6 is not a multiple of 4.
-    let solver = Solver::new(&Context::default(), &h, SolverOptions::default().block_size(6)).unwrap();
+    let solver = Solver::new(&Context::default(), &h, SolverOptions::new().unwrap().set_block_size(6).unwrap()).unwrap();
     let mut w = vec![0.5f32; 16];
-    expect_error(solver.prune(&mut w, &PruneOptions::n_m(2, 4)), Status::InvalidArgument, "surgeon_solver_prune");
-    expect_error(solver.prune(&mut w, &PruneOptions::unstructured(1.5)), Status::InvalidArgument, "surgeon_solver_prune");
-    expect_error(solver.prune(&mut w, &PruneOptions::n_m(0, 4)), Status::InvalidArgument, "surgeon_solver_prune");
+    expect_error(solver.prune(&mut w, &nm(2, 4)), Status::InvalidArgument, "surgeon_solver_prune");
+    // Option values are checked by their setters, which leave the options unchanged.
+    let mut options = PruneOptions::new().unwrap();
+    expect_error(options.set_sparsity(1.5), Status::InvalidArgument, "surgeon_prune_options_set_sparsity");
+    expect_error(options.set_nm(0, 4), Status::InvalidArgument, "surgeon_prune_options_set_nm");
+    expect_error(options.set_nm(4, 4), Status::InvalidArgument, "surgeon_prune_options_set_nm");
+    assert_eq!((options.sparsity(), options.nm()), (0.5, (0, 0)), "the defaults");
+    let mut solver_options = SolverOptions::new().unwrap();
+    expect_error(solver_options.set_block_size(0), Status::InvalidArgument, "surgeon_solver_options_set_block_size");
+    assert_eq!((solver_options.damping(), solver_options.block_size()), (0.01, 128), "the defaults");
     assert_eq!(w, vec![0.5f32; 16]);
     expect_error(Mask::new(2, 2).unwrap().check_nm(3, 2), Status::InvalidArgument, "surgeon_mask_check_nm");
 }
@@ -144,4 +143,53 @@ fn version_matches_header() {
             surgeon::sys::SURGEON_VERSION_PATCH
         )
     );
+}
+
+/// (name, value) of every enumerator of `typedef enum surgeon_status { ... }` in the header
+/// the binding was built against.
+fn header_statuses() -> Vec<(String, u32)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../include/surgeon/surgeon.h");
+    let header = std::fs::read_to_string(path).expect("include/surgeon/surgeon.h");
+    let start = header.find("typedef enum surgeon_status {").expect("the surgeon_status enum");
+    let body = &header[start..];
+    let body = &body[body.find('{').unwrap() + 1..body.find('}').expect("the enum's end")];
+    let mut code = String::new();
+    let mut rest = body;
+    while let Some(open) = rest.find("/*") {
+        code.push_str(&rest[..open]);
+        rest = &rest[open + rest[open..].find("*/").expect("a closed comment") + 2..];
+    }
+    code.push_str(rest);
+    code.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let (name, value) = e.split_once('=').unwrap_or_else(|| panic!("enumerator without a value: {}", e));
+            (name.trim().to_string(), value.trim().parse().unwrap_or_else(|_| panic!("value of {}", e)))
+        })
+        .collect()
+}
+
+#[test]
+fn status_mapping_covers_the_header_enum_exactly() {
+    let header = header_statuses();
+    assert!(header.len() >= 8, "{:?}", header);
+    assert_eq!(header[0], ("SURGEON_OK".to_string(), 0));
+    assert_eq!(Status::from_raw(0), None);
+    // Every error code of the header maps to the variant of that name and back.
+    let errors: Vec<&(String, u32)> = header.iter().skip(1).collect();
+    for (name, value) in &errors {
+        let status = Status::from_raw(*value).unwrap_or_else(|| panic!("{} maps to OK", name));
+        assert_eq!(status.c_name(), Some(name.as_str()), "code {}", value);
+        assert_eq!(status.raw(), *value);
+        assert_eq!(status.name(), name, "the library's name of {}", value);
+    }
+    // The binding knows exactly those codes, in the header's order.
+    let known: Vec<(String, u32)> = Status::KNOWN.iter().map(|s| (s.c_name().unwrap().to_string(), s.raw())).collect();
+    assert_eq!(known, errors.into_iter().cloned().collect::<Vec<_>>());
+    // A code past the header's is kept, not folded into another one.
+    let unknown = header.iter().map(|(_, v)| *v).max().unwrap() + 1;
+    assert_eq!(Status::from_raw(unknown), Some(Status::Unknown(unknown)));
+    assert_eq!(Status::Unknown(unknown).raw(), unknown);
+    assert_eq!(Status::Unknown(unknown).c_name(), None);
 }

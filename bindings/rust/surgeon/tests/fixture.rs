@@ -2,15 +2,8 @@
 //! (reference.json) on real stories260K weights and activations, plus structural checks.
 mod common;
 
-use common::{load, rel_max_diff, Fixture};
-use surgeon::{
-    prune_magnitude, prune_wanda, reconstruction_error, Context, Hessian, MaskScope, PruneOptions,
-    Quantizer, Solver, SolverOptions, Sparsity, Status,
-};
-
-fn hessian(ctx: &Context, f: &Fixture) -> Hessian {
-    Hessian::from_matrix(ctx, &f.h, f.cols, f.tokens as u64).unwrap()
-}
+use common::{fixture_solver, fixture_streamed, load, nm, quantizer, rel_max_diff, solver, sparsity, Fixture};
+use surgeon::{prune_magnitude, prune_wanda, reconstruction_error, Context, Hessian, MaskScope, Quantizer, Status};
 
 /// tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) in f64, independent of the library's metric.
 fn independent_error(f: &Fixture, w_hat: &[f32]) -> f64 {
@@ -49,20 +42,17 @@ fn reference_json_scan() {
 
 #[test]
 fn sparsegpt_2of4_matches_reference() {
-    let f = load();
-    let ctx = Context::default();
-    let h = hessian(&ctx, &f);
-    let solver = Solver::new(&ctx, &h, SolverOptions::default()).unwrap();
+    let (f, _, h, solver) = fixture_solver();
     let mut w = f.w.clone();
-    let pruned = solver.prune(&mut w, &PruneOptions::n_m(2, 4)).unwrap();
+    let pruned = solver.prune(&mut w, &nm(2, 4)).unwrap();
     expect_within_reference(&f, &h, &w, "sparsegpt_2of4");
 
-    assert!(pruned.quant.is_none());
-    assert!(pruned.loss > 0.0);
-    assert_eq!(pruned.mask.shape(), (f.rows, f.cols));
-    assert!(pruned.mask.check_nm(2, 4).unwrap());
-    assert_eq!(pruned.mask.sparsity(), 0.5);
-    let keep = pruned.mask.to_bytes().unwrap();
+    assert!(pruned.qresult().unwrap().is_none());
+    assert!(pruned.loss() > 0.0);
+    assert_eq!(pruned.mask().unwrap().shape(), (f.rows, f.cols));
+    assert!(pruned.mask().unwrap().check_nm(2, 4).unwrap());
+    assert_eq!(pruned.mask().unwrap().sparsity(), 0.5);
+    let keep = pruned.mask().unwrap().to_bytes().unwrap();
     for (k, (&kept, &v)) in keep.iter().zip(&w).enumerate() {
         assert!(kept == 0 || kept == 1);
         if kept == 0 {
@@ -70,7 +60,7 @@ fn sparsegpt_2of4_matches_reference() {
         }
     }
     // Packed bits agree with the bytes.
-    let bits = pruned.mask.to_bits().unwrap();
+    let bits = pruned.mask().unwrap().to_bits().unwrap();
     assert_eq!(bits.len(), (f.rows * f.cols + 7) / 8);
     for (k, &kept) in keep.iter().enumerate() {
         assert_eq!((bits[k / 8] >> (k % 8)) & 1, kept);
@@ -79,36 +69,30 @@ fn sparsegpt_2of4_matches_reference() {
 
 #[test]
 fn sparsegpt_50_row_scope_prunes_half_of_every_row() {
-    let f = load();
-    let ctx = Context::default();
-    let h = hessian(&ctx, &f);
-    let solver = Solver::new(&ctx, &h, SolverOptions::default()).unwrap();
+    let (f, _, h, solver) = fixture_solver();
     let mut w = f.w.clone();
-    let pruned = solver.prune(&mut w, &PruneOptions::unstructured(0.5)).unwrap();
+    let pruned = solver.prune(&mut w, &sparsity(0.5)).unwrap();
     expect_within_reference(&f, &h, &w, "sparsegpt_50");
 
     let mut w = f.w.clone();
-    let pruned_rows = solver.prune(&mut w, &PruneOptions::unstructured(0.5).scope(MaskScope::Row)).unwrap();
-    let keep = pruned_rows.mask.to_bytes().unwrap();
+    let pruned_rows = solver.prune(&mut w, sparsity(0.5).set_mask_scope(MaskScope::Row).unwrap()).unwrap();
+    let keep = pruned_rows.mask().unwrap().to_bytes().unwrap();
     for row in keep.chunks(f.cols) {
         assert_eq!(row.iter().filter(|&&k| k == 0).count(), f.cols / 2);
     }
-    assert!((pruned.mask.sparsity() - 0.5).abs() < 1e-3);
+    assert!((pruned.mask().unwrap().sparsity() - 0.5).abs() < 1e-3);
 }
 
 #[test]
 fn gptq_4bit_matches_reference() {
-    let f = load();
-    let ctx = Context::default();
-    let h = hessian(&ctx, &f);
-    let solver = Solver::new(&ctx, &h, SolverOptions::default()).unwrap();
+    let (f, _, h, solver) = fixture_solver();
     let q = Quantizer::new(4).unwrap();
     assert_eq!((q.bits(), q.group_size()), (4, 0));
     let mut w = f.w.clone();
-    let out = solver.quantize(&mut w, &q).unwrap();
+    let (r, loss) = solver.quantize(&mut w, &q).unwrap();
     expect_within_reference(&f, &h, &w, "gptq_w4");
+    assert!(loss > 0.0);
 
-    let r = &out.result;
     let s = r.shape();
     assert_eq!((s.rows, s.cols, s.groups, s.bits), (f.rows, f.cols, 1, 4));
     assert_eq!(r.dequantize().unwrap(), w, "the weight is updated with the dequantized values");
@@ -128,27 +112,22 @@ fn gptq_4bit_matches_reference() {
 
 #[test]
 fn gptq_grouped_act_order_matches_reference() {
-    let f = load();
-    let ctx = Context::default();
-    let h = hessian(&ctx, &f);
-    let solver = Solver::new(&ctx, &h, SolverOptions::default()).unwrap();
-    let q = Quantizer::builder(4).group_size(32).act_order(true).build().unwrap();
+    let (f, _, h, solver) = fixture_solver();
+    let mut q = quantizer(4, 32);
+    q.set_act_order(true).unwrap();
     let mut w = f.w.clone();
-    let out = solver.quantize(&mut w, &q).unwrap();
+    let (out, _) = solver.quantize(&mut w, &q).unwrap();
     expect_within_reference(&f, &h, &w, "gptq_w4_g32_actorder");
 
-    let mut perm = out.result.perm().unwrap();
+    let mut perm = out.perm().unwrap();
     assert_ne!(perm, (0..f.cols as i32).collect::<Vec<_>>(), "act-order reorders columns");
     perm.sort_unstable();
     assert_eq!(perm, (0..f.cols as i32).collect::<Vec<_>>());
-    assert_eq!(out.result.shape().groups, 2);
-    assert!(out.result.g_idx().unwrap().iter().all(|&g| g == 0 || g == 1));
+    assert_eq!(out.shape().groups, 2);
+    assert!(out.g_idx().unwrap().iter().all(|&g| g == 0 || g == 1));
 
-    let q = Quantizer::builder(2)
-        .group_size(16)
-        .mse(surgeon::MseSearch::default())
-        .build()
-        .unwrap();
+    let mut q = quantizer(2, 16);
+    q.set_mse(Some(surgeon::MseSearch::default())).unwrap();
     let mut w = f.w.clone();
     solver.quantize(&mut w, &q).unwrap();
     expect_within_reference(&f, &h, &w, "gptq_w2_g16_mse");
@@ -156,16 +135,13 @@ fn gptq_grouped_act_order_matches_reference() {
 
 #[test]
 fn joint_4of8_with_4bit_matches_reference() {
-    let f = load();
-    let ctx = Context::default();
-    let h = hessian(&ctx, &f);
-    let solver = Solver::new(&ctx, &h, SolverOptions::default()).unwrap();
+    let (f, _, h, solver) = fixture_solver();
     let q = Quantizer::new(4).unwrap();
     let mut w = f.w.clone();
-    let pruned = solver.prune(&mut w, &PruneOptions::n_m(4, 8).quantizer(&q)).unwrap();
+    let pruned = solver.prune(&mut w, nm(4, 8).set_quantizer(Some(&q)).unwrap()).unwrap();
     expect_within_reference(&f, &h, &w, "sparsegpt_4of8_w4");
-    assert!(pruned.mask.check_nm(4, 8).unwrap());
-    let quant = pruned.quant.expect("codes with a quantizer");
+    assert!(pruned.mask().unwrap().check_nm(4, 8).unwrap());
+    let quant = pruned.qresult().unwrap().expect("codes with a quantizer");
     assert_eq!(quant.shape().bits, 4);
 }
 
@@ -173,14 +149,14 @@ fn joint_4of8_with_4bit_matches_reference() {
 fn baselines_match_reference() {
     let f = load();
     let ctx = Context::default();
-    let h = hessian(&ctx, &f);
+    let h = f.hessian(&ctx);
     let mut w = f.w.clone();
-    let mask = prune_magnitude(&ctx, &mut w, f.cols, Sparsity::Fraction(0.5)).unwrap();
+    let mask = prune_magnitude(&ctx, &mut w, f.cols, &sparsity(0.5)).unwrap();
     expect_within_reference(&f, &h, &w, "magnitude_50");
     assert_eq!(mask.sparsity(), 0.5);
 
     let mut w = f.w.clone();
-    let mask = prune_wanda(&ctx, &mut w, &h, Sparsity::NOfM { n: 2, m: 4 }).unwrap();
+    let mask = prune_wanda(&ctx, &mut w, &h, &nm(2, 4)).unwrap();
     expect_within_reference(&f, &h, &w, "wanda_2of4");
     assert!(mask.check_nm(2, 4).unwrap());
 }
@@ -212,9 +188,9 @@ fn streamed_hessian_matches_fixture() {
         assert!(close(stats.abs_mean[j], abs / n) && close(stats.mean[j], sum / n) && close(stats.sq_mean[j], sq / n));
     }
 
-    let solver = Solver::new(&ctx, &h, SolverOptions::default()).unwrap();
+    let solver = solver(&ctx, &h);
     let mut w = f.w.clone();
-    solver.prune(&mut w, &PruneOptions::n_m(2, 4)).unwrap();
+    solver.prune(&mut w, &nm(2, 4)).unwrap();
     expect_within_reference(&f, &h, &w, "sparsegpt_2of4");
 }
 
@@ -267,10 +243,7 @@ fn half_precision_adds_equal_f32_adds_of_the_same_values() {
 
 #[test]
 fn save_and_load_round_trip() {
-    let f = load();
-    let ctx = Context::default();
-    let mut h = Hessian::new(&ctx, f.cols).unwrap();
-    h.add_f32(&f.x).unwrap();
+    let (f, ctx, h) = fixture_streamed();
     let path = std::env::temp_dir().join(format!("surgeon-rust-{}.hessian", std::process::id()));
     h.save(&path).unwrap();
     let loaded = Hessian::load(&ctx, &path).unwrap();

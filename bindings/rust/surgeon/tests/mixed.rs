@@ -4,26 +4,13 @@
 //! the solver's codes, and the statistics against the bits.
 mod common;
 
-use common::{load, Fixture};
+use common::{expect_error, fixture_solver, fixture_streamed, mixed_options, nm, quantizer, solver};
 use surgeon::{
-    allocate_error_groups, attainable_average, BudgetLayer, quantize_rtn, reconstruction_error, Context, Error, Hessian, Importance, MixedStats,
-    PruneOptions, Quantizer, RowErrors, Signal, SignalWeights, Solver, SolverOptions, StatsOptions, Status, ZeroBits,
+    allocate_error_groups, attainable_average, quantize_rtn, reconstruction_error, BudgetLayer, Hessian, Importance,
+    MixedOptions, MixedStats, Quantizer, RowErrors, Signal, SignalWeights, StatsOptions, Status, ZeroBits,
 };
 
 const OPTIONS: [u32; 5] = [2, 3, 4, 6, 8];
-
-fn streamed_hessian(ctx: &Context, f: &Fixture) -> Hessian {
-    let mut h = Hessian::new(ctx, f.cols).unwrap();
-    h.add_f32(&f.x).unwrap();
-    h
-}
-
-fn expect_error<T>(result: surgeon::Result<T>, status: Status, function: &str) -> Error {
-    let err = result.err().unwrap_or_else(|| panic!("{} should fail", function));
-    assert_eq!(err.status, status, "{}", err);
-    assert!(err.message.starts_with(&format!("{}: ", function)), "message {:?}", err.message);
-    err
-}
 
 fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * (1e-12 + a.abs().max(b.abs()))
@@ -96,6 +83,13 @@ fn normalised(v: Vec<f64>) -> Vec<f64> {
     v.into_iter().map(|x| x / m).collect()
 }
 
+/// Allocation options with quantile cut points.
+fn quantile_options(bits: &[u32], quantiles: &[f64]) -> MixedOptions {
+    let mut o = mixed_options(bits, 3.0);
+    o.set_quantiles(quantiles).unwrap();
+    o
+}
+
 fn sum_bits(bits: &[u32]) -> u64 {
     bits.iter().map(|&b| b as u64).sum()
 }
@@ -112,9 +106,7 @@ fn default_weights_are_the_documented_ones() {
 
 #[test]
 fn importance_signals_match_their_closed_forms() {
-    let f = load();
-    let ctx = Context::default();
-    let h = streamed_hessian(&ctx, &f);
+    let (f, ctx, h) = fixture_streamed();
     let (rows, cols) = (f.rows, f.cols);
 
     // Per-column statistics of X in f64.
@@ -129,7 +121,7 @@ fn importance_signals_match_their_closed_forms() {
         }
     }
     // diag(H⁻¹) of the damped Hessian the solver factorizes.
-    let mut solver = Solver::new(&ctx, &h, SolverOptions::default()).unwrap();
+    let mut solver = solver(&ctx, &h);
     let damping = solver.damping().unwrap();
     let hm = h.matrix().unwrap();
     let mean_diag = (0..cols).map(|j| hm[j * cols + j] as f64).sum::<f64>() / cols as f64;
@@ -147,7 +139,7 @@ fn importance_signals_match_their_closed_forms() {
     ];
 
     let weights = SignalWeights::default();
-    let imp = Importance::compute(&ctx, &h, &f.w, &weights).unwrap();
+    let imp = Importance::compute(&h, None, &f.w, &weights).unwrap();
     assert_eq!(imp.rows(), rows);
     let mut signals = Vec::new();
     for (s, want) in Signal::ALL.iter().zip(&expected) {
@@ -166,42 +158,40 @@ fn importance_signals_match_their_closed_forms() {
     }
 
     // The solver's factorization gives the same scores as the private one (both percdamp 0.01).
-    let shared = Importance::compute_with_solver(&ctx, &h, &mut solver, &f.w, &weights).unwrap();
+    let shared = Importance::compute(&h, Some(&mut solver), &f.w, &weights).unwrap();
     for (a, b) in shared.scores().iter().zip(&scores) {
         assert!(close(*a as f64, *b as f64, 1e-5), "{} vs {}", a, b);
     }
     // One signal alone is the score.
-    let weight_only = Importance::compute(&ctx, &h, &f.w, &SignalWeights::only(Signal::Weight)).unwrap();
+    let weight_only = Importance::compute(&h, None, &f.w, &SignalWeights::only(Signal::Weight)).unwrap();
     assert_eq!(weight_only.scores(), signals[2]);
     assert!(weight_only.signal(Signal::Hessian).is_none(), "no diag(H^-1) without a Hessian weight");
 
     // A Hessian from a finished matrix has no first moments.
     let from_matrix = Hessian::from_matrix(&ctx, &f.h, cols, f.tokens as u64).unwrap();
-    let imp = Importance::compute(&ctx, &from_matrix, &f.w, &weights).unwrap();
+    let imp = Importance::compute(&from_matrix, None, &f.w, &weights).unwrap();
     assert!(imp.signal(Signal::Activation).is_none() && imp.signal(Signal::Variance).is_none());
     assert!(imp.signal(Signal::Output).is_some());
     expect_error(
-        Importance::compute(&ctx, &from_matrix, &f.w, &SignalWeights::only(Signal::Activation)),
+        Importance::compute(&from_matrix, None, &f.w, &SignalWeights::only(Signal::Activation)),
         Status::InvalidArgument,
         "surgeon_importance_compute",
     );
-    expect_error(Importance::compute(&ctx, &h, &f.w[..100], &weights), Status::Shape, "surgeon_importance_compute");
+    expect_error(Importance::compute(&h, None, &f.w[..100], &weights), Status::Shape, "surgeon_importance_compute");
     let negative = SignalWeights::default().with(Signal::Weight, -1.0);
-    expect_error(Importance::compute(&ctx, &h, &f.w, &negative), Status::InvalidArgument, "surgeon_importance_compute");
+    expect_error(Importance::compute(&h, None, &f.w, &negative), Status::InvalidArgument, "surgeon_importance_compute");
 }
 
 #[test]
 fn budget_allocation_hits_the_exact_target() {
-    let f = load();
-    let ctx = Context::default();
-    let h = streamed_hessian(&ctx, &f);
-    let imp = Importance::compute(&ctx, &h, &f.w, &SignalWeights::default()).unwrap();
+    let (f, _, h) = fixture_streamed();
+    let imp = Importance::compute(&h, None, &f.w, &SignalWeights::default()).unwrap();
     let scores = imp.scores();
     let rows = f.rows;
 
     for &(avg, total) in &[(3.5, 3.5 * 64.0), (3.3, 211.0), (2.0, 128.0), (8.0, 512.0)] {
-        assert_eq!(attainable_average(rows, &OPTIONS, avg).unwrap(), total / rows as f64);
-        let bits = imp.allocate_budget(&OPTIONS, avg).unwrap();
+        assert_eq!(attainable_average(rows, &mixed_options(&OPTIONS, avg)).unwrap(), total / rows as f64);
+        let bits = imp.allocate_budget(&mixed_options(&OPTIONS, avg)).unwrap();
         assert_eq!(bits.len(), rows);
         assert_eq!(sum_bits(&bits) as f64, total, "avg {}", avg);
         assert!(bits.iter().all(|b| OPTIONS.contains(b)));
@@ -215,27 +205,29 @@ fn budget_allocation_hits_the_exact_target() {
         }
     }
     // With options {2, 8} totals move in steps of 6: 64·3 = 192 is not reachable, 188 is.
-    assert_eq!(attainable_average(rows, &[8, 2], 3.0).unwrap(), 188.0 / 64.0);
-    assert_eq!(sum_bits(&imp.allocate_budget(&[8, 2], 3.0).unwrap()), 188);
+    assert_eq!(attainable_average(rows, &mixed_options(&[8, 2], 3.0)).unwrap(), 188.0 / 64.0);
+    assert_eq!(sum_bits(&imp.allocate_budget(&mixed_options(&[8, 2], 3.0)).unwrap()), 188);
 
-    expect_error(attainable_average(rows, &OPTIONS, 1.5), Status::InvalidArgument, "surgeon_attainable_average");
-    expect_error(imp.allocate_budget(&[2, 2, 4], 3.0), Status::InvalidArgument, "surgeon_allocate_budget");
-    expect_error(imp.allocate_budget(&[2, 9], 3.0), Status::InvalidArgument, "surgeon_allocate_budget");
-    expect_error(imp.allocate_budget(&[], 3.0), Status::InvalidArgument, "surgeon_allocate_budget");
+    expect_error(attainable_average(rows, &mixed_options(&OPTIONS, 1.5)), Status::InvalidArgument, "surgeon_attainable_average");
+    // Bad bit options are refused by the setter, which leaves the options unchanged.
+    let mut options = MixedOptions::new().unwrap();
+    for bad in [&[2u32, 2, 4][..], &[2, 9], &[]] {
+        expect_error(options.set_bits(bad), Status::InvalidArgument, "surgeon_mixed_options_set_bits");
+    }
+    expect_error(options.set_average(0.0), Status::InvalidArgument, "surgeon_mixed_options_set_average");
+    assert_eq!((options.bits(), options.average()), (vec![2, 3, 4], 3.0), "the defaults");
 }
 
 #[test]
 fn quantile_bins_have_the_stated_fractions() {
-    let f = load();
-    let ctx = Context::default();
-    let h = streamed_hessian(&ctx, &f);
-    let imp = Importance::compute(&ctx, &h, &f.w, &SignalWeights::default()).unwrap();
+    let (f, _, h) = fixture_streamed();
+    let imp = Importance::compute(&h, None, &f.w, &SignalWeights::default()).unwrap();
     let scores = imp.scores();
     let mut order: Vec<usize> = (0..f.rows).collect();
     order.sort_by(|&a, &b| scores[a].partial_cmp(&scores[b]).unwrap().then(a.cmp(&b)));
 
     // Options in any order; cut points apply to the sorted options.
-    let bits = imp.allocate_quantile(&[8, 2, 4], &[0.25, 0.75]).unwrap();
+    let bits = imp.allocate_quantile(&quantile_options(&[8, 2, 4], &[0.25, 0.75])).unwrap();
     let count = |b: u32| bits.iter().filter(|&&x| x == b).count();
     assert_eq!((count(2), count(4), count(8)), (16, 32, 16));
     for (rank, &row) in order.iter().enumerate() {
@@ -243,18 +235,18 @@ fn quantile_bins_have_the_stated_fractions() {
         assert_eq!(bits[row], want, "rank {}", rank);
     }
     // Rounded cuts (0.1 · 64 = 6.4 → 6) and an empty middle bin.
-    let bits = imp.allocate_quantile(&[2, 4, 8], &[0.1, 0.1]).unwrap();
+    let bits = imp.allocate_quantile(&quantile_options(&[2, 4, 8], &[0.1, 0.1])).unwrap();
     assert_eq!((bits.iter().filter(|&&b| b == 2).count(), bits.iter().filter(|&&b| b == 4).count()), (6, 0));
 
     // Cut points for a target average: exact up to half a row per cut.
-    let bits = imp.allocate_quantile_for_average(&[2, 4, 8], 4.0).unwrap();
+    let bits = imp.allocate_quantile(&mixed_options(&[2, 4, 8], 4.0)).unwrap();
     let avg = sum_bits(&bits) as f64 / f.rows as f64;
     assert!((avg - 4.0).abs() <= 0.5 * (2.0 + 4.0) / f.rows as f64 + 1e-12, "average {}", avg);
     assert!(bits.contains(&2) && bits.contains(&8));
 
-    let err = expect_error(imp.allocate_quantile(&[2, 4, 8], &[0.5]), Status::InvalidArgument, "surgeon_allocate_quantile");
-    assert!(err.message.contains("need 2"), "{}", err.message);
-    expect_error(imp.allocate_quantile(&[2, 4, 8], &[0.6, 0.5]), Status::InvalidArgument, "surgeon_allocate_quantile");
+    expect_error(imp.allocate_quantile(&quantile_options(&[2, 4, 8], &[0.5])), Status::InvalidArgument, "surgeon_allocate_quantile");
+    let mut options = mixed_options(&[2, 4, 8], 3.0);
+    expect_error(options.set_quantiles(&[0.6, 0.5]), Status::InvalidArgument, "surgeon_mixed_options_set_quantiles");
 }
 
 #[test]
@@ -271,7 +263,7 @@ fn error_allocation_is_the_brute_force_optimum() {
         .collect();
     let errors = RowErrors::new(values, &options).unwrap();
     assert_eq!(errors.rows(), rows);
-    let bits = errors.allocate(4.0).unwrap();
+    let bits = errors.allocate(&mixed_options(errors.options(), 4.0)).unwrap();
     assert_eq!(sum_bits(&bits), 28);
 
     let mut best = f64::INFINITY;
@@ -290,12 +282,9 @@ fn error_allocation_is_the_brute_force_optimum() {
 
 #[test]
 fn row_errors_match_an_independent_cholesky_and_grid() {
-    let f = load();
-    let ctx = Context::default();
-    let h = Hessian::from_matrix(&ctx, &f.h, f.cols, f.tokens as u64).unwrap();
-    let mut solver = Solver::new(&ctx, &h, SolverOptions::default()).unwrap();
+    let (f, ctx, _, mut solver) = fixture_solver();
     let q = Quantizer::new(4).unwrap();
-    let errors = solver.row_errors(&ctx, &f.w, &q, &OPTIONS).unwrap();
+    let errors = solver.row_errors(&f.w, &q, &mixed_options(&OPTIONS, 3.0)).unwrap();
     assert_eq!((errors.rows(), errors.options()), (f.rows, &OPTIONS[..]));
 
     // c_j = 1 / U_jj², U the upper Cholesky factor of the damped H⁻¹ (= Lᵀ of its lower one).
@@ -317,35 +306,35 @@ fn row_errors_match_an_independent_cholesky_and_grid() {
         assert!(errors.row(i).windows(2).all(|p| p[1] <= p[0]), "row {}: {:?}", i, errors.row(i));
     }
     // The error allocation beats the importance heuristic at the same total.
-    let by_error = errors.allocate(3.5).unwrap();
-    let imp = Importance::compute(&ctx, &streamed_hessian(&ctx, &f), &f.w, &SignalWeights::default()).unwrap();
-    let by_budget = imp.allocate_budget(&OPTIONS, 3.5).unwrap();
+    let by_error = errors.allocate(&mixed_options(errors.options(), 3.5)).unwrap();
+    let imp = Importance::compute(&f.streamed_hessian(&ctx), None, &f.w, &SignalWeights::default()).unwrap();
+    let by_budget = imp.allocate_budget(&mixed_options(&OPTIONS, 3.5)).unwrap();
     assert_eq!(sum_bits(&by_error), 224);
     assert_eq!(sum_bits(&by_budget), 224);
     assert!(errors.total(&by_error).unwrap() <= errors.total(&by_budget).unwrap());
 
-    expect_error(solver.row_errors(&ctx, &f.w[..10], &q, &OPTIONS), Status::Shape, "surgeon_mixed_row_errors");
-    expect_error(solver.row_errors(&ctx, &f.w, &q, &[3, 3]), Status::InvalidArgument, "surgeon_mixed_row_errors");
+    expect_error(solver.row_errors(&f.w[..10], &q, &mixed_options(&OPTIONS, 3.0)), Status::Shape, "surgeon_mixed_row_errors");
+    // The errors are columns of the options they were computed for.
+    expect_error(errors.allocate(&mixed_options(&[2, 3, 4], 3.0)), Status::InvalidArgument, "surgeon_allocate_error");
 }
 
 #[test]
-fn quantize_mixed_keeps_every_row_within_its_width() {
-    let f = load();
-    let ctx = Context::default();
-    let h = Hessian::from_matrix(&ctx, &f.h, f.cols, f.tokens as u64).unwrap();
-    let mut solver = Solver::new(&ctx, &h, SolverOptions::default()).unwrap();
-    let q = Quantizer::builder(4).group_size(32).build().unwrap();
-    let bits = solver.row_errors(&ctx, &f.w, &q, &OPTIONS).unwrap().allocate(3.5).unwrap();
+fn row_widths_keep_every_row_within_its_width() {
+    let (f, _, h, mut solver) = fixture_solver();
+    let mut q = quantizer(4, 32);
+    let options = mixed_options(&OPTIONS, 3.5);
+    let bits = solver.row_errors(&f.w, &q, &options).unwrap().allocate(&options).unwrap();
     assert!(OPTIONS.iter().filter(|b| bits.contains(b)).count() >= 3, "a real mix: {:?}", bits);
 
+    q.set_row_bits(&bits).unwrap();
+    assert_eq!(q.row_bits().unwrap(), bits);
     let mut w = f.w.clone();
-    let out = solver.quantize_mixed(&mut w, &q, &bits).unwrap();
-    let r = &out.result;
+    let (r, loss) = solver.quantize(&mut w, &q).unwrap();
     let s = r.shape();
     assert_eq!((s.rows, s.cols, s.groups), (f.rows, f.cols, 2));
     assert_eq!(r.row_bits().unwrap(), bits);
     assert_eq!(r.dequantize().unwrap(), w);
-    assert!(out.loss > 0.0);
+    assert!(loss > 0.0);
     let codes = r.codes().unwrap();
     for (i, row) in codes.chunks(f.cols).enumerate() {
         let max = (1u32 << bits[i]) - 1;
@@ -362,42 +351,46 @@ fn quantize_mixed_keeps_every_row_within_its_width() {
     }
     let mixed_error = reconstruction_error(&h, &f.w, &w).unwrap();
     let mut w3 = f.w.clone();
-    solver.quantize(&mut w3, &Quantizer::builder(3).group_size(32).build().unwrap()).unwrap();
+    solver.quantize(&mut w3, &quantizer(3, 32)).unwrap();
     let uniform3 = reconstruction_error(&h, &f.w, &w3).unwrap();
     println!("mixed 3.5 bits: {:.4e}, uniform 3 bits: {:.4e}", mixed_error, uniform3);
     assert!(mixed_error < uniform3);
 
     // Every row at the quantizer's own width is plain GPTQ.
     let mut all4 = f.w.clone();
-    solver.quantize_mixed(&mut all4, &q, &vec![4; f.rows]).unwrap();
+    solver.quantize(&mut all4, q.set_row_bits(&vec![4; f.rows]).unwrap()).unwrap();
     let mut plain = f.w.clone();
-    let uniform = solver.quantize(&mut plain, &q).unwrap();
+    let (uniform, _) = solver.quantize(&mut plain, q.set_row_bits(&[]).unwrap()).unwrap();
+    assert!(q.row_bits().unwrap().is_empty(), "an empty slice clears the widths");
     assert_eq!(all4, plain);
-    assert_eq!(uniform.result.row_bits().unwrap(), vec![4; f.rows]);
+    assert_eq!(uniform.row_bits().unwrap(), vec![4; f.rows]);
 
-    // Failures leave w untouched.
+    // Failures leave w (and the quantizer) untouched.
     let mut w = f.w.clone();
-    expect_error(solver.quantize_mixed(&mut w, &q, &bits[1..]), Status::Shape, "surgeon_solver_quantize_mixed");
+    q.set_row_bits(&bits[1..]).unwrap();
+    expect_error(solver.quantize(&mut w, &q), Status::Shape, "surgeon_solver_quantize");
     let mut bad = bits.clone();
     bad[5] = 9;
-    expect_error(solver.quantize_mixed(&mut w, &q, &bad), Status::InvalidArgument, "surgeon_solver_quantize_mixed");
+    expect_error(q.set_row_bits(&bad), Status::InvalidArgument, "surgeon_quantizer_set_row_bits");
+    assert_eq!(q.row_bits().unwrap(), &bits[1..]);
     assert_eq!(w, f.w);
 }
 
 #[test]
-fn prune_mixed_joint_2of4_with_row_widths() {
-    let f = load();
-    let ctx = Context::default();
-    let h = Hessian::from_matrix(&ctx, &f.h, f.cols, f.tokens as u64).unwrap();
-    let solver = Solver::new(&ctx, &h, SolverOptions::default()).unwrap();
-    let q = Quantizer::new(4).unwrap();
+fn joint_2of4_with_row_widths() {
+    let (f, _, _, solver) = fixture_solver();
+    let mut q = Quantizer::new(4).unwrap();
     let bits: Vec<u32> = (0..f.rows).map(|i| [2, 4, 8][i % 3]).collect();
+    q.set_row_bits(&bits).unwrap();
+    let mut options = nm(2, 4);
+    options.set_quantizer(Some(&q)).unwrap();
+    q.set_row_bits(&bits[..3]).unwrap(); // the options hold a copy of the quantizer
     let mut w = f.w.clone();
-    let pruned = solver.prune(&mut w, &PruneOptions::n_m(2, 4).quantizer(&q).row_bits(&bits)).unwrap();
-    assert!(pruned.mask.check_nm(2, 4).unwrap());
-    let quant = pruned.quant.expect("codes with a quantizer");
+    let pruned = solver.prune(&mut w, &options).unwrap();
+    assert!(pruned.mask().unwrap().check_nm(2, 4).unwrap());
+    let quant = pruned.qresult().unwrap().expect("codes with a quantizer");
     assert_eq!(quant.row_bits().unwrap(), bits);
-    let keep = pruned.mask.to_bytes().unwrap();
+    let keep = pruned.mask().unwrap().to_bytes().unwrap();
     for (k, &c) in quant.codes().unwrap().iter().enumerate() {
         assert!((c as u32) < 1 << bits[k / f.cols]);
         if keep[k] == 0 {
@@ -405,13 +398,9 @@ fn prune_mixed_joint_2of4_with_row_widths() {
         }
     }
 
+    // Widths for 3 rows do not fit the weight: w is untouched.
     let mut w = f.w.clone();
-    expect_error(solver.prune(&mut w, &PruneOptions::n_m(2, 4).row_bits(&bits)), Status::InvalidArgument, "surgeon_solver_prune_mixed");
-    expect_error(
-        solver.prune(&mut w, &PruneOptions::n_m(2, 4).quantizer(&q).row_bits(&bits[..3])),
-        Status::Shape,
-        "surgeon_solver_prune_mixed",
-    );
+    expect_error(solver.prune(&mut w, options.set_quantizer(Some(&q)).unwrap()), Status::Shape, "surgeon_solver_prune");
     assert_eq!(w, f.w);
 }
 
@@ -426,16 +415,15 @@ fn json_number(json: &str, key: &str) -> f64 {
 
 #[test]
 fn stats_and_json_match_the_bits() {
-    let f = load();
-    let ctx = Context::default();
-    let h = streamed_hessian(&ctx, &f);
-    let imp = Importance::compute(&ctx, &h, &f.w, &SignalWeights::default()).unwrap();
-    let bits = imp.allocate_budget(&OPTIONS, 3.5).unwrap();
+    let (f, _, h) = fixture_streamed();
+    let imp = Importance::compute(&h, None, &f.w, &SignalWeights::default()).unwrap();
+    let bits = imp.allocate_budget(&mixed_options(&OPTIONS, 3.5)).unwrap();
     let (rows, cols) = (f.rows as f64, f.cols as f64);
     let payload = sum_bits(&bits) as f64 * cols;
 
-    let options = StatsOptions::default().group_size(32);
+    let options = StatsOptions { group_size: 32, ..Default::default() };
     let s = MixedStats::compute(&bits, f.cols, &options, Some(&imp)).unwrap();
+    let s_imp = s;
     assert_eq!((s.channels, s.weights, s.grids), (64, 64 * 64, 128));
     for b in 0..9u32 {
         assert_eq!(s.histogram[b as usize], bits.iter().filter(|&&x| x == b).count() as u64, "{} bits", b);
@@ -450,13 +438,13 @@ fn stats_and_json_match_the_bits() {
     assert_eq!(summary.max, scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64);
     assert!(close(summary.mean, 1.0, 1e-5), "normalised signals average 1: {}", summary.mean);
 
-    let implicit = StatsOptions::default().scale_bits(8).zero_bits(ZeroBits::Implicit);
+    let implicit = StatsOptions { scale_bits: 8, zero_bits: ZeroBits::Implicit, ..Default::default() };
     let s = MixedStats::compute(&bits, f.cols, &implicit, None).unwrap();
     assert_eq!(s.grids, 64);
     assert!(close(s.avg_bits_with_overhead, (payload + rows * 8.0) / (rows * cols), 1e-12));
     assert!(s.importance.is_none());
 
-    let json = MixedStats::json(&bits, f.cols, &options, Some(&imp)).unwrap();
+    let json = s_imp.json().unwrap();
     assert_eq!(json_number(&json, "channels"), 64.0);
     assert_eq!(json_number(&json, "grids"), 128.0);
     assert_eq!(json_number(&json, "avg_bits"), 3.5);
@@ -474,12 +462,12 @@ fn stats_and_json_match_the_bits() {
         }
     }
     assert_eq!(listed, f.rows);
-    assert!(!MixedStats::json(&bits, f.cols, &options, None).unwrap().contains("importance"));
+    assert!(!MixedStats::compute(&bits, f.cols, &options, None).unwrap().json().unwrap().contains("importance"));
 
     expect_error(MixedStats::compute(&[3, 9], 4, &options, None), Status::InvalidArgument, "surgeon_mixed_stats_compute");
     expect_error(MixedStats::compute(&bits[1..], f.cols, &options, Some(&imp)), Status::Shape, "surgeon_mixed_stats_compute");
-    expect_error(MixedStats::json(&[], 4, &options, None), Status::Shape, "surgeon_mixed_stats_json");
-    let bad = StatsOptions::default().zero_bits(ZeroBits::Bits(65));
+    expect_error(MixedStats::compute(&[], 4, &options, None), Status::Shape, "surgeon_mixed_stats_compute");
+    let bad = StatsOptions { zero_bits: ZeroBits::Bits(65), ..Default::default() };
     expect_error(MixedStats::compute(&bits, f.cols, &bad, None), Status::InvalidArgument, "surgeon_mixed_stats_compute");
 }
 

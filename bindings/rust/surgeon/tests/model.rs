@@ -1,7 +1,10 @@
 //! The whole-model API on the bundled stories260K (numbers from the data's SOURCES.md).
 use std::path::PathBuf;
 
-use surgeon::{Context, EvalMode, Model, Status};
+mod common;
+
+use common::expect_error;
+use surgeon::{ffn_select, Context, EvalMode, Ffn, FfnMethod, Model, ModelConfig, PruneNet, PruneNetOptions, Status, StructuredOptions};
 
 fn data() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../samples/data")
@@ -13,7 +16,7 @@ fn text() -> String {
 
 #[test]
 fn perplexity_encode_and_generate_match_the_sources() {
-    let m = Model::load(data().join("stories260K.bin")).unwrap();
+    let m = Model::load(&Context::default(), data().join("stories260K.bin")).unwrap();
     let c = m.config();
     assert_eq!((c.dim, c.layers, c.vocab_size, c.head_dim), (64, 5, 512, 8));
     let text = text();
@@ -28,7 +31,7 @@ fn perplexity_encode_and_generate_match_the_sources() {
 
 #[test]
 fn compress_save_reload_and_errors() {
-    let mut m = Model::load(data().join("stories260K.bin")).unwrap();
+    let mut m = Model::load(&Context::default(), data().join("stories260K.bin")).unwrap();
     let ctx = Context::default();
     let (wq, rows, cols) = m.linear(0, "wq").unwrap();
     let bad = m.compress(&ctx, &text(), 0, 1, r#"{"default": {"method": "gptq", "bits": 12}}"#).unwrap_err();
@@ -42,10 +45,126 @@ fn compress_save_reload_and_errors() {
     assert!(report.contains("\"linear_sparsity\":0.5"), "{}", report);
     let before = m.perplexity(&ctx, &text(), EvalMode::Paragraphs, 0, Some(30), 0).unwrap();
     let dir = std::env::temp_dir().join(format!("surgeon-rust-model-{}", std::process::id()));
-    m.save(&dir, "hf", "f32").unwrap();
-    let back = Model::load(&dir).unwrap();
+    m.save(&ctx, &dir, "hf", "f32").unwrap();
+    let back = Model::load(&ctx, &dir).unwrap();
     let after = back.perplexity(&ctx, &text(), EvalMode::Paragraphs, 0, Some(30), 0).unwrap();
     std::fs::remove_dir_all(&dir).ok();
     assert_eq!(after.ppl, before.ppl);
-    assert_eq!(Model::load("/nonexistent.bin").err().unwrap().status, Status::Io);
+    assert_eq!(Model::load(&ctx, "/nonexistent.bin").err().unwrap().status, Status::Io);
+}
+
+/// The FFN of every block: (gate, up, down) as the model holds them.
+fn ffns(m: &Model) -> Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+    (0..m.config().layers)
+        .map(|b| (m.linear(b, "w1").unwrap().0, m.linear(b, "w3").unwrap().0, m.linear(b, "w2").unwrap().0))
+        .collect()
+}
+
+/// The neurons kept at `ratio` by descending score (ties to the lower index), ascending:
+/// an independent top-k.
+fn top_k(scores: &[f64], ratio: f64) -> Vec<usize> {
+    let keep = (scores.len() - (ratio * scores.len() as f64).round() as usize).max(1);
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].partial_cmp(&scores[a]).unwrap().then(a.cmp(&b)));
+    let mut kept = order[..keep].to_vec();
+    kept.sort_unstable();
+    kept
+}
+
+/// `after` (the pruned model's FFN) holds exactly the neurons `keep` of `before`.
+fn assert_sliced(before: &(Vec<f32>, Vec<f32>, Vec<f32>), after: &(Vec<f32>, Vec<f32>, Vec<f32>), keep: &[usize], dim: usize) {
+    let (hidden, kept) = (before.0.len() / dim, keep.len());
+    assert_eq!((after.0.len(), after.1.len(), after.2.len()), (kept * dim, kept * dim, dim * kept));
+    for (r, &k) in keep.iter().enumerate() {
+        assert_eq!(&after.0[r * dim..(r + 1) * dim], &before.0[k * dim..(k + 1) * dim], "gate row {}", k);
+        assert_eq!(&after.1[r * dim..(r + 1) * dim], &before.1[k * dim..(k + 1) * dim], "up row {}", k);
+        for c in 0..dim {
+            assert_eq!(after.2[c * kept + r], before.2[c * hidden + k], "down column {}", k);
+        }
+    }
+}
+
+/// The bundled model with a default context, its dimensions and its FFNs.
+fn stories260k() -> (Context, Model, ModelConfig, Vec<(Vec<f32>, Vec<f32>, Vec<f32>)>) {
+    let ctx = Context::default();
+    let m = Model::load(&ctx, data().join("stories260K.bin")).unwrap();
+    let (c, f) = (m.config(), ffns(&m));
+    (ctx, m, c, f)
+}
+
+#[test]
+fn structured_pruning_keeps_the_top_l2_neurons_of_every_block() {
+    let (ctx, original, c, before) = stories260k();
+    let mut m = original.try_clone().unwrap();
+
+    let mut options = StructuredOptions::new().unwrap();
+    options.set_method(FfnMethod::L2).unwrap().set_ratio(0.3).unwrap();
+    assert_eq!((options.ratio(), options.head_ratio()), (0.3, 0.0));
+    let report = m.prune_structured(&ctx, &options).unwrap();
+    assert_eq!(m.report().unwrap(), report);
+
+    let after = ffns(&m);
+    let mut removed = 0;
+    for (b, (block, pruned)) in before.iter().zip(&after).enumerate() {
+        // ‖[gate_i, up_i]‖₂ in f64.
+        let scores: Vec<f64> = (0..c.hidden_dim)
+            .map(|i| {
+                let row = i * c.dim..(i + 1) * c.dim;
+                block.0[row.clone()].iter().chain(&block.1[row]).map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt()
+            })
+            .collect();
+        let keep = top_k(&scores, 0.3);
+        assert_sliced(block, pruned, &keep, c.dim);
+        removed += c.hidden_dim - keep.len();
+        println!("block {}: {} of {} neurons kept", b, keep.len(), c.hidden_dim);
+    }
+    let pruned = m.config();
+    assert_eq!(pruned.hidden_dim, after[0].0.len() / c.dim);
+    assert_eq!(c.parameters - pruned.parameters, (3 * c.dim * removed) as u64, "three matrices lose dim values per neuron");
+    assert!(report.contains(&format!("\"params_before\":{}", c.parameters)), "{}", report);
+    assert!(report.contains(&format!("\"params_after\":{}", pruned.parameters)), "{}", report);
+    let p = m.perplexity(&ctx, &text(), EvalMode::Paragraphs, 0, Some(20), 0).unwrap();
+    assert!(p.ppl.is_finite() && p.tokens > 0, "{:?}", p);
+}
+
+#[test]
+fn structured_pruning_with_a_policy_and_kv_groups() {
+    let (ctx, original, c, before) = stories260k();
+    let training = PruneNetOptions { steps: 3, samples: 2, ..Default::default() };
+    let policy = PruneNet::train_model(&ctx, data().join("stories260K.bin"), &training).unwrap();
+
+    // A given policy scores the neurons: every block keeps the policy's top-k.
+    let mut m = original.try_clone().unwrap();
+    let mut options = StructuredOptions::new().unwrap();
+    options.set_policy(Some(&policy)).unwrap().set_ratio(0.25).unwrap().set_head_ratio(0.5).unwrap();
+    let report = m.prune_structured(&ctx, &options).unwrap();
+    for (block, pruned) in before.iter().zip(&ffns(&m)) {
+        let ffn = Ffn::new(&block.0, &block.1, &block.2, c.dim).unwrap();
+        let scores: Vec<f64> = policy.scores(&ffn).unwrap().iter().map(|&s| s as f64).collect();
+        assert_sliced(block, pruned, &top_k(&scores, 0.25), c.dim);
+        assert_eq!(top_k(&scores, 0.25), ffn_select(&policy.scores(&ffn).unwrap(), 0.25).unwrap());
+    }
+
+    // Half of the kv groups, with their query heads, are gone from every block.
+    let p = m.config();
+    let groups = c.kv_heads / 2;
+    let heads_per_group = c.heads / c.kv_heads;
+    assert_eq!((p.kv_heads, p.heads, p.head_dim), (c.kv_heads - groups, c.heads - groups * heads_per_group, c.head_dim));
+    let (wq_rows, wk_rows) = (m.linear(0, "wq").unwrap().1, m.linear(0, "wk").unwrap().1);
+    assert_eq!((wq_rows, wk_rows), (p.heads * c.head_dim, p.kv_heads * c.head_dim));
+    // Per group: wq rows and wo columns of its query heads, wk and wv rows of its kv head.
+    let attention = (2 * heads_per_group + 2) * c.head_dim * c.dim * groups * c.layers;
+    let ffn: usize = ffns(&m).iter().map(|f| 3 * (c.hidden_dim * c.dim - f.0.len())).sum();
+    assert_eq!(c.parameters - p.parameters, (attention + ffn) as u64);
+    assert!(report.contains("\"kv_groups_removed\":[["), "{}", report);
+
+    // Invalid settings: refused by the setter, or by the call, which leaves the model as it was.
+    expect_error(options.set_ratio(1.0), Status::InvalidArgument, "surgeon_structured_options_set_ratio");
+    expect_error(options.set_head_ratio(-0.1), Status::InvalidArgument, "surgeon_structured_options_set_head_ratio");
+    let mut other = original.try_clone().unwrap();
+    let wrong = PruneNet::new(c.dim + 1, 2, 1).unwrap();
+    options.set_policy(Some(&wrong)).unwrap();
+    expect_error(other.prune_structured(&ctx, &options), Status::Shape, "surgeon_model_prune_structured");
+    assert_eq!(other.config(), c);
+    assert_eq!(ffns(&other), before);
 }

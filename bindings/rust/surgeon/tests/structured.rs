@@ -4,17 +4,10 @@
 //! PruneNet training, determinism and its save/load round trip.
 use std::path::PathBuf;
 
-use surgeon::{
-    ffn_select, ks_distance, singular_values, spectral_distance, Context, Error, Ffn, FfnScoring, Model, PruneNet,
-    PruneNetOptions, Status,
-};
+mod common;
 
-fn expect_error<T>(result: surgeon::Result<T>, status: Status, function: &str) -> Error {
-    let err = result.err().unwrap_or_else(|| panic!("{} should fail", function));
-    assert_eq!(err.status, status, "{}", err);
-    assert!(err.message.starts_with(&format!("{}: ", function)), "message {:?}", err.message);
-    err
-}
+use common::expect_error;
+use surgeon::{ffn_select, ks_distance, singular_values, spectral_distance, Context, Ffn, FfnMethod, Model, PruneNet, PruneNetOptions, Status};
 
 /// Deterministic pseudo-random values in [-1, 1) (splitmix64).
 fn random(n: usize, seed: u64) -> Vec<f32> {
@@ -138,15 +131,15 @@ fn ffn_scores_select_and_slice() {
     assert_eq!((ffn.hidden(), ffn.dim()), (hidden, dim));
 
     // L2: ‖[gate_i, up_i]‖₂.
-    let l2 = ffn.scores(FfnScoring::L2).unwrap();
+    let l2 = ffn.scores(FfnMethod::L2, 0).unwrap();
     for (i, &score) in l2.iter().enumerate() {
         let row = i * dim..(i + 1) * dim;
         let want = block.gate[row.clone()].iter().chain(&block.up[row]).map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
         assert!((score as f64 - want).abs() < 1e-5 * want, "neuron {}", i);
     }
-    let r1 = ffn.scores(FfnScoring::Random { seed: 3 }).unwrap();
-    assert_eq!(r1, ffn.scores(FfnScoring::Random { seed: 3 }).unwrap());
-    assert_ne!(r1, ffn.scores(FfnScoring::Random { seed: 4 }).unwrap());
+    let r1 = ffn.scores(FfnMethod::Random, 3).unwrap();
+    assert_eq!(r1, ffn.scores(FfnMethod::Random, 3).unwrap());
+    assert_ne!(r1, ffn.scores(FfnMethod::Random, 4).unwrap());
 
     // Top-k: remove round(0.25 · 12) = 3, keep the 9 highest, ascending.
     let keep = ffn_select(&l2, 0.25).unwrap();
@@ -196,9 +189,9 @@ fn prunenet_options_default_and_validation() {
     let block = Block::random(16, 8, 1);
     let ctx = Context::default();
     let train = |o: PruneNetOptions| PruneNet::train_ffn(&ctx, &[block.ffn()], &o);
-    expect_error(train(d.samples(1)), Status::InvalidArgument, "surgeon_prunenet_train_ffn");
-    expect_error(train(d.ratio(1.0)), Status::InvalidArgument, "surgeon_prunenet_train_ffn");
-    expect_error(train(d.steps(u32::MAX)), Status::InvalidArgument, "surgeon_prunenet_train_ffn");
+    expect_error(train(PruneNetOptions { samples: 1, ..d }), Status::InvalidArgument, "surgeon_prunenet_train_ffn");
+    expect_error(train(PruneNetOptions { ratio: 1.0, ..d }), Status::InvalidArgument, "surgeon_prunenet_train_ffn");
+    expect_error(train(PruneNetOptions { steps: u32::MAX, ..d }), Status::InvalidArgument, "surgeon_prunenet_train_ffn");
     expect_error(PruneNet::train_ffn(&ctx, &[], &d), Status::InvalidArgument, "surgeon_prunenet_train_ffn");
     let other = Block::random(16, 4, 2);
     expect_error(PruneNet::train_ffn(&ctx, &[block.ffn(), other.ffn()], &d), Status::Shape, "surgeon_prunenet_train_ffn");
@@ -209,7 +202,7 @@ fn prunenet_trains_and_round_trips_through_a_file() {
     let dim = 16;
     let blocks = [Block::random(32, dim, 100), Block::random(40, dim, 200)];
     let ffns: Vec<Ffn<'_>> = blocks.iter().map(Block::ffn).collect();
-    let options = PruneNetOptions::default().steps(6).samples(4).features(4).seed(7);
+    let options = PruneNetOptions { steps: 6, samples: 4, features: 4, seed: 7, ..Default::default() };
     let ctx = Context::builder().threads(1).build().unwrap();
     let policy = PruneNet::train_ffn(&ctx, &ffns, &options).unwrap();
     assert_eq!(policy.dim(), dim);
@@ -221,10 +214,9 @@ fn prunenet_trains_and_round_trips_through_a_file() {
         assert_eq!(scores.len(), ffn.hidden());
         assert!(scores.iter().all(|&p| p > 0.0 && p < 1.0), "keep-probabilities: {:?}", scores);
         assert_eq!(scores, again.scores(ffn).unwrap());
-        // Selection at any ratio is the top-k of the scores.
+        // Selection at any ratio keeps hidden − round(ratio · hidden) neurons.
         for &ratio in &[0.25, 0.5] {
-            let keep = policy.select(ffn, ratio).unwrap();
-            assert_eq!(keep, ffn_select(&scores, ratio).unwrap());
+            let keep = ffn_select(&scores, ratio).unwrap();
             let removed = (ratio * ffn.hidden() as f64).round() as usize;
             assert_eq!(keep.len(), ffn.hidden() - removed);
         }
@@ -232,18 +224,17 @@ fn prunenet_trains_and_round_trips_through_a_file() {
 
     let path = temp_path("policy.json");
     policy.save(&path).unwrap();
-    let loaded = PruneNet::load(&path).unwrap();
+    let loaded = PruneNet::load(&ctx, &path).unwrap();
     assert_eq!(loaded.dim(), dim);
     for ffn in &ffns {
         assert_eq!(loaded.scores(ffn).unwrap(), policy.scores(ffn).unwrap());
-        assert_eq!(loaded.select(ffn, 0.3).unwrap(), policy.select(ffn, 0.3).unwrap());
     }
     // A truncated file is an Io error.
     let text = std::fs::read(&path).unwrap();
     std::fs::write(&path, &text[..text.len() / 2]).unwrap();
-    expect_error(PruneNet::load(&path), Status::Io, "surgeon_prunenet_load");
+    expect_error(PruneNet::load(&ctx, &path), Status::Io, "surgeon_prunenet_load");
     std::fs::remove_file(&path).unwrap();
-    expect_error(PruneNet::load("/nonexistent/policy.json"), Status::Io, "surgeon_prunenet_load");
+    expect_error(PruneNet::load(&ctx, "/nonexistent/policy.json"), Status::Io, "surgeon_prunenet_load");
     expect_error(policy.save("/nonexistent/dir/policy.json"), Status::Io, "surgeon_prunenet_save");
 
     // A policy for another hidden size refuses the block.
@@ -256,9 +247,9 @@ fn prunenet_trains_and_round_trips_through_a_file() {
 #[test]
 fn prunenet_trains_on_the_bundled_model() {
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../samples/data");
-    let model = Model::load(data.join("stories260K.bin")).unwrap();
+    let model = Model::load(&Context::default(), data.join("stories260K.bin")).unwrap();
     let c = model.config();
-    let options = PruneNetOptions::default().steps(3).samples(2);
+    let options = PruneNetOptions { steps: 3, samples: 2, ..Default::default() };
     let policy = PruneNet::train_model(&Context::default(), data.join("stories260K.bin"), &options).unwrap();
     assert_eq!(policy.dim(), c.dim);
 
@@ -267,7 +258,7 @@ fn prunenet_trains_on_the_bundled_model() {
     let (down, down_rows, down_cols) = model.linear(0, "w2").unwrap();
     assert_eq!((hidden, dim, down_rows, down_cols), (c.hidden_dim, c.dim, c.dim, c.hidden_dim));
     let ffn = Ffn::new(&gate, &up, &down, dim).unwrap();
-    let keep = policy.select(&ffn, 0.3).unwrap();
+    let keep = ffn_select(&policy.scores(&ffn).unwrap(), 0.3).unwrap();
     assert_eq!(keep.len(), hidden - (0.3 * hidden as f64).round() as usize);
     let small = ffn.slice(&keep).unwrap();
     // Removing neurons changes the spectra, but not all of them: a distance in (0, 1).

@@ -61,3 +61,75 @@ pub fn rel_max_diff(a: &[f32], b: &[f32]) -> f64 {
     let diff = a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs() as f64));
     diff / scale
 }
+
+/// The error of a call that must fail: its status, and a message naming `function`.
+pub fn expect_error<T>(result: surgeon::Result<T>, status: surgeon::Status, function: &str) -> surgeon::Error {
+    let err = result.err().unwrap_or_else(|| panic!("{} should fail", function));
+    assert_eq!(err.status, status, "{}", err);
+    assert!(err.message.starts_with(&format!("{}: ", function)), "message {:?}", err.message);
+    err
+}
+
+/// A `bits`-bit quantizer with one grid per `group_size` columns (0: per row).
+pub fn quantizer(bits: u32, group_size: usize) -> surgeon::Quantizer {
+    let mut q = surgeon::Quantizer::new(bits).unwrap();
+    q.set_group_size(group_size).unwrap();
+    q
+}
+
+impl Fixture {
+    /// The fixture's Hessian (H.npy) in an accumulator.
+    pub fn hessian(&self, ctx: &surgeon::Context) -> surgeon::Hessian {
+        surgeon::Hessian::from_matrix(ctx, &self.h, self.cols, self.tokens as u64).unwrap()
+    }
+
+    /// An accumulator fed the fixture's inputs (X.npy).
+    pub fn streamed_hessian(&self, ctx: &surgeon::Context) -> surgeon::Hessian {
+        let mut h = surgeon::Hessian::new(ctx, self.cols).unwrap();
+        h.add_f32(&self.x).unwrap();
+        h
+    }
+}
+
+/// A solver with the reference settings.
+pub fn solver(ctx: &surgeon::Context, h: &surgeon::Hessian) -> surgeon::Solver {
+    surgeon::Solver::new(ctx, h, &surgeon::SolverOptions::new().unwrap()).unwrap()
+}
+
+/// The fixture with a default context, its Hessian (H.npy) and a solver on it.
+pub fn fixture_solver() -> (Fixture, surgeon::Context, surgeon::Hessian, surgeon::Solver) {
+    let f = load();
+    let ctx = surgeon::Context::default();
+    let h = f.hessian(&ctx);
+    let s = solver(&ctx, &h);
+    (f, ctx, h, s)
+}
+
+/// The fixture with a default context and an accumulator fed its inputs (X.npy).
+pub fn fixture_streamed() -> (Fixture, surgeon::Context, surgeon::Hessian) {
+    let f = load();
+    let ctx = surgeon::Context::default();
+    let h = f.streamed_hessian(&ctx);
+    (f, ctx, h)
+}
+
+/// Pruning options for n:m sparsity.
+pub fn nm(n: u32, m: u32) -> surgeon::PruneOptions {
+    let mut o = surgeon::PruneOptions::new().unwrap();
+    o.set_nm(n, m).unwrap();
+    o
+}
+
+/// Pruning options for unstructured sparsity.
+pub fn sparsity(fraction: f64) -> surgeon::PruneOptions {
+    let mut o = surgeon::PruneOptions::new().unwrap();
+    o.set_sparsity(fraction).unwrap();
+    o
+}
+
+/// Allocation options with these bit options and target average.
+pub fn mixed_options(bits: &[u32], average: f64) -> surgeon::MixedOptions {
+    let mut o = surgeon::MixedOptions::new().unwrap();
+    o.set_bits(bits).unwrap().set_average(average).unwrap();
+    o
+}
