@@ -4,8 +4,7 @@
 #include <limits>
 #include <thread>
 
-#include "core/npy.hpp"
-#include "helpers.hpp"
+#include "hessian_helpers.hpp"
 
 namespace hessian_test {
 namespace {
@@ -225,32 +224,6 @@ TEST(HessianAccumulate, FromMatrixKeepsTheMatrix) {
     EXPECT_EQ(surgeon_hessian_from_matrix(&untouched, nullptr, m.data(), cols, 0, 5),
               SURGEON_ERR_NUMERIC);
     EXPECT_EQ(untouched, reinterpret_cast<surgeon_hessian*>(&m));
-}
-
-// The real layer fixture: the accumulator fed X.npy (in batches, as a caller streaming
-// calibration data would) reproduces the reference's H.npy.
-TEST(HessianAccumulate, StoriesFixtureMatchesReferenceH) {
-    const std::string dir = std::string(SURGEON_FIXTURES_DIR) + "/stories260K_block2_wq";
-    const surgeon::NpyArray x = surgeon::read_npy(dir + "/X.npy");
-    const surgeon::NpyArray ref = surgeon::read_npy(dir + "/H.npy");
-    ASSERT_EQ(x.shape.size(), 2u);
-    const int64_t rows = x.dim(0), cols = x.dim(1);
-    ASSERT_EQ(ref.dim(0), cols);
-    ASSERT_EQ(ref.dim(1), cols);
-    auto h = new_hessian(cols);
-    for (int64_t r0 = 0; r0 < rows; r0 += 512)
-        ASSERT_EQ(surgeon_hessian_add_f32(h.get(), x.data.data() + r0 * cols,
-                                          std::min<int64_t>(512, rows - r0), cols, 0),
-                  SURGEON_OK);
-    EXPECT_EQ(samples_of(h.get()), rows);
-    const auto got = copy_h(h.get());
-    expect_hessian_near(got, ref.data, cols, 1e-5);
-    double diff = 0, norm = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-        diff += (got[i] - ref.data[i]) * double(got[i] - ref.data[i]);
-        norm += ref.data[i] * double(ref.data[i]);
-    }
-    EXPECT_LE(std::sqrt(diff / norm), 1e-5);
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 // library (ldexp on the fields), so a wrong decoder in the library cannot hide.
 #include <cstring>
 
-#include "helpers.hpp"
+#include "hessian_helpers.hpp"
 
 namespace hessian_test {
 namespace {

@@ -7,7 +7,7 @@
 
 #include <unistd.h>
 
-#include "helpers.hpp"
+#include "hessian_helpers.hpp"
 
 namespace hessian_test {
 namespace {
