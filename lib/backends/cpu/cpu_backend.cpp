@@ -64,6 +64,19 @@ void make_blas_single_threaded() {
     std::call_once(once, [] { openblas_set_num_threads(1); });
 }
 
+// Cuts of [0, n) into `parts` ranges of equal work when the work of index i is
+// proportional to (n − i)^(power − 1) (power 2: the rows of a triangle from its wide end).
+std::vector<int64_t> area_cuts(int64_t n, int parts, int power) {
+    std::vector<int64_t> cut(static_cast<size_t>(parts) + 1);
+    for (int p = 0; p < parts; ++p) {
+        const double left = 1.0 - static_cast<double>(p) / parts;  // share of the work from cut p on
+        cut[static_cast<size_t>(p)] = std::clamp<int64_t>(
+            n - static_cast<int64_t>(std::llround(static_cast<double>(n) * std::pow(left, 1.0 / power))), 0, n);
+    }
+    cut[static_cast<size_t>(parts)] = n;
+    return cut;
+}
+
 class CpuBackend final : public Backend {
 public:
     explicit CpuBackend(int threads) : threads_(std::max(1, threads)) { make_blas_single_threaded(); }
@@ -78,13 +91,7 @@ public:
                     float* c) override {
         if (k == 0 || n == 0) return;
         const int workers = workers_for(threads_, 0.5 * static_cast<double>(n) * n * k, n);
-        std::vector<int64_t> cut(static_cast<size_t>(workers) + 1);
-        for (int w = 0; w <= workers; ++w) {
-            const double left = 1.0 - static_cast<double>(w) / workers;  // area share below
-            cut[static_cast<size_t>(w)] =
-                std::min<int64_t>(n, n - static_cast<int64_t>(std::llround(n * std::sqrt(left))));
-        }
-        cut[static_cast<size_t>(workers)] = n;
+        const std::vector<int64_t> cut = area_cuts(n, workers, 2);
         parallel_for(workers, workers, [&](int64_t p0, int64_t p1, int) {
             for (int64_t p = p0; p < p1; ++p) {
                 const int64_t i0 = cut[static_cast<size_t>(p)], i1 = cut[static_cast<size_t>(p) + 1];
@@ -119,19 +126,14 @@ public:
     }
 
     // With J the exchange matrix: JhJ = LLᵀ gives h⁻¹ = (J L⁻¹ J)ᵀ (J L⁻¹ J), and
-    // U = J L⁻¹ J is upper triangular — one potrf and one trtri (2n³/3 flops) instead of
-    // the reference's potrf + potri + potrf (n³).
+    // U = J L⁻¹ J is upper triangular — a Cholesky factorization and a triangular inverse
+    // (2n³/3 flops) instead of the reference's potrf + potri + potrf (n³).
     bool upper_cholesky_of_inverse(float* h, int64_t n) override {
         const size_t total = static_cast<size_t>(n) * static_cast<size_t>(n);
         std::reverse(h, h + total);  // row-major JhJ is h's memory reversed
-        // Row-major lower == column-major upper on the same memory (the matrix is
-        // symmetric), so no transposing copies are needed.
-        const int ln = static_cast<int>(n);
-        int info = 0;
-        spotrf_("U", &ln, h, &ln, &info, 1);
-        if (info != 0) return false;
-        strtri_("U", "N", &ln, h, &ln, &info, 1, 1);
-        if (info != 0) return false;
+        const bool ok = n >= kBlockedFactorization && threads_ > 1 ? blocked_lower_inverse(h, n)
+                                                                   : lapack_lower_inverse(h, n);
+        if (!ok) return false;
         // h's row-major lower triangle now holds L⁻¹; U[i][j] = L⁻¹[n-1-i][n-1-j], i.e.
         // reversing the memory again maps the lower triangle onto the upper one.
         std::reverse(h, h + total);
@@ -157,6 +159,68 @@ public:
     }
 
 private:
+    // Below this order the factorization runs as one serial LAPACK call.
+    static constexpr int64_t kBlockedFactorization = 512;
+    static constexpr int64_t kFactorBlock = 256;
+
+    // The row-major lower triangle of b (n × n, symmetric) becomes L⁻¹ with b = LLᵀ.
+    // Row-major lower == column-major upper on the same memory, so LAPACK's upper
+    // routines apply without transposing copies.
+    static bool lapack_lower_inverse(float* b, int64_t n) {
+        const int ln = static_cast<int>(n);
+        int info = 0;
+        spotrf_("U", &ln, b, &ln, &info, 1);
+        if (info != 0) return false;
+        strtri_("U", "N", &ln, b, &ln, &info, 1, 1);
+        return info == 0;
+    }
+
+    // The same with the Cholesky factorization in blocks over the workers: right-looking,
+    // serial diagonal blocks, the panel's triangular solve split by rows, the trailing
+    // update split into row panels. The triangular inverse stays one LAPACK call: as
+    // column panels of L·X = I over the workers (triangular solves) it measured slower
+    // on 2 cores than the serial strtri.
+    bool blocked_lower_inverse(float* b, int64_t n) const {
+        for (int64_t k0 = 0; k0 < n; k0 += kFactorBlock) {
+            const int64_t k1 = std::min(n, k0 + kFactorBlock), w = k1 - k0, rest = n - k1;
+            float* diag = b + k0 * n + k0;
+            const int lw = static_cast<int>(w), ld = static_cast<int>(n);
+            int info = 0;
+            spotrf_("U", &lw, diag, &ld, &info, 1);
+            if (info != 0) return false;
+            if (rest == 0) break;
+            float* panel = b + k1 * n + k0;  // rows k1.., columns k0..k1
+            parallel_for(workers_for(threads_, static_cast<double>(rest) * w * w, rest), rest,
+                         [&](int64_t r0, int64_t r1, int) {
+                             cblas_strsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit,
+                                         static_cast<blasint>(r1 - r0), lw, 1.0f, diag, ld, panel + r0 * n, ld);
+                         });
+            // trailing lower triangle −= panel · panelᵀ, in row panels of equal area (the
+            // mirror of the upper triangle's cuts: row i holds i + 1 entries)
+            float* trailing = b + k1 * n + k1;
+            const int workers = workers_for(threads_, 0.5 * static_cast<double>(rest) * rest * w, rest);
+            const std::vector<int64_t> upper = area_cuts(rest, workers, 2);
+            std::vector<int64_t> cut(upper.size());
+            for (size_t p = 0; p < cut.size(); ++p) cut[p] = rest - upper[upper.size() - 1 - p];
+            parallel_for(workers, workers, [&](int64_t p0, int64_t p1, int) {
+                for (int64_t p = p0; p < p1; ++p) {
+                    const int64_t i0 = cut[static_cast<size_t>(p)], i1 = cut[static_cast<size_t>(p) + 1];
+                    if (i1 <= i0) continue;
+                    cblas_ssyrk(CblasRowMajor, CblasLower, CblasNoTrans, static_cast<blasint>(i1 - i0), lw,
+                                -1.0f, panel + i0 * n, ld, 1.0f, trailing + i0 * n + i0, ld);
+                    if (i0 > 0)
+                        serial_gemm(Trans::no, Trans::yes, i1 - i0, i0, w, -1.0f, panel + i0 * n, n, panel, n,
+                                    1.0f, trailing + i0 * n, n);
+                }
+            });
+        }
+        // L⁻¹ in place (LAPACK; a third of the flops).
+        const int ln = static_cast<int>(n);
+        int info = 0;
+        strtri_("U", "N", &ln, b, &ln, &info, 1, 1);
+        return info == 0;
+    }
+
     const int threads_;
 };
 

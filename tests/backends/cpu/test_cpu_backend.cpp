@@ -81,6 +81,42 @@ TEST(CpuBackend, SyrkPanelsFillTheUpperTriangleOnly) {
     }
 }
 
+// The blocked factorization (several workers, order >= 512) against the single LAPACK
+// call, and against the definition: UᵀU·H = I.
+TEST(CpuBackend, BlockedCholeskyOfTheInverseMatchesLapack) {
+    const int64_t n = 700, k = 900;
+    const auto x = random_values(static_cast<size_t>(k * n), 7);
+    std::vector<float> h(static_cast<size_t>(n * n), 0.0f);
+    cpu_backend(1).syrk_upper(x.data(), k, n, n, 1.0f / static_cast<float>(k), h.data());
+    for (int64_t i = 0; i < n; ++i) {
+        h[static_cast<size_t>(i * n + i)] += 0.1f;
+        for (int64_t j = 0; j < i; ++j) h[static_cast<size_t>(i * n + j)] = h[static_cast<size_t>(j * n + i)];
+    }
+    std::vector<float> serial = h, blocked = h;
+    ASSERT_TRUE(cpu_backend(1).upper_cholesky_of_inverse(serial.data(), n));
+    ASSERT_TRUE(cpu_backend(3).upper_cholesky_of_inverse(blocked.data(), n));
+    double worst = 0.0;
+    for (size_t i = 0; i < serial.size(); ++i)
+        worst = std::max(worst, std::fabs(static_cast<double>(serial[i]) - blocked[i]) / (1.0 + std::fabs(serial[i])));
+    EXPECT_LT(worst, 1e-4);
+    for (int64_t i = 1; i < n; ++i)
+        for (int64_t j = 0; j < i; ++j) ASSERT_EQ(blocked[static_cast<size_t>(i * n + j)], 0.0f);
+    for (int64_t i = 0; i < n; i += 97)  // (UᵀU·H)[i][j] on a sample of entries
+        for (int64_t j = 0; j < n; j += 89) {
+            double v = 0.0;
+            for (int64_t m = 0; m < n; ++m) {
+                double uu = 0.0;  // (UᵀU)[i][m] = Σ_r U[r][i]·U[r][m]
+                for (int64_t r = 0; r <= std::min(i, m); ++r)
+                    uu += static_cast<double>(blocked[static_cast<size_t>(r * n + i)]) * blocked[static_cast<size_t>(r * n + m)];
+                v += uu * h[static_cast<size_t>(m * n + j)];
+            }
+            EXPECT_NEAR(v, i == j ? 1.0 : 0.0, 1e-3) << i << "," << j;
+        }
+    std::vector<float> indefinite = h;
+    indefinite[static_cast<size_t>(600 * n + 600)] = -1.0f;
+    EXPECT_FALSE(cpu_backend(2).upper_cholesky_of_inverse(indefinite.data(), n));
+}
+
 TEST(CpuBackend, SingularValuesOfADiagonalTimesAnOrthogonalMatrix) {
     // a = diag(3, 2, 1) · R (R a rotation in the first two coordinates) padded to 3 × 4.
     const double t = 0.3;
