@@ -10,6 +10,7 @@
 #include <random>
 
 #include "core/error.hpp"
+#include "core/names.hpp"
 #include "core/parallel.hpp"
 #include "structured/ffn_slice.hpp"
 #include "structured/spectral.hpp"
@@ -154,23 +155,13 @@ Matrix through_down(Backend& be, const Matrix& down, const Matrix& m) {
 
 }  // namespace
 
-const char* reward_name(Reward reward) {
-    switch (reward) {
-        case Reward::matrices: return "matrices";
-        case Reward::maps: return "maps";
-        case Reward::joint: return "joint";
-        case Reward::output: return "output";
-    }
-    return "?";
-}
+namespace {
+constexpr Named<Reward> kRewards[] = {
+    {Reward::matrices, "matrices"}, {Reward::maps, "maps"}, {Reward::joint, "joint"}, {Reward::output, "output"}};
+}  // namespace
 
-Reward parse_reward(const std::string& name) {
-    if (name == "matrices") return Reward::matrices;
-    if (name == "maps") return Reward::maps;
-    if (name == "joint") return Reward::joint;
-    if (name == "output") return Reward::output;
-    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown reward '" + name + "' (matrices, maps, joint or output)");
-}
+const char* reward_name(Reward reward) { return name_of(kRewards, reward); }
+Reward parse_reward(const std::string& name) { return parse_name(kRewards, name, "reward"); }
 
 Matrix probe_activations(Backend& be, const model::LayerWeights& layer, int64_t probes, uint64_t seed) {
     const int64_t hidden = layer.w1.rows, dim = layer.w1.cols;

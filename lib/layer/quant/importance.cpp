@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/checks.hpp"
+#include "core/names.hpp"
 #include "core/parallel.hpp"
 
 namespace surgeon {
@@ -18,14 +19,11 @@ bool all_zero(const std::vector<float>& v) {
 }  // namespace
 
 const char* signal_name(ImportanceSignal s) {
-    switch (s) {
-        case ImportanceSignal::activation: return "activation";
-        case ImportanceSignal::hessian: return "hessian";
-        case ImportanceSignal::weight: return "weight";
-        case ImportanceSignal::output: return "output";
-        case ImportanceSignal::variance: return "variance";
-    }
-    return "unknown";
+    static constexpr Named<ImportanceSignal> kSignals[] = {
+        {ImportanceSignal::activation, "activation"}, {ImportanceSignal::hessian, "hessian"},
+        {ImportanceSignal::weight, "weight"},         {ImportanceSignal::output, "output"},
+        {ImportanceSignal::variance, "variance"}};
+    return name_of(kSignals, s);
 }
 
 void ImportanceWeights::validate() const {

@@ -1,75 +1,40 @@
 #include "layer/quant/mixed.hpp"
 
+#include "core/names.hpp"
 #include "layer/quant/mixed_error.hpp"
 
 namespace surgeon {
 
-Allocator parse_allocator(const std::string& name) {
-    if (name == "quantile") return Allocator::quantile;
-    if (name == "budget") return Allocator::budget;
-    if (name == "error") return Allocator::error;
-    fail(SURGEON_ERR_INVALID_ARGUMENT,
-         "unknown allocator '" + name + "' (quantile, budget or error)");
-}
+namespace {
+constexpr Named<Allocator> kAllocators[] = {
+    {Allocator::quantile, "quantile"}, {Allocator::budget, "budget"}, {Allocator::error, "error"}};
+constexpr Named<ErrorModel> kErrorModels[] = {{ErrorModel::rounding, "rounding"}, {ErrorModel::solver, "solver"}};
+constexpr Named<RowSensitivity> kRowSensitivities[] = {
+    {RowSensitivity::layer, "layer"}, {RowSensitivity::downstream, "downstream"}, {RowSensitivity::fisher, "fisher"}};
+constexpr Named<BudgetScope> kBudgetScopes[] = {{BudgetScope::layer, "layer"}, {BudgetScope::model, "model"}};
+constexpr Named<ErrorNormalization> kNormalizations[] = {{ErrorNormalization::none, "none"},
+                                                         {ErrorNormalization::energy, "energy"},
+                                                         {ErrorNormalization::uniform, "uniform"}};
+}  // namespace
 
-const char* allocator_name(Allocator a) {
-    switch (a) {
-        case Allocator::quantile: return "quantile";
-        case Allocator::budget: return "budget";
-        case Allocator::error: return "error";
-    }
-    return "unknown";
-}
+Allocator parse_allocator(const std::string& name) { return parse_name(kAllocators, name, "allocator"); }
+const char* allocator_name(Allocator a) { return name_of(kAllocators, a); }
 
-ErrorModel parse_error_model(const std::string& name) {
-    if (name == "rounding") return ErrorModel::rounding;
-    if (name == "solver") return ErrorModel::solver;
-    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown error model '" + name + "' (rounding or solver)");
-}
-
-const char* error_model_name(ErrorModel m) {
-    return m == ErrorModel::solver ? "solver" : "rounding";
-}
+ErrorModel parse_error_model(const std::string& name) { return parse_name(kErrorModels, name, "error model"); }
+const char* error_model_name(ErrorModel m) { return name_of(kErrorModels, m); }
 
 RowSensitivity parse_row_sensitivity(const std::string& name) {
-    if (name == "layer") return RowSensitivity::layer;
-    if (name == "downstream") return RowSensitivity::downstream;
-    if (name == "fisher") return RowSensitivity::fisher;
-    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown row sensitivity '" + name + "' (layer, downstream, fisher)");
+    return parse_name(kRowSensitivities, name, "row sensitivity");
 }
+const char* row_sensitivity_name(RowSensitivity s) { return name_of(kRowSensitivities, s); }
 
-const char* row_sensitivity_name(RowSensitivity s) {
-    switch (s) {
-        case RowSensitivity::layer: return "layer";
-        case RowSensitivity::downstream: return "downstream";
-        case RowSensitivity::fisher: return "fisher";
-    }
-    return "?";
-}
-
-BudgetScope parse_budget_scope(const std::string& name) {
-    if (name == "layer") return BudgetScope::layer;
-    if (name == "model") return BudgetScope::model;
-    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown budget scope '" + name + "' (layer or model)");
-}
-
-const char* budget_scope_name(BudgetScope s) { return s == BudgetScope::model ? "model" : "layer"; }
+BudgetScope parse_budget_scope(const std::string& name) { return parse_name(kBudgetScopes, name, "budget scope"); }
+const char* budget_scope_name(BudgetScope s) { return name_of(kBudgetScopes, s); }
 
 ErrorNormalization parse_error_normalization(const std::string& name) {
-    if (name == "none") return ErrorNormalization::none;
-    if (name == "energy") return ErrorNormalization::energy;
-    if (name == "uniform") return ErrorNormalization::uniform;
-    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown error normalization '" + name + "' (none, energy, uniform)");
+    return parse_name(kNormalizations, name, "error normalization");
 }
-
-const char* error_normalization_name(ErrorNormalization n) {
-    switch (n) {
-        case ErrorNormalization::none: return "none";
-        case ErrorNormalization::energy: return "energy";
-        case ErrorNormalization::uniform: return "uniform";
-    }
-    return "?";
-}
+const char* error_normalization_name(ErrorNormalization n) { return name_of(kNormalizations, n); }
 
 void MixedPlan::validate() const {
     const std::vector<int> sorted = normalize_bit_options(options);
