@@ -1,7 +1,6 @@
 # Every dependency comes from Debian packages; nothing is downloaded at build time.
 find_package(PkgConfig)
 find_package(Threads REQUIRED)
-find_package(OpenMP REQUIRED COMPONENTS CXX)
 
 function(surgeon_require_pkg var module package)
   if(NOT PkgConfig_FOUND)
@@ -13,8 +12,31 @@ function(surgeon_require_pkg var module package)
   endif()
 endfunction()
 
-surgeon_require_pkg(OPENBLAS openblas libopenblas-dev)
-surgeon_require_pkg(LAPACKE lapacke liblapacke-dev)
+# BLAS and LAPACK: a private copy of Debian's OpenBLAS archive (libopenblas-pthread-dev,
+# which libopenblas-dev pulls in), linked into the library with its symbols hidden and set
+# to one thread once (core/backends/cpu), so it neither reads nor changes the host's BLAS
+# settings: the CPU backend parallelises over its own workers. (The serial flavour,
+# libopenblas-serial-dev, is not safe to call from several threads at once: its buffer
+# allocator races and products come out wrong.)
+set(_surgeon_blas_dirs /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-pthread /usr/lib/openblas-pthread)
+find_library(SURGEON_OPENBLAS_ARCHIVE NAMES libopenblas.a PATHS ${_surgeon_blas_dirs} NO_DEFAULT_PATH)
+find_path(SURGEON_OPENBLAS_INCLUDE cblas.h
+          PATHS /usr/include/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-pthread NO_DEFAULT_PATH)
+if(NOT SURGEON_OPENBLAS_ARCHIVE OR NOT SURGEON_OPENBLAS_INCLUDE)
+  message(FATAL_ERROR "OpenBLAS archive not found: apt-get install libopenblas-dev")
+endif()
+# OpenBLAS's LAPACK is Fortran: the archive needs the gfortran runtime.
+find_library(SURGEON_GFORTRAN NAMES gfortran libgfortran.so.5)
+if(NOT SURGEON_GFORTRAN)
+  message(FATAL_ERROR "libgfortran not found: apt-get install libgfortran5")
+endif()
+add_library(surgeon_blas INTERFACE)
+target_include_directories(surgeon_blas SYSTEM INTERFACE ${SURGEON_OPENBLAS_INCLUDE})
+target_link_libraries(surgeon_blas INTERFACE ${SURGEON_OPENBLAS_ARCHIVE} ${SURGEON_GFORTRAN} m Threads::Threads)
+if(SURGEON_BENCH)
+  # surgeon-bench's machine-rate reference: the host's multi-threaded OpenBLAS.
+  surgeon_require_pkg(OPENBLAS openblas libopenblas-dev)
+endif()
 
 find_package(nlohmann_json 3 QUIET)
 if(NOT nlohmann_json_FOUND)

@@ -10,7 +10,7 @@ set(SURGEON_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/surgeon)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/surgeon
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev FILES_MATCHING PATTERN "*.h")
 
-# The shared library links OpenBLAS, LAPACKE and OpenMP privately and exports only the C
+# The shared library links a private OpenBLAS archive (symbols hidden) and exports only the C
 # API, so its imported target needs nothing but the include directory.
 # The targets already carry $<INSTALL_INTERFACE:include>; a different include dir is added.
 set(_includes "")
@@ -24,7 +24,8 @@ install(TARGETS surgeon EXPORT surgeonTargets
 install(EXPORT surgeonTargets NAMESPACE surgeon:: DESTINATION ${SURGEON_CMAKE_DIR}
         COMPONENT dev)
 
-# The static archive carries C++ objects: its consumers link OpenBLAS, LAPACKE, OpenMP and
+# The static archive carries C++ objects: its consumers link the OpenBLAS archive
+# (libopenblas-dev), gfortran and
 # the C++ runtime. Its own export set lets surgeonConfig.cmake look for those only when a
 # consumer asks for the `static` component.
 if(TARGET surgeon_static)
@@ -64,14 +65,8 @@ endforeach()
 # What `pkg-config --static --libs surgeon` adds for libsurgeon.a.
 set(SURGEON_PC_STATIC "")
 if(TARGET surgeon_static)
-  set(_private "")
-  foreach(_lib IN LISTS OpenMP_CXX_LIB_NAMES)
-    list(APPEND _private "-l${_lib}")
-  endforeach()
-  list(APPEND _private -lstdc++ -lm)
-  list(REMOVE_DUPLICATES _private)
+  set(_private "${SURGEON_OPENBLAS_ARCHIVE}" -lgfortran -lstdc++ -lm -lpthread)
   list(JOIN _private " " _private)
-  string(APPEND SURGEON_PC_STATIC "Requires.private: openblas lapacke\n")
   string(APPEND SURGEON_PC_STATIC "Libs.private: ${_private}\n")
 endif()
 configure_file(${CMAKE_CURRENT_LIST_DIR}/surgeon.pc.in ${PROJECT_BINARY_DIR}/surgeon.pc @ONLY)

@@ -148,7 +148,7 @@ surgeon_status surgeon_model_perplexity(const surgeon_context* ctx, const surgeo
         const auto seqs = mode_value == SURGEON_EVAL_PARAGRAPHS
                               ? sm::paragraph_sequences(tok, text, range, len)
                               : sm::window_sequences(tok.encode(text, false), range, len);
-        to_c(sm::evaluate_sequences(h.model, seqs, context_of(ctx)->threads), out);
+        to_c(sm::evaluate_sequences(backend_for(*context_of(ctx)), h.model, seqs), out);
     });
 }
 
@@ -165,7 +165,7 @@ surgeon_status surgeon_model_perplexity_tokens(const surgeon_context* ctx, const
             require_arg(id >= 0 && id < h.model.config.vocab_size, "token id " + std::to_string(id) +
                                                                        " outside the vocabulary");
         const auto seqs = sm::window_sequences(ids, sm::Range{}, context_length(h.model, seq_len));
-        to_c(sm::evaluate_sequences(h.model, seqs, context_of(ctx)->threads), out);
+        to_c(sm::evaluate_sequences(backend_for(*context_of(ctx)), h.model, seqs), out);
     });
 }
 
@@ -277,7 +277,7 @@ surgeon_status surgeon_model_generate(const surgeon_model* model, const char* pr
         sampling.seed = seed;
         const std::vector<int> start = tok.encode(prompt, true);
         std::string text = tok.decode(start);
-        sm::generate(h.model, start, steps, sampling, [&](int prev, int token) { text += tok.decode(prev, token); });
+        sm::generate(backend_for(*default_context()), h.model, start, steps, sampling, [&](int prev, int token) { text += tok.decode(prev, token); });
         write_text(text, buf, cap, needed);
     });
 }

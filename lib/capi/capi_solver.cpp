@@ -255,7 +255,6 @@ surgeon_status surgeon_reconstruction_error(const surgeon_hessian* h, const floa
         require_not_null(w_hat, "w_hat");
         require_not_null(out, "out");
         const int64_t l = resolve_ld(rows, cols, ld, "w");
-        ThreadScope threads(*acc.context());
         *out = relative_reconstruction_error(backend_for(*acc.context()), acc.matrix(),
                                              {w, rows, cols, l}, {w_hat, rows, cols, l});
     });

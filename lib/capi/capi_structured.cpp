@@ -49,7 +49,7 @@ extern "C" {
 surgeon_status surgeon_singular_values(const float* a, int64_t rows, int64_t cols, int64_t ld, float* out) {
     SURGEON_GUARD({
         require_not_null(out, "out");
-        const auto s = structured::singular_values(copy_matrix(a, rows, cols, ld, "a"));
+        const auto s = structured::singular_values(backend_for(*default_context()), copy_matrix(a, rows, cols, ld, "a"));
         std::copy(s.begin(), s.end(), out);
     });
 }
@@ -68,7 +68,7 @@ surgeon_status surgeon_spectral_distance(const float* original, int64_t rows, in
                                          int64_t pruned_rows, int64_t pruned_cols, double* out) {
     SURGEON_GUARD({
         require_not_null(out, "out");
-        *out = structured::spectral_distance(copy_matrix(original, rows, cols, 0, "original"),
+        *out = structured::spectral_distance(backend_for(*default_context()), copy_matrix(original, rows, cols, 0, "original"),
                                              copy_matrix(pruned, pruned_rows, pruned_cols, 0, "pruned"));
     });
 }

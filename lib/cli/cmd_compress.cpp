@@ -234,7 +234,7 @@ int run_compress(const std::vector<std::string>& argv) {
                                {"quantized_layers", g.quantized_layers}};
     }
     if (!eval_text.empty()) {
-        const model::PerplexityResult r = model::evaluate_sequences(m.model, build_sequences(m, eval), threads);
+        const model::PerplexityResult r = model::evaluate_sequences(backend_for(*ctx), m.model, build_sequences(m, eval));
         summary["eval"] = {{"text", eval_text}, {"sequences", r.sequences}, {"tokens", r.tokens},
                            {"nll", r.nll}, {"ppl", r.ppl}, {"seconds", r.seconds}};
     }

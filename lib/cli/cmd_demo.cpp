@@ -69,14 +69,14 @@ int run_demo(const std::vector<std::string>& argv) {
                 static_cast<long long>(base.model.config.dim), calibration.size(), evaluation.size());
     std::printf("%-15s %10s %10s %10s %12s %8s\n", "method", "perplexity", "vs dense", "sparsity",
                 "compress s", "eval s");
-    const model::PerplexityResult dense = model::evaluate_sequences(base.model, evaluation, threads);
+    const model::PerplexityResult dense = model::evaluate_sequences(backend_for(*ctx), base.model, evaluation);
     std::printf("%-15s %10.3f %10s %10s %12s %8.2f\n", "dense", dense.ppl, "", "0%", "", dense.seconds);
     std::fflush(stdout);
     for (const DemoRow& row : kRows) {
         model::Model m = base.model;
         const model::Recipe recipe = model::Recipe::from_json({{"default", nlohmann::json::parse(row.spec)}});
         const model::CompressionReport report = model::compress_model(m, calibration, recipe, ctx);
-        const model::PerplexityResult r = model::evaluate_sequences(m, evaluation, threads);
+        const model::PerplexityResult r = model::evaluate_sequences(backend_for(*ctx), m, evaluation);
         const double sparsity = report.to_json()["linear_sparsity"].get<double>();
         std::printf("%-15s %10.3f %9.2fx %9.1f%% %12.2f %8.2f\n", row.label, r.ppl, r.ppl / dense.ppl,
                     100.0 * sparsity, report.seconds, r.seconds);

@@ -43,7 +43,9 @@ int run_eval(const std::vector<std::string>& argv) {
     }
     const LoadedModel m = load_model_and_tokenizer(model_path, tokenizer_path);
     const auto sequences = build_sequences(m, source);
-    const model::PerplexityResult r = model::evaluate_sequences(m.model, sequences, threads);
+    Context ctx;
+    ctx.threads = threads;
+    const model::PerplexityResult r = model::evaluate_sequences(backend_for(ctx), m.model, sequences);
     nlohmann::ordered_json j{{"model", model_path},        {"mode", model::eval_mode_name(source.mode)},
                              {"sequences", r.sequences},   {"tokens", r.tokens},
                              {"nll", r.nll},               {"ppl", r.ppl},

@@ -43,7 +43,6 @@ double zero_fraction(const Matrix& w) {
 // tr(ΔW H ΔWᵀ) / tr(W H Wᵀ); null when tr(W H Wᵀ) is zero (W orthogonal to every input).
 nlohmann::ordered_json relative_error(const Context& ctx, const Hessian& h, const Matrix& w,
                                       const Matrix& w_hat) {
-    ThreadScope threads(ctx);
     try {
         return relative_reconstruction_error(backend_for(ctx), h.matrix(), w.view(), w_hat.view());
     } catch (const Error& e) {

@@ -73,19 +73,19 @@ int64_t bytes_on_disk(const std::string& path) {
 
 // Forward tokens/s of each model on the same token sequence, alternating the models so
 // that both see the same machine load.
-std::pair<double, double> tokens_per_second(const model::Model& a, const model::Model& b, int64_t length) {
+std::pair<double, double> tokens_per_second(Backend& be, const model::Model& a, const model::Model& b, int64_t length) {
     std::vector<int> tokens(static_cast<size_t>(length));
     for (int64_t t = 0; t < length; ++t) tokens[t] = static_cast<int>((t * 7919 + 1) % a.config.vocab_size);
     double ta = 0, tb = 0;
     int64_t rounds = 0;
-    model::forward(a, tokens);  // warm-up
-    model::forward(b, tokens);
+    model::forward(be, a, tokens);  // warm-up
+    model::forward(be, b, tokens);
     while (ta + tb < 2.0 || rounds < 3) {
         auto t0 = std::chrono::steady_clock::now();
-        model::forward(a, tokens);
+        model::forward(be, a, tokens);
         ta += seconds_since(t0);
         t0 = std::chrono::steady_clock::now();
-        model::forward(b, tokens);
+        model::forward(be, b, tokens);
         tb += seconds_since(t0);
         ++rounds;
     }
@@ -195,8 +195,8 @@ int run_structured(const std::vector<std::string>& argv) {
         const auto tok = model::Tokenizer::load(tokenizer_path, m.config.vocab_size);
         const auto seqs = model::paragraph_sequences(tok, read_text_file(eval_text), range,
                                                      seq_len > 0 ? seq_len : m.config.seq_len);
-        const auto before = model::evaluate_sequences(original, seqs, threads);
-        const auto after = model::evaluate_sequences(m, seqs, threads);
+        const auto before = model::evaluate_sequences(backend_for(ctx), original, seqs);
+        const auto after = model::evaluate_sequences(backend_for(ctx), m, seqs);
         j["eval_sequences"] = after.sequences;
         j["eval_tokens"] = after.tokens;
         j["perplexity_before"] = before.ppl;
@@ -204,7 +204,7 @@ int run_structured(const std::vector<std::string>& argv) {
         j["eval_seconds"] = after.seconds;
     }
     if (speed > 0) {
-        const auto [a, b] = tokens_per_second(original, m, std::min<int64_t>(speed, m.config.seq_len));
+        const auto [a, b] = tokens_per_second(backend_for(ctx), original, m, std::min<int64_t>(speed, m.config.seq_len));
         j["tokens_per_second_before"] = a;
         j["tokens_per_second"] = b;
     }

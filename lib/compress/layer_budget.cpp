@@ -33,7 +33,7 @@ std::vector<std::array<std::unique_ptr<Hessian>, kLinearInputs>> dense_hessians(
     for (size_t b = 0; b < model.layers.size(); ++b)
         for (Matrix& x : states) {
             BlockCapture c;
-            Matrix next = block_forward(model.config, model.layers[b], x, &c);
+            Matrix next = block_forward(backend_for(*ctx), model.config, model.layers[b], x, &c);
             for (int i = 0; i < kLinearInputs; ++i) {
                 const Matrix& in = captured(c, static_cast<LinearInput>(i));
                 auto& h = out[b][static_cast<size_t>(i)];
@@ -45,8 +45,8 @@ std::vector<std::array<std::unique_ptr<Hessian>, kLinearInputs>> dense_hessians(
     return out;
 }
 
-double mean_nll(const Model& model, const std::vector<std::vector<int>>& seqs) {
-    return evaluate_sequences(model, seqs).nll;
+double mean_nll(Backend& be, const Model& model, const std::vector<std::vector<int>>& seqs) {
+    return evaluate_sequences(be, model, seqs).nll;
 }
 
 // Exact minimum of Σ rise[l][k_l] among the assignments whose Σ params_l · options[k_l]
@@ -123,7 +123,7 @@ LayerBudget plan_layer_budget(const Model& model, const std::vector<std::vector<
 
     const auto hessians = dense_hessians(model, seqs, ctx);
     LayerBudget out;
-    out.base_nll = mean_nll(model, seqs);
+    out.base_nll = mean_nll(backend_for(*ctx), model, seqs);
     Model work = model;
     std::vector<std::vector<double>> rise(layers.size());
     for (size_t l = 0; l < layers.size(); ++l) {
@@ -137,7 +137,7 @@ LayerBudget plan_layer_budget(const Model& model, const std::vector<std::vector<
             q.bits = bits;
             target = dense;
             solver.quantize(target.view(), q, nullptr, nullptr);
-            rise[l].push_back(mean_nll(work, seqs) - out.base_nll);
+            rise[l].push_back(mean_nll(backend_for(*ctx), work, seqs) - out.base_nll);
         }
         target = dense;
         // Fewer bits never cost less than more: a measured inversion is calibration noise.

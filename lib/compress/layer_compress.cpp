@@ -18,7 +18,7 @@ std::unique_ptr<Hessian> collect_hessian(const Model& model, const LayerWeights&
     std::unique_ptr<Hessian> h;
     for (const Matrix& x : states) {
         BlockCapture capture;
-        block_forward(model.config, layer, x, &capture);
+        block_forward(backend_for(*ctx), model.config, layer, x, &capture);
         const Matrix& in = captured(capture, tap);
         if (!h) h = std::make_unique<Hessian>(ctx, in.cols);
         h->add(in.data.data(), in.rows, in.cols);
@@ -152,7 +152,6 @@ std::vector<double> mixed_row_costs(const Context& c, const LayerPlan& plan, con
                                     const Hessian& h, Solver& solver, const LayerSite& site) {
     const MixedRecipe& mp = *plan.mixed;
     const Matrix hm = h.matrix();
-    ThreadScope threads(c);
     Backend& backend = backend_for(c);
     const size_t k = mp.options.size();
     std::vector<double> errors;
@@ -249,7 +248,6 @@ void compress_layer(const ContextPtr& ctx, const LayerPlan& plan, Matrix& w, con
             out.quant = std::move(codes);
     }
     if (h && plan.method != Method::dense) {
-        ThreadScope threads(c);
         out.rel_error = relative_reconstruction_error(backend_for(c), h->matrix(), original.view(), w.view());
     }
 }

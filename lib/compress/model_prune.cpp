@@ -42,7 +42,7 @@ std::vector<std::vector<float>> ffn_scores(const model::Model& model, Method met
     return scores;
 }
 
-std::vector<double> spectral_ratios(const model::Model& model, const std::vector<std::vector<float>>& scores,
+std::vector<double> spectral_ratios(Backend& be, const model::Model& model, const std::vector<std::vector<float>>& scores,
                                     double ratio, double max_ratio) {
     const size_t n = model.layers.size();
     require_arg(scores.size() == n, "one score vector per block");
@@ -51,7 +51,7 @@ std::vector<double> spectral_ratios(const model::Model& model, const std::vector
         const auto& layer = model.layers[l];
         hidden[l] = static_cast<double>(ffn_hidden(layer));
         const auto keep = top_k_indices(scores[l], kept_neurons(ffn_hidden(layer), ratio));
-        dist[l] = std::max(1e-3, -selection_reward(layer, keep));
+        dist[l] = std::max(1e-3, -selection_reward(be, layer, keep));
     }
     return ratios_from_distances(dist, hidden, ratio, max_ratio);
 }
@@ -120,10 +120,10 @@ void check_attention(const model::ModelConfig& c, const model::LayerWeights& lay
 
 }  // namespace
 
-std::vector<double> kv_group_distances(const model::ModelConfig& c, const model::LayerWeights& layer) {
+std::vector<double> kv_group_distances(Backend& be, const model::ModelConfig& c, const model::LayerWeights& layer) {
     check_attention(c, layer);
     const int64_t group_cols = c.head_size() * (c.n_heads / c.n_kv_heads), q_dim = c.q_dim();
-    const auto full = singular_values(layer.wo);
+    const auto full = singular_values(be, layer.wo);
     std::vector<double> d(static_cast<size_t>(c.n_kv_heads));
     for (int64_t g = 0; g < c.n_kv_heads; ++g) {
         if (c.n_kv_heads == 1) break;  // the only group cannot go
@@ -133,17 +133,17 @@ std::vector<double> kv_group_distances(const model::ModelConfig& c, const model:
             std::copy(src, src + g * group_cols, rest.row(r));
             std::copy(src + (g + 1) * group_cols, src + q_dim, rest.row(r) + g * group_cols);
         }
-        d[static_cast<size_t>(g)] = ks_distance(full, singular_values(rest));
+        d[static_cast<size_t>(g)] = ks_distance(full, singular_values(be, rest));
     }
     return d;
 }
 
-std::vector<int64_t> choose_kv_groups(const model::ModelConfig& c, const model::LayerWeights& layer,
+std::vector<int64_t> choose_kv_groups(Backend& be, const model::ModelConfig& c, const model::LayerWeights& layer,
                                       int64_t count) {
     require_arg(count >= 0 && count < c.n_kv_heads,
                 "a block must keep at least one of its " + std::to_string(c.n_kv_heads) + " kv groups");
     if (count == 0) return {};
-    const auto d = kv_group_distances(c, layer);
+    const auto d = kv_group_distances(be, c, layer);
     std::vector<int64_t> order(d.size());
     std::iota(order.begin(), order.end(), int64_t{0});
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return d[a] < d[b]; });
@@ -228,7 +228,7 @@ PruneReport prune_model(model::Model& model, const PruneOptions& o, const Contex
     }
     const auto t0 = std::chrono::steady_clock::now();
     const auto scores = ffn_scores(model, o.method, policy, o.seed);
-    r.layer_ratios = o.spectral_layer_ratios ? spectral_ratios(model, scores, o.ratio)
+    r.layer_ratios = o.spectral_layer_ratios ? spectral_ratios(backend_for(ctx), model, scores, o.ratio)
                                              : std::vector<double>(model.layers.size(), o.ratio);
     slice_model_ffn(model, select_ffn(model, scores, r.layer_ratios));
     for (const auto& layer : model.layers) r.ffn_sizes.push_back(ffn_hidden(layer));
@@ -236,7 +236,7 @@ PruneReport prune_model(model::Model& model, const PruneOptions& o, const Contex
         const int64_t count = std::min<int64_t>(
             model.config.n_kv_heads - 1,
             static_cast<int64_t>(std::llround(o.head_ratio * static_cast<double>(model.config.n_kv_heads))));
-        for (const auto& layer : model.layers) r.heads_silenced.push_back(choose_kv_groups(model.config, layer, count));
+        for (const auto& layer : model.layers) r.heads_silenced.push_back(choose_kv_groups(backend_for(ctx), model.config, layer, count));
         remove_kv_groups(model, r.heads_silenced);
     }
     r.prune_seconds = seconds_since(t0);

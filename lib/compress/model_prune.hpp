@@ -29,7 +29,7 @@ std::vector<std::vector<float>> ffn_scores(const model::Model& model, Method met
 
 // Per-block removal ratios from the spectral distance each block suffers when its
 // lowest-scored neurons are removed at the uniform `ratio` (see spectral_layer_ratios).
-std::vector<double> spectral_ratios(const model::Model& model, const std::vector<std::vector<float>>& scores,
+std::vector<double> spectral_ratios(Backend& be, const model::Model& model, const std::vector<std::vector<float>>& scores,
                                     double ratio, double max_ratio = 0.9);
 
 // Top-scored neurons of each block at its own ratio.
@@ -44,9 +44,9 @@ void slice_model_ffn(model::Model& model, const Selection& keep);
 // hence the forward pass's head layout, stays valid). Group g of a block is scored by the
 // KS distance between the spectrum of wo and that of wo without the group's columns; the
 // `count` groups with the smallest distances go.
-std::vector<double> kv_group_distances(const model::ModelConfig& config, const model::LayerWeights& layer);
+std::vector<double> kv_group_distances(Backend& be, const model::ModelConfig& config, const model::LayerWeights& layer);
 // The `count` groups of `layer` with the smallest distances, ascending (a block keeps one).
-std::vector<int64_t> choose_kv_groups(const model::ModelConfig& config, const model::LayerWeights& layer,
+std::vector<int64_t> choose_kv_groups(Backend& be, const model::ModelConfig& config, const model::LayerWeights& layer,
                                       int64_t count);
 // Zeroes the groups' wq/wk/wv rows and wo columns, shapes kept: what the block computes
 // without those heads (the reference remove_kv_groups is checked against).

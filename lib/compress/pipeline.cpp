@@ -56,7 +56,7 @@ CompressionReport compress_model(Model& model, const std::vector<std::vector<int
     std::optional<OutputFisher> fisher;
     if (needs_output_fisher(model, recipe)) {
         ctx->progress("fisher", 0.0);
-        fisher = output_fisher(model, calibration, ctx->effective_threads());
+        fisher = output_fisher(backend_for(*ctx), model, calibration);
     }
     // Layers sharing a model-wide budget get their share from a plan on the dense model.
     if (has_model_scope(model, recipe)) {
@@ -105,7 +105,7 @@ CompressionReport compress_model(Model& model, const std::vector<std::vector<int
             }
         }
         // The next block sees the outputs of this block, compressed.
-        for (Matrix& x : states) x = block_forward(model.config, layer, x, nullptr);
+        for (Matrix& x : states) x = block_forward(backend_for(*ctx), model.config, layer, x, nullptr);
         if (progress) progress(b + 1, n_blocks);
     }
     report.seconds = now() - t_start;

@@ -72,7 +72,7 @@ RowBudget plan_row_budget(const Model& model, std::vector<Matrix> states, const 
             }
         }
         if (b + 1 < model.layers.size())
-            for (Matrix& x : states) x = block_forward(model.config, layer, x, nullptr);
+            for (Matrix& x : states) x = block_forward(backend_for(*ctx), model.config, layer, x, nullptr);
     }
     // The same tolerance as attainable_total: a decimal target times the weights.
     const auto total = static_cast<int64_t>(std::floor(budget + 1e-7));

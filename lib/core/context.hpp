@@ -1,5 +1,7 @@
-// Execution settings shared by the handles created from one surgeon_context: thread count
-// and callbacks. Handles hold a shared_ptr, so a context can be freed while they live.
+// Execution settings shared by the handles created from one surgeon_context: thread count,
+// compute device and callbacks. Handles hold a shared_ptr, so a context can be freed while
+// they live. Everything a call parallelises reads its thread count from here: the library
+// keeps no process-wide threading state.
 #pragma once
 
 #include <memory>
@@ -9,8 +11,13 @@
 
 namespace surgeon {
 
+// Where the dense kernels run (core/backend.hpp); cuda needs a SURGEON_CUDA build and a
+// device, and falls back to the CPU otherwise.
+enum class Device { cpu, cuda };
+
 struct Context {
     int threads = 0;  // 0: all hardware threads
+    Device device = Device::cpu;
     surgeon_progress_fn progress_fn = nullptr;
     void* progress_user = nullptr;
     surgeon_log_fn log_fn = nullptr;
@@ -29,32 +36,5 @@ using ContextPtr = std::shared_ptr<const Context>;
 
 // The settings to use when a caller passes no context.
 const ContextPtr& default_context();
-
-// Sets OpenBLAS's (process-wide) thread count for one call's duration.
-class BlasThreads {
-public:
-    explicit BlasThreads(int threads);
-    ~BlasThreads();
-    BlasThreads(const BlasThreads&) = delete;
-    BlasThreads& operator=(const BlasThreads&) = delete;
-
-private:
-    int threads_;
-    int saved_;
-};
-
-// Applies the context's thread count to OpenBLAS and OpenMP for one call's duration.
-class ThreadScope {
-public:
-    explicit ThreadScope(const Context& ctx);
-    ~ThreadScope();
-    ThreadScope(const ThreadScope&) = delete;
-    ThreadScope& operator=(const ThreadScope&) = delete;
-    int threads() const { return threads_; }
-
-private:
-    int threads_;
-    int saved_blas_;
-};
 
 }  // namespace surgeon

@@ -1,7 +1,8 @@
 // parallel_for over [0, n) in contiguous chunks on plain threads that block rather than
-// spin when idle. The solver alternates its row loops with OpenBLAS calls; OpenMP's
-// spinning workers would steal the cores OpenBLAS needs (measured: GEMM time +40% on 2
-// cores), and the wait policy cannot be changed from inside a library.
+// spin when idle. This is the library's one threading model: every parallel loop and the
+// CPU backend's kernels (over a single-threaded BLAS) run on these workers, with the
+// thread count of the calling context, so concurrent calls from contexts with different
+// thread counts never affect each other.
 #pragma once
 
 #include <algorithm>
@@ -12,9 +13,23 @@
 
 namespace surgeon {
 
+namespace detail {
+inline int& max_workers_on_this_thread() {
+    thread_local int workers = 0;
+    return workers;
+}
+}  // namespace detail
+
+// The largest worker count a parallel_for started on the calling thread used since the
+// last reset (an observation point for tests; 0 when none ran).
+inline int max_parallel_workers() { return detail::max_workers_on_this_thread(); }
+inline void reset_max_parallel_workers() { detail::max_workers_on_this_thread() = 0; }
+
 template <typename Body>  // Body(int64_t begin, int64_t end, int worker)
 void parallel_for(int threads, int64_t n, Body&& body) {
     const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n)));
+    int& seen = detail::max_workers_on_this_thread();
+    seen = std::max(seen, workers);
     if (workers == 1) {
         body(int64_t{0}, n, 0);
         return;

@@ -125,15 +125,11 @@ GptqLinear pack_gptq(const QuantResult& q, GptqFormat format) {
     p.scales.resize(static_cast<size_t>(groups * out));
 
     auto* qweight = reinterpret_cast<uint32_t*>(p.qweight.data());
-#pragma omp parallel
-    {
-        std::vector<uint32_t> column(static_cast<size_t>(in));
-#pragma omp for schedule(static)
-        for (int64_t o = 0; o < out; ++o) {
-            const uint8_t* codes = q.codes.data() + o * in;
-            std::copy(codes, codes + in, column.begin());
-            pack_bits(column.data(), in, q.bits, qweight + o, out);  // word row w, column o
-        }
+    std::vector<uint32_t> column(static_cast<size_t>(in));
+    for (int64_t o = 0; o < out; ++o) {
+        const uint8_t* codes = q.codes.data() + o * in;
+        std::copy(codes, codes + in, column.begin());
+        pack_bits(column.data(), in, q.bits, qweight + o, out);  // word row w, column o
     }
 
     std::vector<uint32_t> stored(static_cast<size_t>(out));
@@ -180,14 +176,10 @@ QuantResult unpack_gptq(const GptqLinear& p, GptqFormat format) {
     q.g_idx = p.g_idx;
 
     const auto* qweight = reinterpret_cast<const uint32_t*>(p.qweight.data());
-#pragma omp parallel
-    {
-        std::vector<uint32_t> column(static_cast<size_t>(in));
-#pragma omp for schedule(static)
-        for (int64_t o = 0; o < out; ++o) {
-            unpack_bits(qweight + o, out, in, p.bits, column.data());
-            std::copy(column.begin(), column.end(), q.codes.begin() + o * in);
-        }
+    std::vector<uint32_t> column(static_cast<size_t>(in));
+    for (int64_t o = 0; o < out; ++o) {
+        unpack_bits(qweight + o, out, in, p.bits, column.data());
+        std::copy(column.begin(), column.end(), q.codes.begin() + o * in);
     }
     std::vector<uint32_t> stored(static_cast<size_t>(out));
     const auto* qzeros = reinterpret_cast<const uint32_t*>(p.qzeros.data());

@@ -223,7 +223,6 @@ std::vector<std::vector<int>> paragraph_sequences(const Tokenizer& tokenizer, co
     const std::vector<std::string> paragraphs = split_paragraphs(text);
     const Range r = resolve_range(range, static_cast<int64_t>(paragraphs.size()));
     std::vector<std::vector<int>> out(static_cast<size_t>(r.end - r.begin));
-#pragma omp parallel for schedule(dynamic, 16)
     for (int64_t i = r.begin; i < r.end; ++i) {
         std::vector<int> tokens = tokenizer.encode(paragraphs[static_cast<size_t>(i)], true);
         if (static_cast<int64_t>(tokens.size()) > seq_len) tokens.resize(static_cast<size_t>(seq_len));

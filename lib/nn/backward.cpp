@@ -1,7 +1,5 @@
 #include "nn/backward.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 
@@ -13,17 +11,16 @@ namespace surgeon::model {
 namespace {
 
 // C (m × n) = alpha · op(A) · op(B) + beta · C with explicit leading dimensions.
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a,
-                static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+void gemm(Backend& be, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+    be.gemm(ta ? Trans::yes : Trans::no, tb ? Trans::yes : Trans::no, m, n, k, alpha, a, lda, b, ldb,
+            beta, c, ldc);
 }
 
 // Causal attention backward, head by head: with S = scale·q_h·k_gᵀ, P = softmax(S),
 // O_h = P·v_g: dP = dO_h·v_gᵀ, dv_g += Pᵀ·dO_h, dS = P ⊙ (dP − rowsum(dP ⊙ P)),
 // dq_h = scale·dS·k_g, dk_g += scale·dSᵀ·q_h (g the kv head that head h reads).
-void attention_backward(const ModelConfig& c, const BlockTape& tape, const Matrix& d_out, Matrix& dq,
+void attention_backward(Backend& be, const ModelConfig& c, const BlockTape& tape, const Matrix& d_out, Matrix& dq,
                         Matrix& dk, Matrix& dv) {
     const int64_t T = tape.q.rows, hs = c.head_size(), q_dim = c.q_dim(), kv_dim = c.kv_dim();
     const int64_t group = c.n_heads / c.n_kv_heads;
@@ -31,12 +28,12 @@ void attention_backward(const ModelConfig& c, const BlockTape& tape, const Matri
     Matrix p(T, T), dp(T, T);
     for (int64_t h = 0; h < c.n_heads; ++h) {
         const int64_t qo = h * hs, ko = (h / group) * hs;
-        gemm(false, true, T, T, hs, scale, tape.q.data.data() + qo, q_dim, tape.k.data.data() + ko,
+        gemm(be, false, true, T, T, hs, scale, tape.q.data.data() + qo, q_dim, tape.k.data.data() + ko,
              kv_dim, 0.0f, p.data.data(), T);
         ops::causal_softmax(p, 0);
-        gemm(false, true, T, T, hs, 1.0f, d_out.data.data() + qo, q_dim, tape.v.data.data() + ko,
+        gemm(be, false, true, T, T, hs, 1.0f, d_out.data.data() + qo, q_dim, tape.v.data.data() + ko,
              kv_dim, 0.0f, dp.data.data(), T);
-        gemm(true, false, T, hs, T, 1.0f, p.data.data(), T, d_out.data.data() + qo, q_dim, 1.0f,
+        gemm(be, true, false, T, hs, T, 1.0f, p.data.data(), T, d_out.data.data() + qo, q_dim, 1.0f,
              dv.data.data() + ko, kv_dim);
         for (int64_t t = 0; t < T; ++t) {
             float* dpr = dp.row(t);
@@ -45,20 +42,20 @@ void attention_backward(const ModelConfig& c, const BlockTape& tape, const Matri
             for (int64_t j = 0; j <= t; ++j) dot += static_cast<double>(dpr[j]) * pr[j];
             for (int64_t j = 0; j < T; ++j) dpr[j] = j <= t ? pr[j] * (dpr[j] - static_cast<float>(dot)) : 0.0f;
         }
-        gemm(false, false, T, hs, T, scale, dp.data.data(), T, tape.k.data.data() + ko, kv_dim, 0.0f,
+        gemm(be, false, false, T, hs, T, scale, dp.data.data(), T, tape.k.data.data() + ko, kv_dim, 0.0f,
              dq.data.data() + qo, q_dim);
-        gemm(true, false, T, hs, T, scale, dp.data.data(), T, tape.q.data.data() + qo, q_dim, 1.0f,
+        gemm(be, true, false, T, hs, T, scale, dp.data.data(), T, tape.q.data.data() + qo, q_dim, 1.0f,
              dk.data.data() + ko, kv_dim);
     }
 }
 
 // Gradients of one block given the gradient of its output; returns the gradient of its input.
-Matrix block_backward(const ModelConfig& c, const LayerWeights& L, const Matrix& x, const BlockTape& tape,
+Matrix block_backward(Backend& be, const ModelConfig& c, const LayerWeights& L, const Matrix& x, const BlockTape& tape,
                       const Matrix& d_out, LinearGradients& g) {
     const int64_t T = x.rows, hidden = L.w1.rows;
     g.w2 = d_out;
     Matrix d_act(T, hidden);
-    ops::linear_input_grad(d_out, L.w2, d_act, 0.0f);
+    ops::linear_input_grad(be, d_out, L.w2, d_act, 0.0f);
     g.w1 = Matrix(T, hidden);
     g.w3 = Matrix(T, hidden);
     for (size_t i = 0; i < d_act.data.size(); ++i) {  // act = silu(gate) ⊙ up
@@ -67,25 +64,25 @@ Matrix block_backward(const ModelConfig& c, const LayerWeights& L, const Matrix&
         g.w1.data[i] = d_act.data[i] * tape.up.data[i] * sig * (1.0f + a * (1.0f - sig));
     }
     Matrix d_ffn_in(T, c.dim);
-    ops::linear_input_grad(g.w1, L.w1, d_ffn_in, 0.0f);
-    ops::linear_input_grad(g.w3, L.w3, d_ffn_in, 1.0f);
+    ops::linear_input_grad(be, g.w1, L.w1, d_ffn_in, 0.0f);
+    ops::linear_input_grad(be, g.w3, L.w3, d_ffn_in, 1.0f);
     Matrix d_mid = d_out;
     ops::rmsnorm_backward(tape.mid, L.rms_ffn, c.norm_eps, d_ffn_in, d_mid);
 
     g.wo = d_mid;
     Matrix d_heads(T, c.q_dim());
-    ops::linear_input_grad(d_mid, L.wo, d_heads, 0.0f);
+    ops::linear_input_grad(be, d_mid, L.wo, d_heads, 0.0f);
     g.wq = Matrix(T, c.q_dim());
     g.wk = Matrix(T, c.kv_dim());
     g.wv = Matrix(T, c.kv_dim());
-    attention_backward(c, tape, d_heads, g.wq, g.wk, g.wv);
+    attention_backward(be, c, tape, d_heads, g.wq, g.wk, g.wv);
     const ops::RopeTable rope(0, T, c.head_size(), c.rope_theta);
     rope.apply(g.wq, /*inverse=*/true);
     rope.apply(g.wk, /*inverse=*/true);
     Matrix d_attn_in(T, c.dim);
-    ops::linear_input_grad(g.wq, L.wq, d_attn_in, 0.0f);
-    ops::linear_input_grad(g.wk, L.wk, d_attn_in, 1.0f);
-    ops::linear_input_grad(g.wv, L.wv, d_attn_in, 1.0f);
+    ops::linear_input_grad(be, g.wq, L.wq, d_attn_in, 0.0f);
+    ops::linear_input_grad(be, g.wk, L.wk, d_attn_in, 1.0f);
+    ops::linear_input_grad(be, g.wv, L.wv, d_attn_in, 1.0f);
     Matrix d_x = std::move(d_mid);
     ops::rmsnorm_backward(x, L.rms_att, c.norm_eps, d_attn_in, d_x);
     return d_x;
@@ -104,7 +101,7 @@ const Matrix& LinearGradients::of(const std::string& linear) const {
     fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown linear '" + linear + "' (wq, wk, wv, wo, w1, w2, w3)");
 }
 
-SequenceGradients linear_output_gradients(const Model& model, const std::vector<int>& tokens) {
+SequenceGradients linear_output_gradients(Backend& be, const Model& model, const std::vector<int>& tokens) {
     SequenceGradients out;
     if (tokens.size() < 2) return out;
     const ModelConfig& c = model.config;
@@ -115,11 +112,11 @@ SequenceGradients linear_output_gradients(const Model& model, const std::vector<
     Matrix x = embed(model, inputs);
     for (size_t b = 0; b < n_blocks; ++b) {
         block_in[b] = x;
-        x = block_forward_taped(c, model.layers[b], x, tapes[b]);
+        x = block_forward_taped(be, c, model.layers[b], x, tapes[b]);
     }
 
     // Logits and the gradient of Σ NLL: softmax − one-hot of the next token.
-    Matrix dz = logits(model, x);
+    Matrix dz = logits(be, model, x);
     for (int64_t t = 0; t < dz.rows; ++t) {
         float* z = dz.row(t);
         float peak = z[0];
@@ -133,13 +130,13 @@ SequenceGradients linear_output_gradients(const Model& model, const std::vector<
         z[target] -= 1.0f;
     }
     Matrix d_normed(dz.rows, c.dim);
-    ops::linear_input_grad(dz, model.classifier(), d_normed, 0.0f);
+    ops::linear_input_grad(be, dz, model.classifier(), d_normed, 0.0f);
     Matrix d_x(dz.rows, c.dim);
     ops::rmsnorm_backward(x, model.rms_final, c.norm_eps, d_normed, d_x);
 
     out.blocks.resize(n_blocks);
     for (size_t b = n_blocks; b-- > 0;)
-        d_x = block_backward(c, model.layers[b], block_in[b], tapes[b], d_x, out.blocks[b]);
+        d_x = block_backward(be, c, model.layers[b], block_in[b], tapes[b], d_x, out.blocks[b]);
     return out;
 }
 

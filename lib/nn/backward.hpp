@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "core/backend.hpp"
 #include "nn/model.hpp"
 
 namespace surgeon::model {
@@ -24,6 +25,6 @@ struct SequenceGradients {
 
 // Runs tokens[0..T-2] forward, predicting tokens[1..T-1], and back again. A sequence of
 // fewer than 2 tokens has nothing to predict (nll 0, empty gradients).
-SequenceGradients linear_output_gradients(const Model& model, const std::vector<int>& tokens);
+SequenceGradients linear_output_gradients(Backend& be, const Model& model, const std::vector<int>& tokens);
 
 }  // namespace surgeon::model

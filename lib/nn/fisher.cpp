@@ -16,8 +16,7 @@ const std::vector<double>& OutputFisher::of(const std::string& layer_name) const
     return it->second;
 }
 
-OutputFisher output_fisher(const Model& model, const std::vector<std::vector<int>>& sequences,
-                           int threads) {
+OutputFisher output_fisher(Backend& be, const Model& model, const std::vector<std::vector<int>>& sequences) {
     const auto n_blocks = model.layers.size();
     const size_t n_linears = std::size(kLinearNames);
     // Flat per-(block, linear) slots, so workers accumulate without maps.
@@ -27,10 +26,8 @@ OutputFisher output_fisher(const Model& model, const std::vector<std::vector<int
             offset[b * n_linears + l + 1] =
                 offset[b * n_linears + l] + static_cast<size_t>(linear(model.layers[b], kLinearNames[l]).rows);
 
-    if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     const auto n = static_cast<int64_t>(sequences.size());
-    const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n)));
-    BlasThreads blas(workers > 1 ? 1 : threads);
+    const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(be.threads(), n)));
 
     // Sequences go in rounds of `workers`, one per slot, and slots are summed in order
     // after each round: the result does not depend on the schedule.
@@ -38,31 +35,23 @@ OutputFisher output_fisher(const Model& model, const std::vector<std::vector<int
     std::vector<double> slot_nll(static_cast<size_t>(workers));
     std::vector<double> total(offset.back(), 0.0);
     OutputFisher out;
-    std::exception_ptr error;
     for (int64_t round = 0; round < n; round += workers) {
         const int64_t count = std::min<int64_t>(workers, n - round);
-#pragma omp parallel for schedule(static, 1) num_threads(workers)
-        for (int64_t i = 0; i < count; ++i) {
-            try {
-                std::vector<double>& acc = slot[static_cast<size_t>(i)];
-                std::fill(acc.begin(), acc.end(), 0.0);
-                const SequenceGradients g = linear_output_gradients(model, sequences[static_cast<size_t>(round + i)]);
-                slot_nll[static_cast<size_t>(i)] = g.nll;
-                for (size_t b = 0; b < g.blocks.size(); ++b)
-                    for (size_t l = 0; l < n_linears; ++l) {
-                        const Matrix& m = g.blocks[b].of(kLinearNames[l]);
-                        double* f = acc.data() + offset[b * n_linears + l];
-                        for (int64_t t = 0; t < m.rows; ++t) {
-                            const float* row = m.row(t);
-                            for (int64_t r = 0; r < m.cols; ++r) f[r] += static_cast<double>(row[r]) * row[r];
-                        }
+        parallel_for_each(be, count, [&](int64_t i, Backend& item_be) {
+            std::vector<double>& acc = slot[static_cast<size_t>(i)];
+            std::fill(acc.begin(), acc.end(), 0.0);
+            const SequenceGradients g = linear_output_gradients(item_be, model, sequences[static_cast<size_t>(round + i)]);
+            slot_nll[static_cast<size_t>(i)] = g.nll;
+            for (size_t b = 0; b < g.blocks.size(); ++b)
+                for (size_t l = 0; l < n_linears; ++l) {
+                    const Matrix& m = g.blocks[b].of(kLinearNames[l]);
+                    double* f = acc.data() + offset[b * n_linears + l];
+                    for (int64_t t = 0; t < m.rows; ++t) {
+                        const float* row = m.row(t);
+                        for (int64_t r = 0; r < m.cols; ++r) f[r] += static_cast<double>(row[r]) * row[r];
                     }
-            } catch (...) {
-#pragma omp critical(surgeon_fisher_error)
-                if (!error) error = std::current_exception();
-            }
-        }
-        if (error) std::rethrow_exception(error);
+                }
+        });
         for (int64_t i = 0; i < count; ++i) {
             const std::vector<double>& acc = slot[static_cast<size_t>(i)];
             for (size_t j = 0; j < total.size(); ++j) total[j] += acc[j];

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/backend.hpp"
 #include "nn/model.hpp"
 
 namespace surgeon::model {
@@ -26,8 +27,7 @@ struct OutputFisher {
 };
 
 // Accumulated over `sequences` (each predicted from its own tokens, as perplexity does),
-// `threads` sequences at a time (0: all hardware threads). Deterministic for a thread count.
-OutputFisher output_fisher(const Model& model, const std::vector<std::vector<int>>& sequences,
-                           int threads = 0);
+// the backend's thread count of sequences at a time. Deterministic for a thread count.
+OutputFisher output_fisher(Backend& be, const Model& model, const std::vector<std::vector<int>>& sequences);
 
 }  // namespace surgeon::model

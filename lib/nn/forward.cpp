@@ -1,7 +1,5 @@
 #include "nn/forward.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -18,7 +16,7 @@ using ops::rmsnorm;
 // Causal grouped-query attention of T queries (positions pos0..pos0+T-1) over the keys
 // and values of positions 0..pos0+T-1 (rows of k/v, leading dimension kv_dim). q and the
 // result are T × q_dim (n_heads heads of head_size, which need not add up to dim).
-Matrix attention(const ModelConfig& c, const Matrix& q, const float* k, const float* v,
+Matrix attention(Backend& be, const ModelConfig& c, const Matrix& q, const float* k, const float* v,
                  int64_t pos0) {
     const int64_t T = q.rows, L = pos0 + T, hs = c.head_size(), kv_dim = c.kv_dim(), q_dim = c.q_dim();
     const int64_t group = c.n_heads / c.n_kv_heads;
@@ -28,13 +26,11 @@ Matrix attention(const ModelConfig& c, const Matrix& q, const float* k, const fl
     Matrix scores(T, L);
     for (int64_t h = 0; h < c.n_heads; ++h) {
         const int64_t kv_off = (h / group) * hs;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(L),
-                    static_cast<int>(hs), scale, q.data.data() + h * hs, static_cast<int>(q_dim),
-                    k + kv_off, static_cast<int>(kv_dim), 0.0f, scores.data.data(), static_cast<int>(L));
+        be.gemm(Trans::no, Trans::yes, T, L, hs, scale, q.data.data() + h * hs, q_dim, k + kv_off,
+                kv_dim, 0.0f, scores.data.data(), L);
         ops::causal_softmax(scores, pos0);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(hs),
-                    static_cast<int>(L), 1.0f, scores.data.data(), static_cast<int>(L), v + kv_off,
-                    static_cast<int>(kv_dim), 0.0f, out.data.data() + h * hs, static_cast<int>(q_dim));
+        be.gemm(T, hs, L, 1.0f, scores.data.data(), L, v + kv_off, kv_dim, 0.0f,
+                out.data.data() + h * hs, q_dim);
     }
     return out;
 }
@@ -56,14 +52,14 @@ void check_layer(const ModelConfig& c, const LayerWeights& L, const Matrix& x) {
 
 // One block at positions pos0.. of x. Keys/values go to `k_cache`/`v_cache` rows pos0..
 // when given (attention then covers the cached positions too), else stay local.
-Matrix run_block(const ModelConfig& c, const LayerWeights& L, const Matrix& x, int64_t pos0,
+Matrix run_block(Backend& be, const ModelConfig& c, const LayerWeights& L, const Matrix& x, int64_t pos0,
                  Matrix* k_cache, Matrix* v_cache, BlockCapture* capture, BlockTape* tape = nullptr) {
     check_layer(c, L, x);
     const int64_t T = x.rows;
     Matrix attn_in = rmsnorm(x, L.rms_att, c.norm_eps);
-    Matrix q = apply_linear(attn_in, L.wq);
-    Matrix k = apply_linear(attn_in, L.wk);
-    Matrix v = apply_linear(attn_in, L.wv);
+    Matrix q = apply_linear(be, attn_in, L.wq);
+    Matrix k = apply_linear(be, attn_in, L.wk);
+    Matrix v = apply_linear(be, attn_in, L.wv);
     const ops::RopeTable rope(pos0, T, c.head_size(), c.rope_theta);
     rope.apply(q);
     rope.apply(k);
@@ -75,13 +71,13 @@ Matrix run_block(const ModelConfig& c, const LayerWeights& L, const Matrix& x, i
         keys = k_cache->data.data();
         values = v_cache->data.data();
     }
-    Matrix attn_out_in = attention(c, q, keys, values, k_cache ? pos0 : 0);
+    Matrix attn_out_in = attention(be, c, q, keys, values, k_cache ? pos0 : 0);
 
     Matrix h = x;  // residual stream
-    apply_linear(attn_out_in.data.data(), T, attn_out_in.cols, L.wo, h.data.data(), c.dim, 1.0f);
+    apply_linear(be, attn_out_in.data.data(), T, attn_out_in.cols, L.wo, h.data.data(), c.dim, 1.0f);
     Matrix ffn_in = rmsnorm(h, L.rms_ffn, c.norm_eps);
-    Matrix gate = apply_linear(ffn_in, L.w1);
-    Matrix up = apply_linear(ffn_in, L.w3);
+    Matrix gate = apply_linear(be, ffn_in, L.w1);
+    Matrix up = apply_linear(be, ffn_in, L.w3);
     if (tape) {
         tape->q = std::move(q);
         tape->k = std::move(k);
@@ -93,7 +89,7 @@ Matrix run_block(const ModelConfig& c, const LayerWeights& L, const Matrix& x, i
         const float g = gate.data[i];
         gate.data[i] = g / (1.0f + std::exp(-g)) * up.data[i];  // silu(w1 x) * w3 x
     }
-    apply_linear(gate.data.data(), T, gate.cols, L.w2, h.data.data(), c.dim, 1.0f);
+    apply_linear(be, gate.data.data(), T, gate.cols, L.w2, h.data.data(), c.dim, 1.0f);
     if (capture) {
         capture->attn_in = std::move(attn_in);
         capture->attn_out_in = std::move(attn_out_in);
@@ -121,28 +117,28 @@ Matrix embed(const Model& model, const std::vector<int>& tokens) {
     return x;
 }
 
-Matrix block_forward(const ModelConfig& config, const LayerWeights& layer, const Matrix& x,
+Matrix block_forward(Backend& be, const ModelConfig& config, const LayerWeights& layer, const Matrix& x,
                      BlockCapture* capture) {
-    return run_block(config, layer, x, 0, nullptr, nullptr, capture);
+    return run_block(be, config, layer, x, 0, nullptr, nullptr, capture);
 }
 
-Matrix block_forward_taped(const ModelConfig& config, const LayerWeights& layer, const Matrix& x,
+Matrix block_forward_taped(Backend& be, const ModelConfig& config, const LayerWeights& layer, const Matrix& x,
                           BlockTape& tape) {
-    return run_block(config, layer, x, 0, nullptr, nullptr, &tape, &tape);
+    return run_block(be, config, layer, x, 0, nullptr, nullptr, &tape, &tape);
 }
 
-Matrix logits(const Model& model, const Matrix& x) {
+Matrix logits(Backend& be, const Model& model, const Matrix& x) {
     const Matrix& cls = model.classifier();
     require_shape(x.cols == model.config.dim && cls.cols == model.config.dim &&
                       static_cast<int64_t>(model.rms_final.size()) == model.config.dim,
                   "final norm or classifier does not match the model dim");
-    return apply_linear(rmsnorm(x, model.rms_final, model.config.norm_eps), cls);
+    return apply_linear(be, rmsnorm(x, model.rms_final, model.config.norm_eps), cls);
 }
 
-Matrix forward(const Model& model, const std::vector<int>& tokens) {
+Matrix forward(Backend& be, const Model& model, const std::vector<int>& tokens) {
     Matrix x = embed(model, tokens);
-    for (const LayerWeights& layer : model.layers) x = block_forward(model.config, layer, x);
-    return logits(model, x);
+    for (const LayerWeights& layer : model.layers) x = block_forward(be, model.config, layer, x);
+    return logits(be, model, x);
 }
 
 KVCache::KVCache(const Model& model, int64_t capacity) {
@@ -154,7 +150,7 @@ KVCache::KVCache(const Model& model, int64_t capacity) {
     }
 }
 
-Matrix forward_cached(const Model& model, KVCache& cache, const std::vector<int>& tokens) {
+Matrix forward_cached(Backend& be, const Model& model, KVCache& cache, const std::vector<int>& tokens) {
     const auto T = static_cast<int64_t>(tokens.size());
     require_arg(cache.size_ + T <= cache.capacity_,
                 "context full: " + std::to_string(cache.size_) + " + " + std::to_string(T) +
@@ -162,10 +158,10 @@ Matrix forward_cached(const Model& model, KVCache& cache, const std::vector<int>
     require_shape(cache.keys_.size() == model.layers.size(), "KV cache built for another model");
     Matrix x = embed(model, tokens);
     for (size_t l = 0; l < model.layers.size(); ++l)
-        x = run_block(model.config, model.layers[l], x, cache.size_, &cache.keys_[l],
+        x = run_block(be, model.config, model.layers[l], x, cache.size_, &cache.keys_[l],
                       &cache.values_[l], nullptr);
     cache.size_ += T;
-    return logits(model, x);
+    return logits(be, model, x);
 }
 
 LinearInput input_of(const std::string& linear) {

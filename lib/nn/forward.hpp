@@ -1,11 +1,12 @@
 // fp32 forward pass of a Llama model over whole sequences: activations are T × dim
-// matrices and every linear layer is one GEMM. Layer sizes come from the weight matrices
+// matrices and every linear layer is one GEMM on the given backend. Layer sizes come from the weight matrices
 // (a structurally pruned FFN may be smaller than config.hidden_dim).
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "core/backend.hpp"
 #include "nn/model.hpp"
 
 namespace surgeon::model {
@@ -32,7 +33,7 @@ Matrix embed(const Model& model, const std::vector<int>& tokens);
 // One transformer block over the T positions 0..T-1 of `x` (T × dim), causal attention.
 // Returns the block output (residuals included); `capture`, when given, receives the
 // inputs of the seven linears.
-Matrix block_forward(const ModelConfig& config, const LayerWeights& layer, const Matrix& x,
+Matrix block_forward(Backend& be, const ModelConfig& config, const LayerWeights& layer, const Matrix& x,
                      BlockCapture* capture = nullptr);
 
 // Everything the backward pass (nn/backward.hpp) needs of a block: its linears' inputs
@@ -41,14 +42,14 @@ Matrix block_forward(const ModelConfig& config, const LayerWeights& layer, const
 struct BlockTape : BlockCapture {
     Matrix q, k, v, mid, gate, up;
 };
-Matrix block_forward_taped(const ModelConfig& config, const LayerWeights& layer, const Matrix& x,
+Matrix block_forward_taped(Backend& be, const ModelConfig& config, const LayerWeights& layer, const Matrix& x,
                            BlockTape& tape);
 
 // Final RMSNorm and classifier: T × vocab logits from the last hidden states.
-Matrix logits(const Model& model, const Matrix& x);
+Matrix logits(Backend& be, const Model& model, const Matrix& x);
 
 // Whole model: T × vocab logits of `tokens` (positions 0..T-1).
-Matrix forward(const Model& model, const std::vector<int>& tokens);
+Matrix forward(Backend& be, const Model& model, const std::vector<int>& tokens);
 
 // Keys and values of every layer for incremental decoding: positions already processed
 // are attended to without being recomputed.
@@ -61,13 +62,13 @@ public:
     void clear() { size_ = 0; }
 
 private:
-    friend Matrix forward_cached(const Model&, KVCache&, const std::vector<int>&);
+    friend Matrix forward_cached(Backend&, const Model&, KVCache&, const std::vector<int>&);
     int64_t size_ = 0, capacity_ = 0;
     std::vector<Matrix> keys_, values_;  // per layer, capacity × kv_dim
 };
 
 // Runs `tokens` at positions cache.size() onward, appends their keys/values to the
 // cache and returns their logits (tokens.size() × vocab). Throws when the cache is full.
-Matrix forward_cached(const Model& model, KVCache& cache, const std::vector<int>& tokens);
+Matrix forward_cached(Backend& be, const Model& model, KVCache& cache, const std::vector<int>& tokens);
 
 }  // namespace surgeon::model

@@ -62,7 +62,7 @@ int Sampler::sample(const float* logits, int64_t vocab) {
     return order[static_cast<size_t>(candidates - 1)];  // rounding left target at the very top
 }
 
-std::vector<int> generate(const Model& model, const std::vector<int>& prompt, int64_t steps,
+std::vector<int> generate(Backend& be, const Model& model, const std::vector<int>& prompt, int64_t steps,
                           const SamplingOptions& sampling,
                           const std::function<void(int, int)>& on_token) {
     require_arg(!prompt.empty(), "generation needs a non-empty prompt (at least BOS)");
@@ -73,7 +73,7 @@ std::vector<int> generate(const Model& model, const std::vector<int>& prompt, in
     Sampler sampler(sampling);
     KVCache cache(model, steps);
     std::vector<int> tokens = prompt;
-    Matrix out = forward_cached(model, cache, prompt);
+    Matrix out = forward_cached(be, model, cache, prompt);
     const float* last = out.row(out.rows - 1);
     while (true) {
         const int next = sampler.sample(last, out.cols);
@@ -81,7 +81,7 @@ std::vector<int> generate(const Model& model, const std::vector<int>& prompt, in
         if (on_token) on_token(tokens.back(), next);
         tokens.push_back(next);
         if (cache.size() >= steps) break;
-        out = forward_cached(model, cache, {next});
+        out = forward_cached(be, model, cache, {next});
         last = out.row(0);
     }
     return tokens;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <vector>
 
+#include "core/backend.hpp"
 #include "nn/model.hpp"
 
 namespace surgeon::model {
@@ -36,7 +37,7 @@ int argmax(const float* values, int64_t n);
 // positions run through the model (clamped to the model's seq_len), so at most
 // steps + 1 - prompt.size() tokens are added. `on_token(prev, token)` sees each new token.
 // Returns the prompt followed by the generated tokens (the stop token excluded).
-std::vector<int> generate(const Model& model, const std::vector<int>& prompt, int64_t steps,
+std::vector<int> generate(Backend& be, const Model& model, const std::vector<int>& prompt, int64_t steps,
                           const SamplingOptions& sampling,
                           const std::function<void(int prev, int token)>& on_token = {});
 

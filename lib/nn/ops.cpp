@@ -1,32 +1,27 @@
 #include "nn/ops.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 
 namespace surgeon::model::ops {
 
-void apply_linear(const float* x, int64_t T, int64_t ldx, const Matrix& w, float* y, int64_t ldy,
-                  float beta) {
+void apply_linear(Backend& be, const float* x, int64_t T, int64_t ldx, const Matrix& w, float* y,
+                  int64_t ldy, float beta) {
     if (T == 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T),
-                static_cast<int>(w.rows), static_cast<int>(w.cols), 1.0f, x, static_cast<int>(ldx),
-                w.data.data(), static_cast<int>(w.cols), beta, y, static_cast<int>(ldy));
+    be.gemm(Trans::no, Trans::yes, T, w.rows, w.cols, 1.0f, x, ldx, w.data.data(), w.cols, beta, y,
+            ldy);
 }
 
-Matrix apply_linear(const Matrix& x, const Matrix& w) {
+Matrix apply_linear(Backend& be, const Matrix& x, const Matrix& w) {
     Matrix y(x.rows, w.rows);
-    apply_linear(x.data.data(), x.rows, x.cols, w, y.data.data(), y.cols);
+    apply_linear(be, x.data.data(), x.rows, x.cols, w, y.data.data(), y.cols);
     return y;
 }
 
-void linear_input_grad(const Matrix& dy, const Matrix& w, Matrix& dx, float beta) {
+void linear_input_grad(Backend& be, const Matrix& dy, const Matrix& w, Matrix& dx, float beta) {
     if (dy.rows == 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(dy.rows),
-                static_cast<int>(w.cols), static_cast<int>(w.rows), 1.0f, dy.data.data(),
-                static_cast<int>(dy.cols), w.data.data(), static_cast<int>(w.cols), beta,
-                dx.data.data(), static_cast<int>(dx.cols));
+    be.gemm(dy.rows, w.cols, w.rows, 1.0f, dy.data.data(), dy.cols, w.data.data(), w.cols, beta,
+            dx.data.data(), dx.cols);
 }
 
 namespace {

@@ -5,17 +5,18 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/backend.hpp"
 #include "core/matrix.hpp"
 
 namespace surgeon::model::ops {
 
 // y (T × w.rows, ldy) = beta · y + x (T × w.cols, ldx) · wᵀ: a linear layer on T rows.
-void apply_linear(const float* x, int64_t T, int64_t ldx, const Matrix& w, float* y, int64_t ldy,
-                  float beta = 0.0f);
-Matrix apply_linear(const Matrix& x, const Matrix& w);
+void apply_linear(Backend& be, const float* x, int64_t T, int64_t ldx, const Matrix& w, float* y,
+                  int64_t ldy, float beta = 0.0f);
+Matrix apply_linear(Backend& be, const Matrix& x, const Matrix& w);
 
 // dx (T × w.cols) = beta · dx + dy (T × w.rows) · w: the input gradient of a linear layer.
-void linear_input_grad(const Matrix& dy, const Matrix& w, Matrix& dx, float beta);
+void linear_input_grad(Backend& be, const Matrix& dy, const Matrix& w, Matrix& dx, float beta);
 
 // x_t · r_t ⊙ weight per row, r_t = 1 / sqrt(mean(x_t²) + eps).
 Matrix rmsnorm(const Matrix& x, const std::vector<float>& weight, float eps);

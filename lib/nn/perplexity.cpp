@@ -1,7 +1,5 @@
 #include "nn/perplexity.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -81,10 +79,10 @@ std::vector<std::vector<int>> window_sequences(const std::vector<int>& tokens, R
     return out;
 }
 
-double sequence_nll(const Model& model, const std::vector<int>& tokens) {
+double sequence_nll(Backend& be, const Model& model, const std::vector<int>& tokens) {
     if (tokens.size() < 2) return 0.0;
     // The last position predicts nothing inside the sequence.
-    const Matrix z = forward(model, std::vector<int>(tokens.begin(), tokens.end() - 1));
+    const Matrix z = forward(be, model, std::vector<int>(tokens.begin(), tokens.end() - 1));
     double total = 0.0;
     for (int64_t t = 0; t < z.rows; ++t) {
         const float* row = z.row(t);
@@ -96,35 +94,21 @@ double sequence_nll(const Model& model, const std::vector<int>& tokens) {
     return total;
 }
 
-PerplexityResult evaluate_sequences(const Model& model, const std::vector<std::vector<int>>& sequences,
-                                    int threads) {
+PerplexityResult evaluate_sequences(Backend& be, const Model& model,
+                                    const std::vector<std::vector<int>>& sequences) {
     const auto start = std::chrono::steady_clock::now();
     const auto n = static_cast<int64_t>(sequences.size());
-    if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n)));
-    // Sequences run concurrently with single-threaded GEMMs (they are small); a lone
-    // sequence gets the threads inside BLAS instead.
-    BlasThreads blas(workers > 1 ? 1 : threads);
-
-    // Longest first, so the dynamic schedule does not end on one long sequence.
+    // Longest first, so the workers taking the next sequence do not end on a long one.
     std::vector<int64_t> order(static_cast<size_t>(n));
     std::iota(order.begin(), order.end(), int64_t{0});
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
         return sequences[static_cast<size_t>(a)].size() > sequences[static_cast<size_t>(b)].size();
     });
     std::vector<double> nll(static_cast<size_t>(n), 0.0);
-    std::exception_ptr error;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(workers)
-    for (int64_t i = 0; i < n; ++i) {
-        try {
-            const auto s = static_cast<size_t>(order[static_cast<size_t>(i)]);
-            nll[s] = sequence_nll(model, sequences[s]);
-        } catch (...) {
-#pragma omp critical(surgeon_perplexity_error)
-            if (!error) error = std::current_exception();
-        }
-    }
-    if (error) std::rethrow_exception(error);
+    parallel_for_each(be, n, [&](int64_t i, Backend& worker_be) {
+        const auto s = static_cast<size_t>(order[static_cast<size_t>(i)]);
+        nll[s] = sequence_nll(worker_be, model, sequences[s]);
+    });
 
     PerplexityResult r;
     r.sequences = n;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/backend.hpp"
 #include "nn/model.hpp"
 
 namespace surgeon::model {
@@ -45,12 +46,13 @@ struct PerplexityResult {
     double seconds = 0.0;
 };
 
-// Scores every sequence (each predicted from its own tokens only), `threads` sequences at
-// a time (0: all hardware threads; BLAS runs single-threaded inside).
-PerplexityResult evaluate_sequences(const Model& model, const std::vector<std::vector<int>>& sequences,
-                                    int threads = 0);
+// Scores every sequence (each predicted from its own tokens only), the backend's thread
+// count of sequences at a time, each on the single-threaded backend (a lone sequence gets
+// the whole backend). The result does not depend on the thread count's schedule.
+PerplexityResult evaluate_sequences(Backend& be, const Model& model,
+                                    const std::vector<std::vector<int>>& sequences);
 
 // Sum of -log p(token[t+1] | tokens[..t]) over one sequence.
-double sequence_nll(const Model& model, const std::vector<int>& tokens);
+double sequence_nll(Backend& be, const Model& model, const std::vector<int>& tokens);
 
 }  // namespace surgeon::model

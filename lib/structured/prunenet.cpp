@@ -1,7 +1,6 @@
 #include "structured/prunenet.hpp"
 
 #include <algorithm>
-#include <cblas.h>
 
 #include <chrono>
 #include <cmath>
@@ -11,6 +10,7 @@
 #include <random>
 
 #include "core/error.hpp"
+#include "core/names.hpp"
 #include "core/parallel.hpp"
 #include "structured/ffn_slice.hpp"
 #include "structured/spectral.hpp"
@@ -146,35 +146,24 @@ namespace {
 
 // down · m: the dim × dim map of the FFN path through `m` (gate or up), a sum of one
 // rank-1 term per neuron.
-Matrix through_down(const Matrix& down, const Matrix& m) {
+Matrix through_down(Backend& be, const Matrix& down, const Matrix& m) {
     Matrix out(down.rows, m.cols);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(down.rows), static_cast<int>(m.cols),
-                static_cast<int>(down.cols), 1.0f, down.data.data(), static_cast<int>(down.cols), m.data.data(),
-                static_cast<int>(m.cols), 0.0f, out.data.data(), static_cast<int>(out.cols));
+    be.gemm(down.rows, m.cols, down.cols, 1.0f, down.data.data(), down.cols, m.data.data(), m.cols, 0.0f,
+            out.data.data(), out.cols);
     return out;
 }
 
 }  // namespace
 
-const char* reward_name(Reward reward) {
-    switch (reward) {
-        case Reward::matrices: return "matrices";
-        case Reward::maps: return "maps";
-        case Reward::joint: return "joint";
-        case Reward::output: return "output";
-    }
-    return "?";
-}
+namespace {
+constexpr EnumName<Reward> kRewards[] = {
+    {Reward::matrices, "matrices"}, {Reward::maps, "maps"}, {Reward::joint, "joint"}, {Reward::output, "output"}};
+}  // namespace
 
-Reward parse_reward(const std::string& name) {
-    if (name == "matrices") return Reward::matrices;
-    if (name == "maps") return Reward::maps;
-    if (name == "joint") return Reward::joint;
-    if (name == "output") return Reward::output;
-    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown reward '" + name + "' (matrices, maps, joint or output)");
-}
+const char* reward_name(Reward reward) { return enum_name(kRewards, reward); }
+Reward parse_reward(const std::string& name) { return parse_enum(kRewards, name, "reward"); }
 
-Matrix probe_activations(const model::LayerWeights& layer, int64_t probes, uint64_t seed) {
+Matrix probe_activations(Backend& be, const model::LayerWeights& layer, int64_t probes, uint64_t seed) {
     const int64_t hidden = layer.w1.rows, dim = layer.w1.cols;
     require_arg(probes >= 1, "at least one probe input");
     require_shape(layer.w3.rows == hidden && layer.w3.cols == dim &&
@@ -188,9 +177,8 @@ Matrix probe_activations(const model::LayerWeights& layer, int64_t probes, uint6
         for (int64_t c = 0; c < dim; ++c) x(n, c) = g(rng) * (layer.rms_ffn.empty() ? 1.0f : layer.rms_ffn[c]);
     Matrix gate(probes, hidden), up(probes, hidden);
     for (auto [w, out] : {std::pair<const Matrix*, Matrix*>{&layer.w1, &gate}, {&layer.w3, &up}})
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(probes), static_cast<int>(hidden),
-                    static_cast<int>(dim), 1.0f, x.data.data(), static_cast<int>(dim), w->data.data(),
-                    static_cast<int>(dim), 0.0f, out->data.data(), static_cast<int>(hidden));
+        be.gemm(Trans::no, Trans::yes, probes, hidden, dim, 1.0f, x.data.data(), dim, w->data.data(), dim, 0.0f,
+                out->data.data(), hidden);
     for (size_t i = 0; i < gate.data.size(); ++i) {
         const float v = gate.data[i];
         gate.data[i] = v / (1.0f + std::exp(-v)) * up.data[i];
@@ -198,7 +186,7 @@ Matrix probe_activations(const model::LayerWeights& layer, int64_t probes, uint6
     return gate;
 }
 
-Matrix probe_outputs(const Matrix& activations, const Matrix& down, const std::vector<int64_t>& keep) {
+Matrix probe_outputs(Backend& be, const Matrix& activations, const Matrix& down, const std::vector<int64_t>& keep) {
     const int64_t probes = activations.rows, dim = down.rows, n = static_cast<int64_t>(keep.size());
     require_shape(down.cols == activations.cols, "probe activations do not match the down projection");
     Matrix a(probes, n), d(dim, n);
@@ -207,9 +195,8 @@ Matrix probe_outputs(const Matrix& activations, const Matrix& down, const std::v
     for (int64_t r = 0; r < dim; ++r)
         for (int64_t i = 0; i < n; ++i) d(r, i) = down(r, keep[i]);
     Matrix y(probes, dim);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(probes), static_cast<int>(dim),
-                static_cast<int>(n), 1.0f, a.data.data(), static_cast<int>(n), d.data.data(), static_cast<int>(n),
-                0.0f, y.data.data(), static_cast<int>(dim));
+    be.gemm(Trans::no, Trans::yes, probes, dim, n, 1.0f, a.data.data(), n, d.data.data(), n, 0.0f, y.data.data(),
+            dim);
     return y;
 }
 
@@ -221,10 +208,10 @@ std::vector<int64_t> all_neurons(int64_t hidden) {
     return all;
 }
 
-std::vector<float> joint_spectrum(const model::LayerWeights& l) {
-    std::vector<float> s = singular_values(l.w1);
+std::vector<float> joint_spectrum(Backend& be, const model::LayerWeights& l) {
+    std::vector<float> s = singular_values(be, l.w1);
     for (const Matrix* w : {&l.w3, &l.w2}) {
-        const auto t = singular_values(*w);
+        const auto t = singular_values(be, *w);
         s.insert(s.end(), t.begin(), t.end());
     }
     return s;
@@ -232,20 +219,20 @@ std::vector<float> joint_spectrum(const model::LayerWeights& l) {
 
 }  // namespace
 
-double selection_reward(const model::LayerWeights& layer, const std::vector<int64_t>& keep, Reward reward) {
+double selection_reward(Backend& be, const model::LayerWeights& layer, const std::vector<int64_t>& keep, Reward reward) {
     if (reward == Reward::output) {
-        const Matrix act = probe_activations(layer, kProbeInputs, kProbeSeed);
-        return -ks_distance(singular_values(probe_outputs(act, layer.w2, all_neurons(layer.w1.rows))),
-                            singular_values(probe_outputs(act, layer.w2, keep)));
+        const Matrix act = probe_activations(be, layer, kProbeInputs, kProbeSeed);
+        return -ks_distance(singular_values(be, probe_outputs(be, act, layer.w2, all_neurons(layer.w1.rows))),
+                            singular_values(be, probe_outputs(be, act, layer.w2, keep)));
     }
     model::LayerWeights sliced = layer;
     slice_ffn(sliced, keep);
     if (reward == Reward::maps)
-        return -0.5 * (spectral_distance(through_down(layer.w2, layer.w1), through_down(sliced.w2, sliced.w1)) +
-                       spectral_distance(through_down(layer.w2, layer.w3), through_down(sliced.w2, sliced.w3)));
-    if (reward == Reward::joint) return -ks_distance(joint_spectrum(layer), joint_spectrum(sliced));
-    const double d = spectral_distance(layer.w1, sliced.w1) + spectral_distance(layer.w3, sliced.w3) +
-                     spectral_distance(layer.w2, sliced.w2);
+        return -0.5 * (spectral_distance(be, through_down(be, layer.w2, layer.w1), through_down(be, sliced.w2, sliced.w1)) +
+                       spectral_distance(be, through_down(be, layer.w2, layer.w3), through_down(be, sliced.w2, sliced.w3)));
+    if (reward == Reward::joint) return -ks_distance(joint_spectrum(be, layer), joint_spectrum(be, sliced));
+    const double d = spectral_distance(be, layer.w1, sliced.w1) + spectral_distance(be, layer.w3, sliced.w3) +
+                     spectral_distance(be, layer.w2, sliced.w2);
     return -d / 3.0;
 }
 
@@ -295,8 +282,8 @@ Policy train_one(const model::Model& model, const std::vector<Features>& feats, 
             }
             kept[s] = top_k_indices(noisy, keep_n);
         }
-        parallel_for(ctx.effective_threads(), o.samples, [&](int64_t b, int64_t e, int) {
-            for (int64_t s = b; s < e; ++s) rewards[s] = selection_reward(layer, kept[s], o.reward);
+        parallel_for_each(backend_for(ctx), o.samples, [&](int64_t s, Backend& be) {
+            rewards[static_cast<size_t>(s)] = selection_reward(be, layer, kept[static_cast<size_t>(s)], o.reward);
         });
         const double baseline = std::accumulate(rewards.begin(), rewards.end(), 0.0) / o.samples;
         double spread = 1.0;
@@ -351,10 +338,10 @@ Policy train_one(const model::Model& model, const std::vector<Features>& feats, 
 
 }  // namespace
 
-double policy_reward(const model::Model& model, const Policy& policy, double ratio, Reward reward) {
+double policy_reward(Backend& be, const model::Model& model, const Policy& policy, double ratio, Reward reward) {
     double total = 0.0;
     for (const auto& layer : model.layers)
-        total += selection_reward(layer, top_k_indices(policy.scores(layer), kept_neurons(layer.w1.rows, ratio)),
+        total += selection_reward(be, layer, top_k_indices(policy.scores(layer), kept_neurons(layer.w1.rows, ratio)),
                                   reward);
     return total;
 }
@@ -375,7 +362,7 @@ Policy train_policy(const model::Model& model, const TrainOptions& o, const Cont
         std::vector<double> trace;
         // Restart r of seed s uses seed s + r·1000003: the restarts of seeds 1, 2, 3 do not overlap.
         Policy p = train_one(model, feats, o, o.seed + 1000003ull * static_cast<uint64_t>(r), ctx, &trace);
-        const double total = policy_reward(model, p, o.ratio, o.reward);
+        const double total = policy_reward(backend_for(ctx), model, p, o.ratio, o.reward);
         if (report) report->final_reward.push_back(total);
         if (r == 0 || total > best_reward) {
             best = std::move(p);
@@ -392,7 +379,7 @@ Policy train_policy(const model::Model& model, const TrainOptions& o, const Cont
     return best;
 }
 
-std::vector<double> spectral_layer_ratios(const model::Model& model, const Policy& policy,
+std::vector<double> spectral_layer_ratios(Backend& be, const model::Model& model, const Policy& policy,
                                           double ratio, double max_ratio) {
     const size_t n = model.layers.size();
     std::vector<double> dist(n), hidden(n);
@@ -400,7 +387,7 @@ std::vector<double> spectral_layer_ratios(const model::Model& model, const Polic
         const auto& layer = model.layers[l];
         hidden[l] = static_cast<double>(layer.w1.rows);
         const auto keep = top_k_indices(policy.scores(layer), kept_neurons(layer.w1.rows, ratio));
-        dist[l] = std::max(1e-3, -selection_reward(layer, keep));
+        dist[l] = std::max(1e-3, -selection_reward(be, layer, keep));
     }
     return ratios_from_distances(dist, hidden, ratio, max_ratio);
 }

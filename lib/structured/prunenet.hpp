@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/context.hpp"
+#include "core/backend.hpp"
 #include "nn/model.hpp"
 
 namespace surgeon::structured {
@@ -93,16 +93,16 @@ struct TrainReport {
 };
 
 // Reward of keeping `keep` in a block: −mean KS distance of the spectra `reward` compares.
-double selection_reward(const model::LayerWeights& layer, const std::vector<int64_t>& keep,
+double selection_reward(Backend& be, const model::LayerWeights& layer, const std::vector<int64_t>& keep,
                         Reward reward = Reward::matrices);
 
 // FFN hidden activations silu(gate x) ⊙ up x of `probes` synthetic inputs (probes × hidden)
 // and the FFN outputs (probes × dim) when only the `keep` neurons remain.
-Matrix probe_activations(const model::LayerWeights& layer, int64_t probes, uint64_t seed);
-Matrix probe_outputs(const Matrix& activations, const Matrix& down, const std::vector<int64_t>& keep);
+Matrix probe_activations(Backend& be, const model::LayerWeights& layer, int64_t probes, uint64_t seed);
+Matrix probe_outputs(Backend& be, const Matrix& activations, const Matrix& down, const std::vector<int64_t>& keep);
 
 // Total reward, over all blocks, of the policy's deterministic top-k at `ratio`.
-double policy_reward(const model::Model& model, const Policy& policy, double ratio, Reward reward);
+double policy_reward(Backend& be, const model::Model& model, const Policy& policy, double ratio, Reward reward);
 
 Policy train_policy(const model::Model& model, const TrainOptions& options, const Context& ctx,
                     TrainReport* report = nullptr);
@@ -113,7 +113,7 @@ int64_t kept_neurons(int64_t hidden, double ratio);
 // Per-block removal ratios from the policy's spectral distances: blocks whose spectrum
 // degrades least are pruned more, the total number of removed neurons staying at
 // ratio · Σ hidden (each block between 0 and max_ratio).
-std::vector<double> spectral_layer_ratios(const model::Model& model, const Policy& policy,
+std::vector<double> spectral_layer_ratios(Backend& be, const model::Model& model, const Policy& policy,
                                           double ratio, double max_ratio = 0.9);
 
 // The allocation behind it: block l (hidden[l] neurons, distance dist[l] > 0) removes a

@@ -1,23 +1,17 @@
 #include "structured/spectral.hpp"
 
-#include <lapacke.h>
-
 #include <algorithm>
 
 #include "core/error.hpp"
 
 namespace surgeon::structured {
 
-std::vector<float> singular_values(const Matrix& a) {
+std::vector<float> singular_values(Backend& be, const Matrix& a) {
     require_shape(a.rows >= 1 && a.cols >= 1, "singular values of an empty matrix");
-    Matrix work = a;  // gesdd destroys its input
+    Matrix work = a;  // the SVD destroys its input
     std::vector<float> s(static_cast<size_t>(std::min(a.rows, a.cols)));
-    const lapack_int info =
-        LAPACKE_sgesdd(LAPACK_ROW_MAJOR, 'N', static_cast<lapack_int>(a.rows),
-                       static_cast<lapack_int>(a.cols), work.data.data(),
-                       static_cast<lapack_int>(a.cols), s.data(), nullptr,
-                       static_cast<lapack_int>(a.rows), nullptr, static_cast<lapack_int>(a.cols));
-    require(info == 0, SURGEON_ERR_NUMERIC, "sgesdd did not converge (info " + std::to_string(info) + ")");
+    require(be.singular_values(work.data.data(), a.rows, a.cols, a.cols, s.data()), SURGEON_ERR_NUMERIC,
+            "the SVD did not converge");
     return s;
 }
 

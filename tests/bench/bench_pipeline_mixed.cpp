@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
                     static_cast<long long>(o.heads), static_cast<long long>(o.vocab), static_cast<long long>(o.seqs),
                     static_cast<long long>(o.len));
         const double t0 = now();
-        output_fisher(model, calib, ctx->effective_threads());
+        output_fisher(backend_for(*ctx), model, calib);
         const double fisher = now() - t0;
         const double uniform = time_compress(model, calib, R"({"default": {"method": "gptq", "bits": 4, "group": 128}})", ctx);
         const double layer = time_compress(

@@ -48,7 +48,7 @@ double ppl(const std::string& spec) {
         compress_model(m, protocol().calibration,
                        Recipe::from_json({{"default", nlohmann::json::parse(spec)}}), ctx);
     }
-    const double v = evaluate_sequences(m, protocol().evaluation).ppl;
+    const double v = evaluate_sequences(cpu_backend(2), m, protocol().evaluation).ppl;
     cache[spec] = v;
     return v;
 }

@@ -100,13 +100,13 @@ TEST(ModelPrune, SlicingNeuronsWithZeroDownColumnsKeepsTheLogits) {
                 keep[l].push_back(i);
             }
         }
-    const Matrix before = model::forward(m, kTokens);
+    const Matrix before = model::forward(cpu_backend(2), m, kTokens);
     const int64_t params = model::parameter_count(m);
     slice_model_ffn(m, keep);
     model::validate_shapes(m);
     EXPECT_EQ(model::parameter_count(m), params - 3 * 16 * 3 * 10);  // 10 neurons per block
     EXPECT_EQ(m.config.hidden_dim, 30);
-    expect_close(model::forward(m, kTokens), before, 1e-4f);
+    expect_close(model::forward(cpu_backend(2), m, kTokens), before, 1e-4f);
 }
 
 TEST(ModelPrune, SlicedModelsReloadFromHfAndLlama2c) {
@@ -120,16 +120,16 @@ TEST(ModelPrune, SlicedModelsReloadFromHfAndLlama2c) {
         const PruneReport r = prune_model(m, o, ctx);
         EXPECT_EQ(r.ffn_sizes, (std::vector<int64_t>{28, 28, 28}));
         EXPECT_EQ(r.params_after, r.params_before - 3 * 12 * 3 * 16);
-        const Matrix logits = model::forward(m, kTokens);
+        const Matrix logits = model::forward(cpu_backend(2), m, kTokens);
         const std::string hf = temp_path(std::string("hf_") + method_name(method));
         save_model(m, hf);
         const model::Model back = model::load_model(hf);
         EXPECT_EQ(back.layers[1].w1.rows, 28);
         EXPECT_EQ(model::parameter_count(back), r.params_after);
-        expect_close(model::forward(back, kTokens), logits, 1e-5f);
+        expect_close(model::forward(cpu_backend(2), back, kTokens), logits, 1e-5f);
         const std::string bin = temp_path(std::string("l2c_") + method_name(method) + ".bin");
         save_model(m, bin);
-        expect_close(model::forward(model::load_model(bin), kTokens), logits, 1e-5f);
+        expect_close(model::forward(cpu_backend(2), model::load_model(bin), kTokens), logits, 1e-5f);
     }
 }
 
@@ -158,7 +158,7 @@ TEST(ModelPrune, NonUniformSizesNeedHfOutput) {
     save_model(m, hf);
     const model::Model back = model::load_model(hf);
     for (size_t l = 0; l < 3; ++l) EXPECT_EQ(back.layers[l].w1.rows, r.ffn_sizes[l]);
-    expect_close(model::forward(back, kTokens), model::forward(m, kTokens), 1e-5f);
+    expect_close(model::forward(cpu_backend(2), back, kTokens), model::forward(cpu_backend(2), m, kTokens), 1e-5f);
 }
 
 TEST(ModelPrune, SameSeedSameSelectionAndPoliciesApplyAtOtherRatios) {
@@ -204,18 +204,18 @@ TEST(ModelPrune, KvGroupDistancesMatchClosedForms) {
         fill(L.wv, 16, 16, rng, 0.3f);
     }
     diagonal_heads(m.layers[0]);
-    const auto d = kv_group_distances(m.config, m.layers[0]);
+    const auto d = kv_group_distances(cpu_backend(2), m.config, m.layers[0]);
     ASSERT_EQ(d.size(), 4u);
     EXPECT_NEAR(d[0], 0.25, 1e-12);
     EXPECT_NEAR(d[1], 1.0 / 6, 1e-12);
     EXPECT_NEAR(d[2], 1.0 / 6, 1e-12);
     EXPECT_NEAR(d[3], 0.25, 1e-12);
-    EXPECT_EQ(choose_kv_groups(m.config, m.layers[0], 2), (std::vector<int64_t>{1, 2}));
+    EXPECT_EQ(choose_kv_groups(cpu_backend(2), m.config, m.layers[0], 2), (std::vector<int64_t>{1, 2}));
     // Grouped-query attention: two kv heads of two query heads each; removing either
     // group leaves {3, 4} or {1, 2}: distance 1/2 both.
     model::Model g = random_model(7);
     diagonal_heads(g.layers[0]);
-    const auto dg = kv_group_distances(g.config, g.layers[0]);
+    const auto dg = kv_group_distances(cpu_backend(2), g.config, g.layers[0]);
     ASSERT_EQ(dg.size(), 2u);
     EXPECT_NEAR(dg[0], 0.5, 1e-12);
     EXPECT_NEAR(dg[1], 0.5, 1e-12);
@@ -223,9 +223,9 @@ TEST(ModelPrune, KvGroupDistancesMatchClosedForms) {
 
 TEST(ModelPrune, SilencedKvGroupsAreTheBlockWithoutThoseHeads) {
     model::Model m = random_model(8);
-    const auto d = kv_group_distances(m.config, m.layers[0]);
+    const auto d = kv_group_distances(cpu_backend(2), m.config, m.layers[0]);
     const int64_t chosen = d[1] < d[0] ? 1 : 0;
-    EXPECT_EQ(choose_kv_groups(m.config, m.layers[0], 1), (std::vector<int64_t>{chosen}));
+    EXPECT_EQ(choose_kv_groups(cpu_backend(2), m.config, m.layers[0], 1), (std::vector<int64_t>{chosen}));
     model::Model silenced = m;
     silence_kv_groups(m.config, silenced.layers[0], {chosen});
     // head_size 4, two q heads per kv head: q rows and wo columns 8·g..8·g+7, kv rows 4·g..4·g+3.
@@ -239,9 +239,9 @@ TEST(ModelPrune, SilencedKvGroupsAreTheBlockWithoutThoseHeads) {
     for (int64_t r = 8 * chosen; r < 8 * chosen + 8; ++r) EXPECT_EQ(silenced.layers[0].wq(r, 5), 0.0f);
     const int64_t other = 1 - chosen;
     EXPECT_NE(silenced.layers[0].wk(4 * other, 3), 0.0f);
-    expect_close(model::forward(silenced, kTokens), model::forward(reference, kTokens), 1e-5f);
+    expect_close(model::forward(cpu_backend(2), silenced, kTokens), model::forward(cpu_backend(2), reference, kTokens), 1e-5f);
     EXPECT_EQ(effective_parameters(silenced), model::parameter_count(m) - (8 + 4 + 4 + 8) * 16);
-    EXPECT_THROW(choose_kv_groups(m.config, silenced.layers[1], 2), Error);  // keep one group
+    EXPECT_THROW(choose_kv_groups(cpu_backend(2), m.config, silenced.layers[1], 2), Error);  // keep one group
     EXPECT_THROW(silence_kv_groups(m.config, silenced.layers[1], {0, 1}), Error);
 }
 
@@ -272,12 +272,12 @@ TEST(ModelPrune, RemovedKvGroupsGiveTheLogitsOfTheSilencedModel) {
     EXPECT_EQ(removed.layers[1].wq(8, 5), m.layers[1].wq(16, 5));
     EXPECT_EQ(removed.layers[1].wk(4, 7), m.layers[1].wk(8, 7));
     EXPECT_EQ(removed.layers[1].wo(3, 9), m.layers[1].wo(3, 17));
-    const Matrix logits = model::forward(removed, kTokens);
-    expect_close(logits, model::forward(silenced, kTokens), 1e-5f);
+    const Matrix logits = model::forward(cpu_backend(2), removed, kTokens);
+    expect_close(logits, model::forward(cpu_backend(2), silenced, kTokens), 1e-5f);
     // Incremental decoding over the smaller KV cache agrees with the whole sequence.
     model::KVCache cache(removed);
-    const Matrix first = model::forward_cached(removed, cache, {kTokens.begin(), kTokens.begin() + 6});
-    const Matrix rest = model::forward_cached(removed, cache, {kTokens.begin() + 6, kTokens.end()});
+    const Matrix first = model::forward_cached(cpu_backend(2), removed, cache, {kTokens.begin(), kTokens.begin() + 6});
+    const Matrix rest = model::forward_cached(cpu_backend(2), removed, cache, {kTokens.begin() + 6, kTokens.end()});
     for (int64_t v = 0; v < logits.cols; ++v) {
         ASSERT_NEAR(first(5, v), logits(5, v), 1e-4f * (1 + std::fabs(logits(5, v))));
         ASSERT_NEAR(rest(rest.rows - 1, v), logits(logits.rows - 1, v), 1e-4f * (1 + std::fabs(logits(logits.rows - 1, v))));
@@ -289,7 +289,7 @@ TEST(ModelPrune, RemovedKvGroupsGiveTheLogitsOfTheSilencedModel) {
     remove_kv_groups(removed2, {{1}, {1}, {1}});
     EXPECT_EQ(removed2.config.n_heads, 2);
     EXPECT_EQ(removed2.config.q_dim(), 8);
-    expect_close(model::forward(removed2, kTokens), model::forward(silenced2, kTokens), 1e-5f);
+    expect_close(model::forward(cpu_backend(2), removed2, kTokens), model::forward(cpu_backend(2), silenced2, kTokens), 1e-5f);
 }
 
 TEST(ModelPrune, RemovedHeadsRoundTripThroughHfButNotLlama2c) {
@@ -307,7 +307,7 @@ TEST(ModelPrune, RemovedHeadsRoundTripThroughHfButNotLlama2c) {
     EXPECT_EQ(r.params_after, model::parameter_count(m));
     // 10 of 40 neurons (3 · 32 weights each) and one group (24 rows/columns of 32) per block.
     EXPECT_EQ(r.params_after, r.params_before - 3 * (10 * 3 * 32 + 24 * 32));
-    const Matrix logits = model::forward(m, kTokens);
+    const Matrix logits = model::forward(cpu_backend(2), m, kTokens);
 
     const std::string hf = temp_path("heads_hf");
     save_model(m, hf);
@@ -321,7 +321,7 @@ TEST(ModelPrune, RemovedHeadsRoundTripThroughHfButNotLlama2c) {
     EXPECT_EQ(back.config.n_heads, 6);
     EXPECT_EQ(back.config.head_size(), 4);
     EXPECT_EQ(model::parameter_count(back), r.params_after);
-    expect_close(model::forward(back, kTokens), logits, 1e-5f);
+    expect_close(model::forward(cpu_backend(2), back, kTokens), logits, 1e-5f);
 
     const std::string bin = temp_path("heads.bin");
     try {
@@ -367,8 +367,8 @@ TEST(ModelPrune, BundledStoriesModelPrunesReloadsAndRuns) {
     save_model(m, out);
     const model::Model back = model::load_model(out);
     const std::vector<int> tokens = {1, 403, 407, 261, 378, 365, 284, 429};
-    const Matrix logits = model::forward(back, tokens);
-    expect_close(logits, model::forward(m, tokens), 1e-5f);
+    const Matrix logits = model::forward(cpu_backend(2), back, tokens);
+    expect_close(logits, model::forward(cpu_backend(2), m, tokens), 1e-5f);
     for (float v : logits.data) ASSERT_TRUE(std::isfinite(v));
 }
 

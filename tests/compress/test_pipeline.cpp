@@ -106,7 +106,7 @@ TEST(Pipeline, TrueSequentialMatchesAByHandReplay) {
         std::vector<Matrix> attn_in, down_in;
         for (const Matrix& x : states) {
             BlockCapture c;
-            block_forward(original().config, orig, x, &c);
+            block_forward(cpu_backend(2), original().config, orig, x, &c);
             attn_in.push_back(c.attn_in);
         }
         expect_same(done.wq, gptq_by_hand(orig.wq, attn_in), "wq of block " + std::to_string(b));
@@ -116,11 +116,11 @@ TEST(Pipeline, TrueSequentialMatchesAByHandReplay) {
         partial.w2 = orig.w2;
         for (const Matrix& x : states) {
             BlockCapture c;
-            block_forward(original().config, partial, x, &c);
+            block_forward(cpu_backend(2), original().config, partial, x, &c);
             down_in.push_back(c.down_in);
         }
         expect_same(done.w2, gptq_by_hand(orig.w2, down_in), "w2 of block " + std::to_string(b));
-        for (Matrix& x : states) x = block_forward(original().config, done, x, nullptr);
+        for (Matrix& x : states) x = block_forward(cpu_backend(2), original().config, done, x, nullptr);
     }
 }
 

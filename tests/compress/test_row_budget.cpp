@@ -30,7 +30,7 @@ double mean_nll(const Model& m) {
         const auto tok = Tokenizer::load(surgeon_test::tokenizer_file(), 512);
         return paragraph_sequences(tok, surgeon_test::read_text(surgeon_test::stories_file()), Range{0, 300}, 256);
     }();
-    return evaluate_sequences(m, seqs, 2).nll;
+    return evaluate_sequences(cpu_backend(2), m, seqs).nll;
 }
 
 }  // namespace

@@ -265,7 +265,7 @@ Quantized quantize_model(const Model& m, const QuantConfig& cfg, const std::vect
     Matrix x = embed(m, tokens);
     for (int64_t l = 0; l < m.config.n_layers; ++l) {
         BlockCapture cap;
-        Matrix next = block_forward(m.config, m.layers[l], x, &cap);
+        Matrix next = block_forward(cpu_backend(2), m.config, m.layers[l], x, &cap);
         const std::pair<const Matrix*, std::vector<std::string>> inputs[] = {
             {&cap.attn_in, {"wq", "wk", "wv"}}, {&cap.attn_out_in, {"wo"}},
             {&cap.ffn_in, {"w1", "w3"}}, {&cap.down_in, {"w2"}}};
@@ -359,7 +359,7 @@ TEST(GptqExport, Stories260KSolverQuantizedModelReloadsAsItsFakeQuantizedWeights
     const Model loaded = load_hf(dir.path().string());
     expect_reloads_as_fake_quantized(qm, loaded);
     const std::vector<int> tokens = {1, 301, 427, 309, 426, 301, 427, 309};
-    const Matrix a = forward(qm.fake, tokens), b = forward(loaded, tokens);
+    const Matrix a = forward(cpu_backend(2), qm.fake, tokens), b = forward(cpu_backend(2), loaded, tokens);
     double worst = 0;
     for (size_t i = 0; i < a.data.size(); ++i) worst = std::max(worst, std::fabs(static_cast<double>(a.data[i]) - b.data[i]));
     EXPECT_LT(worst, 1e-2) << "fp16 scales barely move the logits";

@@ -218,7 +218,7 @@ TEST(HfModel, Stories260KTensorsFollowTheRotateHalfConvention) {
     double worst = 0, unpermuted_gap = 0;
     for (int64_t l = 0; l < m.config.n_layers; ++l) {
         BlockCapture cap;
-        Matrix next = block_forward(m.config, m.layers[l], x, &cap);
+        Matrix next = block_forward(cpu_backend(2), m.config, m.layers[l], x, &cap);
         const Matrix ref = hf_reference_attention(st, l, m.config, cap.attn_in);
         for (size_t i = 0; i < ref.data.size(); ++i)
             worst = std::max(worst, std::fabs(static_cast<double>(ref.data[i]) - cap.attn_out_in.data[i]));
@@ -247,7 +247,7 @@ TEST(HfModel, Stories260KRoundTripIsLosslessWithEqualLogits) {
     const Model back = load_hf(dir.path().string());
     hfio_test::expect_same_model(m, back);
     std::vector<int> tokens = {1, 301, 427, 309, 426, 301, 427, 309, 394, 265, 262, 415};
-    const Matrix a = forward(m, tokens), b = forward(back, tokens);
+    const Matrix a = forward(cpu_backend(2), m, tokens), b = forward(cpu_backend(2), back, tokens);
     ASSERT_EQ(a.data.size(), b.data.size());
     double worst = 0;
     for (size_t i = 0; i < a.data.size(); ++i)
@@ -307,7 +307,7 @@ TEST(HfModel, PerLayerFfnSizesRoundTrip) {
         }
         if (dtype == Dtype::F32) hfio_test::expect_same_model(m, back);
         // The sliced model still runs: same logits as the original up to storage rounding.
-        const Matrix a = forward(m, {1, 5, 9, 2}), b = forward(back, {1, 5, 9, 2});
+        const Matrix a = forward(cpu_backend(2), m, {1, 5, 9, 2}), b = forward(cpu_backend(2), back, {1, 5, 9, 2});
         for (size_t i = 0; i < a.data.size(); ++i)
             ASSERT_NEAR(a.data[i], b.data[i], dtype == Dtype::F32 ? 0.0 : 5e-2);
     }

@@ -38,22 +38,22 @@ std::vector<int> random_tokens(int n, int vocab, unsigned seed) {
 std::vector<BlockCapture> captures(const Model& m, const std::vector<int>& tokens) {
     std::vector<BlockCapture> out(m.layers.size());
     Matrix x = embed(m, std::vector<int>(tokens.begin(), tokens.end() - 1));
-    for (size_t b = 0; b < m.layers.size(); ++b) x = block_forward(m.config, m.layers[b], x, &out[b]);
+    for (size_t b = 0; b < m.layers.size(); ++b) x = block_forward(cpu_backend(2), m.config, m.layers[b], x, &out[b]);
     return out;
 }
 
 TEST(Backward, NllIsSequenceNll) {
     const Model m = gradient_test_model();
     const std::vector<int> tokens = random_tokens(14, 40, 3);
-    EXPECT_NEAR(linear_output_gradients(m, tokens).nll, sequence_nll(m, tokens), 1e-4);
-    const SequenceGradients none = linear_output_gradients(m, {5});
+    EXPECT_NEAR(linear_output_gradients(cpu_backend(2), m, tokens).nll, sequence_nll(cpu_backend(2), m, tokens), 1e-4);
+    const SequenceGradients none = linear_output_gradients(cpu_backend(2), m, {5});
     EXPECT_EQ(none.nll, 0.0);
     EXPECT_TRUE(none.blocks.empty());
 }
 
 // d/dε Σ NLL(W + ε·D) = Σ_{t,i} G_{t,i}·(X·Dᵀ)_{t,i} for every linear of every block.
 void expect_gradients_match_finite_differences(Model m, const std::vector<int>& tokens) {
-    const SequenceGradients g = linear_output_gradients(m, tokens);
+    const SequenceGradients g = linear_output_gradients(cpu_backend(2), m, tokens);
     const std::vector<BlockCapture> cap = captures(m, tokens);
     std::mt19937 rng(9);
     std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -76,9 +76,9 @@ void expect_gradients_match_finite_differences(Model m, const std::vector<int>& 
                 }
             const Matrix saved = w;
             for (size_t k = 0; k < w.data.size(); ++k) w.data[k] = saved.data[k] + static_cast<float>(eps) * d.data[k];
-            const double up = sequence_nll(m, tokens);
+            const double up = sequence_nll(cpu_backend(2), m, tokens);
             for (size_t k = 0; k < w.data.size(); ++k) w.data[k] = saved.data[k] - static_cast<float>(eps) * d.data[k];
-            const double down = sequence_nll(m, tokens);
+            const double down = sequence_nll(cpu_backend(2), m, tokens);
             w = saved;
             const double numeric = (up - down) / (2.0 * eps);
             EXPECT_NEAR(analytic, numeric, 0.02 * std::abs(numeric) + 2e-3)
@@ -117,12 +117,12 @@ TEST(Fisher, IsTheMeanSquaredGradientPerOutputRow) {
     const Model m = gradient_test_model();
     const std::vector<std::vector<int>> seqs = {random_tokens(10, 40, 1), random_tokens(7, 40, 2),
                                                 random_tokens(12, 40, 3)};
-    const OutputFisher f = output_fisher(m, seqs, 2);
+    const OutputFisher f = output_fisher(cpu_backend(2), m, seqs);
     EXPECT_EQ(f.tokens, 9 + 6 + 11);
     std::vector<double> expect(static_cast<size_t>(m.layers[1].w1.rows), 0.0);
     double nll = 0.0;
     for (const auto& s : seqs) {
-        const SequenceGradients g = linear_output_gradients(m, s);
+        const SequenceGradients g = linear_output_gradients(cpu_backend(2), m, s);
         nll += g.nll;
         for (int64_t t = 0; t < g.blocks[1].w1.rows; ++t)
             for (int64_t r = 0; r < g.blocks[1].w1.cols; ++r) expect[r] += std::pow(g.blocks[1].w1(t, r), 2) / 26.0;
@@ -132,7 +132,7 @@ TEST(Fisher, IsTheMeanSquaredGradientPerOutputRow) {
     for (size_t r = 0; r < got.size(); ++r) EXPECT_NEAR(got[r], expect[r], 1e-9 + 1e-6 * expect[r]);
     EXPECT_NEAR(f.nll, nll / 26.0, 1e-9);
     // The thread count changes the schedule, not the sums.
-    const OutputFisher one = output_fisher(m, seqs, 1);
+    const OutputFisher one = output_fisher(cpu_backend(1), m, seqs);
     EXPECT_EQ(one.of("layers.0.wq"), f.of("layers.0.wq"));
     EXPECT_THROW(f.of("layers.9.wq"), Error);
 }

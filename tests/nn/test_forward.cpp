@@ -40,7 +40,7 @@ const Stories& stories() {
 TEST(Forward, GreedySampleMatchesSources) {
     const Stories& s = stories();
     std::string text;
-    const std::vector<int> out = generate(s.model, {Tokenizer::kBos}, 64, SamplingOptions{},
+    const std::vector<int> out = generate(cpu_backend(2), s.model, {Tokenizer::kBos}, 64, SamplingOptions{},
                                           [&](int prev, int token) { text += s.tokenizer.decode(prev, token); });
     EXPECT_EQ(text.rfind("Once upon a time, there was a little girl named Lily. She loved to play "
                          "outside in the park. One day, she saw a big, red ball.", 0),
@@ -52,7 +52,7 @@ TEST(Forward, GreedySampleMatchesSources) {
 TEST(Forward, MeanNllOfFirst50ParagraphsMatchesSources) {
     const Stories& s = stories();
     const auto seqs = paragraph_sequences(s.tokenizer, s.text, Range{0, 50}, 512);
-    const PerplexityResult r = evaluate_sequences(s.model, seqs, 2);
+    const PerplexityResult r = evaluate_sequences(cpu_backend(2), s.model, seqs);
     EXPECT_EQ(r.sequences, 50);
     EXPECT_EQ(r.tokens, 5055);
     EXPECT_NEAR(r.nll, 1.3847, 1e-3);
@@ -62,13 +62,13 @@ TEST(Forward, MeanNllOfFirst50ParagraphsMatchesSources) {
 TEST(Forward, KvCacheGivesTheSameLogitsAsTheWholeSequence) {
     const Stories& s = stories();
     const std::vector<int> tokens = s.tokenizer.encode("Once upon a time, a cat sat on a mat.", true);
-    const Matrix full = forward(s.model, tokens);
+    const Matrix full = forward(cpu_backend(2), s.model, tokens);
     KVCache cache(s.model);
     // Feed the first half at once and the rest one token at a time.
     const size_t half = tokens.size() / 2;
-    Matrix part = forward_cached(s.model, cache, std::vector<int>(tokens.begin(), tokens.begin() + half));
+    Matrix part = forward_cached(cpu_backend(2), s.model, cache, std::vector<int>(tokens.begin(), tokens.begin() + half));
     std::vector<Matrix> rows{part};
-    for (size_t t = half; t < tokens.size(); ++t) rows.push_back(forward_cached(s.model, cache, {tokens[t]}));
+    for (size_t t = half; t < tokens.size(); ++t) rows.push_back(forward_cached(cpu_backend(2), s.model, cache, {tokens[t]}));
     int64_t row = 0;
     for (const Matrix& m : rows)
         for (int64_t r = 0; r < m.rows; ++r, ++row)
@@ -80,7 +80,7 @@ TEST(Forward, KvCacheGivesTheSameLogitsAsTheWholeSequence) {
 TEST(Forward, SequenceNllIsTheSumOverPredictedTokens) {
     const Stories& s = stories();
     const std::vector<int> tokens = s.tokenizer.encode("The dog ran to the park.", true);
-    const Matrix logits = forward(s.model, tokens);
+    const Matrix logits = forward(cpu_backend(2), s.model, tokens);
     double expected = 0.0;
     for (size_t t = 0; t + 1 < tokens.size(); ++t) {
         double mx = -1e30, sum = 0.0;
@@ -88,7 +88,7 @@ TEST(Forward, SequenceNllIsTheSumOverPredictedTokens) {
         for (int64_t v = 0; v < logits.cols; ++v) sum += std::exp(logits(t, v) - mx);
         expected += mx + std::log(sum) - logits(t, tokens[t + 1]);
     }
-    EXPECT_NEAR(sequence_nll(s.model, tokens), expected, 1e-4);
+    EXPECT_NEAR(sequence_nll(cpu_backend(2), s.model, tokens), expected, 1e-4);
 }
 
 TEST(Perplexity, WindowsProtocolCutsNonOverlappingWindowsWithoutBos) {

@@ -146,7 +146,7 @@ TEST(ForwardHeads, HeadsNarrowerThanDimMatchTheDirectBlock) {
         for (int64_t i = 0; i < m.config.dim; ++i) ref[t].push_back(x(static_cast<int64_t>(t), i));
     for (const LayerWeights& L : m.layers) {
         BlockCapture cap;
-        x = block_forward(m.config, L, x, &cap);
+        x = block_forward(cpu_backend(2), m.config, L, x, &cap);
         EXPECT_EQ(cap.attn_out_in.cols, 16);  // the input of wo is q_dim wide
         ref = reference_block(m.config, L, ref);
         for (size_t t = 0; t < ref.size(); ++t)
@@ -159,11 +159,11 @@ TEST(ForwardHeads, HeadsNarrowerThanDimMatchTheDirectBlock) {
 TEST(ForwardHeads, KvCacheMatchesTheWholeSequence) {
     const Model m = narrow_heads_model(2);
     const std::vector<int> tokens = {1, 4, 9, 16, 25, 6, 13, 20};
-    const Matrix whole = forward(m, tokens);
+    const Matrix whole = forward(cpu_backend(2), m, tokens);
     KVCache cache(m);
-    Matrix steps = forward_cached(m, cache, {tokens[0], tokens[1], tokens[2]});
+    Matrix steps = forward_cached(cpu_backend(2), m, cache, {tokens[0], tokens[1], tokens[2]});
     for (size_t t = 3; t < tokens.size(); ++t) {
-        const Matrix one = forward_cached(m, cache, {tokens[t]});
+        const Matrix one = forward_cached(cpu_backend(2), m, cache, {tokens[t]});
         Matrix grown(steps.rows + 1, steps.cols);
         std::copy(steps.data.begin(), steps.data.end(), grown.data.begin());
         std::copy(one.data.begin(), one.data.end(), grown.row(steps.rows));
@@ -200,7 +200,7 @@ TEST(ForwardHeads, LayoutChecks) {
         EXPECT_EQ(e.status(), SURGEON_ERR_SHAPE);
         EXPECT_NE(std::string(e.what()).find("wo of layer 1"), std::string::npos) << e.what();
     }
-    EXPECT_THROW(forward(m, {1, 2}), Error);
+    EXPECT_THROW(forward(cpu_backend(2), m, {1, 2}), Error);
 }
 
 TEST(ForwardHeads, HfCheckpointsCarryTheHeadSize) {
@@ -216,7 +216,7 @@ TEST(ForwardHeads, HfCheckpointsCarryTheHeadSize) {
     EXPECT_EQ(back.config.head_dim, 4);
     hfio_test::expect_same_model(m, back);
     const std::vector<int> tokens = {1, 2, 3, 5, 8, 13, 21};
-    EXPECT_EQ(forward(back, tokens).data, forward(m, tokens).data);  // f32 round trip: bit-exact
+    EXPECT_EQ(forward(cpu_backend(2), back, tokens).data, forward(cpu_backend(2), m, tokens).data);  // f32 round trip: bit-exact
 
     // The config against the tensors (q_proj holds 4 heads of 4 = 16 rows).
     auto load_with = [&](const nlohmann::json& c, const std::string& needle) {

@@ -69,11 +69,11 @@ TEST(Spectral, SingularValuesOfAKnownMatrix) {
     Matrix a(3, 2);
     a(0, 0) = 3.0f;
     a(1, 1) = -4.0f;  // singular values 4 and 3
-    const auto s = singular_values(a);
+    const auto s = singular_values(cpu_backend(2), a);
     ASSERT_EQ(s.size(), 2u);
     EXPECT_NEAR(s[0], 4.0f, 1e-5f);
     EXPECT_NEAR(s[1], 3.0f, 1e-5f);
-    EXPECT_DOUBLE_EQ(spectral_distance(a, a), 0.0);
+    EXPECT_DOUBLE_EQ(spectral_distance(cpu_backend(2), a, a), 0.0);
 }
 
 TEST(Slice, RemovingZeroNeuronsKeepsTheFfnOutput) {
@@ -151,9 +151,9 @@ TEST(PruneNet, TrainingImprovesTheSpectralReward) {
     double trained = 0, random = 0;
     for (const auto& layer : m.layers) {
         const int64_t keep = kept_neurons(layer.w1.rows, o.ratio);
-        trained += selection_reward(layer, top_k_indices(p.scores(layer), keep));
+        trained += selection_reward(cpu_backend(2), layer, top_k_indices(p.scores(layer), keep));
         for (uint64_t s = 0; s < 10; ++s)
-            random += selection_reward(layer, top_k_indices(random_scores(layer.w1.rows, s), keep)) / 10;
+            random += selection_reward(cpu_backend(2), layer, top_k_indices(random_scores(layer.w1.rows, s), keep)) / 10;
     }
     EXPECT_GT(trained, random);
 }
@@ -213,7 +213,7 @@ TEST(PruneNet, RestartsKeepTheBestTrainingRewardAndAreDeterministic) {
     ASSERT_EQ(report.final_reward.size(), 3u);
     EXPECT_EQ(*std::max_element(report.final_reward.begin(), report.final_reward.end()),
               report.final_reward[static_cast<size_t>(report.chosen)]);
-    EXPECT_DOUBLE_EQ(policy_reward(m, p, o.ratio, o.reward), report.final_reward[static_cast<size_t>(report.chosen)]);
+    EXPECT_DOUBLE_EQ(policy_reward(cpu_backend(2), m, p, o.ratio, o.reward), report.final_reward[static_cast<size_t>(report.chosen)]);
     EXPECT_EQ(train_policy(m, o, ctx).params, p.params);
     // Restart r of seed s is the single run of seed s + r·1000003.
     TrainOptions single = o;
@@ -230,13 +230,13 @@ TEST(PruneNet, RewardVariantsAreZeroWithoutPruningAndNegativeWithIt) {
     for (int64_t i = 0; i < 48; i += 2) half.push_back(i);
     for (Reward r : {Reward::matrices, Reward::joint, Reward::maps, Reward::output}) {
         EXPECT_EQ(parse_reward(reward_name(r)), r);
-        EXPECT_DOUBLE_EQ(selection_reward(layer, all, r), 0.0) << reward_name(r);
-        EXPECT_LT(selection_reward(layer, half, r), 0.0) << reward_name(r);
+        EXPECT_DOUBLE_EQ(selection_reward(cpu_backend(2), layer, all, r), 0.0) << reward_name(r);
+        EXPECT_LT(selection_reward(cpu_backend(2), layer, half, r), 0.0) << reward_name(r);
     }
     // The probe outputs of all neurons equal the dense FFN on the same inputs, and the
     // sliced outputs sum the kept neurons' terms only.
-    const Matrix act = probe_activations(layer, 4, 9);
-    const Matrix y = probe_outputs(act, layer.w2, all), yh = probe_outputs(act, layer.w2, half);
+    const Matrix act = probe_activations(cpu_backend(2), layer, 4, 9);
+    const Matrix y = probe_outputs(cpu_backend(2), act, layer.w2, all), yh = probe_outputs(cpu_backend(2), act, layer.w2, half);
     for (int64_t n = 0; n < 4; ++n)
         for (int64_t r = 0; r < 16; ++r) {
             double full = 0, kept = 0;
@@ -255,7 +255,7 @@ TEST(PruneNet, LayerRatiosKeepTheTotalBudget) {
     o.steps = 10;
     Context ctx;
     const Policy p = train_policy(m, o, ctx);
-    const auto r = spectral_layer_ratios(m, p, 0.3);
+    const auto r = spectral_layer_ratios(cpu_backend(2), m, p, 0.3);
     double removed = 0, total = 0;
     for (size_t l = 0; l < r.size(); ++l) {
         EXPECT_GE(r[l], 0.0);

@@ -8,6 +8,7 @@
 #include <cusolverDn.h>
 
 #include <algorithm>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -65,7 +66,7 @@ private:
 
 class CudaBackend final : public Backend {
 public:
-    explicit CudaBackend(double min_device_work) : min_work_(min_device_work) {
+    CudaBackend(double min_device_work, Backend& host) : min_work_(min_device_work), host_(host) {
         check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream");
         check(cublasCreate(&blas_), "create");
         check(cublasSetStream(blas_, stream_), "set stream");
@@ -83,11 +84,13 @@ public:
     CudaBackend& operator=(const CudaBackend&) = delete;
 
     const char* name() const override { return "cuda"; }
+    int threads() const override { return host_.threads(); }
+    Backend& single_threaded() override;
 
     void syrk_upper(const float* x, int64_t k, int64_t n, int64_t ldx, float alpha,
                     float* c) override {
         if (k == 0 || n == 0) return;
-        if (work(n, n, k) < min_work_) return cpu_backend().syrk_upper(x, k, n, ldx, alpha, c);
+        if (work(n, n, k) < min_work_) return host_.syrk_upper(x, k, n, ldx, alpha, c);
         std::lock_guard<std::mutex> lock(mutex_);
         float* dx = a_.floats(k * n);
         float* dc = c_.floats(n * n);
@@ -102,32 +105,33 @@ public:
         download(c, dc, n, n, n);
     }
 
-    void gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-              const float* b, int64_t ldb, float beta, float* c, int64_t ldc) override {
+    // Row-major c = op(a)·op(b) is column-major cᵀ = op(b)ᵀ·op(a)ᵀ: the same operation
+    // flags with the operands swapped.
+    void gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+              int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+              int64_t ldc) override {
         if (m == 0 || n == 0) return;
         if (work(m, n, k) < min_work_)
-            return cpu_backend().gemm(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            return host_.gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         std::lock_guard<std::mutex> lock(mutex_);
+        const int64_t a_rows = ta == Trans::no ? m : k, a_cols = ta == Trans::no ? k : m;
+        const int64_t b_rows = tb == Trans::no ? k : n, b_cols = tb == Trans::no ? n : k;
         float* da = a_.floats(m * k);
         float* db = b_.floats(k * n);
         float* dc = c_.floats(m * n);
-        upload(da, a, m, k, lda);
-        upload(db, b, k, n, ldb);
-        // beta = 0 must not read c (it may hold NaN), as in BLAS.
+        upload(da, a, a_rows, a_cols, lda);
+        upload(db, b, b_rows, b_cols, ldb);
         if (beta != 0.0f) upload(dc, c, m, n, ldc);
-        // Row-major c = a·b is column-major cᵀ = bᵀ·aᵀ.
-        check(cublasSgemm_64(blas_, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &alpha, db, n, da, k,
+        const auto op = [](Trans t) { return t == Trans::no ? CUBLAS_OP_N : CUBLAS_OP_T; };
+        check(cublasSgemm_64(blas_, op(tb), op(ta), n, m, k, &alpha, db, b_cols, da, a_cols,
                              &beta, dc, n),
               "sgemm");
         download(c, dc, m, n, ldc);
     }
 
-    // The CPU backend's algorithm (see lib/linalg/cpu_backend.cpp): reversing the memory
-    // gives JhJ, whose column-major upper Cholesky factor inverted is L⁻¹; reversing back
-    // gives U with h⁻¹ = UᵀU. Reversal is O(n²) host work, like the copies themselves.
     bool upper_cholesky_of_inverse(float* h, int64_t n) override {
         if (n == 0) return true;
-        if (work(n, n, n) < min_work_) return cpu_backend().upper_cholesky_of_inverse(h, n);
+        if (work(n, n, n) < min_work_) return host_.upper_cholesky_of_inverse(h, n);
         std::lock_guard<std::mutex> lock(mutex_);
         const size_t total = static_cast<size_t>(n) * static_cast<size_t>(n);
         float* dh = a_.floats(n * n);
@@ -195,7 +199,13 @@ private:
         return info;
     }
 
+    // The SVD of spectral analysis runs on the host: it is small and not on a hot path.
+    bool singular_values(float* a, int64_t m, int64_t n, int64_t lda, float* s) override {
+        return host_.singular_values(a, m, n, lda, s);
+    }
+
     double min_work_;
+    Backend& host_;  // small calls and the SVD
     std::mutex mutex_;  // one stream and one set of buffers: device calls are serialized
     cudaStream_t stream_ = nullptr;
     cublasHandle_t blas_ = nullptr;
@@ -220,16 +230,31 @@ int cuda_device_count() {
     return count;
 }
 
-std::unique_ptr<Backend> make_cuda_backend(double min_device_work) {
+std::unique_ptr<Backend> make_cuda_backend(double min_device_work, Backend& host) {
     if (cuda_device_count() == 0) return nullptr;
-    return std::make_unique<CudaBackend>(min_device_work);
+    return std::make_unique<CudaBackend>(min_device_work, host);
 }
 
-Backend& backend_for(const Context&) {
-    // Created once and never destroyed: CUDA handles must not be released after the
-    // runtime has shut down at process exit.
-    static Backend* const device = make_cuda_backend(kDefaultMinDeviceWork).release();
-    return device ? *device : cpu_backend();
+namespace {
+// One device backend per host thread count, created on first use and never destroyed:
+// CUDA handles must not be released after the runtime has shut down at process exit.
+Backend& device_backend(int threads) {
+    Backend& host = cpu_backend(threads);
+    static std::mutex mutex;
+    static std::map<int, Backend*> devices;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto found = devices.find(host.threads());
+    if (found == devices.end())
+        found = devices.emplace(host.threads(), make_cuda_backend(kDefaultMinDeviceWork, host).release()).first;
+    return found->second ? *found->second : host;
+}
+}  // namespace
+
+Backend& CudaBackend::single_threaded() { return device_backend(1); }
+
+Backend& backend_for(const Context& ctx) {
+    if (ctx.device != Device::cuda) return cpu_backend(ctx.effective_threads());
+    return device_backend(ctx.effective_threads());
 }
 
 }  // namespace surgeon

@@ -1,5 +1,6 @@
 // CUDA backend (SURGEON_CUDA): the Backend operations on device 0 with cuBLAS and
-// cuSOLVER. backend_for() hands it out when a device is present.
+// cuSOLVER. backend_for() hands it out to a context that selects
+// Device::cuda when a device is present.
 #pragma once
 
 #include <memory>
@@ -12,8 +13,8 @@ namespace surgeon {
 int cuda_device_count();
 
 // A backend on the current CUDA device, or nullptr when there is none. Calls doing fewer
-// than min_device_work multiply-adds go to the CPU backend: below that, the transfers
-// cost more than the arithmetic saves.
-std::unique_ptr<Backend> make_cuda_backend(double min_device_work);
+// than min_device_work multiply-adds go to `host`: below that, the transfers cost more
+// than the arithmetic saves.
+std::unique_ptr<Backend> make_cuda_backend(double min_device_work, Backend& host);
 
 }  // namespace surgeon

@@ -50,7 +50,6 @@ void Hessian::add_locked(const float* x, int64_t rows, int64_t ld) {
     // The thread count is process-wide OpenBLAS state: set and restore it under the lock
     // so concurrent adds on this accumulator cannot interleave their save/restore pairs.
     std::lock_guard<std::mutex> lock(mutex_);
-    ThreadScope threads(*ctx_);
     backend_for(*ctx_).syrk_upper(x, rows, cols_, ld, 1.0f, sum_xx_.data());
     for (int64_t c = 0; c < cols_; ++c) {
         stats_.sum_abs[c] += sum_abs[c];

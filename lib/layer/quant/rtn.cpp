@@ -3,6 +3,7 @@
 #include <numeric>
 
 #include "core/checks.hpp"
+#include "core/parallel.hpp"
 
 namespace surgeon {
 
@@ -31,22 +32,23 @@ void quantize_rtn(const Context& ctx, MatView w, const QuantConfig& cfg, QuantRe
     std::iota(res.perm.begin(), res.perm.end(), 0);
     for (int64_t j = 0; j < w.cols; ++j) res.g_idx[j] = static_cast<int32_t>(j / gsize);
 
-#pragma omp parallel for schedule(static) num_threads(ctx.effective_threads())
-    for (int64_t r = 0; r < w.rows; ++r) {
-        float* row = w.row(r);
-        const int bits = row_bits ? (*row_bits)[static_cast<size_t>(r)] : cfg.bits;
-        for (int64_t g = 0; g < groups; ++g) {
-            const int64_t c0 = g * gsize, c1 = std::min(w.cols, c0 + gsize);
-            const Grid grid = find_grid(row + c0, c1 - c0, bits, cfg);
-            res.scales[r * groups + g] = grid.scale;
-            res.zeros[r * groups + g] = grid.zero;
-            for (int64_t j = c0; j < c1; ++j) {
-                const float code = quantize_code(row[j], grid);
-                res.codes[r * w.cols + j] = static_cast<uint8_t>(code);
-                row[j] = dequantize_code(code, grid);
+    parallel_for(ctx.effective_threads(), w.rows, [&](int64_t r0, int64_t r1, int) {
+        for (int64_t r = r0; r < r1; ++r) {
+            float* row = w.row(r);
+            const int bits = row_bits ? (*row_bits)[static_cast<size_t>(r)] : cfg.bits;
+            for (int64_t g = 0; g < groups; ++g) {
+                const int64_t c0 = g * gsize, c1 = std::min(w.cols, c0 + gsize);
+                const Grid grid = find_grid(row + c0, c1 - c0, bits, cfg);
+                res.scales[r * groups + g] = grid.scale;
+                res.zeros[r * groups + g] = grid.zero;
+                for (int64_t j = c0; j < c1; ++j) {
+                    const float code = quantize_code(row[j], grid);
+                    res.codes[r * w.cols + j] = static_cast<uint8_t>(code);
+                    row[j] = dequantize_code(code, grid);
+                }
             }
         }
-    }
+    });
     if (out) *out = std::move(res);
 }
 

@@ -143,9 +143,8 @@ private:
 
 // Rows are split among workers once. A row's updates never depend on other rows, so each
 // worker runs every block for its rows — in-block updates, then its share of the lazy
-// update as a single-threaded GEMM — and workers meet only where SparseGPT picks one
-// threshold over a whole block. Keeping all work on these threads (OpenBLAS at one thread
-// meanwhile) avoids OpenBLAS's spinning pool fighting the row loops for the cores.
+// update as a GEMM on the single-threaded backend — and workers meet only where SparseGPT
+// picks one threshold over a whole block.
 void run_obs(const Context& ctx, Backend& backend, Matrix& w, const Matrix& u, int64_t block,
              const ObsPruneSpec& prune, ObsQuantSpec& quant, ObsOutput& out,
              const char* stage) {
@@ -154,12 +153,11 @@ void run_obs(const Context& ctx, Backend& backend, Matrix& w, const Matrix& u, i
     if (quant.cfg) out.codes.assign(static_cast<size_t>(rows * cols), 0);
     out.loss = 0.0;
 
-    ObsRun run(backend, w, u, block, prune, quant, out);
-    const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(ctx.effective_threads(), rows)));
+    const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(backend.threads(), rows)));
+    ObsRun run(workers == 1 ? backend : backend.single_threaded(), w, u, block, prune, quant, out);
     Barrier barrier(workers);
     std::vector<double> worker_loss(static_cast<size_t>(workers), 0.0);
     std::vector<RowScratch> scratch(static_cast<size_t>(workers), RowScratch(block));
-    BlasThreads single(1);
 
     parallel_for(workers, rows, [&](int64_t r0, int64_t r1, int worker) {
         RowScratch& s = scratch[static_cast<size_t>(worker)];

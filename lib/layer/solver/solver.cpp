@@ -78,7 +78,6 @@ std::unique_ptr<Solver::Factor> Solver::compute_factor(bool act_order) const {
     require(mean_diag > 0.0, SURGEON_ERR_NUMERIC,
             "the Hessian's mean diagonal is " + std::to_string(mean_diag) + " (must be > 0)");
 
-    ThreadScope threads(*ctx_);
     Backend& backend = backend_for(*ctx_);
     double damp = percdamp_ * mean_diag;
     for (int attempt = 0; attempt <= kDampingRetries; ++attempt) {
@@ -146,7 +145,6 @@ void Solver::run(MatView w, const PruneOptions* prune, const QuantConfig* quant,
 
     const bool act_order = quant && quant->act_order;
     const Factor& f = factor(act_order);
-    ThreadScope threads(*ctx_);
 
     Matrix wk = copy_in(w.data, w.rows, w.cols, w.ld);
     ObsQuantSpec qs;

@@ -21,7 +21,7 @@ class CudaBackendTest : public ::testing::Test {
 protected:
     void SetUp() override {
         if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
-        device_ = make_cuda_backend(0.0);
+        device_ = make_cuda_backend(0.0, cpu_backend(1));
         ASSERT_NE(device_, nullptr);
     }
     std::vector<float> random(size_t count, float scale = 1.0f) {
@@ -34,7 +34,7 @@ protected:
     std::vector<float> spd(int64_t n, int64_t k) {
         const std::vector<float> x = random(static_cast<size_t>(k * n));
         std::vector<float> h(static_cast<size_t>(n * n), 0.0f);
-        cpu_backend().syrk_upper(x.data(), k, n, n, 1.0f / static_cast<float>(k), h.data());
+        cpu_backend(1).syrk_upper(x.data(), k, n, n, 1.0f / static_cast<float>(k), h.data());
         for (int64_t i = 0; i < n; ++i) {
             h[i * n + i] += 0.1f;
             for (int64_t j = 0; j < i; ++j) h[i * n + j] = h[j * n + i];
@@ -53,7 +53,12 @@ protected:
 
 TEST_F(CudaBackendTest, NamesItself) {
     EXPECT_STREQ(device_->name(), "cuda");
-    EXPECT_STREQ(backend_for(Context{}).name(), "cuda");
+    Context ctx;
+    EXPECT_STREQ(backend_for(ctx).name(), "cpu");  // the CPU unless the context selects the device
+    ctx.device = Device::cuda;
+    ctx.threads = 3;
+    EXPECT_STREQ(backend_for(ctx).name(), "cuda");
+    EXPECT_EQ(backend_for(ctx).threads(), 3);
 }
 
 TEST_F(CudaBackendTest, GemmMatchesCpuWithStridesAndBeta) {
@@ -65,7 +70,7 @@ TEST_F(CudaBackendTest, GemmMatchesCpuWithStridesAndBeta) {
         const std::vector<float> b = random(static_cast<size_t>(s.k * ldb));
         std::vector<float> c_cpu = random(static_cast<size_t>(s.m * ldc));
         std::vector<float> c_gpu = c_cpu;
-        cpu_backend().gemm(s.m, s.n, s.k, s.alpha, a.data(), lda, b.data(), ldb, s.beta,
+        cpu_backend(1).gemm(s.m, s.n, s.k, s.alpha, a.data(), lda, b.data(), ldb, s.beta,
                            c_cpu.data(), ldc);
         device_->gemm(s.m, s.n, s.k, s.alpha, a.data(), lda, b.data(), ldb, s.beta,
                       c_gpu.data(), ldc);
@@ -89,7 +94,7 @@ TEST_F(CudaBackendTest, SyrkMatchesCpuAndLeavesLowerTriangle) {
         const std::vector<float> x = random(static_cast<size_t>(k * ldx));
         std::vector<float> c_cpu = random(static_cast<size_t>(n * n));
         std::vector<float> c_gpu = c_cpu;
-        cpu_backend().syrk_upper(x.data(), k, n, ldx, 0.75f, c_cpu.data());
+        cpu_backend(1).syrk_upper(x.data(), k, n, ldx, 0.75f, c_cpu.data());
         device_->syrk_upper(x.data(), k, n, ldx, 0.75f, c_gpu.data());
         const float tol = 1e-5f * std::sqrt(static_cast<float>(k)) * (1.0f + max_abs(c_cpu));
         for (int64_t i = 0; i < n; ++i)
@@ -103,7 +108,7 @@ TEST_F(CudaBackendTest, UpperCholeskyOfInverseMatchesCpuAndInverts) {
     for (const int64_t n : {1, 2, 97, 384}) {
         const std::vector<float> h = spd(n, 2 * n + 8);
         std::vector<float> u_cpu = h, u_gpu = h;
-        ASSERT_TRUE(cpu_backend().upper_cholesky_of_inverse(u_cpu.data(), n));
+        ASSERT_TRUE(cpu_backend(1).upper_cholesky_of_inverse(u_cpu.data(), n));
         ASSERT_TRUE(device_->upper_cholesky_of_inverse(u_gpu.data(), n));
         const float scale = max_abs(u_cpu);
         for (int64_t i = 0; i < n; ++i)
@@ -136,15 +141,15 @@ TEST_F(CudaBackendTest, RejectsIndefiniteMatrixLikeCpu) {
     std::vector<float> h = spd(n, 2 * n);
     h[10 * n + 10] = -1.0f;
     std::vector<float> u_cpu = h, u_gpu = h;
-    EXPECT_FALSE(cpu_backend().upper_cholesky_of_inverse(u_cpu.data(), n));
+    EXPECT_FALSE(cpu_backend(1).upper_cholesky_of_inverse(u_cpu.data(), n));
     EXPECT_FALSE(device_->upper_cholesky_of_inverse(u_gpu.data(), n));
 }
 
 TEST_F(CudaBackendTest, SmallCallsStayOnCpuBitForBit) {
-    const std::unique_ptr<Backend> hybrid = make_cuda_backend(1e12);
+    const std::unique_ptr<Backend> hybrid = make_cuda_backend(1e12, cpu_backend(1));
     const std::vector<float> a = random(12 * 9), b = random(9 * 7);
     std::vector<float> c_cpu(12 * 7, 0.0f), c_hybrid(12 * 7, 0.0f);
-    cpu_backend().gemm(12, 7, 9, 1.0f, a.data(), 9, b.data(), 7, 0.0f, c_cpu.data(), 7);
+    cpu_backend(1).gemm(12, 7, 9, 1.0f, a.data(), 9, b.data(), 7, 0.0f, c_cpu.data(), 7);
     hybrid->gemm(12, 7, 9, 1.0f, a.data(), 9, b.data(), 7, 0.0f, c_hybrid.data(), 7);
     EXPECT_EQ(c_cpu, c_hybrid);
 }

@@ -38,7 +38,7 @@ Layer load_layer(const std::string& name) {
 const char* const kLayers[] = {"stories260K_block0_w1", "stories260K_block2_w2", "stories260K_block2_wq"};
 
 double rel_error(const Layer& l, const Matrix& w_hat) {
-    return relative_reconstruction_error(cpu_backend(), l.h, l.w.view(), w_hat.view());
+    return relative_reconstruction_error(cpu_backend(2), l.h, l.w.view(), w_hat.view());
 }
 
 struct Case {

@@ -212,7 +212,7 @@ TEST(Engine, DampingEscalatesThenFails) {
 TEST(Engine, UpperCholeskyOfInverseMatchesDefinition) {
     auto h = random_hessian(50, 200, 16);
     Matrix hm = h->matrix(), u = hm;
-    ASSERT_TRUE(cpu_backend().upper_cholesky_of_inverse(u.data.data(), 50));
+    ASSERT_TRUE(cpu_backend(2).upper_cholesky_of_inverse(u.data.data(), 50));
     // UᵀU · H = I.
     Matrix utu(50, 50), prod(50, 50);
     for (int64_t i = 0; i < 50; ++i)

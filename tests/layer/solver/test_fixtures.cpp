@@ -92,7 +92,7 @@ TEST_P(FixtureTest, MatchesReferenceForEveryConfiguration) {
         const std::string method = spec["method"];
         const nlohmann::json& o = spec["options"];
         Outcome out = run_config(f, method, o);
-        const double err = relative_reconstruction_error(cpu_backend(), f.h, f.w.view(),
+        const double err = relative_reconstruction_error(cpu_backend(2), f.h, f.w.view(),
                                                          out.w_hat.view());
         const double ref = spec["rel_recon_error"];
         std::printf("  %-24s %-34s ours %.6g  reference %.6g  ratio %.4f\n", f.name.c_str(),
