@@ -29,7 +29,8 @@ std::string compress_usage() {
                "  --model M          llama2.c .bin or Hugging Face directory (default: bundled stories260K)\n"
                "  --calib TEXT       calibration text (default: the bundled TinyStories sample)\n"
                "  --calib-range a:b  non-empty paragraphs used, each [BOS] + tokens truncated to the\n"
-               "                     context (default 2000:2128)\n"
+               "                     context (default 2000:2128); with --calib-tokens, windows used\n"
+               "                     (default 0:128, or all when there are fewer)\n"
                "  --calib-tokens F   int32 token ids instead, cut into context-sized windows\n"
                "  --recipe R.json    per-layer methods by name pattern (see docs/recipes.md); the\n"
                "                     method options below become its defaults\n") +
@@ -147,7 +148,7 @@ int run_compress(const std::vector<std::string>& argv) {
         calib.text_path = args.get("--calib", bundled_data_dir() + "/tinystories-valid.txt");
         calib.tokens_path = args.get("--calib-tokens");
         if (!calib.tokens_path.empty()) calib.mode = model::EvalMode::windows;
-        calib.range = model::parse_range(args.get("--calib-range", "2000:2128"));
+        calib.range = model::parse_range(args.get("--calib-range", calib.tokens_path.empty() ? "2000:2128" : "0:128"));
         calib.seq_len = args.integer("--seq-len", 0);
         recipe_path = args.get("--recipe");
         spec = method_spec_from_args(args);

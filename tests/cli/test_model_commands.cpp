@@ -40,6 +40,23 @@ TEST(ModelCli, CompressedModelReloadsWithTheReportedPerplexity) {
     EXPECT_GT(g.out.size(), 10u);
 }
 
+// Pre-tokenized calibration: without --calib-range the windows used default to the first
+// 128, or all of them when the file holds fewer (here 6 windows of 512 tokens).
+TEST(ModelCli, CalibTokensDefaultRangeFitsTheFile) {
+    ScratchDir dir;
+    {
+        std::ofstream t(dir / "calib.bin", std::ios::binary);
+        for (int32_t i = 0; i < 6 * 512; ++i) {
+            const int32_t id = 1 + (i * 7919) % 511;
+            t.write(reinterpret_cast<const char*>(&id), sizeof id);
+        }
+    }
+    const CliRun c = run_cli(dir, {"compress", "--method", "gptq", "--bits", "4", "--calib-tokens",
+                                   dir / "calib.bin", "--out", dir / "m", "--quiet"});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    EXPECT_EQ(last_json_line(c.out)["calibration_sequences"], 6);
+}
+
 TEST(ModelCli, GptqPackedExportAndLlama2cOutput) {
     ScratchDir dir;
     // The GPTQ layout packs multiples of 32 only: stories260K's 172-wide FFN stays dense.
