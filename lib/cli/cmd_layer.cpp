@@ -6,14 +6,12 @@
 #include <stdexcept>
 
 #include "cli/args.hpp"
+#include "cli/c_api.hpp"
 #include "cli/command.hpp"
 #include "cli/layer_io.hpp"
 #include "cli/layer_options.hpp"
 #include "cli/layer_run.hpp"
-#include "core/backend.hpp"
-#include "core/error.hpp"
 #include "core/half.hpp"
-#include "layer/solver/metrics.hpp"
 
 namespace surgeon::cli {
 namespace {
@@ -22,10 +20,10 @@ void log_warning(void*, surgeon_log_level level, const char* message) {
     if (level >= SURGEON_LOG_WARNING) std::fprintf(stderr, "surgeon layer: warning: %s\n", message);
 }
 
-ContextPtr make_context(int threads) {
-    auto ctx = std::make_shared<Context>();
-    ctx->threads = threads;
-    ctx->log_fn = log_warning;
+Handle<surgeon_context> make_context(int threads) {
+    Handle<surgeon_context> ctx = create(surgeon_context_new);
+    check_status(surgeon_context_set_threads(ctx.get(), threads));
+    check_status(surgeon_context_set_log(ctx.get(), log_warning, nullptr));
     return ctx;
 }
 
@@ -41,14 +39,13 @@ double zero_fraction(const Matrix& w) {
 }
 
 // tr(ΔW H ΔWᵀ) / tr(W H Wᵀ); null when tr(W H Wᵀ) is zero (W orthogonal to every input).
-nlohmann::ordered_json relative_error(const Context& ctx, const Hessian& h, const Matrix& w,
-                                      const Matrix& w_hat) {
-    try {
-        return relative_reconstruction_error(backend_for(ctx), h.matrix(), w.view(), w_hat.view());
-    } catch (const Error& e) {
-        if (e.status() != SURGEON_ERR_NUMERIC) throw;  // the zero denominator is the only one
-        return nullptr;
-    }
+nlohmann::ordered_json relative_error(const surgeon_hessian* h, const Matrix& w, const Matrix& w_hat) {
+    double error = 0.0;
+    const surgeon_status status =
+        surgeon_reconstruction_error(h, w.data.data(), w_hat.data.data(), w.rows, w.cols, 0, &error);
+    if (status == SURGEON_ERR_NUMERIC) return nullptr;  // the zero denominator is the only one
+    check_status(status);
+    return error;
 }
 
 int run_layer(const std::vector<std::string>& argv) {
@@ -60,11 +57,11 @@ int run_layer(const std::vector<std::string>& argv) {
         std::fprintf(stderr, "surgeon layer: error: %s\n", e.what());
         return 2;
     }
-    const ContextPtr ctx = make_context(o.threads);
+    const Handle<surgeon_context> ctx = make_context(o.threads);
     const LayerWeight weight = load_weight(o.weight_path);
-    const std::unique_ptr<Hessian> h = load_hessian(o, ctx, weight.w.cols);
+    const Handle<surgeon_hessian> h = load_hessian(o, ctx.get(), weight.w.cols);
 
-    LayerResult r = compress_layer(o, ctx, weight.w, *h);
+    LayerResult r = compress_layer(o, ctx.get(), weight.w, h.get());
     // Output dtype: float16 when asked or when the weight came as float16, else float32
     // (the computation is float32, so a float64 weight gains nothing from float64 output).
     const NpyDtype dtype =
@@ -76,10 +73,12 @@ int run_layer(const std::vector<std::string>& argv) {
     report["options"] = o.to_json();
     report["rows"] = weight.w.rows;
     report["cols"] = weight.w.cols;
-    report["samples"] = h->samples();
+    int64_t samples = 0;
+    check_status(surgeon_hessian_samples(h.get(), &samples));
+    report["samples"] = samples;
     report["sparsity"] = zero_fraction(r.w);
     report["loss"] = r.loss ? nlohmann::ordered_json(*r.loss) : nlohmann::ordered_json(nullptr);
-    report["rel_error"] = relative_error(*ctx, *h, weight.w, r.w);
+    report["rel_error"] = relative_error(h.get(), weight.w, r.w);
     report["seconds"] = r.seconds;
     write_layer_outputs(o, r, dtype);
     std::printf("%s\n", report.dump().c_str());

@@ -1,6 +1,8 @@
 #include "cli/layer_io.hpp"
 
 #include <cmath>
+#include <cstdint>
+#include <vector>
 
 #include "core/error.hpp"
 
@@ -40,8 +42,7 @@ LayerWeight load_weight(const std::string& path) {
     return {Matrix(a.shape[0], a.shape[1], a.data), a.dtype};
 }
 
-std::unique_ptr<Hessian> load_hessian(const LayerOptions& o, const ContextPtr& ctx, int64_t cols) {
-    auto h = std::make_unique<Hessian>(ctx, cols);
+Handle<surgeon_hessian> load_hessian(const LayerOptions& o, const surgeon_context* ctx, int64_t cols) {
     if (!o.inputs_path.empty()) {
         const std::string& path = o.inputs_path;
         NpyArray x = read_npy(path);
@@ -50,7 +51,8 @@ std::unique_ptr<Hessian> load_hessian(const LayerOptions& o, const ContextPtr& c
                           shape_text(x.shape));
         require_shape(x.shape[1] == cols, path + ": the inputs have " + std::to_string(x.shape[1]) +
                                               " columns, the weight " + std::to_string(cols));
-        h->add(x.data.data(), x.shape[0], cols);
+        Handle<surgeon_hessian> h = create(surgeon_hessian_new, ctx, cols);
+        check_status(surgeon_hessian_add_f32(h.get(), x.data.data(), x.shape[0], cols, 0));
         return h;
     }
     const std::string& path = o.hessian_path;
@@ -59,22 +61,35 @@ std::unique_ptr<Hessian> load_hessian(const LayerOptions& o, const ContextPtr& c
                   path + ": the Hessian must be cols x cols = " + std::to_string(cols) + " x " +
                       std::to_string(cols) + " for this weight, got shape " + shape_text(m.shape));
     check_hessian_matrix(m, path);
-    h->assign_matrix(m.data.data(), cols, o.samples);
-    return h;
+    return create(surgeon_hessian_from_matrix, ctx, m.data.data(), cols, 0, o.samples);
 }
 
 void write_layer_outputs(const LayerOptions& o, const LayerResult& r, NpyDtype dtype) {
     const int64_t rows = r.w.rows, cols = r.w.cols;
     write_npy(o.out_path, {rows, cols}, r.w.data.data(), dtype);
-    if (!o.mask_path.empty()) write_npy_u8(o.mask_path, {rows, cols}, r.mask.keep.data());
+    if (!o.mask_path.empty()) {
+        std::vector<uint8_t> keep(static_cast<size_t>(rows * cols));
+        check_status(surgeon_mask_to_bytes(r.mask.get(), keep.data()));
+        write_npy_u8(o.mask_path, {rows, cols}, keep.data());
+    }
     if (!o.codes_prefix.empty()) {
-        const QuantResult& q = r.codes;
+        const surgeon_qresult* q = r.codes.get();
+        int64_t groups = 0;
+        check_status(surgeon_qresult_shape(q, nullptr, nullptr, &groups, nullptr));
+        std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
+        std::vector<float> scales(static_cast<size_t>(rows * groups)), zeros(scales.size());
+        std::vector<int32_t> g_idx(static_cast<size_t>(cols)), perm(g_idx.size());
+        check_status(surgeon_qresult_codes(q, codes.data()));
+        check_status(surgeon_qresult_scales(q, scales.data()));
+        check_status(surgeon_qresult_zeros(q, zeros.data()));
+        check_status(surgeon_qresult_g_idx(q, g_idx.data()));
+        check_status(surgeon_qresult_perm(q, perm.data()));
         const std::string& p = o.codes_prefix;
-        write_npy_u8(p + ".codes.npy", {rows, cols}, q.codes.data());
-        write_npy(p + ".scales.npy", {rows, q.groups}, q.scales.data());
-        write_npy(p + ".zeros.npy", {rows, q.groups}, q.zeros.data());
-        write_npy_i32(p + ".g_idx.npy", {cols}, q.g_idx.data());
-        write_npy_i32(p + ".perm.npy", {cols}, q.perm.data());
+        write_npy_u8(p + ".codes.npy", {rows, cols}, codes.data());
+        write_npy(p + ".scales.npy", {rows, groups}, scales.data());
+        write_npy(p + ".zeros.npy", {rows, groups}, zeros.data());
+        write_npy_i32(p + ".g_idx.npy", {cols}, g_idx.data());
+        write_npy_i32(p + ".perm.npy", {cols}, perm.data());
     }
 }
 

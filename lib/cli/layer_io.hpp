@@ -2,15 +2,13 @@
 // mask and integer codes out (NumPy .npy). Every shape is checked against the weight.
 #pragma once
 
-#include <memory>
 #include <string>
 
+#include "cli/c_api.hpp"
 #include "cli/layer_options.hpp"
 #include "cli/layer_run.hpp"
-#include "core/context.hpp"
 #include "core/matrix.hpp"
 #include "core/npy.hpp"
-#include "layer/hessian/hessian.hpp"
 
 namespace surgeon::cli {
 
@@ -22,8 +20,7 @@ struct LayerWeight {
 LayerWeight load_weight(const std::string& path);
 
 // From --inputs (n × cols rows, accumulated) or --hessian (a finished cols × cols H).
-std::unique_ptr<Hessian> load_hessian(const LayerOptions& options, const ContextPtr& ctx,
-                                      int64_t cols);
+Handle<surgeon_hessian> load_hessian(const LayerOptions& options, const surgeon_context* ctx, int64_t cols);
 
 // --out, and --mask-out / --codes-out when given.
 void write_layer_outputs(const LayerOptions& options, const LayerResult& result, NpyDtype dtype);

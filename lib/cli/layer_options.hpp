@@ -7,12 +7,21 @@
 #include <string>
 #include <vector>
 
-#include "layer/quant/quantizer.hpp"
 #include "surgeon/surgeon.h"
 
 namespace surgeon::cli {
 
 enum class LayerMethod { sparsegpt, gptq, wanda, magnitude, rtn };
+
+// The quantization grid as given on the command line (what a surgeon_quantizer is set to).
+struct LayerQuant {
+    int bits = 4;
+    int64_t group_size = 0;  // 0: one grid per row
+    bool symmetric = true;
+    bool mse = false;
+    bool act_order = false;
+    bool static_groups = false;
+};
 
 const char* method_name(LayerMethod method);
 
@@ -28,7 +37,7 @@ struct LayerOptions {
     int n = 0, m = 0;       // n:m pruning when n > 0
     surgeon_mask_scope scope = SURGEON_MASK_SCOPE_BLOCK;
     bool quantize = false;  // quant holds the grid settings when set
-    QuantConfig quant;
+    LayerQuant quant;
     int64_t blocksize = 128;
     double damp = 0.01;
 
