@@ -31,7 +31,8 @@ set(allow_io              surgeon core ${_layer_algorithms} nn)
 set(allow_structured      surgeon core ${_layer_algorithms} nn)
 set(allow_compress        surgeon core ${_layer_algorithms} nn io structured)
 set(allow_capi            surgeon core ${_layer_algorithms} nn io structured compress)
-set(allow_cli             surgeon core ${_layer_algorithms} nn io structured compress)
+# The CLI calls the algorithms through the C API (surgeon) or compress, never directly.
+set(allow_cli             surgeon core nn io compress)
 set(known_layers core backends/cpu backends/cuda ${_layer_algorithms} nn io structured compress capi cli)
 
 # The layer of a path relative to lib/ (or of an include path).

@@ -43,6 +43,8 @@ set(cases
   "hessian_includes_solver|layer/hessian/hessian.cpp|  #  include \"layer/solver/solver.hpp\"|lib/layer/hessian/hessian.cpp: layer/hessian may not include layer/solver"
   "core_includes_layer|core/context.cpp|#include \"layer/prune/mask.hpp\"|lib/core/context.cpp: core may not include layer/prune"
   "cli_includes_capi|cli/main.cpp|#include \"capi/guard.hpp\"|lib/cli/main.cpp: cli may not include capi"
+  "cli_includes_layer|cli/layer_run.cpp|#include \"layer/solver/solver.hpp\"|lib/cli/layer_run.cpp: cli may not include layer/solver"
+  "cli_includes_structured|cli/cmd_structured.cpp|#include \"structured/prunenet.hpp\"|lib/cli/cmd_structured.cpp: cli may not include structured"
   "nn_includes_backend|nn/ops.cpp|#include \"backends/cpu/blas.hpp\"|lib/nn/ops.cpp: nn may not include backends/cpu"
   "unknown_folder|extras/util.cpp|#include \"core/error.hpp\"|folder 'extras' is not in the layer table"
   "unknown_target|io/load.cpp|#include \"model/model.hpp\"|includes \"model/model.hpp\" from 'model', which is no layer")
