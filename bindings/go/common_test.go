@@ -275,6 +275,14 @@ func solverOpts(t testing.TB, percdamp float64, blockSize int) *SolverOptions {
 	return o
 }
 
+// generateOpts is generation options with steps, temperature and seed.
+func generateOpts(t testing.TB, steps int, temperature float64, seed uint64) *GenerateOptions {
+	t.Helper()
+	o := closing(t, must(NewGenerateOptions()).of(t))
+	noErr(t, all(o.SetSteps(steps), o.SetTemperature(temperature), o.SetSeed(seed)))
+	return o
+}
+
 // mixedOpts is mixed options with the bit options and the target average.
 func mixedOpts(t testing.TB, bits []int32, avg float64) *MixedOptions {
 	t.Helper()

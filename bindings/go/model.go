@@ -54,13 +54,13 @@ func (m *Model) Clone() (*Model, error) {
 }
 
 // SetTokenizer loads (or replaces) the llama2.c tokenizer; its vocabulary must match the
-// model's.
-func (m *Model) SetTokenizer(path string) error {
+// model's. What was loaded is logged to ctx's log callback.
+func (m *Model) SetTokenizer(ctx *Context, path string) error {
 	const fn = "surgeon_model_set_tokenizer"
 	if err := checkPath(fn, path); err != nil {
 		return err
 	}
-	return m.write(fn, func(p raw.Handle) error { return raw.Surgeon_model_set_tokenizer(p, path) })
+	return m.update(fn, ctx, func(c raw.Handle, p []raw.Handle) error { return raw.Surgeon_model_set_tokenizer(c, p[0], path) })
 }
 
 // Config returns the model's dimensions.
@@ -193,10 +193,61 @@ func (m *Model) SetLinear(block int, name string, w []float32, rows, cols int) e
 	})
 }
 
-// Generate continues prompt for up to steps positions, greedily when temperature is 0.
-// Generation is deterministic for a seed: the size query and the text agree.
-func (m *Model) Generate(prompt string, steps int, temperature float64, seed uint64) (string, error) {
-	return readText(&m.handle, "surgeon_model_generate", func(p raw.Handle, buf []byte, cap int64, needed *int64) error {
-		return raw.Surgeon_model_generate(p, prompt, int64(steps), temperature, seed, buf, cap, needed)
-	})
+// GenerateOptions configures Generate (surgeon_generate_options): the positions to run,
+// prompt included (default 256), the temperature (default 0: greedy) and the sampler's
+// seed (default 42) — the defaults of `surgeon generate`.
+type GenerateOptions struct {
+	handle
+}
+
+var generateOptionsKind = kind{"GenerateOptions", func(p raw.Handle) { raw.Surgeon_generate_options_free(p) }}
+
+// NewGenerateOptions returns the defaults.
+func NewGenerateOptions() (*GenerateOptions, error) {
+	return newEmpty[GenerateOptions](&generateOptionsKind, "surgeon_generate_options_new", raw.Surgeon_generate_options_new)
+}
+
+// SetSteps sets the positions to run, prompt included (>= 1).
+func (o *GenerateOptions) SetSteps(n int) error {
+	return set(&o.handle, "surgeon_generate_options_set_steps", raw.Surgeon_generate_options_set_steps, int64(n))
+}
+
+// SetTemperature sets the temperature (>= 0, finite; 0 = greedy).
+func (o *GenerateOptions) SetTemperature(t float64) error {
+	return set(&o.handle, "surgeon_generate_options_set_temperature", raw.Surgeon_generate_options_set_temperature, t)
+}
+
+// SetSeed sets the sampler's seed (unused when greedy).
+func (o *GenerateOptions) SetSeed(seed uint64) error {
+	return set(&o.handle, "surgeon_generate_options_set_seed", raw.Surgeon_generate_options_set_seed, seed)
+}
+
+// Steps is the number of positions set.
+func (o *GenerateOptions) Steps() (int, error) {
+	n, err := get(&o.handle, "surgeon_generate_options_get_steps", raw.Surgeon_generate_options_get_steps)
+	return int(n), err
+}
+
+// Temperature is the temperature set.
+func (o *GenerateOptions) Temperature() (float64, error) {
+	return getFloat(&o.handle, "surgeon_generate_options_get_temperature", raw.Surgeon_generate_options_get_temperature)
+}
+
+// Seed is the seed set.
+func (o *GenerateOptions) Seed() (uint64, error) {
+	return get(&o.handle, "surgeon_generate_options_get_seed", raw.Surgeon_generate_options_get_seed)
+}
+
+// Generate continues prompt with opts (nil: the defaults) on ctx's backend. Generation
+// is deterministic for the options: the size query and the text agree.
+func (m *Model) Generate(ctx *Context, prompt string, opts *GenerateOptions) (string, error) {
+	const fn = "surgeon_model_generate"
+	var text string
+	err := ctx.using(fn, func(c raw.Handle, p []raw.Handle) (err error) {
+		text, err = sizedText(func(buf []byte, cap int64, needed *int64) error {
+			return raw.Surgeon_model_generate(c, p[0], prompt, p[1], buf, cap, needed)
+		})
+		return err
+	}, &m.handle, ref(opts))
+	return text, err
 }

@@ -43,9 +43,33 @@ func TestModelPerplexityEncodeAndGenerate(t *testing.T) {
 	if windows != stream || windows.Tokens == 0 {
 		t.Fatalf("windows %+v, token stream %+v", windows, stream)
 	}
-	story, err := m.Generate("", 40, 0, 0)
+	ctx := closing(t, must(NewContext()).of(t))
+	story, err := m.Generate(ctx, "", generateOpts(t, 40, 0, 0))
 	if err != nil || !strings.HasPrefix(story, "Once upon a time, there was a little girl named Lily.") {
 		t.Fatalf("generate %q, %v", story, err)
+	}
+	// Sampling is a function of the options; nil options are the defaults (256 steps, greedy).
+	a := must(m.Generate(ctx, "Once", generateOpts(t, 60, 1, 7))).of(t)
+	if b := must(m.Generate(nil, "Once", generateOpts(t, 60, 1, 7))).of(t); a != b || !strings.HasPrefix(a, "Once") {
+		t.Fatalf("same seed, different text: %q, %q", a, b)
+	}
+	long := must(m.Generate(nil, "", nil)).of(t)
+	if !strings.HasPrefix(long, story) || len(long) <= len(story) {
+		t.Fatalf("defaults: %q", long)
+	}
+}
+
+func TestGenerateOptions(t *testing.T) {
+	o := closing(t, must(NewGenerateOptions()).of(t))
+	if s, tp, seed := must(o.Steps()).of(t), must(o.Temperature()).of(t), must(o.Seed()).of(t); s != 256 || tp != 0 || seed != 42 {
+		t.Fatalf("defaults %d %g %d", s, tp, seed)
+	}
+	noErr(t, all(o.SetSteps(12), o.SetTemperature(0.5), o.SetSeed(math.MaxUint64)))
+	expectError(t, o.SetSteps(0), StatusInvalidArgument, "surgeon_generate_options_set_steps")
+	expectError(t, o.SetTemperature(-1), StatusInvalidArgument, "surgeon_generate_options_set_temperature")
+	expectError(t, o.SetTemperature(math.NaN()), StatusInvalidArgument, "surgeon_generate_options_set_temperature")
+	if s, tp, seed := must(o.Steps()).of(t), must(o.Temperature()).of(t), must(o.Seed()).of(t); s != 12 || tp != 0.5 || seed != math.MaxUint64 {
+		t.Fatalf("after refused values %d %g %d", s, tp, seed)
 	}
 }
 
@@ -124,7 +148,7 @@ func TestModelErrorsLeaveItUnchanged(t *testing.T) {
 			t.Fatalf("weights changed at %d", i)
 		}
 	}
-	if err := m.SetTokenizer("/nonexistent/tokenizer.bin"); !errors.Is(err, ErrIO) {
+	if err := m.SetTokenizer(nil, "/nonexistent/tokenizer.bin"); !errors.Is(err, ErrIO) {
 		t.Fatalf("missing tokenizer: %v", err)
 	}
 	m.Close()

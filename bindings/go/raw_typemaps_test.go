@@ -91,10 +91,10 @@ func TestRawTypemaps(t *testing.T) {
 		t.Fatalf("report %q", report)
 	}
 	var length int64
-	noErr(t, check(raw.Surgeon_model_generate(model, "Once upon a time", 12, 0, 1, nil, 0, &length)))
+	noErr(t, check(raw.Surgeon_model_generate(nil, model, "Once upon a time", nil, nil, 0, &length)))
 	text := make([]byte, length)
 	var again int64
-	noErr(t, check(raw.Surgeon_model_generate(model, "Once upon a time", 12, 0, 1, text, length, &again)))
+	noErr(t, check(raw.Surgeon_model_generate(nil, model, "Once upon a time", nil, text, length, &again)))
 	if again != length || length <= 1 || text[length-1] != 0 {
 		t.Fatalf("generated %d then %d bytes: %q", length, again, text)
 	}

@@ -246,13 +246,13 @@ func LoadPruneNet(ctx *Context, path string) (*PruneNet, error) {
 // Dim is the hidden size the policy applies to.
 func (p *PruneNet) Dim() int { return p.dim }
 
-// Save writes the policy file (JSON).
-func (p *PruneNet) Save(path string) error {
+// Save writes the policy file (JSON), logged to ctx's log callback.
+func (p *PruneNet) Save(ctx *Context, path string) error {
 	const fn = "surgeon_prunenet_save"
 	if err := checkPath(fn, path); err != nil {
 		return err
 	}
-	return p.read(fn, func(h raw.Handle) error { return raw.Surgeon_prunenet_save(h, path) })
+	return ctx.using(fn, func(c raw.Handle, h []raw.Handle) error { return raw.Surgeon_prunenet_save(c, h[0], path) }, &p.handle)
 }
 
 // Scores returns the keep-probability of each of f's neurons (f.Dim = Dim()).

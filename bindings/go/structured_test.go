@@ -280,7 +280,7 @@ func TestPruneNetTrainSaveLoad(t *testing.T) {
 
 	// Save / load: a JSON policy file giving bit-identical scores.
 	path := filepath.Join(t.TempDir(), "policy.json")
-	noErr(t, p.Save(path))
+	noErr(t, p.Save(nil, path))
 	text, err := os.ReadFile(path)
 	noErr(t, err)
 	var file map[string]interface{}
@@ -322,7 +322,7 @@ func TestPruneNetTrainSaveLoad(t *testing.T) {
 	expectError(t, err, StatusInvalidArgument, "surgeon_prunenet_train_ffn")
 	_, err = NewPruneNet(0, 8, 1)
 	expectError(t, err, StatusInvalidArgument, "surgeon_prunenet_new")
-	expectError(t, p.Save("/nonexistent/dir/policy.json"), StatusIO, "surgeon_prunenet_save")
+	expectError(t, p.Save(nil, "/nonexistent/dir/policy.json"), StatusIO, "surgeon_prunenet_save")
 	again.Close()
 	_, err = again.Scores(blocks[0])
 	expectError(t, err, StatusInvalidArgument, "surgeon_prunenet_scores")

@@ -190,6 +190,7 @@ SURGEON_JAVA_HANDLE(surgeon_prune_options)
 SURGEON_JAVA_HANDLE(surgeon_prune_result)
 SURGEON_JAVA_HANDLE(surgeon_mixed_options)
 SURGEON_JAVA_HANDLE(surgeon_structured_options)
+SURGEON_JAVA_HANDLE(surgeon_generate_options)
 
 /* Seeds are 64-bit patterns: a Java long, not a BigInteger. */
 %apply int64_t { uint64_t };
@@ -226,6 +227,7 @@ SURGEON_JAVA_BUFFER(uint8_t, SURGEON_JNI_U8)
 SURGEON_JAVA_BUFFER(int32_t, SURGEON_JNI_I32)
 SURGEON_JAVA_BUFFER(int, SURGEON_JNI_I32)
 SURGEON_JAVA_BUFFER(int64_t, SURGEON_JNI_I64)
+SURGEON_JAVA_BUFFER(uint64_t, SURGEON_JNI_I64)
 SURGEON_JAVA_BUFFER(double, SURGEON_JNI_F64)
 
 /* Variable-length outputs (T* buf, size_t cap, size_t* needed): text is a byte[] (or a

@@ -71,8 +71,10 @@ SURGEON_API surgeon_status surgeon_model_clone(surgeon_model** out, const surgeo
 /* out->version must be set (SURGEON_MODEL_CONFIG_INIT). */
 SURGEON_API surgeon_status surgeon_model_get_config(const surgeon_model* model,
                                                     surgeon_model_config* out);
-/* Loads (or replaces) the llama2.c tokenizer; its vocabulary must match the model's. */
-SURGEON_API surgeon_status surgeon_model_set_tokenizer(surgeon_model* model, const char* path);
+/* Loads (or replaces) the llama2.c tokenizer; its vocabulary must match the model's.
+ * path: borrowed. What was loaded is logged to the context's log callback. */
+SURGEON_API surgeon_status surgeon_model_set_tokenizer(const surgeon_context* ctx,
+                                                       surgeon_model* model, const char* path);
 
 /* Token ids of text (UTF-8, NUL-terminated), with BOS first when bos != 0, into ids
  * (buffer convention of surgeon.h: *needed = the number of ids). */
@@ -139,14 +141,38 @@ SURGEON_API surgeon_status surgeon_model_set_linear(surgeon_model* model, int64_
                                                     const char* name, const float* w,
                                                     int64_t rows, int64_t cols);
 
-/* Continues prompt (may be "") for up to steps positions, greedy when temperature is 0,
- * into buf (buffer convention of surgeon.h: bytes including the NUL). The text is a
- * function of (model, prompt, steps, temperature, seed): after a size query or
+/* Generation options. Defaults (those of `surgeon generate`): steps 256, temperature 0
+ * (greedy), seed 42. Setters refuse invalid values (SURGEON_ERR_INVALID_ARGUMENT) and leave
+ * the object unchanged.
+ *  - steps >= 1: positions to run, prompt included (at most the model's context);
+ *  - temperature >= 0 (finite): 0 = greedy (argmax); > 0 samples with nucleus top-p 0.9;
+ *  - seed: random state of the sampler (unused when greedy). */
+typedef struct surgeon_generate_options surgeon_generate_options;
+
+SURGEON_API surgeon_status surgeon_generate_options_new(surgeon_generate_options** out);
+SURGEON_API void surgeon_generate_options_free(surgeon_generate_options* opts);
+SURGEON_API surgeon_status surgeon_generate_options_set_steps(surgeon_generate_options* opts,
+                                                              int64_t steps);
+SURGEON_API surgeon_status surgeon_generate_options_set_temperature(
+    surgeon_generate_options* opts, double temperature);
+SURGEON_API surgeon_status surgeon_generate_options_set_seed(surgeon_generate_options* opts,
+                                                             uint64_t seed);
+SURGEON_API surgeon_status surgeon_generate_options_get_steps(
+    const surgeon_generate_options* opts, int64_t* out);
+SURGEON_API surgeon_status surgeon_generate_options_get_temperature(
+    const surgeon_generate_options* opts, double* out);
+SURGEON_API surgeon_status surgeon_generate_options_get_seed(
+    const surgeon_generate_options* opts, uint64_t* out);
+
+/* Continues prompt (may be "") with the options (opts NULL: defaults; borrowed) into buf
+ * (buffer convention of surgeon.h: bytes including the NUL), computing on the context's
+ * backend. The text is a function of (model, prompt, options): after a size query or
  * SURGEON_ERR_BUFFER_TOO_SMALL, a second call with a buffer of *needed bytes gets it. */
-SURGEON_API surgeon_status surgeon_model_generate(const surgeon_model* model,
-                                                  const char* prompt, int64_t steps,
-                                                  double temperature, uint64_t seed, char* buf,
-                                                  size_t cap, size_t* needed);
+SURGEON_API surgeon_status surgeon_model_generate(const surgeon_context* ctx,
+                                                  const surgeon_model* model,
+                                                  const char* prompt,
+                                                  const surgeon_generate_options* opts,
+                                                  char* buf, size_t cap, size_t* needed);
 
 #ifdef __cplusplus
 } /* extern "C" */

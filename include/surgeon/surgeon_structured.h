@@ -119,9 +119,11 @@ SURGEON_API surgeon_status surgeon_prunenet_train_ffn(surgeon_prunenet** out,
                                                       const int64_t* hidden,
                                                       const surgeon_prunenet_options* options);
 
-/* Policy file (JSON): save writes it, load creates a new handle from it (logged to the
- * context's log callback). */
-SURGEON_API surgeon_status surgeon_prunenet_save(const surgeon_prunenet* policy, const char* path);
+/* Policy file (JSON): save writes it, load creates a new handle from it (both logged to
+ * the context's log callback). path: borrowed. */
+SURGEON_API surgeon_status surgeon_prunenet_save(const surgeon_context* ctx,
+                                                 const surgeon_prunenet* policy,
+                                                 const char* path);
 SURGEON_API surgeon_status surgeon_prunenet_load(surgeon_prunenet** out, const surgeon_context* ctx,
                                                  const char* path);
 

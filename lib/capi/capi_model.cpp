@@ -113,13 +113,16 @@ surgeon_status surgeon_model_get_config(const surgeon_model* model, surgeon_mode
     });
 }
 
-surgeon_status surgeon_model_set_tokenizer(surgeon_model* model, const char* path) {
+surgeon_status surgeon_model_set_tokenizer(const surgeon_context* ctx, surgeon_model* model, const char* path) {
     SURGEON_GUARD({
         surgeon_model& h = deref(model, "model");
         require_text(path, "path");
+        const ContextPtr c = context_of(ctx);
         sm::Tokenizer tok = sm::Tokenizer::load(path, h.model.config.vocab_size);
         h.tokenizer = std::move(tok);
         h.tokenizer_path = path;
+        c->log(SURGEON_LOG_INFO, std::string("loaded tokenizer '") + path + "' (vocabulary " +
+                                     std::to_string(h.model.config.vocab_size) + ")");
     });
 }
 
@@ -262,22 +265,60 @@ surgeon_status surgeon_model_set_linear(surgeon_model* model, int64_t block, con
     });
 }
 
-surgeon_status surgeon_model_generate(const surgeon_model* model, const char* prompt, int64_t steps,
-                                      double temperature, uint64_t seed, char* buf, size_t cap, size_t* needed) {
+surgeon_status surgeon_generate_options_new(surgeon_generate_options** out) { return new_handle(__func__, out); }
+
+void surgeon_generate_options_free(surgeon_generate_options* opts) { release(opts); }
+
+surgeon_status surgeon_generate_options_set_steps(surgeon_generate_options* opts, int64_t steps) {
+    SURGEON_GUARD({
+        auto& o = deref(opts, "opts");
+        require_arg(steps >= 1, "steps must be >= 1, got " + std::to_string(steps));
+        o.steps = steps;
+    });
+}
+
+surgeon_status surgeon_generate_options_set_temperature(surgeon_generate_options* opts, double temperature) {
+    SURGEON_GUARD({
+        auto& o = deref(opts, "opts");
+        require_arg(std::isfinite(temperature) && temperature >= 0.0,
+                    "temperature must be finite and >= 0, got " + std::to_string(temperature));
+        o.temperature = temperature;
+    });
+}
+
+surgeon_status surgeon_generate_options_set_seed(surgeon_generate_options* opts, uint64_t seed) {
+    SURGEON_GUARD({ deref(opts, "opts").seed = seed; });
+}
+
+surgeon_status surgeon_generate_options_get_steps(const surgeon_generate_options* opts, int64_t* out) {
+    SURGEON_GUARD({ get_into(opts, "opts", out, [](const surgeon_generate_options& o) { return o.steps; }); });
+}
+
+surgeon_status surgeon_generate_options_get_temperature(const surgeon_generate_options* opts, double* out) {
+    SURGEON_GUARD({ get_into(opts, "opts", out, [](const surgeon_generate_options& o) { return o.temperature; }); });
+}
+
+surgeon_status surgeon_generate_options_get_seed(const surgeon_generate_options* opts, uint64_t* out) {
+    SURGEON_GUARD({ get_into(opts, "opts", out, [](const surgeon_generate_options& o) { return o.seed; }); });
+}
+
+surgeon_status surgeon_model_generate(const surgeon_context* ctx, const surgeon_model* model, const char* prompt,
+                                      const surgeon_generate_options* opts, char* buf, size_t cap, size_t* needed) {
     SURGEON_GUARD({
         const surgeon_model& h = deref(model, "model");
         require_text(prompt, "prompt");
         require_not_null(needed, "needed");
         require_arg(buf != nullptr || cap == 0, "buf is NULL with cap " + std::to_string(cap));
-        require_arg(steps > 0, "steps must be positive");
-        require_arg(std::isfinite(temperature) && temperature >= 0.0, "temperature must be >= 0");
+        const surgeon_generate_options o = opts ? *opts : surgeon_generate_options{};
+        const ContextPtr c = context_of(ctx);
         const sm::Tokenizer& tok = tokenizer_of(h);
         sm::SamplingOptions sampling;
-        sampling.temperature = static_cast<float>(temperature);
-        sampling.seed = seed;
+        sampling.temperature = static_cast<float>(o.temperature);
+        sampling.seed = o.seed;
         const std::vector<int> start = tok.encode(prompt, true);
         std::string text = tok.decode(start);
-        sm::generate(backend_for(*default_context()), h.model, start, steps, sampling, [&](int prev, int token) { text += tok.decode(prev, token); });
+        sm::generate(backend_for(*c), h.model, start, o.steps, sampling,
+                     [&](int prev, int token) { text += tok.decode(prev, token); });
         write_text(text, buf, cap, needed);
     });
 }

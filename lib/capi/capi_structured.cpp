@@ -168,11 +168,13 @@ surgeon_status surgeon_prunenet_train_ffn(surgeon_prunenet** out, const surgeon_
     });
 }
 
-surgeon_status surgeon_prunenet_save(const surgeon_prunenet* policy, const char* path) {
+surgeon_status surgeon_prunenet_save(const surgeon_context* ctx, const surgeon_prunenet* policy, const char* path) {
     SURGEON_GUARD({
         const auto& p = deref(policy, "policy");
         require_not_null(path, "path");
         p.policy.save(path);
+        context_of(ctx)->log(SURGEON_LOG_INFO, std::string("saved PruneNet policy '") + path + "' for hidden size " +
+                                                   std::to_string(p.policy.dim()));
     });
 }
 

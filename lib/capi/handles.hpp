@@ -39,6 +39,11 @@ struct surgeon_solver_options {
     double percdamp = 0.01;
     int64_t block_size = 128;
 };
+struct surgeon_generate_options {
+    int64_t steps = 256;
+    double temperature = 0.0;
+    uint64_t seed = 42;
+};
 struct surgeon_prune_options {
     surgeon::PruneOptions opt{0.5, 0, 0, SURGEON_MASK_SCOPE_BLOCK};
     std::optional<surgeon_quantizer> quantizer;

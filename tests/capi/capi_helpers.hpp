@@ -33,6 +33,8 @@ using PruneOptionsPtr = std::unique_ptr<surgeon_prune_options,
                                         Deleter<surgeon_prune_options, surgeon_prune_options_free>>;
 using PruneResultPtr = std::unique_ptr<surgeon_prune_result,
                                        Deleter<surgeon_prune_result, surgeon_prune_result_free>>;
+using GenerateOptionsPtr = std::unique_ptr<surgeon_generate_options,
+                                          Deleter<surgeon_generate_options, surgeon_generate_options_free>>;
 
 using ModelPtr = std::unique_ptr<surgeon_model, Deleter<surgeon_model, surgeon_model_free>>;
 
@@ -173,6 +175,32 @@ inline bool starts_with(const std::string& s, const std::string& prefix) {
 inline std::string last_error() { return surgeon_last_error(); }
 
 // A model file or directory; by default the bundled stories260K.
+// Lines of a context's log callback.
+struct LogRecord {
+    std::vector<std::pair<surgeon_log_level, std::string>> lines;
+    int warnings() const {
+        int n = 0;
+        for (const auto& l : lines) n += l.first == SURGEON_LOG_WARNING;
+        return n;
+    }
+    bool has(surgeon_log_level level, const std::string& part) const {
+        for (const auto& l : lines)
+            if (l.first == level && l.second.find(part) != std::string::npos) return true;
+        return false;
+    }
+};
+
+inline void record_log(void* user, surgeon_log_level level, const char* message) {
+    static_cast<LogRecord*>(user)->lines.emplace_back(level, message);
+}
+
+inline ContextPtr logging_context(LogRecord& log) {
+    surgeon_context* ctx = nullptr;
+    EXPECT_EQ(surgeon_context_new(&ctx), SURGEON_OK);
+    EXPECT_EQ(surgeon_context_set_log(ctx, record_log, &log), SURGEON_OK);
+    return ContextPtr(ctx);
+}
+
 inline ModelPtr load_model(const std::string& path = std::string(SURGEON_SAMPLES_DATA_DIR) + "/stories260K.bin") {
     surgeon_model* m = nullptr;
     EXPECT_EQ(surgeon_model_load(&m, nullptr, path.c_str()), SURGEON_OK) << surgeon_last_error();

@@ -56,9 +56,14 @@ TEST(CapiBuffers, ModelEncodeGenerateReport) {
     EXPECT_EQ(ids[0], 1);  // BOS
 
     // Text: bytes including the NUL; the same seed gives the same text on every call.
+    surgeon_generate_options* raw = nullptr;
+    CAPI_OK(surgeon_generate_options_new(&raw));
+    GenerateOptionsPtr sampled(raw);
+    CAPI_OK(surgeon_generate_options_set_steps(sampled.get(), 12));
+    CAPI_OK(surgeon_generate_options_set_temperature(sampled.get(), 0.8));
     const std::vector<char> text = check_convention<char>(
         [&](char* buf, size_t cap, size_t* needed) {
-            return surgeon_model_generate(m.get(), "Once", 12, 0.8, 42, buf, cap, needed);
+            return surgeon_model_generate(nullptr, m.get(), "Once", sampled.get(), buf, cap, needed);
         },
         'x', "generate");
     ASSERT_FALSE(text.empty());

@@ -50,6 +50,7 @@ TEST(CapiCore, EveryFreeAcceptsNull) {
     surgeon_solver_options_free(nullptr);
     surgeon_prune_options_free(nullptr);
     surgeon_prune_result_free(nullptr);
+    surgeon_generate_options_free(nullptr);
     surgeon_mixed_options_free(nullptr);
     surgeon_importance_free(nullptr);
     surgeon_model_free(nullptr);
@@ -106,26 +107,6 @@ TEST(CapiCore, LastErrorIsThreadLocal) {
     EXPECT_TRUE(starts_with(a_before, "surgeon_quantizer_new: ")) << a_before;
     EXPECT_TRUE(starts_with(b_message, "surgeon_mask_new: ")) << b_message;
     EXPECT_EQ(a_after, a_before);
-}
-
-struct LogRecord {
-    std::vector<std::pair<surgeon_log_level, std::string>> lines;
-    int warnings() const {
-        int n = 0;
-        for (const auto& l : lines) n += l.first == SURGEON_LOG_WARNING;
-        return n;
-    }
-};
-
-void record_log(void* user, surgeon_log_level level, const char* message) {
-    static_cast<LogRecord*>(user)->lines.emplace_back(level, message);
-}
-
-ContextPtr logging_context(LogRecord& log) {
-    surgeon_context* ctx = nullptr;
-    EXPECT_EQ(surgeon_context_new(&ctx), SURGEON_OK);
-    EXPECT_EQ(surgeon_context_set_log(ctx, record_log, &log), SURGEON_OK);
-    return ContextPtr(ctx);
 }
 
 // Indefinite with a positive diagonal: eigenvalues 1 ± 40 for each 2 × 2 block. Damping

@@ -1,6 +1,7 @@
 // The whole-model C API on the bundled stories260K: load, tokenizer, perplexity against the
 // data's SOURCES.md, compression through a recipe, save/reload, weights in and out, and
 // the error contract (bad input leaves the model unchanged).
+#include <stdio.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -95,16 +96,89 @@ TEST(ModelApi, ConfigTokenizerAndPerplexityMatchSources) {
     EXPECT_DOUBLE_EQ(w.nll, wt.nll);
 }
 
-TEST(ModelApi, GreedyGenerationMatchesSources) {
-    ModelPtr m = load();
+// Generated text through a size query and an exact buffer.
+std::string generated(const surgeon_context* ctx, const surgeon_model* m, const char* prompt,
+                      const surgeon_generate_options* opts) {
     size_t length = 0;
-    CAPI_OK(surgeon_model_generate(m.get(), "", 40, 0.0, 0, nullptr, 0, &length));
+    EXPECT_EQ(surgeon_model_generate(ctx, m, prompt, opts, nullptr, 0, &length), SURGEON_OK) << surgeon_last_error();
     std::vector<char> out(length);
-    CAPI_OK(surgeon_model_generate(m.get(), "", 40, 0.0, 0, out.data(), out.size(), &length));
+    EXPECT_EQ(surgeon_model_generate(ctx, m, prompt, opts, out.data(), out.size(), &length), SURGEON_OK);
     EXPECT_EQ(length, out.size());
     EXPECT_EQ(out.back(), '\0');
-    EXPECT_EQ(std::string(out.data()).rfind("Once upon a time, there was a little girl named Lily.", 0), 0u)
-        << out.data();
+    return std::string(out.data());
+}
+
+GenerateOptionsPtr generate_options(int64_t steps, double temperature, uint64_t seed) {
+    surgeon_generate_options* o = nullptr;
+    EXPECT_EQ(surgeon_generate_options_new(&o), SURGEON_OK);
+    EXPECT_EQ(surgeon_generate_options_set_steps(o, steps), SURGEON_OK);
+    EXPECT_EQ(surgeon_generate_options_set_temperature(o, temperature), SURGEON_OK);
+    EXPECT_EQ(surgeon_generate_options_set_seed(o, seed), SURGEON_OK);
+    return GenerateOptionsPtr(o);
+}
+
+TEST(ModelApi, GreedyGenerationMatchesSources) {
+    ModelPtr m = load();
+    surgeon_context* raw = nullptr;
+    CAPI_OK(surgeon_context_new(&raw));
+    ContextPtr ctx(raw);
+    CAPI_OK(surgeon_context_set_threads(ctx.get(), 2));
+    const GenerateOptionsPtr greedy = generate_options(40, 0.0, 0);
+    const std::string text = generated(ctx.get(), m.get(), "", greedy.get());
+    EXPECT_EQ(text.rfind("Once upon a time, there was a little girl named Lily.", 0), 0u) << text;
+    // Greedy ignores the seed; the default context gives the same text.
+    EXPECT_EQ(generated(nullptr, m.get(), "", generate_options(40, 0.0, 99).get()), text);
+}
+
+TEST(ModelApi, SampledGenerationIsAFunctionOfTheSeed) {
+    ModelPtr m = load();
+    surgeon_context* raw = nullptr;
+    CAPI_OK(surgeon_context_new(&raw));
+    ContextPtr ctx(raw);
+    const std::string a = generated(ctx.get(), m.get(), "Once", generate_options(60, 1.0, 7).get());
+    EXPECT_EQ(generated(ctx.get(), m.get(), "Once", generate_options(60, 1.0, 7).get()), a);
+    EXPECT_EQ(generated(nullptr, m.get(), "Once", generate_options(60, 1.0, 7).get()), a);
+    EXPECT_NE(generated(ctx.get(), m.get(), "Once", generate_options(60, 1.0, 8).get()), a);
+    EXPECT_EQ(a.rfind("Once", 0), 0u) << a;
+}
+
+// NULL options are the defaults of `surgeon generate` (256 steps, greedy): the same text
+// as the command prints, which adds one newline.
+TEST(ModelApi, DefaultGenerationEqualsTheCommand) {
+    ModelPtr m = load();
+    const std::string text = generated(nullptr, m.get(), "", nullptr);
+    surgeon_generate_options* raw = nullptr;
+    CAPI_OK(surgeon_generate_options_new(&raw));
+    GenerateOptionsPtr defaults(raw);
+    EXPECT_EQ(generated(nullptr, m.get(), "", defaults.get()), text);
+
+    const std::string cmd = std::string("'") + SURGEON_CLI_BINARY + "' generate --model '" + kData + "/stories260K.bin'";
+    FILE* pipe = ::popen(cmd.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::string printed;
+    char chunk[4096];
+    for (size_t n; (n = std::fread(chunk, 1, sizeof chunk, pipe)) > 0;) printed.append(chunk, n);
+    ASSERT_EQ(::pclose(pipe), 0);
+    EXPECT_EQ(printed, text + "\n");
+    EXPECT_GT(text.size(), 200u);
+}
+
+TEST(ModelApi, SetTokenizerLogsThroughTheContext) {
+    ModelPtr m = load();
+    LogRecord log;
+    const ContextPtr ctx = logging_context(log);
+    const std::string path = kData + "/tok512.bin";
+    CAPI_OK(surgeon_model_set_tokenizer(ctx.get(), m.get(), path.c_str()));
+    EXPECT_TRUE(log.has(SURGEON_LOG_INFO, "loaded tokenizer '" + path + "'"));
+    CAPI_OK(surgeon_model_set_tokenizer(nullptr, m.get(), path.c_str()));
+    // A missing file leaves the tokenizer in place and logs nothing.
+    const size_t lines = log.lines.size();
+    EXPECT_NE(surgeon_model_set_tokenizer(ctx.get(), m.get(), (kData + "/missing.bin").c_str()), SURGEON_OK);
+    EXPECT_EQ(log.lines.size(), lines);
+    EXPECT_EQ(surgeon_model_set_tokenizer(ctx.get(), nullptr, path.c_str()), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(generated(ctx.get(), m.get(), "", generate_options(40, 0.0, 0).get())
+                  .rfind("Once upon a time, there was a little girl named Lily.", 0),
+              0u);
 }
 
 TEST(ModelApi, CompressSaveReloadGivesTheSamePerplexity) {

@@ -61,6 +61,51 @@ TEST(CapiOptions, SolverOptionsDefaultsAndCopy) {
     CAPI_OK(surgeon_solver_prune(c, w.data(), 4, 48, 0, prune_options(0.0, 2, 4).get(), nullptr));
 }
 
+TEST(CapiOptions, GenerateOptionsDefaultsSettersAndRefusedValues) {
+    surgeon_generate_options* raw = nullptr;
+    CAPI_OK(surgeon_generate_options_new(&raw));
+    GenerateOptionsPtr o(raw);
+    int64_t steps = -1;
+    double temperature = -1;
+    uint64_t seed = 0;
+    const auto read = [&] {
+        CAPI_OK(surgeon_generate_options_get_steps(o.get(), &steps));
+        CAPI_OK(surgeon_generate_options_get_temperature(o.get(), &temperature));
+        CAPI_OK(surgeon_generate_options_get_seed(o.get(), &seed));
+    };
+    read();
+    EXPECT_EQ(steps, 256);  // the defaults of `surgeon generate`
+    EXPECT_EQ(temperature, 0.0);
+    EXPECT_EQ(seed, 42u);
+
+    CAPI_OK(surgeon_generate_options_set_steps(o.get(), 1));
+    CAPI_OK(surgeon_generate_options_set_temperature(o.get(), 0.7));
+    CAPI_OK(surgeon_generate_options_set_seed(o.get(), std::numeric_limits<uint64_t>::max()));
+    read();
+    EXPECT_EQ(steps, 1);
+    EXPECT_EQ(temperature, 0.7);
+    EXPECT_EQ(seed, std::numeric_limits<uint64_t>::max());
+
+    // Refused values leave the object as it was.
+    EXPECT_EQ(surgeon_generate_options_set_steps(o.get(), 0), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_generate_options_set_steps(o.get(), -5), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_generate_options_set_temperature(o.get(), -0.1), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_generate_options_set_temperature(o.get(), kNaN), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_generate_options_set_temperature(o.get(), std::numeric_limits<double>::infinity()),
+              SURGEON_ERR_INVALID_ARGUMENT);
+    read();
+    EXPECT_EQ(steps, 1);
+    EXPECT_EQ(temperature, 0.7);
+    EXPECT_EQ(seed, std::numeric_limits<uint64_t>::max());
+
+    // NULL handles and outputs.
+    EXPECT_EQ(surgeon_generate_options_new(nullptr), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_generate_options_set_steps(nullptr, 4), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_generate_options_set_seed(nullptr, 4), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_generate_options_get_steps(o.get(), nullptr), SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(surgeon_generate_options_get_temperature(nullptr, &temperature), SURGEON_ERR_INVALID_ARGUMENT);
+}
+
 TEST(CapiOptions, PruneOptionsDefaultsAndRefusedValues) {
     surgeon_prune_options* raw = nullptr;
     CAPI_OK(surgeon_prune_options_new(&raw));

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "surgeon/surgeon.h"
+#include "capi_helpers.hpp"
 
 namespace {
 
@@ -130,7 +130,10 @@ TEST(StructuredCapi, PrunenetTrainSaveLoadSelect) {
     EXPECT_EQ(n1, 10u);
 
     const std::string path = ::testing::TempDir() + "capi_policy.json";
-    ASSERT_EQ(surgeon_prunenet_save(p, path.c_str()), SURGEON_OK);
+    capi_test::LogRecord log;
+    const capi_test::ContextPtr ctx = capi_test::logging_context(log);
+    ASSERT_EQ(surgeon_prunenet_save(ctx.get(), p, path.c_str()), SURGEON_OK);
+    EXPECT_TRUE(log.has(SURGEON_LOG_INFO, "saved PruneNet policy '" + path + "'"));
     surgeon_prunenet* r = nullptr;
     ASSERT_EQ(surgeon_prunenet_load(&r, nullptr, path.c_str()), SURGEON_OK);
     int64_t dim = 0;

@@ -911,6 +911,7 @@ extern "C" {
 }
 extern "C" {
     pub fn surgeon_model_set_tokenizer(
+        ctx: *const surgeon_context,
         model: *mut surgeon_model,
         path: *const ::std::os::raw::c_char,
     ) -> surgeon_status;
@@ -1010,13 +1011,59 @@ extern "C" {
         cols: i64,
     ) -> surgeon_status;
 }
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct surgeon_generate_options {
+    _unused: [u8; 0],
+}
+extern "C" {
+    pub fn surgeon_generate_options_new(out: *mut *mut surgeon_generate_options) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_generate_options_free(opts: *mut surgeon_generate_options);
+}
+extern "C" {
+    pub fn surgeon_generate_options_set_steps(
+        opts: *mut surgeon_generate_options,
+        steps: i64,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_generate_options_set_temperature(
+        opts: *mut surgeon_generate_options,
+        temperature: f64,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_generate_options_set_seed(
+        opts: *mut surgeon_generate_options,
+        seed: u64,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_generate_options_get_steps(
+        opts: *const surgeon_generate_options,
+        out: *mut i64,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_generate_options_get_temperature(
+        opts: *const surgeon_generate_options,
+        out: *mut f64,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_generate_options_get_seed(
+        opts: *const surgeon_generate_options,
+        out: *mut u64,
+    ) -> surgeon_status;
+}
 extern "C" {
     pub fn surgeon_model_generate(
+        ctx: *const surgeon_context,
         model: *const surgeon_model,
         prompt: *const ::std::os::raw::c_char,
-        steps: i64,
-        temperature: f64,
-        seed: u64,
+        opts: *const surgeon_generate_options,
         buf: *mut ::std::os::raw::c_char,
         cap: usize,
         needed: *mut usize,
@@ -1663,6 +1710,7 @@ extern "C" {
 }
 extern "C" {
     pub fn surgeon_prunenet_save(
+        ctx: *const surgeon_context,
         policy: *const surgeon_prunenet,
         path: *const ::std::os::raw::c_char,
     ) -> surgeon_status;

@@ -47,6 +47,7 @@ free_with! {
     surgeon_prune_result => surgeon_prune_result_free,
     surgeon_mixed_options => surgeon_mixed_options_free,
     surgeon_structured_options => surgeon_structured_options_free,
+    surgeon_generate_options => surgeon_generate_options_free,
 }
 
 /// An owned, non-NULL C handle, freed once on drop.

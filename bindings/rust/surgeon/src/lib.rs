@@ -56,7 +56,7 @@ pub use baselines::{prune_magnitude, prune_wanda, quantize_rtn, reconstruction_e
 pub use context::{Context, ContextBuilder, LogLevel};
 pub use error::{Error, Result, Status};
 pub use handle::Binding;
-pub use model::{EvalMode, Model, ModelConfig, Perplexity};
+pub use model::{EvalMode, GenerateOptions, Model, ModelConfig, Perplexity};
 pub use hessian::{ActivationStats, Hessian, HessianAdder};
 pub use mask::Mask;
 pub use mixed::{

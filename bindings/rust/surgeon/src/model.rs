@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::context::Context;
 use crate::error::{check, error, expect_ok, Result, Status};
-use crate::handle::{binding, read_buffer, read_text, Binding, Handle};
+use crate::handle::{binding, getters, options_type, read_buffer, read_text, setters, Binding, Handle};
 use crate::hessian::c_path;
 use crate::structured::StructuredOptions;
 use crate::sys;
@@ -65,6 +65,14 @@ impl Model {
         let path = c_path("surgeon_model_load", path.as_ref())?;
         // SAFETY: path is NUL-terminated; out is a valid out pointer.
         Ok(Model { raw: Handle::new(|out| unsafe { sys::surgeon_model_load(out, ctx.as_raw(), path.as_ptr()) })? })
+    }
+
+    /// Loads (or replaces) the llama2.c tokenizer; its vocabulary must match the model's.
+    /// What was loaded goes to the context's log callback.
+    pub fn set_tokenizer<P: AsRef<Path>>(&mut self, ctx: &Context, path: P) -> Result<()> {
+        let path = c_path("surgeon_model_set_tokenizer", path.as_ref())?;
+        // SAFETY: exclusive borrow; path NUL-terminated.
+        check(unsafe { sys::surgeon_model_set_tokenizer(ctx.as_raw(), self.raw.as_ptr(), path.as_ptr()) })
     }
 
     /// A deep copy (weights and tokenizer).
@@ -192,15 +200,16 @@ impl Model {
         })
     }
 
-    /// Continues `prompt` for up to `steps` positions, greedily when `temperature` is 0.
-    pub fn generate(&self, prompt: &str, steps: usize, temperature: f64, seed: u64) -> Result<String> {
+    /// Continues `prompt` with the options on the context's backend. The text is a
+    /// function of the model, prompt and options.
+    pub fn generate(&self, ctx: &Context, prompt: &str, options: &GenerateOptions) -> Result<String> {
         const F: &str = "surgeon_model_generate";
         let prompt = c_text(F, "prompt", prompt)?;
-        let steps = i64_of(F, "steps", steps)?;
-        // SAFETY: const call; prompt NUL-terminated; buf holds cap bytes. The text is a
-        // function of the arguments, so the sized second call gets it.
+        // SAFETY: const call; prompt NUL-terminated; buf holds cap bytes; the options are
+        // only read. The text is a function of the inputs, so the sized second call gets it.
         read_text(F, |buf, cap, needed| unsafe {
-            sys::surgeon_model_generate(self.raw.as_ptr(), prompt.as_ptr(), steps, temperature, seed, buf, cap, needed)
+            sys::surgeon_model_generate(ctx.as_raw(), self.raw.as_ptr(), prompt.as_ptr(), options.as_raw(), buf, cap,
+                                        needed)
         })
     }
 
@@ -214,5 +223,30 @@ impl Model {
         // SAFETY: exclusive borrow; the options are only read.
         check(unsafe { sys::surgeon_model_prune_structured(ctx.as_raw(), self.raw.as_ptr(), options.as_raw()) })?;
         self.report()
+    }
+}
+
+options_type! {
+    /// Options of [`Model::generate`] (surgeon_generate_options). Defaults (those of
+    /// `surgeon generate`): 256 steps, temperature 0 (greedy), seed 42.
+    GenerateOptions => surgeon_generate_options, surgeon_generate_options_new
+}
+
+impl GenerateOptions {
+
+    setters! {
+        /// Positions to run, prompt included (>= 1).
+        fn set_steps(steps: usize) => surgeon_generate_options_set_steps(
+            i64_of("surgeon_generate_options_set_steps", "steps", steps)?);
+        /// 0: greedy; > 0 samples (finite).
+        fn set_temperature(temperature: f64) => surgeon_generate_options_set_temperature(temperature);
+        /// The sampler's seed (unused when greedy).
+        fn set_seed(seed: u64) => surgeon_generate_options_set_seed(seed);
+    }
+
+    getters! {
+        fn steps() -> usize = surgeon_generate_options_get_steps(i64);
+        fn temperature() -> f64 = surgeon_generate_options_get_temperature(f64);
+        fn seed() -> u64 = surgeon_generate_options_get_seed(u64);
     }
 }

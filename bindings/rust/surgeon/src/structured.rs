@@ -336,11 +336,11 @@ impl PruneNet {
         Ok(PruneNet { raw, dim: d as usize })
     }
 
-    /// Writes the policy (JSON).
-    pub fn save<P: AsRef<Path>>(&self, path: P) -> Result<()> {
+    /// Writes the policy (JSON); what was written goes to the context's log callback.
+    pub fn save<P: AsRef<Path>>(&self, ctx: &Context, path: P) -> Result<()> {
         let path = c_path("surgeon_prunenet_save", path.as_ref())?;
         // SAFETY: const call; path is NUL-terminated.
-        check(unsafe { sys::surgeon_prunenet_save(self.raw.as_ptr(), path.as_ptr()) })
+        check(unsafe { sys::surgeon_prunenet_save(ctx.as_raw(), self.raw.as_ptr(), path.as_ptr()) })
     }
 
     /// The hidden size the policy applies to.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 mod common;
 
 use common::expect_error;
-use surgeon::{ffn_select, Context, EvalMode, Ffn, FfnMethod, Model, ModelConfig, PruneNet, PruneNetOptions, Status, StructuredOptions};
+use surgeon::{ffn_select, Context, EvalMode, Ffn, FfnMethod, GenerateOptions, Model, ModelConfig, PruneNet, PruneNetOptions, Status, StructuredOptions};
 
 fn data() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../samples/data")
@@ -25,8 +25,36 @@ fn perplexity_encode_and_generate_match_the_sources() {
     let p = m.perplexity(&Context::default(), &text, EvalMode::Paragraphs, 0, Some(50), 0).unwrap();
     assert_eq!(p.tokens, 5055);
     assert!((p.nll - 1.3847).abs() < 1e-3, "nll {}", p.nll);
-    let story = m.generate("", 40, 0.0, 0).unwrap();
+    let ctx = Context::builder().threads(2).build().unwrap();
+    let story = m.generate(&ctx, "", GenerateOptions::new().unwrap().set_steps(40).unwrap()).unwrap();
     assert!(story.starts_with("Once upon a time, there was a little girl named Lily."), "{}", story);
+    // Sampling is a function of the options; the defaults are 256 greedy steps.
+    let mut sampled = GenerateOptions::new().unwrap();
+    sampled.set_steps(60).unwrap().set_temperature(1.0).unwrap().set_seed(7).unwrap();
+    let a = m.generate(&ctx, "Once", &sampled).unwrap();
+    assert_eq!(a, m.generate(&Context::default(), "Once", &sampled).unwrap());
+    assert!(a.starts_with("Once"), "{}", a);
+    let defaults = m.generate(&ctx, "", &GenerateOptions::new().unwrap()).unwrap();
+    assert!(defaults.starts_with(&story) && defaults.len() > story.len(), "{}", defaults);
+}
+
+#[test]
+fn generate_options_defaults_and_refused_values() {
+    let mut o = GenerateOptions::new().unwrap();
+    assert_eq!((o.steps(), o.temperature(), o.seed()), (256, 0.0, 42));
+    o.set_steps(12).unwrap().set_temperature(0.5).unwrap().set_seed(u64::MAX).unwrap();
+    expect_error(o.set_steps(0), Status::InvalidArgument, "surgeon_generate_options_set_steps");
+    expect_error(o.set_temperature(-1.0), Status::InvalidArgument, "surgeon_generate_options_set_temperature");
+    expect_error(o.set_temperature(f64::NAN), Status::InvalidArgument, "surgeon_generate_options_set_temperature");
+    assert_eq!((o.steps(), o.temperature(), o.seed()), (12, 0.5, u64::MAX));
+}
+
+#[test]
+fn set_tokenizer_replaces_or_refuses() {
+    let mut m = Model::load(&Context::default(), data().join("stories260K.bin")).unwrap();
+    m.set_tokenizer(&Context::default(), data().join("tok512.bin")).unwrap();
+    assert_eq!(&m.encode("Once", true).unwrap()[..1], &[1]);
+    expect_error(m.set_tokenizer(&Context::default(), "/nonexistent/tokenizer.bin"), Status::Io, "surgeon_model_set_tokenizer");
 }
 
 #[test]

@@ -223,7 +223,7 @@ fn prunenet_trains_and_round_trips_through_a_file() {
     }
 
     let path = temp_path("policy.json");
-    policy.save(&path).unwrap();
+    policy.save(&ctx, &path).unwrap();
     let loaded = PruneNet::load(&ctx, &path).unwrap();
     assert_eq!(loaded.dim(), dim);
     for ffn in &ffns {
@@ -235,7 +235,7 @@ fn prunenet_trains_and_round_trips_through_a_file() {
     expect_error(PruneNet::load(&ctx, &path), Status::Io, "surgeon_prunenet_load");
     std::fs::remove_file(&path).unwrap();
     expect_error(PruneNet::load(&ctx, "/nonexistent/policy.json"), Status::Io, "surgeon_prunenet_load");
-    expect_error(policy.save("/nonexistent/dir/policy.json"), Status::Io, "surgeon_prunenet_save");
+    expect_error(policy.save(&ctx, "/nonexistent/dir/policy.json"), Status::Io, "surgeon_prunenet_save");
 
     // A policy for another hidden size refuses the block.
     let untrained = PruneNet::new(8, 4, 1).unwrap();

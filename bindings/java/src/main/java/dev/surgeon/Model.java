@@ -63,10 +63,10 @@ public final class Model extends NativeHandle {
         }
     }
 
-    /** Loads (or replaces) the llama2.c tokenizer. */
-    public void setTokenizer(Path path) {
+    /** Loads (or replaces) the llama2.c tokenizer (logged to ctx's log callback; ctx nullable). */
+    public void setTokenizer(Context ctx, Path path) {
         String p = Hessian.cPath("surgeon_model_set_tokenizer", path);
-        call(a -> surgeon.surgeon_model_set_tokenizer(a, p));
+        alive(() -> surgeon.surgeon_model_set_tokenizer(Context.raw(ctx), address(), p), this, ctx);
     }
 
     /** Token ids of text, with BOS first when bos. */
@@ -170,12 +170,13 @@ public final class Model extends NativeHandle {
     }
 
     /**
-     * Continues prompt for up to steps positions; greedy when temperature is 0 (deterministic
-     * for a seed: the size query and the fill give the same text).
+     * Continues prompt with opts (null: the defaults) on ctx's backend (ctx nullable);
+     * deterministic for the options: the size query and the fill give the same text.
      */
-    public String generate(String prompt, long steps, double temperature, long seed) {
+    public String generate(Context ctx, String prompt, GenerateOptions opts) {
         Checks.notNull("surgeon_model_generate", "prompt", prompt);
-        return get(a -> Sized.text((buf, cap, needed) -> surgeon.surgeon_model_generate(a, prompt, steps, temperature, seed, buf, cap,
-                                                                                        needed)));
+        return alive(() -> Sized.text((buf, cap, needed) -> surgeon.surgeon_model_generate(Context.raw(ctx), address(), prompt,
+                                                                                          addressOf(opts), buf, cap, needed)),
+                     this, ctx, opts);
     }
 }

@@ -80,10 +80,10 @@ public final class PruneNet extends NativeHandle {
         return dim;
     }
 
-    /** Writes the policy file (JSON). */
-    public void save(Path path) {
+    /** Writes the policy file (JSON), logged to ctx's log callback (ctx nullable). */
+    public void save(Context ctx, Path path) {
         String p = Hessian.cPath("surgeon_prunenet_save", path);
-        call(a -> surgeon.surgeon_prunenet_save(a, p));
+        alive(() -> surgeon.surgeon_prunenet_save(Context.raw(ctx), address(), p), this, ctx);
     }
 
     /**

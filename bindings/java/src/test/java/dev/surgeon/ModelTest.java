@@ -36,8 +36,34 @@ class ModelTest {
             Model.Perplexity p = m.perplexity(null, text(), Model.EvalMode.PARAGRAPHS, 0, 50, 0);
             assertEquals(5055, p.tokens());
             assertEquals(1.3847, p.nll(), 1e-3);
-            String story = m.generate("", 40, 0.0, 0);
-            assertTrue(story.startsWith("Once upon a time, there was a little girl named Lily."), story);
+            try (Context ctx = Context.builder().threads(2).build(); GenerateOptions greedy = new GenerateOptions().steps(40)) {
+                String story = m.generate(ctx, "", greedy);
+                assertTrue(story.startsWith("Once upon a time, there was a little girl named Lily."), story);
+                // Sampling is a function of the options; null options are the defaults (256 steps, greedy).
+                try (GenerateOptions sampled = new GenerateOptions().steps(60).temperature(1.0).seed(7)) {
+                    String a = m.generate(ctx, "Once", sampled);
+                    assertEquals(a, m.generate(null, "Once", sampled));
+                    assertTrue(a.startsWith("Once"), a);
+                }
+                String defaults = m.generate(null, "", null);
+                assertTrue(defaults.startsWith(story) && defaults.length() > story.length(), defaults);
+            }
+        }
+    }
+
+    @Test
+    void generateOptions() {
+        try (GenerateOptions o = new GenerateOptions()) {
+            assertEquals(256, o.steps());
+            assertEquals(0.0, o.temperature());
+            assertEquals(42, o.seed());
+            o.steps(12).temperature(0.5).seed(-1);
+            expect(Status.INVALID_ARGUMENT, "surgeon_generate_options_set_steps", () -> o.steps(0));
+            expect(Status.INVALID_ARGUMENT, "surgeon_generate_options_set_temperature", () -> o.temperature(-1));
+            expect(Status.INVALID_ARGUMENT, "surgeon_generate_options_set_temperature", () -> o.temperature(Double.NaN));
+            assertEquals(12, o.steps(), "a refused setting leaves the options unchanged");
+            assertEquals(0.5, o.temperature());
+            assertEquals(-1, o.seed()); // 2^64 - 1
         }
     }
 

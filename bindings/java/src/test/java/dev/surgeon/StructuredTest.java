@@ -165,7 +165,7 @@ class StructuredTest {
             }
             assertFalse(Arrays.equals(scores, fresh.scores(blocks.get(0))), "training changed nothing");
 
-            p.save(file);
+            p.save(null, file);
             Object format = MiniJson.object(Files.readString(file)).get("format");
             assertEquals("surgeon-prunenet-policy", format);
             try (PruneNet loaded = PruneNet.load(null, file)) {
@@ -181,7 +181,7 @@ class StructuredTest {
             expect(Status.INVALID_ARGUMENT, "surgeon_prunenet_scores", () -> p.scores(noDown));
             Ffn shortDown = new Ffn(blocks.get(0).gate(), blocks.get(0).up(), new float[dim], hidden, dim);
             expect(Status.SHAPE, "surgeon_prunenet_scores", () -> p.scores(shortDown));
-            expect(Status.IO, "surgeon_prunenet_save", () -> p.save(Path.of("/nonexistent/dir/policy.json")));
+            expect(Status.IO, "surgeon_prunenet_save", () -> p.save(null, Path.of("/nonexistent/dir/policy.json")));
         }
         expect(Status.IO, "surgeon_prunenet_load", () -> PruneNet.load(null, tmp.resolve("missing.json")));
         String text = Files.readString(file);
