@@ -4,6 +4,7 @@
 
 #include "capi/guard.hpp"
 #include "capi/handles.hpp"
+#include "core/checks.hpp"
 
 using namespace surgeon;
 using namespace surgeon::capi;
@@ -50,15 +51,13 @@ const char* surgeon_version(void) {
 
 int surgeon_version_number(void) { return SURGEON_VERSION_NUMBER; }
 
-surgeon_status surgeon_context_new(surgeon_context** out) { return new_handle(__func__, out); }
+SURGEON_DEFAULT_HANDLE(surgeon_context)
 
-void surgeon_context_free(surgeon_context* ctx) { release(ctx); }
 
 surgeon_status surgeon_context_set_threads(surgeon_context* ctx, int threads) {
     SURGEON_GUARD({
-        auto& c = deref(ctx, "ctx");
-        require_arg(threads >= 0, "threads must be >= 0, got " + std::to_string(threads));
-        c.impl->threads = threads;
+        require_at_least(threads, 0, "threads");
+        deref(ctx, "ctx").impl->threads = threads;
     });
 }
 

@@ -57,9 +57,8 @@ nlohmann::ordered_json report_json(const structured::PruneOptions& o, const stru
 
 extern "C" {
 
-surgeon_status surgeon_structured_options_new(surgeon_structured_options** out) { return new_handle(__func__, out); }
+SURGEON_DEFAULT_HANDLE(surgeon_structured_options)
 
-void surgeon_structured_options_free(surgeon_structured_options* opts) { release(opts); }
 
 surgeon_status surgeon_structured_options_set_ratio(surgeon_structured_options* opts, double ratio) {
     SURGEON_GUARD({ set_fraction(opts, &structured::PruneOptions::ratio, ratio, "ratio"); });

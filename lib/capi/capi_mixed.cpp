@@ -143,9 +143,8 @@ surgeon_status surgeon_importance_signal_values(const surgeon_importance* imp,
     });
 }
 
-surgeon_status surgeon_mixed_options_new(surgeon_mixed_options** out) { return new_handle(__func__, out); }
+SURGEON_DEFAULT_HANDLE(surgeon_mixed_options)
 
-void surgeon_mixed_options_free(surgeon_mixed_options* opts) { release(opts); }
 
 surgeon_status surgeon_mixed_options_set_bits(surgeon_mixed_options* opts, const int32_t* options, int n_options) {
     SURGEON_GUARD({

@@ -265,24 +265,20 @@ surgeon_status surgeon_model_set_linear(surgeon_model* model, int64_t block, con
     });
 }
 
-surgeon_status surgeon_generate_options_new(surgeon_generate_options** out) { return new_handle(__func__, out); }
+SURGEON_DEFAULT_HANDLE(surgeon_generate_options)
 
-void surgeon_generate_options_free(surgeon_generate_options* opts) { release(opts); }
 
 surgeon_status surgeon_generate_options_set_steps(surgeon_generate_options* opts, int64_t steps) {
     SURGEON_GUARD({
-        auto& o = deref(opts, "opts");
-        require_arg(steps >= 1, "steps must be >= 1, got " + std::to_string(steps));
-        o.steps = steps;
+        require_at_least(steps, 1, "steps");
+        deref(opts, "opts").steps = steps;
     });
 }
 
 surgeon_status surgeon_generate_options_set_temperature(surgeon_generate_options* opts, double temperature) {
     SURGEON_GUARD({
-        auto& o = deref(opts, "opts");
-        require_arg(std::isfinite(temperature) && temperature >= 0.0,
-                    "temperature must be finite and >= 0, got " + std::to_string(temperature));
-        o.temperature = temperature;
+        require_finite_at_least(temperature, 0.0, "temperature");
+        deref(opts, "opts").temperature = temperature;
     });
 }
 

@@ -104,9 +104,8 @@ surgeon_status surgeon_quantizer_get_group_size(const surgeon_quantizer* q, int6
     SURGEON_GUARD({ get_into(q, "q", out, [](const surgeon_quantizer& h) { return h.cfg.group_size; }); });
 }
 
-surgeon_status surgeon_qresult_new(surgeon_qresult** out) { return new_handle(__func__, out); }
+SURGEON_DEFAULT_HANDLE(surgeon_qresult)
 
-void surgeon_qresult_free(surgeon_qresult* r) { release(r); }
 
 surgeon_status surgeon_qresult_shape(const surgeon_qresult* r, int64_t* rows, int64_t* cols,
                                      int64_t* groups, int* bits) {

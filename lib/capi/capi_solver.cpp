@@ -3,6 +3,7 @@
 
 #include "capi/guard.hpp"
 #include "capi/handles.hpp"
+#include "core/checks.hpp"
 #include "core/backend.hpp"
 #include "layer/prune/baselines.hpp"
 #include "layer/quant/rtn.hpp"
@@ -37,24 +38,20 @@ void on_copy(MatView w, Body&& body) {
 
 extern "C" {
 
-surgeon_status surgeon_solver_options_new(surgeon_solver_options** out) { return new_handle(__func__, out); }
+SURGEON_DEFAULT_HANDLE(surgeon_solver_options)
 
-void surgeon_solver_options_free(surgeon_solver_options* opts) { release(opts); }
 
 surgeon_status surgeon_solver_options_set_damping(surgeon_solver_options* opts, double percdamp) {
     SURGEON_GUARD({
-        auto& o = deref(opts, "opts");
-        require_arg(std::isfinite(percdamp) && percdamp >= 0.0,
-                    "percdamp must be finite and >= 0, got " + std::to_string(percdamp));
-        o.percdamp = percdamp;
+        require_finite_at_least(percdamp, 0.0, "percdamp");
+        deref(opts, "opts").percdamp = percdamp;
     });
 }
 
 surgeon_status surgeon_solver_options_set_block_size(surgeon_solver_options* opts, int64_t block_size) {
     SURGEON_GUARD({
-        auto& o = deref(opts, "opts");
-        require_arg(block_size >= 1, "block_size must be >= 1, got " + std::to_string(block_size));
-        o.block_size = block_size;
+        require_at_least(block_size, 1, "block_size");
+        deref(opts, "opts").block_size = block_size;
     });
 }
 
@@ -89,9 +86,8 @@ surgeon_status surgeon_solver_damping(surgeon_solver* s, double* out) {
     SURGEON_GUARD({ get_into(s, "s", out, [](const surgeon_solver& h) { return h.impl->damping(); }); });
 }
 
-surgeon_status surgeon_prune_options_new(surgeon_prune_options** out) { return new_handle(__func__, out); }
+SURGEON_DEFAULT_HANDLE(surgeon_prune_options)
 
-void surgeon_prune_options_free(surgeon_prune_options* opts) { release(opts); }
 
 surgeon_status surgeon_prune_options_set_sparsity(surgeon_prune_options* opts, double sparsity) {
     SURGEON_GUARD({
@@ -141,9 +137,8 @@ surgeon_status surgeon_prune_options_get_nm(const surgeon_prune_options* opts, i
     });
 }
 
-surgeon_status surgeon_prune_result_new(surgeon_prune_result** out) { return new_handle(__func__, out); }
+SURGEON_DEFAULT_HANDLE(surgeon_prune_result)
 
-void surgeon_prune_result_free(surgeon_prune_result* r) { release(r); }
 
 surgeon_status surgeon_prune_result_loss(const surgeon_prune_result* r, double* out) {
     SURGEON_GUARD({ get_into(r, "r", out, [](const surgeon_prune_result& res) { return res.loss; }); });

@@ -80,6 +80,11 @@ surgeon_status new_handle(const char* function, T** out) noexcept {
     });
 }
 
+// Defines surgeon_X_new (a handle at its defaults) and surgeon_X_free for handle type X.
+#define SURGEON_DEFAULT_HANDLE(X)                                                              \
+    surgeon_status X##_new(X** out) { return ::surgeon::capi::new_handle(#X "_new", out); } \
+    void X##_free(X* handle) { ::surgeon::capi::release(handle); }
+
 // A getter: *out = read(*handle).
 template <typename H, typename T, typename Read>
 void get_into(const H* handle, const char* what, T* out, Read read) {

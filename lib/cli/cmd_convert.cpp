@@ -10,16 +10,16 @@
 namespace surgeon::cli {
 namespace {
 
-constexpr const char* kConvertUsage =
-    "usage: surgeon convert --model IN --out OUT [--format hf|llama2c] [--dtype f32|f16|bf16]\n"
-    "\n"
-    "  --model IN     llama2.c .bin file, or Hugging Face Llama directory (config.json +\n"
-    "                 model.safetensors or sharded model.safetensors.index.json; GPTQ-packed\n"
-    "                 checkpoints are dequantized)\n"
-    "  --out OUT      output file (llama2c) or directory (hf)\n"
-    "  --format F     output format; default: the other one than the input's\n"
-    "  --dtype D      stored float type of HF output; default: the input's (f32 from llama2.c).\n"
-    "                 llama2.c output is always f32\n";
+constexpr const char* kConvertUsage = R"(usage: surgeon convert --model IN --out OUT [--format hf|llama2c] [--dtype f32|f16|bf16]
+
+  --model IN     llama2.c .bin file, or Hugging Face Llama directory (config.json +
+                 model.safetensors or sharded model.safetensors.index.json; GPTQ-packed
+                 checkpoints are dequantized)
+  --out OUT      output file (llama2c) or directory (hf)
+  --format F     output format; default: the other one than the input's
+  --dtype D      stored float type of HF output; default: the input's (f32 from llama2.c).
+                 llama2.c output is always f32
+)";
 
 int run_convert(const std::vector<std::string>& argv) {
     if (help_requested(argv, kConvertUsage)) return 0;

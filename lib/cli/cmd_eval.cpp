@@ -8,18 +8,18 @@
 namespace surgeon::cli {
 namespace {
 
-constexpr const char* kEvalUsage =
-    "usage: surgeon eval [--model M] [--text TEXT | --tokens FILE] [--range a:b]\n"
-    "                    [--mode paragraphs|windows] [--seq-len N] [--tokenizer FILE] [--threads T]\n"
-    "\n"
-    "  --model M       llama2.c .bin or Hugging Face directory (default: the bundled stories260K)\n"
-    "  --text TEXT     evaluation text (default: the bundled TinyStories validation sample)\n"
-    "  --tokens FILE   little-endian int32 token ids instead of text (windows mode)\n"
-    "  --range a:b     non-empty paragraphs (or windows) a..b-1 (default: all)\n"
-    "  --mode M        paragraphs: each \\n\\n-separated paragraph as [BOS] + tokens;\n"
-    "                  windows: the whole text, non-overlapping seq-len windows, no BOS\n"
-    "  --seq-len N     context length (default: the model's)\n"
-    "Prints one JSON line: sequences, tokens, nll, ppl, seconds.\n";
+constexpr const char* kEvalUsage = R"(usage: surgeon eval [--model M] [--text TEXT | --tokens FILE] [--range a:b]
+                    [--mode paragraphs|windows] [--seq-len N] [--tokenizer FILE] [--threads T]
+
+  --model M       llama2.c .bin or Hugging Face directory (default: the bundled stories260K)
+  --text TEXT     evaluation text (default: the bundled TinyStories validation sample)
+  --tokens FILE   little-endian int32 token ids instead of text (windows mode)
+  --range a:b     non-empty paragraphs (or windows) a..b-1 (default: all)
+  --mode M        paragraphs: each \n\n-separated paragraph as [BOS] + tokens;
+                  windows: the whole text, non-overlapping seq-len windows, no BOS
+  --seq-len N     context length (default: the model's)
+Prints one JSON line: sequences, tokens, nll, ppl, seconds.
+)";
 
 int run_eval(const std::vector<std::string>& argv) {
     if (help_requested(argv, kEvalUsage)) return 0;

@@ -10,14 +10,14 @@
 namespace surgeon::cli {
 namespace {
 
-constexpr const char* kGenerateUsage =
-    "usage: surgeon generate [--model M] [--prompt TEXT] [--steps N] [--temperature T]\n"
-    "                        [--top-p P] [--seed S] [--tokenizer FILE]\n"
-    "\n"
-    "  --model M        llama2.c .bin or Hugging Face directory (default: bundled stories260K)\n"
-    "  --prompt TEXT    text to continue (default: none, start from BOS)\n"
-    "  --steps N        positions to run, prompt included (default 256, at most the context)\n"
-    "  --temperature T  0 = greedy (default); > 0 samples, with nucleus --top-p (default 0.9)\n";
+constexpr const char* kGenerateUsage = R"(usage: surgeon generate [--model M] [--prompt TEXT] [--steps N] [--temperature T]
+                        [--top-p P] [--seed S] [--tokenizer FILE]
+
+  --model M        llama2.c .bin or Hugging Face directory (default: bundled stories260K)
+  --prompt TEXT    text to continue (default: none, start from BOS)
+  --steps N        positions to run, prompt included (default 256, at most the context)
+  --temperature T  0 = greedy (default); > 0 samples, with nucleus --top-p (default 0.9)
+)";
 
 int run_generate(const std::vector<std::string>& argv) {
     if (help_requested(argv, kGenerateUsage)) return 0;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <sstream>
 #include <string>
 
 #include "core/error.hpp"
@@ -25,6 +26,19 @@ inline void require_finite(const float* x, int64_t rows, int64_t cols, int64_t l
         fail(SURGEON_ERR_NUMERIC, std::string(what) + " has a non-finite value at row " +
                                       std::to_string(bad / (cols ? cols : 1)) + ", column " +
                                       std::to_string(bad % (cols ? cols : 1)));
+}
+
+// A finite value >= lo (an option such as damping, temperature or a ratio's lower end).
+inline void require_finite_at_least(double value, double lo, const char* what) {
+    if (std::isfinite(value) && value >= lo) return;
+    std::ostringstream message;
+    message << what << " must be finite and >= " << lo << ", got " << value;
+    fail(SURGEON_ERR_INVALID_ARGUMENT, message.str());
+}
+
+// An integer option >= lo (a count, a size, a thread number).
+inline void require_at_least(int64_t value, int64_t lo, const char* what) {
+    require_arg(value >= lo, std::string(what) + " must be >= " + std::to_string(lo) + ", got " + std::to_string(value));
 }
 
 inline void require_not_null(const void* p, const char* what) {
