@@ -14,7 +14,7 @@ endfunction()
 
 # BLAS and LAPACK: a private copy of Debian's OpenBLAS archive (libopenblas-pthread-dev,
 # which libopenblas-dev pulls in), linked into the library with its symbols hidden and set
-# to one thread once (core/backends/cpu), so it neither reads nor changes the host's BLAS
+# to one thread once (lib/backends/cpu), so it neither reads nor changes the host's BLAS
 # settings: the CPU backend parallelises over its own workers. (The serial flavour,
 # libopenblas-serial-dev, is not safe to call from several threads at once: its buffer
 # allocator races and products come out wrong.)
