@@ -74,7 +74,7 @@ TEST(Allocation, BudgetHitsTargetExactlyForManyOptionSets) {
                 bool has_step = false;
                 for (int a : opts)
                     for (int b : opts) has_step |= b == a + 1;
-                if (has_step) EXPECT_EQ(t, static_cast<int64_t>(std::floor(avg * rows + 1e-7)));
+                if (has_step) { EXPECT_EQ(t, static_cast<int64_t>(std::floor(avg * rows + 1e-7))); }
             }
         }
     }
@@ -85,7 +85,7 @@ TEST(Allocation, BudgetGivesMoreBitsToMoreImportantRows) {
     const auto bits = allocate_budget(imp, default_bit_options(), 4.0);
     for (size_t i = 0; i < imp.size(); ++i)
         for (size_t j = 0; j < imp.size(); j += 37)
-            if (imp[i] > imp[j]) EXPECT_GE(bits[i], bits[j]);
+            if (imp[i] > imp[j]) { EXPECT_GE(bits[i], bits[j]); }
 }
 
 TEST(Allocation, ExactDpMatchesBruteForce) {
@@ -148,7 +148,7 @@ TEST(Allocation, QuantileBinsHaveStatedFractions) {
     for (int b : {2, 3, 4, 6, 8}) EXPECT_EQ(count[b], 200) << b;
     for (size_t i = 0; i < imp.size(); ++i)
         for (size_t j = 0; j < imp.size(); j += 31)
-            if (imp[i] > imp[j]) EXPECT_GE(bits[i], bits[j]);
+            if (imp[i] > imp[j]) { EXPECT_GE(bits[i], bits[j]); }
 
     const int64_t m = 333;
     const auto imp2 = random_importance(m, 4);
@@ -300,7 +300,7 @@ TEST(GroupedBudget, LeavesNoAffordableStepAndChecksItsInput) {
         std::sort(sorted.begin(), sorted.end());
         for (int b : bits[g]) {
             const auto it = std::upper_bound(sorted.begin(), sorted.end(), b);
-            if (it != sorted.end()) EXPECT_GT((*it - b) * groups[g].weight, budget - used);
+            if (it != sorted.end()) { EXPECT_GT((*it - b) * groups[g].weight, budget - used); }
         }
     }
     EXPECT_THROW(solve_grouped_budget(groups, 40 * 3 * 2 + 20 * 5 - 1), Error);  // below the minimum

@@ -182,8 +182,9 @@ TEST(MixedRtn, PerRowWidthsAreUniformRtnRowByRow) {
         u.bits = b;
         surgeon::quantize_rtn(surgeon::Context(), uniform.view(), u, nullptr);
         for (int64_t r = 0; r < w.rows; ++r)
-            if (bits[r] == b)
+            if (bits[r] == b) {
                 for (int64_t c = 0; c < w.cols; ++c) ASSERT_EQ(mixed(r, c), uniform(r, c)) << r;
+            }
     }
     for (int64_t r = 0; r < w.rows; ++r)
         for (int64_t c0 = 0; c0 < w.cols; c0 += 8) {
