@@ -226,7 +226,7 @@ TEST(Engine, UpperCholeskyOfInverseMatchesDefinition) {
             double s = 0;
             for (int64_t k = 0; k < 50; ++k) s += static_cast<double>(utu(i, k)) * hm(k, j);
             EXPECT_NEAR(s, i == j ? 1.0 : 0.0, 2e-3);
-            if (j < i) EXPECT_EQ(u(i, j), 0.0f);
+            if (j < i) { EXPECT_EQ(u(i, j), 0.0f); }
         }
 }
 

@@ -112,7 +112,7 @@ TEST_P(FixtureTest, MatchesReferenceForEveryConfiguration) {
             }
             // Every pruned weight is exactly zero.
             for (size_t i = 0; i < out.mask.keep.size(); ++i)
-                if (!out.mask.keep[i]) ASSERT_EQ(out.w_hat.data[i], 0.0f);
+                if (!out.mask.keep[i]) { ASSERT_EQ(out.w_hat.data[i], 0.0f); }
         }
         if (out.quantized) expect_levels(out, o);
     }
