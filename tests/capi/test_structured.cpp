@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -13,18 +12,12 @@
 
 namespace {
 
-std::vector<float> randn(size_t n, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> g(0.0f, 1.0f);
-    std::vector<float> v(n);
-    for (float& x : v) x = g(rng);
-    return v;
-}
-
 constexpr int64_t kDim = 8, kHidden = 20;
 
 struct Ffn {
-    std::vector<float> gate = randn(kHidden * kDim, 1), up = randn(kHidden * kDim, 2), down = randn(kDim * kHidden, 3);
+    std::vector<float> gate = capi_test::random_matrix(kHidden, kDim, 1);
+    std::vector<float> up = capi_test::random_matrix(kHidden, kDim, 2);
+    std::vector<float> down = capi_test::random_matrix(kDim, kHidden, 3);
 };
 
 TEST(StructuredCapi, KsDistanceAndSingularValues) {
@@ -110,7 +103,7 @@ TEST(StructuredCapi, ScoreSelectSlice) {
 
 TEST(StructuredCapi, PrunenetTrainSaveLoadSelect) {
     Ffn a, b;
-    b.gate = randn(kHidden * kDim, 7);
+    b.gate = capi_test::random_matrix(kHidden, kDim, 7);
     const float* ffn[] = {a.gate.data(), a.up.data(), a.down.data(), b.gate.data(), b.up.data(), b.down.data()};
     const int64_t hidden[] = {kHidden, kHidden};
     surgeon_prunenet_options o;
