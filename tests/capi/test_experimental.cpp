@@ -23,8 +23,6 @@ using PolicyPtr = std::unique_ptr<surgeon_prunenet, Deleter<surgeon_prunenet, su
 
 const std::string kData = SURGEON_SAMPLES_DATA_DIR;
 
-ModelPtr load() { return load_model(); }
-ModelPtr load(const std::string& path) { return load_model(path); }
 
 OptionsPtr options(surgeon_ffn_method method, double ratio, double head_ratio = 0.0) {
     surgeon_structured_options* o = nullptr;
@@ -105,7 +103,7 @@ TEST(CapiExperimental, StructuredOptionsDefaultsAndRefusedValues) {
 // L2 at 25 %: every block keeps the 129 neurons surgeon_ffn_scores + surgeon_ffn_select
 // choose, sliced as surgeon_ffn_slice slices them.
 TEST(CapiExperimental, FfnSlicingMatchesTheLayerCalls) {
-    ModelPtr m = load();
+    ModelPtr m = load_model();
     const surgeon_model_config before = config_of(m.get());
     const double ppl_before = perplexity(m.get());
     std::vector<std::vector<float>> gate(5), up(5), down(5);
@@ -155,7 +153,7 @@ TEST(CapiExperimental, FfnSlicingMatchesTheLayerCalls) {
 // Half of the kv groups: 2 of 4 remain, with their 2 query heads each; the head size stays.
 // The model saves as a Hugging Face directory and loads back with the same perplexity.
 TEST(CapiExperimental, KvGroupRemoval) {
-    ModelPtr m = load();
+    ModelPtr m = load_model();
     CAPI_OK(surgeon_model_prune_structured(nullptr, m.get(), options(SURGEON_FFN_L2, 0.0, 0.5).get()));
     const surgeon_model_config c = config_of(m.get());
     EXPECT_EQ(c.n_kv_heads, 2);
@@ -183,7 +181,7 @@ TEST(CapiExperimental, KvGroupRemoval) {
     EXPECT_EQ(surgeon_model_save(nullptr, m.get(), (dir.string() + ".bin").c_str(), "llama2c", nullptr),
               SURGEON_ERR_UNSUPPORTED);
     CAPI_OK(surgeon_model_save(nullptr, m.get(), dir.c_str(), "hf", "f32"));
-    ModelPtr back = load(dir.string());
+    ModelPtr back = load_model(dir.string());
     EXPECT_EQ(config_of(back.get()).n_heads, 4);
     EXPECT_NEAR(perplexity(back.get()), ppl, 1e-9 * ppl);
     std::filesystem::remove_all(dir);
@@ -193,7 +191,7 @@ TEST(CapiExperimental, KvGroupRemoval) {
 // is used as is (no training), and one for another hidden size is refused with the model
 // unchanged.
 TEST(CapiExperimental, SeedsPoliciesAndRefusals) {
-    ModelPtr a = load(), b = load(), c = load();
+    ModelPtr a = load_model(), b = load_model(), c = load_model();
     auto random = options(SURGEON_FFN_RANDOM, 0.5);
     CAPI_OK(surgeon_structured_options_set_seed(random.get(), 5));
     CAPI_OK(surgeon_model_prune_structured(nullptr, a.get(), random.get()));
@@ -204,7 +202,7 @@ TEST(CapiExperimental, SeedsPoliciesAndRefusals) {
     CAPI_OK(surgeon_model_prune_structured(nullptr, c.get(), random.get()));
     EXPECT_NE(linear(a.get(), 3, "w2"), linear(c.get(), 3, "w2"));
 
-    ModelPtr m = load();
+    ModelPtr m = load_model();
     const auto wq = linear(m.get(), 0, "wq");
     const auto w1 = linear(m.get(), 0, "w1");
     surgeon_prunenet* raw = nullptr;
@@ -245,7 +243,7 @@ TEST(CapiExperimental, SeedsPoliciesAndRefusals) {
 
 // Without a policy, PruneNet trains one for the call with the training options.
 TEST(CapiExperimental, PrunenetTrainsWhenNoPolicyIsGiven) {
-    ModelPtr m = load();
+    ModelPtr m = load_model();
     auto o = options(SURGEON_FFN_PRUNENET, 0.2);
     surgeon_prunenet_options t = SURGEON_PRUNENET_OPTIONS_INIT;
     t.steps = 5;

@@ -18,8 +18,6 @@ namespace {
 
 const std::string kData = SURGEON_SAMPLES_DATA_DIR;
 
-ModelPtr load() { return load_model(); }
-ModelPtr load(const std::string& path) { return load_model(path); }
 
 // The model's JSON report, through a size query and an exact buffer.
 std::string report_of(const surgeon_model* m) {
@@ -59,7 +57,7 @@ struct TempDir {
 }  // namespace
 
 TEST(ModelApi, ConfigTokenizerAndPerplexityMatchSources) {
-    ModelPtr m = load();
+    ModelPtr m = load_model();
     surgeon_model_config c = SURGEON_MODEL_CONFIG_INIT;
     CAPI_OK(surgeon_model_get_config(m.get(), &c));
     EXPECT_EQ(c.dim, 64);
@@ -118,7 +116,7 @@ GenerateOptionsPtr generate_options(int64_t steps, double temperature, uint64_t 
 }
 
 TEST(ModelApi, GreedyGenerationMatchesSources) {
-    ModelPtr m = load();
+    ModelPtr m = load_model();
     surgeon_context* raw = nullptr;
     CAPI_OK(surgeon_context_new(&raw));
     ContextPtr ctx(raw);
@@ -131,7 +129,7 @@ TEST(ModelApi, GreedyGenerationMatchesSources) {
 }
 
 TEST(ModelApi, SampledGenerationIsAFunctionOfTheSeed) {
-    ModelPtr m = load();
+    ModelPtr m = load_model();
     surgeon_context* raw = nullptr;
     CAPI_OK(surgeon_context_new(&raw));
     ContextPtr ctx(raw);
@@ -145,7 +143,7 @@ TEST(ModelApi, SampledGenerationIsAFunctionOfTheSeed) {
 // NULL options are the defaults of `surgeon generate` (256 steps, greedy): the same text
 // as the command prints, which adds one newline.
 TEST(ModelApi, DefaultGenerationEqualsTheCommand) {
-    ModelPtr m = load();
+    ModelPtr m = load_model();
     const std::string text = generated(nullptr, m.get(), "", nullptr);
     surgeon_generate_options* raw = nullptr;
     CAPI_OK(surgeon_generate_options_new(&raw));
@@ -164,7 +162,7 @@ TEST(ModelApi, DefaultGenerationEqualsTheCommand) {
 }
 
 TEST(ModelApi, SetTokenizerLogsThroughTheContext) {
-    ModelPtr m = load();
+    ModelPtr m = load_model();
     LogRecord log;
     const ContextPtr ctx = logging_context(log);
     const std::string path = kData + "/tok512.bin";
@@ -182,7 +180,7 @@ TEST(ModelApi, SetTokenizerLogsThroughTheContext) {
 }
 
 TEST(ModelApi, CompressSaveReloadGivesTheSamePerplexity) {
-    ModelPtr m = load();
+    ModelPtr m = load_model();
     int calls = 0;
     surgeon_context* raw = nullptr;
     CAPI_OK(surgeon_context_new(&raw));
@@ -213,7 +211,7 @@ TEST(ModelApi, CompressSaveReloadGivesTheSamePerplexity) {
     CAPI_OK(surgeon_model_save(nullptr, m.get(), dir.path.c_str(), "hf", "f32"));
     CAPI_OK(surgeon_model_save_gptq(ctx.get(), m.get(), gptq.path.c_str()));
     for (const TempDir* d : {&dir, &gptq}) {
-        ModelPtr back = load(d->path.string());
+        ModelPtr back = load_model(d->path.string());
         CAPI_OK(surgeon_model_perplexity(nullptr, back.get(), text().c_str(), SURGEON_EVAL_PARAGRAPHS, 0, 40, 0, &after));
         // f32 is exact; the packed export stores scales in fp16.
         EXPECT_NEAR(after.ppl, before.ppl, d == &dir ? 1e-9 : 1e-2 * before.ppl) << d->path;
@@ -221,7 +219,7 @@ TEST(ModelApi, CompressSaveReloadGivesTheSamePerplexity) {
 }
 
 TEST(ModelApi, FailuresLeaveTheModelUnchanged) {
-    ModelPtr m = load();
+    ModelPtr m = load_model();
     const std::vector<float> wq = weights(m.get(), 0, "wq");
     surgeon_model* none = nullptr;
     EXPECT_EQ(surgeon_model_load(&none, nullptr, "/nonexistent/model.bin"), SURGEON_ERR_IO);
@@ -252,7 +250,7 @@ TEST(ModelApi, FailuresLeaveTheModelUnchanged) {
 }
 
 TEST(ModelApi, MixedPrecisionLayersCannotBeGptqPacked) {
-    ModelPtr m = load();
+    ModelPtr m = load_model();
     CAPI_OK(surgeon_model_compress(nullptr, m.get(), text().c_str(), 2000, 2016,
                                    R"({"default": {"method": "gptq", "bits": 4,
                                        "mixed": {"allocator": "budget", "avg_bits": 3.5}},
@@ -266,7 +264,7 @@ TEST(ModelApi, MixedPrecisionLayersCannotBeGptqPacked) {
 // the achieved average stays within one row of the target, and the perplexity beats
 // uniform GPTQ at the same 3 bits (held-out paragraphs 0:200).
 TEST(ModelApi, ModelWideMixedPrecisionThroughTheRecipe) {
-    ModelPtr uniform = load(), mixed = load();
+    ModelPtr uniform = load_model(), mixed = load_model();
     CAPI_OK(surgeon_model_compress(nullptr, uniform.get(), text().c_str(), 2000, 2064,
                                    R"({"default": {"method": "gptq", "bits": 3}})"));
     CAPI_OK(surgeon_model_compress(nullptr, mixed.get(), text().c_str(), 2000, 2064,
@@ -285,7 +283,7 @@ TEST(ModelApi, ModelWideMixedPrecisionThroughTheRecipe) {
 }
 
 TEST(ModelApi, SetLinearRoundTripsThroughTheLayerApi) {
-    ModelPtr m = load();
+    ModelPtr m = load_model();
     std::vector<float> w2 = weights(m.get(), 1, "w2");
     for (float& v : w2) v *= 0.5f;
     CAPI_OK(surgeon_model_set_linear(m.get(), 1, "down_proj", w2.data(), 64, 172));
