@@ -1,0 +1,39 @@
+// One block of the true-sequential protocol (SparseGPT/GPTQ): the block's linears are
+// compressed group by group in block order,
+//   [wq, wk, wv] (one Hessian) → wo → [w1, w3] (one Hessian) → w2,
+// each group's Hessian accumulated from its inputs on the calibration sequences as they
+// are after the groups before it were compressed. Each step keeps what the next one needs
+// (the attention output, the residual stream, the FFN input, the SwiGLU output), so every
+// linear's GEMM runs once per sequence and nothing before it is recomputed; the Hessian of
+// a group is accumulated from the same buffer the step produced (no second copy).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/context.hpp"
+#include "compress/activations.hpp"
+#include "compress/pipeline.hpp"
+#include "compress/recipe.hpp"
+#include "nn/model.hpp"
+
+namespace surgeon::model {
+
+struct OutputFisher;  // nn/fisher.hpp
+
+// What a block's plans may read beyond the block itself.
+struct BlockExtras {
+    const OutputFisher* fisher = nullptr;   // Fisher-weighted mixed layers
+    const RowBudget* row_budget = nullptr;  // layers of a model-wide budget
+};
+
+// Compresses block `b` (weights `layer`, in place) by `recipe` on the calibration
+// `states` (the block's inputs, one T × dim matrix per sequence), then replaces each state
+// by the block's output on it. Appends one CompressedLayer per linear, in block order.
+// Scratch activations come from `stores`. With no calibrated plan in the block, the
+// states only run through it.
+void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, ActivationStore& states,
+                    const Recipe& recipe, const BlockExtras& extras, const ActivationStores& stores,
+                    const ContextPtr& ctx, std::vector<CompressedLayer>& out);
+
+}  // namespace surgeon::model
