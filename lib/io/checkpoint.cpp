@@ -6,6 +6,7 @@
 #include "core/names.hpp"
 #include "io/hf_model.hpp"
 #include "io/llama2c.hpp"
+#include "io/model_writer.hpp"
 
 namespace surgeon::model {
 
@@ -43,14 +44,13 @@ Model load_model(const std::string& path, Dtype* source_dtype) {
 
 void save_model(const Model& model, const std::string& path, const SaveOptions& options) {
     require_arg(!path.empty(), "empty output path");
-    if (options.format == ModelFormat::llama2c) {
-        require_arg(options.dtype == Dtype::F32, "llama2.c files are float32 only (got " +
-                                                     std::string(dtype_name(options.dtype)) + ")");
-        write_llama2c(model, path);
-        return;
-    }
-    save_hf(model, path, options.dtype);
-    copy_tokenizer_into(options.tokenizer_path, path);
+    WriterOptions writer;
+    writer.format = options.format;
+    writer.dtype = options.dtype;
+    writer.max_shard_bytes = options.max_shard_bytes;
+    if (options.format == ModelFormat::hf) writer.tokenizer_path = options.tokenizer_path;
+    writer.overwrite = true;
+    write_model(model, path, writer);
 }
 
 GptqExportSummary save_gptq_model(const Model& model, const std::map<std::string, QuantResult>& quantized,

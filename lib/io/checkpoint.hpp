@@ -4,6 +4,7 @@
 // and the structured pruning commands all load and save through these functions.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -35,9 +36,11 @@ struct SaveOptions {
     ModelFormat format = ModelFormat::hf;
     Dtype dtype = Dtype::F32;    // HF tensors: F32, F16 or BF16; llama2.c files are F32 only
     std::string tokenizer_path;  // copied into an HF directory when not ""
+    uint64_t max_shard_bytes = 5'000'000'000;  // HF: larger models are sharded
 };
 
-// Writes `model` as `options.format` (a file for llama2.c, a directory for HF). A dtype
+// Writes `model` as `options.format` (a file for llama2.c, a directory for HF) through a
+// ModelWriter (io/model_writer.hpp), replacing a model already at `path`. A dtype
 // other than F32 for llama2.c is SURGEON_ERR_INVALID_ARGUMENT; what the llama2.c header
 // cannot hold (per-layer FFN sizes, removed heads, another RoPE theta or norm eps) is
 // SURGEON_ERR_UNSUPPORTED (write_llama2c).

@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "io/gptq_export.hpp"
 #include "io/llama2c.hpp"
+#include "io/model_writer.hpp"
 
 namespace surgeon::model {
 namespace {
@@ -204,14 +205,6 @@ Matrix read_linear(Reader& r, const std::string& prefix, int64_t rows, int64_t c
     return dequantize_gptq(packed, gptq->format);
 }
 
-void put_matrix(SafetensorsWriter& w, const std::string& name, const Matrix& m, Dtype dtype) {
-    w.add_float(name, {m.rows, m.cols}, m.data.data(), dtype);
-}
-
-void put_vector(SafetensorsWriter& w, const std::string& name, const std::vector<float>& v, Dtype dtype) {
-    w.add_float(name, {static_cast<int64_t>(v.size())}, v.data(), dtype);
-}
-
 }  // namespace
 
 bool is_hf_dir(const std::string& path) {
@@ -311,9 +304,12 @@ Model load_hf(const std::string& dir, Dtype* source_dtype) {
 }
 
 nlohmann::ordered_json hf_config(const Model& model, Dtype dtype) {
-    const ModelConfig& c = model.config;
     std::vector<int64_t> ffn;
     for (const auto& L : model.layers) ffn.push_back(L.w1.rows);
+    return hf_config(model.config, ffn, dtype);
+}
+
+nlohmann::ordered_json hf_config(const ModelConfig& c, const std::vector<int64_t>& ffn, Dtype dtype) {
     const bool uniform = std::adjacent_find(ffn.begin(), ffn.end(), std::not_equal_to<>()) == ffn.end();
     const int64_t intermediate = ffn.empty() ? c.hidden_dim : *std::max_element(ffn.begin(), ffn.end());
 
@@ -347,37 +343,11 @@ nlohmann::ordered_json hf_config(const Model& model, Dtype dtype) {
 }
 
 void save_hf(const Model& model, const std::string& dir, Dtype dtype) {
-    require_arg(dtype == Dtype::F32 || dtype == Dtype::F16 || dtype == Dtype::BF16,
-                std::string("HF weights must be F32, F16 or BF16, not ") + dtype_name(dtype));
-    validate_shapes(model);
-    const ModelConfig& c = model.config;
-    SafetensorsWriter w;
-    w.set_metadata("format", "pt");  // transformers refuses safetensors files without it
-    put_matrix(w, "model.embed_tokens.weight", model.tok_emb, dtype);
-    for (int64_t i = 0; i < c.n_layers; ++i) {
-        const LayerWeights& L = model.layers[static_cast<size_t>(i)];
-        const std::string p = layer_prefix(i);
-        put_vector(w, p + "input_layernorm.weight", L.rms_att, dtype);
-        put_matrix(w, hf_linear_prefix(i, "wq") + ".weight", permute_qk_to_hf(L.wq, c.n_heads), dtype);
-        put_matrix(w, hf_linear_prefix(i, "wk") + ".weight", permute_qk_to_hf(L.wk, c.n_kv_heads), dtype);
-        put_matrix(w, hf_linear_prefix(i, "wv") + ".weight", L.wv, dtype);
-        put_matrix(w, hf_linear_prefix(i, "wo") + ".weight", L.wo, dtype);
-        put_vector(w, p + "post_attention_layernorm.weight", L.rms_ffn, dtype);
-        put_matrix(w, hf_linear_prefix(i, "w1") + ".weight", L.w1, dtype);
-        put_matrix(w, hf_linear_prefix(i, "w3") + ".weight", L.w3, dtype);
-        put_matrix(w, hf_linear_prefix(i, "w2") + ".weight", L.w2, dtype);
-    }
-    put_vector(w, "model.norm.weight", model.rms_final, dtype);
-    if (!c.shared_classifier) put_matrix(w, "lm_head.weight", model.wcls, dtype);
-
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) fail(SURGEON_ERR_IO, "cannot create directory '" + dir + "': " + ec.message());
-    w.write((fs::path(dir) / "model.safetensors").string());
-    std::ofstream f(fs::path(dir) / "config.json");
-    f << hf_config(model, dtype).dump(2) << "\n";
-    f.close();
-    if (!f) fail(SURGEON_ERR_IO, "cannot write '" + (fs::path(dir) / "config.json").string() + "'");
+    WriterOptions options;
+    options.format = ModelFormat::hf;
+    options.dtype = dtype;
+    options.overwrite = true;
+    write_model(model, dir, options);
 }
 
 }  // namespace surgeon::model

@@ -26,11 +26,15 @@ bool is_hf_dir(const std::string& path);
 // SURGEON_ERR_UNSUPPORTED for architectures outside the Llama family we model.
 Model load_hf(const std::string& dir, Dtype* source_dtype = nullptr);
 
-// Writes config.json and model.safetensors (tensors in `dtype`: F32, F16 or BF16). A tied
+// Writes config.json and model.safetensors (tensors in `dtype`: F32, F16 or BF16) through
+// a ModelWriter (io/model_writer.hpp), replacing a model already in `dir`. A tied
 // classifier is written as tie_word_embeddings without an lm_head tensor. Creates `dir`.
 void save_hf(const Model& model, const std::string& dir, Dtype dtype);
 
-// config.json for `model` (shared with the GPTQ exporter).
+// config.json of a model with `config` and one FFN width per block in `ffn_sizes`
+// (intermediate_size is the widest; unequal widths are listed as
+// surgeon_intermediate_sizes). The Model overload takes the widths from w1.
+nlohmann::ordered_json hf_config(const ModelConfig& config, const std::vector<int64_t>& ffn_sizes, Dtype dtype);
 nlohmann::ordered_json hf_config(const Model& model, Dtype dtype);
 
 // HF tensor name prefix of a block linear: ("wq", 3) -> "model.layers.3.self_attn.q_proj".

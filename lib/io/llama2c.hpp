@@ -14,8 +14,8 @@ namespace surgeon::model {
 Model read_llama2c(const std::string& path);
 
 // Writes `model` so llama2.c's run.c can load it (RoPE tables are recomputed from the
-// config). The format stores one FFN size: layers with different sizes are
-// SURGEON_ERR_UNSUPPORTED.
+// config), through a ModelWriter (io/model_writer.hpp), replacing an existing file. The
+// format stores one FFN size: layers with different sizes are SURGEON_ERR_UNSUPPORTED.
 void write_llama2c(const Model& model, const std::string& path);
 
 }  // namespace surgeon::model
