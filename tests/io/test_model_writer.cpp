@@ -255,17 +255,11 @@ TEST(ModelWriter, Llama2cInAnyOrderReproducesStories) {
     write_llama2c(m, dir.file("direct.bin"));
     const std::string a = read_bytes(orig), b = read_bytes(out);
     EXPECT_EQ(b, read_bytes(dir.file("direct.bin")));
+    // The header and weights are the original's (Llama2c.WriterReproducesTheFile compares the
+    // recomputed RoPE tables after them).
     ASSERT_EQ(a.size(), b.size());
-    // The header and weights are the original's; the RoPE tables (recomputed) agree with
-    // PyTorch's export to float rounding.
     const size_t rope_at = a.size() - 2 * 4 * 512 * 4;
     EXPECT_EQ(a.compare(0, rope_at, b, 0, rope_at), 0);
-    for (size_t at = rope_at; at < a.size(); at += 4) {
-        float x = 0, y = 0;
-        std::memcpy(&x, a.data() + at, 4);
-        std::memcpy(&y, b.data() + at, 4);
-        ASSERT_NEAR(x, y, 2e-4) << "RoPE table float " << (at - rope_at) / 4;
-    }
 }
 
 TEST(ModelWriter, NothingLooksFinishedBeforeFinish) {
