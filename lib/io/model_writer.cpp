@@ -449,6 +449,7 @@ public:
         if (!plan_.rope.empty())
             pwrite_all(plan_.files[0].fd, reinterpret_cast<const char*>(plan_.rope.data()), 4 * plan_.rope.size(),
                        plan_.rope_offset, plan_.files[0].open_path());
+        plan_.rope = {};
     }
 
     void write_block(int64_t b, const LayerWeights& L) override {
