@@ -43,6 +43,9 @@ public:
     virtual std::string fingerprint() const = 0;
 
 protected:
+    // Throws SURGEON_ERR_INVALID_ARGUMENT unless 0 <= r0 <= r1 <= vocab_size.
+    void check_rows(int64_t r0, int64_t r1) const;
+
     ModelConfig config_;
     std::vector<int64_t> ffn_sizes_;  // n_layers entries
 };
