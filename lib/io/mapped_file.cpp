@@ -22,10 +22,12 @@ std::string stamp_of(const std::string& path, const struct stat& st) {
     return path + " (" + std::to_string(static_cast<long long>(st.st_size)) + " bytes, modified " + mtime + ")";
 }
 
-uint64_t page_size() {
-    static const uint64_t size = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-    return size;
-}
+// A page fault on a file mapping also maps the cached pages around it ("fault-around",
+// 64 KiB by default, aligned), including pages of ranges read and released earlier. A
+// release therefore covers the aligned windows around its range: whole 2 MiB units, a
+// multiple of every fault-around setting and of the huge page size. Dropping a neighbour's
+// pages is harmless: they are clean and fault back in from the page cache when read.
+constexpr uint64_t kReleaseUnit = uint64_t{2} << 20;
 
 }  // namespace
 
@@ -70,9 +72,8 @@ const unsigned char* MappedFile::bytes(uint64_t offset, uint64_t length, const s
 
 void MappedFile::release(uint64_t offset, uint64_t length) const {
     if (!data_ || length == 0) return;
-    const uint64_t page = page_size();
-    const uint64_t begin = offset / page * page;
-    const uint64_t end = std::min(size_, (offset + length + page - 1) / page * page);
+    const uint64_t begin = offset / kReleaseUnit * kReleaseUnit;
+    const uint64_t end = std::min(size_, (offset + length + kReleaseUnit - 1) / kReleaseUnit * kReleaseUnit);
     if (end > begin) ::madvise(data_ + begin, static_cast<size_t>(end - begin), MADV_DONTNEED);
 }
 

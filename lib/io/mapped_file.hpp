@@ -26,9 +26,10 @@ public:
     // SURGEON_ERR_IO naming the file and `what` otherwise. The range must lie in the file.
     const unsigned char* bytes(uint64_t offset, uint64_t length, const std::string& what) const;
 
-    // Drops this process's pages of [offset, offset + length) (widened to whole pages). The
-    // mapping is read-only and file-backed, so a later access reads the data back from the
-    // page cache or the disk; no content changes.
+    // Drops this process's pages of [offset, offset + length), widened to the aligned 2 MiB
+    // units around it (so pages the kernel mapped around a fault go too). The mapping is
+    // read-only and file-backed, so a later access reads the data back from the page cache
+    // or the disk; no content changes, and concurrent reads of nearby ranges stay correct.
     void release(uint64_t offset, uint64_t length) const;
 
     // "<path> (<size> bytes, modified <seconds>.<nanoseconds>)" as of the mapping.
