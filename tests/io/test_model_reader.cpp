@@ -27,22 +27,12 @@ using namespace surgeon;
 using namespace surgeon::model;
 using hfio_test::expect_error;
 using hfio_test::expect_same_matrix;
+using hfio_test::expect_same_vector;
+using hfio_test::rows_of;
 using hfio_test::TempDir;
 namespace fs = std::filesystem;
 
 float identity(float v) { return v; }
-
-void expect_same_vector(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
-    ASSERT_EQ(a.size(), b.size()) << what;
-    EXPECT_TRUE(hfio_test::same_bits(a.data(), b.data(), a.size())) << what << " differs";
-}
-
-Matrix rows_of(const Matrix& m, int64_t r0, int64_t r1) {
-    Matrix out(r1 - r0, m.cols);
-    for (int64_t r = r0; r < r1; ++r)
-        for (int64_t c = 0; c < m.cols; ++c) out(r - r0, c) = m(r, c);
-    return out;
-}
 
 // Every part of `source` against `want`, then embed() and materialize().
 void expect_source_is(const ModelSource& source, const Model& want) {

@@ -14,19 +14,8 @@ using namespace surgeon;
 using namespace surgeon::model;
 using hfio_test::expect_error;
 using hfio_test::expect_same_matrix;
-
-void expect_same_vector(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
-    ASSERT_EQ(a.size(), b.size()) << what;
-    EXPECT_TRUE(hfio_test::same_bits(a.data(), b.data(), a.size())) << what << " differs";
-}
-
-// Rows [r0, r1) of m, copied element by element.
-Matrix rows_of(const Matrix& m, int64_t r0, int64_t r1) {
-    Matrix out(r1 - r0, m.cols);
-    for (int64_t r = r0; r < r1; ++r)
-        for (int64_t c = 0; c < m.cols; ++c) out(r - r0, c) = m(r, c);
-    return out;
-}
+using hfio_test::expect_same_vector;
+using hfio_test::rows_of;
 
 TEST(ModelSource, InMemoryPartsAreTheModels) {
     for (bool shared : {true, false}) {

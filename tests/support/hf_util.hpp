@@ -127,6 +127,19 @@ inline void expect_same_matrix(const surgeon::Matrix& a, const surgeon::Matrix& 
     EXPECT_TRUE(same_bits(a.data.data(), b.data.data(), a.data.size())) << what << " differs";
 }
 
+inline void expect_same_vector(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
+    ASSERT_EQ(a.size(), b.size()) << what;
+    EXPECT_TRUE(same_bits(a.data(), b.data(), a.size())) << what << " differs";
+}
+
+// Rows [r0, r1) of m, copied element by element.
+inline surgeon::Matrix rows_of(const surgeon::Matrix& m, int64_t r0, int64_t r1) {
+    surgeon::Matrix out(r1 - r0, m.cols);
+    for (int64_t r = r0; r < r1; ++r)
+        for (int64_t c = 0; c < m.cols; ++c) out(r - r0, c) = m(r, c);
+    return out;
+}
+
 inline void expect_same_model(const surgeon::model::Model& a, const surgeon::model::Model& b) {
     EXPECT_EQ(a.config.dim, b.config.dim);
     EXPECT_EQ(a.config.n_layers, b.config.n_layers);
