@@ -219,10 +219,12 @@ Matrix dequantize_gptq(const GptqLinear& p, GptqFormat format) {
 
 int64_t check_gptq_linear(const TensorStore& store, const std::string& prefix, int bits,
                           int64_t in_features, int64_t out_features) {
-    check_layout(bits, in_features, out_features, SURGEON_ERR_IO, prefix);
+    check_layout(bits, in_features, out_features, SURGEON_ERR_IO,
+                 store.path_of(prefix + ".qweight") + ": " + prefix);
     const TensorInfo& scales = store.info(prefix + ".scales");
     if (scales.shape.size() != 2 || scales.shape[0] < 1)
-        fail(SURGEON_ERR_IO, "GPTQ tensor '" + prefix + ".scales' must be [groups, out_features]");
+        fail(SURGEON_ERR_IO, store.path_of(prefix + ".scales") + ": GPTQ tensor '" + prefix +
+                                 ".scales' must be [groups, out_features]");
     const int64_t groups = scales.shape[0];
     auto expect = [&](const std::string& part, Dtype dtype, std::vector<int64_t> shape) {
         const std::string name = prefix + part;
@@ -230,8 +232,8 @@ int64_t check_gptq_linear(const TensorStore& store, const std::string& prefix, i
         if (t.dtype != dtype || t.shape != shape) {
             std::string want;
             for (int64_t d : shape) want += (want.empty() ? "" : ", ") + std::to_string(d);
-            fail(SURGEON_ERR_IO, "GPTQ tensor '" + name + "' is " + dtype_name(t.dtype) + " " +
-                                     std::to_string(t.shape.size()) + "-d, expected " +
+            fail(SURGEON_ERR_IO, store.path_of(name) + ": GPTQ tensor '" + name + "' is " +
+                                     dtype_name(t.dtype) + " " + std::to_string(t.shape.size()) + "-d, expected " +
                                      dtype_name(dtype) + " [" + want + "]");
         }
     };
@@ -255,8 +257,9 @@ GptqLinear read_gptq_linear(const TensorStore& store, const std::string& prefix,
     p.g_idx = store.read_i32(prefix + ".g_idx");
     for (int32_t g : p.g_idx)
         if (g < 0 || g >= p.groups)
-            fail(SURGEON_ERR_IO, "GPTQ tensor '" + prefix + ".g_idx' holds group " + std::to_string(g) +
-                                     " outside [0, " + std::to_string(p.groups) + ")");
+            fail(SURGEON_ERR_IO, store.path_of(prefix + ".g_idx") + ": GPTQ tensor '" + prefix +
+                                     ".g_idx' holds group " + std::to_string(g) + " outside [0, " +
+                                     std::to_string(p.groups) + ")");
     return p;
 }
 

@@ -132,12 +132,13 @@ class TensorChecker {
 public:
     TensorChecker(const std::string& dir, const TensorStore& store) : dir_(dir), store_(store) {}
     const TensorStore& store() const { return store_; }
+    const std::string& dir() const { return dir_; }
     bool has(const std::string& name) const { return store_.contains(name); }
 
     std::vector<int64_t> shape(const std::string& name, size_t rank) const {
         const auto& s = store_.info(name).shape;
         if (s.size() != rank)
-            fail(SURGEON_ERR_IO, dir_ + ": tensor '" + name + "' has rank " + std::to_string(s.size()) +
+            fail(SURGEON_ERR_IO, store_.path_of(name) + ": tensor '" + name + "' has rank " + std::to_string(s.size()) +
                                      ", expected " + std::to_string(rank));
         return s;
     }
@@ -158,7 +159,7 @@ public:
     void expect(const std::string& name, int64_t got, int64_t want, const char* what,
                 const std::string& layout = "") const {
         if (want >= 0 && got != want)
-            fail(SURGEON_ERR_IO, dir_ + ": tensor '" + name + "' has " + std::to_string(got) + " " +
+            fail(SURGEON_ERR_IO, store_.path_of(name) + ": tensor '" + name + "' has " + std::to_string(got) + " " +
                                      what + ", expected " + std::to_string(want) +
                                      (layout.empty() ? "" : " (" + layout + ")"));
     }
@@ -172,10 +173,10 @@ public:
             if (name.compare(0, blocks.size(), blocks) == 0) {
                 const long long block = std::atoll(name.c_str() + blocks.size());
                 if (block >= n_layers)
-                    fail(SURGEON_ERR_IO, dir_ + ": tensor '" + name + "' belongs to a block past "
+                    fail(SURGEON_ERR_IO, store_.path_of(name) + ": tensor '" + name + "' belongs to a block past "
                                              "num_hidden_layers = " + std::to_string(n_layers));
             }
-            fail(SURGEON_ERR_UNSUPPORTED, dir_ + ": unexpected tensor '" + name +
+            fail(SURGEON_ERR_UNSUPPORTED, store_.path_of(name) + ": unexpected tensor '" + name +
                                               "' (not part of a bias-free Llama model)");
         }
     }
@@ -184,7 +185,7 @@ private:
     void claim_floats(const std::string& name) {
         const Dtype d = store_.info(name).dtype;
         if (!is_float_dtype(d))
-            fail(SURGEON_ERR_IO, dir_ + ": tensor '" + name + "' has dtype " + dtype_name(d) +
+            fail(SURGEON_ERR_IO, store_.path_of(name) + ": tensor '" + name + "' has dtype " + dtype_name(d) +
                                      " (F32, F16, BF16 or F64 expected)");
         used_.insert(name);
     }
@@ -209,7 +210,7 @@ StoredLinear check_linear(TensorChecker& r, const std::string& prefix, int64_t r
         return {prefix, s[0], s[1], false};
     }
     if (!r.has(prefix + ".qweight"))
-        fail(SURGEON_ERR_IO, "checkpoint has neither '" + prefix + ".weight' nor '" + prefix + ".qweight'");
+        fail(SURGEON_ERR_IO, r.dir() + ": checkpoint has neither '" + prefix + ".weight' nor '" + prefix + ".qweight'");
     // Sizes the caller leaves open (sliced FFNs) come from the packed tensors themselves;
     // check_gptq_linear then checks every tensor against them.
     const int64_t out = rows >= 0 ? rows : r.shape(prefix + ".qweight", 2)[1];

@@ -343,8 +343,9 @@ std::vector<float> SafetensorsFile::read_f32(const std::string& name) const {
 
 std::vector<float> SafetensorsFile::read_f32_rows(const std::string& name, int64_t r0, int64_t r1) const {
     const TensorInfo& t = info(name);
-    std::vector<float> out(static_cast<size_t>((r1 - r0) * row_width(t, r0, r1)));
-    floats(t, r0 * row_width(t, r0, r1), static_cast<int64_t>(out.size()), out.data());
+    const int64_t width = row_width(t, r0, r1);
+    std::vector<float> out(static_cast<size_t>((r1 - r0) * width));
+    floats(t, r0 * width, (r1 - r0) * width, out.data());
     return out;
 }
 
@@ -449,7 +450,7 @@ void SafetensorsWriter::write(const std::string& path) const {
 // ---------------------------------------------------------------------------------------
 // Checkpoints (single file or sharded)
 
-TensorStore::TensorStore(const std::string& path) {
+TensorStore::TensorStore(const std::string& path) : path_(path) {
     std::error_code ec;
     std::string single;
     if (!fs::is_directory(path, ec)) {
@@ -510,11 +511,12 @@ TensorStore::TensorStore(const std::string& path) {
 
 const SafetensorsFile& TensorStore::file_of(const std::string& name) const {
     auto it = where_.find(name);
-    if (it == where_.end()) fail(SURGEON_ERR_IO, "checkpoint has no tensor '" + name + "'");
+    if (it == where_.end()) bad(path_, "checkpoint has no tensor '" + name + "'");
     return *shards_[it->second];
 }
 
 const TensorInfo& TensorStore::info(const std::string& name) const { return file_of(name).info(name); }
+const std::string& TensorStore::path_of(const std::string& name) const { return file_of(name).path(); }
 std::vector<float> TensorStore::read_f32(const std::string& name) const { return file_of(name).read_f32(name); }
 std::vector<float> TensorStore::read_f32_rows(const std::string& name, int64_t r0, int64_t r1) const {
     return file_of(name).read_f32_rows(name, r0, r1);

@@ -119,7 +119,8 @@ public:
     explicit TensorStore(const std::string& path);  // throws SURGEON_ERR_IO
 
     bool contains(const std::string& name) const { return where_.count(name) != 0; }
-    const TensorInfo& info(const std::string& name) const;
+    const TensorInfo& info(const std::string& name) const;  // throws SURGEON_ERR_IO if absent
+    const std::string& path_of(const std::string& name) const;  // the file holding the tensor
     std::vector<float> read_f32(const std::string& name) const;
     std::vector<float> read_f32_rows(const std::string& name, int64_t r0, int64_t r1) const;
     void read_f32_rows(const std::string& name, int64_t r0, int64_t r1, float* out) const;
@@ -134,6 +135,7 @@ private:
     const SafetensorsFile& file_of(const std::string& name) const;
     std::vector<std::unique_ptr<SafetensorsFile>> shards_;
     std::map<std::string, size_t> where_;
+    std::string path_;
     std::string index_stamp_;
 };
 

@@ -26,18 +26,20 @@ Matrix ModelSource::embed(const std::vector<int>& tokens) const {
         require_arg(tokens[t] >= 0 && tokens[t] < vocab,
                     "token " + std::to_string(tokens[t]) + " at position " + std::to_string(t) +
                         " is outside the vocabulary of " + std::to_string(vocab));
-    // The distinct ids, read as runs of consecutive rows.
+    // The distinct ids, read in windows of at most kWindow rows (one read serves every id
+    // in it): few reads for a long sequence, one window of rows in memory at a time.
+    constexpr int kWindow = 256;
     std::vector<int> ids(tokens);
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    std::vector<int64_t> slot(ids.size());  // row of ids[i] in `rows`
-    Matrix rows(static_cast<int64_t>(ids.size()), dim);
+    Matrix rows(static_cast<int64_t>(ids.size()), dim);  // row i: the embedding of ids[i]
     for (size_t i = 0; i < ids.size();) {
         size_t j = i + 1;
-        while (j < ids.size() && ids[j] == ids[j - 1] + 1) ++j;
-        const Matrix run = embedding_rows(ids[i], ids[j - 1] + 1);
-        if (!run.data.empty())
-            std::memcpy(rows.row(static_cast<int64_t>(i)), run.data.data(), sizeof(float) * run.data.size());
+        while (j < ids.size() && ids[j] - ids[i] < kWindow) ++j;
+        const Matrix window = embedding_rows(ids[i], ids[j - 1] + 1);
+        for (size_t k = i; k < j; ++k)
+            std::memcpy(rows.row(static_cast<int64_t>(k)), window.row(ids[k] - ids[i]),
+                        sizeof(float) * static_cast<size_t>(dim));
         i = j;
     }
     Matrix x(static_cast<int64_t>(tokens.size()), dim);

@@ -205,6 +205,17 @@ protected:
             if (file == hfio_test::shard_name(s)) return name;
         return "";
     }
+    // Rewrites shard s with `edit(writer, tensor, values)` applied to each of its tensors.
+    template <typename Edit>
+    void rewrite_shard(size_t s, Edit&& edit) {
+        {
+            const SafetensorsFile in(shard(s));
+            SafetensorsWriter out;
+            for (const TensorInfo& t : in.tensors()) edit(out, t, in.read_f32(t.name));
+            out.write(shard(s) + ".new");
+        }
+        fs::rename(shard(s) + ".new", shard(s));
+    }
     void expect_open_fails(const std::string& file, const std::string& needle) {
         expect_io_error_naming([&] { open_model(path()); }, file, needle);
         expect_io_error_naming([&] { load_model(path()); }, file, needle);
@@ -234,16 +245,28 @@ TEST_F(BrokenShards, IndexNamesATensorItsShardLacks) {
 TEST_F(BrokenShards, TensorInAShardTheIndexDoesNotMapItTo) {
     // Shard 0 also holds a copy of a tensor the index maps to shard 1.
     const std::string t = tensor_in(1);
-    {
-        const SafetensorsFile in(shard(0)), other(shard(1));
-        SafetensorsWriter out;
-        for (const TensorInfo& info : in.tensors()) out.add_float(info.name, info.shape, in.read_f32(info.name).data(), info.dtype);
-        out.add_float(t, other.info(t).shape, other.read_f32(t).data(), Dtype::F32);
-        out.write(shard(0) + ".new");
-    }
-    fs::rename(shard(0) + ".new", shard(0));
+    const SafetensorsFile other(shard(1));
+    const std::vector<float> copy = other.read_f32(t);
+    const std::vector<int64_t> shape = other.info(t).shape;
+    bool added = false;
+    rewrite_shard(0, [&](SafetensorsWriter& w, const TensorInfo& info, const std::vector<float>& v) {
+        w.add_float(info.name, info.shape, v.data(), info.dtype);
+        if (!added) w.add_float(t, shape, copy.data(), Dtype::F32);
+        added = true;
+    });
     expect_open_fails(index_file(), "'" + t + "' is in shard '" + hfio_test::shard_name(0) +
                                          "' but the weight_map maps it to '" + hfio_test::shard_name(1) + "'");
+}
+
+TEST_F(BrokenShards, MisshapenTensorNamesItsShard) {
+    const std::string t = "model.layers.1.mlp.up_proj.weight";
+    size_t s = 0;
+    while (s < 3 && index["weight_map"][t] != hfio_test::shard_name(s)) ++s;
+    ASSERT_LT(s, 3u);
+    rewrite_shard(s, [&](SafetensorsWriter& w, const TensorInfo& info, const std::vector<float>& v) {
+        w.add_float(info.name, info.name == t ? std::vector<int64_t>{20, 64} : info.shape, v.data(), info.dtype);
+    });
+    expect_open_fails(shard(s), "'" + t + "' has 20 rows, expected 40");
 }
 
 TEST_F(BrokenShards, TensorTheIndexDoesNotList) {

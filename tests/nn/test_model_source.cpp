@@ -57,6 +57,26 @@ TEST(ModelSource, EmbedReadsTheRowsOfTheTokens) {
     expect_error([&] { source.embed({-1}); }, SURGEON_ERR_INVALID_ARGUMENT, "outside the vocabulary");
 }
 
+// An InMemorySource that records the row ranges embed() asks for.
+class CountingSource : public InMemorySource {
+public:
+    using InMemorySource::InMemorySource;
+    Matrix embedding_rows(int64_t r0, int64_t r1) const override {
+        reads.emplace_back(r0, r1);
+        return InMemorySource::embedding_rows(r0, r1);
+    }
+    mutable std::vector<std::pair<int64_t, int64_t>> reads;
+};
+
+TEST(ModelSource, EmbedReadsWindowsOfAtMost256Rows) {
+    const Model m = hfio_test::random_model(8, 8, 1, 2, 2, 1000, true, 6);
+    const CountingSource source(m);
+    const std::vector<int> tokens = {500, 0, 255, 256, 999, 501, 0, 256};
+    expect_same_matrix(source.embed(tokens), embed(m, tokens), "embed");
+    // 0 and 255 share a window, 256..501 the next; 999 is alone.
+    EXPECT_EQ(source.reads, (std::vector<std::pair<int64_t, int64_t>>{{0, 256}, {256, 502}, {999, 1000}}));
+}
+
 TEST(ModelSource, RangesOutsideTheModelAreArgumentErrors) {
     const Model m = hfio_test::random_model(16, 32, 2, 2, 2, 40, false, 5);
     const InMemorySource source(m);
