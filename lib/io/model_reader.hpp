@@ -10,6 +10,7 @@
 //
 // Reading a part may still fail on its content: a non-finite value in a llama2.c array,
 // a GPTQ group index out of range (SURGEON_ERR_IO), or a file changed since it was opened.
+// A source holds no mutable state: parts may be read from several threads at once.
 #pragma once
 
 #include <memory>

@@ -3,7 +3,8 @@
 // checkpoint readers (io/model_reader.hpp) implement it over a memory map of the files,
 // so a pass over a model holds one block at a time; InMemorySource serves a Model already
 // in memory. Every implementation validates the whole checkpoint (shapes, dtypes, files)
-// when it is opened, so a part read later never fails on a malformed file.
+// when it is opened, so a part read later never fails on a malformed file (a reader may
+// still refuse a part's content, such as a non-finite llama2.c weight, when it reads it).
 #pragma once
 
 #include <cstdint>
