@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include "core/context.hpp"
 #include "io/checkpoint.hpp"
@@ -185,6 +186,37 @@ TEST(ModelReader, ShardedHfPartsAreTheSavedModel) {
         const std::string fp = source->fingerprint();
         for (size_t s = 0; s < 3; ++s) EXPECT_NE(fp.find(hfio_test::shard_name(s)), std::string::npos) << fp;
         EXPECT_NE(fp.find("model.safetensors.index.json"), std::string::npos) << fp;
+    }
+}
+
+TEST(ModelReader, PartsReadFromSeveralThreadsAtOnce) {
+    const Model m = hfio_test::random_model(32, 40, 4, 4, 2, 30, false, 19);
+    TempDir dir;
+    save_model(m, dir.path().string(), {ModelFormat::hf, Dtype::BF16, ""});
+    hfio_test::shard_checkpoint(dir);
+    const std::string bin = dir.file("m.bin");
+    write_llama2c(m, bin);
+    for (const std::string& path : {dir.path().string(), bin}) {
+        const auto source = open_model(path);
+        const Model whole = materialize(*source);
+        std::vector<Model> seen(4);
+        std::vector<std::thread> threads;
+        for (size_t t = 0; t < seen.size(); ++t)
+            threads.emplace_back([&, t] {
+                Model& got = seen[t];
+                got.config = source->config();
+                // Each thread walks the blocks from another starting point.
+                got.layers.resize(static_cast<size_t>(source->n_blocks()));
+                for (int64_t k = 0; k < source->n_blocks(); ++k) {
+                    const int64_t b = (k + static_cast<int64_t>(t)) % source->n_blocks();
+                    got.layers[static_cast<size_t>(b)] = source->block(b);
+                }
+                got.tok_emb = source->embedding_rows(0, source->config().vocab_size);
+                got.wcls = source->classifier_rows(0, source->config().vocab_size);
+                got.rms_final = source->final_norm();
+            });
+        for (std::thread& t : threads) t.join();
+        for (const Model& got : seen) hfio_test::expect_same_model(got, whole);
     }
 }
 
