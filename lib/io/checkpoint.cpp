@@ -6,6 +6,7 @@
 #include "core/names.hpp"
 #include "io/hf_model.hpp"
 #include "io/llama2c.hpp"
+#include "io/model_reader.hpp"
 #include "io/model_writer.hpp"
 
 namespace surgeon::model {
@@ -37,9 +38,7 @@ ModelFormat output_format(const std::string& path) {
 }
 
 Model load_model(const std::string& path, Dtype* source_dtype) {
-    if (detect_model_format(path) == ModelFormat::hf) return load_hf(path, source_dtype);
-    if (source_dtype) *source_dtype = Dtype::F32;
-    return read_llama2c(path);
+    return materialize(*open_model(path, source_dtype));
 }
 
 void save_model(const Model& model, const std::string& path, const SaveOptions& options) {

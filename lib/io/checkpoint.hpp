@@ -27,9 +27,10 @@ ModelFormat detect_model_format(const std::string& path);
 // an HF directory.
 ModelFormat output_format(const std::string& path);
 
-// Loads a checkpoint of either format (GPTQ-packed HF linears are dequantized).
-// `source_dtype` (nullable) receives the float type of the stored weights (F32 for
-// llama2.c). Throws SURGEON_ERR_IO when `path` is missing or not a readable model.
+// Loads a checkpoint of either format whole: materialize(*open_model(path, source_dtype))
+// (io/model_reader.hpp; GPTQ-packed HF linears are dequantized). `source_dtype` (nullable)
+// receives the float type of the stored weights (F32 for llama2.c). Throws SURGEON_ERR_IO
+// when `path` is missing or not a readable model.
 Model load_model(const std::string& path, Dtype* source_dtype = nullptr);
 
 struct SaveOptions {

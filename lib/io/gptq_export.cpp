@@ -217,37 +217,49 @@ Matrix dequantize_gptq(const GptqLinear& p, GptqFormat format) {
     return w;
 }
 
-GptqLinear read_gptq_linear(const TensorStore& store, const std::string& prefix, int bits,
-                            int64_t in_features, int64_t out_features) {
-    check_layout(bits, in_features, out_features, SURGEON_ERR_IO, prefix);
+int64_t check_gptq_linear(const TensorStore& store, const std::string& prefix, int bits,
+                          int64_t in_features, int64_t out_features) {
+    check_layout(bits, in_features, out_features, SURGEON_ERR_IO,
+                 store.path_of(prefix + ".qweight") + ": " + prefix);
+    const TensorInfo& scales = store.info(prefix + ".scales");
+    if (scales.shape.size() != 2 || scales.shape[0] < 1)
+        fail(SURGEON_ERR_IO, store.path_of(prefix + ".scales") + ": GPTQ tensor '" + prefix +
+                                 ".scales' must be [groups, out_features]");
+    const int64_t groups = scales.shape[0];
     auto expect = [&](const std::string& part, Dtype dtype, std::vector<int64_t> shape) {
         const std::string name = prefix + part;
         const TensorInfo& t = store.info(name);
         if (t.dtype != dtype || t.shape != shape) {
             std::string want;
             for (int64_t d : shape) want += (want.empty() ? "" : ", ") + std::to_string(d);
-            fail(SURGEON_ERR_IO, "GPTQ tensor '" + name + "' is " + dtype_name(t.dtype) + " " +
-                                     std::to_string(t.shape.size()) + "-d, expected " +
+            fail(SURGEON_ERR_IO, store.path_of(name) + ": GPTQ tensor '" + name + "' is " +
+                                     dtype_name(t.dtype) + " " + std::to_string(t.shape.size()) + "-d, expected " +
                                      dtype_name(dtype) + " [" + want + "]");
         }
-        return name;
     };
+    expect(".qweight", Dtype::I32, {in_features * bits / 32, out_features});
+    expect(".qzeros", Dtype::I32, {groups, out_features * bits / 32});
+    expect(".scales", Dtype::F16, {groups, out_features});
+    expect(".g_idx", Dtype::I32, {in_features});
+    return groups;
+}
+
+GptqLinear read_gptq_linear(const TensorStore& store, const std::string& prefix, int bits,
+                            int64_t in_features, int64_t out_features) {
     GptqLinear p;
     p.bits = bits;
     p.in_features = in_features;
     p.out_features = out_features;
-    const TensorInfo& scales = store.info(prefix + ".scales");
-    if (scales.shape.size() != 2 || scales.shape[0] < 1)
-        fail(SURGEON_ERR_IO, "GPTQ tensor '" + prefix + ".scales' must be [groups, out_features]");
-    p.groups = scales.shape[0];
-    p.qweight = store.read_i32(expect(".qweight", Dtype::I32, {in_features * bits / 32, out_features}));
-    p.qzeros = store.read_i32(expect(".qzeros", Dtype::I32, {p.groups, out_features * bits / 32}));
-    p.scales = store.read_u16_bits(expect(".scales", Dtype::F16, {p.groups, out_features}));
-    p.g_idx = store.read_i32(expect(".g_idx", Dtype::I32, {in_features}));
+    p.groups = check_gptq_linear(store, prefix, bits, in_features, out_features);
+    p.qweight = store.read_i32(prefix + ".qweight");
+    p.qzeros = store.read_i32(prefix + ".qzeros");
+    p.scales = store.read_u16_bits(prefix + ".scales");
+    p.g_idx = store.read_i32(prefix + ".g_idx");
     for (int32_t g : p.g_idx)
         if (g < 0 || g >= p.groups)
-            fail(SURGEON_ERR_IO, "GPTQ tensor '" + prefix + ".g_idx' holds group " + std::to_string(g) +
-                                     " outside [0, " + std::to_string(p.groups) + ")");
+            fail(SURGEON_ERR_IO, store.path_of(prefix + ".g_idx") + ": GPTQ tensor '" + prefix +
+                                     ".g_idx' holds group " + std::to_string(g) + " outside [0, " +
+                                     std::to_string(p.groups) + ")");
     return p;
 }
 

@@ -60,8 +60,12 @@ QuantResult unpack_gptq(const GptqLinear& p, GptqFormat format);
 // The dense [out][in] weight a GPTQ loader reconstructs.
 Matrix dequantize_gptq(const GptqLinear& p, GptqFormat format);
 
-// Reads and validates `<prefix>.{qweight,qzeros,scales,g_idx}` for a linear of the given
-// size; throws SURGEON_ERR_IO for missing tensors, wrong shapes/dtypes or g_idx out of range.
+// Checks the dtypes and shapes of `<prefix>.{qweight,qzeros,scales,g_idx}` for a linear of
+// the given size without reading them; returns the group count. Throws SURGEON_ERR_IO for
+// missing tensors or wrong shapes/dtypes.
+int64_t check_gptq_linear(const TensorStore& store, const std::string& prefix, int bits,
+                          int64_t in_features, int64_t out_features);
+// check_gptq_linear, then reads the tensors; g_idx out of range is SURGEON_ERR_IO too.
 GptqLinear read_gptq_linear(const TensorStore& store, const std::string& prefix, int bits,
                             int64_t in_features, int64_t out_features);
 void add_gptq_linear(SafetensorsWriter& writer, const std::string& prefix, const GptqLinear& p);

@@ -19,11 +19,11 @@ namespace surgeon::model {
 // True when `path` is a directory holding config.json.
 bool is_hf_dir(const std::string& path);
 
-// Loads an HF Llama directory. Per-layer FFN sizes come from the tensor shapes (structured
-// pruning may leave them unequal). GPTQ-packed linears (qweight/qzeros/scales/g_idx, see
-// gptq_export.hpp) are dequantized to fp32. `source_dtype` (nullable) receives the dtype of
-// the token embedding as stored. Throws SURGEON_ERR_IO for missing/inconsistent files and
-// SURGEON_ERR_UNSUPPORTED for architectures outside the Llama family we model.
+// Loads an HF Llama directory whole: materialize(*open_hf(dir, source_dtype))
+// (io/model_reader.hpp reads it, with the checks and errors described there). Per-layer
+// FFN sizes come from the tensor shapes (structured pruning may leave them unequal).
+// GPTQ-packed linears (qweight/qzeros/scales/g_idx, see gptq_export.hpp) are dequantized to
+// fp32. `source_dtype` (nullable) receives the dtype of the token embedding as stored.
 Model load_hf(const std::string& dir, Dtype* source_dtype = nullptr);
 
 // Writes config.json and model.safetensors (tensors in `dtype`: F32, F16 or BF16) through
@@ -36,6 +36,9 @@ void save_hf(const Model& model, const std::string& dir, Dtype dtype);
 // surgeon_intermediate_sizes). The Model overload takes the widths from w1.
 nlohmann::ordered_json hf_config(const ModelConfig& config, const std::vector<int64_t>& ffn_sizes, Dtype dtype);
 nlohmann::ordered_json hf_config(const Model& model, Dtype dtype);
+
+// HF tensor name prefix of block `layer`: "model.layers.<layer>.".
+std::string hf_layer_prefix(int64_t layer);
 
 // HF tensor name prefix of a block linear: ("wq", 3) -> "model.layers.3.self_attn.q_proj".
 std::string hf_linear_prefix(int64_t layer, const std::string& llama2c_name);

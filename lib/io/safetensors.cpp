@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -153,19 +154,11 @@ int64_t TensorInfo::numel() const { return checked_numel(shape); }
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     std::error_code ec;
     if (fs::is_directory(path, ec)) bad(path, "is a directory, not a .safetensors file");
-    file_.open(path, std::ios::binary);
-    if (!file_) fail(SURGEON_ERR_IO, "cannot open '" + path + "'");
-    file_.seekg(0, std::ios::end);
-    const std::streamoff end = file_.tellg();
-    if (end < 0) bad(path, "cannot determine the file size");
-    const uint64_t file_size = static_cast<uint64_t>(end);
+    file_ = std::make_unique<MappedFile>(path);
+    const uint64_t file_size = file_->size();
     if (file_size < 8) bad(path, "too small for a safetensors header (" + std::to_string(file_size) + " bytes)");
 
-    file_.seekg(0);
-    unsigned char len_bytes[8];
-    file_.read(reinterpret_cast<char*>(len_bytes), 8);
-    if (!file_) bad(path, "cannot read the header length");
-    const uint64_t header_len = read_u64_le(len_bytes);
+    const uint64_t header_len = read_u64_le(file_->bytes(0, 8, "the header length"));
     if (header_len < 2) bad(path, "header length " + std::to_string(header_len) + " is too small");
     if (header_len > kMaxHeaderBytes)
         bad(path, "header length " + std::to_string(header_len) + " exceeds the " +
@@ -174,9 +167,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
         bad(path, "header length " + std::to_string(header_len) + " runs past the end of the " +
                       std::to_string(file_size) + "-byte file");
 
-    std::string header(static_cast<size_t>(header_len), '\0');
-    file_.read(header.data(), static_cast<std::streamsize>(header_len));
-    if (!file_) bad(path, "cannot read the header");
+    const std::string header(reinterpret_cast<const char*>(file_->bytes(8, header_len, "the header")),
+                             static_cast<size_t>(header_len));
+    file_->release(0, 8 + header_len);
     data_start_ = 8 + header_len;
     const uint64_t data_size = file_size - data_start_;
 
@@ -270,55 +263,104 @@ const TensorInfo& SafetensorsFile::info(const std::string& name) const {
     return tensors_[it->second];
 }
 
-std::vector<char> SafetensorsFile::read_bytes(const std::string& name) const {
-    const TensorInfo& t = info(name);
-    std::vector<char> bytes(static_cast<size_t>(t.end - t.begin));
-    file_.clear();
-    file_.seekg(static_cast<std::streamoff>(data_start_ + t.begin));
-    file_.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!file_) bad(path_, "cannot read tensor '" + name + "' (file changed or truncated?)");
-    return bytes;
-}
+namespace {
 
-std::vector<float> SafetensorsFile::read_f32(const std::string& name) const {
-    const TensorInfo& t = info(name);
-    const std::vector<char> bytes = read_bytes(name);
-    const size_t n = static_cast<size_t>(t.numel());
-    std::vector<float> out(n);
-    const char* p = bytes.data();
-    switch (t.dtype) {
+// Widens `n` stored values of a float dtype to fp32; one loop per dtype.
+void widen_to_f32(Dtype dtype, const unsigned char* p, size_t n, float* out) {
+    switch (dtype) {
         case Dtype::F32:
-            if (n > 0) std::memcpy(out.data(), p, 4 * n);  // an empty vector's data() may be null
-            break;
-        case Dtype::F16:
+            if (n > 0) std::memcpy(out, p, 4 * n);
+            return;
         case Dtype::BF16:
             for (size_t i = 0; i < n; ++i) {
                 uint16_t h;
                 std::memcpy(&h, p + 2 * i, 2);
-                out[i] = t.dtype == Dtype::F16 ? f16_to_float(h) : bf16_to_float(h);
+                out[i] = bf16_to_float(h);
             }
-            break;
+            return;
+        case Dtype::F16:
+            for (size_t i = 0; i < n; ++i) {
+                uint16_t h;
+                std::memcpy(&h, p + 2 * i, 2);
+                out[i] = f16_to_float(h);
+            }
+            return;
         case Dtype::F64:
             for (size_t i = 0; i < n; ++i) {
                 double d;
                 std::memcpy(&d, p + 8 * i, 8);
                 out[i] = static_cast<float>(d);
             }
-            break;
+            return;
         default:
-            bad(path_, "tensor '" + name + "' has dtype " + dtype_name(t.dtype) +
-                           " (F32, F16, BF16 or F64 expected)");
+            fail(SURGEON_ERR_INTERNAL, std::string("widen_to_f32: ") + dtype_name(dtype) + " is no float dtype");
     }
+}
+
+}  // namespace
+
+bool is_float_dtype(Dtype d) { return d == Dtype::F32 || d == Dtype::F16 || d == Dtype::BF16 || d == Dtype::F64; }
+
+void SafetensorsFile::copy_raw(const TensorInfo& t, void* out) const {
+    const uint64_t offset = data_start_ + t.begin, length = t.end - t.begin;
+    const unsigned char* p = file_->bytes(offset, length, "tensor '" + t.name + "'");
+    if (length > 0) std::memcpy(out, p, static_cast<size_t>(length));
+    file_->release(offset, length);
+}
+
+void SafetensorsFile::floats(const TensorInfo& t, int64_t first, int64_t count, float* out) const {
+    if (!is_float_dtype(t.dtype))
+        bad(path_, "tensor '" + t.name + "' has dtype " + dtype_name(t.dtype) +
+                       " (F32, F16, BF16 or F64 expected)");
+    const uint64_t item = dtype_size(t.dtype);
+    const uint64_t offset = data_start_ + t.begin + static_cast<uint64_t>(first) * item;
+    const uint64_t length = static_cast<uint64_t>(count) * item;
+    widen_to_f32(t.dtype, file_->bytes(offset, length, "tensor '" + t.name + "'"), static_cast<size_t>(count), out);
+    file_->release(offset, length);
+}
+
+int64_t SafetensorsFile::row_width(const TensorInfo& t, int64_t r0, int64_t r1) const {
+    require_arg(!t.shape.empty(), path_ + ": tensor '" + t.name + "' is a scalar and has no rows");
+    require_arg(r0 >= 0 && r0 <= r1 && r1 <= t.shape[0],
+                path_ + ": rows [" + std::to_string(r0) + ", " + std::to_string(r1) + ") of tensor '" + t.name +
+                    "' are outside its " + std::to_string(t.shape[0]) + " rows");
+    return t.shape[0] > 0 ? t.numel() / t.shape[0] : 0;
+}
+
+std::vector<char> SafetensorsFile::read_bytes(const std::string& name) const {
+    const TensorInfo& t = info(name);
+    std::vector<char> bytes(static_cast<size_t>(t.end - t.begin));
+    copy_raw(t, bytes.data());
+    return bytes;
+}
+
+std::vector<float> SafetensorsFile::read_f32(const std::string& name) const {
+    const TensorInfo& t = info(name);
+    std::vector<float> out(static_cast<size_t>(t.numel()));
+    floats(t, 0, t.numel(), out.data());
     return out;
+}
+
+std::vector<float> SafetensorsFile::read_f32_rows(const std::string& name, int64_t r0, int64_t r1) const {
+    const TensorInfo& t = info(name);
+    const int64_t width = row_width(t, r0, r1);
+    std::vector<float> out(static_cast<size_t>((r1 - r0) * width));
+    floats(t, r0 * width, (r1 - r0) * width, out.data());
+    return out;
+}
+
+void SafetensorsFile::read_f32_rows(const std::string& name, int64_t r0, int64_t r1, float* out) const {
+    const TensorInfo& t = info(name);
+    const int64_t width = row_width(t, r0, r1);
+    floats(t, r0 * width, (r1 - r0) * width, out);
 }
 
 std::vector<int32_t> SafetensorsFile::read_i32(const std::string& name) const {
     const TensorInfo& t = info(name);
     if (t.dtype != Dtype::I32)
         bad(path_, "tensor '" + name + "' has dtype " + dtype_name(t.dtype) + " (I32 expected)");
-    const std::vector<char> bytes = read_bytes(name);
     std::vector<int32_t> out(static_cast<size_t>(t.numel()));
-    std::memcpy(out.data(), bytes.data(), bytes.size());
+    copy_raw(t, out.data());
     return out;
 }
 
@@ -326,9 +368,8 @@ std::vector<uint16_t> SafetensorsFile::read_u16_bits(const std::string& name) co
     const TensorInfo& t = info(name);
     if (t.dtype != Dtype::F16 && t.dtype != Dtype::BF16)
         bad(path_, "tensor '" + name + "' has dtype " + dtype_name(t.dtype) + " (F16 or BF16 expected)");
-    const std::vector<char> bytes = read_bytes(name);
     std::vector<uint16_t> out(static_cast<size_t>(t.numel()));
-    std::memcpy(out.data(), bytes.data(), bytes.size());
+    copy_raw(t, out.data());
     return out;
 }
 
@@ -409,7 +450,7 @@ void SafetensorsWriter::write(const std::string& path) const {
 // ---------------------------------------------------------------------------------------
 // Checkpoints (single file or sharded)
 
-TensorStore::TensorStore(const std::string& path) {
+TensorStore::TensorStore(const std::string& path) : path_(path) {
     std::error_code ec;
     std::string single;
     if (!fs::is_directory(path, ec)) {
@@ -453,19 +494,46 @@ TensorStore::TensorStore(const std::string& path) {
             bad(index_path.string(), "tensor '" + tensor + "' is not in shard '" + shard + "'");
         where_[tensor] = it->second;
     }
+    // The other direction: a shard holds only tensors the index maps to it.
+    for (const auto& [shard, k] : shard_of_file)
+        for (const TensorInfo& t : shards_[k]->tensors()) {
+            auto it = where_.find(t.name);
+            if (it == where_.end())
+                bad(index_path.string(), "shard '" + shard + "' holds tensor '" + t.name +
+                                             "', which the weight_map does not list");
+            if (it->second != k)
+                bad(index_path.string(), "tensor '" + t.name + "' is in shard '" + shard +
+                                             "' but the weight_map maps it to '" +
+                                             fs::path(shards_[it->second]->path()).filename().string() + "'");
+        }
+    index_stamp_ = file_stamp(index_path.string());
 }
 
 const SafetensorsFile& TensorStore::file_of(const std::string& name) const {
     auto it = where_.find(name);
-    if (it == where_.end()) fail(SURGEON_ERR_IO, "checkpoint has no tensor '" + name + "'");
+    if (it == where_.end()) bad(path_, "checkpoint has no tensor '" + name + "'");
     return *shards_[it->second];
 }
 
 const TensorInfo& TensorStore::info(const std::string& name) const { return file_of(name).info(name); }
+const std::string& TensorStore::path_of(const std::string& name) const { return file_of(name).path(); }
 std::vector<float> TensorStore::read_f32(const std::string& name) const { return file_of(name).read_f32(name); }
+std::vector<float> TensorStore::read_f32_rows(const std::string& name, int64_t r0, int64_t r1) const {
+    return file_of(name).read_f32_rows(name, r0, r1);
+}
+void TensorStore::read_f32_rows(const std::string& name, int64_t r0, int64_t r1, float* out) const {
+    file_of(name).read_f32_rows(name, r0, r1, out);
+}
 std::vector<int32_t> TensorStore::read_i32(const std::string& name) const { return file_of(name).read_i32(name); }
 std::vector<uint16_t> TensorStore::read_u16_bits(const std::string& name) const {
     return file_of(name).read_u16_bits(name);
+}
+
+std::vector<std::string> TensorStore::stamps() const {
+    std::vector<std::string> out;
+    if (!index_stamp_.empty()) out.push_back(index_stamp_);
+    for (const auto& shard : shards_) out.push_back(shard->stamp());
+    return out;
 }
 
 std::vector<std::string> TensorStore::names() const {

@@ -4,15 +4,19 @@
 // relative to the data section) plus an optional "__metadata__" string map. The reader
 // validates the whole header against the file size before any tensor is read (rules in
 // docs/formats.md); every violation is a SURGEON_ERR_IO error naming the file and tensor.
+// Files are memory-mapped; a read converts its range straight out of the mapping and then
+// releases the pages it touched (MappedFile::release), so reading a large checkpoint one
+// part at a time keeps the resident set near one part. Reads are safe from several threads.
 // Byte order is little-endian on disk and on every host we build for.
 #pragma once
 
 #include <cstdint>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "io/mapped_file.hpp"
 
 namespace surgeon::model {
 
@@ -27,6 +31,7 @@ bool parse_dtype(const std::string& name, Dtype* out);  // false for names outsi
 // and HF torch_dtype; throws SURGEON_ERR_INVALID_ARGUMENT otherwise.
 Dtype parse_float_dtype(const std::string& name);
 const char* torch_dtype_name(Dtype d);     // "float32", "float16", "bfloat16" (F32/F16/BF16)
+bool is_float_dtype(Dtype d);              // the dtypes read_f32 reads: F32, F16, BF16, F64
 
 struct TensorInfo {
     std::string name;
@@ -50,16 +55,29 @@ public:
 
     std::vector<char> read_bytes(const std::string& name) const;
     std::vector<float> read_f32(const std::string& name) const;    // from F32/F16/BF16/F64
+    // Rows [r0, r1) of the first dimension (the tensor's other dimensions make one row),
+    // as read_f32. Throws SURGEON_ERR_INVALID_ARGUMENT for a range outside [0, shape[0]].
+    std::vector<float> read_f32_rows(const std::string& name, int64_t r0, int64_t r1) const;
+    // The same rows written to `out` ((r1 - r0) · row size floats), for callers that own
+    // the destination (a Matrix).
+    void read_f32_rows(const std::string& name, int64_t r0, int64_t r1, float* out) const;
     std::vector<int32_t> read_i32(const std::string& name) const;  // I32 only
     std::vector<uint16_t> read_u16_bits(const std::string& name) const;  // F16/BF16 bits as stored
 
+    // The file's path, size and modification time when it was opened (MappedFile::stamp).
+    const std::string& stamp() const { return file_->stamp(); }
+
 private:
+    int64_t row_width(const TensorInfo& t, int64_t r0, int64_t r1) const;  // checks the range
+    void floats(const TensorInfo& t, int64_t first, int64_t count, float* out) const;
+    void copy_raw(const TensorInfo& t, void* out) const;
+
     std::string path_;
+    std::unique_ptr<MappedFile> file_;
     uint64_t data_start_ = 0;
     std::vector<TensorInfo> tensors_;
     std::map<std::string, size_t> index_;
     std::map<std::string, std::string> metadata_;
-    mutable std::ifstream file_;
 };
 
 // Collects tensors in memory, then writes them in insertion order. The header is padded
@@ -94,23 +112,31 @@ private:
 
 // The tensors of a checkpoint directory or file: "model.safetensors", or the shards listed
 // by "model.safetensors.index.json" ({"weight_map": {tensor: shard file}}), or one
-// .safetensors file given directly.
+// .safetensors file given directly. The index must agree with the shards: every listed
+// tensor is in its shard, and every tensor of a listed shard is listed, for that shard.
 class TensorStore {
 public:
     explicit TensorStore(const std::string& path);  // throws SURGEON_ERR_IO
 
     bool contains(const std::string& name) const { return where_.count(name) != 0; }
-    const TensorInfo& info(const std::string& name) const;
+    const TensorInfo& info(const std::string& name) const;  // throws SURGEON_ERR_IO if absent
+    const std::string& path_of(const std::string& name) const;  // the file holding the tensor
     std::vector<float> read_f32(const std::string& name) const;
+    std::vector<float> read_f32_rows(const std::string& name, int64_t r0, int64_t r1) const;
+    void read_f32_rows(const std::string& name, int64_t r0, int64_t r1, float* out) const;
     std::vector<int32_t> read_i32(const std::string& name) const;
     std::vector<uint16_t> read_u16_bits(const std::string& name) const;
     std::vector<std::string> names() const;  // sorted
     size_t shard_count() const { return shards_.size(); }
+    // The stamps (SafetensorsFile::stamp) of the index, when there is one, and of every shard.
+    std::vector<std::string> stamps() const;
 
 private:
     const SafetensorsFile& file_of(const std::string& name) const;
     std::vector<std::unique_ptr<SafetensorsFile>> shards_;
     std::map<std::string, size_t> where_;
+    std::string path_;
+    std::string index_stamp_;
 };
 
 }  // namespace surgeon::model

@@ -3,7 +3,8 @@
 // checkpoint readers (io/model_reader.hpp) implement it over a memory map of the files,
 // so a pass over a model holds one block at a time; InMemorySource serves a Model already
 // in memory. Every implementation validates the whole checkpoint (shapes, dtypes, files)
-// when it is opened, so a part read later never fails on a malformed file.
+// when it is opened, so a part read later never fails on a malformed file (a reader may
+// still refuse a part's content, such as a non-finite llama2.c weight, when it reads it).
 #pragma once
 
 #include <cstdint>
@@ -43,6 +44,9 @@ public:
     virtual std::string fingerprint() const = 0;
 
 protected:
+    // Throws SURGEON_ERR_INVALID_ARGUMENT unless 0 <= r0 <= r1 <= vocab_size.
+    void check_rows(int64_t r0, int64_t r1) const;
+
     ModelConfig config_;
     std::vector<int64_t> ffn_sizes_;  // n_layers entries
 };

@@ -17,22 +17,6 @@ using namespace surgeon::model;
 using hfio_test::expect_error;
 using hfio_test::TempDir;
 
-// Every stored float of `m` passed through `round` (what an f16/bf16 file holds).
-Model rounded(Model m, float (*round)(float)) {
-    auto apply = [&](auto& v) {
-        for (float& x : v) x = round(x);
-    };
-    apply(m.tok_emb.data);
-    apply(m.rms_final);
-    apply(m.wcls.data);
-    for (auto& L : m.layers) {
-        apply(L.rms_att);
-        apply(L.rms_ffn);
-        for (Matrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w1, &L.w2, &L.w3}) apply(w->data);
-    }
-    return m;
-}
-
 float identity(float v) { return v; }
 
 TEST(Checkpoint, EachFormatIsDetectedAndRoundTrips) {
@@ -56,7 +40,7 @@ TEST(Checkpoint, EachFormatIsDetectedAndRoundTrips) {
         Dtype source = Dtype::I32;
         const Model back = load_model(path, &source);
         EXPECT_EQ(source, c.dtype);
-        hfio_test::expect_same_model(back, rounded(m, c.round));
+        hfio_test::expect_same_model(back, hfio_test::rounded(m, c.round));
         // Saving what was loaded in its own format and dtype changes nothing.
         const std::string again = dir.file(std::string("again_") + c.name);
         save_model(back, again, {c.format, source, ""});

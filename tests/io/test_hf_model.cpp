@@ -255,31 +255,13 @@ TEST(HfModel, Stories260KRoundTripIsLosslessWithEqualLogits) {
     EXPECT_LE(worst, 1e-5);
 }
 
-// Rewrites model.safetensors as three shards listed by model.safetensors.index.json.
-void shard_checkpoint(const TempDir& dir) {
-    const SafetensorsFile whole(dir.file("model.safetensors"));
-    SafetensorsWriter shards[3];
-    nlohmann::json map = nlohmann::json::object();
-    size_t k = 0;
-    for (const TensorInfo& t : whole.tensors()) {
-        const size_t s = k++ % 3;
-        shards[s].add_float(t.name, t.shape, whole.read_f32(t.name).data(), t.dtype);
-        map[t.name] = "model-0000" + std::to_string(s + 1) + "-of-00003.safetensors";
-    }
-    for (size_t s = 0; s < 3; ++s)
-        shards[s].write(dir.file("model-0000" + std::to_string(s + 1) + "-of-00003.safetensors"));
-    hfio_test::fs::remove(dir.file("model.safetensors"));
-    hfio_test::write_json(dir.file("model.safetensors.index.json"),
-                          {{"metadata", {{"total_size", 0}}}, {"weight_map", map}});
-}
-
 TEST(HfModel, ShardedCheckpointsLoad) {
     for (Dtype dtype : {Dtype::F32, Dtype::BF16}) {
         const Model m = hfio_test::random_model(32, 40, 3, 4, 2, 30, false, 6);
         TempDir dir;
         save_hf(m, dir.path().string(), dtype);
         const Model single = load_hf(dir.path().string());
-        shard_checkpoint(dir);
+        hfio_test::shard_checkpoint(dir);
         ASSERT_FALSE(hfio_test::fs::exists(dir.file("model.safetensors")));
         EXPECT_EQ(TensorStore(dir.path().string()).shard_count(), 3u);
         Dtype source = Dtype::F32;

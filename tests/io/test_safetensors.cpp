@@ -339,3 +339,40 @@ TEST(Safetensors, DtypeNames) {
 }
 
 }  // namespace
+
+TEST(Safetensors, RowRangesOfEveryFloatDtype) {
+    TempDir dir;
+    std::vector<float> v(5 * 2 * 3);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = 0.37f * static_cast<float>(i) - 4.0f;
+    SafetensorsWriter w;
+    for (Dtype d : {Dtype::F32, Dtype::F16, Dtype::BF16}) w.add_float(dtype_name(d), {5, 2, 3}, v.data(), d);
+    w.add_float("flat", {30}, v.data(), Dtype::F32);
+    std::vector<int32_t> ints(4, 7);
+    w.add_i32("ints", {2, 2}, ints.data());
+    const std::string path = dir.file("rows.safetensors");
+    w.write(path);
+    const SafetensorsFile f(path);
+    for (const char* name : {"F32", "F16", "BF16"}) {
+        const std::vector<float> all = f.read_f32(name);
+        for (int64_t r0 = 0; r0 <= 5; ++r0)
+            for (int64_t r1 = r0; r1 <= 5; ++r1) {
+                const std::vector<float> want(all.begin() + 6 * r0, all.begin() + 6 * r1);
+                EXPECT_EQ(f.read_f32_rows(name, r0, r1), want) << name << " rows " << r0 << ".." << r1;
+                std::vector<float> into(want.size() + 1, -1.0f);
+                f.read_f32_rows(name, r0, r1, into.data());
+                EXPECT_EQ(std::vector<float>(into.begin(), into.end() - 1), want);
+                EXPECT_EQ(into.back(), -1.0f) << "wrote past the rows";
+            }
+    }
+    EXPECT_EQ(f.read_f32_rows("flat", 4, 9), std::vector<float>(v.begin() + 4, v.begin() + 9));
+    expect_error([&] { f.read_f32_rows("F32", 2, 6); }, SURGEON_ERR_INVALID_ARGUMENT, "outside its 5 rows");
+    expect_error([&] { f.read_f32_rows("F32", 3, 2); }, SURGEON_ERR_INVALID_ARGUMENT, "rows [3, 2)");
+    expect_error([&] { f.read_f32_rows("F32", -1, 2); }, SURGEON_ERR_INVALID_ARGUMENT, "rows");
+    expect_error([&] { f.read_f32_rows("ints", 0, 1); }, SURGEON_ERR_IO, "F32, F16, BF16 or F64 expected");
+    expect_error([&] { f.read_f32_rows("nope", 0, 1); }, SURGEON_ERR_IO, "no tensor 'nope'");
+    // The same through a TensorStore over the file.
+    const TensorStore store(path);
+    EXPECT_EQ(store.read_f32_rows("BF16", 1, 3), f.read_f32_rows("BF16", 1, 3));
+    EXPECT_EQ(store.stamps().size(), 1u);
+    EXPECT_NE(store.stamps()[0].find(path), std::string::npos);
+}

@@ -15,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "core/half.hpp"
+#include "io/safetensors.hpp"
 #include "nn/model.hpp"
 
 namespace hfio_test {
@@ -126,6 +127,19 @@ inline void expect_same_matrix(const surgeon::Matrix& a, const surgeon::Matrix& 
     EXPECT_TRUE(same_bits(a.data.data(), b.data.data(), a.data.size())) << what << " differs";
 }
 
+inline void expect_same_vector(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
+    ASSERT_EQ(a.size(), b.size()) << what;
+    EXPECT_TRUE(same_bits(a.data(), b.data(), a.size())) << what << " differs";
+}
+
+// Rows [r0, r1) of m, copied element by element.
+inline surgeon::Matrix rows_of(const surgeon::Matrix& m, int64_t r0, int64_t r1) {
+    surgeon::Matrix out(r1 - r0, m.cols);
+    for (int64_t r = r0; r < r1; ++r)
+        for (int64_t c = 0; c < m.cols; ++c) out(r - r0, c) = m(r, c);
+    return out;
+}
+
 inline void expect_same_model(const surgeon::model::Model& a, const surgeon::model::Model& b) {
     EXPECT_EQ(a.config.dim, b.config.dim);
     EXPECT_EQ(a.config.n_layers, b.config.n_layers);
@@ -172,6 +186,46 @@ inline std::string stories260k_path() {
                                 std::string(SURGEON_SHARED_DIR) + "/data/stories260K.bin"})
         if (fs::exists(p)) return p;
     return "";
+}
+
+// Every stored float of `m` passed through `round` (what an f16/bf16 file holds).
+inline surgeon::model::Model rounded(surgeon::model::Model m, float (*round)(float)) {
+    auto apply = [&](auto& v) {
+        for (float& x : v) x = round(x);
+    };
+    apply(m.tok_emb.data);
+    apply(m.rms_final);
+    apply(m.wcls.data);
+    for (auto& L : m.layers) {
+        apply(L.rms_att);
+        apply(L.rms_ffn);
+        for (surgeon::Matrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w1, &L.w2, &L.w3}) apply(w->data);
+    }
+    return m;
+}
+
+// The name of shard s (0-based) of three.
+inline std::string shard_name(size_t s) { return "model-0000" + std::to_string(s + 1) + "-of-00003.safetensors"; }
+
+// Rewrites the model.safetensors of `dir` as three shards (tensors dealt round-robin)
+// listed by model.safetensors.index.json.
+inline void shard_checkpoint(const TempDir& dir) {
+    using namespace surgeon::model;
+    const std::string whole_path = dir.file("model.safetensors");
+    nlohmann::json map = nlohmann::json::object();
+    {
+        const SafetensorsFile whole(whole_path);
+        SafetensorsWriter shards[3];
+        size_t k = 0;
+        for (const TensorInfo& t : whole.tensors()) {
+            const size_t s = k++ % 3;
+            shards[s].add_float(t.name, t.shape, whole.read_f32(t.name).data(), t.dtype);
+            map[t.name] = shard_name(s);
+        }
+        for (size_t s = 0; s < 3; ++s) shards[s].write(dir.file(shard_name(s)));
+    }
+    fs::remove(whole_path);
+    write_json(dir.file("model.safetensors.index.json"), {{"metadata", {{"total_size", 0}}}, {"weight_map", map}});
 }
 
 }  // namespace hfio_test

@@ -1,0 +1,481 @@
+#include "io/model_reader.hpp"
+
+#include <array>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+
+#include "core/error.hpp"
+#include "io/checkpoint.hpp"
+#include "io/gptq_export.hpp"
+#include "io/hf_model.hpp"
+#include "io/mapped_file.hpp"
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "checkpoints are little-endian and read without byte swapping");
+
+namespace surgeon::model {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string join(const std::vector<std::string>& parts, const char* separator) {
+    std::string out;
+    for (const std::string& p : parts) out += (out.empty() ? "" : separator) + p;
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Hugging Face directories
+
+nlohmann::json read_json_file(const std::string& path) {
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) fail(SURGEON_ERR_IO, "'" + path + "' is a directory, not a JSON file");
+    std::ifstream f(path);
+    if (!f) fail(SURGEON_ERR_IO, "cannot open '" + path + "'");
+    try {
+        return nlohmann::json::parse(f);
+    } catch (const nlohmann::json::exception& e) {
+        fail(SURGEON_ERR_IO, path + ": invalid JSON: " + e.what());
+    }
+}
+
+int64_t config_int(const nlohmann::json& c, const char* key, const std::string& path,
+                   std::optional<int64_t> fallback = std::nullopt) {
+    if (!c.contains(key) || c[key].is_null()) {
+        if (fallback) return *fallback;
+        fail(SURGEON_ERR_IO, path + ": missing \"" + key + "\"");
+    }
+    const auto& v = c[key];
+    if (!v.is_number_integer() || v.get<int64_t>() <= 0 || v.get<int64_t>() > (int64_t{1} << 40))
+        fail(SURGEON_ERR_IO, path + ": \"" + key + "\" must be a positive integer, got " + v.dump());
+    return v.get<int64_t>();
+}
+
+// Optional string/bool keys: a value of another type is a malformed config (nlohmann's
+// value() would throw its own exception type instead).
+std::string config_string(const nlohmann::json& c, const char* key, const std::string& fallback,
+                          const std::string& path) {
+    if (!c.contains(key) || c[key].is_null()) return fallback;
+    if (!c[key].is_string()) fail(SURGEON_ERR_IO, path + ": \"" + key + "\" must be a string, got " + c[key].dump());
+    return c[key].get<std::string>();
+}
+
+bool config_bool(const nlohmann::json& c, const char* key, bool fallback, const std::string& path) {
+    if (!c.contains(key) || c[key].is_null()) return fallback;
+    if (!c[key].is_boolean()) fail(SURGEON_ERR_IO, path + ": \"" + key + "\" must be true or false, got " + c[key].dump());
+    return c[key].get<bool>();
+}
+
+double config_number(const nlohmann::json& c, const char* key, double fallback, const std::string& path) {
+    if (!c.contains(key) || c[key].is_null()) return fallback;
+    const auto& v = c[key];
+    if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() <= 0)
+        fail(SURGEON_ERR_IO, path + ": \"" + key + "\" must be a positive number, got " + v.dump());
+    return v.get<double>();
+}
+
+
+ModelConfig parse_config(const nlohmann::json& c, const std::string& path) {
+    if (!c.is_object()) fail(SURGEON_ERR_IO, path + ": not a JSON object");
+    const std::string type = config_string(c, "model_type", "llama", path);
+    if (type != "llama" && type != "mistral")
+        fail(SURGEON_ERR_UNSUPPORTED, path + ": model_type '" + type + "' is not a Llama-family model");
+    if (c.contains("rope_scaling") && !c["rope_scaling"].is_null())
+        fail(SURGEON_ERR_UNSUPPORTED, path + ": rope_scaling is not supported");
+    if (config_string(c, "hidden_act", "silu", path) != "silu")
+        fail(SURGEON_ERR_UNSUPPORTED, path + ": hidden_act must be silu");
+    for (const char* key : {"attention_bias", "mlp_bias"})
+        if (config_bool(c, key, false, path))
+            fail(SURGEON_ERR_UNSUPPORTED, path + ": " + key + " = true is not supported");
+
+    ModelConfig m;
+    m.dim = config_int(c, "hidden_size", path);
+    m.hidden_dim = config_int(c, "intermediate_size", path);
+    m.n_layers = config_int(c, "num_hidden_layers", path);
+    m.n_heads = config_int(c, "num_attention_heads", path);
+    m.n_kv_heads = config_int(c, "num_key_value_heads", path, m.n_heads);
+    m.vocab_size = config_int(c, "vocab_size", path);
+    m.seq_len = config_int(c, "max_position_embeddings", path, int64_t{2048});
+    m.norm_eps = static_cast<float>(config_number(c, "rms_norm_eps", 1e-6, path));
+    m.rope_theta = static_cast<float>(config_number(c, "rope_theta", 10000.0, path));
+    m.shared_classifier = config_bool(c, "tie_word_embeddings", false, path);
+    // head_dim (transformers' key) may differ from hidden_size / heads, for instance after
+    // heads were removed; it stays 0 in the config when it is the derived value.
+    if (c.contains("head_dim") && !c["head_dim"].is_null()) {
+        const int64_t head_dim = config_int(c, "head_dim", path);
+        if (m.dim % m.n_heads != 0 || head_dim != m.dim / m.n_heads) m.head_dim = head_dim;
+    }
+    if (!m.attention_consistent())
+        fail(SURGEON_ERR_IO, path + ": hidden_size " + std::to_string(m.dim) + ", heads " +
+                                 std::to_string(m.n_heads) + "/" + std::to_string(m.n_kv_heads) +
+                                 (m.head_dim ? ", head_dim " + std::to_string(m.head_dim) : std::string()) +
+                                 " do not give an even head size shared by all heads");
+    if (type == "mistral" && c.contains("sliding_window") && !c["sliding_window"].is_null() &&
+        config_int(c, "sliding_window", path) < m.seq_len)
+        fail(SURGEON_ERR_UNSUPPORTED, path + ": sliding-window attention is not supported");
+    return m;
+}
+
+
+constexpr const char* kEmbedding = "model.embed_tokens.weight";
+constexpr const char* kClassifier = "lm_head.weight";
+constexpr const char* kFinalNorm = "model.norm.weight";
+
+// Checks tensors by name, dtype and shape (-1: any size) without reading them, and
+// remembers which were claimed, so that what is left over can be reported.
+class TensorChecker {
+public:
+    TensorChecker(const std::string& dir, const TensorStore& store) : dir_(dir), store_(store) {}
+    const TensorStore& store() const { return store_; }
+    const std::string& dir() const { return dir_; }
+    bool has(const std::string& name) const { return store_.contains(name); }
+
+    std::vector<int64_t> shape(const std::string& name, size_t rank) const {
+        const auto& s = store_.info(name).shape;
+        if (s.size() != rank)
+            fail(SURGEON_ERR_IO, store_.path_of(name) + ": tensor '" + name + "' has rank " + std::to_string(s.size()) +
+                                     ", expected " + std::to_string(rank));
+        return s;
+    }
+    void vector(const std::string& name, int64_t n) {
+        const auto s = shape(name, 1);
+        expect(name, s[0], n, "length");
+        claim_floats(name);
+    }
+    // `layout` (may be empty) says where an expected size comes from. Returns the shape.
+    std::vector<int64_t> matrix(const std::string& name, int64_t rows, int64_t cols, const std::string& layout = "") {
+        const auto s = shape(name, 2);
+        expect(name, s[0], rows, "rows", layout);
+        expect(name, s[1], cols, "columns", layout);
+        claim_floats(name);
+        return s;
+    }
+    void mark_used(const std::string& name) { used_.insert(name); }
+    void expect(const std::string& name, int64_t got, int64_t want, const char* what,
+                const std::string& layout = "") const {
+        if (want >= 0 && got != want)
+            fail(SURGEON_ERR_IO, store_.path_of(name) + ": tensor '" + name + "' has " + std::to_string(got) + " " +
+                                     what + ", expected " + std::to_string(want) +
+                                     (layout.empty() ? "" : " (" + layout + ")"));
+    }
+    // Tensors nobody asked for mean an architecture we would silently get wrong (biases…),
+    // or, for blocks past num_hidden_layers, a config that disagrees with its tensors.
+    void check_all_used(int64_t n_layers) const {
+        const std::string blocks = "model.layers.";
+        for (const std::string& name : store_.names()) {
+            if (used_.count(name)) continue;
+            if (name.size() >= 20 && name.compare(name.size() - 20, 20, "rotary_emb.inv_freq") == 0) continue;
+            if (name.compare(0, blocks.size(), blocks) == 0) {
+                const long long block = std::atoll(name.c_str() + blocks.size());
+                if (block >= n_layers)
+                    fail(SURGEON_ERR_IO, store_.path_of(name) + ": tensor '" + name + "' belongs to a block past "
+                                             "num_hidden_layers = " + std::to_string(n_layers));
+            }
+            fail(SURGEON_ERR_UNSUPPORTED, store_.path_of(name) + ": unexpected tensor '" + name +
+                                              "' (not part of a bias-free Llama model)");
+        }
+    }
+
+private:
+    void claim_floats(const std::string& name) {
+        const Dtype d = store_.info(name).dtype;
+        if (!is_float_dtype(d))
+            fail(SURGEON_ERR_IO, store_.path_of(name) + ": tensor '" + name + "' has dtype " + dtype_name(d) +
+                                     " (F32, F16, BF16 or F64 expected)");
+        used_.insert(name);
+    }
+
+    std::string dir_;
+    const TensorStore& store_;
+    std::set<std::string> used_;
+};
+
+// Where a block linear is stored: `<prefix>.weight`, or GPTQ-packed as
+// `<prefix>.{qweight,qzeros,scales,g_idx}`.
+struct StoredLinear {
+    std::string prefix;
+    int64_t rows = 0, cols = 0;
+    bool packed = false;
+};
+
+StoredLinear check_linear(TensorChecker& r, const std::string& prefix, int64_t rows, int64_t cols,
+                          const GptqCheckpointInfo* gptq, const std::string& layout = "") {
+    if (r.has(prefix + ".weight") || !gptq) {
+        const auto s = r.matrix(prefix + ".weight", rows, cols, layout);
+        return {prefix, s[0], s[1], false};
+    }
+    if (!r.has(prefix + ".qweight"))
+        fail(SURGEON_ERR_IO, r.dir() + ": checkpoint has neither '" + prefix + ".weight' nor '" + prefix + ".qweight'");
+    // Sizes the caller leaves open (sliced FFNs) come from the packed tensors themselves;
+    // check_gptq_linear then checks every tensor against them.
+    const int64_t out = rows >= 0 ? rows : r.shape(prefix + ".qweight", 2)[1];
+    const int64_t in = cols >= 0 ? cols : r.shape(prefix + ".g_idx", 1)[0];
+    check_gptq_linear(r.store(), prefix, gptq->bits, in, out);
+    for (const char* part : {".qweight", ".qzeros", ".scales", ".g_idx"}) r.mark_used(prefix + part);
+    return {prefix, out, in, true};
+}
+
+class HfSource final : public ModelSource {
+public:
+    HfSource(const std::string& dir, Dtype* source_dtype);
+    LayerWeights block(int64_t b) const override;
+    std::vector<float> final_norm() const override { return store_->read_f32(kFinalNorm); }
+    Matrix embedding_rows(int64_t r0, int64_t r1) const override { return rows_of(kEmbedding, r0, r1); }
+    Matrix classifier_rows(int64_t r0, int64_t r1) const override {
+        return rows_of(config_.shared_classifier ? kEmbedding : kClassifier, r0, r1);
+    }
+    std::string fingerprint() const override { return fingerprint_; }
+
+private:
+    Matrix rows_of(const std::string& name, int64_t r0, int64_t r1) const;
+    Matrix read(const StoredLinear& l) const;
+
+    std::optional<GptqCheckpointInfo> gptq_;
+    std::unique_ptr<TensorStore> store_;
+    std::vector<std::array<StoredLinear, 7>> linears_;  // per block, in kLinearNames order
+    std::string fingerprint_;
+};
+
+HfSource::HfSource(const std::string& dir, Dtype* source_dtype) {
+    const std::string config_path = (fs::path(dir) / "config.json").string();
+    const nlohmann::json config = read_json_file(config_path);
+    config_ = parse_config(config, config_path);
+    ModelConfig& c = config_;
+    GptqCheckpointInfo gptq;
+    if (read_gptq_info(dir, config, &gptq)) gptq_ = gptq;
+    const GptqCheckpointInfo* q = gptq_ ? &*gptq_ : nullptr;
+
+    store_ = std::make_unique<TensorStore>(dir);
+    TensorChecker r(dir, *store_);
+    const int64_t kv_dim = c.kv_dim();
+    const std::string head = " × head_dim " + std::to_string(c.head_size());
+    const std::string q_layout = "num_attention_heads " + std::to_string(c.n_heads) + head;
+    const std::string kv_layout = "num_key_value_heads " + std::to_string(c.n_kv_heads) + head;
+    r.matrix(kEmbedding, c.vocab_size, c.dim);
+    int64_t widest_ffn = 0;
+    for (int64_t i = 0; i < c.n_layers; ++i) {
+        const std::string p = hf_layer_prefix(i);
+        r.vector(p + "input_layernorm.weight", c.dim);
+        r.vector(p + "post_attention_layernorm.weight", c.dim);
+        std::array<StoredLinear, 7> L;  // wq wk wv wo w1 w2 w3
+        L[0] = check_linear(r, hf_linear_prefix(i, "wq"), c.q_dim(), c.dim, q, q_layout);
+        L[1] = check_linear(r, hf_linear_prefix(i, "wk"), kv_dim, c.dim, q, kv_layout);
+        L[2] = check_linear(r, hf_linear_prefix(i, "wv"), kv_dim, c.dim, q, kv_layout);
+        L[3] = check_linear(r, hf_linear_prefix(i, "wo"), c.dim, c.q_dim(), q, q_layout);
+        L[4] = check_linear(r, hf_linear_prefix(i, "w1"), -1, c.dim, q);
+        L[6] = check_linear(r, hf_linear_prefix(i, "w3"), L[4].rows, c.dim, q);
+        L[5] = check_linear(r, hf_linear_prefix(i, "w2"), c.dim, L[4].rows, q);
+        ffn_sizes_.push_back(L[4].rows);
+        widest_ffn = std::max(widest_ffn, L[4].rows);
+        linears_.push_back(std::move(L));
+    }
+    c.hidden_dim = widest_ffn > 0 ? widest_ffn : c.hidden_dim;
+    r.vector(kFinalNorm, c.dim);
+    if (c.shared_classifier) {
+        if (r.has(kClassifier)) r.mark_used(kClassifier);  // tied: HF ignores it too
+    } else {
+        if (!r.has(kClassifier))
+            fail(SURGEON_ERR_IO, dir + ": tie_word_embeddings is false but lm_head.weight is missing");
+        r.matrix(kClassifier, c.vocab_size, c.dim);
+    }
+    r.check_all_used(c.n_layers);
+
+    std::vector<std::string> stamps = {file_stamp(config_path)};
+    std::error_code ec;
+    const fs::path quantize_config = fs::path(dir) / "quantize_config.json";
+    if (gptq_ && fs::is_regular_file(quantize_config, ec)) stamps.push_back(file_stamp(quantize_config.string()));
+    for (const std::string& s : store_->stamps()) stamps.push_back(s);
+    fingerprint_ = join(stamps, "; ");
+    if (source_dtype) *source_dtype = store_->info(kEmbedding).dtype;
+}
+
+Matrix HfSource::rows_of(const std::string& name, int64_t r0, int64_t r1) const {
+    check_rows(r0, r1);
+    Matrix m(r1 - r0, config_.dim);
+    store_->read_f32_rows(name, r0, r1, m.data.data());
+    return m;
+}
+
+Matrix HfSource::read(const StoredLinear& l) const {
+    if (l.packed)
+        return dequantize_gptq(read_gptq_linear(*store_, l.prefix, gptq_->bits, l.cols, l.rows), gptq_->format);
+    Matrix m(l.rows, l.cols);
+    store_->read_f32_rows(l.prefix + ".weight", 0, l.rows, m.data.data());
+    return m;
+}
+
+LayerWeights HfSource::block(int64_t b) const {
+    ffn_size(b);  // range check
+    const std::string p = hf_layer_prefix(b);
+    LayerWeights L;
+    L.rms_att = store_->read_f32(p + "input_layernorm.weight");
+    L.rms_ffn = store_->read_f32(p + "post_attention_layernorm.weight");
+    const auto& stored = linears_[static_cast<size_t>(b)];
+    for (size_t k = 0; k < stored.size(); ++k) linear(L, kLinearNames[k]) = read(stored[k]);
+    // HF orders q/k rows for rotate-half RoPE; Model rotates adjacent pairs.
+    L.wq = unpermute_qk_from_hf(L.wq, config_.n_heads);
+    L.wk = unpermute_qk_from_hf(L.wk, config_.n_kv_heads);
+    return L;
+}
+
+// ---------------------------------------------------------------------------------------
+// llama2.c files
+
+constexpr int32_t kVersionedMagic = 0x616b3432;  // "ak42": llama2.c's newer export formats
+
+ModelConfig parse_header(const int32_t h[7], const std::string& path) {
+    auto bad = [&](const std::string& why) {
+        fail(SURGEON_ERR_IO, "'" + path + "' is not a llama2.c checkpoint: " + why);
+    };
+    if (h[0] == kVersionedMagic)
+        fail(SURGEON_ERR_IO, "'" + path + "' is a versioned llama2.c export; only the legacy "
+                             "format (export --version 0) is supported");
+    auto in_range = [](int64_t v, int64_t hi) { return v >= 1 && v <= hi; };
+    ModelConfig c;
+    c.dim = h[0];
+    c.hidden_dim = h[1];
+    c.n_layers = h[2];
+    c.n_heads = h[3];
+    c.n_kv_heads = h[4];
+    c.shared_classifier = h[5] > 0;
+    c.vocab_size = h[5] < 0 ? -static_cast<int64_t>(h[5]) : h[5];
+    c.seq_len = h[6];
+    // Bounds far above any real model keep every size product within int64.
+    if (!in_range(c.dim, 1 << 20) || !in_range(c.hidden_dim, 1 << 22) ||
+        !in_range(c.n_layers, 1 << 12) || !in_range(c.n_heads, 1 << 12) ||
+        !in_range(c.n_kv_heads, 1 << 12) || !in_range(c.vocab_size, 1 << 24) ||
+        !in_range(c.seq_len, 1 << 24))
+        bad("header field out of range");
+    if (c.dim % c.n_heads != 0) bad("dim is not a multiple of n_heads");
+    if (c.head_size() % 2 != 0) bad("odd head size");
+    if (c.n_kv_heads > c.n_heads || c.n_heads % c.n_kv_heads != 0)
+        bad("n_heads is not a multiple of n_kv_heads");
+    return c;
+}
+
+int64_t expected_floats(const ModelConfig& c) {
+    const int64_t per_layer = 2 * c.dim + 2 * c.dim * c.dim + 2 * c.kv_dim() * c.dim +
+                              3 * c.hidden_dim * c.dim;
+    const int64_t rope = c.seq_len * c.head_size();  // real and imaginary halves
+    return c.vocab_size * c.dim + c.n_layers * per_layer + c.dim + rope +
+           (c.shared_classifier ? 0 : c.vocab_size * c.dim);
+}
+
+class Llama2cSource final : public ModelSource {
+public:
+    explicit Llama2cSource(const std::string& path);
+    LayerWeights block(int64_t b) const override;
+    std::vector<float> final_norm() const override {
+        std::vector<float> v(static_cast<size_t>(config_.dim));
+        read(rms_final_, config_.dim, v.data(), "rms_final");
+        return v;
+    }
+    Matrix embedding_rows(int64_t r0, int64_t r1) const override { return rows_of(tok_emb_, r0, r1, "tok_emb"); }
+    Matrix classifier_rows(int64_t r0, int64_t r1) const override {
+        return config_.shared_classifier ? embedding_rows(r0, r1) : rows_of(wcls_, r0, r1, "wcls");
+    }
+    std::string fingerprint() const override { return file_.stamp(); }
+
+private:
+    // One kind of block array: n_layers arrays of rows × cols floats, one after another.
+    struct Arrays {
+        const char* name;
+        int64_t rows, cols;
+        uint64_t offset = 0;
+    };
+    // Copies n floats at byte `offset` to `out` and rejects non-finite values (the sign of
+    // a corrupt or mis-sized file).
+    void read(uint64_t offset, int64_t n, float* out, const std::string& what) const;
+    Matrix rows_of(uint64_t offset, int64_t r0, int64_t r1, const char* what) const;
+
+    MappedFile file_;
+    uint64_t tok_emb_ = 0, rms_final_ = 0, wcls_ = 0;
+    std::array<Arrays, 9> arrays_;  // in file order: rms_att wq wk wv wo rms_ffn w1 w2 w3
+};
+
+Llama2cSource::Llama2cSource(const std::string& path) : file_(path) {
+    int32_t header[7];
+    if (file_.size() < sizeof header) fail(SURGEON_ERR_IO, "'" + path + "' is too short for a llama2.c header");
+    std::memcpy(header, file_.bytes(0, sizeof header, "the header"), sizeof header);
+    config_ = parse_header(header, path);
+    const ModelConfig& c = config_;
+    const uint64_t expected = sizeof header + 4 * static_cast<uint64_t>(expected_floats(c));
+    if (file_.size() != expected)
+        fail(SURGEON_ERR_IO, "'" + path + "' has " + std::to_string(file_.size()) +
+                                 " bytes but its header describes " + std::to_string(expected));
+    ffn_sizes_.assign(static_cast<size_t>(c.n_layers), c.hidden_dim);
+
+    // Each kind of array is stored for all layers before the next kind starts.
+    uint64_t at = sizeof header;
+    auto take = [&](int64_t floats) {
+        const uint64_t here = at;
+        at += 4 * static_cast<uint64_t>(floats);
+        return here;
+    };
+    tok_emb_ = take(c.vocab_size * c.dim);
+    arrays_ = {{{"rms_att", c.dim, 1}, {"wq", c.dim, c.dim}, {"wk", c.kv_dim(), c.dim}, {"wv", c.kv_dim(), c.dim},
+                {"wo", c.dim, c.dim}, {"rms_ffn", c.dim, 1}, {"w1", c.hidden_dim, c.dim},
+                {"w2", c.dim, c.hidden_dim}, {"w3", c.hidden_dim, c.dim}}};
+    for (Arrays& a : arrays_) a.offset = take(c.n_layers * a.rows * a.cols);
+    rms_final_ = take(c.dim);
+    take(c.seq_len * c.head_size());  // freq_cis: RoPE is recomputed from the config
+    wcls_ = c.shared_classifier ? tok_emb_ : take(c.vocab_size * c.dim);
+}
+
+void Llama2cSource::read(uint64_t offset, int64_t n, float* out, const std::string& what) const {
+    const uint64_t length = 4 * static_cast<uint64_t>(n);
+    if (n > 0) std::memcpy(out, file_.bytes(offset, length, what), static_cast<size_t>(length));
+    file_.release(offset, length);
+    for (int64_t i = 0; i < n; ++i)
+        if (!std::isfinite(out[i])) fail(SURGEON_ERR_IO, "'" + file_.path() + "' has a non-finite value in " + what);
+}
+
+Matrix Llama2cSource::rows_of(uint64_t offset, int64_t r0, int64_t r1, const char* what) const {
+    check_rows(r0, r1);
+    const int64_t dim = config_.dim;
+    Matrix m(r1 - r0, dim);
+    read(offset + 4 * static_cast<uint64_t>(r0 * dim), (r1 - r0) * dim, m.data.data(), what);
+    return m;
+}
+
+LayerWeights Llama2cSource::block(int64_t b) const {
+    ffn_size(b);  // range check
+    LayerWeights L;
+    for (const Arrays& a : arrays_) {
+        const int64_t n = a.rows * a.cols;
+        const uint64_t offset = a.offset + 4 * static_cast<uint64_t>(b * n);
+        const std::string what = std::string(a.name) + " of layer " + std::to_string(b);
+        if (a.cols == 1) {
+            std::vector<float>& v = std::string(a.name) == "rms_att" ? L.rms_att : L.rms_ffn;
+            v.resize(static_cast<size_t>(n));
+            read(offset, n, v.data(), what);
+        } else {
+            Matrix& m = linear(L, a.name);
+            m = Matrix(a.rows, a.cols);
+            read(offset, n, m.data.data(), what);
+        }
+    }
+    return L;
+}
+
+}  // namespace
+
+std::unique_ptr<ModelSource> open_hf(const std::string& dir, Dtype* source_dtype) {
+    return std::make_unique<HfSource>(dir, source_dtype);
+}
+
+std::unique_ptr<ModelSource> open_llama2c(const std::string& path) { return std::make_unique<Llama2cSource>(path); }
+
+std::unique_ptr<ModelSource> open_model(const std::string& path, Dtype* source_dtype) {
+    if (detect_model_format(path) == ModelFormat::hf) return open_hf(path, source_dtype);
+    auto source = open_llama2c(path);
+    if (source_dtype) *source_dtype = Dtype::F32;
+    return source;
+}
+
+}  // namespace surgeon::model
