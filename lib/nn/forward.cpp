@@ -13,25 +13,28 @@ namespace {
 using ops::apply_linear;
 using ops::rmsnorm;
 
-// Causal grouped-query attention of T queries (positions pos0..pos0+T-1) over the keys
-// and values of positions 0..pos0+T-1 (rows of k/v, leading dimension kv_dim). q and the
-// result are T × q_dim (n_heads heads of head_size, which need not add up to dim).
-Matrix attention(Backend& be, const ModelConfig& c, const Matrix& q, const float* k, const float* v,
-                 int64_t pos0) {
+// Causal grouped-query attention, heads split over the backend's workers (each with its
+// own score matrix, running the single-threaded backend).
+Matrix grouped_attention(Backend& be, const ModelConfig& c, const Matrix& q, const float* k, const float* v,
+                         int64_t pos0) {
     const int64_t T = q.rows, L = pos0 + T, hs = c.head_size(), kv_dim = c.kv_dim(), q_dim = c.q_dim();
     const int64_t group = c.n_heads / c.n_kv_heads;
     const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hs)));
     Matrix out(T, q_dim);
     if (T == 0) return out;
-    Matrix scores(T, L);
-    for (int64_t h = 0; h < c.n_heads; ++h) {
-        const int64_t kv_off = (h / group) * hs;
-        be.gemm(Trans::no, Trans::yes, T, L, hs, scale, q.data.data() + h * hs, q_dim, k + kv_off,
-                kv_dim, 0.0f, scores.data.data(), L);
-        ops::causal_softmax(scores, pos0);
-        be.gemm(T, hs, L, 1.0f, scores.data.data(), L, v + kv_off, kv_dim, 0.0f,
-                out.data.data() + h * hs, q_dim);
-    }
+    const int workers = static_cast<int>(std::min<int64_t>(be.threads(), c.n_heads));
+    Backend& head_be = workers == 1 ? be : be.single_threaded();
+    parallel_for(workers, c.n_heads, [&](int64_t h0, int64_t h1, int) {
+        Matrix scores(T, L);
+        for (int64_t h = h0; h < h1; ++h) {
+            const int64_t kv_off = (h / group) * hs;
+            head_be.gemm(Trans::no, Trans::yes, T, L, hs, scale, q.data.data() + h * hs, q_dim, k + kv_off,
+                         kv_dim, 0.0f, scores.data.data(), L);
+            ops::causal_softmax(scores, pos0);
+            head_be.gemm(T, hs, L, 1.0f, scores.data.data(), L, v + kv_off, kv_dim, 0.0f,
+                         out.data.data() + h * hs, q_dim);
+        }
+    });
     return out;
 }
 
@@ -50,6 +53,25 @@ void check_layer(const ModelConfig& c, const LayerWeights& L, const Matrix& x) {
                   "block weights do not match the model config");
 }
 
+// q, k and v of attn_in at positions pos0.., q and k rotated by RoPE.
+void project_qkv(Backend& be, const ModelConfig& c, const LayerWeights& L, const Matrix& attn_in, int64_t pos0,
+                 Matrix& q, Matrix& k, Matrix& v) {
+    q = apply_linear(be, attn_in, L.wq);
+    k = apply_linear(be, attn_in, L.wk);
+    v = apply_linear(be, attn_in, L.wv);
+    const ops::RopeTable rope(pos0, attn_in.rows, c.head_size(), c.rope_theta);
+    rope.apply(q);
+    rope.apply(k);
+}
+
+// gate ← silu(gate) ⊙ up.
+void silu_times(Matrix& gate, const Matrix& up) {
+    for (size_t i = 0; i < gate.data.size(); ++i) {
+        const float g = gate.data[i];
+        gate.data[i] = g / (1.0f + std::exp(-g)) * up.data[i];
+    }
+}
+
 // One block at positions pos0.. of x. Keys/values go to `k_cache`/`v_cache` rows pos0..
 // when given (attention then covers the cached positions too), else stay local.
 Matrix run_block(Backend& be, const ModelConfig& c, const LayerWeights& L, const Matrix& x, int64_t pos0,
@@ -57,12 +79,8 @@ Matrix run_block(Backend& be, const ModelConfig& c, const LayerWeights& L, const
     check_layer(c, L, x);
     const int64_t T = x.rows;
     Matrix attn_in = rmsnorm(x, L.rms_att, c.norm_eps);
-    Matrix q = apply_linear(be, attn_in, L.wq);
-    Matrix k = apply_linear(be, attn_in, L.wk);
-    Matrix v = apply_linear(be, attn_in, L.wv);
-    const ops::RopeTable rope(pos0, T, c.head_size(), c.rope_theta);
-    rope.apply(q);
-    rope.apply(k);
+    Matrix q, k, v;
+    project_qkv(be, c, L, attn_in, pos0, q, k, v);
     const float* keys = k.data.data();
     const float* values = v.data.data();
     if (k_cache) {
@@ -71,7 +89,7 @@ Matrix run_block(Backend& be, const ModelConfig& c, const LayerWeights& L, const
         keys = k_cache->data.data();
         values = v_cache->data.data();
     }
-    Matrix attn_out_in = attention(be, c, q, keys, values, k_cache ? pos0 : 0);
+    Matrix attn_out_in = grouped_attention(be, c, q, keys, values, k_cache ? pos0 : 0);
 
     Matrix h = x;  // residual stream
     apply_linear(be, attn_out_in.data.data(), T, attn_out_in.cols, L.wo, h.data.data(), c.dim, 1.0f);
@@ -85,10 +103,7 @@ Matrix run_block(Backend& be, const ModelConfig& c, const LayerWeights& L, const
         tape->mid = h;
         tape->gate = gate;
     }
-    for (size_t i = 0; i < gate.data.size(); ++i) {
-        const float g = gate.data[i];
-        gate.data[i] = g / (1.0f + std::exp(-g)) * up.data[i];  // silu(w1 x) * w3 x
-    }
+    silu_times(gate, up);  // the input of w2
     apply_linear(be, gate.data.data(), T, gate.cols, L.w2, h.data.data(), c.dim, 1.0f);
     if (capture) {
         capture->attn_in = std::move(attn_in);
@@ -120,6 +135,19 @@ Matrix embed(const Model& model, const std::vector<int>& tokens) {
 Matrix block_forward(Backend& be, const ModelConfig& config, const LayerWeights& layer, const Matrix& x,
                      BlockCapture* capture) {
     return run_block(be, config, layer, x, 0, nullptr, nullptr, capture);
+}
+
+Matrix attention_heads(Backend& be, const ModelConfig& config, const LayerWeights& layer, const Matrix& attn_in) {
+    check_layer(config, layer, attn_in);
+    Matrix q, k, v;
+    project_qkv(be, config, layer, attn_in, 0, q, k, v);
+    return grouped_attention(be, config, q, k.data.data(), v.data.data(), 0);
+}
+
+Matrix swiglu(Backend& be, const LayerWeights& layer, const Matrix& ffn_in) {
+    Matrix gate = apply_linear(be, ffn_in, layer.w1);
+    silu_times(gate, apply_linear(be, ffn_in, layer.w3));
+    return gate;
 }
 
 Matrix block_forward_taped(Backend& be, const ModelConfig& config, const LayerWeights& layer, const Matrix& x,
