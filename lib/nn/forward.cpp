@@ -1,6 +1,7 @@
 #include "nn/forward.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -13,26 +14,44 @@ namespace {
 using ops::apply_linear;
 using ops::rmsnorm;
 
-// Causal grouped-query attention, heads split over the backend's workers (each with its
-// own score matrix, running the single-threaded backend).
+// Causal grouped-query attention of T queries (positions pos0..pos0+T-1) over the keys
+// and values of positions 0..pos0+T-1 (rows of k/v, leading dimension kv_dim). q and the
+// result are T × q_dim (n_heads heads of head_size, which need not add up to dim). The
+// work comes in items of one kv head and a chunk of kAttentionChunk queries: the query
+// heads sharing the kv head are stacked into one product, and the chunk only meets the
+// keys up to its last position. Items go to the backend's workers (largest first), each
+// running the single-threaded backend on its own buffers.
+constexpr int64_t kAttentionChunk = 256;
+
 Matrix grouped_attention(Backend& be, const ModelConfig& c, const Matrix& q, const float* k, const float* v,
                          int64_t pos0) {
-    const int64_t T = q.rows, L = pos0 + T, hs = c.head_size(), kv_dim = c.kv_dim(), q_dim = c.q_dim();
+    const int64_t T = q.rows, hs = c.head_size(), kv_dim = c.kv_dim(), q_dim = c.q_dim();
     const int64_t group = c.n_heads / c.n_kv_heads;
     const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hs)));
     Matrix out(T, q_dim);
     if (T == 0) return out;
-    const int workers = static_cast<int>(std::min<int64_t>(be.threads(), c.n_heads));
-    Backend& head_be = workers == 1 ? be : be.single_threaded();
-    parallel_for(workers, c.n_heads, [&](int64_t h0, int64_t h1, int) {
-        Matrix scores(T, L);
-        for (int64_t h = h0; h < h1; ++h) {
-            const int64_t kv_off = (h / group) * hs;
-            head_be.gemm(Trans::no, Trans::yes, T, L, hs, scale, q.data.data() + h * hs, q_dim, k + kv_off,
-                         kv_dim, 0.0f, scores.data.data(), L);
-            ops::causal_softmax(scores, pos0);
-            head_be.gemm(T, hs, L, 1.0f, scores.data.data(), L, v + kv_off, kv_dim, 0.0f,
-                         out.data.data() + h * hs, q_dim);
+    const int64_t chunks = (T + kAttentionChunk - 1) / kAttentionChunk, items = chunks * c.n_kv_heads;
+    const int workers = static_cast<int>(std::min<int64_t>(be.threads(), items));
+    Backend& item_be = workers == 1 ? be : be.single_threaded();
+    std::atomic<int64_t> next{0};
+    parallel_for(workers, workers, [&](int64_t, int64_t, int) {
+        const int64_t rows = group * std::min(T, kAttentionChunk);
+        Matrix qs(rows, hs), scores(rows, pos0 + std::min(T, kAttentionChunk * chunks)), os(rows, hs);
+        for (int64_t i = next++; i < items; i = next++) {
+            const int64_t chunk = chunks - 1 - i / c.n_kv_heads, g = i % c.n_kv_heads;
+            const int64_t t0 = chunk * kAttentionChunk, n = std::min(T, t0 + kAttentionChunk) - t0;
+            const int64_t L = pos0 + t0 + n;  // keys the chunk sees
+            for (int64_t j = 0; j < group; ++j)
+                for (int64_t r = 0; r < n; ++r)
+                    std::memcpy(qs.row(j * n + r), q.row(t0 + r) + (g * group + j) * hs, sizeof(float) * hs);
+            item_be.gemm(Trans::no, Trans::yes, group * n, L, hs, scale, qs.data.data(), hs, k + g * hs, kv_dim,
+                         0.0f, scores.data.data(), L);
+            for (int64_t j = 0; j < group; ++j)
+                ops::causal_softmax(scores.data.data() + j * n * L, n, L, L, pos0 + t0);
+            item_be.gemm(group * n, hs, L, 1.0f, scores.data.data(), L, v + g * hs, kv_dim, 0.0f, os.data.data(), hs);
+            for (int64_t j = 0; j < group; ++j)
+                for (int64_t r = 0; r < n; ++r)
+                    std::memcpy(out.row(t0 + r) + (g * group + j) * hs, os.row(j * n + r), sizeof(float) * hs);
         }
     });
     return out;
