@@ -9,6 +9,7 @@
 //                       [--tokens 2048] [--method gptq|sparsegpt|rtn] [--bits 4]
 //                       [--group 128] [--sparsity 0.5] [--threads 2]
 //                       [--protocol staged|groups|both] [--offload-dir DIR]
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -72,7 +73,7 @@ LayerWeights random_block(const ModelConfig& c) {
 // Floating-point operations (a multiply-add is 2) of one pass of each kind of work over
 // all sequences.
 struct Work {
-    double forward = 0.0;  // one block forward (the attention as computed: full T × T scores)
+    double forward = 0.0;  // one block forward
     double hessian = 0.0;  // the four Hessians (upper triangles: n² per row)
     double solve = 0.0;    // per Hessian the inverse factor (2n³/3); per layer the method's
                            // updates (rows·n²) and the relative error (2 products: 4·rows·n²)
@@ -82,9 +83,14 @@ Work work_of(const ModelConfig& c, const Options& o) {
     const double T = static_cast<double>(o.tokens) * static_cast<double>(o.seqs);
     const double d = static_cast<double>(c.dim), q = static_cast<double>(c.q_dim()),
                  kv = static_cast<double>(c.kv_dim()), f = static_cast<double>(c.hidden_dim);
-    const double t = static_cast<double>(o.tokens), hs = static_cast<double>(c.head_size());
+    const double hs = static_cast<double>(c.head_size());
     Work w;
-    w.forward = 2.0 * T * d * (q + 2.0 * kv) + 4.0 * T * t * hs * static_cast<double>(c.n_heads) + 2.0 * T * q * d +
+    double attention = 0.0;  // per sequence: chunks of 256 queries against the keys up to their end
+    for (int64_t t0 = 0; t0 < o.tokens; t0 += 256) {
+        const double n = static_cast<double>(std::min<int64_t>(256, o.tokens - t0));
+        attention += 4.0 * n * (static_cast<double>(t0) + n) * hs * static_cast<double>(c.n_heads);
+    }
+    w.forward = 2.0 * T * d * (q + 2.0 * kv) + attention * static_cast<double>(o.seqs) + 2.0 * T * q * d +
                 4.0 * T * d * f + 2.0 * T * f * d;
     if (o.method == "rtn") return w;  // no calibration: no Hessian, no solver
     w.hessian = T * (d * d + q * q + d * d + f * f);
