@@ -110,9 +110,7 @@ private:
         if (down_sq) {
             const Matrix d = swiglu(be_, layer_, aux);
             lap(times_.forward);
-            down_sq->resize(static_cast<size_t>(d.cols), 0.0);
-            for (int64_t r = 0; r < d.rows; ++r)
-                for (int64_t c = 0; c < d.cols; ++c) (*down_sq)[c] += static_cast<double>(d(r, c)) * d(r, c);
+            add_column_squares(d, *down_sq);
             lap(times_.hessian);
         }
         states_.put(i, std::move(x));
