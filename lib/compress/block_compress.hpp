@@ -27,13 +27,23 @@ struct BlockExtras {
     const RowBudget* row_budget = nullptr;  // layers of a model-wide budget
 };
 
+// Seconds compress_block spent by kind of work: the block's own computation (GEMMs,
+// attention, norms), the Hessians (and Σ h² of the SwiGLU output), compressing the
+// layers (solver factorizations and the methods), moving activations to and from the
+// stores.
+struct BlockTimings {
+    double forward = 0.0, hessian = 0.0, compress = 0.0, io = 0.0;
+};
+
 // Compresses block `b` (weights `layer`, in place) by `recipe` on the calibration
 // `states` (the block's inputs, one T × dim matrix per sequence), then replaces each state
-// by the block's output on it. Appends one CompressedLayer per linear, in block order.
-// Scratch activations come from `stores`. With no calibrated plan in the block, the
-// states only run through it.
+// by the block's output on it. Appends one CompressedLayer per linear, in the groups'
+// order (wq, wk, wv, wo, w1, w3, w2).
+// Scratch activations come from `stores` (one store of states.size() slots). With no
+// calibrated plan in the block, the states only run through it. `timings`, when given,
+// receives the seconds spent (added to what it holds).
 void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, ActivationStore& states,
                     const Recipe& recipe, const BlockExtras& extras, const ActivationStores& stores,
-                    const ContextPtr& ctx, std::vector<CompressedLayer>& out);
+                    const ContextPtr& ctx, std::vector<CompressedLayer>& out, BlockTimings* timings = nullptr);
 
 }  // namespace surgeon::model

@@ -12,26 +12,11 @@
 
 namespace surgeon::model {
 
-std::unique_ptr<Hessian> collect_hessian(const Model& model, const LayerWeights& layer,
-                                         const std::vector<Matrix>& states, LinearInput tap,
-                                         const ContextPtr& ctx, std::vector<double>* down_sq) {
-    std::unique_ptr<Hessian> h;
-    for (const Matrix& x : states) {
-        BlockCapture capture;
-        block_forward(backend_for(*ctx), model.config, layer, x, &capture);
-        const Matrix& in = captured(capture, tap);
-        if (!h) h = std::make_unique<Hessian>(ctx, in.cols);
-        h->add(in.data.data(), in.rows, in.cols);
-        if (down_sq) {
-            const Matrix& d = capture.down_in;
-            down_sq->resize(static_cast<size_t>(d.cols), 0.0);
-            for (int64_t t = 0; t < d.rows; ++t)
-                for (int64_t c = 0; c < d.cols; ++c) (*down_sq)[c] += static_cast<double>(d(t, c)) * d(t, c);
-        }
-    }
-    return h;
+void add_column_squares(const Matrix& d, std::vector<double>& sq) {
+    sq.resize(std::max(sq.size(), static_cast<size_t>(d.cols)), 0.0);
+    for (int64_t t = 0; t < d.rows; ++t)
+        for (int64_t c = 0; c < d.cols; ++c) sq[c] += static_cast<double>(d(t, c)) * d(t, c);
 }
-
 
 namespace {
 

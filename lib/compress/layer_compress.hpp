@@ -31,11 +31,9 @@ inline const Group kGroups[] = {
     {LinearInput::down_in, {"w2"}},
 };
 
-// Runs the block on every calibration state and accumulates the tapped inputs; down_sq
-// (optional) receives Σ h_d² of the SwiGLU output over the same pass.
-std::unique_ptr<Hessian> collect_hessian(const Model& model, const LayerWeights& layer,
-                                         const std::vector<Matrix>& states, LinearInput tap,
-                                         const ContextPtr& ctx, std::vector<double>* down_sq);
+// Adds Σ_t d(t, c)² to sq[c] for every column c of d (sq grows to d.cols): the SwiGLU
+// output's second moments that the downstream row sensitivity of w1/w3 reads.
+void add_column_squares(const Matrix& d, std::vector<double>& sq);
 
 // Where a layer sits, for the row sensitivity of the error allocator.
 struct LayerSite {

@@ -4,10 +4,10 @@
 #include <cmath>
 #include <memory>
 
-#include "layer/hessian/hessian.hpp"
 #include "nn/fisher.hpp"
 #include "nn/forward.hpp"
-#include "compress/layer_compress.hpp"
+#include "compress/activations.hpp"
+#include "compress/block_compress.hpp"
 #include "compress/mixed_json.hpp"
 #include "compress/row_budget.hpp"
 #include "layer/quant/mixed.hpp"
@@ -17,12 +17,6 @@ namespace {
 
 double now() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-double zero_fraction(const Matrix& w) {
-    int64_t zeros = 0;
-    for (float v : w.data) zeros += v == 0.0f ? 1 : 0;
-    return w.data.empty() ? 0.0 : static_cast<double>(zeros) / static_cast<double>(w.data.size());
 }
 
 }  // namespace
@@ -63,49 +57,13 @@ CompressionReport compress_model(Model& model, const std::vector<std::vector<int
         ctx->progress("budget", 0.0);
         report.row_budget = plan_row_budget(model, states, recipe, *fisher, ctx);
     }
+    std::unique_ptr<ActivationStore> store = memory_store(states.size());
+    for (size_t i = 0; i < states.size(); ++i) store->put(i, std::move(states[i]));
+    states.clear();
+    const BlockExtras extras{fisher ? &*fisher : nullptr, report.row_budget ? &*report.row_budget : nullptr};
     for (int64_t b = 0; b < n_blocks; ++b) {
-        LayerWeights& layer = model.layers[static_cast<size_t>(b)];
-        for (const Group& group : kGroups) {
-            std::vector<LayerPlan> plans;
-            bool needs_h = false;
-            for (const char* name : group.linears) {
-                const std::string full = "layers." + std::to_string(b) + "." + name;
-                plans.push_back(recipe.plan_for(full));
-                LayerPlan& plan = plans.back();
-                if (plan.is_mixed() && plan.mixed->scope == BudgetScope::model)
-                    plan.mixed->avg_bits = report.row_budget->layer_avg_bits(full);
-                needs_h = needs_h || plan.needs_calibration();
-            }
-            std::unique_ptr<Hessian> h;
-            std::vector<double> down_sq;
-            if (needs_h) {
-                require(!states.empty(), SURGEON_ERR_INVALID_ARGUMENT,
-                        "the recipe needs calibration data but none was given");
-                ctx->progress("calibrate", 0.0);
-                down_sq.clear();
-                h = collect_hessian(model, layer, states, group.tap, ctx,
-                                    group.tap == LinearInput::ffn_in ? &down_sq : nullptr);
-            }
-            SolverCache solvers;
-            for (size_t i = 0; i < group.linears.size(); ++i) {
-                CompressedLayer out;
-                out.name = "layers." + std::to_string(b) + "." + group.linears[i];
-                out.plan = plans[i];
-                Matrix& w = linear(layer, group.linears[i]);
-                out.rows = w.rows;
-                out.cols = w.cols;
-                const double t0 = now();
-                const LayerSite site{&model.config, &layer, group.linears[i],
-                                     down_sq.empty() ? nullptr : &down_sq,
-                                     fisher ? &fisher->of(out.name) : nullptr};
-                compress_layer(ctx, plans[i], w, h.get(), solvers, site, out);
-                out.seconds = now() - t0;
-                out.sparsity = zero_fraction(w);
-                report.layers.push_back(std::move(out));
-            }
-        }
-        // The next block sees the outputs of this block, compressed.
-        for (Matrix& x : states) x = block_forward(backend_for(*ctx), model.config, layer, x, nullptr);
+        compress_block(b, model.config, model.layers[static_cast<size_t>(b)], *store, recipe, extras,
+                       ActivationStores{}, ctx, report.layers);
         if (progress) progress(b + 1, n_blocks);
     }
     report.seconds = now() - t_start;

@@ -1,6 +1,7 @@
 #include "compress/row_budget.hpp"
 
 #include <cmath>
+#include <memory>
 
 #include "nn/forward.hpp"
 #include "compress/layer_compress.hpp"
@@ -46,33 +47,51 @@ RowBudget plan_row_budget(const Model& model, std::vector<Matrix> states, const 
     double budget = 0.0, weights = 0.0;
     for (size_t b = 0; b < model.layers.size(); ++b) {
         const LayerWeights& layer = model.layers[b];
+        const std::string prefix = "layers." + std::to_string(b) + ".";
+        // The dense block: one forward per sequence gives every group's input.
+        std::unique_ptr<Hessian> h[kLinearInputs];
+        bool any = false;
+        for (const Group& group : kGroups)
+            for (const char* name : group.linears)
+                if (model_scope(recipe.plan_for(prefix + name)) && !h[static_cast<int>(group.tap)]) {
+                    h[static_cast<int>(group.tap)] = std::make_unique<Hessian>(ctx, linear(layer, name).cols);
+                    any = true;
+                }
+        std::vector<double> down_sq;
+        const bool last = b + 1 == model.layers.size();
+        if (any || !last)
+            for (Matrix& x : states) {
+                BlockCapture capture;
+                Matrix y = block_forward(backend_for(*ctx), model.config, layer, x, any ? &capture : nullptr);
+                for (const Group& group : kGroups)
+                    if (Hessian* hg = h[static_cast<int>(group.tap)].get()) {
+                        const Matrix& in = captured(capture, group.tap);
+                        hg->add(in.data.data(), in.rows, in.cols);
+                    }
+                if (h[static_cast<int>(LinearInput::ffn_in)]) add_column_squares(capture.down_in, down_sq);
+                if (!last) x = std::move(y);
+            }
         for (const Group& group : kGroups) {
-            std::unique_ptr<Hessian> h;
-            std::vector<double> down_sq;
             SolverCache solvers;
+            const Hessian* hg = h[static_cast<int>(group.tap)].get();
             for (const char* name : group.linears) {
-                const std::string full = "layers." + std::to_string(b) + "." + name;
+                const std::string full = prefix + name;
                 const LayerPlan plan = recipe.plan_for(full);
                 if (!model_scope(plan)) continue;
-                if (!h)
-                    h = collect_hessian(model, layer, states, group.tap, ctx,
-                                        group.tap == LinearInput::ffn_in ? &down_sq : nullptr);
                 const Matrix& w = linear(layer, name);
-                const LayerSite site{&model.config, &layer, name, down_sq.empty() ? nullptr : &down_sq,
-                                     &fisher.of(full)};
+                const LayerSite site{&model.config, &layer, name,
+                                     group.tap == LinearInput::ffn_in ? &down_sq : nullptr, &fisher.of(full)};
                 BudgetGroup g;
                 g.options = plan.mixed->options;
                 g.weight = w.cols;
                 g.rows = w.rows;
-                g.cost = mixed_row_costs(*ctx, plan, w, *h, solver_for(solvers, ctx, *h, plan), site);
+                g.cost = mixed_row_costs(*ctx, plan, w, *hg, solver_for(solvers, ctx, *hg, plan), site);
                 budget += plan.mixed->avg_bits * static_cast<double>(w.rows * w.cols);
                 weights += static_cast<double>(w.rows * w.cols);
                 groups.push_back(std::move(g));
                 names.push_back(full);
             }
         }
-        if (b + 1 < model.layers.size())
-            for (Matrix& x : states) x = block_forward(backend_for(*ctx), model.config, layer, x, nullptr);
     }
     // The same tolerance as attainable_total: a decimal target times the weights.
     const auto total = static_cast<int64_t>(std::floor(budget + 1e-7));

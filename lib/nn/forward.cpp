@@ -1,6 +1,7 @@
 #include "nn/forward.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -15,23 +16,44 @@ using ops::rmsnorm;
 
 // Causal grouped-query attention of T queries (positions pos0..pos0+T-1) over the keys
 // and values of positions 0..pos0+T-1 (rows of k/v, leading dimension kv_dim). q and the
-// result are T × q_dim (n_heads heads of head_size, which need not add up to dim).
-Matrix attention(Backend& be, const ModelConfig& c, const Matrix& q, const float* k, const float* v,
-                 int64_t pos0) {
-    const int64_t T = q.rows, L = pos0 + T, hs = c.head_size(), kv_dim = c.kv_dim(), q_dim = c.q_dim();
+// result are T × q_dim (n_heads heads of head_size, which need not add up to dim). The
+// work comes in items of one kv head and a chunk of kAttentionChunk queries: the query
+// heads sharing the kv head are stacked into one product, and the chunk only meets the
+// keys up to its last position. Items go to the backend's workers (largest first), each
+// running the single-threaded backend on its own buffers.
+constexpr int64_t kAttentionChunk = 256;
+
+Matrix grouped_attention(Backend& be, const ModelConfig& c, const Matrix& q, const float* k, const float* v,
+                         int64_t pos0) {
+    const int64_t T = q.rows, hs = c.head_size(), kv_dim = c.kv_dim(), q_dim = c.q_dim();
     const int64_t group = c.n_heads / c.n_kv_heads;
     const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hs)));
     Matrix out(T, q_dim);
     if (T == 0) return out;
-    Matrix scores(T, L);
-    for (int64_t h = 0; h < c.n_heads; ++h) {
-        const int64_t kv_off = (h / group) * hs;
-        be.gemm(Trans::no, Trans::yes, T, L, hs, scale, q.data.data() + h * hs, q_dim, k + kv_off,
-                kv_dim, 0.0f, scores.data.data(), L);
-        ops::causal_softmax(scores, pos0);
-        be.gemm(T, hs, L, 1.0f, scores.data.data(), L, v + kv_off, kv_dim, 0.0f,
-                out.data.data() + h * hs, q_dim);
-    }
+    const int64_t chunks = (T + kAttentionChunk - 1) / kAttentionChunk, items = chunks * c.n_kv_heads;
+    const int workers = static_cast<int>(std::min<int64_t>(be.threads(), items));
+    Backend& item_be = workers == 1 ? be : be.single_threaded();
+    std::atomic<int64_t> next{0};
+    parallel_for(workers, workers, [&](int64_t, int64_t, int) {
+        const int64_t rows = group * std::min(T, kAttentionChunk);
+        Matrix qs(rows, hs), scores(rows, pos0 + std::min(T, kAttentionChunk * chunks)), os(rows, hs);
+        for (int64_t i = next++; i < items; i = next++) {
+            const int64_t chunk = chunks - 1 - i / c.n_kv_heads, g = i % c.n_kv_heads;
+            const int64_t t0 = chunk * kAttentionChunk, n = std::min(T, t0 + kAttentionChunk) - t0;
+            const int64_t L = pos0 + t0 + n;  // keys the chunk sees
+            for (int64_t j = 0; j < group; ++j)
+                for (int64_t r = 0; r < n; ++r)
+                    std::memcpy(qs.row(j * n + r), q.row(t0 + r) + (g * group + j) * hs, sizeof(float) * hs);
+            item_be.gemm(Trans::no, Trans::yes, group * n, L, hs, scale, qs.data.data(), hs, k + g * hs, kv_dim,
+                         0.0f, scores.data.data(), L);
+            for (int64_t j = 0; j < group; ++j)
+                ops::causal_softmax(scores.data.data() + j * n * L, n, L, L, pos0 + t0);
+            item_be.gemm(group * n, hs, L, 1.0f, scores.data.data(), L, v + g * hs, kv_dim, 0.0f, os.data.data(), hs);
+            for (int64_t j = 0; j < group; ++j)
+                for (int64_t r = 0; r < n; ++r)
+                    std::memcpy(out.row(t0 + r) + (g * group + j) * hs, os.row(j * n + r), sizeof(float) * hs);
+        }
+    });
     return out;
 }
 
@@ -50,6 +72,25 @@ void check_layer(const ModelConfig& c, const LayerWeights& L, const Matrix& x) {
                   "block weights do not match the model config");
 }
 
+// q, k and v of attn_in at positions pos0.., q and k rotated by RoPE.
+void project_qkv(Backend& be, const ModelConfig& c, const LayerWeights& L, const Matrix& attn_in, int64_t pos0,
+                 Matrix& q, Matrix& k, Matrix& v) {
+    q = apply_linear(be, attn_in, L.wq);
+    k = apply_linear(be, attn_in, L.wk);
+    v = apply_linear(be, attn_in, L.wv);
+    const ops::RopeTable rope(pos0, attn_in.rows, c.head_size(), c.rope_theta);
+    rope.apply(q);
+    rope.apply(k);
+}
+
+// gate ← silu(gate) ⊙ up.
+void silu_times(Matrix& gate, const Matrix& up) {
+    for (size_t i = 0; i < gate.data.size(); ++i) {
+        const float g = gate.data[i];
+        gate.data[i] = g / (1.0f + std::exp(-g)) * up.data[i];
+    }
+}
+
 // One block at positions pos0.. of x. Keys/values go to `k_cache`/`v_cache` rows pos0..
 // when given (attention then covers the cached positions too), else stay local.
 Matrix run_block(Backend& be, const ModelConfig& c, const LayerWeights& L, const Matrix& x, int64_t pos0,
@@ -57,12 +98,8 @@ Matrix run_block(Backend& be, const ModelConfig& c, const LayerWeights& L, const
     check_layer(c, L, x);
     const int64_t T = x.rows;
     Matrix attn_in = rmsnorm(x, L.rms_att, c.norm_eps);
-    Matrix q = apply_linear(be, attn_in, L.wq);
-    Matrix k = apply_linear(be, attn_in, L.wk);
-    Matrix v = apply_linear(be, attn_in, L.wv);
-    const ops::RopeTable rope(pos0, T, c.head_size(), c.rope_theta);
-    rope.apply(q);
-    rope.apply(k);
+    Matrix q, k, v;
+    project_qkv(be, c, L, attn_in, pos0, q, k, v);
     const float* keys = k.data.data();
     const float* values = v.data.data();
     if (k_cache) {
@@ -71,7 +108,7 @@ Matrix run_block(Backend& be, const ModelConfig& c, const LayerWeights& L, const
         keys = k_cache->data.data();
         values = v_cache->data.data();
     }
-    Matrix attn_out_in = attention(be, c, q, keys, values, k_cache ? pos0 : 0);
+    Matrix attn_out_in = grouped_attention(be, c, q, keys, values, k_cache ? pos0 : 0);
 
     Matrix h = x;  // residual stream
     apply_linear(be, attn_out_in.data.data(), T, attn_out_in.cols, L.wo, h.data.data(), c.dim, 1.0f);
@@ -85,10 +122,7 @@ Matrix run_block(Backend& be, const ModelConfig& c, const LayerWeights& L, const
         tape->mid = h;
         tape->gate = gate;
     }
-    for (size_t i = 0; i < gate.data.size(); ++i) {
-        const float g = gate.data[i];
-        gate.data[i] = g / (1.0f + std::exp(-g)) * up.data[i];  // silu(w1 x) * w3 x
-    }
+    silu_times(gate, up);  // the input of w2
     apply_linear(be, gate.data.data(), T, gate.cols, L.w2, h.data.data(), c.dim, 1.0f);
     if (capture) {
         capture->attn_in = std::move(attn_in);
@@ -120,6 +154,19 @@ Matrix embed(const Model& model, const std::vector<int>& tokens) {
 Matrix block_forward(Backend& be, const ModelConfig& config, const LayerWeights& layer, const Matrix& x,
                      BlockCapture* capture) {
     return run_block(be, config, layer, x, 0, nullptr, nullptr, capture);
+}
+
+Matrix attention_heads(Backend& be, const ModelConfig& config, const LayerWeights& layer, const Matrix& attn_in) {
+    check_layer(config, layer, attn_in);
+    Matrix q, k, v;
+    project_qkv(be, config, layer, attn_in, 0, q, k, v);
+    return grouped_attention(be, config, q, k.data.data(), v.data.data(), 0);
+}
+
+Matrix swiglu(Backend& be, const LayerWeights& layer, const Matrix& ffn_in) {
+    Matrix gate = apply_linear(be, ffn_in, layer.w1);
+    silu_times(gate, apply_linear(be, ffn_in, layer.w3));
+    return gate;
 }
 
 Matrix block_forward_taped(Backend& be, const ModelConfig& config, const LayerWeights& layer, const Matrix& x,

@@ -36,6 +36,14 @@ Matrix embed(const Model& model, const std::vector<int>& tokens);
 Matrix block_forward(Backend& be, const ModelConfig& config, const LayerWeights& layer, const Matrix& x,
                      BlockCapture* capture = nullptr);
 
+// The attention half of a block over positions 0..T-1, from attn_in = rmsnorm(x) (T × dim)
+// to the input of wo (T × q_dim): q, k, v, RoPE and causal grouped-query attention, as
+// block_forward computes them.
+Matrix attention_heads(Backend& be, const ModelConfig& config, const LayerWeights& layer, const Matrix& attn_in);
+
+// The SwiGLU of a block's FFN, silu(ffn_in · w1ᵀ) ⊙ (ffn_in · w3ᵀ): the input of w2.
+Matrix swiglu(Backend& be, const LayerWeights& layer, const Matrix& ffn_in);
+
 // Everything the backward pass (nn/backward.hpp) needs of a block: its linears' inputs
 // plus q and k after RoPE, v, the residual stream between attention and FFN, and the
 // gate (w1) and up (w3) outputs before SwiGLU.

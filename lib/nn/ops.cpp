@@ -91,10 +91,9 @@ void RopeTable::apply(Matrix& m, bool inverse) const {
     }
 }
 
-void causal_softmax(Matrix& scores, int64_t pos0) {
-    const int64_t L = scores.cols;
-    for (int64_t t = 0; t < scores.rows; ++t) {
-        float* s = scores.row(t);
+void causal_softmax(float* scores, int64_t rows, int64_t cols, int64_t ld, int64_t pos0) {
+    for (int64_t t = 0; t < rows; ++t) {
+        float* s = scores + t * ld;
         const int64_t visible = pos0 + t + 1;
         const float peak = *std::max_element(s, s + visible);
         double sum = 0.0;
@@ -104,8 +103,12 @@ void causal_softmax(Matrix& scores, int64_t pos0) {
         }
         const auto inv = static_cast<float>(1.0 / sum);
         for (int64_t j = 0; j < visible; ++j) s[j] *= inv;
-        std::fill(s + visible, s + L, 0.0f);
+        std::fill(s + visible, s + cols, 0.0f);
     }
+}
+
+void causal_softmax(Matrix& scores, int64_t pos0) {
+    causal_softmax(scores.data.data(), scores.rows, scores.cols, scores.cols, pos0);
 }
 
 }  // namespace surgeon::model::ops

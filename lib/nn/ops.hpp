@@ -39,5 +39,7 @@ struct RopeTable {
 // Causal softmax in place over the rows of scores (T × L): row t sees columns
 // 0..pos0+t; the rest is set to 0.
 void causal_softmax(Matrix& scores, int64_t pos0);
+// The same on rows × cols scores with leading dimension ld.
+void causal_softmax(float* scores, int64_t rows, int64_t cols, int64_t ld, int64_t pos0);
 
 }  // namespace surgeon::model::ops

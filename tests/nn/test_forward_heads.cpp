@@ -252,5 +252,38 @@ TEST(ForwardHeads, UsualModelsKeepTheDerivedHeadSize) {
     EXPECT_EQ(back.config.q_dim(), 32);
 }
 
+// Sequences longer than the attention's chunk of queries (several chunks, the last one
+// partial): the block against the direct transcription, and a cache filled in two long
+// steps (chunks starting past position 0) against the whole sequence.
+TEST(ForwardHeads, LongSequencesMatchTheDirectBlockAndTheCache) {
+    Model m = narrow_heads_model(3);
+    m.config.seq_len = 640;
+    std::mt19937 rng(4);
+    const Matrix x = random_matrix(600, m.config.dim, rng, 1.0f);
+    std::vector<Vec> ref(static_cast<size_t>(x.rows));
+    for (int64_t t = 0; t < x.rows; ++t)
+        for (int64_t i = 0; i < x.cols; ++i) ref[static_cast<size_t>(t)].push_back(x(t, i));
+    const Matrix y = block_forward(cpu_backend(2), m.config, m.layers[0], x);
+    ref = reference_block(m.config, m.layers[0], ref);
+    for (int64_t t = 0; t < y.rows; ++t)
+        for (int64_t i = 0; i < y.cols; ++i)
+            ASSERT_NEAR(y(t, i), ref[static_cast<size_t>(t)][i], 2e-5 * (1 + std::fabs(ref[static_cast<size_t>(t)][i])))
+                << "position " << t << ", feature " << i;
+
+    std::uniform_int_distribution<int> token(0, static_cast<int>(m.config.vocab_size) - 1);
+    std::vector<int> tokens(620);
+    for (int& t : tokens) t = token(rng);
+    const Matrix whole = forward(cpu_backend(2), m, tokens);
+    KVCache cache(m);
+    const Matrix first = forward_cached(cpu_backend(2), m, cache, std::vector<int>(tokens.begin(), tokens.begin() + 300));
+    const Matrix second = forward_cached(cpu_backend(2), m, cache, std::vector<int>(tokens.begin() + 300, tokens.end()));
+    ASSERT_EQ(first.rows + second.rows, whole.rows);
+    for (int64_t t = 0; t < whole.rows; ++t)
+        for (int64_t v = 0; v < whole.cols; ++v) {
+            const float got = t < first.rows ? first(t, v) : second(t - first.rows, v);
+            ASSERT_NEAR(got, whole(t, v), 1e-4f * (1 + std::fabs(whole(t, v)))) << "position " << t;
+        }
+}
+
 }  // namespace
 }  // namespace surgeon::model
