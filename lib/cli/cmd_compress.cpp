@@ -1,7 +1,9 @@
 // `surgeon compress`: the whole-model pipeline. Calibrate on text, compress every linear
 // layer block by block (true-sequential), save a Hugging Face directory (and optionally a
 // packed GPTQ checkpoint), optionally evaluate, and print a JSON summary.
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -12,9 +14,13 @@
 #include "cli/model_cli.hpp"
 #include "core/context.hpp"
 #include "core/error.hpp"
+#include "core/memory_usage.hpp"
 #include "compress/layer_budget.hpp"
 #include "io/checkpoint.hpp"
 #include "compress/pipeline.hpp"
+#include "compress/streamed.hpp"
+#include "io/model_reader.hpp"
+#include "io/model_writer.hpp"
 #include "compress/recipe.hpp"
 
 namespace surgeon::cli {
@@ -24,7 +30,8 @@ std::string compress_usage() {
     return std::string(
                "usage: surgeon compress [--model M] [--calib TEXT | --calib-tokens FILE] [--calib-range a:b]\n"
                "                        [method options | --recipe R.json] --out DIR [--format hf|llama2c]\n"
-               "                        [--dtype f32|f16|bf16] [--gptq-out DIR] [--eval TEXT] [--range a:b]\n"
+               "                        [--dtype f32|f16|bf16] [--max-shard-size 5GB] [--offload-dir DIR]\n"
+               "                        [--resume] [--gptq-out DIR] [--eval TEXT] [--range a:b]\n"
                "\n"
                "  --model M          llama2.c .bin or Hugging Face directory (default: bundled stories260K)\n"
                "  --calib TEXT       calibration text (default: the bundled TinyStories sample)\n"
@@ -36,8 +43,21 @@ std::string compress_usage() {
                "                     method options below become its defaults\n") +
            kMethodFlagsUsage +
            "  --out DIR          compressed model: HF safetensors directory (zeros where pruned,\n"
-           "                     dequantized weights), or a llama2.c file with --format llama2c\n"
+           "                     dequantized weights), or a llama2.c file with --format llama2c;\n"
+           "                     written block by block under .partial names, renamed when done\n"
            "  --dtype D          stored float type (default: the source model's)\n"
+           "  --max-shard-size S HF shard size cap, e.g. 5GB (default), 500MB, 2GiB\n"
+           "  --offload-dir DIR  keep the calibration activations in files under DIR instead of RAM\n"
+           "  --resume           continue an interrupted run into the same --out (same command line\n"
+           "                     and source) from its last finished block\n"
+           "\n"
+           "Memory: the model is read from a memory map one block at a time. RAM holds one block\n"
+           "in fp32 (12·dim² + 3·dim·ffn floats for a plain Llama block), the calibration\n"
+           "activations (about (4·dim + ffn) floats per calibration token; with --offload-dir, one\n"
+           "sequence's worth) and one solver (about 3·ffn² floats). Fisher-weighted and\n"
+           "model-wide mixed precision and --layer-budget also hold the dense model in fp32.\n"
+           "The estimate is printed at start.\n"
+           "\n"
            "  --gptq-out DIR     also write the packed GPTQ checkpoint (qweight/qzeros/scales/g_idx)\n"
            "  --eval TEXT        evaluate perplexity of the compressed model (paragraphs mode)\n"
            "  --range a:b        evaluation paragraphs (default 0:1000)\n"
@@ -124,7 +144,9 @@ void print_mixed_table(const model::CompressionReport& report) {
 
 int run_compress(const std::vector<std::string>& argv) {
     if (help_requested(argv, compress_usage())) return 0;
-    std::string model_path, tokenizer_path, out, gptq_out, eval_text, recipe_path, dtype_name;
+    std::string model_path, tokenizer_path, out, gptq_out, eval_text, recipe_path, dtype_name, offload_dir;
+    uint64_t max_shard_bytes = 0;
+    bool resume = false;
     model::ModelFormat format = model::ModelFormat::hf;
     SequenceSource calib, eval;
     nlohmann::json spec;
@@ -138,10 +160,11 @@ int run_compress(const std::vector<std::string>& argv) {
                                             "--mixed", "--avg-bits", "--bit-options", "--quantiles",
                                             "--error-model", "--sensitivity", "--scope",
                                             "--layer-budget", "--layer-options",
-                                            "--budget-sequences"};
+                                            "--budget-sequences", "--max-shard-size", "--offload-dir"};
         with_value.insert(kMethodValueFlags.begin(), kMethodValueFlags.end());
         std::set<std::string> switches = kMethodSwitches;
         switches.insert("--quiet");
+        switches.insert("--resume");
         const Args args(argv, with_value, switches);
         model_path = args.get("--model", bundled_data_dir() + "/stories260K.bin");
         tokenizer_path = args.get("--tokenizer");
@@ -164,6 +187,9 @@ int run_compress(const std::vector<std::string>& argv) {
         eval.seq_len = calib.seq_len;
         threads = static_cast<int>(args.integer("--threads", 0));
         quiet = args.has("--quiet");
+        resume = args.has("--resume");
+        offload_dir = args.get("--offload-dir");
+        max_shard_bytes = model::parse_byte_size(args.get("--max-shard-size", "5GB"));
         if (args.has("--layer-budget")) {
             layer_budget.emplace();
             layer_budget->avg_bits = args.number("--layer-budget", 4.0);
@@ -195,7 +221,7 @@ int run_compress(const std::vector<std::string>& argv) {
         fail(SURGEON_ERR_INVALID_ARGUMENT, std::string("bad method options: ") + e.what());
     }
 
-    LoadedModel m = load_model_and_tokenizer(model_path, tokenizer_path);
+    const LoadedModel m = load_model_and_tokenizer(model_path, tokenizer_path);
     // Default: the source model's float type in an HF directory, float32 in a llama2.c file.
     const model::Dtype dtype = !dtype_name.empty()             ? model::parse_float_dtype(dtype_name)
                                : format == model::ModelFormat::hf ? m.source_dtype
@@ -206,21 +232,57 @@ int run_compress(const std::vector<std::string>& argv) {
     // A model-level budget first: measured loss rises choose each layer's width.
     std::optional<model::LayerBudget> budget;
     if (layer_budget) {
-        budget = model::plan_layer_budget(m.model, calibration, recipe, *layer_budget, ctx);
+        budget = model::plan_layer_budget(m.materialize(), calibration, recipe, *layer_budget, ctx);
         for (const auto& rule : model::layer_budget_rules(*budget, recipe)) recipe_json["rules"].push_back(rule);
         recipe = model::Recipe::from_json(recipe_json);
     }
-    ProgressBar bar("block", !quiet);
-    const model::CompressionReport report = model::compress_model(
-        m.model, calibration, recipe, ctx, [&](int64_t done, int64_t total) { bar.update(done, total); });
 
-    model::save_model(m.model, out, {format, dtype, m.tokenizer_path});
+    const std::string run_dir = model::run_dir_for(out, format);
+    std::error_code ec;
+    if (!resume && std::filesystem::exists(run_dir, ec))
+        fail(SURGEON_ERR_IO, "'" + out + "' holds an interrupted run; add --resume to continue it, or remove it");
+    if (resume && !std::filesystem::exists(run_dir, ec))
+        fail(SURGEON_ERR_IO, "--resume: '" + out + "' holds no interrupted run");
+    int64_t tokens = 0, longest = 0;
+    for (const auto& seq : calibration) {
+        tokens += static_cast<int64_t>(seq.size());
+        longest = std::max(longest, static_cast<int64_t>(seq.size()));
+    }
+    const model::MemoryEstimate mem = model::estimate_stream_memory(
+        *m.source, tokens, longest, !offload_dir.empty(), budget.has_value());
+    if (!quiet)
+        std::fprintf(stderr,
+                     "memory estimate: %s (block %s, calibration activations %s%s, solver %s%s)\n",
+                     format_bytes(mem.total()).c_str(), format_bytes(mem.block_weights).c_str(),
+                     format_bytes(mem.activations).c_str(),
+                     offload_dir.empty() ? " in RAM" : (", rest spilled to " + offload_dir).c_str(),
+                     format_bytes(mem.solver).c_str(),
+                     mem.dense_model ? (", dense model " + format_bytes(mem.dense_model)).c_str() : "");
+
+    model::WriterOptions writer_options;
+    writer_options.format = format;
+    writer_options.dtype = dtype;
+    writer_options.max_shard_bytes = max_shard_bytes;
+    writer_options.tokenizer_path = m.tokenizer_path;
+    const auto writer = model::ModelWriter::create(out, m.config(), m.source->ffn_sizes(), writer_options, resume);
+    model::StreamOptions stream;
+    stream.offload_dir = offload_dir;
+    stream.run_dir = run_dir;
+    stream.resume = resume;
+    stream.keep_quant = !gptq_out.empty();
+    for (const std::string& a : argv)
+        if (a != "--resume" && a != "--quiet") stream.run_key += a + '\n';
+    ProgressBar bar("block", !quiet);
+    const model::CompressionReport report = model::compress_streamed(
+        *m.source, *writer, calibration, recipe, ctx, stream, [&](int64_t done, int64_t total) { bar.update(done, total); });
+
     print_mixed_table(report);
     nlohmann::json summary = report.to_json();
     if (budget) summary["layer_budget"] = budget->to_json();
     summary["model"] = model_path;
     summary["recipe"] = recipe_json;
     summary["out"] = out;
+    summary["files"] = writer->files();
     if (!gptq_out.empty()) {
         std::map<std::string, QuantResult> quantized;
         for (const model::CompressedLayer& l : report.layers)
@@ -229,13 +291,15 @@ int run_compress(const std::vector<std::string>& argv) {
         require_arg(!report.mixed_total(),
                     "--gptq-out: a packed GPTQ checkpoint holds one bit width per layer; mixed "
                     "precision layers cannot be exported (save --out instead)");
-        const model::GptqExportSummary g = model::save_gptq_model(m.model, quantized, gptq_out, m.tokenizer_path);
+        const model::GptqExportSummary g =
+            model::save_gptq_model(model::load_model(out), quantized, gptq_out, m.tokenizer_path);
         summary["gptq_out"] = {{"dir", gptq_out}, {"bits", g.bits}, {"group_size", g.group_size},
                                {"sym", g.sym}, {"desc_act", g.desc_act},
                                {"quantized_layers", g.quantized_layers}};
     }
     if (!eval_text.empty()) {
-        const model::PerplexityResult r = model::evaluate_sequences(backend_for(*ctx), m.model, build_sequences(m, eval));
+        const model::PerplexityResult r =
+            model::evaluate_sequences(backend_for(*ctx), *model::open_model(out), build_sequences(m, eval));
         summary["eval"] = {{"text", eval_text}, {"sequences", r.sequences}, {"tokens", r.tokens},
                            {"nll", r.nll}, {"ppl", r.ppl}, {"seconds", r.seconds}};
     }

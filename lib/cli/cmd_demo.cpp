@@ -65,15 +65,16 @@ int run_demo(const std::vector<std::string>& argv) {
     ctx->threads = threads;
 
     std::printf("model %s: %lld blocks, dim %lld; calibration %zu paragraphs, evaluation %zu paragraphs\n\n",
-                model_path.c_str(), static_cast<long long>(base.model.config.n_layers),
-                static_cast<long long>(base.model.config.dim), calibration.size(), evaluation.size());
+                model_path.c_str(), static_cast<long long>(base.config().n_layers),
+                static_cast<long long>(base.config().dim), calibration.size(), evaluation.size());
     std::printf("%-15s %10s %10s %10s %12s %8s\n", "method", "perplexity", "vs dense", "sparsity",
                 "compress s", "eval s");
-    const model::PerplexityResult dense = model::evaluate_sequences(backend_for(*ctx), base.model, evaluation);
+    const model::Model base_model = base.materialize();
+    const model::PerplexityResult dense = model::evaluate_sequences(backend_for(*ctx), base_model, evaluation);
     std::printf("%-15s %10.3f %10s %10s %12s %8.2f\n", "dense", dense.ppl, "", "0%", "", dense.seconds);
     std::fflush(stdout);
     for (const DemoRow& row : kRows) {
-        model::Model m = base.model;
+        model::Model m = base_model;
         const model::Recipe recipe = model::Recipe::from_json({{"default", nlohmann::json::parse(row.spec)}});
         const model::CompressionReport report = model::compress_model(m, calibration, recipe, ctx);
         const model::PerplexityResult r = model::evaluate_sequences(backend_for(*ctx), m, evaluation);

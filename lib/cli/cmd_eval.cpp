@@ -45,7 +45,7 @@ int run_eval(const std::vector<std::string>& argv) {
     const auto sequences = build_sequences(m, source);
     Context ctx;
     ctx.threads = threads;
-    const model::PerplexityResult r = model::evaluate_sequences(backend_for(ctx), m.model, sequences);
+    const model::PerplexityResult r = model::evaluate_sequences(backend_for(ctx), *m.source, sequences);
     nlohmann::ordered_json j{{"model", model_path},        {"mode", model::eval_mode_name(source.mode)},
                              {"sequences", r.sequences},   {"tokens", r.tokens},
                              {"nll", r.nll},               {"ppl", r.ppl},

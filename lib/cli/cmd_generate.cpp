@@ -45,7 +45,7 @@ int run_generate(const std::vector<std::string>& argv) {
     const model::Tokenizer& tok = *m.tokenizer;
     const std::vector<int> start = tok.encode(prompt, true);
     std::fputs(tok.decode(start).c_str(), stdout);
-    model::generate(backend_for(*default_context()), m.model, start, steps, sampling, [&](int prev, int token) {
+    model::generate(backend_for(*default_context()), m.materialize(), start, steps, sampling, [&](int prev, int token) {
         std::fputs(tok.decode(prev, token).c_str(), stdout);
         std::fflush(stdout);
     });

@@ -9,7 +9,9 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/memory_usage.hpp"
 #include "io/checkpoint.hpp"
+#include "io/model_reader.hpp"
 
 namespace surgeon::cli {
 
@@ -18,12 +20,12 @@ namespace fs = std::filesystem;
 LoadedModel load_model_and_tokenizer(const std::string& model_path, const std::string& tokenizer_path) {
     LoadedModel m;
     m.path = model_path;
-    m.model = model::load_model(model_path, &m.source_dtype);
+    m.source = model::open_model(model_path, &m.source_dtype);
     m.tokenizer_path = tokenizer_path.empty()
-                           ? model::find_tokenizer_beside(model_path, m.model.config.vocab_size)
+                           ? model::find_tokenizer_beside(model_path, m.config().vocab_size)
                            : tokenizer_path;
     if (!m.tokenizer_path.empty())
-        m.tokenizer = model::Tokenizer::load(m.tokenizer_path, m.model.config.vocab_size);
+        m.tokenizer = model::Tokenizer::load(m.tokenizer_path, m.config().vocab_size);
     return m;
 }
 
@@ -83,11 +85,11 @@ std::string read_text_file(const std::string& path) {
 }
 
 std::vector<std::vector<int>> build_sequences(const LoadedModel& m, const SequenceSource& source) {
-    const int64_t seq_len = source.seq_len > 0 ? source.seq_len : m.model.config.seq_len;
+    const int64_t seq_len = source.seq_len > 0 ? source.seq_len : m.config().seq_len;
     if (!source.tokens_path.empty()) {
         require_arg(source.mode == model::EvalMode::windows,
                     "a token file is scored in windows mode (--mode windows)");
-        const std::vector<int> tokens = model::read_token_file(source.tokens_path, m.model.config.vocab_size);
+        const std::vector<int> tokens = model::read_token_file(source.tokens_path, m.config().vocab_size);
         return model::window_sequences(tokens, source.range, seq_len);
     }
     require_arg(m.tokenizer.has_value(),
@@ -104,15 +106,22 @@ ProgressBar::ProgressBar(std::string label, bool enabled)
 
 void ProgressBar::update(int64_t done, int64_t total) {
     if (!enabled_ || total <= 0) return;
+    if (!started_) {
+        started_ = true;
+        first_ = done;
+        start_ = std::chrono::steady_clock::now();
+    }
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const double eta = done > 0 ? elapsed * static_cast<double>(total - done) / static_cast<double>(done) : 0.0;
+    const double eta =
+        done > first_ ? elapsed * static_cast<double>(total - done) / static_cast<double>(done - first_) : 0.0;
     constexpr int kWidth = 24;
     const int filled = static_cast<int>(kWidth * done / total);
     std::string bar(static_cast<size_t>(filled), '=');
     bar.resize(kWidth, ' ');
-    std::fprintf(stderr, "%s%s %lld/%lld [%s] %.1f s elapsed, ETA %.1f s%s", tty_ ? "\r" : "",
+    std::fprintf(stderr, "%s%s %lld/%lld [%s] %.1f s elapsed, ETA %.1f s, peak RSS %s%s", tty_ ? "\r" : "",
                  label_.c_str(), static_cast<long long>(done), static_cast<long long>(total),
-                 bar.c_str(), elapsed, eta, tty_ && done < total ? "" : "\n");
+                 bar.c_str(), elapsed, eta, format_bytes(peak_rss_bytes()).c_str(),
+                 tty_ && done < total ? "" : "\n");
     std::fflush(stderr);
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -12,6 +13,7 @@
 
 #include "cli/args.hpp"
 #include "nn/model.hpp"
+#include "nn/model_source.hpp"
 #include "nn/perplexity.hpp"
 #include "io/safetensors.hpp"
 #include "io/tokenizer.hpp"
@@ -20,10 +22,13 @@ namespace surgeon::cli {
 
 struct LoadedModel {
     std::string path;
-    model::Model model;
+    std::unique_ptr<model::ModelSource> source;  // the checkpoint, read one part at a time
     std::optional<model::Tokenizer> tokenizer;  // absent when none was found or given
     std::string tokenizer_path;
     model::Dtype source_dtype = model::Dtype::F32;  // float type of the stored weights
+
+    const model::ModelConfig& config() const { return source->config(); }
+    model::Model materialize() const { return model::materialize(*source); }  // the whole model in RAM
 };
 
 // --model PATH and optional --tokenizer FILE (default: tok<vocab>.bin or tokenizer.bin
@@ -54,8 +59,10 @@ nlohmann::json method_spec_from_args(const Args& args);
 // Reads the whole file; throws SURGEON_ERR_IO when it cannot.
 std::string read_text_file(const std::string& path);
 
-// "block 3/12 [=====     ] 12.3 s elapsed, ETA 20.1 s" on stderr, redrawn in place on a
-// terminal and one line per update otherwise.
+// "block 3/12 [=====     ] 12.3 s elapsed, ETA 20.1 s, peak RSS 1.21 GB" on stderr,
+// redrawn in place on a terminal and one line per update otherwise. Time and ETA count
+// from the first update, which gives the items already done (0, or where a resumed run
+// starts).
 class ProgressBar {
 public:
     ProgressBar(std::string label, bool enabled);
@@ -64,6 +71,8 @@ public:
 private:
     std::string label_;
     bool enabled_, tty_;
+    bool started_ = false;
+    int64_t first_ = 0;
     std::chrono::steady_clock::time_point start_;
 };
 

@@ -129,6 +129,15 @@ private:
 
 }  // namespace
 
+LayerPlan layer_plan(const Recipe& recipe, const std::string& layer_name, const RowBudget* row_budget) {
+    LayerPlan plan = recipe.plan_for(layer_name);
+    if (plan.is_mixed() && plan.mixed->scope == BudgetScope::model) {
+        require(row_budget != nullptr, SURGEON_ERR_INTERNAL, "no model-wide budget for layer '" + layer_name + "'");
+        plan.mixed->avg_bits = row_budget->layer_avg_bits(layer_name);
+    }
+    return plan;
+}
+
 void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, ActivationStore& states,
                     const Recipe& recipe, const BlockExtras& extras, const ActivationStores& stores,
                     const ContextPtr& ctx, std::vector<CompressedLayer>& out, BlockTimings* timings) {
@@ -141,13 +150,8 @@ void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, A
         std::vector<LayerPlan> plans;
         bool needs_h = false, wants_down_sq = false;
         for (const char* name : group.linears) {
-            plans.push_back(recipe.plan_for(prefix + name));
-            LayerPlan& plan = plans.back();
-            if (plan.is_mixed() && plan.mixed->scope == BudgetScope::model) {
-                require(extras.row_budget != nullptr, SURGEON_ERR_INTERNAL,
-                        "no model-wide budget for layer '" + prefix + name + "'");
-                plan.mixed->avg_bits = extras.row_budget->layer_avg_bits(prefix + name);
-            }
+            plans.push_back(layer_plan(recipe, prefix + name, extras.row_budget));
+            const LayerPlan& plan = plans.back();
             needs_h = needs_h || plan.needs_calibration();
             wants_down_sq = wants_down_sq || reads_down_sq(plan);
         }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/context.hpp"
@@ -26,6 +27,9 @@ struct BlockExtras {
     const OutputFisher* fisher = nullptr;   // Fisher-weighted mixed layers
     const RowBudget* row_budget = nullptr;  // layers of a model-wide budget
 };
+
+// The plan of a layer in a run: the recipe's, with its share of a model-wide budget.
+LayerPlan layer_plan(const Recipe& recipe, const std::string& layer_name, const RowBudget* row_budget);
 
 // Seconds compress_block spent by kind of work: the block's own computation (GEMMs,
 // attention, norms), the Hessians (and Σ h² of the SwiGLU output), compressing the

@@ -1,9 +1,11 @@
 #include "compress/pipeline.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <memory>
 
+#include "core/memory_usage.hpp"
 #include "nn/fisher.hpp"
 #include "nn/forward.hpp"
 #include "compress/activations.hpp"
@@ -61,9 +63,12 @@ CompressionReport compress_model(Model& model, const std::vector<std::vector<int
     for (size_t i = 0; i < states.size(); ++i) store->put(i, std::move(states[i]));
     states.clear();
     const BlockExtras extras{fisher ? &*fisher : nullptr, report.row_budget ? &*report.row_budget : nullptr};
+    if (progress) progress(0, n_blocks);
     for (int64_t b = 0; b < n_blocks; ++b) {
+        const double t0 = now();
         compress_block(b, model.config, model.layers[static_cast<size_t>(b)], *store, recipe, extras,
                        ActivationStores{}, ctx, report.layers);
+        report.blocks.push_back({b, now() - t0, peak_rss_bytes()});
         if (progress) progress(b + 1, n_blocks);
     }
     report.seconds = now() - t_start;
@@ -97,6 +102,15 @@ nlohmann::json CompressionReport::to_json() const {
                      {"linear_sparsity", params ? static_cast<double>(zeros) / static_cast<double>(params) : 0.0},
                      {"seconds", seconds}};
     if (const auto total = mixed_total()) j["mixed"] = mixed_stats_to_json(*total);
+    nlohmann::json blocks_json = nlohmann::json::array();
+    uint64_t peak = 0;
+    for (const BlockRecord& b : blocks) {
+        blocks_json.push_back({{"block", b.block}, {"seconds", b.seconds}, {"peak_rss_bytes", b.peak_rss_bytes}});
+        peak = std::max(peak, b.peak_rss_bytes);
+    }
+    j["blocks"] = blocks_json;
+    j["peak_rss_bytes"] = peak;
+    if (resumed_at_block >= 0) j["resumed_at_block"] = resumed_at_block;
     if (row_budget) j["row_budget"] = row_budget->to_json();
     return j;
 }

@@ -35,8 +35,18 @@ struct CompressedLayer {
     std::optional<MixedStats> mixed;      // mixed precision: where the bits went
 };
 
+// One block of a run: its seconds (loading, calibration, solves, writing) and the peak
+// resident memory of the process when it was done.
+struct BlockRecord {
+    int64_t block = 0;
+    double seconds = 0.0;
+    uint64_t peak_rss_bytes = 0;
+};
+
 struct CompressionReport {
     std::vector<CompressedLayer> layers;
+    std::vector<BlockRecord> blocks;  // in block order
+    int64_t resumed_at_block = -1;    // the first block this process compressed after a resume
     int64_t calibration_sequences = 0, calibration_tokens = 0;
     std::optional<RowBudget> row_budget;  // the plan of a model-wide budget, when used
     double seconds = 0.0;
@@ -44,7 +54,9 @@ struct CompressionReport {
     std::optional<MixedStats> mixed_total() const;
     // Per layer: method, shape, sparsity, bits (the average for a mixed layer), loss,
     // rel_error, seconds and, when mixed, "mixed" (allocator + MixedStats); at the top the
-    // calibration figures, linear_params / linear_sparsity and "mixed" (the model total).
+    // calibration figures, linear_params / linear_sparsity, "mixed" (the model total),
+    // "blocks" [{block, seconds, peak_rss_bytes}], peak_rss_bytes and, after a resume,
+    // resumed_at_block.
     nlohmann::json to_json() const;
 };
 
@@ -53,7 +65,7 @@ struct CompressionReport {
 // the calibration sequences (one forward and backward pass each).
 bool needs_output_fisher(const Model& model, const Recipe& recipe);
 
-// Called after each block with (blocks done, total blocks).
+// Called with (blocks done, total blocks) before the first block and after each block.
 using BlockProgress = std::function<void(int64_t done, int64_t total)>;
 
 // Compresses `model` in place. `calibration` holds token sequences (each starting with BOS

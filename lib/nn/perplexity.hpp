@@ -13,6 +13,7 @@
 
 #include "core/backend.hpp"
 #include "nn/model.hpp"
+#include "nn/model_source.hpp"
 
 namespace surgeon::model {
 
@@ -46,9 +47,17 @@ struct PerplexityResult {
     double seconds = 0.0;
 };
 
-// Scores every sequence (each predicted from its own tokens only), the backend's thread
-// count of sequences at a time, each on the single-threaded backend (a lone sequence gets
-// the whole backend). The result does not depend on the thread count's schedule.
+// Scores every sequence (each predicted from its own tokens only). The model is read one
+// part at a time: batches of sequences whose hidden states fit `state_budget_bytes` go
+// through the blocks with one block in memory, then through the classifier in chunks of
+// rows. Within a batch, the backend's thread count of sequences run at a time, each on the
+// single-threaded backend (a lone sequence gets the whole backend). The result does not
+// depend on the schedule. Throws SURGEON_ERR_INVALID_ARGUMENT for a token outside the
+// vocabulary.
+constexpr uint64_t kDefaultStateBudget = uint64_t{1} << 30;
+PerplexityResult evaluate_sequences(Backend& be, const ModelSource& source,
+                                    const std::vector<std::vector<int>>& sequences,
+                                    uint64_t state_budget_bytes = kDefaultStateBudget);
 PerplexityResult evaluate_sequences(Backend& be, const Model& model,
                                     const std::vector<std::vector<int>>& sequences);
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -181,19 +182,20 @@ TEST(ModelApi, SetTokenizerLogsThroughTheContext) {
 
 TEST(ModelApi, CompressSaveReloadGivesTheSamePerplexity) {
     ModelPtr m = load_model();
-    int calls = 0;
+    std::vector<double> fractions;
     surgeon_context* raw = nullptr;
     CAPI_OK(surgeon_context_new(&raw));
     ContextPtr ctx(raw);
-    CAPI_OK(surgeon_context_set_progress(ctx.get(), [](void* user, const char* stage, double) {
-        if (std::string(stage) == "compress") ++*static_cast<int*>(user);
-    }, &calls));
+    CAPI_OK(surgeon_context_set_progress(ctx.get(), [](void* user, const char* stage, double fraction) {
+        if (std::string(stage) == "compress") static_cast<std::vector<double>*>(user)->push_back(fraction);
+    }, &fractions));
     // Joint 2:4 + 4-bit; the FFN (172 wide, not a multiple of 32) cannot be GPTQ-packed,
     // so it is only pruned and the packed export stores it dense.
     CAPI_OK(surgeon_model_compress(ctx.get(), m.get(), text().c_str(), 2000, 2032,
                                    R"({"default": {"method": "sparsegpt", "nm": "2:4", "bits": 4},
                                        "rules": [{"match": "*.w[123]", "bits": null}]})"));
-    EXPECT_EQ(calls, 5);  // once per block
+    // At the start, then once per block.
+    EXPECT_EQ(fractions, (std::vector<double>{0.0, 0.2, 0.4, 0.6, 0.8, 1.0}));
     const std::string report = report_of(m.get());
     EXPECT_NE(report.find("\"linear_sparsity\":0.5"), std::string::npos) << report;
 
