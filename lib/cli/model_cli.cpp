@@ -112,13 +112,15 @@ void ProgressBar::update(int64_t done, int64_t total) {
         start_ = std::chrono::steady_clock::now();
     }
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const double eta =
-        done > first_ ? elapsed * static_cast<double>(total - done) / static_cast<double>(done - first_) : 0.0;
+    char eta[32] = "-";  // unknown until an item is done
+    if (done > first_)
+        std::snprintf(eta, sizeof eta, "%.1f s",
+                      elapsed * static_cast<double>(total - done) / static_cast<double>(done - first_));
     constexpr int kWidth = 24;
     const int filled = static_cast<int>(kWidth * done / total);
     std::string bar(static_cast<size_t>(filled), '=');
     bar.resize(kWidth, ' ');
-    std::fprintf(stderr, "%s%s %lld/%lld [%s] %.1f s elapsed, ETA %.1f s, peak RSS %s%s", tty_ ? "\r" : "",
+    std::fprintf(stderr, "%s%s %lld/%lld [%s] %.1f s elapsed, ETA %s, peak RSS %s%s", tty_ ? "\r" : "",
                  label_.c_str(), static_cast<long long>(done), static_cast<long long>(total),
                  bar.c_str(), elapsed, eta, format_bytes(peak_rss_bytes()).c_str(),
                  tty_ && done < total ? "" : "\n");

@@ -1,5 +1,6 @@
 #include "compress/block_compress.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -129,6 +130,16 @@ private:
 
 }  // namespace
 
+namespace {
+
+// Whether compress_layer reads the Hessian of this plan only through its solver.
+bool reads_only_the_solver(const LayerPlan& plan) {
+    return plan.method == Method::dense ||
+           ((plan.method == Method::sparsegpt || plan.method == Method::gptq) && !plan.is_mixed());
+}
+
+}  // namespace
+
 LayerPlan layer_plan(const Recipe& recipe, const std::string& layer_name, const RowBudget* row_budget) {
     LayerPlan plan = recipe.plan_for(layer_name);
     if (plan.is_mixed() && plan.mixed->scope == BudgetScope::model) {
@@ -168,6 +179,14 @@ void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, A
         }
         const double t_solve = now();
         SolverCache solvers;
+        // When only OBS solvers read the Hessian (SparseGPT, GPTQ without mixed precision),
+        // they are built now and the accumulator released: each keeps its own copy of H,
+        // and the layer's peak holds two n × n matrices instead of three.
+        if (h && std::all_of(plans.begin(), plans.end(), reads_only_the_solver)) {
+            for (const LayerPlan& plan : plans)
+                if (plan.method != Method::dense) solver_for(solvers, ctx, *h, plan);
+            h.reset();
+        }
         for (size_t i = 0; i < group.linears.size(); ++i) {
             CompressedLayer c;
             c.name = prefix + group.linears[i];

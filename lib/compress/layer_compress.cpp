@@ -196,7 +196,13 @@ void compress_layer(const ContextPtr& ctx, const LayerPlan& plan, Matrix& w, con
     const Context& c = *ctx;
     Matrix original = plan.method == Method::dense ? Matrix() : w;
     QuantResult codes;
-    auto solver = [&]() -> Solver& { return solver_for(solvers, ctx, *h, plan); };
+    const auto cached = solvers.find({plan.percdamp, plan.block_size});
+    Solver* const built = cached != solvers.end() ? cached->second.get() : nullptr;
+    auto solver = [&]() -> Solver& {
+        if (built) return *built;
+        require(h != nullptr, SURGEON_ERR_INTERNAL, "no Hessian and no solver for layer " + out.name);
+        return solver_for(solvers, ctx, *h, plan);
+    };
     double loss = 0.0;
     if (plan.is_mixed()) {
         const RowBits rb = allocate_bits(c, plan, w, *h, solver(), site);
@@ -232,8 +238,14 @@ void compress_layer(const ContextPtr& ctx, const LayerPlan& plan, Matrix& w, con
             plan.method != Method::magnitude)
             out.quant = std::move(codes);
     }
-    if (h && plan.method != Method::dense) {
-        out.rel_error = relative_reconstruction_error(backend_for(c), h->matrix(), original.view(), w.view());
+    if (plan.method != Method::dense) {
+        // The solver's H when it has one: no second n × n copy of H at the layer's peak.
+        const auto it = solvers.find({plan.percdamp, plan.block_size});
+        if (it != solvers.end() && it->second)
+            out.rel_error = relative_reconstruction_error(backend_for(c), it->second->hessian(), original.view(),
+                                                          w.view(), &it->second->inactive_inputs());
+        else if (h)
+            out.rel_error = relative_reconstruction_error(backend_for(c), h->matrix(), original.view(), w.view());
     }
 }
 

@@ -59,6 +59,8 @@ using SolverCache = std::map<std::pair<double, int64_t>, std::unique_ptr<Solver>
 Solver& solver_for(SolverCache& solvers, const ContextPtr& ctx, const Hessian& h, const LayerPlan& plan);
 
 // Compresses w in place by its plan, filling out's loss, rel_error, quant and mixed.
+// `h` may be null for a SparseGPT or GPTQ plan (without mixed precision) whose solver is
+// already in `solvers`: the solver's copy of H serves the relative error too.
 void compress_layer(const ContextPtr& ctx, const LayerPlan& plan, Matrix& w, const Hessian* h,
                     SolverCache& solvers, const LayerSite& site, CompressedLayer& out);
 

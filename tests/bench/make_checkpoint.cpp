@@ -6,11 +6,17 @@
 //   surgeon-make-checkpoint --out DIR|FILE.bin --dim 4096 --ffn 11008 --blocks 32
 //                           --heads 32 [--kv-heads 32] --vocab 32000 [--dtype bf16]
 //                           [--seed 1] [--max-shard-size 5GB] [--seq-len 2048]
-//                           [--untied] [--threads N]
+//                           [--untied] [--threads N] [--tokens FILE --token-count N]
+//
+// --tokens also writes N uniformly random int32 token ids below the vocabulary size (the
+// --calib-tokens / --tokens format of `surgeon compress` and `surgeon eval`).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "core/error.hpp"
 #include "io/model_writer.hpp"
@@ -27,7 +33,7 @@ namespace {
                  "surgeon-make-checkpoint: %s\n"
                  "usage: surgeon-make-checkpoint --out DIR|FILE.bin --dim N --ffn N --blocks N --heads N\n"
                  "       [--kv-heads N] --vocab N [--dtype f32|f16|bf16] [--seed N] [--max-shard-size 5GB]\n"
-                 "       [--seq-len 2048] [--untied] [--threads N]\n",
+                 "       [--seq-len 2048] [--untied] [--threads N] [--tokens FILE --token-count N]\n",
                  why.c_str());
     std::exit(2);
 }
@@ -42,7 +48,8 @@ int64_t positive(const std::string& flag, const std::string& text) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string out, dtype_text = "bf16", shard_text = "5GB";
+    std::string out, dtype_text = "bf16", shard_text = "5GB", tokens_path;
+    int64_t token_count = 0;
     ModelConfig c;
     c.seq_len = 2048;
     c.norm_eps = 1e-5f;
@@ -51,6 +58,7 @@ int main(int argc, char** argv) {
     int threads = 0;
     for (int i = 1; i < argc; ++i) {
         const std::string flag = argv[i];
+        if (flag == "--help" || flag == "-h") usage("a random checkpoint of a given shape");
         if (flag == "--untied") {
             c.shared_classifier = false;
             continue;
@@ -69,18 +77,30 @@ int main(int argc, char** argv) {
         else if (flag == "--threads") threads = static_cast<int>(positive(flag, value));
         else if (flag == "--dtype") dtype_text = value;
         else if (flag == "--max-shard-size") shard_text = value;
+        else if (flag == "--tokens") tokens_path = value;
+        else if (flag == "--token-count") token_count = positive(flag, value);
         else usage("unknown option " + flag);
     }
     if (out.empty()) usage("--out is required");
     if (!c.dim || !c.hidden_dim || !c.n_layers || !c.n_heads || !c.vocab_size)
         usage("--dim, --ffn, --blocks, --heads and --vocab are required");
     if (!c.n_kv_heads) c.n_kv_heads = c.n_heads;
+    if (tokens_path.empty() != (token_count == 0)) usage("--tokens and --token-count go together");
     try {
         const Dtype dtype = parse_float_dtype(dtype_text);
         const double t0 = bench::now();
         write_random_checkpoint(out, c, dtype, seed, parse_byte_size(shard_text), threads);
         std::printf("wrote %s (%s, seed %llu) in %.1f s\n", out.c_str(), dtype_name(dtype),
                     static_cast<unsigned long long>(seed), bench::now() - t0);
+        if (!tokens_path.empty()) {
+            std::mt19937_64 rng(seed);
+            std::vector<int32_t> ids(static_cast<size_t>(token_count));
+            for (int32_t& id : ids) id = static_cast<int32_t>(rng() % static_cast<uint64_t>(c.vocab_size));
+            std::ofstream f(tokens_path, std::ios::binary);
+            f.write(reinterpret_cast<const char*>(ids.data()), static_cast<std::streamsize>(ids.size() * sizeof(int32_t)));
+            if (!f) fail(SURGEON_ERR_IO, "cannot write '" + tokens_path + "'");
+            std::printf("wrote %s (%lld token ids)\n", tokens_path.c_str(), static_cast<long long>(token_count));
+        }
     } catch (const Error& e) {
         std::fprintf(stderr, "surgeon-make-checkpoint: %s\n", e.what());
         return 1;

@@ -4,12 +4,12 @@
 // refused; spilled activations give the same result as activations in RAM.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
 #include <stdexcept>
+#include <string>
 
 #include "compress/pipeline.hpp"
 #include "compress/streamed.hpp"
@@ -17,6 +17,7 @@
 #include "io/checkpoint.hpp"
 #include "io/model_writer.hpp"
 #include "nn/model_source.hpp"
+#include "hf_util.hpp"
 #include "pipeline_fixture.hpp"
 
 using namespace surgeon;
@@ -27,22 +28,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "surgeon-stream-XXXXXX").string();
-        if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
-private:
-    fs::path path_;
-};
+using hfio_test::TempDir;
 
 std::map<std::string, std::string> files_of(const std::string& dir) {
     std::map<std::string, std::string> out;
@@ -91,8 +77,8 @@ TEST(Streamed, EqualsTheInMemoryPipeline) {
         Model expected = original();
         const CompressionReport in_memory = compress_model(expected, calibration(), recipe(json), two_threads());
         TempDir dir;
-        const CompressionReport streamed = stream(dir / "out", recipe(json));
-        expect_models_equal(load_model(dir / "out"), expected);
+        const CompressionReport streamed = stream(dir.file("out"), recipe(json));
+        expect_models_equal(load_model(dir.file("out")), expected);
         ASSERT_EQ(streamed.layers.size(), in_memory.layers.size());
         for (size_t i = 0; i < streamed.layers.size(); ++i) {
             EXPECT_EQ(streamed.layers[i].name, in_memory.layers[i].name);
@@ -101,19 +87,19 @@ TEST(Streamed, EqualsTheInMemoryPipeline) {
             EXPECT_FALSE(streamed.layers[i].quant.has_value());  // codes kept only when asked
         }
         ASSERT_EQ(streamed.blocks.size(), original().layers.size());
-        EXPECT_FALSE(fs::exists(dir / "out/.surgeon-run"));
+        EXPECT_FALSE(fs::exists(dir.file("out/.surgeon-run")));
     }
 }
 
 TEST(Streamed, SpilledActivationsGiveTheSameModel) {
     TempDir dir;
-    fs::create_directories(dir / "spill");
-    stream(dir / "ram", recipe(kRecipes[1]));
+    fs::create_directories(dir.file("spill"));
+    stream(dir.file("ram"), recipe(kRecipes[1]));
     StreamOptions spilled;
-    spilled.offload_dir = dir / "spill";
-    stream(dir / "disk", recipe(kRecipes[1]), spilled);
-    EXPECT_EQ(files_of(dir / "disk"), files_of(dir / "ram"));
-    EXPECT_TRUE(fs::is_empty(dir / "spill"));
+    spilled.offload_dir = dir.file("spill");
+    stream(dir.file("disk"), recipe(kRecipes[1]), spilled);
+    EXPECT_EQ(files_of(dir.file("disk")), files_of(dir.file("ram")));
+    EXPECT_TRUE(fs::is_empty(dir.file("spill")));
 }
 
 struct Interrupted : std::runtime_error {
@@ -126,11 +112,11 @@ TEST(Streamed, InterruptedRunResumesToTheSameBytesAndCodes) {
     StreamOptions options;
     options.keep_quant = true;
     options.run_key = "compress --bits 4";
-    const CompressionReport whole = stream(dir / "whole", r, options);
+    const CompressionReport whole = stream(dir.file("whole"), r, options);
 
     for (int64_t stop_after = 0; stop_after < 5; stop_after += 2) {
         SCOPED_TRACE("interrupted after block " + std::to_string(stop_after));
-        const std::string out = dir / ("run" + std::to_string(stop_after));
+        const std::string out = dir.file("run" + std::to_string(stop_after));
         options.run_dir = run_dir_for(out, ModelFormat::hf);
         EXPECT_THROW(stream(out, r, options,
                             [&](int64_t done, int64_t) {
@@ -152,7 +138,7 @@ TEST(Streamed, InterruptedRunResumesToTheSameBytesAndCodes) {
 
         const CompressionReport resumed = stream(out, r, options, {}, true);
         EXPECT_EQ(resumed.resumed_at_block, stop_after);
-        EXPECT_EQ(files_of(out), files_of(dir / "whole"));
+        EXPECT_EQ(files_of(out), files_of(dir.file("whole")));
         ASSERT_EQ(resumed.layers.size(), whole.layers.size());
         for (size_t i = 0; i < whole.layers.size(); ++i) {
             EXPECT_EQ(resumed.layers[i].loss, whole.layers[i].loss) << whole.layers[i].name;
@@ -169,9 +155,9 @@ TEST(Streamed, InterruptedRunResumesToTheSameBytesAndCodes) {
 TEST(Streamed, ResumeWithoutStateIsAnIoError) {
     TempDir dir;
     StreamOptions options;
-    options.run_dir = dir / "nothing";
+    options.run_dir = dir.file("nothing");
     const InMemorySource source(original());
-    auto writer = ModelWriter::create(dir / "out", source.config(), source.ffn_sizes(), f32_dir());
+    auto writer = ModelWriter::create(dir.file("out"), source.config(), source.ffn_sizes(), f32_dir());
     options.resume = true;
     try {
         compress_streamed(source, *writer, calibration(), recipe(kRecipes[0]), two_threads(), options);

@@ -33,15 +33,24 @@ double hessian_norm(Backend& backend, const Matrix& h, const Matrix& a) {
 }
 
 double relative_reconstruction_error(Backend& backend, const Matrix& h, ConstMatView w,
-                                     ConstMatView w_hat) {
+                                     ConstMatView w_hat, const std::vector<uint8_t>* inactive) {
     require_shape(w.cols == h.cols && w_hat.cols == h.cols && w.rows == w_hat.rows,
                   "weights must be rows x " + std::to_string(h.cols));
+    require_shape(!inactive || static_cast<int64_t>(inactive->size()) == h.cols,
+                  "one inactive flag per column expected");
+    auto clear_inactive = [&](float* dst) {
+        if (inactive)
+            for (int64_t c = 0; c < w.cols; ++c)
+                if ((*inactive)[static_cast<size_t>(c)]) dst[c] = 0.0f;
+    };
     const double denom = hessian_quadratic(backend, h, w.rows, [&](int64_t r, float* dst) {
         std::copy(w.row(r), w.row(r) + w.cols, dst);
+        clear_inactive(dst);
     });
     require(denom > 0.0, SURGEON_ERR_NUMERIC, "tr(W H Wᵀ) is zero: the error is undefined");
     const double num = hessian_quadratic(backend, h, w.rows, [&](int64_t r, float* dst) {
         for (int64_t c = 0; c < w.cols; ++c) dst[c] = w(r, c) - w_hat(r, c);
+        clear_inactive(dst);
     });
     return num / denom;
 }

@@ -27,6 +27,9 @@ public:
     Solver(ContextPtr ctx, const Hessian& h, double percdamp, int64_t block);
 
     int64_t cols() const { return h_.cols; }
+    // The solver's copy of H (inputs never active hold 1 on the diagonal) and those inputs.
+    const Matrix& hessian() const { return h_; }
+    const std::vector<uint8_t>& inactive_inputs() const { return dead_; }
     void factorize() { factor(false); }
     double damping() { return factor(false).damp; }
     // U, the upper Cholesky factor of the damped H⁻¹ in natural column order (H⁻¹ = UᵀU),

@@ -7,6 +7,7 @@
 #include "layer/hessian/hessian.hpp"
 #include "layer/prune/baselines.hpp"
 #include "layer/quant/rtn.hpp"
+#include "layer/solver/metrics.hpp"
 #include "layer/solver/solver.hpp"
 
 namespace surgeon {
@@ -163,6 +164,29 @@ TEST(Engine, DeadInputsAreZeroedAndPrunedFirst) {
         EXPECT_EQ(w(r, 5), 0.0f);
         EXPECT_EQ(w(r, 40), 0.0f);
     }
+}
+
+// The solver's copy of H (1 on the diagonal of inactive inputs) with those inputs masked
+// gives the relative error of the true H, to the bit.
+TEST(Engine, RelativeErrorFromTheSolversHessianEqualsTheTrueOne) {
+    const int64_t n = 64;
+    Matrix x = random_matrix(300, n, 21);
+    for (int64_t t = 0; t < 300; ++t) x(t, 3) = x(t, 50) = 0.0f;
+    Hessian h(default_context(), n);
+    h.add(x.data.data(), 300, n);
+    Solver solver(default_context(), h, 0.01, 32);
+    const Matrix w = random_matrix(16, n, 22);
+    Matrix w_hat = w;
+    solver.prune(w_hat.view(), PruneOptions{0.5}, nullptr, nullptr, nullptr, nullptr);
+    Backend& be = cpu_backend(2);
+    const double truth = relative_reconstruction_error(be, h.matrix(), w.view(), w_hat.view());
+    EXPECT_GT(truth, 0.0);
+    ASSERT_EQ(solver.inactive_inputs()[3], 1);
+    ASSERT_EQ(solver.inactive_inputs()[50], 1);
+    EXPECT_EQ(relative_reconstruction_error(be, solver.hessian(), w.view(), w_hat.view(), &solver.inactive_inputs()),
+              truth);
+    // Unmasked, the 1s on the diagonal count the original weights of the dead inputs.
+    EXPECT_GT(relative_reconstruction_error(be, solver.hessian(), w.view(), w_hat.view()), truth);
 }
 
 TEST(Engine, ActOrderProcessesColumnsByDescendingHessianDiagonal) {
