@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "layer/quant/quantizer.hpp"
 
 namespace surgeon {
 
@@ -22,7 +23,7 @@ MixedStats mixed_stats(const std::vector<int>& bits, int64_t cols, int64_t group
     require_shape(cols >= 1, "cols must be >= 1, got " + std::to_string(cols));
     require_arg(group_size >= 0, "group_size must be >= 0, got " + std::to_string(group_size));
     const int64_t rows = static_cast<int64_t>(bits.size());
-    const int64_t groups = group_size > 0 ? (cols + group_size - 1) / group_size : 1;
+    const int64_t groups = group_count(cols, group_size);
     MixedStats s;
     s.channels = rows;
     s.weights = rows * cols;

@@ -8,10 +8,19 @@
 
 namespace surgeon {
 
+// Grids per row of `cols` columns in groups of `group_size` (0: one per row), without the
+// overflow of (cols + group_size - 1) / group_size for a group_size near INT64_MAX.
+inline int64_t group_count(int64_t cols, int64_t group_size) {
+    if (group_size <= 0) return 1;
+    return cols <= 0 ? 0 : (cols - 1) / group_size + 1;
+}
+
 struct QuantConfig {
     int bits = 4;
     bool symmetric = true;
-    int64_t group_size = 0;  // 0: one grid per row
+    // 0: one grid per row. A group_size >= the column count is one group spanning the row
+    // (the same grids as 0); it is never an error, so one recipe fits layers of any width.
+    int64_t group_size = 0;
     bool mse = false;
     float norm = 2.4f;
     int grid = 100;
@@ -20,9 +29,7 @@ struct QuantConfig {
     bool static_groups = false;
 
     void validate() const;  // throws SURGEON_ERR_INVALID_ARGUMENT
-    int64_t groups(int64_t cols) const {
-        return group_size > 0 ? (cols + group_size - 1) / group_size : 1;
-    }
+    int64_t groups(int64_t cols) const { return group_count(cols, group_size); }
 };
 
 struct Grid {

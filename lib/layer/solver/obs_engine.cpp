@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/barrier.hpp"
+#include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "layer/prune/mask.hpp"
 #include "layer/prune/select.hpp"
@@ -149,6 +150,9 @@ void run_obs(const Context& ctx, Backend& backend, Matrix& w, const Matrix& u, i
              const ObsPruneSpec& prune, ObsQuantSpec& quant, ObsOutput& out,
              const char* stage) {
     const int64_t rows = w.rows, cols = w.cols;
+    require_arg(block >= 1, "block_size must be >= 1, got " + std::to_string(block));
+    // Scratch is rows × block: a block wider than the matrix would only waste memory.
+    block = std::min(block, std::max<int64_t>(cols, 1));
     if (prune.enabled) out.keep.assign(static_cast<size_t>(rows * cols), 1);
     if (quant.cfg) out.codes.assign(static_cast<size_t>(rows * cols), 0);
     out.loss = 0.0;

@@ -40,7 +40,8 @@ struct ObsOutput {
     bool finite = true;          // false when an update produced NaN/Inf
 };
 
-// w (rows × cols, packed) is replaced by the compressed weights; u is cols × cols.
+// w (rows × cols, packed) is replaced by the compressed weights; u is cols × cols. A block
+// (>= 1) above cols runs as one block of cols columns.
 // quant.grids is completed for dynamic groups.
 void run_obs(const Context& ctx, Backend& backend, Matrix& w, const Matrix& u, int64_t block,
              const ObsPruneSpec& prune, ObsQuantSpec& quant, ObsOutput& out,

@@ -1,9 +1,11 @@
 // Closed-form properties of the OBS engine (independent of any reference output).
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 
 #include "core/backend.hpp"
+#include "core/error.hpp"
 #include "layer/hessian/hessian.hpp"
 #include "layer/prune/baselines.hpp"
 #include "layer/quant/rtn.hpp"
@@ -252,6 +254,82 @@ TEST(Engine, UpperCholeskyOfInverseMatchesDefinition) {
             EXPECT_NEAR(s, i == j ? 1.0 : 0.0, 2e-3);
             if (j < i) { EXPECT_EQ(u(i, j), 0.0f); }
         }
+}
+
+// Option values beyond the matrix: a block_size or quantization group_size wider than the
+// column count (up to INT64_MAX) runs as one block / one group per row — the same result
+// as block_size = cols / group_size = 0, with scratch bounded by the matrix — and a block
+// size below 1 is an INVALID_ARGUMENT error.
+constexpr int64_t kHuge = std::numeric_limits<int64_t>::max();
+
+struct Outcome {
+    Matrix w;
+    QuantResult q;
+    double loss = 0.0;
+};
+
+Outcome gptq(const Hessian& h, int64_t block, int64_t group, bool static_groups, const Matrix& w0) {
+    Solver solver(default_context(), h, 0.01, block);
+    QuantConfig cfg;
+    cfg.bits = 3;
+    cfg.group_size = group;
+    cfg.static_groups = static_groups;
+    Outcome r{w0, {}, 0.0};
+    solver.quantize(r.w.view(), cfg, &r.q, &r.loss);
+    return r;
+}
+
+TEST(OptionLimits, GroupWiderThanTheRowIsOneGroupPerRow) {
+    const int64_t rows = 12, cols = 40;
+    auto h = random_hessian(cols, 300, 1);
+    const Matrix w0 = random_matrix(rows, cols, 2);
+    const Outcome per_row = gptq(*h, 16, 0, false, w0);
+    for (int64_t group : {cols, cols + 1, int64_t{1} << 40, kHuge - 1, kHuge})
+        for (bool static_groups : {false, true}) {
+            const Outcome r = gptq(*h, 16, group, static_groups, w0);
+            SCOPED_TRACE("group " + std::to_string(group) + (static_groups ? " static" : ""));
+            EXPECT_EQ(r.q.groups, 1);
+            EXPECT_EQ(r.q.scales.size(), static_cast<size_t>(rows));
+            EXPECT_EQ(r.q.scales, per_row.q.scales);
+            EXPECT_EQ(r.q.codes, per_row.q.codes);
+            EXPECT_EQ(r.w.data, per_row.w.data);
+            EXPECT_DOUBLE_EQ(r.loss, per_row.loss);
+        }
+}
+
+TEST(OptionLimits, BlockWiderThanTheRowIsOneBlock) {
+    const int64_t rows = 10, cols = 36;
+    auto h = random_hessian(cols, 300, 3);
+    const Matrix w0 = random_matrix(rows, cols, 4);
+    const Outcome one_block = gptq(*h, cols, 8, false, w0);
+    for (int64_t block : {cols + 1, int64_t{2147483648}, int64_t{1} << 50, kHuge}) {
+        const Outcome r = gptq(*h, block, 8, false, w0);
+        EXPECT_EQ(r.w.data, one_block.w.data) << block;
+        EXPECT_EQ(r.q.codes, one_block.q.codes) << block;
+        EXPECT_DOUBLE_EQ(r.loss, one_block.loss) << block;
+    }
+    // Pruning n:m with a huge block: still one block (a multiple of m by construction).
+    Solver solver(default_context(), *h, 0.01, (kHuge / 4) * 4);
+    Matrix w = w0;
+    PruneOptions opt;
+    opt.n = 2;
+    opt.m = 4;
+    Mask mask;
+    solver.prune(w.view(), opt, nullptr, &mask, nullptr, nullptr);
+    EXPECT_TRUE(mask.check_nm(2, 4));
+    EXPECT_EQ(mask.pruned(), rows * cols / 2);
+}
+
+TEST(OptionLimits, BlockBelowOneIsAnError) {
+    auto h = random_hessian(8, 50, 5);
+    for (int64_t block : {int64_t{0}, int64_t{-1}, std::numeric_limits<int64_t>::min()}) {
+        try {
+            Solver solver(default_context(), *h, 0.01, block);
+            ADD_FAILURE() << "block " << block << " accepted";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.status(), SURGEON_ERR_INVALID_ARGUMENT) << block;
+        }
+    }
 }
 
 }  // namespace
