@@ -84,13 +84,15 @@ SURGEON_API surgeon_status surgeon_model_encode(const surgeon_model* model, cons
 
 /* Perplexity on text with the tokenizer. Paragraphs or windows [begin, end) (end < 0: to
  * the last one); seq_len 0 = the model's context. out->version must be set
- * (SURGEON_PERPLEXITY_INIT). */
+ * (SURGEON_PERPLEXITY_INIT). Text that leaves no sequence of two tokens or more in the
+ * range (nothing to predict) is SURGEON_ERR_INVALID_ARGUMENT. */
 SURGEON_API surgeon_status surgeon_model_perplexity(const surgeon_context* ctx,
                                                     const surgeon_model* model,
                                                     const char* text, surgeon_eval_mode mode,
                                                     int64_t begin, int64_t end, int64_t seq_len,
                                                     surgeon_perplexity* out);
-/* Perplexity on a token stream (windows protocol): tokens[count], caller-owned. */
+/* Perplexity on a token stream (windows protocol): tokens[count], caller-owned; fewer
+ * than two tokens is SURGEON_ERR_INVALID_ARGUMENT. */
 SURGEON_API surgeon_status surgeon_model_perplexity_tokens(const surgeon_context* ctx,
                                                            const surgeon_model* model,
                                                            const int32_t* tokens, int64_t count,

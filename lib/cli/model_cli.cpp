@@ -76,6 +76,8 @@ nlohmann::json method_spec_from_args(const Args& args) {
 }
 
 std::string read_text_file(const std::string& path) {
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) fail(SURGEON_ERR_IO, "'" + path + "' is a directory, not a text file");
     std::ifstream in(path, std::ios::binary);
     if (!in) fail(SURGEON_ERR_IO, "cannot open '" + path + "'");
     std::ostringstream s;
@@ -84,20 +86,36 @@ std::string read_text_file(const std::string& path) {
     return s.str();
 }
 
+namespace {
+
+// At least one sequence with a token to predict, or an error naming the input.
+std::vector<std::vector<int>> scorable(std::vector<std::vector<int>> sequences, const std::string& input,
+                                       const model::Range& range) {
+    for (const auto& s : sequences)
+        if (s.size() >= 2) return sequences;
+    fail(SURGEON_ERR_INVALID_ARGUMENT, "'" + input + "' gives no sequence of two tokens or more in the range " +
+                                           std::to_string(range.begin) + ":" +
+                                           (range.end >= 0 ? std::to_string(range.end) : std::string()));
+}
+
+}  // namespace
+
 std::vector<std::vector<int>> build_sequences(const LoadedModel& m, const SequenceSource& source) {
     const int64_t seq_len = source.seq_len > 0 ? source.seq_len : m.config().seq_len;
     if (!source.tokens_path.empty()) {
         require_arg(source.mode == model::EvalMode::windows,
                     "a token file is scored in windows mode (--mode windows)");
         const std::vector<int> tokens = model::read_token_file(source.tokens_path, m.config().vocab_size);
-        return model::window_sequences(tokens, source.range, seq_len);
+        return scorable(model::window_sequences(tokens, source.range, seq_len), source.tokens_path, source.range);
     }
     require_arg(m.tokenizer.has_value(),
                 "no tokenizer for '" + m.path + "': pass --tokenizer FILE or --tokens FILE");
     const std::string text = read_text_file(source.text_path);
     if (source.mode == model::EvalMode::paragraphs)
-        return model::paragraph_sequences(*m.tokenizer, text, source.range, seq_len);
-    return model::window_sequences(m.tokenizer->encode(text, false), source.range, seq_len);
+        return scorable(model::paragraph_sequences(*m.tokenizer, text, source.range, seq_len), source.text_path,
+                        source.range);
+    return scorable(model::window_sequences(m.tokenizer->encode(text, false), source.range, seq_len),
+                    source.text_path, source.range);
 }
 
 ProgressBar::ProgressBar(std::string label, bool enabled)

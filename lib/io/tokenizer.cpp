@@ -195,6 +195,7 @@ std::string Tokenizer::decode(const std::vector<int>& tokens) const {
 
 std::vector<int> read_token_file(const std::string& path, int64_t vocab_size) {
     const std::string bytes = read_file(path);
+    if (bytes.empty()) fail(SURGEON_ERR_IO, "token file '" + path + "' is empty");
     if (bytes.size() % 4 != 0)
         fail(SURGEON_ERR_IO, "token file '" + path + "' has " + std::to_string(bytes.size()) +
                                  " bytes, not a whole number of int32 ids");

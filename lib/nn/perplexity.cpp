@@ -196,15 +196,15 @@ double sequence_nll(Backend& be, const Model& model, const std::vector<int>& tok
 PerplexityResult evaluate_sequences(Backend& be, const ModelSource& source,
                                     const std::vector<std::vector<int>>& sequences, uint64_t state_budget_bytes) {
     const auto start = std::chrono::steady_clock::now();
-    const std::vector<double> nll = sequence_nlls(be, source, sequences, state_budget_bytes);
     PerplexityResult r;
     r.sequences = static_cast<int64_t>(sequences.size());
+    for (const auto& seq : sequences) r.tokens += std::max<int64_t>(0, static_cast<int64_t>(seq.size()) - 1);
+    // A perplexity over no predictions is 0/0, not 1.
+    require_arg(r.tokens > 0, std::to_string(r.sequences) + " sequences with no token to predict: nothing to score");
+    const std::vector<double> nll = sequence_nlls(be, source, sequences, state_budget_bytes);
     double total = 0.0;
-    for (size_t i = 0; i < sequences.size(); ++i) {
-        total += nll[i];  // summed in input order: reproducible
-        r.tokens += std::max<int64_t>(0, static_cast<int64_t>(sequences[i].size()) - 1);
-    }
-    r.nll = r.tokens > 0 ? total / static_cast<double>(r.tokens) : 0.0;
+    for (size_t i = 0; i < sequences.size(); ++i) total += nll[i];  // summed in input order: reproducible
+    r.nll = total / static_cast<double>(r.tokens);
     r.ppl = std::exp(r.nll);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return r;

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "core/error.hpp"
 #include "nn/forward.hpp"
 #include "nn/generate.hpp"
 #include "io/llama2c.hpp"
@@ -57,6 +58,26 @@ TEST(Forward, MeanNllOfFirst50ParagraphsMatchesSources) {
     EXPECT_EQ(r.tokens, 5055);
     EXPECT_NEAR(r.nll, 1.3847, 1e-3);
     EXPECT_NEAR(r.ppl, std::exp(r.nll), 1e-12);
+}
+
+// Nothing to predict (no sequences, or none of two tokens) has no perplexity: an error,
+// not exp(0) = 1. One scorable sequence among empty ones is scored alone.
+TEST(Forward, PerplexityOverNoPredictionIsAnError) {
+    const Stories& s = stories();
+    for (const std::vector<std::vector<int>>& seqs :
+         {std::vector<std::vector<int>>{}, {{}}, {{5}}, {{5}, {}, {7}}}) {
+        try {
+            evaluate_sequences(cpu_backend(2), s.model, seqs);
+            ADD_FAILURE() << seqs.size() << " sequences scored";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.status(), SURGEON_ERR_INVALID_ARGUMENT);
+        }
+    }
+    const PerplexityResult one = evaluate_sequences(cpu_backend(2), s.model, {{5}, {1, 5, 9}});
+    const PerplexityResult alone = evaluate_sequences(cpu_backend(2), s.model, {{1, 5, 9}});
+    EXPECT_EQ(one.tokens, 2);
+    EXPECT_EQ(one.sequences, 2);
+    EXPECT_DOUBLE_EQ(one.nll, alone.nll);
 }
 
 TEST(Forward, KvCacheGivesTheSameLogitsAsTheWholeSequence) {
