@@ -122,7 +122,8 @@ typedef void (*surgeon_log_fn)(void* user, surgeon_log_level level, const char* 
  * hardware threads, no callbacks). */
 SURGEON_API surgeon_status surgeon_context_new(surgeon_context** out);
 SURGEON_API void surgeon_context_free(surgeon_context* ctx);
-/* threads >= 1; 0 restores the default (all hardware threads). The count is applied to
+/* threads in [1, 1024]; 0 restores the default (all hardware threads); anything else is
+ * SURGEON_ERR_INVALID_ARGUMENT. The count is applied to
  * the library's own parallel loops and to OpenBLAS for the duration of each call. */
 SURGEON_API surgeon_status surgeon_context_set_threads(surgeon_context* ctx, int threads);
 SURGEON_API surgeon_status surgeon_context_get_threads(const surgeon_context* ctx, int* out);
@@ -199,7 +200,9 @@ SURGEON_API surgeon_status surgeon_quantizer_set_bits(surgeon_quantizer* q, int 
 /* symmetric != 0: zero point at the middle of the grid; 0: asymmetric min/max grid. */
 SURGEON_API surgeon_status surgeon_quantizer_set_symmetric(surgeon_quantizer* q,
                                                            int symmetric);
-/* group_size 0: one grid per row; otherwise one grid per row and per group_size columns. */
+/* group_size 0: one grid per row; otherwise one grid per row and per group_size columns.
+ * A group_size >= the weight's column count is one group per row (the grids of 0).
+ * Negative values are SURGEON_ERR_INVALID_ARGUMENT. */
 SURGEON_API surgeon_status surgeon_quantizer_set_group_size(surgeon_quantizer* q,
                                                             int64_t group_size);
 /* MSE clipping search: shrink the range by 1 - i/grid for i < max_shrink·grid and keep
@@ -298,7 +301,9 @@ typedef enum surgeon_mask_scope {
 /* Solver options. Defaults: percdamp 0.01, block_size 128.
  *  - percdamp >= 0 (finite): damping is percdamp · mean(diag H), raised ×10 up to three
  *    times if the Cholesky factorization fails;
- *  - block_size >= 1: columns processed per block (lazy batch updates). */
+ *  - block_size >= 1: columns processed per block (lazy batch updates); a block_size
+ *    above the weight's column count runs as one block of all columns, so the scratch
+ *    memory stays rows × cols. */
 typedef struct surgeon_solver_options surgeon_solver_options;
 
 SURGEON_API surgeon_status surgeon_solver_options_new(surgeon_solver_options** out);

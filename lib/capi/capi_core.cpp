@@ -56,7 +56,8 @@ SURGEON_DEFAULT_HANDLE(surgeon_context)
 
 surgeon_status surgeon_context_set_threads(surgeon_context* ctx, int threads) {
     SURGEON_GUARD({
-        require_at_least(threads, 0, "threads");
+        require_arg(threads >= 0 && threads <= kMaxThreads,
+                    "threads must be in [0, " + std::to_string(kMaxThreads) + "], got " + std::to_string(threads));
         deref(ctx, "ctx").impl->threads = threads;
     });
 }

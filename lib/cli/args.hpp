@@ -2,6 +2,8 @@
 // missing values are errors, reported as one line.
 #pragma once
 
+#include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -10,12 +12,15 @@
 #include <string>
 #include <vector>
 
+#include "core/context.hpp"
+
 namespace surgeon::cli {
 
 // The number that is the whole of `text` (std::stod / std::stoll syntax); nullopt for an
-// empty text, trailing characters or a value out of range.
+// empty text, leading blanks, trailing characters or a value out of range.
 template <typename T, typename Convert>
 std::optional<T> parse_whole(const std::string& text, Convert convert) {
+    if (text.empty() || std::isspace(static_cast<unsigned char>(text[0]))) return std::nullopt;
     size_t used = 0;
     T v{};
     try {
@@ -25,8 +30,11 @@ std::optional<T> parse_whole(const std::string& text, Convert convert) {
     }
     return used == text.size() ? std::optional<T>(v) : std::nullopt;
 }
+// A finite number: "nan" and "inf" are not accepted.
 inline std::optional<double> parse_double(const std::string& text) {
-    return parse_whole<double>(text, [](const std::string& s, size_t* used) { return std::stod(s, used); });
+    const std::optional<double> v =
+        parse_whole<double>(text, [](const std::string& s, size_t* used) { return std::stod(s, used); });
+    return v && std::isfinite(*v) ? v : std::nullopt;
 }
 inline std::optional<long long> parse_integer(const std::string& text) {
     return parse_whole<long long>(text, [](const std::string& s, size_t* used) { return std::stoll(s, used); });
@@ -74,6 +82,21 @@ public:
     }
     long long integer(const std::string& flag, long long fallback) const {
         return value_of(flag, fallback, parse_integer, "an integer");
+    }
+    // An integer in [lo, hi]; anything else (out of range, fractional, non-numeric) is an
+    // error naming the flag, the range and the text given.
+    long long integer(const std::string& flag, long long fallback, long long lo, long long hi) const {
+        auto it = values_.find(flag);
+        if (it == values_.end()) return fallback;
+        const std::optional<long long> v = parse_integer(it->second);
+        if (!v || *v < lo || *v > hi)
+            throw std::invalid_argument(flag + " expects an integer in [" + std::to_string(lo) + ", " +
+                                        std::to_string(hi) + "], got '" + it->second + "'");
+        return *v;
+    }
+    // --threads: 0 (all hardware threads) up to kMaxThreads.
+    int threads(const std::string& flag = "--threads") const {
+        return static_cast<int>(integer(flag, 0, 0, kMaxThreads));
     }
 
 private:

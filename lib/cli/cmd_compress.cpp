@@ -187,7 +187,7 @@ int run_compress(const std::vector<std::string>& argv) {
         eval.text_path = eval_text;
         eval.range = model::parse_range(args.get("--range", "0:1000"));
         eval.seq_len = calib.seq_len;
-        threads = static_cast<int>(args.integer("--threads", 0));
+        threads = args.threads();
         quiet = args.has("--quiet");
         resume = args.has("--resume");
         offload_dir = args.get("--offload-dir");
@@ -213,7 +213,16 @@ int run_compress(const std::vector<std::string>& argv) {
         (void)file_recipe;
         std::ifstream in(recipe_path);
         const nlohmann::json j = nlohmann::json::parse(in);
-        if (j.contains("default")) recipe_json["default"].update(j.at("default"));
+        if (j.contains("default")) {
+            // "sparsity" and "nm" are one choice: the file's replaces the command line's
+            // (its default 0.5 included), whichever key each uses.
+            const nlohmann::json& file_default = j.at("default");
+            if (file_default.is_object() && (file_default.contains("sparsity") || file_default.contains("nm"))) {
+                recipe_json["default"].erase("sparsity");
+                recipe_json["default"].erase("nm");
+            }
+            recipe_json["default"].update(file_default);
+        }
         if (j.contains("rules")) recipe_json["rules"] = j.at("rules");
     }
     model::Recipe recipe;

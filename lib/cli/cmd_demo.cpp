@@ -53,7 +53,7 @@ int run_demo(const std::vector<std::string>& argv) {
         calib.range = model::parse_range(args.get("--calib-range", "2000:2128"));
         eval.range = model::parse_range(args.get("--range", "0:1000"));
         out_dir = args.get("--out");
-        threads = static_cast<int>(args.integer("--threads", 0));
+        threads = args.threads();
     } catch (const std::exception& e) {
         std::fprintf(stderr, "surgeon demo: error: %s\n%s", e.what(), kDemoUsage);
         return 2;

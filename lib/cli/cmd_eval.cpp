@@ -36,7 +36,7 @@ int run_eval(const std::vector<std::string>& argv) {
         if (args.has("--range")) source.range = model::parse_range(args.get("--range"));
         source.mode = model::parse_eval_mode(args.get("--mode", source.tokens_path.empty() ? "paragraphs" : "windows"));
         source.seq_len = args.integer("--seq-len", 0);
-        threads = static_cast<int>(args.integer("--threads", 0));
+        threads = args.threads();
     } catch (const std::exception& e) {
         std::fprintf(stderr, "surgeon eval: error: %s\n%s", e.what(), kEvalUsage);
         return 2;

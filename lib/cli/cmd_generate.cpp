@@ -16,7 +16,7 @@ constexpr const char* kGenerateUsage = R"(usage: surgeon generate [--model M] [-
   --model M        llama2.c .bin or Hugging Face directory (default: bundled stories260K)
   --prompt TEXT    text to continue (default: none, start from BOS)
   --steps N        positions to run, prompt included (default 256, at most the context)
-  --temperature T  0 = greedy (default); > 0 samples, with nucleus --top-p (default 0.9)
+  --temperature T  0 = greedy (default); > 0 samples, with nucleus --top-p in (0, 1] (default 0.9)
 )";
 
 int run_generate(const std::vector<std::string>& argv) {
@@ -36,6 +36,8 @@ int run_generate(const std::vector<std::string>& argv) {
         sampling.seed = static_cast<uint64_t>(args.integer("--seed", 42));
         if (steps < 1) throw std::invalid_argument("--steps must be positive");
         if (sampling.temperature < 0) throw std::invalid_argument("--temperature must be >= 0");
+        if (!(sampling.top_p > 0.0f && sampling.top_p <= 1.0f))
+            throw std::invalid_argument("--top-p must be in (0, 1], got '" + args.get("--top-p") + "'");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "surgeon generate: error: %s\n%s", e.what(), kGenerateUsage);
         return 2;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
@@ -113,13 +114,15 @@ int run_structured(const std::vector<std::string>& argv) {
         o.ratio = args.number("--ratio", 0.3);
         o.method = structured::parse_method(args.get("--method", "prunenet"));
         o.seed = static_cast<uint64_t>(args.integer("--seed", 1));
-        o.train.steps = static_cast<int>(args.integer("--steps", o.train.steps));
-        o.train.samples = static_cast<int>(args.integer("--samples", o.train.samples));
+        o.train.steps = static_cast<int>(args.integer("--steps", o.train.steps, 1, std::numeric_limits<int>::max()));
+        o.train.samples = static_cast<int>(args.integer("--samples", o.train.samples, 1, std::numeric_limits<int>::max()));
         o.train.learning_rate = args.number("--lr", o.train.learning_rate);
-        o.train.features = static_cast<int>(args.integer("--features", o.train.features));
+        if (!(o.train.learning_rate > 0.0))
+            throw std::invalid_argument("--lr must be a finite number > 0, got '" + args.get("--lr") + "'");
+        o.train.features = static_cast<int>(args.integer("--features", o.train.features, 1, std::numeric_limits<int>::max()));
         o.train.reward = structured::parse_reward(args.get("--reward", structured::reward_name(o.train.reward)));
         o.train.norm_prior = !args.has("--no-prior");
-        o.train.restarts = static_cast<int>(args.integer("--restarts", o.train.restarts));
+        o.train.restarts = static_cast<int>(args.integer("--restarts", o.train.restarts, 1, std::numeric_limits<int>::max()));
         o.train.entropy = args.number("--entropy", o.train.entropy);
         o.train.anchor = args.number("--anchor", o.train.anchor);
         if (args.has("--quiet-start")) o.train.quiet_start = true;
@@ -142,7 +145,7 @@ int run_structured(const std::vector<std::string>& argv) {
         seq_len = args.integer("--seq-len", 0);
         tokenizer_path = args.get("--tokenizer");
         speed = args.integer("--speed", 0);
-        threads = static_cast<int>(args.integer("--threads", 0));
+        threads = args.threads();
     } catch (const std::exception& e) {
         std::fprintf(stderr, "surgeon structured: error: %s\n%s", e.what(), kStructuredUsage);
         return 2;

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "cli/args.hpp"
+#include "layer/prune/mask.hpp"
 
 namespace surgeon::cli {
 
@@ -42,16 +43,10 @@ LayerMethod parse_method(const std::string& text) {
 // "N:M" with 0 < N < M <= 256 (the limit of the n:m selector).
 void parse_nm(const std::string& text, int& n, int& m) {
     const std::string bad = "--nm expects N:M with 0 < N < M <= 256 (e.g. 2:4), got '" + text + "'";
-    const size_t colon = text.find(':');
-    check(colon != std::string::npos, bad);
-    auto part = [&](const std::string& s) {
-        const std::optional<long long> v = parse_integer(s);
-        check(v && *v > 0 && *v <= 256, bad);
-        return static_cast<int>(*v);
-    };
-    n = part(text.substr(0, colon));
-    m = part(text.substr(colon + 1));
-    check(n < m, bad);
+    const auto nm = surgeon::parse_nm(text);
+    check(nm.has_value(), bad);
+    n = nm->first;
+    m = nm->second;
 }
 
 }  // namespace
@@ -113,9 +108,7 @@ LayerOptions parse_layer_options(const std::vector<std::string>& argv) {
     only_for("--act-order", o.method == LayerMethod::gptq, "gptq only");
     only_for("--static-groups", o.uses_solver(), "sparsegpt and gptq only");
     if (o.quantize) {
-        const long long bits = a.integer("--bits", 4);
-        check(bits >= 2 && bits <= 8, "--bits must be in 2..8, got " + a.get("--bits"));
-        o.quant.bits = static_cast<int>(bits);
+        o.quant.bits = static_cast<int>(a.integer("--bits", 4, 2, 8));
         o.quant.group_size = a.integer("--group", 0);
         check(o.quant.group_size >= 0, "--group must be >= 0 (0: one grid per row), got " + a.get("--group"));
         o.quant.symmetric = !a.has("--asym");
@@ -136,10 +129,8 @@ LayerOptions parse_layer_options(const std::vector<std::string>& argv) {
     o.damp = a.number("--damp", 0.01);
     check(std::isfinite(o.damp) && o.damp >= 0.0, "--damp must be >= 0, got " + a.get("--damp"));
 
-    const long long threads = a.integer("--threads", 0);
-    check(!a.has("--threads") || (threads >= 1 && threads <= 65536),
-          "--threads must be >= 1, got " + a.get("--threads"));
-    o.threads = static_cast<int>(threads);
+    o.threads = a.threads();
+    check(!a.has("--threads") || o.threads >= 1, "--threads must be >= 1, got " + a.get("--threads"));
     o.mask_path = a.get("--mask-out");
     o.codes_prefix = a.get("--codes-out");
     o.fp16_out = a.has("--fp16-out");

@@ -2,11 +2,14 @@
 
 #include <fnmatch.h>
 
+#include <cmath>
 #include <fstream>
+#include <limits>
 
 #include "compress/mixed_json.hpp"
 #include "core/error.hpp"
 #include "core/names.hpp"
+#include "layer/prune/mask.hpp"
 
 namespace surgeon::model {
 
@@ -17,6 +20,30 @@ constexpr EnumName<Method> kMethods[] = {{Method::dense, "dense"},         {Meth
                                          {Method::gptq, "gptq"},           {Method::wanda, "wanda"},
                                          {Method::magnitude, "magnitude"}, {Method::rtn, "rtn"},
                                          {Method::dense, "none"}};
+
+// A JSON number that is exactly an integer in [lo, hi] (4 and 4.0, not 4.9, 1e30 or a
+// value that would wrap in the target type).
+int64_t integer_value(const nlohmann::json& value, const std::string& key, int64_t lo, int64_t hi) {
+    const std::string bad = "recipe \"" + key + "\" must be an integer in [" + std::to_string(lo) + ", " +
+                            std::to_string(hi) + "], got " + value.dump();
+    if (value.is_number_unsigned()) {
+        const uint64_t v = value.get<uint64_t>();
+        require_arg(v <= static_cast<uint64_t>(hi) && static_cast<int64_t>(v) >= lo, bad);
+        return static_cast<int64_t>(v);
+    }
+    if (value.is_number_integer()) {
+        const int64_t v = value.get<int64_t>();
+        require_arg(v >= lo && v <= hi, bad);
+        return v;
+    }
+    require_arg(value.is_number_float(), bad);
+    const double v = value.get<double>();
+    // Range first, in doubles, and below 2^63: the cast below is then exact.
+    require_arg(std::isfinite(v) && v == std::floor(v) && v >= static_cast<double>(lo) &&
+                    v <= static_cast<double>(hi) && v < 9223372036854775808.0,
+                bad);
+    return static_cast<int64_t>(v);
+}
 
 }  // namespace
 
@@ -36,6 +63,10 @@ bool LayerPlan::needs_calibration() const {
 
 void LayerPlan::apply(const nlohmann::json& spec) {
     require_arg(spec.is_object(), "a recipe entry must be a JSON object");
+    // Keys apply in name order and each of the two replaces the other: both at once has no
+    // meaning.
+    require_arg(!(spec.contains("sparsity") && spec.contains("nm")),
+                "a recipe entry gives both \"sparsity\" and \"nm\": choose one");
     for (const auto& [key, value] : spec.items()) {
         if (key == "match") continue;
         if (key == "method") {
@@ -48,21 +79,22 @@ void LayerPlan::apply(const nlohmann::json& spec) {
             n = m = 0;  // unstructured replaces an inherited n:m
         } else if (key == "nm") {
             const std::string s = value.get<std::string>();
-            const size_t colon = s.find(':');
-            require_arg(colon != std::string::npos, "nm must look like \"2:4\", got '" + s + "'");
-            n = std::stoi(s.substr(0, colon));
-            m = std::stoi(s.substr(colon + 1));
+            const auto nm = parse_nm(s);
+            require_arg(nm.has_value(),
+                        "recipe \"nm\" must be N:M with integers 0 < N < M <= 256 (e.g. \"2:4\"), got '" + s + "'");
+            n = nm->first;
+            m = nm->second;
             sparsity = 0.0;
         } else if (key == "bits") {
             if (value.is_null()) {
                 quantize = false;
                 mixed.reset();
             } else {
-                quant.bits = value.get<int>();
+                quant.bits = static_cast<int>(integer_value(value, key, 2, 8));
                 quantize = true;
             }
         } else if (key == "group") {
-            quant.group_size = value.get<int64_t>();
+            quant.group_size = integer_value(value, key, 0, std::numeric_limits<int64_t>::max());
         } else if (key == "sym") {
             quant.symmetric = value.get<bool>();
         } else if (key == "asym") {
@@ -76,7 +108,7 @@ void LayerPlan::apply(const nlohmann::json& spec) {
         } else if (key == "damp") {
             percdamp = value.get<double>();
         } else if (key == "blocksize") {
-            block_size = value.get<int64_t>();
+            block_size = integer_value(value, key, 1, std::numeric_limits<int64_t>::max());
         } else if (key == "mask_scope") {
             const std::string s = value.get<std::string>();
             require_arg(s == "block" || s == "row", "mask_scope must be block or row, got '" + s + "'");

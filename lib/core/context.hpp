@@ -15,8 +15,11 @@ namespace surgeon {
 // device, and falls back to the CPU otherwise.
 enum class Device { cpu, cuda };
 
+// The largest thread count a context accepts (CLI --threads, surgeon_context_set_threads).
+constexpr int kMaxThreads = 1024;
+
 struct Context {
-    int threads = 0;  // 0: all hardware threads
+    int threads = 0;  // 0: all hardware threads; at most kMaxThreads
     Device device = Device::cpu;
     surgeon_progress_fn progress_fn = nullptr;
     void* progress_user = nullptr;

@@ -352,6 +352,8 @@ Policy train_policy(const model::Model& model, const TrainOptions& o, const Cont
     require_arg(o.steps >= 1 && o.samples >= 2 && o.restarts >= 1,
                 "training needs steps >= 1, samples >= 2 and restarts >= 1");
     require_arg(o.entropy >= 0.0 && o.anchor >= 0.0, "the entropy and anchor weights must be >= 0");
+    require_arg(o.learning_rate > 0.0 && std::isfinite(o.learning_rate),
+                "the learning rate must be a finite number > 0, got " + std::to_string(o.learning_rate));
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<Features> feats;
     for (const auto& layer : model.layers) feats.push_back(features_of(layer));

@@ -266,5 +266,23 @@ TEST(PruneNet, LayerRatiosKeepTheTotalBudget) {
     EXPECT_NEAR(removed / total, 0.3, 1e-9);
 }
 
+// A learning rate that is not a finite positive number would write a policy that cannot be
+// read back: refused before training.
+TEST(PruneNet, LearningRateMustBeFinitePositive) {
+    const model::Model m = tiny_model(3);
+    Context ctx;
+    TrainOptions o;
+    o.steps = 1;
+    for (double lr : {std::nan(""), double(INFINITY), -double(INFINITY), 0.0, -0.05}) {
+        o.learning_rate = lr;
+        try {
+            train_policy(m, o, ctx);
+            ADD_FAILURE() << "learning rate " << lr << " accepted";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.status(), SURGEON_ERR_INVALID_ARGUMENT) << lr;
+        }
+    }
+}
+
 }  // namespace
 }  // namespace surgeon::structured
