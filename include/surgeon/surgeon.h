@@ -139,7 +139,8 @@ SURGEON_API surgeon_status surgeon_context_set_log(surgeon_context* ctx, surgeon
 
 typedef struct surgeon_hessian surgeon_hessian;
 
-/* cols >= 1: the layer's input features. */
+/* cols in [1, 2^20]: the layer's input features (wider, whose cols × cols matrix would
+ * exceed 4 TiB, is SURGEON_ERR_INVALID_ARGUMENT). */
 SURGEON_API surgeon_status surgeon_hessian_new(surgeon_hessian** out,
                                                const surgeon_context* ctx, int64_t cols);
 SURGEON_API void surgeon_hessian_free(surgeon_hessian* h);
@@ -181,7 +182,8 @@ SURGEON_API surgeon_status surgeon_hessian_stats(const surgeon_hessian* h, float
                                                  float* mean, float* sq_mean);
 
 /* Versioned binary file with a checksum; a truncated, corrupt or foreign file gives
- * SURGEON_ERR_IO. */
+ * SURGEON_ERR_IO, a well-formed one holding NaN/Inf, a negative diagonal or negative
+ * column statistics SURGEON_ERR_NUMERIC. */
 SURGEON_API surgeon_status surgeon_hessian_save(const surgeon_hessian* h, const char* path);
 SURGEON_API surgeon_status surgeon_hessian_load(surgeon_hessian** out,
                                                 const surgeon_context* ctx, const char* path);
@@ -420,7 +422,9 @@ SURGEON_API surgeon_status surgeon_quantize_rtn(const surgeon_context* ctx, floa
 /* ------------------------------------------------------------------------------------ */
 
 /* Relative reconstruction error tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) with ΔW = w - w_hat (both
- * rows × cols with leading dimension ld, 0 = cols). */
+ * rows × cols with leading dimension ld, 0 = cols). SURGEON_ERR_NUMERIC when tr(W H Wᵀ)
+ * is zero, or when a trace is negative beyond rounding ("H is not positive semidefinite")
+ * or not finite. */
 SURGEON_API surgeon_status surgeon_reconstruction_error(const surgeon_hessian* h,
                                                         const float* w, const float* w_hat,
                                                         int64_t rows, int64_t cols,

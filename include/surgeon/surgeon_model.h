@@ -62,7 +62,9 @@ SURGEON_API surgeon_status surgeon_perplexity_init(surgeon_perplexity* result,
  * sharded or not, f32/f16/bf16; GPTQ-packed linears are dequantized). A llama2.c tokenizer
  * beside it (tok<vocab>.bin or tokenizer.bin) is loaded too when present. path: borrowed.
  * What was loaded is logged to the context's log callback. *out: new handle owned by the
- * caller, release with surgeon_model_free. */
+ * caller, release with surgeon_model_free. A NaN/Inf weight, or an rms_norm_eps/rope_theta
+ * that is not a positive finite float, is SURGEON_ERR_NUMERIC naming the file; a missing,
+ * malformed or inconsistent checkpoint SURGEON_ERR_IO. */
 SURGEON_API surgeon_status surgeon_model_load(surgeon_model** out, const surgeon_context* ctx,
                                               const char* path);
 SURGEON_API void surgeon_model_free(surgeon_model* model);

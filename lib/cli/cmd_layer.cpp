@@ -43,7 +43,9 @@ nlohmann::ordered_json relative_error(const surgeon_hessian* h, const Matrix& w,
     double error = 0.0;
     const surgeon_status status =
         surgeon_reconstruction_error(h, w.data.data(), w_hat.data.data(), w.rows, w.cols, 0, &error);
-    if (status == SURGEON_ERR_NUMERIC) return nullptr;  // the zero denominator is the only one
+    // A zero denominator has no error to report; an indefinite H is an error.
+    if (status == SURGEON_ERR_NUMERIC && std::string(surgeon_last_error()).find("is zero") != std::string::npos)
+        return nullptr;
     check_status(status);
     return error;
 }

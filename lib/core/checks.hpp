@@ -28,6 +28,17 @@ inline void require_finite(const float* x, int64_t rows, int64_t cols, int64_t l
                                       std::to_string(bad % (cols ? cols : 1)));
 }
 
+// The n values at x, read from a file or built from it, are all finite; otherwise
+// SURGEON_ERR_NUMERIC "<what> has a non-finite value (nan) at element i", i counted from
+// `first` (where x starts inside the whole array).
+inline void require_all_finite(const float* x, int64_t n, const std::string& what, int64_t first = 0) {
+    const int64_t bad = first_non_finite(x, 1, n, n);
+    if (bad < 0) return;
+    std::ostringstream message;
+    message << what << " has a non-finite value (" << x[bad] << ") at element " << first + bad;
+    fail(SURGEON_ERR_NUMERIC, message.str());
+}
+
 // A finite value >= lo (an option such as damping, temperature or a ratio's lower end).
 inline void require_finite_at_least(double value, double lo, const char* what) {
     if (std::isfinite(value) && value >= lo) return;

@@ -41,6 +41,8 @@ std::string dict_value(const std::string& header, const std::string& key, const 
 }
 
 std::vector<int64_t> parse_shape(const std::string& text, const std::string& path) {
+    if (text.size() < 2 || text.front() != '(' || text.back() != ')')
+        bad(path, "malformed npy shape '" + text + "' (a tuple expected)");
     std::vector<int64_t> shape;
     std::string inner = text.substr(1, text.size() - 2);
     std::stringstream ss(inner);

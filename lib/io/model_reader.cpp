@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 
+#include "core/checks.hpp"
 #include "core/error.hpp"
 #include "io/checkpoint.hpp"
 #include "io/gptq_export.hpp"
@@ -71,12 +72,18 @@ bool config_bool(const nlohmann::json& c, const char* key, bool fallback, const 
     return c[key].get<bool>();
 }
 
-double config_number(const nlohmann::json& c, const char* key, double fallback, const std::string& path) {
+// A positive number used as a float: another type or a value <= 0 is a malformed config
+// (SURGEON_ERR_IO); a value that is not finite, or that converts to 0 or Inf in float
+// (1e-300, 1e39), is SURGEON_ERR_NUMERIC.
+float config_float(const nlohmann::json& c, const char* key, float fallback, const std::string& path) {
     if (!c.contains(key) || c[key].is_null()) return fallback;
     const auto& v = c[key];
-    if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() <= 0)
+    if (!v.is_number() || v.get<double>() <= 0)
         fail(SURGEON_ERR_IO, path + ": \"" + key + "\" must be a positive number, got " + v.dump());
-    return v.get<double>();
+    const float f = static_cast<float>(v.get<double>());
+    if (!std::isfinite(f) || !(f > 0))
+        fail(SURGEON_ERR_NUMERIC, path + ": \"" + key + "\" = " + v.dump() + " is not a positive finite float");
+    return f;
 }
 
 
@@ -101,8 +108,8 @@ ModelConfig parse_config(const nlohmann::json& c, const std::string& path) {
     m.n_kv_heads = config_int(c, "num_key_value_heads", path, m.n_heads);
     m.vocab_size = config_int(c, "vocab_size", path);
     m.seq_len = config_int(c, "max_position_embeddings", path, int64_t{2048});
-    m.norm_eps = static_cast<float>(config_number(c, "rms_norm_eps", 1e-6, path));
-    m.rope_theta = static_cast<float>(config_number(c, "rope_theta", 10000.0, path));
+    m.norm_eps = config_float(c, "rms_norm_eps", 1e-6f, path);
+    m.rope_theta = config_float(c, "rope_theta", 10000.0f, path);
     m.shared_classifier = config_bool(c, "tie_word_embeddings", false, path);
     // head_dim (transformers' key) may differ from hidden_size / heads, for instance after
     // heads were removed; it stays 0 in the config when it is the derived value.
@@ -115,6 +122,10 @@ ModelConfig parse_config(const nlohmann::json& c, const std::string& path) {
                                  std::to_string(m.n_heads) + "/" + std::to_string(m.n_kv_heads) +
                                  (m.head_dim ? ", head_dim " + std::to_string(m.head_dim) : std::string()) +
                                  " do not give an even head size shared by all heads");
+    // Each key is at most 2^40; their products (q_proj rows) must stay within int64.
+    if (m.head_size() > (int64_t{1} << 40) / m.n_heads)
+        fail(SURGEON_ERR_IO, path + ": num_attention_heads " + std::to_string(m.n_heads) + " × head_dim " +
+                                 std::to_string(m.head_size()) + " exceeds 2^40");
     if (type == "mistral" && c.contains("sliding_window") && !c["sliding_window"].is_null() &&
         config_int(c, "sliding_window", path) < m.seq_len)
         fail(SURGEON_ERR_UNSUPPORTED, path + ": sliding-window attention is not supported");
@@ -224,7 +235,7 @@ class HfSource final : public ModelSource {
 public:
     HfSource(const std::string& dir, Dtype* source_dtype);
     LayerWeights block(int64_t b) const override;
-    std::vector<float> final_norm() const override { return store_->read_f32(kFinalNorm); }
+    std::vector<float> final_norm() const override { return read_vector(kFinalNorm); }
     Matrix embedding_rows(int64_t r0, int64_t r1) const override { return rows_of(kEmbedding, r0, r1); }
     Matrix classifier_rows(int64_t r0, int64_t r1) const override {
         return rows_of(config_.shared_classifier ? kEmbedding : kClassifier, r0, r1);
@@ -234,6 +245,13 @@ public:
 private:
     Matrix rows_of(const std::string& name, int64_t r0, int64_t r1) const;
     Matrix read(const StoredLinear& l) const;
+    std::vector<float> read_vector(const std::string& name) const;
+    // SURGEON_ERR_NUMERIC naming the file and the tensor when one of the n values of tensor
+    // `name` just converted to fp32 (starting at element `first`) is NaN or Inf (an F64
+    // value beyond the float range converts to Inf).
+    void check_finite(const std::string& name, const float* values, int64_t n, int64_t first = 0) const {
+        require_all_finite(values, n, store_->path_of(name) + ": tensor '" + name + "'", first);
+    }
 
     std::optional<GptqCheckpointInfo> gptq_;
     std::unique_ptr<TensorStore> store_;
@@ -298,14 +316,26 @@ Matrix HfSource::rows_of(const std::string& name, int64_t r0, int64_t r1) const 
     check_rows(r0, r1);
     Matrix m(r1 - r0, config_.dim);
     store_->read_f32_rows(name, r0, r1, m.data.data());
+    check_finite(name, m.data.data(), static_cast<int64_t>(m.data.size()), r0 * config_.dim);
     return m;
 }
 
+std::vector<float> HfSource::read_vector(const std::string& name) const {
+    std::vector<float> v = store_->read_f32(name);
+    check_finite(name, v.data(), static_cast<int64_t>(v.size()));
+    return v;
+}
+
 Matrix HfSource::read(const StoredLinear& l) const {
-    if (l.packed)
-        return dequantize_gptq(read_gptq_linear(*store_, l.prefix, gptq_->bits, l.cols, l.rows), gptq_->format);
+    if (l.packed) {
+        Matrix m = dequantize_gptq(read_gptq_linear(*store_, l.prefix, gptq_->bits, l.cols, l.rows), gptq_->format);
+        require_all_finite(m.data.data(), static_cast<int64_t>(m.data.size()),
+                           store_->path_of(l.prefix + ".scales") + ": GPTQ linear '" + l.prefix + "' (from its scales)");
+        return m;
+    }
     Matrix m(l.rows, l.cols);
     store_->read_f32_rows(l.prefix + ".weight", 0, l.rows, m.data.data());
+    check_finite(l.prefix + ".weight", m.data.data(), static_cast<int64_t>(m.data.size()));
     return m;
 }
 
@@ -313,8 +343,8 @@ LayerWeights HfSource::block(int64_t b) const {
     ffn_size(b);  // range check
     const std::string p = hf_layer_prefix(b);
     LayerWeights L;
-    L.rms_att = store_->read_f32(p + "input_layernorm.weight");
-    L.rms_ffn = store_->read_f32(p + "post_attention_layernorm.weight");
+    L.rms_att = read_vector(p + "input_layernorm.weight");
+    L.rms_ffn = read_vector(p + "post_attention_layernorm.weight");
     const auto& stored = linears_[static_cast<size_t>(b)];
     for (size_t k = 0; k < stored.size(); ++k) linear(L, kLinearNames[k]) = read(stored[k]);
     // HF orders q/k rows for rotate-half RoPE; Model rotates adjacent pairs.
@@ -388,8 +418,8 @@ private:
         int64_t rows, cols;
         uint64_t offset = 0;
     };
-    // Copies n floats at byte `offset` to `out` and rejects non-finite values (the sign of
-    // a corrupt or mis-sized file).
+    // Copies n floats at byte `offset` to `out` and rejects non-finite values
+    // (SURGEON_ERR_NUMERIC).
     void read(uint64_t offset, int64_t n, float* out, const std::string& what) const;
     Matrix rows_of(uint64_t offset, int64_t r0, int64_t r1, const char* what) const;
 
@@ -431,8 +461,7 @@ void Llama2cSource::read(uint64_t offset, int64_t n, float* out, const std::stri
     const uint64_t length = 4 * static_cast<uint64_t>(n);
     if (n > 0) std::memcpy(out, file_.bytes(offset, length, what), static_cast<size_t>(length));
     file_.release(offset, length);
-    for (int64_t i = 0; i < n; ++i)
-        if (!std::isfinite(out[i])) fail(SURGEON_ERR_IO, "'" + file_.path() + "' has a non-finite value in " + what);
+    require_all_finite(out, n, "'" + file_.path() + "': " + what);
 }
 
 Matrix Llama2cSource::rows_of(uint64_t offset, int64_t r0, int64_t r1, const char* what) const {

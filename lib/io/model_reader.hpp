@@ -6,10 +6,15 @@
 // converted to fp32 only when asked for, its mapped pages released afterwards, so a pass
 // over the blocks holds one block at a time. Every problem is an error naming the file:
 // SURGEON_ERR_IO for missing, malformed or inconsistent files, SURGEON_ERR_UNSUPPORTED for
-// well-formed checkpoints of architectures outside the Llama family we model.
+// well-formed checkpoints of architectures outside the Llama family we model,
+// SURGEON_ERR_NUMERIC for a config value that is not a positive finite float (rope_theta
+// 1e-300 underflows to 0 in float). Sizes in config.json are checked against the tensors
+// block by block before anything is allocated for them.
 //
-// Reading a part may still fail on its content: a non-finite value in a llama2.c array,
-// a GPTQ group index out of range (SURGEON_ERR_IO), or a file changed since it was opened.
+// Reading a part may still fail on its content: a non-finite value in a tensor, a llama2.c
+// array or a dequantized GPTQ linear (SURGEON_ERR_NUMERIC naming the file and tensor,
+// checked as the part is converted to fp32), a GPTQ group index out of range
+// (SURGEON_ERR_IO), or a file changed since it was opened.
 // A source holds no mutable state: parts may be read from several threads at once.
 #pragma once
 

@@ -147,6 +147,9 @@ void score_batch(Backend& be, const ModelSource& source, const std::vector<std::
     for (size_t i = 0; i < batch.size(); ++i) {
         double total = 0.0;
         for (size_t t = 0; t < lse[i].size(); ++t) total += lse[i][t].value() - target[i][t];
+        require(std::isfinite(total), SURGEON_ERR_NUMERIC,
+                "the negative log-likelihood of sequence " + std::to_string(batch[i]) + " is " +
+                    std::to_string(total) + ": the model gives non-finite logits");
         nll[static_cast<size_t>(batch[i])] = total;
     }
 }

@@ -53,7 +53,8 @@ struct PerplexityResult {
 // rows. Within a batch, the backend's thread count of sequences run at a time, each on the
 // single-threaded backend (a lone sequence gets the whole backend). The result does not
 // depend on the schedule. Throws SURGEON_ERR_INVALID_ARGUMENT for a token outside the
-// vocabulary and when no sequence has a token to predict (none of two tokens or more).
+// vocabulary and when no sequence has a token to predict (none of two tokens or more),
+// SURGEON_ERR_NUMERIC when a sequence's log-likelihood is not finite.
 constexpr uint64_t kDefaultStateBudget = uint64_t{1} << 30;
 PerplexityResult evaluate_sequences(Backend& be, const ModelSource& source,
                                     const std::vector<std::vector<int>>& sequences,

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -126,13 +127,20 @@ Policy Policy::load(const std::string& path) {
         if (j.value("format", "") != "surgeon-prunenet-policy" || j.value("version", 0) != 2)
             fail(SURGEON_ERR_IO, path + ": not a version-2 Surgeon PruneNet policy");
         p.dim_ = j.at("dim").get<int64_t>();
-        p.features_ = j.at("features").get<int>();
+        const int64_t features = j.at("features").get<int64_t>();  // get<int> would truncate
+        if (features < 1 || features > std::numeric_limits<int>::max())
+            fail(SURGEON_ERR_IO, path + ": policy feature count " + std::to_string(features) + " is out of range");
+        p.features_ = static_cast<int>(features);
         p.params = j.at("params").get<std::vector<double>>();
     } catch (const nlohmann::json::exception& e) {
         fail(SURGEON_ERR_IO, path + ": malformed policy: " + e.what());
     }
-    if (p.dim_ < 1 || p.features_ < 1 ||
-        p.params.size() != static_cast<size_t>(p.features_ * 2 * p.dim_ + p.features_ + kNormFeatures + 1))
+    // features · (2 dim + 1) + kNormFeatures + 1 parameters, computed without overflow.
+    int64_t per_feature = 0, weights = 0, count = 0;
+    if (p.dim_ < 1 || p.features_ < 1 || __builtin_mul_overflow(p.dim_, int64_t{2}, &per_feature) ||
+        __builtin_mul_overflow(per_feature, int64_t{p.features_}, &weights) ||
+        __builtin_add_overflow(weights, int64_t{p.features_} + kNormFeatures + 1, &count) ||
+        p.params.size() != static_cast<uint64_t>(count))
         fail(SURGEON_ERR_IO, path + ": policy parameter count does not match its dimensions");
     return p;
 }

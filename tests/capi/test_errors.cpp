@@ -279,6 +279,11 @@ TEST_F(ErrorPaths, BadSolverAndAccumulatorSettings) {
     surgeon_hessian* h = h_.get();
     EXPECT_EQ(surgeon_hessian_new(&h, nullptr, 0), SURGEON_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(surgeon_hessian_new(&h, nullptr, -5), SURGEON_ERR_INVALID_ARGUMENT);
+    // Wider than any accumulator (2^20 columns, a 4 TiB matrix): refused before allocating.
+    for (int64_t cols : {(int64_t{1} << 20) + 1, int64_t{1} << 31, INT64_MAX}) {
+        EXPECT_EQ(surgeon_hessian_new(&h, nullptr, cols), SURGEON_ERR_INVALID_ARGUMENT) << cols;
+        EXPECT_NE(last_error().find("cols must be in [1, 1048576]"), std::string::npos) << last_error();
+    }
     EXPECT_EQ(h, h_.get());
 
     surgeon_context* ctx = nullptr;

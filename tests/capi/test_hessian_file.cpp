@@ -1,7 +1,11 @@
 // Saved accumulators: bit-exact round trips, and every kind of damaged or foreign file
-// gives SURGEON_ERR_IO without touching the output handle.
+// gives SURGEON_ERR_IO (SURGEON_ERR_NUMERIC for values no accumulator holds) without
+// touching the output handle.
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <string>
 
@@ -61,10 +65,10 @@ protected:
 
     // Loading `bytes` fails with SURGEON_ERR_IO, a message naming the function and the
     // output pointer untouched.
-    void expect_rejected(const Bytes& bytes, const std::string& what) {
+    void expect_rejected(const Bytes& bytes, const std::string& what, surgeon_status status = SURGEON_ERR_IO) {
         write_bytes(path_, bytes);
         surgeon_hessian* out = reinterpret_cast<surgeon_hessian*>(this);
-        EXPECT_EQ(surgeon_hessian_load(&out, nullptr, path_.c_str()), SURGEON_ERR_IO) << what;
+        EXPECT_EQ(surgeon_hessian_load(&out, nullptr, path_.c_str()), status) << what << ": " << surgeon_last_error();
         EXPECT_EQ(out, reinterpret_cast<surgeon_hessian*>(this)) << what;
         EXPECT_EQ(std::string(surgeon_last_error()).rfind("surgeon_hessian_load: ", 0), 0u)
             << surgeon_last_error();
@@ -180,6 +184,50 @@ TEST_F(HessianFile, CorruptHeaderIsAnIoError) {
     poke(bad, 24, int64_t{-5});
     reseal(bad);
     expect_rejected(bad, "negative samples");
+}
+
+template <typename T>
+void poke_value(Bytes& b, size_t offset, T value) {
+    std::memcpy(&b[offset], &value, sizeof value);
+}
+
+// Sealed files holding values no accumulator produces: NaN/Inf in Σxᵀx or the column
+// statistics, a negative diagonal, a negative Σ|x| or Σx².
+TEST_F(HessianFile, NonFiniteOrNegativeValuesAreNumericErrors) {
+    const size_t upper = 32, n_upper = kCols * (kCols + 1) / 2;
+    const size_t sum_abs = upper + 4 * n_upper, sum = sum_abs + 8 * kCols, sum_sq = sum + 8 * kCols;
+    auto diagonal = [](size_t i) { return upper + 4 * (i * kCols - i * (i - 1) / 2); };
+    const float nan = std::nanf(""), inf = HUGE_VALF;
+    struct Case {
+        const char* what;
+        std::function<void(Bytes&)> edit;
+        const char* needle;
+    };
+    const Case cases[] = {
+        {"NaN off the diagonal", [&](Bytes& b) { poke_value(b, upper + 4 * 5, nan); }, "non-finite value (nan) at element 5"},
+        {"Inf on the diagonal", [&](Bytes& b) { poke_value(b, diagonal(3), inf); }, "non-finite"},
+        {"negative diagonal", [&](Bytes& b) { poke_value(b, diagonal(7), -0.5f); }, "negative diagonal entry"},
+        {"NaN in sum x", [&](Bytes& b) { poke_value(b, sum + 8 * 4, std::nan("")); }, "sum x of column 4"},
+        {"Inf in sum |x|", [&](Bytes& b) { poke_value(b, sum_abs, HUGE_VAL); }, "sum |x| of column 0"},
+        {"negative sum x^2", [&](Bytes& b) { poke_value(b, sum_sq + 8 * 2, -1.0); }, "sum x^2 of column 2"},
+    };
+    for (const Case& c : cases) {
+        Bytes bad = good_;
+        c.edit(bad);
+        reseal(bad);
+        expect_rejected(bad, c.what, SURGEON_ERR_NUMERIC);
+        const std::string message = surgeon_last_error();
+        EXPECT_NE(message.find(c.needle), std::string::npos) << c.what << ": " << message;
+        EXPECT_NE(message.find(path_), std::string::npos) << c.what << ": " << message;
+    }
+    // A negative Σx (mean below zero) is an ordinary value.
+    Bytes fine = good_;
+    poke_value(fine, sum + 8 * 4, -3.0);
+    reseal(fine);
+    write_bytes(path_, fine);
+    surgeon_hessian* out = nullptr;
+    EXPECT_EQ(surgeon_hessian_load(&out, nullptr, path_.c_str()), SURGEON_OK) << surgeon_last_error();
+    surgeon_hessian_free(out);
 }
 
 TEST_F(HessianFile, MissingOrUnwritablePathsAreIoErrors) {

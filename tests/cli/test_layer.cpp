@@ -360,6 +360,20 @@ TEST_F(LayerCliErrors, WrongShapes) {
     expect_rejected(with(w_, w_, magnitude_));                                 // not a Hessian
 }
 
+// A symmetric H with a positive diagonal that is indefinite (the block [[1, −2], [−2, 1]])
+// makes tr(ΔW H ΔWᵀ) negative: 0.01 + 0.01 − 4 · 0.01 for ΔW = (0, 0, 0.1, 0.1). An error,
+// not a negative rel_error.
+TEST_F(LayerCliErrors, IndefiniteHessianIsAnError) {
+    const std::vector<float> w = {1.0f, -1.0f, 0.1f, 0.1f};
+    const std::vector<float> h = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, -2, 0, 0, -2, 1};
+    write_npy(dir_ / "w.npy", {1, 4}, w.data());
+    write_npy(dir_ / "h.npy", {4, 4}, h.data());
+    expect_rejected(with(dir_ / "w.npy", dir_ / "h.npy", magnitude_));
+    const CliRun r = run_cli(dir_, {"layer", "--weight", dir_ / "w.npy", "--hessian", dir_ / "h.npy", "--out",
+                                    dir_ / "out.npy", "--method", "magnitude", "--sparsity", "0.5"});
+    EXPECT_NE(r.err.find("H is not positive semidefinite"), std::string::npos) << r.err;
+}
+
 TEST_F(LayerCliErrors, BadOptions) {
     for (const std::vector<std::string>& extra : std::vector<std::vector<std::string>>{
              {"--method", "obs"},

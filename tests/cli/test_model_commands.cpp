@@ -1,8 +1,14 @@
 // End-to-end: `surgeon compress` writes a model that `surgeon eval` reloads with the
 // perplexity compress reported; generate and demo run; bad input is a one-line error.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "cli_harness.hpp"
+#include "io/safetensors.hpp"
 
 using namespace surgeon::testing;
 
@@ -121,6 +127,47 @@ TEST(ModelCli, BadInputIsAOneLineError) {
     const CliRun garbage = run_cli(dir, {"eval", "--model", dir / "garbage.bin"});
     EXPECT_EQ(garbage.exit_code, 1);
     EXPECT_EQ(std::count(garbage.err.begin(), garbage.err.end(), '\n'), 1) << garbage.err;
+}
+
+// A checkpoint with a NaN weight or a rope_theta that underflows float: eval fails with
+// one line naming the file and the tensor (or key), never a null perplexity.
+TEST(ModelCli, NonFiniteModelIsAnError) {
+    ScratchDir dir;
+    const CliRun c = run_cli(dir, {"convert", "--model", kData + "/stories260K.bin", "--out", dir / "hf"});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    const std::string file = dir / "hf/model.safetensors", wq = "model.layers.3.self_attn.q_proj.weight";
+    {
+        const surgeon::model::SafetensorsFile in(file);
+        surgeon::model::SafetensorsWriter out;
+        for (const surgeon::model::TensorInfo& t : in.tensors()) {
+            std::vector<float> v = in.read_f32(t.name);
+            if (t.name == wq) v[10] = std::nanf("");
+            out.add_float(t.name, t.shape, v.data(), t.dtype);
+        }
+        out.write(file + ".new");
+    }
+    std::rename((file + ".new").c_str(), file.c_str());
+    std::vector<std::string> eval = {"eval", "--model", dir / "hf", "--tokenizer", kData + "/tok512.bin",
+                                     "--text", kData + "/tinystories-valid.txt", "--range", "0:2"};
+    const CliRun nan = run_cli(dir, eval);
+    EXPECT_NE(nan.exit_code, 0);
+    EXPECT_EQ(nan.out, "");
+    EXPECT_EQ(std::count(nan.err.begin(), nan.err.end(), '\n'), 1) << nan.err;
+    EXPECT_NE(nan.err.find(file + ": tensor '" + wq + "' has a non-finite value (nan) at element 10"),
+              std::string::npos)
+        << nan.err;
+
+    ASSERT_EQ(run_cli(dir, {"convert", "--model", kData + "/stories260K.bin", "--out", dir / "theta"}).exit_code, 0);
+    const std::string config = dir / "theta/config.json";
+    nlohmann::json j = nlohmann::json::parse(std::ifstream(config));
+    j["rope_theta"] = 1e-300;
+    std::ofstream(config) << j.dump();
+    eval[2] = dir / "theta";
+    const CliRun theta = run_cli(dir, eval);
+    EXPECT_NE(theta.exit_code, 0);
+    EXPECT_EQ(theta.out, "");
+    EXPECT_NE(theta.err.find("\"rope_theta\" = 1e-300 is not a positive finite float"), std::string::npos)
+        << theta.err;
 }
 
 TEST(ModelCli, MixedPrecisionFlagsAndTable) {

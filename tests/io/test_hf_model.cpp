@@ -358,9 +358,26 @@ TEST(HfModel, MalformedConfigIsAnIoError) {
         d.erase("head_dim");
         s.load_with_config(d, SURGEON_ERR_IO, "even head size");
     }
+    {
+        nlohmann::json d = with("num_attention_heads", int64_t{1} << 40);
+        d["num_key_value_heads"] = int64_t{1} << 40;
+        d["head_dim"] = int64_t{1} << 40;
+        s.load_with_config(d, SURGEON_ERR_IO, "exceeds 2^40");
+    }
     s.load_with_config(with("rms_norm_eps", "tiny"), SURGEON_ERR_IO, "rms_norm_eps");
     s.load_with_config(with("rms_norm_eps", -1e-5), SURGEON_ERR_IO, "rms_norm_eps");
     s.load_with_config(with("rope_theta", 0), SURGEON_ERR_IO, "rope_theta");
+    // Positive doubles outside the float range: 0 or Inf after conversion.
+    for (const char* key : {"rope_theta", "rms_norm_eps"}) {
+        for (double bad : {1e-300, 1e39})
+            s.load_with_config(with(key, bad), SURGEON_ERR_NUMERIC, key);
+        // JSON has no Inf: 1e999 overflows the parser (the text is edited, as nlohmann
+        // writes Inf as null).
+        std::string text = with(key, 12345.5).dump();
+        text.replace(text.find("12345.5"), 7, "1e999");
+        hfio_test::write_bytes(s.dir.file("config.json"), text);
+        expect_error([&] { load_hf(s.path()); }, SURGEON_ERR_IO, "1e999");
+    }
     // Keys we read with a type that is wrong: errors, not escaping JSON exceptions.
     s.load_with_config(with("tie_word_embeddings", "yes"), SURGEON_ERR_IO, "tie_word_embeddings");
     s.load_with_config(with("model_type", 7), SURGEON_ERR_IO, "model_type");

@@ -222,7 +222,7 @@ TEST(Llama2c, BadFilesAreIoErrors) {
     const float nan = std::nanf("");
     std::memcpy(&nan_weight[28 + 4 * 100], &nan, 4);
     write_bytes(bad, nan_weight);
-    EXPECT_EQ(load_status(bad), SURGEON_ERR_IO) << "NaN weight";
+    EXPECT_EQ(load_status(bad), SURGEON_ERR_NUMERIC) << "NaN weight";
     std::remove(bad.c_str());
 }
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -68,19 +69,24 @@ void expect_source_is(const ModelSource& source, const Model& want) {
     hfio_test::expect_same_model(materialize(source), want);
 }
 
-// The message of the SURGEON_ERR_IO error fn throws: one line naming `file`.
+// The message of the `status` error fn throws: one line naming `file`.
 template <typename Fn>
-void expect_io_error_naming(Fn&& fn, const std::string& file, const std::string& needle) {
+void expect_error_naming(Fn&& fn, surgeon_status status, const std::string& file, const std::string& needle) {
     try {
         fn();
-        ADD_FAILURE() << "no error thrown (expected an I/O error naming " << file << ")";
+        ADD_FAILURE() << "no error thrown (expected " << surgeon_status_string(status) << " naming " << file << ")";
     } catch (const Error& e) {
         const std::string what = e.what();
-        EXPECT_EQ(e.status(), SURGEON_ERR_IO) << what;
+        EXPECT_EQ(e.status(), status) << what;
         EXPECT_NE(what.find(file), std::string::npos) << "'" << what << "' does not name " << file;
         EXPECT_NE(what.find(needle), std::string::npos) << "'" << what << "' lacks '" << needle << "'";
         EXPECT_EQ(what.find('\n'), std::string::npos) << "'" << what << "' spans several lines";
     }
+}
+
+template <typename Fn>
+void expect_io_error_naming(Fn&& fn, const std::string& file, const std::string& needle) {
+    expect_error_naming(fn, SURGEON_ERR_IO, file, needle);
 }
 
 TEST(ModelReader, Llama2cPartsAreTheWrittenModel) {
@@ -368,6 +374,62 @@ TEST(ModelReader, OpenChecksEveryBlock) {
     expect_error([&] { open_model("/nonexistent/model.bin"); }, SURGEON_ERR_IO, "/nonexistent/model.bin");
 }
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;  // freed blocks stay in the sanitizer's quarantine
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
+int64_t status_kb(const std::string& key);
+
+// Peak resident set (VmHWM) since the last reset (kB).
+int64_t reset_peak_rss() {
+    std::ofstream("/proc/self/clear_refs") << "5";
+    return status_kb("VmHWM:");
+}
+
+// A config claiming far more blocks than the files hold fails at the first missing block,
+// in well under a second and without memory sized by the claim; so does a llama2.c header.
+TEST(ModelReader, HugeLayerCountFailsFastWithoutAllocating) {
+    TempDir dir;
+    const std::string hf = dir.file("hf"), bin = dir.file("m.bin");
+    const Model m = hfio_test::random_model(64, 172, 2, 4, 2, 2000, false, 19);  // about 1.1 MB
+    save_model(m, hf, {ModelFormat::hf, Dtype::F32, ""});
+    write_llama2c(m, bin);
+    nlohmann::json config = hfio_test::read_json(hf + "/config.json");
+    for (const int64_t layers : {int64_t{50000000}, int64_t{1} << 40}) {
+        SCOPED_TRACE(layers);
+        config["num_hidden_layers"] = layers;
+        hfio_test::write_json(hf + "/config.json", config);
+        const int64_t before = reset_peak_rss();
+        const auto start = std::chrono::steady_clock::now();
+        expect_error_naming([&] { open_model(hf); }, SURGEON_ERR_IO, hf,
+                            "no tensor 'model.layers.2.");
+        expect_error_naming([&] { load_model(hf); }, SURGEON_ERR_IO, hf, "model.layers.2.");
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        EXPECT_LT(seconds, 1.0);
+        if (!kSanitized && before > 0) {
+            EXPECT_LT(status_kb("VmHWM:") - before, 32 * 1024) << "kB more at the peak";
+        }
+    }
+    // llama2.c: the most blocks a header may claim (4096), checked against the file size.
+    std::string bytes = hfio_test::read_bytes(bin);
+    const int32_t layers = 4096;
+    std::memcpy(&bytes[8], &layers, 4);
+    hfio_test::write_bytes(bin, bytes);
+    const int64_t before = reset_peak_rss();
+    expect_io_error_naming([&] { open_model(bin); }, bin, "header describes");
+    if (!kSanitized && before > 0) {
+        EXPECT_LT(status_kb("VmHWM:") - before, 32 * 1024) << "kB more at the peak";
+    }
+}
+
 // A llama2.c file is checked against its header at open; a non-finite value only shows
 // when the part holding it is read.
 TEST(ModelReader, Llama2cFileIsCheckedAtOpenAndValuesWhenRead) {
@@ -385,8 +447,67 @@ TEST(ModelReader, Llama2cFileIsCheckedAtOpenAndValuesWhenRead) {
     hfio_test::write_bytes(path, bytes);
     const auto source = open_model(path);
     EXPECT_NO_THROW(source->block(1));
-    expect_io_error_naming([&] { source->block(2); }, path, "non-finite value in wq of layer 2");
-    expect_io_error_naming([&] { load_model(path); }, path, "non-finite");
+    expect_error_naming([&] { source->block(2); }, SURGEON_ERR_NUMERIC, path,
+                        "wq of layer 2 has a non-finite value (nan) at element 5");
+    expect_error_naming([&] { load_model(path); }, SURGEON_ERR_NUMERIC, path, "non-finite");
+}
+
+// A NaN or Inf in a safetensors tensor shows when the part holding it is converted to
+// fp32: SURGEON_ERR_NUMERIC naming the file and the tensor.
+TEST(ModelReader, NonFiniteTensorValueIsANumericErrorNamingFileAndTensor) {
+    const Model m = hfio_test::random_model(32, 40, 3, 4, 2, 30, false, 18);
+    const std::string up1 = "model.layers.1.mlp.up_proj.weight";
+    const std::string embed = "model.embed_tokens.weight", head = "lm_head.weight";
+    const std::string norm = "model.norm.weight";
+    struct Case {
+        std::string tensor;
+        double value;
+        Dtype dtype;
+        int64_t element;
+    };
+    const Case cases[] = {{up1, std::nan(""), Dtype::F32, 77},
+                          {up1, -HUGE_VAL, Dtype::BF16, 3},
+                          {embed, HUGE_VAL, Dtype::F16, 32 * 7 + 2},
+                          {head, -HUGE_VAL, Dtype::F32, 32 * 29 + 31},
+                          {norm, std::nan(""), Dtype::F32, 0}};
+    for (const Case& k : cases) {
+        SCOPED_TRACE(k.tensor + " " + dtype_name(k.dtype));
+        TempDir dir;
+        save_model(m, dir.path().string(), {ModelFormat::hf, k.dtype, ""});
+        const std::string file = dir.file("model.safetensors");
+        {
+            const SafetensorsFile in(file);
+            SafetensorsWriter out;
+            for (const TensorInfo& t : in.tensors()) {
+                if (t.name != k.tensor) {
+                    out.add_float(t.name, t.shape, in.read_f32(t.name).data(), t.dtype);
+                    continue;
+                }
+                std::vector<float> v(static_cast<size_t>(t.numel()), 0.5f);
+                v[static_cast<size_t>(k.element)] = static_cast<float>(k.value);
+                out.add_float(t.name, t.shape, v.data(), t.dtype);
+            }
+            out.write(file + ".new");
+        }
+        fs::rename(file + ".new", file);
+        const auto source = open_model(dir.path().string());  // shapes only: opens
+        const std::string needle = "tensor '" + k.tensor + "' has a non-finite value";
+        const std::string at = "at element " + std::to_string(k.element);
+        if (k.tensor == up1) {
+            EXPECT_NO_THROW(source->block(0));
+            expect_error_naming([&] { source->block(1); }, SURGEON_ERR_NUMERIC, file, needle);
+            expect_error_naming([&] { source->block(1); }, SURGEON_ERR_NUMERIC, file, at);
+        } else if (k.tensor == embed) {
+            EXPECT_NO_THROW(source->embedding_rows(0, 7));
+            expect_error_naming([&] { source->embedding_rows(6, 9); }, SURGEON_ERR_NUMERIC, file, needle);
+            expect_error_naming([&] { source->embed({1, 7}); }, SURGEON_ERR_NUMERIC, file, at);
+        } else if (k.tensor == head) {
+            expect_error_naming([&] { source->classifier_rows(29, 30); }, SURGEON_ERR_NUMERIC, file, at);
+        } else {
+            expect_error_naming([&] { source->final_norm(); }, SURGEON_ERR_NUMERIC, file, needle);
+        }
+        expect_error_naming([&] { load_model(dir.path().string()); }, SURGEON_ERR_NUMERIC, file, needle);
+    }
 }
 
 TEST(ModelReader, FileChangedAfterOpenIsAnIoError) {
@@ -429,6 +550,31 @@ TEST(ModelReader, GptqDirectoryReadsBackAsLoadModelDoes) {
     expect_same_matrix(source->block(0).wk, m.layers[0].wk, "dense wk");
     expect_same_matrix(source->block(1).wq, m.layers[1].wq, "dense wq");
     EXPECT_NE(source->fingerprint().find("quantize_config.json"), std::string::npos);
+
+    // An Inf among the fp16 scales makes the dequantized linear non-finite: NUMERIC,
+    // naming the file and the packed linear.
+    const std::string file = dir.file("model.safetensors"), scales = "model.layers.1.mlp.down_proj.scales";
+    {
+        const SafetensorsFile in(file);
+        SafetensorsWriter out;
+        for (const TensorInfo& t : in.tensors()) {
+            if (t.dtype == Dtype::I32) {
+                out.add_i32(t.name, t.shape, in.read_i32(t.name).data());
+            } else if (t.name == scales) {
+                std::vector<uint16_t> bits = in.read_u16_bits(t.name);
+                bits[3] = 0x7c00;  // +Inf in binary16
+                out.add_u16_bits(t.name, t.shape, bits.data(), t.dtype);
+            } else {
+                out.add_float(t.name, t.shape, in.read_f32(t.name).data(), t.dtype);
+            }
+        }
+        out.write(file + ".new");
+    }
+    fs::rename(file + ".new", file);
+    const auto broken = open_model(dir.path().string());
+    EXPECT_NO_THROW(broken->block(0));
+    expect_error_naming([&] { broken->block(1); }, SURGEON_ERR_NUMERIC, file,
+                        "GPTQ linear 'model.layers.1.mlp.down_proj' (from its scales) has a non-finite value");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -442,17 +588,6 @@ int64_t status_kb(const std::string& key) {
     return -1;
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;  // freed blocks stay in the sanitizer's quarantine
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
 
 TEST(ModelReader, ReadingEveryPartKeepsTheResidentSetBounded) {
     // About 115 MB in float32: 24 blocks of 3.4 MB, an untied 16384-row vocabulary.

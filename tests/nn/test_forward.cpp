@@ -112,6 +112,27 @@ TEST(Forward, SequenceNllIsTheSumOverPredictedTokens) {
     EXPECT_NEAR(sequence_nll(cpu_backend(2), s.model, tokens), expected, 1e-4);
 }
 
+// Finite weights whose logits overflow (a final norm of 3e38 scales the hidden state past
+// the float range): a NUMERIC error, never a NaN perplexity.
+TEST(Perplexity, NonFiniteLogLikelihoodIsANumericError) {
+    const Stories& s = stories();
+    Model m = s.model;
+    for (float& v : m.rms_final) v = 3e38f;
+    const auto seqs = paragraph_sequences(s.tokenizer, s.text, Range{0, 3}, 512);
+    for (int run = 0; run < 2; ++run) {
+        try {
+            if (run == 0)
+                evaluate_sequences(cpu_backend(2), m, seqs);
+            else
+                sequence_nll(cpu_backend(1), m, seqs[1]);
+            ADD_FAILURE() << "no error, run " << run;
+        } catch (const Error& e) {
+            EXPECT_EQ(e.status(), SURGEON_ERR_NUMERIC) << e.what();
+            EXPECT_NE(std::string(e.what()).find("negative log-likelihood of sequence"), std::string::npos) << e.what();
+        }
+    }
+}
+
 TEST(Perplexity, WindowsProtocolCutsNonOverlappingWindowsWithoutBos) {
     std::vector<int> tokens(100);
     for (int i = 0; i < 100; ++i) tokens[static_cast<size_t>(i)] = 3 + i % 7;

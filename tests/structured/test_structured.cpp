@@ -5,6 +5,7 @@
 #include <iterator>
 #include <cstdio>
 #include <random>
+#include <string>
 
 #include "core/error.hpp"
 #include "structured/ffn_slice.hpp"
@@ -129,6 +130,43 @@ TEST(PruneNet, TrainingIsDeterministicAndPoliciesRoundTrip) {
     std::fputs("{\"format\": \"surgeon-prunenet-policy\", \"version\": 1, \"dim\": 16}", f);
     std::fclose(f);
     EXPECT_THROW(Policy::load(path), Error);
+}
+
+// Dimensions whose parameter count features · (2 dim + 1) + kNormFeatures + 1 overflows
+// int64 (to the length given, when wrapped) or that do not fit their types are refused.
+TEST(PruneNet, PolicyWithOverflowingDimensionsIsAnIoError) {
+    const std::string path = ::testing::TempDir() + "policy_overflow.json";
+    auto load_with = [&](int64_t dim, int64_t features, size_t params) {
+        std::FILE* f = std::fopen(path.c_str(), "w");
+        std::string params_text;
+        for (size_t i = 0; i < params; ++i) params_text += (i ? ", 0.5" : "0.5");
+        const std::string text = "{\"format\": \"surgeon-prunenet-policy\", \"version\": 2, \"dim\": " +
+                                 std::to_string(dim) + ", \"features\": " + std::to_string(features) +
+                                 ", \"params\": [" + params_text + "]}";
+        std::fputs(text.c_str(), f);
+        std::fclose(f);
+        try {
+            Policy::load(path);
+            ADD_FAILURE() << "dim " << dim << ", features " << features << " loaded";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.status(), SURGEON_ERR_IO) << e.what();
+        }
+    };
+    // 2 · 2 · 2^62 wraps to 0: the count would read 2 + kNormFeatures + 1.
+    load_with(int64_t{1} << 62, 2, 2 + kNormFeatures + 1);
+    // 2 · (2^63 − 1) wraps to −2: the count would read −2 + 1 + kNormFeatures + 1 = 3.
+    load_with(INT64_MAX, 1, kNormFeatures);
+    // features beyond int (2^32 + 1 would truncate to 1): the count of features = 1, dim = 1.
+    load_with(1, (int64_t{1} << 32) + 1, 2 + 1 + kNormFeatures + 1);
+    load_with(1, 1, 0);
+    // The smallest consistent policy loads.
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    std::fputs("{\"format\": \"surgeon-prunenet-policy\", \"version\": 2, \"dim\": 1, \"features\": 1, "
+               "\"params\": [1, 2, 3, 4, 5, 6, 7]}",
+               f);
+    std::fclose(f);
+    EXPECT_EQ(Policy::load(path).params.size(), 7u);  // 1 · (2 · 1 + 1) + 3 + 1
+    std::remove(path.c_str());
 }
 
 TEST(PruneNet, TrainingImprovesTheSpectralReward) {

@@ -14,7 +14,8 @@ namespace surgeon {
 
 Hessian::Hessian(ContextPtr ctx, int64_t cols)
     : ctx_(std::move(ctx)), cols_(cols) {
-    require_arg(cols >= 1, "cols must be >= 1, got " + std::to_string(cols));
+    require_arg(cols >= 1 && cols <= kMaxCols, "cols must be in [1, " + std::to_string(kMaxCols) + "], got " +
+                                                   std::to_string(cols));
     sum_xx_.assign(static_cast<size_t>(cols) * static_cast<size_t>(cols), 0.0f);
     stats_.sum_abs.assign(static_cast<size_t>(cols), 0.0);
     stats_.sum.assign(static_cast<size_t>(cols), 0.0);

@@ -20,6 +20,10 @@ struct ColumnStats {
 
 class Hessian {
 public:
+    // The widest accumulator (a cols × cols float matrix: 4 TiB at this size); wider is
+    // SURGEON_ERR_INVALID_ARGUMENT, as is cols < 1.
+    static constexpr int64_t kMaxCols = int64_t{1} << 20;
+
     Hessian(ContextPtr ctx, int64_t cols);
 
     int64_t cols() const { return cols_; }

@@ -1,9 +1,12 @@
 #include "layer/hessian/hessian_file.hpp"
 
+#include <cmath>
 #include <cstring>
+#include <utility>
 #include <fstream>
 #include <iterator>
 
+#include "core/checks.hpp"
 #include "core/error.hpp"
 
 namespace surgeon {
@@ -11,7 +14,7 @@ namespace {
 
 constexpr char kMagic[8] = {'S', 'R', 'G', 'N', 'H', 'E', 'S', 'S'};
 constexpr uint32_t kVersion = 1;
-constexpr int64_t kMaxCols = int64_t{1} << 20;
+constexpr int64_t kMaxCols = Hessian::kMaxCols;
 constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
 
 uint64_t fnv1a64(const unsigned char* p, size_t n) {
@@ -79,6 +82,26 @@ std::vector<unsigned char> read_all(const std::string& path) {
     }
 }
 
+// A well-formed file may still hold values no accumulator produces: NaN/Inf anywhere, a
+// negative diagonal of Σxᵀx, a negative Σ|x| or Σx² (SURGEON_ERR_NUMERIC).
+void check_values(const HessianFileData& d, const std::string& path) {
+    require_all_finite(d.upper.data(), static_cast<int64_t>(d.upper.size()), path + ": the Hessian");
+    size_t k = 0;  // index of (i, i) in the upper triangle, row by row
+    for (int64_t i = 0; i < d.cols; k += static_cast<size_t>(d.cols - i), ++i)
+        if (d.upper[k] < 0.0f)
+            fail(SURGEON_ERR_NUMERIC, path + ": the Hessian has a negative diagonal entry " +
+                                          std::to_string(d.upper[k]) + " at column " + std::to_string(i));
+    const std::pair<const std::vector<double>*, const char*> stats[] = {
+        {&d.stats.sum_abs, "sum |x|"}, {&d.stats.sum, "sum x"}, {&d.stats.sum_sq, "sum x^2"}};
+    for (const auto& [values, name] : stats)
+        for (size_t i = 0; i < values->size(); ++i) {
+            const double v = (*values)[i];
+            if (!std::isfinite(v) || (values != &d.stats.sum && v < 0.0))
+                fail(SURGEON_ERR_NUMERIC, path + ": the column statistic " + name + " of column " +
+                                              std::to_string(i) + " is " + std::to_string(v));
+        }
+}
+
 }  // namespace
 
 void write_hessian_file(const std::string& path, const HessianFileData& d) {
@@ -132,6 +155,7 @@ HessianFileData read_hessian_file(const std::string& path) {
     in.get_array(d.stats.sum_abs, c);
     in.get_array(d.stats.sum, c);
     in.get_array(d.stats.sum_sq, c);
+    check_values(d, path);
     return d;
 }
 

@@ -20,6 +20,8 @@ struct HessianFileData {
 };
 
 void write_hessian_file(const std::string& path, const HessianFileData& data);
-HessianFileData read_hessian_file(const std::string& path);  // throws SURGEON_ERR_IO
+// Throws SURGEON_ERR_IO for a malformed file, SURGEON_ERR_NUMERIC for NaN/Inf, a negative
+// diagonal or a negative Σ|x| / Σx² in a well-formed one.
+HessianFileData read_hessian_file(const std::string& path);
 
 }  // namespace surgeon

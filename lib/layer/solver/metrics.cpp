@@ -1,6 +1,8 @@
 #include "layer/solver/metrics.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <string>
 
 #include "core/error.hpp"
 
@@ -8,6 +10,7 @@ namespace surgeon {
 namespace {
 
 constexpr int64_t kChunkRows = 256;  // rows per GEMM: bounded extra memory
+constexpr double kRoundingTolerance = 1e-6;  // relative to tr(W H Wᵀ)
 
 // tr(A H Aᵀ) where row r of A is produced by fill(r, dst).
 template <typename Fill>
@@ -47,12 +50,20 @@ double relative_reconstruction_error(Backend& backend, const Matrix& h, ConstMat
         std::copy(w.row(r), w.row(r) + w.cols, dst);
         clear_inactive(dst);
     });
+    const std::string indefinite = "H is not positive semidefinite: ";
+    require(std::isfinite(denom), SURGEON_ERR_NUMERIC, "tr(W H Wᵀ) is not finite");
+    require(denom >= 0.0, SURGEON_ERR_NUMERIC, indefinite + "tr(W H Wᵀ) = " + std::to_string(denom));
     require(denom > 0.0, SURGEON_ERR_NUMERIC, "tr(W H Wᵀ) is zero: the error is undefined");
     const double num = hessian_quadratic(backend, h, w.rows, [&](int64_t r, float* dst) {
         for (int64_t c = 0; c < w.cols; ++c) dst[c] = w(r, c) - w_hat(r, c);
         clear_inactive(dst);
     });
-    return num / denom;
+    require(std::isfinite(num), SURGEON_ERR_NUMERIC, "tr(ΔW H ΔWᵀ) is not finite");
+    // fp32 rounding leaves a PSD H's form on a (near-)null direction a little below zero;
+    // beyond that, the form is negative and H indefinite.
+    require(num >= -kRoundingTolerance * denom, SURGEON_ERR_NUMERIC,
+            indefinite + "tr(ΔW H ΔWᵀ) = " + std::to_string(num));
+    return std::max(num, 0.0) / denom;
 }
 
 }  // namespace surgeon

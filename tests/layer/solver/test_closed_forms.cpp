@@ -1,8 +1,10 @@
 // Closed-form properties of the OBS engine (independent of any reference output).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <limits>
 #include <random>
+#include <string>
 
 #include "core/backend.hpp"
 #include "core/error.hpp"
@@ -189,6 +191,36 @@ TEST(Engine, RelativeErrorFromTheSolversHessianEqualsTheTrueOne) {
               truth);
     // Unmasked, the 1s on the diagonal count the original weights of the dead inputs.
     EXPECT_GT(relative_reconstruction_error(be, solver.hessian(), w.view(), w_hat.view()), truth);
+}
+
+// tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) on 2 × 2 Hessians by hand; an indefinite H (eigenvalues 3 and
+// −1) with a positive diagonal makes one trace negative: a NUMERIC error, not a negative
+// relative error.
+TEST(Engine, RelativeErrorClosedFormsAndIndefiniteHessian) {
+    Backend& be = cpu_backend(1);
+    auto matrix = [](std::initializer_list<float> v, int64_t rows) {
+        Matrix m(rows, static_cast<int64_t>(v.size()) / rows);
+        std::copy(v.begin(), v.end(), m.data.begin());
+        return m;
+    };
+    const Matrix psd = matrix({2, 1, 1, 2}, 2), indefinite = matrix({1, 2, 2, 1}, 2);
+    const Matrix w = matrix({1, 0}, 1);
+    EXPECT_EQ(relative_reconstruction_error(be, psd, w.view(), matrix({0.5f, 0}, 1).view()), 0.25);  // 0.5 / 2
+    EXPECT_EQ(relative_reconstruction_error(be, psd, w.view(), matrix({1, 1}, 1).view()), 1.0);      // 2 / 2
+    EXPECT_EQ(relative_reconstruction_error(be, psd, w.view(), w.view()), 0.0);
+    EXPECT_EQ(relative_reconstruction_error(be, indefinite, w.view(), matrix({0.5f, 0}, 1).view()), 0.25);
+    auto expect_indefinite = [&](const Matrix& weight, const Matrix& w_hat, const std::string& trace) {
+        try {
+            relative_reconstruction_error(be, indefinite, weight.view(), w_hat.view());
+            ADD_FAILURE() << "no error for " << trace;
+        } catch (const Error& e) {
+            EXPECT_EQ(e.status(), SURGEON_ERR_NUMERIC) << e.what();
+            const std::string what = e.what();
+            EXPECT_NE(what.find("H is not positive semidefinite: " + trace), std::string::npos) << what;
+        }
+    };
+    expect_indefinite(w, matrix({0, 1}, 1), "tr(ΔW H ΔWᵀ) = -2");  // ΔW = (1, −1): 1 − 4 + 1
+    expect_indefinite(matrix({1, -1}, 1), matrix({1, -1}, 1), "tr(W H Wᵀ) = -2");
 }
 
 TEST(Engine, ActOrderProcessesColumnsByDescendingHessianDiagonal) {
