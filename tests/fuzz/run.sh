@@ -14,9 +14,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${2:-$root/build-fuzz}
 
-# target:max_len (bytes; each a few times its largest seed).
-targets="safetensors:16384 hf_config:4096 llama2c:16384 npy:4096 tokenizer:16384 tokens:4096
-         hessian:4096 recipe:4096 prunenet:8192"
+# target:max_len (bytes; each a few times its largest seed)[:dictionary].
+targets="safetensors:16384 hf_config:4096:json.dict llama2c:16384 npy:4096 tokenizer:16384
+         tokens:4096 hessian:4096 recipe:4096:json.dict prunenet:8192:json.dict"
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/surgeon-fuzz-run-XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
@@ -26,8 +26,9 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 failed=""
 printf '%-12s %10s %8s %s\n' target runs exec/s result
 for entry in $targets; do
-  name=${entry%%:*}
-  max_len=${entry##*:}
+  IFS=: read -r name max_len dict <<<"$entry"
+  dict_arg=()
+  [ -n "$dict" ] && dict_arg=(-dict="$here/$dict")
   bin=$build/bin/fuzz_$name
   if [ ! -x "$bin" ]; then
     echo "missing $bin: build the target surgeon_fuzz first (docs/reliability.md)" >&2
@@ -47,7 +48,7 @@ for entry in $targets; do
   fi
   log=$scratch/$name/log
   "$bin" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="$scratch/$name/artifacts/" \
+    -print_final_stats=1 -artifact_prefix="$scratch/$name/artifacts/" "${dict_arg[@]}" \
     "$scratch/$name/new" "$here/corpus/$name" >"$log" 2>&1
   rc=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

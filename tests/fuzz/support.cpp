@@ -13,8 +13,12 @@ namespace {
 struct WorkDir {
     std::string path;
     WorkDir() {
+        // Memory-backed /dev/shm when TMPDIR is unset: writing each input to a disk
+        // directory makes the targets about 20x slower.
         const char* tmp = std::getenv("TMPDIR");
-        std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/surgeon-fuzz-XXXXXX";
+        std::string base = tmp && *tmp ? tmp : "/tmp";
+        if (!(tmp && *tmp) && access("/dev/shm", W_OK | X_OK) == 0) base = "/dev/shm";
+        std::string pattern = base + "/surgeon-fuzz-XXXXXX";
         if (!mkdtemp(pattern.data())) {
             std::perror("surgeon fuzz: mkdtemp");
             std::abort();
@@ -57,6 +61,12 @@ model::ModelConfig tiny_config() {
     c.seq_len = 16;
     c.shared_classifier = false;
     return c;
+}
+
+void require_invariant(bool ok, const char* what) {
+    if (ok) return;
+    std::fprintf(stderr, "surgeon fuzz: an accepted input breaks an invariant: %s\n", what);
+    std::abort();
 }
 
 void report_rejection(const char* message) {

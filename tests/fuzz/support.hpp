@@ -1,6 +1,6 @@
 // Shared by the libFuzzer targets of tests/fuzz: the readers take paths, so each input is
-// written to a file of this process (under $TMPDIR, /tmp when unset) and the reader is run
-// on it. The library's own errors (surgeon::Error) are the expected answer to a malformed
+// written to a file of this process (under $TMPDIR; /dev/shm, else /tmp, when unset) and
+// the reader is run on it. The library's own errors (surgeon::Error) are the expected answer to a malformed
 // input and are swallowed; anything else escaping a reader — another exception type, a
 // crash, a sanitizer report — is a finding.
 #pragma once
@@ -27,6 +27,9 @@ void expect_library_errors(Read&& read);
 // The small Llama configuration of the generated seeds and of the model beside the fuzzed
 // config.json (2 blocks, grouped-query attention, untied classifier).
 model::ModelConfig tiny_config();
+
+// Aborts with `what` unless `ok`: a property every accepted input must have.
+void require_invariant(bool ok, const char* what);
 
 // Prints the library's message when SURGEON_FUZZ_VERBOSE is set (to check that a seed is
 // accepted, or why an input is refused); silent otherwise.
