@@ -4,7 +4,7 @@
 #include <stdexcept>
 
 #include "cli/args.hpp"
-#include "layer/prune/mask.hpp"
+#include "core/names.hpp"
 
 namespace surgeon::cli {
 

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "core/error.hpp"
 
@@ -33,6 +35,26 @@ const char* enum_name(const EnumName<E> (&table)[N], E value, const char* fallba
     for (const EnumName<E>& e : table)
         if (e.value == value) return e.name;
     return fallback;
+}
+
+// "N:M" as two decimal integers (digits only, nothing before, between or after) with
+// 0 < N < M <= 256 (the limits of layer/prune's N:M masks); nullopt for anything else.
+inline std::optional<std::pair<int, int>> parse_nm(const std::string& text) {
+    // Digits only, at most four: no sign, blank, exponent or wrap-around reaches the check.
+    auto part = [](const std::string& s) -> int {
+        if (s.empty() || s.size() > 4) return -1;
+        int v = 0;
+        for (char c : s) {
+            if (c < '0' || c > '9') return -1;
+            v = v * 10 + (c - '0');
+        }
+        return v;
+    };
+    const size_t colon = text.find(':');
+    if (colon == std::string::npos) return std::nullopt;
+    const int n = part(text.substr(0, colon)), m = part(text.substr(colon + 1));
+    if (!(n > 0 && m > n && m <= 256)) return std::nullopt;
+    return std::make_pair(n, m);
 }
 
 }  // namespace surgeon

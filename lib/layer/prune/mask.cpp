@@ -55,24 +55,6 @@ void validate_nm(int n, int m) {
                 "n:m must satisfy 0 < n < m <= 256, got " + std::to_string(n) + ":" + std::to_string(m));
 }
 
-std::optional<std::pair<int, int>> parse_nm(const std::string& text) {
-    // Digits only, at most four: no sign, blank, exponent or wrap-around reaches the check.
-    auto part = [](const std::string& s) -> int {
-        if (s.empty() || s.size() > 4) return -1;
-        int v = 0;
-        for (char c : s) {
-            if (c < '0' || c > '9') return -1;
-            v = v * 10 + (c - '0');
-        }
-        return v;
-    };
-    const size_t colon = text.find(':');
-    if (colon == std::string::npos) return std::nullopt;
-    const int n = part(text.substr(0, colon)), m = part(text.substr(colon + 1));
-    if (!(n > 0 && m > n && m <= 256)) return std::nullopt;
-    return std::make_pair(n, m);
-}
-
 void validate_sparsity(double sparsity, int n, int m) {
     if (n != 0 || m != 0) return validate_nm(n, m);
     require_arg(std::isfinite(sparsity) && sparsity >= 0.0 && sparsity < 1.0,

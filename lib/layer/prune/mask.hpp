@@ -2,9 +2,7 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "core/matrix.hpp"
@@ -35,9 +33,6 @@ Mask mask_of_nonzeros(ConstMatView w);
 void validate_sparsity(double sparsity, int n, int m);
 // Throws unless 0 < n < m <= 256 (the selection kernels keep one group on the stack).
 void validate_nm(int n, int m);
-// "N:M" as two decimal integers (digits only, nothing before, between or after) with
-// 0 < N < M <= 256; nullopt for anything else.
-std::optional<std::pair<int, int>> parse_nm(const std::string& text);
 
 // Number of entries to remove out of `count` for a sparsity (nearest integer).
 int64_t prune_count(int64_t count, double sparsity);
