@@ -1,6 +1,7 @@
 #include "layer/hessian/hessian_file.hpp"
 
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <utility>
 #include <fstream>
@@ -83,9 +84,16 @@ std::vector<unsigned char> read_all(const std::string& path) {
 }
 
 // A well-formed file may still hold values no accumulator produces: NaN/Inf anywhere, a
-// negative diagonal of Σxᵀx, a negative Σ|x| or Σx² (SURGEON_ERR_NUMERIC).
+// negative diagonal of Σxᵀx, a negative Σ|x| or Σx², a column mean beyond float range
+// (SURGEON_ERR_NUMERIC).
 void check_values(const HessianFileData& d, const std::string& path) {
     require_all_finite(d.upper.data(), static_cast<int64_t>(d.upper.size()), path + ": the Hessian");
+    // H = 2/n · Σxᵀx must stay within float range as well.
+    const double scale = d.samples > 0 ? 2.0 / static_cast<double>(d.samples) : 0.0;
+    for (size_t i = 0; i < d.upper.size(); ++i)
+        if (std::fabs(static_cast<double>(d.upper[i]) * scale) > static_cast<double>(std::numeric_limits<float>::max()))
+            fail(SURGEON_ERR_NUMERIC, path + ": the Hessian entry " + std::to_string(i) +
+                                          " of the upper triangle overflows float once scaled by 2/n");
     size_t k = 0;  // index of (i, i) in the upper triangle, row by row
     for (int64_t i = 0; i < d.cols; k += static_cast<size_t>(d.cols - i), ++i)
         if (d.upper[k] < 0.0f)
@@ -96,7 +104,10 @@ void check_values(const HessianFileData& d, const std::string& path) {
     for (const auto& [values, name] : stats)
         for (size_t i = 0; i < values->size(); ++i) {
             const double v = (*values)[i];
-            if (!std::isfinite(v) || (values != &d.stats.sum && v < 0.0))
+            // Reported as float means: the mean must fit a float too.
+            const double mean = d.samples > 0 ? v / static_cast<double>(d.samples) : 0.0;
+            if (!std::isfinite(v) || (values != &d.stats.sum && v < 0.0) ||
+                std::fabs(mean) > static_cast<double>(std::numeric_limits<float>::max()))
                 fail(SURGEON_ERR_NUMERIC, path + ": the column statistic " + name + " of column " +
                                               std::to_string(i) + " is " + std::to_string(v));
         }
