@@ -88,11 +88,9 @@ func (h *Hessian) Merge(src *Hessian) error {
 		&h.handle, ref(src))
 }
 
-// Samples is the number of rows accumulated.
-func (h *Hessian) Samples() (int64, error) {
-	var n int64
-	err := h.read("surgeon_hessian_samples", func(p raw.Handle) error { return raw.Surgeon_hessian_samples(p, &n) })
-	return n, err
+// Samples is the number of rows accumulated. It panics when h is closed.
+func (h *Hessian) Samples() int64 {
+	return get(&h.handle, "surgeon_hessian_samples", raw.Surgeon_hessian_samples)
 }
 
 // Matrix returns a copy of H (Cols() × Cols(), row-major; zero with no samples).
