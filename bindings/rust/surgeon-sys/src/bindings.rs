@@ -939,6 +939,18 @@ extern "C" {
     ) -> surgeon_status;
 }
 extern "C" {
+    pub fn surgeon_model_perplexity_file(
+        ctx: *const surgeon_context,
+        model: *const surgeon_model,
+        path: *const ::std::os::raw::c_char,
+        mode: surgeon_eval_mode,
+        begin: i64,
+        end: i64,
+        seq_len: i64,
+        out: *mut surgeon_perplexity,
+    ) -> surgeon_status;
+}
+extern "C" {
     pub fn surgeon_model_perplexity_tokens(
         ctx: *const surgeon_context,
         model: *const surgeon_model,

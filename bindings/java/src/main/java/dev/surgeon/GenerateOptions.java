@@ -7,7 +7,7 @@ import dev.surgeon.jni.surgeon;
  * prompt included (default 256), the temperature (default 0: greedy) and the sampler's seed
  * (default 42), the defaults of {@code surgeon generate}.
  * {@code new GenerateOptions().steps(40).temperature(0.8).seed(7)}; null where generate
- * takes options means the defaults. Refused values (steps < 1, negative or non-finite
+ * takes options means the defaults. Refused values (steps &lt; 1, negative or non-finite
  * temperature) throw Status.INVALID_ARGUMENT and leave the options unchanged.
  */
 public final class GenerateOptions extends NativeHandle {

@@ -75,15 +75,58 @@ public final class Model extends NativeHandle {
         return get(a -> Sized.ints((buf, cap, needed) -> surgeon.surgeon_model_encode(a, text, bos ? 1 : 0, buf, cap, needed)));
     }
 
-    /** Perplexity on text: paragraphs or windows [begin, end) (end < 0: all); seqLen 0 = the context. */
-    public Perplexity perplexity(Context ctx, String text, EvalMode mode, long begin, long end, long seqLen) {
+    /**
+     * Perplexity on text, the text itself ({@link #perplexityOfFile} reads a file).
+     *
+     * @param ctx threads and callbacks of the call; null: the library defaults
+     * @param text the text (UTF-8 on the C side)
+     * @param mode {@link EvalMode#PARAGRAPHS}: each "\n\n" paragraph scored on its own as [BOS] +
+     *     tokens; {@link EvalMode#WINDOWS}: the whole text in non-overlapping windows, no BOS
+     * @param begin the first paragraph or window scored (from 0)
+     * @param end one past the last paragraph or window scored; negative: to the last one
+     * @param seqLen tokens per sequence (longer paragraphs are cut); 0: the model's context
+     * @return the sequences and tokens scored, their mean negative log-likelihood and its exp
+     * @throws SurgeonException {@link Status#INVALID_ARGUMENT} when begin is past the last
+     *     paragraph or window ("paragraphs 2000:2128 requested, the text has 1") or nothing
+     *     is left to predict, or the model has no tokenizer
+     */
+    public Perplexity perplexityOfText(Context ctx, String text, EvalMode mode, long begin, long end, long seqLen) {
         Checks.notNull("surgeon_model_perplexity", "text", text);
         Checks.notNull("surgeon_model_perplexity", "mode", mode);
         return perplexity(ctx, (c, a, p) -> surgeon.surgeon_model_perplexity(c, a, text, mode.value, begin, end, seqLen, p));
     }
 
-    /** Perplexity on a token stream (windows protocol). */
-    public Perplexity perplexity(Context ctx, int[] tokens, long seqLen) {
+    /**
+     * Perplexity on the contents of a text file: {@link #perplexityOfText} on what it reads.
+     *
+     * @param ctx threads and callbacks of the call; null: the library defaults
+     * @param path the text file
+     * @param mode paragraphs or windows, as in {@link #perplexityOfText}
+     * @param begin the first paragraph or window scored (from 0)
+     * @param end one past the last paragraph or window scored; negative: to the last one
+     * @param seqLen tokens per sequence; 0: the model's context
+     * @return the sequences and tokens scored, their mean negative log-likelihood and its exp
+     * @throws SurgeonException {@link Status#IO} when the file cannot be read (or is a
+     *     directory), else as {@link #perplexityOfText}
+     */
+    public Perplexity perplexityOfFile(Context ctx, Path path, EvalMode mode, long begin, long end, long seqLen) {
+        String file = Hessian.cPath("surgeon_model_perplexity_file", path);
+        Checks.notNull("surgeon_model_perplexity_file", "mode", mode);
+        return perplexity(ctx, (c, a, p) -> surgeon.surgeon_model_perplexity_file(c, a, file, mode.value, begin, end, seqLen, p));
+    }
+
+    /**
+     * Perplexity on a token stream (windows protocol): non-overlapping windows of seqLen
+     * tokens, a last partial window dropped.
+     *
+     * @param ctx threads and callbacks of the call; null: the library defaults
+     * @param tokens token ids, each in [0, vocabulary size)
+     * @param seqLen tokens per window; 0: the model's context
+     * @return the windows and tokens scored, their mean negative log-likelihood and its exp
+     * @throws SurgeonException {@link Status#INVALID_ARGUMENT} for fewer than two tokens per
+     *     window or an id outside the vocabulary
+     */
+    public Perplexity perplexityOfTokens(Context ctx, int[] tokens, long seqLen) {
         Checks.notNull("surgeon_model_perplexity_tokens", "tokens", tokens);
         return perplexity(ctx, (c, a, p) -> surgeon.surgeon_model_perplexity_tokens(c, a, tokens, tokens.length, seqLen, p));
     }
