@@ -42,7 +42,7 @@ pub struct Perplexity {
 /// The evaluation protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EvalMode {
-    /// Each "\n\n" paragraph scored as [BOS] + tokens, truncated to the context.
+    /// Each "\n\n" paragraph scored as `[BOS]` + tokens, truncated to the context.
     Paragraphs,
     /// The whole text in non-overlapping context-sized windows, no BOS.
     Windows,
@@ -136,7 +136,7 @@ impl Model {
 
     /// Perplexity on `text`, the text itself ([`Model::perplexity_of_file`] reads a file).
     ///
-    /// - `mode`: [`EvalMode::Paragraphs`] scores each "\n\n" paragraph on its own as [BOS] +
+    /// - `mode`: [`EvalMode::Paragraphs`] scores each "\n\n" paragraph on its own as `[BOS]` +
     ///   tokens; [`EvalMode::Windows`] the whole text in non-overlapping windows, no BOS.
     /// - `begin`, `end`: the paragraphs or windows `begin..end` (`None`: to the last one).
     /// - `seq_len`: tokens per sequence (longer paragraphs are cut); 0 = the model's context.
