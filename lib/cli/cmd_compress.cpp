@@ -47,7 +47,8 @@ std::string compress_usage() {
            "                     written block by block under .partial names, renamed when done\n"
            "  --dtype D          stored float type (default: the source model's)\n"
            "  --max-shard-size S HF shard size cap, e.g. 5GB (default), 500MB, 2GiB\n"
-           "  --offload-dir DIR  keep the calibration activations in files under DIR instead of RAM\n"
+           "  --offload-dir DIR  keep the calibration activations in files under DIR (created when\n"
+           "                     missing) instead of RAM\n"
            "  --resume           continue an interrupted run into the same --out (same command line\n"
            "                     and source) from its last finished block\n"
            "\n"
@@ -277,6 +278,11 @@ int run_compress(const std::vector<std::string>& argv) {
     writer_options.tokenizer_path = m.tokenizer_path;
     const auto writer = model::ModelWriter::create(out, m.config(), m.source->ffn_sizes(), writer_options, resume);
     model::StreamOptions stream;
+    if (!offload_dir.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(offload_dir, ec);
+        if (ec) fail(SURGEON_ERR_IO, "cannot create --offload-dir '" + offload_dir + "': " + ec.message());
+    }
     stream.offload_dir = offload_dir;
     stream.run_dir = run_dir;
     stream.resume = resume;
