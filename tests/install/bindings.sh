@@ -67,7 +67,9 @@ run c sh -c "cc -std=c99 -O2 compress_layer.c $(pkg-config --cflags --libs surge
     -Wl,-rpath,$libdir -o compress_layer && ./compress_layer '$fixture' '$work/out/c/layer' '$model' '$text'"
 
 # ---- Go --------------------------------------------------------------------------------
-if command -v go >/dev/null; then
+if [ ! -f "$prefix/share/surgeon/go/go.mod" ]; then
+    skip "go: no module installed (built with SURGEON_BINDINGS=OFF)"
+elif command -v go >/dev/null; then
     mkdir -p "$work/go" && cp "$root/samples/go/main.go" "$work/go/" && cd "$work/go"
     cat >go.mod <<EOF
 module example.com/consumer
@@ -96,7 +98,9 @@ fi
 
 # ---- Java (Maven) ----------------------------------------------------------------------
 maven_repo=/usr/share/maven-repo
-if ! command -v mvn >/dev/null || ! command -v java >/dev/null; then
+if [ ! -f "$prefix/share/java/surgeon-$version.jar" ]; then
+    skip "java: no surgeon-$version.jar installed (the build found no JDK, SWIG or JUnit 5)"
+elif ! command -v mvn >/dev/null || ! command -v java >/dev/null; then
     skip "java: mvn or java not found (apt-get install maven default-jdk-headless)"
 elif [ ! -d "$maven_repo/org/apache/maven/plugins/maven-install-plugin" ] ||
     [ ! -d "$maven_repo/org/apache/maven/plugins/maven-compiler-plugin" ]; then
@@ -150,7 +154,9 @@ EOF
 fi
 
 # ---- Rust ------------------------------------------------------------------------------
-if command -v cargo >/dev/null; then
+if [ ! -f "$prefix/share/surgeon/rust/surgeon/Cargo.toml" ]; then
+    skip "rust: no crates installed (built with SURGEON_BINDINGS=OFF)"
+elif command -v cargo >/dev/null; then
     mkdir -p "$work/rust/src" "$work/rust/.cargo" && cd "$work/rust"
     cp "$root/samples/rust/src/main.rs" src/
     cat >Cargo.toml <<EOF
