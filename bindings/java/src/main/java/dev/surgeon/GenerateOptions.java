@@ -11,31 +11,64 @@ import dev.surgeon.jni.surgeon;
  * temperature) throw Status.INVALID_ARGUMENT and leave the options unchanged.
  */
 public final class GenerateOptions extends NativeHandle {
+    /** The defaults: 256 steps, temperature 0 (greedy), seed 42. */
     public GenerateOptions() {
         super(surgeon.surgeon_generate_options_new(), surgeon::surgeon_generate_options_free, null);
     }
 
+    /**
+     * Sets the positions to run.
+     *
+     * @param steps positions, prompt included, at least 1 (at most the model's context)
+     * @return these options
+     */
     public GenerateOptions steps(long steps) {
         return set(this, a -> surgeon.surgeon_generate_options_set_steps(a, steps));
     }
 
+    /**
+     * Sets the sampling temperature.
+     *
+     * @param temperature finite, at least 0; 0: greedy (argmax), above: nucleus top-p 0.9
+     * @return these options
+     */
     public GenerateOptions temperature(double temperature) {
         return set(this, a -> surgeon.surgeon_generate_options_set_temperature(a, temperature));
     }
 
-    /** A 64-bit pattern: negative longs are seeds above 2^63. */
+    /**
+     * Sets the sampler's seed (unused when greedy).
+     *
+     * @param seed a 64-bit pattern: negative longs are seeds above 2^63
+     * @return these options
+     */
     public GenerateOptions seed(long seed) {
         return set(this, a -> surgeon.surgeon_generate_options_set_seed(a, seed));
     }
 
+    /**
+     * The positions set.
+     *
+     * @return steps
+     */
     public long steps() {
         return fill(new long[1], surgeon::surgeon_generate_options_get_steps)[0];
     }
 
+    /**
+     * The temperature set.
+     *
+     * @return temperature
+     */
     public double temperature() {
         return fill(new double[1], surgeon::surgeon_generate_options_get_temperature)[0];
     }
 
+    /**
+     * The seed set.
+     *
+     * @return seed, a 64-bit pattern
+     */
     public long seed() {
         return fill(new long[1], surgeon::surgeon_generate_options_get_seed)[0];
     }

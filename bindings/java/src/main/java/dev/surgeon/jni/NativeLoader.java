@@ -37,7 +37,11 @@ public final class NativeLoader {
 
     private NativeLoader() {}
 
-    /** Where the library was loaded from (a path, or "java.library.path"); null before. */
+    /**
+     * Where the library was loaded from.
+     *
+     * @return a path, "java.library.path", or null before the first native call
+     */
     public static synchronized String loadedFrom() {
         return loadedFrom;
     }
