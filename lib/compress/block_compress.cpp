@@ -154,45 +154,6 @@ namespace {
 // robin over this order, block after block).
 constexpr int kLinearsPerBlock = 7;
 
-// One sequence's leaf of a group's tree sum (compress/tree_sum.hpp): the raw state of a
-// Hessian accumulator fed the sequence's input rows alone (the upper triangle of Σ xᵀx by
-// one fp32 SYRK, the column sums, the row count) and, when asked, Σ h² of the SwiGLU
-// output.
-std::vector<double> group_leaf(const ContextPtr& ctx, const Matrix& input, const Matrix* swiglu_out) {
-    Hessian h(ctx, input.cols);
-    h.add(input.data.data(), input.rows, input.cols);
-    const HessianState s = h.state();
-    std::vector<double> leaf;
-    leaf.reserve(s.upper.size() + 3 * s.stats.sum.size() + 1 + (swiglu_out ? swiglu_out->cols : 0));
-    leaf.insert(leaf.end(), s.upper.begin(), s.upper.end());
-    for (const auto* v : {&s.stats.sum_abs, &s.stats.sum, &s.stats.sum_sq}) leaf.insert(leaf.end(), v->begin(), v->end());
-    leaf.push_back(static_cast<double>(s.samples));
-    if (swiglu_out) {
-        std::vector<double> sq(static_cast<size_t>(swiglu_out->cols), 0.0);
-        add_column_squares(*swiglu_out, sq);
-        leaf.insert(leaf.end(), sq.begin(), sq.end());
-    }
-    return leaf;
-}
-
-// The group's Hessian (sums rounded to fp32 as an accumulator holds them) and Σ h² from
-// the root of its tree sum.
-std::unique_ptr<Hessian> hessian_of_root(const ContextPtr& ctx, int64_t cols, const std::vector<double>& root,
-                                         std::vector<double>& down_sq) {
-    HessianState s;
-    s.cols = cols;
-    const auto c = static_cast<size_t>(cols), tri = c * (c + 1) / 2;
-    require(root.size() >= tri + 3 * c + 1, SURGEON_ERR_INTERNAL, "a Hessian sum of the wrong length");
-    s.upper.resize(tri);
-    for (size_t i = 0; i < tri; ++i) s.upper[i] = static_cast<float>(root[i]);
-    s.stats.sum_abs.assign(root.begin() + tri, root.begin() + tri + c);
-    s.stats.sum.assign(root.begin() + tri + c, root.begin() + tri + 2 * c);
-    s.stats.sum_sq.assign(root.begin() + tri + 2 * c, root.begin() + tri + 3 * c);
-    s.samples = static_cast<int64_t>(root[tri + 3 * c]);
-    down_sq.assign(root.begin() + tri + 3 * c + 1, root.end());
-    return Hessian::from_state(ctx, s, "the calibration Hessian");
-}
-
 std::vector<char> encode_nodes(const std::vector<std::pair<TreeNode, std::vector<double>>>& nodes) {
     ByteWriter w;
     w.i64(static_cast<int64_t>(nodes.size()));
@@ -225,6 +186,39 @@ std::vector<char> encode_failure(surgeon_status status, const std::string& messa
 }
 
 }  // namespace
+
+std::vector<double> group_leaf(const ContextPtr& ctx, const Matrix& input, const Matrix* swiglu_out) {
+    Hessian h(ctx, input.cols);
+    h.add(input.data.data(), input.rows, input.cols);
+    const HessianState s = h.state();
+    std::vector<double> leaf;
+    leaf.reserve(s.upper.size() + 3 * s.stats.sum.size() + 1 + (swiglu_out ? swiglu_out->cols : 0));
+    leaf.insert(leaf.end(), s.upper.begin(), s.upper.end());
+    for (const auto* v : {&s.stats.sum_abs, &s.stats.sum, &s.stats.sum_sq}) leaf.insert(leaf.end(), v->begin(), v->end());
+    leaf.push_back(static_cast<double>(s.samples));
+    if (swiglu_out) {
+        std::vector<double> sq(static_cast<size_t>(swiglu_out->cols), 0.0);
+        add_column_squares(*swiglu_out, sq);
+        leaf.insert(leaf.end(), sq.begin(), sq.end());
+    }
+    return leaf;
+}
+
+std::unique_ptr<Hessian> hessian_of_root(const ContextPtr& ctx, int64_t cols, const std::vector<double>& root,
+                                         std::vector<double>& down_sq) {
+    HessianState s;
+    s.cols = cols;
+    const auto c = static_cast<size_t>(cols), tri = c * (c + 1) / 2;
+    require(root.size() >= tri + 3 * c + 1, SURGEON_ERR_INTERNAL, "a Hessian sum of the wrong length");
+    s.upper.resize(tri);
+    for (size_t i = 0; i < tri; ++i) s.upper[i] = static_cast<float>(root[i]);
+    s.stats.sum_abs.assign(root.begin() + tri, root.begin() + tri + c);
+    s.stats.sum.assign(root.begin() + tri + c, root.begin() + tri + 2 * c);
+    s.stats.sum_sq.assign(root.begin() + tri + 2 * c, root.begin() + tri + 3 * c);
+    s.samples = static_cast<int64_t>(root[tri + 3 * c]);
+    down_sq.assign(root.begin() + tri + 3 * c + 1, root.end());
+    return Hessian::from_state(ctx, s, "the calibration Hessian");
+}
 
 void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, ActivationStore& states,
                     const Recipe& recipe, const BlockExtras& extras, const ActivationStores& stores,

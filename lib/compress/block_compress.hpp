@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "compress/pipeline.hpp"
 #include "compress/recipe.hpp"
 #include "compress/reducer.hpp"
+#include "layer/hessian/hessian.hpp"
 #include "nn/model.hpp"
 
 namespace surgeon::model {
@@ -39,6 +41,16 @@ LayerPlan layer_plan(const Recipe& recipe, const std::string& layer_name, const 
 struct BlockTimings {
     double forward = 0.0, hessian = 0.0, compress = 0.0, io = 0.0;
 };
+
+// One sequence's leaf of a group's tree sum (compress/tree_sum.hpp): the raw state of a
+// Hessian accumulator fed the sequence's input rows alone (the upper triangle of Σ xᵀx by
+// one fp32 SYRK from zero, the column sums, the row count) and, when `swiglu_out` is
+// given, Σ h² of the SwiGLU output per column.
+std::vector<double> group_leaf(const ContextPtr& ctx, const Matrix& input, const Matrix* swiglu_out);
+// The group's Hessian of `cols` columns from the root of its tree sum (S rounded to fp32,
+// as an accumulator holds it); `down_sq` receives Σ h² (empty when the leaves had none).
+std::unique_ptr<Hessian> hessian_of_root(const ContextPtr& ctx, int64_t cols, const std::vector<double>& root,
+                                         std::vector<double>& down_sq);
 
 // This rank's part of a data-parallel run (compress/reducer.hpp): `states` holds the
 // calibration sequences [first, first + states.size()) of `total`. With no reducer the run

@@ -208,6 +208,9 @@ CompressionReport compress_streamed(const ModelSource& source, ModelWriter* writ
         if (!run_dir.empty() && options.keep_quant) save_block_quant(run_dir, b, quantized);
         state.report.blocks.push_back({b, now() - t0, peak_rss_bytes()});
         state.blocks_done = b + 1;
+        // Every rank finished the block (and wrote it, on rank 0) before any saves its state:
+        // a rank that dies leaves every state at the same block.
+        if (ranks > 1) agree_on_errors(reducer, SURGEON_OK, "");
         if (!run_dir.empty()) save_run_state(run_dir, state, *states);
         if (progress) progress(b + 1, n_blocks);
     }
