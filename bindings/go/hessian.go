@@ -144,12 +144,14 @@ type RawState struct {
 func (h *Hessian) ExportRaw() (RawState, error) {
 	c := h.cols
 	s := RawState{SumXX: make([]float32, c*(c+1)/2), ColumnSums: make([]float64, 3*c)}
+	var samples int64 // not &s.Samples: cgo refuses a pointer into memory holding Go pointers
 	err := h.read("surgeon_hessian_export_raw", func(p raw.Handle) error {
-		return raw.Surgeon_hessian_export_raw(p, s.SumXX, s.ColumnSums, &s.Samples)
+		return raw.Surgeon_hessian_export_raw(p, s.SumXX, s.ColumnSums, &samples)
 	})
 	if err != nil {
 		return RawState{}, err
 	}
+	s.Samples = samples
 	return s, nil
 }
 

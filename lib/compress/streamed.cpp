@@ -215,7 +215,10 @@ CompressionReport compress_streamed(const ModelSource& source, ModelWriter* writ
         if (progress) progress(b + 1, n_blocks);
     }
     if (writer) writer->finish();
-    // Each rank's seconds, to rank 0; the resume states go once every rank is done.
+    // Each rank's seconds, to rank 0; the resume states go once every rank is done (rank
+    // 0's folder, which holds the others' on a shared file system, last).
+    std::error_code ec;
+    if (!run_dir.empty() && me != 0) fs::remove_all(run_dir, ec);
     const double mine = now() - t_start;
     std::vector<char> seconds(sizeof mine);
     std::memcpy(seconds.data(), &mine, sizeof mine);
@@ -226,10 +229,7 @@ CompressionReport compress_streamed(const ModelSource& source, ModelWriter* writ
         std::memcpy(&v, r.data(), sizeof v);
         report.rank_seconds.push_back(v);
     }
-    if (!run_dir.empty()) {
-        std::error_code ec;
-        fs::remove_all(run_dir, ec);
-    }
+    if (!run_dir.empty() && me == 0) fs::remove_all(run_dir, ec);
     if (row_budget) report.row_budget = std::move(row_budget);
     report.seconds = now() - t_start;
     return report;

@@ -8,7 +8,7 @@ use surgeon::{Context, Hessian, RawState, Status};
 #[test]
 fn sum_of_raw_states_equals_merge() {
     let f = load();
-    let ctx = Context::new().unwrap();
+    let ctx = Context::default();
     let half = f.tokens / 2;
     let mut a = Hessian::new(&ctx, f.cols).unwrap();
     let mut b = Hessian::new(&ctx, f.cols).unwrap();
