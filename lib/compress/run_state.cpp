@@ -28,7 +28,7 @@ struct FileCloser {
 using File = std::unique_ptr<std::FILE, FileCloser>;
 
 // A binary file written under "<path>.tmp" and renamed by commit().
-class AtomicWriter {
+class AtomicWriter : public ValueWriter<AtomicWriter> {
 public:
     explicit AtomicWriter(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {
         f_.reset(std::fopen(tmp_.c_str(), "wb"));
@@ -36,12 +36,6 @@ public:
     }
     void bytes(const void* p, size_t n) {
         if (n && std::fwrite(p, 1, n, f_.get()) != n) fail(SURGEON_ERR_IO, "cannot write '" + tmp_ + "' (disk full?)");
-    }
-    void i64(int64_t v) { bytes(&v, sizeof v); }
-    template <typename T>
-    void vec(const std::vector<T>& v) {
-        i64(static_cast<int64_t>(v.size()));
-        bytes(v.data(), v.size() * sizeof(T));
     }
     void commit() {
         if (std::fflush(f_.get()) != 0 || fsync(fileno(f_.get())) != 0)
@@ -57,7 +51,7 @@ private:
     File f_;
 };
 
-class Reader {
+class Reader : public ValueReader<Reader> {
 public:
     explicit Reader(std::string path) : path_(std::move(path)), f_(std::fopen(path_.c_str(), "rb")) {
         if (!f_) fail(SURGEON_ERR_IO, "cannot open '" + path_ + "' (run state)");
@@ -65,18 +59,8 @@ public:
     void bytes(void* p, size_t n) {
         if (n && std::fread(p, 1, n, f_.get()) != n) fail(SURGEON_ERR_IO, "'" + path_ + "' is truncated");
     }
-    int64_t i64() {
-        int64_t v = 0;
-        bytes(&v, sizeof v);
-        return v;
-    }
-    template <typename T>
-    std::vector<T> vec() {
-        const int64_t n = i64();
+    void check_count(int64_t n, size_t) const {
         if (n < 0 || n > (int64_t{1} << 40)) fail(SURGEON_ERR_IO, "'" + path_ + "' is corrupt");
-        std::vector<T> v(static_cast<size_t>(n));
-        bytes(v.data(), v.size() * sizeof(T));
-        return v;
     }
 
 private:

@@ -3,8 +3,10 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <thread>
 
 #include "core/error.hpp"
 
@@ -15,6 +17,22 @@ constexpr int64_t kPieceBytes = int64_t{1} << 30;
 constexpr int kTag = 16;
 
 MPI_Comm& as_comm(void*& p) { return *static_cast<MPI_Comm*>(p); }
+
+void check(int rc, const std::string& what);
+
+// Completes a request without spinning: MPI's own waits poll at full speed, which takes a
+// core from the rank that computes (an owner solving) when ranks share a machine. Polls
+// with a sleep growing to 1 ms instead.
+void wait_idle(MPI_Request& request, const std::string& what) {
+    auto pause = std::chrono::microseconds(20);
+    for (;;) {
+        int done = 0;
+        check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
+        if (done) return;
+        std::this_thread::sleep_for(pause);
+        pause = std::min(pause * 2, std::chrono::microseconds(1000));
+    }
+}
 
 void check(int rc, const std::string& what) {
     if (rc == MPI_SUCCESS) return;
@@ -57,10 +75,15 @@ std::vector<std::vector<char>> MpiReducer::gather(int root, const std::vector<ch
     if (rank_ != root) {
         const auto n = static_cast<int64_t>(part.size());
         const std::string to = " to rank " + std::to_string(root);
-        check(MPI_Send(&n, 1, MPI_INT64_T, root, kTag, comm), "MPI_Send" + to);
-        for (int64_t at = 0; at < n; at += kPieceBytes)
-            check(MPI_Send(part.data() + at, static_cast<int>(std::min(kPieceBytes, n - at)), MPI_BYTE, root, kTag, comm),
-                  "MPI_Send" + to);
+        MPI_Request request;
+        check(MPI_Isend(&n, 1, MPI_INT64_T, root, kTag, comm, &request), "MPI_Isend" + to);
+        wait_idle(request, "MPI_Isend" + to);
+        for (int64_t at = 0; at < n; at += kPieceBytes) {
+            check(MPI_Isend(part.data() + at, static_cast<int>(std::min(kPieceBytes, n - at)), MPI_BYTE, root, kTag,
+                            comm, &request),
+                  "MPI_Isend" + to);
+            wait_idle(request, "MPI_Isend" + to);
+        }
         return {};
     }
     std::vector<std::vector<char>> all(static_cast<size_t>(size_));
@@ -71,14 +94,18 @@ std::vector<std::vector<char>> MpiReducer::gather(int root, const std::vector<ch
         }
         const std::string from = " from rank " + std::to_string(r);
         int64_t n = 0;
-        check(MPI_Recv(&n, 1, MPI_INT64_T, r, kTag, comm, MPI_STATUS_IGNORE), "MPI_Recv" + from);
+        MPI_Request request;
+        check(MPI_Irecv(&n, 1, MPI_INT64_T, r, kTag, comm, &request), "MPI_Irecv" + from);
+        wait_idle(request, "MPI_Irecv" + from);
         require(n >= 0, SURGEON_ERR_IO, "MPI: a message of " + std::to_string(n) + " bytes" + from);
         std::vector<char>& p = all[static_cast<size_t>(r)];
         p.resize(static_cast<size_t>(n));
-        for (int64_t at = 0; at < n; at += kPieceBytes)
-            check(MPI_Recv(p.data() + at, static_cast<int>(std::min(kPieceBytes, n - at)), MPI_BYTE, r, kTag, comm,
-                           MPI_STATUS_IGNORE),
-                  "MPI_Recv" + from);
+        for (int64_t at = 0; at < n; at += kPieceBytes) {
+            check(MPI_Irecv(p.data() + at, static_cast<int>(std::min(kPieceBytes, n - at)), MPI_BYTE, r, kTag, comm,
+                            &request),
+                  "MPI_Irecv" + from);
+            wait_idle(request, "MPI_Irecv" + from);
+        }
     }
     return all;
 }
@@ -86,12 +113,18 @@ std::vector<std::vector<char>> MpiReducer::gather(int root, const std::vector<ch
 void MpiReducer::broadcast(int root, std::vector<char>& bytes) {
     require(root >= 0 && root < size_, SURGEON_ERR_INTERNAL, "broadcast from rank " + std::to_string(root));
     MPI_Comm comm = as_comm(comm_);
-    const std::string what = "MPI_Bcast from rank " + std::to_string(root);
+    const std::string what = "MPI_Ibcast from rank " + std::to_string(root);
     auto n = static_cast<int64_t>(bytes.size());
-    check(MPI_Bcast(&n, 1, MPI_INT64_T, root, comm), what);
+    MPI_Request request;
+    check(MPI_Ibcast(&n, 1, MPI_INT64_T, root, comm, &request), what);
+    wait_idle(request, what);
     if (rank_ != root) bytes.resize(static_cast<size_t>(n));
-    for (int64_t at = 0; at < n; at += kPieceBytes)
-        check(MPI_Bcast(bytes.data() + at, static_cast<int>(std::min(kPieceBytes, n - at)), MPI_BYTE, root, comm), what);
+    for (int64_t at = 0; at < n; at += kPieceBytes) {
+        check(MPI_Ibcast(bytes.data() + at, static_cast<int>(std::min(kPieceBytes, n - at)), MPI_BYTE, root, comm,
+                         &request),
+              what);
+        wait_idle(request, what);
+    }
 }
 
 void MpiReducer::abort(int code) {

@@ -1,6 +1,7 @@
 // The ranks of a data-parallel compression over MPI (Open MPI's C API): the collectives of
 // compress/reducer.hpp as point-to-point messages and broadcasts on a duplicate of
-// MPI_COMM_WORLD, with MPI_ERRORS_RETURN so that a failed call is a surgeon::Error
+// MPI_COMM_WORLD (nonblocking calls completed by polling with short sleeps, so a waiting
+// rank leaves its cores to the ranks that compute), with MPI_ERRORS_RETURN so that a failed call is a surgeon::Error
 // (SURGEON_ERR_IO, naming the call and the peer) rather than an abort inside MPI. Messages
 // of any length are sent in pieces of at most 1 GiB (MPI counts are int).
 //
