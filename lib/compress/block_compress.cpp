@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -250,6 +251,7 @@ void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, A
             if (needs_h) owner[i] = static_cast<int>(linear_index % ranks);
         std::unique_ptr<Hessian> h;
         std::vector<double> down_sq;
+        std::exception_ptr owner_error;  // an owner's failure to form the Hessian, sent with its results
         if (needs_h) {
             require(total > 0, SURGEON_ERR_INVALID_ARGUMENT, "the recipe needs calibration data but none was given");
             ctx->progress("calibrate", 0.0);
@@ -275,12 +277,16 @@ void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, A
             for (int o : owners) {
                 std::vector<std::vector<char>> parts = reducer.gather(o, part);
                 if (me != o) continue;
-                std::map<TreeNode, std::vector<double>> nodes;
-                for (std::vector<char>& p : parts) {
-                    decode_nodes(p, nodes);
-                    std::vector<char>().swap(p);
+                try {
+                    std::map<TreeNode, std::vector<double>> nodes;
+                    for (std::vector<char>& p : parts) {
+                        decode_nodes(p, nodes);
+                        std::vector<char>().swap(p);
+                    }
+                    h = hessian_of_root(ctx, cols, tree_root(total, std::move(nodes)), down_sq);
+                } catch (...) {
+                    owner_error = std::current_exception();
                 }
-                h = hessian_of_root(ctx, cols, tree_root(total, std::move(nodes)), down_sq);
             }
         }
         // Each rank compresses the linears it owns (all of them in one process, and every
@@ -288,6 +294,7 @@ void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, A
         const double t_solve = now();
         std::vector<std::vector<char>> results(n);
         try {
+            if (owner_error) std::rethrow_exception(owner_error);
             SolverCache solvers;
             // When only OBS solvers read the Hessian (SparseGPT, GPTQ without mixed precision),
             // they are built now and the accumulator released: each keeps its own copy of H,
@@ -317,12 +324,10 @@ void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, A
                 message.vec(w.data);
                 results[i] = std::move(message.buffer());
             }
-        } catch (const Error& e) {
+        } catch (...) {
+            const auto [status, message] = outcome_of(std::current_exception());
             for (size_t i = 0; i < n; ++i)
-                if (owner[i] == me && results[i].empty()) results[i] = encode_failure(e.status(), e.what());
-        } catch (const std::bad_alloc&) {
-            for (size_t i = 0; i < n; ++i)
-                if (owner[i] == me && results[i].empty()) results[i] = encode_failure(SURGEON_ERR_OUT_OF_MEMORY, "out of memory");
+                if (owner[i] == me && results[i].empty()) results[i] = encode_failure(status, message);
         }
         h.reset();
         for (size_t i = 0; i < n; ++i) {

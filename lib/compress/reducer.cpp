@@ -44,6 +44,20 @@ void agree_on_errors(Reducer& reducer, surgeon_status status, const std::string&
     throw JobError(code, reducer.size() > 1 ? "rank " + std::to_string(failed) + ": " + text : text, failed);
 }
 
+std::pair<surgeon_status, std::string> outcome_of(const std::exception_ptr& error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const Error& e) {
+        return {e.status(), e.what()};
+    } catch (const std::bad_alloc&) {
+        return {SURGEON_ERR_OUT_OF_MEMORY, "out of memory"};
+    } catch (const std::exception& e) {
+        return {SURGEON_ERR_INTERNAL, e.what()};
+    } catch (...) {
+        return {SURGEON_ERR_INTERNAL, "unknown exception"};
+    }
+}
+
 std::pair<int64_t, int64_t> share_of(int64_t sequences, int rank, int size) {
     const int64_t base = sequences / size, extra = sequences % size, r = rank;
     const int64_t first = r * base + std::min(r, extra);

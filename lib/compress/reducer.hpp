@@ -58,24 +58,20 @@ private:
 // rank (its message prefixed with "rank r: " in a run of several ranks).
 void agree_on_errors(Reducer& reducer, surgeon_status status, const std::string& message);
 
-// Runs `step` on every rank and agrees on its outcome (a surgeon::Error, or any other
-// exception as SURGEON_ERR_INTERNAL).
+// The status and message of an exception: a surgeon::Error's own, out of memory, any
+// other exception as SURGEON_ERR_INTERNAL.
+std::pair<surgeon_status, std::string> outcome_of(const std::exception_ptr& error);
+
+// Runs `step` on every rank and agrees on its outcome.
 template <typename Step>
 void run_agreed(Reducer& reducer, Step&& step) {
-    surgeon_status status = SURGEON_OK;
-    std::string message;
+    std::exception_ptr error;
     try {
         step();
-    } catch (const Error& e) {
-        status = e.status();
-        message = e.what();
-    } catch (const std::bad_alloc&) {
-        status = SURGEON_ERR_OUT_OF_MEMORY;
-        message = "out of memory";
-    } catch (const std::exception& e) {
-        status = SURGEON_ERR_INTERNAL;
-        message = e.what();
+    } catch (...) {
+        error = std::current_exception();
     }
+    const auto [status, message] = error ? outcome_of(error) : std::make_pair(SURGEON_OK, std::string());
     agree_on_errors(reducer, status, message);
 }
 

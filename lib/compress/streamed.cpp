@@ -145,37 +145,37 @@ CompressionReport compress_streamed(const ModelSource& source, ModelWriter* writ
     RunState state;
     state.key = key;
     run_agreed(reducer, [&] {
-    if (options.resume) {
-        if (!load_run_state(run_dir, recipe, row_budget ? &*row_budget : nullptr, &state))
-            fail(SURGEON_ERR_IO, "no run to resume in '" + run_dir + "'");
-        if (state.key != key)
-            fail(SURGEON_ERR_IO, "'" + run_dir + "' holds a run of another command line or source "
-                                 "(key " + state.key + ", this run " + key + "); remove it to start over");
-        require(state.blocks_done >= 0 && state.blocks_done <= n_blocks &&
-                    state.report.calibration_sequences == total,
-                SURGEON_ERR_IO, "'" + run_dir + "' holds an inconsistent run state");
-        load_run_states(run_dir, state.blocks_done, *states);
-        if (options.keep_quant)
-            for (int64_t b = 0; b < state.blocks_done; ++b) {
-                std::vector<CompressedLayer*> quantized;
-                const std::string prefix = "layers." + std::to_string(b) + ".";
-                for (CompressedLayer& l : state.report.layers)
-                    if (l.name.compare(0, prefix.size(), prefix) == 0 && l.quant) quantized.push_back(&l);
-                load_block_quant(run_dir, b, quantized);
+        if (options.resume) {
+            if (!load_run_state(run_dir, recipe, row_budget ? &*row_budget : nullptr, &state))
+                fail(SURGEON_ERR_IO, "no run to resume in '" + run_dir + "'");
+            if (state.key != key)
+                fail(SURGEON_ERR_IO, "'" + run_dir + "' holds a run of another command line or source "
+                                     "(key " + state.key + ", this run " + key + "); remove it to start over");
+            require(state.blocks_done >= 0 && state.blocks_done <= n_blocks &&
+                        state.report.calibration_sequences == total,
+                    SURGEON_ERR_IO, "'" + run_dir + "' holds an inconsistent run state");
+            load_run_states(run_dir, state.blocks_done, *states);
+            if (options.keep_quant)
+                for (int64_t b = 0; b < state.blocks_done; ++b) {
+                    std::vector<CompressedLayer*> quantized;
+                    const std::string prefix = "layers." + std::to_string(b) + ".";
+                    for (CompressedLayer& l : state.report.layers)
+                        if (l.name.compare(0, prefix.size(), prefix) == 0 && l.quant) quantized.push_back(&l);
+                    load_block_quant(run_dir, b, quantized);
+                }
+            state.report.resumed_at_block = state.blocks_done;
+            if (writer) {
+                writer->mark_written_blocks(state.blocks_done);
+                copy_head(source, *writer);  // the writer tracks the head in memory only: the same bytes again
             }
-        state.report.resumed_at_block = state.blocks_done;
-        if (writer) {
-            writer->mark_written_blocks(state.blocks_done);
-            copy_head(source, *writer);  // the writer tracks the head in memory only: the same bytes again
+        } else {
+            for (int64_t i = share_first; i < share_last; ++i)
+                states->put(static_cast<size_t>(i - share_first), source.embed(sequences[static_cast<size_t>(i)]));
+            state.report.calibration_sequences = total;
+            state.report.calibration_tokens = tokens;
+            if (writer) copy_head(source, *writer);
+            if (!run_dir.empty()) save_run_state(run_dir, state, *states);
         }
-    } else {
-        for (int64_t i = share_first; i < share_last; ++i)
-            states->put(static_cast<size_t>(i - share_first), source.embed(sequences[static_cast<size_t>(i)]));
-        state.report.calibration_sequences = total;
-        state.report.calibration_tokens = tokens;
-        if (writer) copy_head(source, *writer);
-        if (!run_dir.empty()) save_run_state(run_dir, state, *states);
-    }
     });
     // Every rank resumes from the same block.
     {
