@@ -47,7 +47,8 @@ int run_as_job(const std::string& name, const std::vector<std::string>& argv, co
     }
 #endif
     if (launcher_ranks() > 1)
-        fail(SURGEON_ERR_UNSUPPORTED, "started as one of " + std::to_string(launcher_ranks()) +
+        fail(SURGEON_ERR_UNSUPPORTED, "'surgeon " + name + "' started as one of " +
+                                          std::to_string(launcher_ranks()) +
                                           " MPI ranks, but this surgeon was built without MPI "
                                           "(configure with -DSURGEON_MPI=ON)");
     return command(argv);
