@@ -230,6 +230,9 @@ CompressionReport compress_streamed(const ModelSource& source, ModelWriter* writ
         report.rank_seconds.push_back(v);
     }
     if (!run_dir.empty() && me == 0) fs::remove_all(run_dir, ec);
+    // The spilled states go with their store; a rank's own spill folder (empty by then) too.
+    states.reset();
+    if (ranks > 1 && !stores.offload_dir.empty()) fs::remove(stores.offload_dir, ec);
     if (row_budget) report.row_budget = std::move(row_budget);
     report.seconds = now() - t_start;
     return report;

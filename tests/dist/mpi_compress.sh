@@ -81,6 +81,9 @@ if [[ $mode == identical ]]; then
         echo "mpirun -np $n: $(elapsed "$start") s"
         check_report "np$n.json" "$n"
         same_output plain "np$n"
+        if [[ -d spill ]]; then
+            [[ -z $(ls -A spill) ]] || fail "np$n left files in the offload folder: $(ls -A spill)"
+        fi
     done
     exit 0
 fi
