@@ -68,125 +68,125 @@ typedef _goslice_ swig_type_38;
 typedef _goslice_ swig_type_39;
 typedef _goslice_ swig_type_40;
 typedef _gostring_ swig_type_41;
-typedef _gostring_ swig_type_42;
-typedef _gostring_ swig_type_43;
+typedef _goslice_ swig_type_42;
+typedef _goslice_ swig_type_43;
 typedef _gostring_ swig_type_44;
-typedef _gostring_ swig_type_45;
-typedef _gostring_ swig_type_46;
-typedef _gostring_ swig_type_47;
-typedef _gostring_ swig_type_48;
-typedef long long swig_type_49;
+typedef long long swig_type_45;
+typedef _goslice_ swig_type_46;
+typedef _goslice_ swig_type_47;
+typedef long long swig_type_48;
+typedef _gostring_ swig_type_49;
 typedef _gostring_ swig_type_50;
 typedef _gostring_ swig_type_51;
 typedef _gostring_ swig_type_52;
 typedef _gostring_ swig_type_53;
-typedef _goslice_ swig_type_54;
-typedef long long swig_type_55;
+typedef _gostring_ swig_type_54;
+typedef _gostring_ swig_type_55;
 typedef _gostring_ swig_type_56;
-typedef _goslice_ swig_type_57;
-typedef long long swig_type_58;
+typedef long long swig_type_57;
+typedef _gostring_ swig_type_58;
 typedef _gostring_ swig_type_59;
 typedef _gostring_ swig_type_60;
 typedef _gostring_ swig_type_61;
-typedef _gostring_ swig_type_62;
-typedef _gostring_ swig_type_63;
-typedef _goslice_ swig_type_64;
-typedef _gostring_ swig_type_65;
-typedef _goslice_ swig_type_66;
+typedef _goslice_ swig_type_62;
+typedef long long swig_type_63;
+typedef _gostring_ swig_type_64;
+typedef _goslice_ swig_type_65;
+typedef long long swig_type_66;
 typedef _gostring_ swig_type_67;
-typedef _goslice_ swig_type_68;
+typedef _gostring_ swig_type_68;
 typedef _gostring_ swig_type_69;
-typedef _goslice_ swig_type_70;
+typedef _gostring_ swig_type_70;
 typedef _gostring_ swig_type_71;
 typedef _goslice_ swig_type_72;
 typedef _gostring_ swig_type_73;
 typedef _goslice_ swig_type_74;
-typedef long long swig_type_75;
-typedef _gostring_ swig_type_76;
-typedef long long swig_type_77;
-typedef long long swig_type_78;
+typedef _gostring_ swig_type_75;
+typedef _goslice_ swig_type_76;
+typedef _gostring_ swig_type_77;
+typedef _goslice_ swig_type_78;
 typedef _gostring_ swig_type_79;
 typedef _goslice_ swig_type_80;
-typedef long long swig_type_81;
-typedef long long swig_type_82;
-typedef _gostring_ swig_type_83;
+typedef _gostring_ swig_type_81;
+typedef _goslice_ swig_type_82;
+typedef long long swig_type_83;
 typedef _gostring_ swig_type_84;
-typedef _goslice_ swig_type_85;
-typedef _gostring_ swig_type_86;
+typedef long long swig_type_85;
+typedef long long swig_type_86;
 typedef _gostring_ swig_type_87;
 typedef _goslice_ swig_type_88;
-typedef _gostring_ swig_type_89;
-typedef _goslice_ swig_type_90;
+typedef long long swig_type_89;
+typedef long long swig_type_90;
 typedef _gostring_ swig_type_91;
-typedef _goslice_ swig_type_92;
-typedef long long swig_type_93;
-typedef long long swig_type_94;
-typedef long long swig_type_95;
-typedef _gostring_ swig_type_96;
+typedef _gostring_ swig_type_92;
+typedef _goslice_ swig_type_93;
+typedef _gostring_ swig_type_94;
+typedef _gostring_ swig_type_95;
+typedef _goslice_ swig_type_96;
 typedef _gostring_ swig_type_97;
-typedef _gostring_ swig_type_98;
-typedef long long swig_type_99;
-typedef _gostring_ swig_type_100;
-typedef _goslice_ swig_type_101;
-typedef _gostring_ swig_type_102;
-typedef _gostring_ swig_type_103;
+typedef _goslice_ swig_type_98;
+typedef _gostring_ swig_type_99;
+typedef _goslice_ swig_type_100;
+typedef long long swig_type_101;
+typedef long long swig_type_102;
+typedef long long swig_type_103;
 typedef _gostring_ swig_type_104;
 typedef _gostring_ swig_type_105;
-typedef _goslice_ swig_type_106;
-typedef _gostring_ swig_type_107;
+typedef _gostring_ swig_type_106;
+typedef long long swig_type_107;
 typedef _gostring_ swig_type_108;
-typedef _gostring_ swig_type_109;
+typedef _goslice_ swig_type_109;
 typedef _gostring_ swig_type_110;
 typedef _gostring_ swig_type_111;
 typedef _gostring_ swig_type_112;
-typedef _goslice_ swig_type_113;
-typedef _gostring_ swig_type_114;
+typedef _gostring_ swig_type_113;
+typedef _goslice_ swig_type_114;
 typedef _gostring_ swig_type_115;
 typedef _gostring_ swig_type_116;
-typedef _goslice_ swig_type_117;
+typedef _gostring_ swig_type_117;
 typedef _gostring_ swig_type_118;
 typedef _gostring_ swig_type_119;
 typedef _gostring_ swig_type_120;
 typedef _goslice_ swig_type_121;
-typedef long long swig_type_122;
-typedef long long swig_type_123;
-typedef long long swig_type_124;
-typedef _gostring_ swig_type_125;
-typedef _goslice_ swig_type_126;
-typedef long long swig_type_127;
-typedef long long swig_type_128;
-typedef long long swig_type_129;
-typedef _goslice_ swig_type_130;
-typedef _gostring_ swig_type_131;
-typedef _goslice_ swig_type_132;
-typedef long long swig_type_133;
-typedef long long swig_type_134;
+typedef _gostring_ swig_type_122;
+typedef _gostring_ swig_type_123;
+typedef _gostring_ swig_type_124;
+typedef _goslice_ swig_type_125;
+typedef _gostring_ swig_type_126;
+typedef _gostring_ swig_type_127;
+typedef _gostring_ swig_type_128;
+typedef _goslice_ swig_type_129;
+typedef long long swig_type_130;
+typedef long long swig_type_131;
+typedef long long swig_type_132;
+typedef _gostring_ swig_type_133;
+typedef _goslice_ swig_type_134;
 typedef long long swig_type_135;
-typedef _gostring_ swig_type_136;
-typedef _goslice_ swig_type_137;
-typedef long long swig_type_138;
-typedef long long swig_type_139;
-typedef long long swig_type_140;
-typedef _gostring_ swig_type_141;
-typedef _goslice_ swig_type_142;
+typedef long long swig_type_136;
+typedef long long swig_type_137;
+typedef _goslice_ swig_type_138;
+typedef _gostring_ swig_type_139;
+typedef _goslice_ swig_type_140;
+typedef long long swig_type_141;
+typedef long long swig_type_142;
 typedef long long swig_type_143;
-typedef long long swig_type_144;
-typedef long long swig_type_145;
-typedef _gostring_ swig_type_146;
-typedef _goslice_ swig_type_147;
-typedef _goslice_ swig_type_148;
-typedef long long swig_type_149;
-typedef long long swig_type_150;
+typedef _gostring_ swig_type_144;
+typedef _goslice_ swig_type_145;
+typedef long long swig_type_146;
+typedef long long swig_type_147;
+typedef long long swig_type_148;
+typedef _gostring_ swig_type_149;
+typedef _goslice_ swig_type_150;
 typedef long long swig_type_151;
-typedef _goslice_ swig_type_152;
+typedef long long swig_type_152;
 typedef long long swig_type_153;
-typedef long long swig_type_154;
-typedef long long swig_type_155;
-typedef long long swig_type_156;
+typedef _gostring_ swig_type_154;
+typedef _goslice_ swig_type_155;
+typedef _goslice_ swig_type_156;
 typedef long long swig_type_157;
 typedef long long swig_type_158;
 typedef long long swig_type_159;
-typedef long long swig_type_160;
+typedef _goslice_ swig_type_160;
 typedef long long swig_type_161;
 typedef long long swig_type_162;
 typedef long long swig_type_163;
@@ -197,225 +197,233 @@ typedef long long swig_type_167;
 typedef long long swig_type_168;
 typedef long long swig_type_169;
 typedef long long swig_type_170;
-typedef _gostring_ swig_type_171;
+typedef long long swig_type_171;
 typedef long long swig_type_172;
 typedef long long swig_type_173;
 typedef long long swig_type_174;
 typedef long long swig_type_175;
-typedef _gostring_ swig_type_176;
-typedef _gostring_ swig_type_177;
-typedef _gostring_ swig_type_178;
+typedef long long swig_type_176;
+typedef long long swig_type_177;
+typedef long long swig_type_178;
 typedef _gostring_ swig_type_179;
-typedef _gostring_ swig_type_180;
-typedef _gostring_ swig_type_181;
-typedef _gostring_ swig_type_182;
-typedef _gostring_ swig_type_183;
+typedef long long swig_type_180;
+typedef long long swig_type_181;
+typedef long long swig_type_182;
+typedef long long swig_type_183;
 typedef _gostring_ swig_type_184;
-typedef _goslice_ swig_type_185;
-typedef long long swig_type_186;
+typedef _gostring_ swig_type_185;
+typedef _gostring_ swig_type_186;
 typedef _gostring_ swig_type_187;
 typedef _gostring_ swig_type_188;
-typedef long long swig_type_189;
-typedef long long swig_type_190;
-typedef long long swig_type_191;
+typedef _gostring_ swig_type_189;
+typedef _gostring_ swig_type_190;
+typedef _gostring_ swig_type_191;
 typedef _gostring_ swig_type_192;
-typedef _gostring_ swig_type_193;
+typedef _goslice_ swig_type_193;
 typedef long long swig_type_194;
-typedef long long swig_type_195;
-typedef long long swig_type_196;
-typedef _gostring_ swig_type_197;
-typedef _goslice_ swig_type_198;
+typedef _gostring_ swig_type_195;
+typedef _gostring_ swig_type_196;
+typedef long long swig_type_197;
+typedef long long swig_type_198;
 typedef long long swig_type_199;
-typedef long long swig_type_200;
+typedef _gostring_ swig_type_200;
 typedef _gostring_ swig_type_201;
-typedef _gostring_ swig_type_202;
+typedef long long swig_type_202;
 typedef long long swig_type_203;
 typedef long long swig_type_204;
 typedef _gostring_ swig_type_205;
-typedef _gostring_ swig_type_206;
-typedef _goslice_ swig_type_207;
+typedef _goslice_ swig_type_206;
+typedef long long swig_type_207;
 typedef long long swig_type_208;
 typedef _gostring_ swig_type_209;
 typedef _gostring_ swig_type_210;
-typedef _gostring_ swig_type_211;
-typedef _gostring_ swig_type_212;
+typedef long long swig_type_211;
+typedef long long swig_type_212;
 typedef _gostring_ swig_type_213;
 typedef _gostring_ swig_type_214;
-typedef _gostring_ swig_type_215;
+typedef _goslice_ swig_type_215;
 typedef long long swig_type_216;
 typedef _gostring_ swig_type_217;
 typedef _gostring_ swig_type_218;
-typedef long long swig_type_219;
+typedef _gostring_ swig_type_219;
 typedef _gostring_ swig_type_220;
-typedef _goslice_ swig_type_221;
-typedef long long swig_type_222;
-typedef long long swig_type_223;
-typedef _gostring_ swig_type_224;
-typedef long long swig_type_225;
+typedef _gostring_ swig_type_221;
+typedef _gostring_ swig_type_222;
+typedef _gostring_ swig_type_223;
+typedef long long swig_type_224;
+typedef _gostring_ swig_type_225;
 typedef _gostring_ swig_type_226;
-typedef _goslice_ swig_type_227;
-typedef long long swig_type_228;
-typedef long long swig_type_229;
-typedef _gostring_ swig_type_230;
-typedef _gostring_ swig_type_231;
-typedef long long swig_type_232;
-typedef _gostring_ swig_type_233;
+typedef long long swig_type_227;
+typedef _gostring_ swig_type_228;
+typedef _goslice_ swig_type_229;
+typedef long long swig_type_230;
+typedef long long swig_type_231;
+typedef _gostring_ swig_type_232;
+typedef long long swig_type_233;
 typedef _gostring_ swig_type_234;
-typedef long long swig_type_235;
-typedef _gostring_ swig_type_236;
-typedef _gostring_ swig_type_237;
-typedef _goslice_ swig_type_238;
+typedef _goslice_ swig_type_235;
+typedef long long swig_type_236;
+typedef long long swig_type_237;
+typedef _gostring_ swig_type_238;
 typedef _gostring_ swig_type_239;
-typedef _gostring_ swig_type_240;
+typedef long long swig_type_240;
 typedef _gostring_ swig_type_241;
-typedef _goslice_ swig_type_242;
+typedef _gostring_ swig_type_242;
 typedef long long swig_type_243;
 typedef _gostring_ swig_type_244;
-typedef _goslice_ swig_type_245;
-typedef _gostring_ swig_type_246;
-typedef _goslice_ swig_type_247;
-typedef long long swig_type_248;
-typedef long long swig_type_249;
-typedef long long swig_type_250;
-typedef _goslice_ swig_type_251;
+typedef _gostring_ swig_type_245;
+typedef _goslice_ swig_type_246;
+typedef _gostring_ swig_type_247;
+typedef _gostring_ swig_type_248;
+typedef _gostring_ swig_type_249;
+typedef _goslice_ swig_type_250;
+typedef long long swig_type_251;
 typedef _gostring_ swig_type_252;
-typedef _gostring_ swig_type_253;
-typedef _goslice_ swig_type_254;
-typedef _gostring_ swig_type_255;
-typedef _goslice_ swig_type_256;
-typedef _gostring_ swig_type_257;
-typedef _gostring_ swig_type_258;
+typedef _goslice_ swig_type_253;
+typedef _gostring_ swig_type_254;
+typedef _goslice_ swig_type_255;
+typedef long long swig_type_256;
+typedef long long swig_type_257;
+typedef long long swig_type_258;
 typedef _goslice_ swig_type_259;
 typedef _gostring_ swig_type_260;
 typedef _gostring_ swig_type_261;
 typedef _goslice_ swig_type_262;
 typedef _gostring_ swig_type_263;
 typedef _goslice_ swig_type_264;
-typedef long long swig_type_265;
+typedef _gostring_ swig_type_265;
 typedef _gostring_ swig_type_266;
 typedef _goslice_ swig_type_267;
 typedef _gostring_ swig_type_268;
-typedef long long swig_type_269;
+typedef _gostring_ swig_type_269;
 typedef _goslice_ swig_type_270;
 typedef _gostring_ swig_type_271;
 typedef _goslice_ swig_type_272;
-typedef _gostring_ swig_type_273;
-typedef _goslice_ swig_type_274;
-typedef _gostring_ swig_type_275;
-typedef _goslice_ swig_type_276;
+typedef long long swig_type_273;
+typedef _gostring_ swig_type_274;
+typedef _goslice_ swig_type_275;
+typedef _gostring_ swig_type_276;
 typedef long long swig_type_277;
-typedef long long swig_type_278;
-typedef long long swig_type_279;
+typedef _goslice_ swig_type_278;
+typedef _gostring_ swig_type_279;
 typedef _goslice_ swig_type_280;
 typedef _gostring_ swig_type_281;
 typedef _goslice_ swig_type_282;
-typedef long long swig_type_283;
+typedef _gostring_ swig_type_283;
 typedef _goslice_ swig_type_284;
-typedef _gostring_ swig_type_285;
-typedef _goslice_ swig_type_286;
-typedef _goslice_ swig_type_287;
+typedef long long swig_type_285;
+typedef long long swig_type_286;
+typedef long long swig_type_287;
 typedef _goslice_ swig_type_288;
-typedef _goslice_ swig_type_289;
+typedef _gostring_ swig_type_289;
 typedef _goslice_ swig_type_290;
 typedef long long swig_type_291;
-typedef long long swig_type_292;
-typedef _goslice_ swig_type_293;
-typedef _gostring_ swig_type_294;
+typedef _goslice_ swig_type_292;
+typedef _gostring_ swig_type_293;
+typedef _goslice_ swig_type_294;
 typedef _goslice_ swig_type_295;
-typedef long long swig_type_296;
-typedef long long swig_type_297;
-typedef long long swig_type_298;
+typedef _goslice_ swig_type_296;
+typedef _goslice_ swig_type_297;
+typedef _goslice_ swig_type_298;
 typedef long long swig_type_299;
 typedef long long swig_type_300;
-typedef long long swig_type_301;
+typedef _goslice_ swig_type_301;
 typedef _gostring_ swig_type_302;
-typedef _gostring_ swig_type_303;
-typedef _goslice_ swig_type_304;
+typedef _goslice_ swig_type_303;
+typedef long long swig_type_304;
 typedef long long swig_type_305;
 typedef long long swig_type_306;
 typedef long long swig_type_307;
-typedef _gostring_ swig_type_308;
-typedef _goslice_ swig_type_309;
-typedef long long swig_type_310;
+typedef long long swig_type_308;
+typedef long long swig_type_309;
+typedef _gostring_ swig_type_310;
 typedef _gostring_ swig_type_311;
 typedef _goslice_ swig_type_312;
 typedef long long swig_type_313;
 typedef long long swig_type_314;
 typedef long long swig_type_315;
-typedef _goslice_ swig_type_316;
-typedef _gostring_ swig_type_317;
-typedef _goslice_ swig_type_318;
-typedef long long swig_type_319;
+typedef _gostring_ swig_type_316;
+typedef _goslice_ swig_type_317;
+typedef long long swig_type_318;
+typedef _gostring_ swig_type_319;
 typedef _goslice_ swig_type_320;
 typedef long long swig_type_321;
-typedef _goslice_ swig_type_322;
-typedef _gostring_ swig_type_323;
+typedef long long swig_type_322;
+typedef long long swig_type_323;
 typedef _goslice_ swig_type_324;
-typedef long long swig_type_325;
-typedef long long swig_type_326;
-typedef _goslice_ swig_type_327;
-typedef long long swig_type_328;
+typedef _gostring_ swig_type_325;
+typedef _goslice_ swig_type_326;
+typedef long long swig_type_327;
+typedef _goslice_ swig_type_328;
 typedef long long swig_type_329;
 typedef _goslice_ swig_type_330;
 typedef _gostring_ swig_type_331;
 typedef _goslice_ swig_type_332;
-typedef _goslice_ swig_type_333;
-typedef _goslice_ swig_type_334;
-typedef long long swig_type_335;
+typedef long long swig_type_333;
+typedef long long swig_type_334;
+typedef _goslice_ swig_type_335;
 typedef long long swig_type_336;
 typedef long long swig_type_337;
 typedef _goslice_ swig_type_338;
 typedef _gostring_ swig_type_339;
 typedef _goslice_ swig_type_340;
-typedef long long swig_type_341;
+typedef _goslice_ swig_type_341;
 typedef _goslice_ swig_type_342;
 typedef long long swig_type_343;
-typedef _gostring_ swig_type_344;
-typedef _goslice_ swig_type_345;
+typedef long long swig_type_344;
+typedef long long swig_type_345;
 typedef _goslice_ swig_type_346;
-typedef _goslice_ swig_type_347;
-typedef long long swig_type_348;
+typedef _gostring_ swig_type_347;
+typedef _goslice_ swig_type_348;
 typedef long long swig_type_349;
 typedef _goslice_ swig_type_350;
 typedef long long swig_type_351;
-typedef long long swig_type_352;
-typedef long long swig_type_353;
-typedef _gostring_ swig_type_354;
-typedef _gostring_ swig_type_355;
+typedef _gostring_ swig_type_352;
+typedef _goslice_ swig_type_353;
+typedef _goslice_ swig_type_354;
+typedef _goslice_ swig_type_355;
 typedef long long swig_type_356;
 typedef long long swig_type_357;
-typedef _gostring_ swig_type_358;
-typedef _gostring_ swig_type_359;
-typedef _gostring_ swig_type_360;
+typedef _goslice_ swig_type_358;
+typedef long long swig_type_359;
+typedef long long swig_type_360;
 typedef long long swig_type_361;
-typedef long long swig_type_362;
-typedef _goslice_ swig_type_363;
-typedef _gostring_ swig_type_364;
-typedef _gostring_ swig_type_365;
+typedef _gostring_ swig_type_362;
+typedef _gostring_ swig_type_363;
+typedef long long swig_type_364;
+typedef long long swig_type_365;
 typedef _gostring_ swig_type_366;
 typedef _gostring_ swig_type_367;
 typedef _gostring_ swig_type_368;
-typedef _gostring_ swig_type_369;
-typedef _goslice_ swig_type_370;
+typedef long long swig_type_369;
+typedef long long swig_type_370;
 typedef _goslice_ swig_type_371;
-typedef _goslice_ swig_type_372;
-typedef long long swig_type_373;
-typedef long long swig_type_374;
-typedef _goslice_ swig_type_375;
+typedef _gostring_ swig_type_372;
+typedef _gostring_ swig_type_373;
+typedef _gostring_ swig_type_374;
+typedef _gostring_ swig_type_375;
 typedef _gostring_ swig_type_376;
 typedef _gostring_ swig_type_377;
-typedef _gostring_ swig_type_378;
-typedef _gostring_ swig_type_379;
-typedef _gostring_ swig_type_380;
-typedef _gostring_ swig_type_381;
-typedef _gostring_ swig_type_382;
-typedef _gostring_ swig_type_383;
-typedef long long swig_type_384;
+typedef _goslice_ swig_type_378;
+typedef _goslice_ swig_type_379;
+typedef _goslice_ swig_type_380;
+typedef long long swig_type_381;
+typedef long long swig_type_382;
+typedef _goslice_ swig_type_383;
+typedef _gostring_ swig_type_384;
 typedef _gostring_ swig_type_385;
-typedef _goslice_ swig_type_386;
+typedef _gostring_ swig_type_386;
 typedef _gostring_ swig_type_387;
-typedef _goslice_ swig_type_388;
+typedef _gostring_ swig_type_388;
 typedef _gostring_ swig_type_389;
+typedef _gostring_ swig_type_390;
+typedef _gostring_ swig_type_391;
+typedef long long swig_type_392;
+typedef _gostring_ swig_type_393;
+typedef _goslice_ swig_type_394;
+typedef _gostring_ swig_type_395;
+typedef _goslice_ swig_type_396;
+typedef _gostring_ swig_type_397;
 extern void _wrap_Swig_free_raw_df5172c594c79b77(uintptr_t arg1);
 extern uintptr_t _wrap_Swig_malloc_raw_df5172c594c79b77(swig_intgo arg1);
 extern swig_intgo _wrap_SURGEON_VERSION_NUMBER_raw_df5172c594c79b77(void);
@@ -452,167 +460,169 @@ extern swig_type_32 _wrap_surgeon_hessian_cols_raw_df5172c594c79b77(uintptr_t ar
 extern swig_type_33 _wrap_surgeon_hessian_samples_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
 extern swig_type_34 _wrap_surgeon_hessian_copy_raw_df5172c594c79b77(uintptr_t arg1, swig_type_35 arg2, swig_type_36 arg3);
 extern swig_type_37 _wrap_surgeon_hessian_stats_raw_df5172c594c79b77(uintptr_t arg1, swig_type_38 arg2, swig_type_39 arg3, swig_type_40 arg4);
-extern swig_type_41 _wrap_surgeon_hessian_save_raw_df5172c594c79b77(uintptr_t arg1, swig_type_42 arg2);
-extern swig_type_43 _wrap_surgeon_hessian_load_raw_df5172c594c79b77(swig_voidp arg1, uintptr_t arg2, swig_type_44 arg3);
-extern swig_type_45 _wrap_surgeon_quantizer_new_raw_df5172c594c79b77(swig_voidp arg1, swig_intgo arg2);
+extern swig_type_41 _wrap_surgeon_hessian_export_raw_raw_df5172c594c79b77(uintptr_t arg1, swig_type_42 arg2, swig_type_43 arg3, swig_voidp arg4);
+extern swig_type_44 _wrap_surgeon_hessian_import_raw_raw_df5172c594c79b77(swig_voidp arg1, uintptr_t arg2, swig_type_45 arg3, swig_type_46 arg4, swig_type_47 arg5, swig_type_48 arg6);
+extern swig_type_49 _wrap_surgeon_hessian_save_raw_df5172c594c79b77(uintptr_t arg1, swig_type_50 arg2);
+extern swig_type_51 _wrap_surgeon_hessian_load_raw_df5172c594c79b77(swig_voidp arg1, uintptr_t arg2, swig_type_52 arg3);
+extern swig_type_53 _wrap_surgeon_quantizer_new_raw_df5172c594c79b77(swig_voidp arg1, swig_intgo arg2);
 extern void _wrap_surgeon_quantizer_free_raw_df5172c594c79b77(uintptr_t arg1);
-extern swig_type_46 _wrap_surgeon_quantizer_set_bits_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_47 _wrap_surgeon_quantizer_set_symmetric_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_48 _wrap_surgeon_quantizer_set_group_size_raw_df5172c594c79b77(uintptr_t arg1, swig_type_49 arg2);
-extern swig_type_50 _wrap_surgeon_quantizer_set_mse_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2, float arg3, swig_intgo arg4, float arg5);
-extern swig_type_51 _wrap_surgeon_quantizer_set_act_order_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_52 _wrap_surgeon_quantizer_set_static_groups_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_53 _wrap_surgeon_quantizer_set_row_bits_raw_df5172c594c79b77(uintptr_t arg1, swig_type_54 arg2, swig_type_55 arg3);
-extern swig_type_56 _wrap_surgeon_quantizer_get_row_bits_raw_df5172c594c79b77(uintptr_t arg1, swig_type_57 arg2, swig_type_58 arg3, swig_voidp arg4);
-extern swig_type_59 _wrap_surgeon_quantizer_get_bits_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
-extern swig_type_60 _wrap_surgeon_quantizer_get_group_size_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
-extern swig_type_61 _wrap_surgeon_qresult_new_raw_df5172c594c79b77(swig_voidp arg1);
+extern swig_type_54 _wrap_surgeon_quantizer_set_bits_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_55 _wrap_surgeon_quantizer_set_symmetric_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_56 _wrap_surgeon_quantizer_set_group_size_raw_df5172c594c79b77(uintptr_t arg1, swig_type_57 arg2);
+extern swig_type_58 _wrap_surgeon_quantizer_set_mse_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2, float arg3, swig_intgo arg4, float arg5);
+extern swig_type_59 _wrap_surgeon_quantizer_set_act_order_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_60 _wrap_surgeon_quantizer_set_static_groups_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_61 _wrap_surgeon_quantizer_set_row_bits_raw_df5172c594c79b77(uintptr_t arg1, swig_type_62 arg2, swig_type_63 arg3);
+extern swig_type_64 _wrap_surgeon_quantizer_get_row_bits_raw_df5172c594c79b77(uintptr_t arg1, swig_type_65 arg2, swig_type_66 arg3, swig_voidp arg4);
+extern swig_type_67 _wrap_surgeon_quantizer_get_bits_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
+extern swig_type_68 _wrap_surgeon_quantizer_get_group_size_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
+extern swig_type_69 _wrap_surgeon_qresult_new_raw_df5172c594c79b77(swig_voidp arg1);
 extern void _wrap_surgeon_qresult_free_raw_df5172c594c79b77(uintptr_t arg1);
-extern swig_type_62 _wrap_surgeon_qresult_shape_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2, swig_voidp arg3, swig_voidp arg4, swig_voidp arg5);
-extern swig_type_63 _wrap_surgeon_qresult_codes_raw_df5172c594c79b77(uintptr_t arg1, swig_type_64 arg2);
-extern swig_type_65 _wrap_surgeon_qresult_scales_raw_df5172c594c79b77(uintptr_t arg1, swig_type_66 arg2);
-extern swig_type_67 _wrap_surgeon_qresult_zeros_raw_df5172c594c79b77(uintptr_t arg1, swig_type_68 arg2);
-extern swig_type_69 _wrap_surgeon_qresult_g_idx_raw_df5172c594c79b77(uintptr_t arg1, swig_type_70 arg2);
-extern swig_type_71 _wrap_surgeon_qresult_perm_raw_df5172c594c79b77(uintptr_t arg1, swig_type_72 arg2);
-extern swig_type_73 _wrap_surgeon_qresult_dequantize_raw_df5172c594c79b77(uintptr_t arg1, swig_type_74 arg2, swig_type_75 arg3);
-extern swig_type_76 _wrap_surgeon_mask_new_raw_df5172c594c79b77(swig_voidp arg1, swig_type_77 arg2, swig_type_78 arg3);
+extern swig_type_70 _wrap_surgeon_qresult_shape_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2, swig_voidp arg3, swig_voidp arg4, swig_voidp arg5);
+extern swig_type_71 _wrap_surgeon_qresult_codes_raw_df5172c594c79b77(uintptr_t arg1, swig_type_72 arg2);
+extern swig_type_73 _wrap_surgeon_qresult_scales_raw_df5172c594c79b77(uintptr_t arg1, swig_type_74 arg2);
+extern swig_type_75 _wrap_surgeon_qresult_zeros_raw_df5172c594c79b77(uintptr_t arg1, swig_type_76 arg2);
+extern swig_type_77 _wrap_surgeon_qresult_g_idx_raw_df5172c594c79b77(uintptr_t arg1, swig_type_78 arg2);
+extern swig_type_79 _wrap_surgeon_qresult_perm_raw_df5172c594c79b77(uintptr_t arg1, swig_type_80 arg2);
+extern swig_type_81 _wrap_surgeon_qresult_dequantize_raw_df5172c594c79b77(uintptr_t arg1, swig_type_82 arg2, swig_type_83 arg3);
+extern swig_type_84 _wrap_surgeon_mask_new_raw_df5172c594c79b77(swig_voidp arg1, swig_type_85 arg2, swig_type_86 arg3);
 extern void _wrap_surgeon_mask_free_raw_df5172c594c79b77(uintptr_t arg1);
-extern swig_type_79 _wrap_surgeon_mask_from_bytes_raw_df5172c594c79b77(swig_voidp arg1, swig_type_80 arg2, swig_type_81 arg3, swig_type_82 arg4);
-extern swig_type_83 _wrap_surgeon_mask_shape_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2, swig_voidp arg3);
-extern swig_type_84 _wrap_surgeon_mask_sparsity_raw_df5172c594c79b77(uintptr_t arg1, swig_type_85 arg2);
-extern swig_type_86 _wrap_surgeon_mask_check_nm_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_voidp arg4);
-extern swig_type_87 _wrap_surgeon_mask_to_bytes_raw_df5172c594c79b77(uintptr_t arg1, swig_type_88 arg2);
-extern swig_type_89 _wrap_surgeon_mask_to_bits_raw_df5172c594c79b77(uintptr_t arg1, swig_type_90 arg2);
-extern swig_type_91 _wrap_surgeon_mask_apply_raw_df5172c594c79b77(uintptr_t arg1, swig_type_92 arg2, swig_type_93 arg3, swig_type_94 arg4, swig_type_95 arg5);
+extern swig_type_87 _wrap_surgeon_mask_from_bytes_raw_df5172c594c79b77(swig_voidp arg1, swig_type_88 arg2, swig_type_89 arg3, swig_type_90 arg4);
+extern swig_type_91 _wrap_surgeon_mask_shape_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2, swig_voidp arg3);
+extern swig_type_92 _wrap_surgeon_mask_sparsity_raw_df5172c594c79b77(uintptr_t arg1, swig_type_93 arg2);
+extern swig_type_94 _wrap_surgeon_mask_check_nm_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3, swig_voidp arg4);
+extern swig_type_95 _wrap_surgeon_mask_to_bytes_raw_df5172c594c79b77(uintptr_t arg1, swig_type_96 arg2);
+extern swig_type_97 _wrap_surgeon_mask_to_bits_raw_df5172c594c79b77(uintptr_t arg1, swig_type_98 arg2);
+extern swig_type_99 _wrap_surgeon_mask_apply_raw_df5172c594c79b77(uintptr_t arg1, swig_type_100 arg2, swig_type_101 arg3, swig_type_102 arg4, swig_type_103 arg5);
 extern swig_intgo _wrap_SURGEON_MASK_SCOPE_BLOCK_raw_df5172c594c79b77(void);
 extern swig_intgo _wrap_SURGEON_MASK_SCOPE_ROW_raw_df5172c594c79b77(void);
-extern swig_type_96 _wrap_surgeon_solver_options_new_raw_df5172c594c79b77(swig_voidp arg1);
+extern swig_type_104 _wrap_surgeon_solver_options_new_raw_df5172c594c79b77(swig_voidp arg1);
 extern void _wrap_surgeon_solver_options_free_raw_df5172c594c79b77(uintptr_t arg1);
-extern swig_type_97 _wrap_surgeon_solver_options_set_damping_raw_df5172c594c79b77(uintptr_t arg1, double arg2);
-extern swig_type_98 _wrap_surgeon_solver_options_set_block_size_raw_df5172c594c79b77(uintptr_t arg1, swig_type_99 arg2);
-extern swig_type_100 _wrap_surgeon_solver_options_get_damping_raw_df5172c594c79b77(uintptr_t arg1, swig_type_101 arg2);
-extern swig_type_102 _wrap_surgeon_solver_options_get_block_size_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
-extern swig_type_103 _wrap_surgeon_solver_new_raw_df5172c594c79b77(swig_voidp arg1, uintptr_t arg2, uintptr_t arg3, uintptr_t arg4);
+extern swig_type_105 _wrap_surgeon_solver_options_set_damping_raw_df5172c594c79b77(uintptr_t arg1, double arg2);
+extern swig_type_106 _wrap_surgeon_solver_options_set_block_size_raw_df5172c594c79b77(uintptr_t arg1, swig_type_107 arg2);
+extern swig_type_108 _wrap_surgeon_solver_options_get_damping_raw_df5172c594c79b77(uintptr_t arg1, swig_type_109 arg2);
+extern swig_type_110 _wrap_surgeon_solver_options_get_block_size_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
+extern swig_type_111 _wrap_surgeon_solver_new_raw_df5172c594c79b77(swig_voidp arg1, uintptr_t arg2, uintptr_t arg3, uintptr_t arg4);
 extern void _wrap_surgeon_solver_free_raw_df5172c594c79b77(uintptr_t arg1);
-extern swig_type_104 _wrap_surgeon_solver_factorize_raw_df5172c594c79b77(uintptr_t arg1);
-extern swig_type_105 _wrap_surgeon_solver_damping_raw_df5172c594c79b77(uintptr_t arg1, swig_type_106 arg2);
-extern swig_type_107 _wrap_surgeon_prune_options_new_raw_df5172c594c79b77(swig_voidp arg1);
+extern swig_type_112 _wrap_surgeon_solver_factorize_raw_df5172c594c79b77(uintptr_t arg1);
+extern swig_type_113 _wrap_surgeon_solver_damping_raw_df5172c594c79b77(uintptr_t arg1, swig_type_114 arg2);
+extern swig_type_115 _wrap_surgeon_prune_options_new_raw_df5172c594c79b77(swig_voidp arg1);
 extern void _wrap_surgeon_prune_options_free_raw_df5172c594c79b77(uintptr_t arg1);
-extern swig_type_108 _wrap_surgeon_prune_options_set_sparsity_raw_df5172c594c79b77(uintptr_t arg1, double arg2);
-extern swig_type_109 _wrap_surgeon_prune_options_set_nm_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3);
-extern swig_type_110 _wrap_surgeon_prune_options_set_mask_scope_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_111 _wrap_surgeon_prune_options_set_quantizer_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2);
-extern swig_type_112 _wrap_surgeon_prune_options_get_sparsity_raw_df5172c594c79b77(uintptr_t arg1, swig_type_113 arg2);
-extern swig_type_114 _wrap_surgeon_prune_options_get_nm_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2, swig_voidp arg3);
-extern swig_type_115 _wrap_surgeon_prune_result_new_raw_df5172c594c79b77(swig_voidp arg1);
+extern swig_type_116 _wrap_surgeon_prune_options_set_sparsity_raw_df5172c594c79b77(uintptr_t arg1, double arg2);
+extern swig_type_117 _wrap_surgeon_prune_options_set_nm_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3);
+extern swig_type_118 _wrap_surgeon_prune_options_set_mask_scope_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_119 _wrap_surgeon_prune_options_set_quantizer_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2);
+extern swig_type_120 _wrap_surgeon_prune_options_get_sparsity_raw_df5172c594c79b77(uintptr_t arg1, swig_type_121 arg2);
+extern swig_type_122 _wrap_surgeon_prune_options_get_nm_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2, swig_voidp arg3);
+extern swig_type_123 _wrap_surgeon_prune_result_new_raw_df5172c594c79b77(swig_voidp arg1);
 extern void _wrap_surgeon_prune_result_free_raw_df5172c594c79b77(uintptr_t arg1);
-extern swig_type_116 _wrap_surgeon_prune_result_loss_raw_df5172c594c79b77(uintptr_t arg1, swig_type_117 arg2);
-extern swig_type_118 _wrap_surgeon_prune_result_mask_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
-extern swig_type_119 _wrap_surgeon_prune_result_qresult_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
-extern swig_type_120 _wrap_surgeon_solver_prune_raw_df5172c594c79b77(uintptr_t arg1, swig_type_121 arg2, swig_type_122 arg3, swig_type_123 arg4, swig_type_124 arg5, uintptr_t arg6, uintptr_t arg7);
-extern swig_type_125 _wrap_surgeon_solver_quantize_raw_df5172c594c79b77(uintptr_t arg1, swig_type_126 arg2, swig_type_127 arg3, swig_type_128 arg4, swig_type_129 arg5, uintptr_t arg6, uintptr_t arg7, swig_type_130 arg8);
-extern swig_type_131 _wrap_surgeon_prune_magnitude_raw_df5172c594c79b77(uintptr_t arg1, swig_type_132 arg2, swig_type_133 arg3, swig_type_134 arg4, swig_type_135 arg5, uintptr_t arg6, uintptr_t arg7);
-extern swig_type_136 _wrap_surgeon_prune_wanda_raw_df5172c594c79b77(uintptr_t arg1, swig_type_137 arg2, swig_type_138 arg3, swig_type_139 arg4, swig_type_140 arg5, uintptr_t arg6, uintptr_t arg7, uintptr_t arg8);
-extern swig_type_141 _wrap_surgeon_quantize_rtn_raw_df5172c594c79b77(uintptr_t arg1, swig_type_142 arg2, swig_type_143 arg3, swig_type_144 arg4, swig_type_145 arg5, uintptr_t arg6, uintptr_t arg7);
-extern swig_type_146 _wrap_surgeon_reconstruction_error_raw_df5172c594c79b77(uintptr_t arg1, swig_type_147 arg2, swig_type_148 arg3, swig_type_149 arg4, swig_type_150 arg5, swig_type_151 arg6, swig_type_152 arg7);
+extern swig_type_124 _wrap_surgeon_prune_result_loss_raw_df5172c594c79b77(uintptr_t arg1, swig_type_125 arg2);
+extern swig_type_126 _wrap_surgeon_prune_result_mask_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
+extern swig_type_127 _wrap_surgeon_prune_result_qresult_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
+extern swig_type_128 _wrap_surgeon_solver_prune_raw_df5172c594c79b77(uintptr_t arg1, swig_type_129 arg2, swig_type_130 arg3, swig_type_131 arg4, swig_type_132 arg5, uintptr_t arg6, uintptr_t arg7);
+extern swig_type_133 _wrap_surgeon_solver_quantize_raw_df5172c594c79b77(uintptr_t arg1, swig_type_134 arg2, swig_type_135 arg3, swig_type_136 arg4, swig_type_137 arg5, uintptr_t arg6, uintptr_t arg7, swig_type_138 arg8);
+extern swig_type_139 _wrap_surgeon_prune_magnitude_raw_df5172c594c79b77(uintptr_t arg1, swig_type_140 arg2, swig_type_141 arg3, swig_type_142 arg4, swig_type_143 arg5, uintptr_t arg6, uintptr_t arg7);
+extern swig_type_144 _wrap_surgeon_prune_wanda_raw_df5172c594c79b77(uintptr_t arg1, swig_type_145 arg2, swig_type_146 arg3, swig_type_147 arg4, swig_type_148 arg5, uintptr_t arg6, uintptr_t arg7, uintptr_t arg8);
+extern swig_type_149 _wrap_surgeon_quantize_rtn_raw_df5172c594c79b77(uintptr_t arg1, swig_type_150 arg2, swig_type_151 arg3, swig_type_152 arg4, swig_type_153 arg5, uintptr_t arg6, uintptr_t arg7);
+extern swig_type_154 _wrap_surgeon_reconstruction_error_raw_df5172c594c79b77(uintptr_t arg1, swig_type_155 arg2, swig_type_156 arg3, swig_type_157 arg4, swig_type_158 arg5, swig_type_159 arg6, swig_type_160 arg7);
 extern void _wrap_surgeon_model_config_version_set_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_surgeon_model_config_version_get_raw_df5172c594c79b77(uintptr_t arg1);
-extern void _wrap_surgeon_model_config_dim_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_153 arg2);
-extern swig_type_154 _wrap_surgeon_model_config_dim_get_raw_df5172c594c79b77(uintptr_t arg1);
-extern void _wrap_surgeon_model_config_hidden_dim_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_155 arg2);
-extern swig_type_156 _wrap_surgeon_model_config_hidden_dim_get_raw_df5172c594c79b77(uintptr_t arg1);
-extern void _wrap_surgeon_model_config_n_layers_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_157 arg2);
-extern swig_type_158 _wrap_surgeon_model_config_n_layers_get_raw_df5172c594c79b77(uintptr_t arg1);
-extern void _wrap_surgeon_model_config_n_heads_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_159 arg2);
-extern swig_type_160 _wrap_surgeon_model_config_n_heads_get_raw_df5172c594c79b77(uintptr_t arg1);
-extern void _wrap_surgeon_model_config_n_kv_heads_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_161 arg2);
-extern swig_type_162 _wrap_surgeon_model_config_n_kv_heads_get_raw_df5172c594c79b77(uintptr_t arg1);
-extern void _wrap_surgeon_model_config_vocab_size_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_163 arg2);
-extern swig_type_164 _wrap_surgeon_model_config_vocab_size_get_raw_df5172c594c79b77(uintptr_t arg1);
-extern void _wrap_surgeon_model_config_seq_len_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_165 arg2);
-extern swig_type_166 _wrap_surgeon_model_config_seq_len_get_raw_df5172c594c79b77(uintptr_t arg1);
-extern void _wrap_surgeon_model_config_parameters_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_167 arg2);
-extern swig_type_168 _wrap_surgeon_model_config_parameters_get_raw_df5172c594c79b77(uintptr_t arg1);
-extern void _wrap_surgeon_model_config_head_dim_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_169 arg2);
-extern swig_type_170 _wrap_surgeon_model_config_head_dim_get_raw_df5172c594c79b77(uintptr_t arg1);
+extern void _wrap_surgeon_model_config_dim_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_161 arg2);
+extern swig_type_162 _wrap_surgeon_model_config_dim_get_raw_df5172c594c79b77(uintptr_t arg1);
+extern void _wrap_surgeon_model_config_hidden_dim_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_163 arg2);
+extern swig_type_164 _wrap_surgeon_model_config_hidden_dim_get_raw_df5172c594c79b77(uintptr_t arg1);
+extern void _wrap_surgeon_model_config_n_layers_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_165 arg2);
+extern swig_type_166 _wrap_surgeon_model_config_n_layers_get_raw_df5172c594c79b77(uintptr_t arg1);
+extern void _wrap_surgeon_model_config_n_heads_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_167 arg2);
+extern swig_type_168 _wrap_surgeon_model_config_n_heads_get_raw_df5172c594c79b77(uintptr_t arg1);
+extern void _wrap_surgeon_model_config_n_kv_heads_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_169 arg2);
+extern swig_type_170 _wrap_surgeon_model_config_n_kv_heads_get_raw_df5172c594c79b77(uintptr_t arg1);
+extern void _wrap_surgeon_model_config_vocab_size_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_171 arg2);
+extern swig_type_172 _wrap_surgeon_model_config_vocab_size_get_raw_df5172c594c79b77(uintptr_t arg1);
+extern void _wrap_surgeon_model_config_seq_len_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_173 arg2);
+extern swig_type_174 _wrap_surgeon_model_config_seq_len_get_raw_df5172c594c79b77(uintptr_t arg1);
+extern void _wrap_surgeon_model_config_parameters_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_175 arg2);
+extern swig_type_176 _wrap_surgeon_model_config_parameters_get_raw_df5172c594c79b77(uintptr_t arg1);
+extern void _wrap_surgeon_model_config_head_dim_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_177 arg2);
+extern swig_type_178 _wrap_surgeon_model_config_head_dim_get_raw_df5172c594c79b77(uintptr_t arg1);
 extern uintptr_t _wrap_new_surgeon_model_config_raw_df5172c594c79b77(void);
 extern void _wrap_delete_surgeon_model_config_raw_df5172c594c79b77(uintptr_t arg1);
-extern swig_type_171 _wrap_surgeon_model_config_init_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_179 _wrap_surgeon_model_config_init_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_SURGEON_EVAL_PARAGRAPHS_raw_df5172c594c79b77(void);
 extern swig_intgo _wrap_SURGEON_EVAL_WINDOWS_raw_df5172c594c79b77(void);
 extern void _wrap_surgeon_perplexity_version_set_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_surgeon_perplexity_version_get_raw_df5172c594c79b77(uintptr_t arg1);
-extern void _wrap_surgeon_perplexity_sequences_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_172 arg2);
-extern swig_type_173 _wrap_surgeon_perplexity_sequences_get_raw_df5172c594c79b77(uintptr_t arg1);
-extern void _wrap_surgeon_perplexity_tokens_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_174 arg2);
-extern swig_type_175 _wrap_surgeon_perplexity_tokens_get_raw_df5172c594c79b77(uintptr_t arg1);
+extern void _wrap_surgeon_perplexity_sequences_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_180 arg2);
+extern swig_type_181 _wrap_surgeon_perplexity_sequences_get_raw_df5172c594c79b77(uintptr_t arg1);
+extern void _wrap_surgeon_perplexity_tokens_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_182 arg2);
+extern swig_type_183 _wrap_surgeon_perplexity_tokens_get_raw_df5172c594c79b77(uintptr_t arg1);
 extern void _wrap_surgeon_perplexity_nll_set_raw_df5172c594c79b77(uintptr_t arg1, double arg2);
 extern double _wrap_surgeon_perplexity_nll_get_raw_df5172c594c79b77(uintptr_t arg1);
 extern void _wrap_surgeon_perplexity_ppl_set_raw_df5172c594c79b77(uintptr_t arg1, double arg2);
 extern double _wrap_surgeon_perplexity_ppl_get_raw_df5172c594c79b77(uintptr_t arg1);
 extern uintptr_t _wrap_new_surgeon_perplexity_raw_df5172c594c79b77(void);
 extern void _wrap_delete_surgeon_perplexity_raw_df5172c594c79b77(uintptr_t arg1);
-extern swig_type_176 _wrap_surgeon_perplexity_init_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_177 _wrap_surgeon_model_load_raw_df5172c594c79b77(swig_voidp arg1, uintptr_t arg2, swig_type_178 arg3);
+extern swig_type_184 _wrap_surgeon_perplexity_init_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_185 _wrap_surgeon_model_load_raw_df5172c594c79b77(swig_voidp arg1, uintptr_t arg2, swig_type_186 arg3);
 extern void _wrap_surgeon_model_free_raw_df5172c594c79b77(uintptr_t arg1);
-extern swig_type_179 _wrap_surgeon_model_clone_raw_df5172c594c79b77(swig_voidp arg1, uintptr_t arg2);
-extern swig_type_180 _wrap_surgeon_model_get_config_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2);
-extern swig_type_181 _wrap_surgeon_model_set_tokenizer_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_182 arg3);
-extern swig_type_183 _wrap_surgeon_model_encode_raw_df5172c594c79b77(uintptr_t arg1, swig_type_184 arg2, swig_intgo arg3, swig_type_185 arg4, swig_type_186 arg5, swig_voidp arg6);
-extern swig_type_187 _wrap_surgeon_model_perplexity_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_188 arg3, swig_intgo arg4, swig_type_189 arg5, swig_type_190 arg6, swig_type_191 arg7, uintptr_t arg8);
-extern swig_type_192 _wrap_surgeon_model_perplexity_file_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_193 arg3, swig_intgo arg4, swig_type_194 arg5, swig_type_195 arg6, swig_type_196 arg7, uintptr_t arg8);
-extern swig_type_197 _wrap_surgeon_model_perplexity_tokens_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_198 arg3, swig_type_199 arg4, swig_type_200 arg5, uintptr_t arg6);
-extern swig_type_201 _wrap_surgeon_model_compress_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_202 arg3, swig_type_203 arg4, swig_type_204 arg5, swig_type_205 arg6);
-extern swig_type_206 _wrap_surgeon_model_report_raw_df5172c594c79b77(uintptr_t arg1, swig_type_207 arg2, swig_type_208 arg3, swig_voidp arg4);
-extern swig_type_209 _wrap_surgeon_model_save_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_210 arg3, swig_type_211 arg4, swig_type_212 arg5);
-extern swig_type_213 _wrap_surgeon_model_save_gptq_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_214 arg3);
-extern swig_type_215 _wrap_surgeon_model_linear_shape_raw_df5172c594c79b77(uintptr_t arg1, swig_type_216 arg2, swig_type_217 arg3, swig_voidp arg4, swig_voidp arg5);
-extern swig_type_218 _wrap_surgeon_model_get_linear_raw_df5172c594c79b77(uintptr_t arg1, swig_type_219 arg2, swig_type_220 arg3, swig_type_221 arg4, swig_type_222 arg5, swig_type_223 arg6);
-extern swig_type_224 _wrap_surgeon_model_set_linear_raw_df5172c594c79b77(uintptr_t arg1, swig_type_225 arg2, swig_type_226 arg3, swig_type_227 arg4, swig_type_228 arg5, swig_type_229 arg6);
-extern swig_type_230 _wrap_surgeon_generate_options_new_raw_df5172c594c79b77(swig_voidp arg1);
+extern swig_type_187 _wrap_surgeon_model_clone_raw_df5172c594c79b77(swig_voidp arg1, uintptr_t arg2);
+extern swig_type_188 _wrap_surgeon_model_get_config_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2);
+extern swig_type_189 _wrap_surgeon_model_set_tokenizer_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_190 arg3);
+extern swig_type_191 _wrap_surgeon_model_encode_raw_df5172c594c79b77(uintptr_t arg1, swig_type_192 arg2, swig_intgo arg3, swig_type_193 arg4, swig_type_194 arg5, swig_voidp arg6);
+extern swig_type_195 _wrap_surgeon_model_perplexity_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_196 arg3, swig_intgo arg4, swig_type_197 arg5, swig_type_198 arg6, swig_type_199 arg7, uintptr_t arg8);
+extern swig_type_200 _wrap_surgeon_model_perplexity_file_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_201 arg3, swig_intgo arg4, swig_type_202 arg5, swig_type_203 arg6, swig_type_204 arg7, uintptr_t arg8);
+extern swig_type_205 _wrap_surgeon_model_perplexity_tokens_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_206 arg3, swig_type_207 arg4, swig_type_208 arg5, uintptr_t arg6);
+extern swig_type_209 _wrap_surgeon_model_compress_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_210 arg3, swig_type_211 arg4, swig_type_212 arg5, swig_type_213 arg6);
+extern swig_type_214 _wrap_surgeon_model_report_raw_df5172c594c79b77(uintptr_t arg1, swig_type_215 arg2, swig_type_216 arg3, swig_voidp arg4);
+extern swig_type_217 _wrap_surgeon_model_save_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_218 arg3, swig_type_219 arg4, swig_type_220 arg5);
+extern swig_type_221 _wrap_surgeon_model_save_gptq_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_222 arg3);
+extern swig_type_223 _wrap_surgeon_model_linear_shape_raw_df5172c594c79b77(uintptr_t arg1, swig_type_224 arg2, swig_type_225 arg3, swig_voidp arg4, swig_voidp arg5);
+extern swig_type_226 _wrap_surgeon_model_get_linear_raw_df5172c594c79b77(uintptr_t arg1, swig_type_227 arg2, swig_type_228 arg3, swig_type_229 arg4, swig_type_230 arg5, swig_type_231 arg6);
+extern swig_type_232 _wrap_surgeon_model_set_linear_raw_df5172c594c79b77(uintptr_t arg1, swig_type_233 arg2, swig_type_234 arg3, swig_type_235 arg4, swig_type_236 arg5, swig_type_237 arg6);
+extern swig_type_238 _wrap_surgeon_generate_options_new_raw_df5172c594c79b77(swig_voidp arg1);
 extern void _wrap_surgeon_generate_options_free_raw_df5172c594c79b77(uintptr_t arg1);
-extern swig_type_231 _wrap_surgeon_generate_options_set_steps_raw_df5172c594c79b77(uintptr_t arg1, swig_type_232 arg2);
-extern swig_type_233 _wrap_surgeon_generate_options_set_temperature_raw_df5172c594c79b77(uintptr_t arg1, double arg2);
-extern swig_type_234 _wrap_surgeon_generate_options_set_seed_raw_df5172c594c79b77(uintptr_t arg1, swig_type_235 arg2);
-extern swig_type_236 _wrap_surgeon_generate_options_get_steps_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
-extern swig_type_237 _wrap_surgeon_generate_options_get_temperature_raw_df5172c594c79b77(uintptr_t arg1, swig_type_238 arg2);
-extern swig_type_239 _wrap_surgeon_generate_options_get_seed_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
-extern swig_type_240 _wrap_surgeon_model_generate_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_241 arg3, uintptr_t arg4, swig_type_242 arg5, swig_type_243 arg6, swig_voidp arg7);
+extern swig_type_239 _wrap_surgeon_generate_options_set_steps_raw_df5172c594c79b77(uintptr_t arg1, swig_type_240 arg2);
+extern swig_type_241 _wrap_surgeon_generate_options_set_temperature_raw_df5172c594c79b77(uintptr_t arg1, double arg2);
+extern swig_type_242 _wrap_surgeon_generate_options_set_seed_raw_df5172c594c79b77(uintptr_t arg1, swig_type_243 arg2);
+extern swig_type_244 _wrap_surgeon_generate_options_get_steps_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
+extern swig_type_245 _wrap_surgeon_generate_options_get_temperature_raw_df5172c594c79b77(uintptr_t arg1, swig_type_246 arg2);
+extern swig_type_247 _wrap_surgeon_generate_options_get_seed_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
+extern swig_type_248 _wrap_surgeon_model_generate_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_249 arg3, uintptr_t arg4, swig_type_250 arg5, swig_type_251 arg6, swig_voidp arg7);
 extern swig_intgo _wrap_SURGEON_SIGNAL_ACTIVATION_raw_df5172c594c79b77(void);
 extern swig_intgo _wrap_SURGEON_SIGNAL_HESSIAN_raw_df5172c594c79b77(void);
 extern swig_intgo _wrap_SURGEON_SIGNAL_WEIGHT_raw_df5172c594c79b77(void);
 extern swig_intgo _wrap_SURGEON_SIGNAL_OUTPUT_raw_df5172c594c79b77(void);
 extern swig_intgo _wrap_SURGEON_SIGNAL_VARIANCE_raw_df5172c594c79b77(void);
-extern swig_type_244 _wrap_surgeon_importance_default_weights_raw_df5172c594c79b77(swig_type_245 arg1);
-extern swig_type_246 _wrap_surgeon_importance_compute_raw_df5172c594c79b77(swig_voidp arg1, uintptr_t arg2, uintptr_t arg3, swig_type_247 arg4, swig_type_248 arg5, swig_type_249 arg6, swig_type_250 arg7, swig_type_251 arg8);
+extern swig_type_252 _wrap_surgeon_importance_default_weights_raw_df5172c594c79b77(swig_type_253 arg1);
+extern swig_type_254 _wrap_surgeon_importance_compute_raw_df5172c594c79b77(swig_voidp arg1, uintptr_t arg2, uintptr_t arg3, swig_type_255 arg4, swig_type_256 arg5, swig_type_257 arg6, swig_type_258 arg7, swig_type_259 arg8);
 extern void _wrap_surgeon_importance_free_raw_df5172c594c79b77(uintptr_t arg1);
-extern swig_type_252 _wrap_surgeon_importance_rows_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
-extern swig_type_253 _wrap_surgeon_importance_scores_raw_df5172c594c79b77(uintptr_t arg1, swig_type_254 arg2);
-extern swig_type_255 _wrap_surgeon_importance_signal_values_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2, swig_type_256 arg3, swig_voidp arg4);
-extern swig_type_257 _wrap_surgeon_mixed_options_new_raw_df5172c594c79b77(swig_voidp arg1);
+extern swig_type_260 _wrap_surgeon_importance_rows_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
+extern swig_type_261 _wrap_surgeon_importance_scores_raw_df5172c594c79b77(uintptr_t arg1, swig_type_262 arg2);
+extern swig_type_263 _wrap_surgeon_importance_signal_values_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2, swig_type_264 arg3, swig_voidp arg4);
+extern swig_type_265 _wrap_surgeon_mixed_options_new_raw_df5172c594c79b77(swig_voidp arg1);
 extern void _wrap_surgeon_mixed_options_free_raw_df5172c594c79b77(uintptr_t arg1);
-extern swig_type_258 _wrap_surgeon_mixed_options_set_bits_raw_df5172c594c79b77(uintptr_t arg1, swig_type_259 arg2, swig_intgo arg3);
-extern swig_type_260 _wrap_surgeon_mixed_options_set_average_raw_df5172c594c79b77(uintptr_t arg1, double arg2);
-extern swig_type_261 _wrap_surgeon_mixed_options_set_quantiles_raw_df5172c594c79b77(uintptr_t arg1, swig_type_262 arg2, swig_intgo arg3);
-extern swig_type_263 _wrap_surgeon_mixed_options_get_bits_raw_df5172c594c79b77(uintptr_t arg1, swig_type_264 arg2, swig_type_265 arg3, swig_voidp arg4);
-extern swig_type_266 _wrap_surgeon_mixed_options_get_average_raw_df5172c594c79b77(uintptr_t arg1, swig_type_267 arg2);
-extern swig_type_268 _wrap_surgeon_attainable_average_raw_df5172c594c79b77(swig_type_269 arg1, uintptr_t arg2, swig_type_270 arg3);
-extern swig_type_271 _wrap_surgeon_allocate_quantile_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_272 arg3);
-extern swig_type_273 _wrap_surgeon_allocate_budget_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_274 arg3);
-extern swig_type_275 _wrap_surgeon_mixed_row_errors_raw_df5172c594c79b77(uintptr_t arg1, swig_type_276 arg2, swig_type_277 arg3, swig_type_278 arg4, swig_type_279 arg5, uintptr_t arg6, uintptr_t arg7, swig_type_280 arg8);
-extern swig_type_281 _wrap_surgeon_allocate_error_raw_df5172c594c79b77(swig_type_282 arg1, swig_type_283 arg2, uintptr_t arg3, swig_type_284 arg4);
-extern swig_type_285 _wrap_surgeon_allocate_error_groups_raw_df5172c594c79b77(swig_type_286 arg1, swig_type_287 arg2, swig_type_288 arg3, swig_type_289 arg4, swig_type_290 arg5, swig_type_291 arg6, swig_type_292 arg7, swig_type_293 arg8);
-extern swig_type_294 _wrap_surgeon_qresult_row_bits_raw_df5172c594c79b77(uintptr_t arg1, swig_type_295 arg2);
+extern swig_type_266 _wrap_surgeon_mixed_options_set_bits_raw_df5172c594c79b77(uintptr_t arg1, swig_type_267 arg2, swig_intgo arg3);
+extern swig_type_268 _wrap_surgeon_mixed_options_set_average_raw_df5172c594c79b77(uintptr_t arg1, double arg2);
+extern swig_type_269 _wrap_surgeon_mixed_options_set_quantiles_raw_df5172c594c79b77(uintptr_t arg1, swig_type_270 arg2, swig_intgo arg3);
+extern swig_type_271 _wrap_surgeon_mixed_options_get_bits_raw_df5172c594c79b77(uintptr_t arg1, swig_type_272 arg2, swig_type_273 arg3, swig_voidp arg4);
+extern swig_type_274 _wrap_surgeon_mixed_options_get_average_raw_df5172c594c79b77(uintptr_t arg1, swig_type_275 arg2);
+extern swig_type_276 _wrap_surgeon_attainable_average_raw_df5172c594c79b77(swig_type_277 arg1, uintptr_t arg2, swig_type_278 arg3);
+extern swig_type_279 _wrap_surgeon_allocate_quantile_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_280 arg3);
+extern swig_type_281 _wrap_surgeon_allocate_budget_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_282 arg3);
+extern swig_type_283 _wrap_surgeon_mixed_row_errors_raw_df5172c594c79b77(uintptr_t arg1, swig_type_284 arg2, swig_type_285 arg3, swig_type_286 arg4, swig_type_287 arg5, uintptr_t arg6, uintptr_t arg7, swig_type_288 arg8);
+extern swig_type_289 _wrap_surgeon_allocate_error_raw_df5172c594c79b77(swig_type_290 arg1, swig_type_291 arg2, uintptr_t arg3, swig_type_292 arg4);
+extern swig_type_293 _wrap_surgeon_allocate_error_groups_raw_df5172c594c79b77(swig_type_294 arg1, swig_type_295 arg2, swig_type_296 arg3, swig_type_297 arg4, swig_type_298 arg5, swig_type_299 arg6, swig_type_300 arg7, swig_type_301 arg8);
+extern swig_type_302 _wrap_surgeon_qresult_row_bits_raw_df5172c594c79b77(uintptr_t arg1, swig_type_303 arg2);
 extern void _wrap_surgeon_mixed_stats_version_set_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_surgeon_mixed_stats_version_get_raw_df5172c594c79b77(uintptr_t arg1);
 extern void _wrap_surgeon_mixed_stats_has_importance_set_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_surgeon_mixed_stats_has_importance_get_raw_df5172c594c79b77(uintptr_t arg1);
-extern void _wrap_surgeon_mixed_stats_channels_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_296 arg2);
-extern swig_type_297 _wrap_surgeon_mixed_stats_channels_get_raw_df5172c594c79b77(uintptr_t arg1);
-extern void _wrap_surgeon_mixed_stats_weights_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_298 arg2);
-extern swig_type_299 _wrap_surgeon_mixed_stats_weights_get_raw_df5172c594c79b77(uintptr_t arg1);
-extern void _wrap_surgeon_mixed_stats_grids_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_300 arg2);
-extern swig_type_301 _wrap_surgeon_mixed_stats_grids_get_raw_df5172c594c79b77(uintptr_t arg1);
+extern void _wrap_surgeon_mixed_stats_channels_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_304 arg2);
+extern swig_type_305 _wrap_surgeon_mixed_stats_channels_get_raw_df5172c594c79b77(uintptr_t arg1);
+extern void _wrap_surgeon_mixed_stats_weights_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_306 arg2);
+extern swig_type_307 _wrap_surgeon_mixed_stats_weights_get_raw_df5172c594c79b77(uintptr_t arg1);
+extern void _wrap_surgeon_mixed_stats_grids_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_308 arg2);
+extern swig_type_309 _wrap_surgeon_mixed_stats_grids_get_raw_df5172c594c79b77(uintptr_t arg1);
 extern void _wrap_surgeon_mixed_stats_histogram_set_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
 extern swig_voidp _wrap_surgeon_mixed_stats_histogram_get_raw_df5172c594c79b77(uintptr_t arg1);
 extern void _wrap_surgeon_mixed_stats_avg_bits_set_raw_df5172c594c79b77(uintptr_t arg1, double arg2);
@@ -627,18 +637,18 @@ extern void _wrap_surgeon_mixed_stats_importance_mean_set_raw_df5172c594c79b77(u
 extern double _wrap_surgeon_mixed_stats_importance_mean_get_raw_df5172c594c79b77(uintptr_t arg1);
 extern uintptr_t _wrap_new_surgeon_mixed_stats_raw_df5172c594c79b77(void);
 extern void _wrap_delete_surgeon_mixed_stats_raw_df5172c594c79b77(uintptr_t arg1);
-extern swig_type_302 _wrap_surgeon_mixed_stats_init_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_303 _wrap_surgeon_mixed_stats_compute_raw_df5172c594c79b77(swig_type_304 arg1, swig_type_305 arg2, swig_type_306 arg3, swig_type_307 arg4, swig_intgo arg5, swig_intgo arg6, uintptr_t arg7, uintptr_t arg8);
-extern swig_type_308 _wrap_surgeon_mixed_stats_json_raw_df5172c594c79b77(uintptr_t arg1, swig_type_309 arg2, swig_type_310 arg3, swig_voidp arg4);
-extern swig_type_311 _wrap_surgeon_singular_values_raw_df5172c594c79b77(swig_type_312 arg1, swig_type_313 arg2, swig_type_314 arg3, swig_type_315 arg4, swig_type_316 arg5);
-extern swig_type_317 _wrap_surgeon_ks_distance_raw_df5172c594c79b77(swig_type_318 arg1, swig_type_319 arg2, swig_type_320 arg3, swig_type_321 arg4, swig_type_322 arg5);
-extern swig_type_323 _wrap_surgeon_spectral_distance_raw_df5172c594c79b77(swig_type_324 arg1, swig_type_325 arg2, swig_type_326 arg3, swig_type_327 arg4, swig_type_328 arg5, swig_type_329 arg6, swig_type_330 arg7);
+extern swig_type_310 _wrap_surgeon_mixed_stats_init_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_311 _wrap_surgeon_mixed_stats_compute_raw_df5172c594c79b77(swig_type_312 arg1, swig_type_313 arg2, swig_type_314 arg3, swig_type_315 arg4, swig_intgo arg5, swig_intgo arg6, uintptr_t arg7, uintptr_t arg8);
+extern swig_type_316 _wrap_surgeon_mixed_stats_json_raw_df5172c594c79b77(uintptr_t arg1, swig_type_317 arg2, swig_type_318 arg3, swig_voidp arg4);
+extern swig_type_319 _wrap_surgeon_singular_values_raw_df5172c594c79b77(swig_type_320 arg1, swig_type_321 arg2, swig_type_322 arg3, swig_type_323 arg4, swig_type_324 arg5);
+extern swig_type_325 _wrap_surgeon_ks_distance_raw_df5172c594c79b77(swig_type_326 arg1, swig_type_327 arg2, swig_type_328 arg3, swig_type_329 arg4, swig_type_330 arg5);
+extern swig_type_331 _wrap_surgeon_spectral_distance_raw_df5172c594c79b77(swig_type_332 arg1, swig_type_333 arg2, swig_type_334 arg3, swig_type_335 arg4, swig_type_336 arg5, swig_type_337 arg6, swig_type_338 arg7);
 extern swig_intgo _wrap_SURGEON_FFN_L2_raw_df5172c594c79b77(void);
 extern swig_intgo _wrap_SURGEON_FFN_RANDOM_raw_df5172c594c79b77(void);
 extern swig_intgo _wrap_SURGEON_FFN_PRUNENET_raw_df5172c594c79b77(void);
-extern swig_type_331 _wrap_surgeon_ffn_scores_raw_df5172c594c79b77(swig_intgo arg1, swig_type_332 arg2, swig_type_333 arg3, swig_type_334 arg4, swig_type_335 arg5, swig_type_336 arg6, swig_type_337 arg7, swig_type_338 arg8);
-extern swig_type_339 _wrap_surgeon_ffn_select_raw_df5172c594c79b77(swig_type_340 arg1, swig_type_341 arg2, double arg3, swig_type_342 arg4, swig_type_343 arg5, swig_voidp arg6);
-extern swig_type_344 _wrap_surgeon_ffn_slice_raw_df5172c594c79b77(swig_type_345 arg1, swig_type_346 arg2, swig_type_347 arg3, swig_type_348 arg4, swig_type_349 arg5, swig_type_350 arg6, swig_type_351 arg7);
+extern swig_type_339 _wrap_surgeon_ffn_scores_raw_df5172c594c79b77(swig_intgo arg1, swig_type_340 arg2, swig_type_341 arg3, swig_type_342 arg4, swig_type_343 arg5, swig_type_344 arg6, swig_type_345 arg7, swig_type_346 arg8);
+extern swig_type_347 _wrap_surgeon_ffn_select_raw_df5172c594c79b77(swig_type_348 arg1, swig_type_349 arg2, double arg3, swig_type_350 arg4, swig_type_351 arg5, swig_voidp arg6);
+extern swig_type_352 _wrap_surgeon_ffn_slice_raw_df5172c594c79b77(swig_type_353 arg1, swig_type_354 arg2, swig_type_355 arg3, swig_type_356 arg4, swig_type_357 arg5, swig_type_358 arg6, swig_type_359 arg7);
 extern void _wrap_surgeon_prunenet_options_version_set_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_surgeon_prunenet_options_version_get_raw_df5172c594c79b77(uintptr_t arg1);
 extern void _wrap_surgeon_prunenet_options_steps_set_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
@@ -651,31 +661,31 @@ extern void _wrap_surgeon_prunenet_options_features_set_raw_df5172c594c79b77(uin
 extern swig_intgo _wrap_surgeon_prunenet_options_features_get_raw_df5172c594c79b77(uintptr_t arg1);
 extern void _wrap_surgeon_prunenet_options_learning_rate_set_raw_df5172c594c79b77(uintptr_t arg1, double arg2);
 extern double _wrap_surgeon_prunenet_options_learning_rate_get_raw_df5172c594c79b77(uintptr_t arg1);
-extern void _wrap_surgeon_prunenet_options_seed_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_352 arg2);
-extern swig_type_353 _wrap_surgeon_prunenet_options_seed_get_raw_df5172c594c79b77(uintptr_t arg1);
+extern void _wrap_surgeon_prunenet_options_seed_set_raw_df5172c594c79b77(uintptr_t arg1, swig_type_360 arg2);
+extern swig_type_361 _wrap_surgeon_prunenet_options_seed_get_raw_df5172c594c79b77(uintptr_t arg1);
 extern uintptr_t _wrap_new_surgeon_prunenet_options_raw_df5172c594c79b77(void);
 extern void _wrap_delete_surgeon_prunenet_options_raw_df5172c594c79b77(uintptr_t arg1);
-extern swig_type_354 _wrap_surgeon_prunenet_options_init_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_355 _wrap_surgeon_prunenet_new_raw_df5172c594c79b77(swig_voidp arg1, swig_type_356 arg2, swig_intgo arg3, swig_type_357 arg4);
+extern swig_type_362 _wrap_surgeon_prunenet_options_init_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_363 _wrap_surgeon_prunenet_new_raw_df5172c594c79b77(swig_voidp arg1, swig_type_364 arg2, swig_intgo arg3, swig_type_365 arg4);
 extern void _wrap_surgeon_prunenet_free_raw_df5172c594c79b77(uintptr_t arg1);
-extern swig_type_358 _wrap_surgeon_prunenet_train_model_raw_df5172c594c79b77(swig_voidp arg1, uintptr_t arg2, swig_type_359 arg3, uintptr_t arg4);
-extern swig_type_360 _wrap_surgeon_prunenet_train_ffn_raw_df5172c594c79b77(swig_voidp arg1, uintptr_t arg2, swig_type_361 arg3, swig_type_362 arg4, uintptr_t arg5, swig_type_363 arg6, uintptr_t arg7);
-extern swig_type_364 _wrap_surgeon_prunenet_save_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_365 arg3);
-extern swig_type_366 _wrap_surgeon_prunenet_load_raw_df5172c594c79b77(swig_voidp arg1, uintptr_t arg2, swig_type_367 arg3);
-extern swig_type_368 _wrap_surgeon_prunenet_dim_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
-extern swig_type_369 _wrap_surgeon_prunenet_scores_raw_df5172c594c79b77(uintptr_t arg1, swig_type_370 arg2, swig_type_371 arg3, swig_type_372 arg4, swig_type_373 arg5, swig_type_374 arg6, swig_type_375 arg7);
-extern swig_type_376 _wrap_surgeon_structured_options_new_raw_df5172c594c79b77(swig_voidp arg1);
+extern swig_type_366 _wrap_surgeon_prunenet_train_model_raw_df5172c594c79b77(swig_voidp arg1, uintptr_t arg2, swig_type_367 arg3, uintptr_t arg4);
+extern swig_type_368 _wrap_surgeon_prunenet_train_ffn_raw_df5172c594c79b77(swig_voidp arg1, uintptr_t arg2, swig_type_369 arg3, swig_type_370 arg4, uintptr_t arg5, swig_type_371 arg6, uintptr_t arg7);
+extern swig_type_372 _wrap_surgeon_prunenet_save_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, swig_type_373 arg3);
+extern swig_type_374 _wrap_surgeon_prunenet_load_raw_df5172c594c79b77(swig_voidp arg1, uintptr_t arg2, swig_type_375 arg3);
+extern swig_type_376 _wrap_surgeon_prunenet_dim_raw_df5172c594c79b77(uintptr_t arg1, swig_voidp arg2);
+extern swig_type_377 _wrap_surgeon_prunenet_scores_raw_df5172c594c79b77(uintptr_t arg1, swig_type_378 arg2, swig_type_379 arg3, swig_type_380 arg4, swig_type_381 arg5, swig_type_382 arg6, swig_type_383 arg7);
+extern swig_type_384 _wrap_surgeon_structured_options_new_raw_df5172c594c79b77(swig_voidp arg1);
 extern void _wrap_surgeon_structured_options_free_raw_df5172c594c79b77(uintptr_t arg1);
-extern swig_type_377 _wrap_surgeon_structured_options_set_ratio_raw_df5172c594c79b77(uintptr_t arg1, double arg2);
-extern swig_type_378 _wrap_surgeon_structured_options_set_method_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_379 _wrap_surgeon_structured_options_set_policy_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2);
-extern swig_type_380 _wrap_surgeon_structured_options_set_training_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2);
-extern swig_type_381 _wrap_surgeon_structured_options_set_spectral_ratios_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_382 _wrap_surgeon_structured_options_set_head_ratio_raw_df5172c594c79b77(uintptr_t arg1, double arg2);
-extern swig_type_383 _wrap_surgeon_structured_options_set_seed_raw_df5172c594c79b77(uintptr_t arg1, swig_type_384 arg2);
-extern swig_type_385 _wrap_surgeon_structured_options_get_ratio_raw_df5172c594c79b77(uintptr_t arg1, swig_type_386 arg2);
-extern swig_type_387 _wrap_surgeon_structured_options_get_head_ratio_raw_df5172c594c79b77(uintptr_t arg1, swig_type_388 arg2);
-extern swig_type_389 _wrap_surgeon_model_prune_structured_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3);
+extern swig_type_385 _wrap_surgeon_structured_options_set_ratio_raw_df5172c594c79b77(uintptr_t arg1, double arg2);
+extern swig_type_386 _wrap_surgeon_structured_options_set_method_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_387 _wrap_surgeon_structured_options_set_policy_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2);
+extern swig_type_388 _wrap_surgeon_structured_options_set_training_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2);
+extern swig_type_389 _wrap_surgeon_structured_options_set_spectral_ratios_raw_df5172c594c79b77(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_390 _wrap_surgeon_structured_options_set_head_ratio_raw_df5172c594c79b77(uintptr_t arg1, double arg2);
+extern swig_type_391 _wrap_surgeon_structured_options_set_seed_raw_df5172c594c79b77(uintptr_t arg1, swig_type_392 arg2);
+extern swig_type_393 _wrap_surgeon_structured_options_get_ratio_raw_df5172c594c79b77(uintptr_t arg1, swig_type_394 arg2);
+extern swig_type_395 _wrap_surgeon_structured_options_get_head_ratio_raw_df5172c594c79b77(uintptr_t arg1, swig_type_396 arg2);
+extern swig_type_397 _wrap_surgeon_model_prune_structured_raw_df5172c594c79b77(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3);
 #undef intgo
 */
 import "C"
@@ -1272,11 +1282,77 @@ func Surgeon_hessian_stats(arg1 Struct_SS_surgeon_hessian, arg2 []float32, arg3 
 	return swig_r_1
 }
 
+func Surgeon_hessian_export_raw(arg1 Struct_SS_surgeon_hessian, arg2 []float32, arg3 []float64, arg4 *int64) (_swig_ret error) {
+	var swig_r string
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	swig_r_p := C._wrap_surgeon_hessian_export_raw_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_42)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_43)(unsafe.Pointer(&_swig_i_2)), C.swig_voidp(_swig_i_3))
+	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
+
+
+	if Swig_escape_always_false {
+		Swig_escape_val = arg2
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg3
+	}
+	var swig_r_1 error
+
+  if len(swig_r) == 0 {
+    swig_r_1 = nil
+  } else {
+    swig_r_1 = newStatusError(swigCopyString(swig_r))
+  }
+
+	return swig_r_1
+}
+
+func Surgeon_hessian_import_raw(arg1 *Handle, arg2 Struct_SS_surgeon_context, arg3 int64, arg4 []float32, arg5 []float64, arg6 int64) (_swig_ret error) {
+	var swig_r string
+	var _swig_i_0 *uintptr
+
+  if arg1 != nil {
+    _swig_i_0 = new(uintptr)
+  }
+
+	_swig_i_1 := getSwigcptr(arg2)
+	_swig_i_2 := arg3
+	_swig_i_3 := arg4
+	_swig_i_4 := arg5
+	_swig_i_5 := arg6
+	swig_r_p := C._wrap_surgeon_hessian_import_raw_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_45(_swig_i_2), *(*C.swig_type_46)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_47)(unsafe.Pointer(&_swig_i_4)), C.swig_type_48(_swig_i_5))
+	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
+
+  if _swig_i_0 != nil && *_swig_i_0 != 0 {
+    *arg1 = Handle(*_swig_i_0)
+  }
+
+
+
+	if Swig_escape_always_false {
+		Swig_escape_val = arg4
+	}
+	if Swig_escape_always_false {
+		Swig_escape_val = arg5
+	}
+	var swig_r_1 error
+
+  if len(swig_r) == 0 {
+    swig_r_1 = nil
+  } else {
+    swig_r_1 = newStatusError(swigCopyString(swig_r))
+  }
+
+	return swig_r_1
+}
+
 func Surgeon_hessian_save(arg1 Struct_SS_surgeon_hessian, arg2 string) (_swig_ret error) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_hessian_save_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_42)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_hessian_save_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_50)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
@@ -1302,7 +1378,7 @@ func Surgeon_hessian_load(arg1 *Handle, arg2 Struct_SS_surgeon_context, arg3 str
 
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r_p := C._wrap_surgeon_hessian_load_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_44)(unsafe.Pointer(&_swig_i_2)))
+	swig_r_p := C._wrap_surgeon_hessian_load_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_52)(unsafe.Pointer(&_swig_i_2)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
   if _swig_i_0 != nil && *_swig_i_0 != 0 {
@@ -1393,7 +1469,7 @@ func Surgeon_quantizer_set_group_size(arg1 Struct_SS_surgeon_quantizer, arg2 int
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_quantizer_set_group_size_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_49(_swig_i_1))
+	swig_r_p := C._wrap_surgeon_quantizer_set_group_size_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_57(_swig_i_1))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 error
 
@@ -1465,7 +1541,7 @@ func Surgeon_quantizer_set_row_bits(arg1 Struct_SS_surgeon_quantizer, arg2 []int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r_p := C._wrap_surgeon_quantizer_set_row_bits_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_54)(unsafe.Pointer(&_swig_i_1)), C.swig_type_55(_swig_i_2))
+	swig_r_p := C._wrap_surgeon_quantizer_set_row_bits_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_62)(unsafe.Pointer(&_swig_i_1)), C.swig_type_63(_swig_i_2))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -1488,7 +1564,7 @@ func Surgeon_quantizer_get_row_bits(arg1 Struct_SS_surgeon_quantizer, arg2 []int
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r_p := C._wrap_surgeon_quantizer_get_row_bits_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_57)(unsafe.Pointer(&_swig_i_1)), C.swig_type_58(_swig_i_2), C.swig_voidp(_swig_i_3))
+	swig_r_p := C._wrap_surgeon_quantizer_get_row_bits_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_65)(unsafe.Pointer(&_swig_i_1)), C.swig_type_66(_swig_i_2), C.swig_voidp(_swig_i_3))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -1594,7 +1670,7 @@ func Surgeon_qresult_codes(arg1 Struct_SS_surgeon_qresult, arg2 []byte) (_swig_r
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_qresult_codes_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_64)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_qresult_codes_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_72)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -1615,7 +1691,7 @@ func Surgeon_qresult_scales(arg1 Struct_SS_surgeon_qresult, arg2 []float32) (_sw
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_qresult_scales_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_66)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_qresult_scales_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_74)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -1636,7 +1712,7 @@ func Surgeon_qresult_zeros(arg1 Struct_SS_surgeon_qresult, arg2 []float32) (_swi
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_qresult_zeros_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_68)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_qresult_zeros_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_76)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -1657,7 +1733,7 @@ func Surgeon_qresult_g_idx(arg1 Struct_SS_surgeon_qresult, arg2 []int32) (_swig_
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_qresult_g_idx_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_70)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_qresult_g_idx_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_78)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -1678,7 +1754,7 @@ func Surgeon_qresult_perm(arg1 Struct_SS_surgeon_qresult, arg2 []int32) (_swig_r
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_qresult_perm_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_72)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_qresult_perm_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_80)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -1700,7 +1776,7 @@ func Surgeon_qresult_dequantize(arg1 Struct_SS_surgeon_qresult, arg2 []float32, 
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r_p := C._wrap_surgeon_qresult_dequantize_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_74)(unsafe.Pointer(&_swig_i_1)), C.swig_type_75(_swig_i_2))
+	swig_r_p := C._wrap_surgeon_qresult_dequantize_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_82)(unsafe.Pointer(&_swig_i_1)), C.swig_type_83(_swig_i_2))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -1727,7 +1803,7 @@ func Surgeon_mask_new(arg1 *Handle, arg2 int64, arg3 int64) (_swig_ret error) {
 
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r_p := C._wrap_surgeon_mask_new_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), C.swig_type_77(_swig_i_1), C.swig_type_78(_swig_i_2))
+	swig_r_p := C._wrap_surgeon_mask_new_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), C.swig_type_85(_swig_i_1), C.swig_type_86(_swig_i_2))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
   if _swig_i_0 != nil && *_swig_i_0 != 0 {
@@ -1761,7 +1837,7 @@ func Surgeon_mask_from_bytes(arg1 *Handle, arg2 []byte, arg3 int64, arg4 int64) 
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r_p := C._wrap_surgeon_mask_from_bytes_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), *(*C.swig_type_80)(unsafe.Pointer(&_swig_i_1)), C.swig_type_81(_swig_i_2), C.swig_type_82(_swig_i_3))
+	swig_r_p := C._wrap_surgeon_mask_from_bytes_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), *(*C.swig_type_88)(unsafe.Pointer(&_swig_i_1)), C.swig_type_89(_swig_i_2), C.swig_type_90(_swig_i_3))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
   if _swig_i_0 != nil && *_swig_i_0 != 0 {
@@ -1805,7 +1881,7 @@ func Surgeon_mask_sparsity(arg1 Struct_SS_surgeon_mask, arg2 []float64) (_swig_r
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_mask_sparsity_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_85)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_mask_sparsity_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_93)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -1845,7 +1921,7 @@ func Surgeon_mask_to_bytes(arg1 Struct_SS_surgeon_mask, arg2 []byte) (_swig_ret 
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_mask_to_bytes_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_88)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_mask_to_bytes_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_96)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -1866,7 +1942,7 @@ func Surgeon_mask_to_bits(arg1 Struct_SS_surgeon_mask, arg2 []byte) (_swig_ret e
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_mask_to_bits_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_90)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_mask_to_bits_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_98)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -1890,7 +1966,7 @@ func Surgeon_mask_apply(arg1 Struct_SS_surgeon_mask, arg2 []float32, arg3 int64,
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
-	swig_r_p := C._wrap_surgeon_mask_apply_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_92)(unsafe.Pointer(&_swig_i_1)), C.swig_type_93(_swig_i_2), C.swig_type_94(_swig_i_3), C.swig_type_95(_swig_i_4))
+	swig_r_p := C._wrap_surgeon_mask_apply_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_100)(unsafe.Pointer(&_swig_i_1)), C.swig_type_101(_swig_i_2), C.swig_type_102(_swig_i_3), C.swig_type_103(_swig_i_4))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -1974,7 +2050,7 @@ func Surgeon_solver_options_set_block_size(arg1 Struct_SS_surgeon_solver_options
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_solver_options_set_block_size_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_99(_swig_i_1))
+	swig_r_p := C._wrap_surgeon_solver_options_set_block_size_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_107(_swig_i_1))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 error
 
@@ -1991,7 +2067,7 @@ func Surgeon_solver_options_get_damping(arg1 Struct_SS_surgeon_solver_options, a
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_solver_options_get_damping_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_101)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_solver_options_get_damping_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_109)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -2079,7 +2155,7 @@ func Surgeon_solver_damping(arg1 Struct_SS_surgeon_solver, arg2 []float64) (_swi
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_solver_damping_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_106)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_solver_damping_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_114)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -2200,7 +2276,7 @@ func Surgeon_prune_options_get_sparsity(arg1 Struct_SS_surgeon_prune_options, ar
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_prune_options_get_sparsity_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_113)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_prune_options_get_sparsity_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_121)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -2270,7 +2346,7 @@ func Surgeon_prune_result_loss(arg1 Struct_SS_surgeon_prune_result, arg2 []float
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_prune_result_loss_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_117)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_prune_result_loss_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_125)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -2350,7 +2426,7 @@ func Surgeon_solver_prune(arg1 Struct_SS_surgeon_solver, arg2 []float32, arg3 in
 	_swig_i_4 := arg5
 	_swig_i_5 := getSwigcptr(arg6)
 	_swig_i_6 := getSwigcptr(arg7)
-	swig_r_p := C._wrap_surgeon_solver_prune_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_121)(unsafe.Pointer(&_swig_i_1)), C.swig_type_122(_swig_i_2), C.swig_type_123(_swig_i_3), C.swig_type_124(_swig_i_4), C.uintptr_t(_swig_i_5), C.uintptr_t(_swig_i_6))
+	swig_r_p := C._wrap_surgeon_solver_prune_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_129)(unsafe.Pointer(&_swig_i_1)), C.swig_type_130(_swig_i_2), C.swig_type_131(_swig_i_3), C.swig_type_132(_swig_i_4), C.uintptr_t(_swig_i_5), C.uintptr_t(_swig_i_6))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -2377,7 +2453,7 @@ func Surgeon_solver_quantize(arg1 Struct_SS_surgeon_solver, arg2 []float32, arg3
 	_swig_i_5 := getSwigcptr(arg6)
 	_swig_i_6 := getSwigcptr(arg7)
 	_swig_i_7 := arg8
-	swig_r_p := C._wrap_surgeon_solver_quantize_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_126)(unsafe.Pointer(&_swig_i_1)), C.swig_type_127(_swig_i_2), C.swig_type_128(_swig_i_3), C.swig_type_129(_swig_i_4), C.uintptr_t(_swig_i_5), C.uintptr_t(_swig_i_6), *(*C.swig_type_130)(unsafe.Pointer(&_swig_i_7)))
+	swig_r_p := C._wrap_surgeon_solver_quantize_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_134)(unsafe.Pointer(&_swig_i_1)), C.swig_type_135(_swig_i_2), C.swig_type_136(_swig_i_3), C.swig_type_137(_swig_i_4), C.uintptr_t(_swig_i_5), C.uintptr_t(_swig_i_6), *(*C.swig_type_138)(unsafe.Pointer(&_swig_i_7)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 
@@ -2407,7 +2483,7 @@ func Surgeon_prune_magnitude(arg1 Struct_SS_surgeon_context, arg2 []float32, arg
 	_swig_i_4 := arg5
 	_swig_i_5 := getSwigcptr(arg6)
 	_swig_i_6 := getSwigcptr(arg7)
-	swig_r_p := C._wrap_surgeon_prune_magnitude_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_132)(unsafe.Pointer(&_swig_i_1)), C.swig_type_133(_swig_i_2), C.swig_type_134(_swig_i_3), C.swig_type_135(_swig_i_4), C.uintptr_t(_swig_i_5), C.uintptr_t(_swig_i_6))
+	swig_r_p := C._wrap_surgeon_prune_magnitude_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_140)(unsafe.Pointer(&_swig_i_1)), C.swig_type_141(_swig_i_2), C.swig_type_142(_swig_i_3), C.swig_type_143(_swig_i_4), C.uintptr_t(_swig_i_5), C.uintptr_t(_swig_i_6))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -2434,7 +2510,7 @@ func Surgeon_prune_wanda(arg1 Struct_SS_surgeon_context, arg2 []float32, arg3 in
 	_swig_i_5 := getSwigcptr(arg6)
 	_swig_i_6 := getSwigcptr(arg7)
 	_swig_i_7 := getSwigcptr(arg8)
-	swig_r_p := C._wrap_surgeon_prune_wanda_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_137)(unsafe.Pointer(&_swig_i_1)), C.swig_type_138(_swig_i_2), C.swig_type_139(_swig_i_3), C.swig_type_140(_swig_i_4), C.uintptr_t(_swig_i_5), C.uintptr_t(_swig_i_6), C.uintptr_t(_swig_i_7))
+	swig_r_p := C._wrap_surgeon_prune_wanda_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_145)(unsafe.Pointer(&_swig_i_1)), C.swig_type_146(_swig_i_2), C.swig_type_147(_swig_i_3), C.swig_type_148(_swig_i_4), C.uintptr_t(_swig_i_5), C.uintptr_t(_swig_i_6), C.uintptr_t(_swig_i_7))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -2460,7 +2536,7 @@ func Surgeon_quantize_rtn(arg1 Struct_SS_surgeon_context, arg2 []float32, arg3 i
 	_swig_i_4 := arg5
 	_swig_i_5 := getSwigcptr(arg6)
 	_swig_i_6 := getSwigcptr(arg7)
-	swig_r_p := C._wrap_surgeon_quantize_rtn_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_142)(unsafe.Pointer(&_swig_i_1)), C.swig_type_143(_swig_i_2), C.swig_type_144(_swig_i_3), C.swig_type_145(_swig_i_4), C.uintptr_t(_swig_i_5), C.uintptr_t(_swig_i_6))
+	swig_r_p := C._wrap_surgeon_quantize_rtn_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_150)(unsafe.Pointer(&_swig_i_1)), C.swig_type_151(_swig_i_2), C.swig_type_152(_swig_i_3), C.swig_type_153(_swig_i_4), C.uintptr_t(_swig_i_5), C.uintptr_t(_swig_i_6))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -2486,7 +2562,7 @@ func Surgeon_reconstruction_error(arg1 Struct_SS_surgeon_hessian, arg2 []float32
 	_swig_i_4 := arg5
 	_swig_i_5 := arg6
 	_swig_i_6 := arg7
-	swig_r_p := C._wrap_surgeon_reconstruction_error_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_147)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_148)(unsafe.Pointer(&_swig_i_2)), C.swig_type_149(_swig_i_3), C.swig_type_150(_swig_i_4), C.swig_type_151(_swig_i_5), *(*C.swig_type_152)(unsafe.Pointer(&_swig_i_6)))
+	swig_r_p := C._wrap_surgeon_reconstruction_error_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_155)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_156)(unsafe.Pointer(&_swig_i_2)), C.swig_type_157(_swig_i_3), C.swig_type_158(_swig_i_4), C.swig_type_159(_swig_i_5), *(*C.swig_type_160)(unsafe.Pointer(&_swig_i_6)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 
@@ -2536,7 +2612,7 @@ func (arg1 SwigcptrSurgeon_model_config) GetVersion() (_swig_ret uint) {
 func (arg1 SwigcptrSurgeon_model_config) SetDim(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_surgeon_model_config_dim_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_153(_swig_i_1))
+	C._wrap_surgeon_model_config_dim_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_161(_swig_i_1))
 }
 
 func (arg1 SwigcptrSurgeon_model_config) GetDim() (_swig_ret int64) {
@@ -2549,7 +2625,7 @@ func (arg1 SwigcptrSurgeon_model_config) GetDim() (_swig_ret int64) {
 func (arg1 SwigcptrSurgeon_model_config) SetHidden_dim(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_surgeon_model_config_hidden_dim_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_155(_swig_i_1))
+	C._wrap_surgeon_model_config_hidden_dim_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_163(_swig_i_1))
 }
 
 func (arg1 SwigcptrSurgeon_model_config) GetHidden_dim() (_swig_ret int64) {
@@ -2562,7 +2638,7 @@ func (arg1 SwigcptrSurgeon_model_config) GetHidden_dim() (_swig_ret int64) {
 func (arg1 SwigcptrSurgeon_model_config) SetN_layers(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_surgeon_model_config_n_layers_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_157(_swig_i_1))
+	C._wrap_surgeon_model_config_n_layers_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_165(_swig_i_1))
 }
 
 func (arg1 SwigcptrSurgeon_model_config) GetN_layers() (_swig_ret int64) {
@@ -2575,7 +2651,7 @@ func (arg1 SwigcptrSurgeon_model_config) GetN_layers() (_swig_ret int64) {
 func (arg1 SwigcptrSurgeon_model_config) SetN_heads(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_surgeon_model_config_n_heads_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_159(_swig_i_1))
+	C._wrap_surgeon_model_config_n_heads_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_167(_swig_i_1))
 }
 
 func (arg1 SwigcptrSurgeon_model_config) GetN_heads() (_swig_ret int64) {
@@ -2588,7 +2664,7 @@ func (arg1 SwigcptrSurgeon_model_config) GetN_heads() (_swig_ret int64) {
 func (arg1 SwigcptrSurgeon_model_config) SetN_kv_heads(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_surgeon_model_config_n_kv_heads_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_161(_swig_i_1))
+	C._wrap_surgeon_model_config_n_kv_heads_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_169(_swig_i_1))
 }
 
 func (arg1 SwigcptrSurgeon_model_config) GetN_kv_heads() (_swig_ret int64) {
@@ -2601,7 +2677,7 @@ func (arg1 SwigcptrSurgeon_model_config) GetN_kv_heads() (_swig_ret int64) {
 func (arg1 SwigcptrSurgeon_model_config) SetVocab_size(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_surgeon_model_config_vocab_size_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_163(_swig_i_1))
+	C._wrap_surgeon_model_config_vocab_size_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_171(_swig_i_1))
 }
 
 func (arg1 SwigcptrSurgeon_model_config) GetVocab_size() (_swig_ret int64) {
@@ -2614,7 +2690,7 @@ func (arg1 SwigcptrSurgeon_model_config) GetVocab_size() (_swig_ret int64) {
 func (arg1 SwigcptrSurgeon_model_config) SetSeq_len(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_surgeon_model_config_seq_len_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_165(_swig_i_1))
+	C._wrap_surgeon_model_config_seq_len_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_173(_swig_i_1))
 }
 
 func (arg1 SwigcptrSurgeon_model_config) GetSeq_len() (_swig_ret int64) {
@@ -2627,7 +2703,7 @@ func (arg1 SwigcptrSurgeon_model_config) GetSeq_len() (_swig_ret int64) {
 func (arg1 SwigcptrSurgeon_model_config) SetParameters(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_surgeon_model_config_parameters_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_167(_swig_i_1))
+	C._wrap_surgeon_model_config_parameters_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_175(_swig_i_1))
 }
 
 func (arg1 SwigcptrSurgeon_model_config) GetParameters() (_swig_ret int64) {
@@ -2640,7 +2716,7 @@ func (arg1 SwigcptrSurgeon_model_config) GetParameters() (_swig_ret int64) {
 func (arg1 SwigcptrSurgeon_model_config) SetHead_dim(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_surgeon_model_config_head_dim_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_169(_swig_i_1))
+	C._wrap_surgeon_model_config_head_dim_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_177(_swig_i_1))
 }
 
 func (arg1 SwigcptrSurgeon_model_config) GetHead_dim() (_swig_ret int64) {
@@ -2744,7 +2820,7 @@ func (arg1 SwigcptrSurgeon_perplexity) GetVersion() (_swig_ret uint) {
 func (arg1 SwigcptrSurgeon_perplexity) SetSequences(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_surgeon_perplexity_sequences_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_172(_swig_i_1))
+	C._wrap_surgeon_perplexity_sequences_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_180(_swig_i_1))
 }
 
 func (arg1 SwigcptrSurgeon_perplexity) GetSequences() (_swig_ret int64) {
@@ -2757,7 +2833,7 @@ func (arg1 SwigcptrSurgeon_perplexity) GetSequences() (_swig_ret int64) {
 func (arg1 SwigcptrSurgeon_perplexity) SetTokens(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_surgeon_perplexity_tokens_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_174(_swig_i_1))
+	C._wrap_surgeon_perplexity_tokens_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_182(_swig_i_1))
 }
 
 func (arg1 SwigcptrSurgeon_perplexity) GetTokens() (_swig_ret int64) {
@@ -2847,7 +2923,7 @@ func Surgeon_model_load(arg1 *Handle, arg2 Struct_SS_surgeon_context, arg3 strin
 
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r_p := C._wrap_surgeon_model_load_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_178)(unsafe.Pointer(&_swig_i_2)))
+	swig_r_p := C._wrap_surgeon_model_load_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_186)(unsafe.Pointer(&_swig_i_2)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
   if _swig_i_0 != nil && *_swig_i_0 != 0 {
@@ -2922,7 +2998,7 @@ func Surgeon_model_set_tokenizer(arg1 Struct_SS_surgeon_context, arg2 Struct_SS_
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r_p := C._wrap_surgeon_model_set_tokenizer_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_182)(unsafe.Pointer(&_swig_i_2)))
+	swig_r_p := C._wrap_surgeon_model_set_tokenizer_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_190)(unsafe.Pointer(&_swig_i_2)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
@@ -2946,7 +3022,7 @@ func Surgeon_model_encode(arg1 Struct_SS_surgeon_model, arg2 string, arg3 int, a
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
 	_swig_i_5 := arg6
-	swig_r_p := C._wrap_surgeon_model_encode_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_184)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2), *(*C.swig_type_185)(unsafe.Pointer(&_swig_i_3)), C.swig_type_186(_swig_i_4), C.swig_voidp(_swig_i_5))
+	swig_r_p := C._wrap_surgeon_model_encode_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_192)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2), *(*C.swig_type_193)(unsafe.Pointer(&_swig_i_3)), C.swig_type_194(_swig_i_4), C.swig_voidp(_swig_i_5))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -2976,7 +3052,7 @@ func Surgeon_model_perplexity(arg1 Struct_SS_surgeon_context, arg2 Struct_SS_sur
 	_swig_i_5 := arg6
 	_swig_i_6 := arg7
 	_swig_i_7 := getSwigcptr(arg8)
-	swig_r_p := C._wrap_surgeon_model_perplexity_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_188)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.swig_type_189(_swig_i_4), C.swig_type_190(_swig_i_5), C.swig_type_191(_swig_i_6), C.uintptr_t(_swig_i_7))
+	swig_r_p := C._wrap_surgeon_model_perplexity_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_196)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.swig_type_197(_swig_i_4), C.swig_type_198(_swig_i_5), C.swig_type_199(_swig_i_6), C.uintptr_t(_swig_i_7))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
@@ -3002,7 +3078,7 @@ func Surgeon_model_perplexity_file(arg1 Struct_SS_surgeon_context, arg2 Struct_S
 	_swig_i_5 := arg6
 	_swig_i_6 := arg7
 	_swig_i_7 := getSwigcptr(arg8)
-	swig_r_p := C._wrap_surgeon_model_perplexity_file_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_193)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.swig_type_194(_swig_i_4), C.swig_type_195(_swig_i_5), C.swig_type_196(_swig_i_6), C.uintptr_t(_swig_i_7))
+	swig_r_p := C._wrap_surgeon_model_perplexity_file_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_201)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.swig_type_202(_swig_i_4), C.swig_type_203(_swig_i_5), C.swig_type_204(_swig_i_6), C.uintptr_t(_swig_i_7))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
@@ -3026,7 +3102,7 @@ func Surgeon_model_perplexity_tokens(arg1 Struct_SS_surgeon_context, arg2 Struct
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
 	_swig_i_5 := getSwigcptr(arg6)
-	swig_r_p := C._wrap_surgeon_model_perplexity_tokens_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_198)(unsafe.Pointer(&_swig_i_2)), C.swig_type_199(_swig_i_3), C.swig_type_200(_swig_i_4), C.uintptr_t(_swig_i_5))
+	swig_r_p := C._wrap_surgeon_model_perplexity_tokens_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_206)(unsafe.Pointer(&_swig_i_2)), C.swig_type_207(_swig_i_3), C.swig_type_208(_swig_i_4), C.uintptr_t(_swig_i_5))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -3051,7 +3127,7 @@ func Surgeon_model_compress(arg1 Struct_SS_surgeon_context, arg2 Struct_SS_surge
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
 	_swig_i_5 := arg6
-	swig_r_p := C._wrap_surgeon_model_compress_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_202)(unsafe.Pointer(&_swig_i_2)), C.swig_type_203(_swig_i_3), C.swig_type_204(_swig_i_4), *(*C.swig_type_205)(unsafe.Pointer(&_swig_i_5)))
+	swig_r_p := C._wrap_surgeon_model_compress_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_210)(unsafe.Pointer(&_swig_i_2)), C.swig_type_211(_swig_i_3), C.swig_type_212(_swig_i_4), *(*C.swig_type_213)(unsafe.Pointer(&_swig_i_5)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
@@ -3076,7 +3152,7 @@ func Surgeon_model_report(arg1 Struct_SS_surgeon_model, arg2 []byte, arg3 int64,
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r_p := C._wrap_surgeon_model_report_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_207)(unsafe.Pointer(&_swig_i_1)), C.swig_type_208(_swig_i_2), C.swig_voidp(_swig_i_3))
+	swig_r_p := C._wrap_surgeon_model_report_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_215)(unsafe.Pointer(&_swig_i_1)), C.swig_type_216(_swig_i_2), C.swig_voidp(_swig_i_3))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -3100,7 +3176,7 @@ func Surgeon_model_save(arg1 Struct_SS_surgeon_context, arg2 Struct_SS_surgeon_m
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
-	swig_r_p := C._wrap_surgeon_model_save_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_210)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_211)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_212)(unsafe.Pointer(&_swig_i_4)))
+	swig_r_p := C._wrap_surgeon_model_save_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_218)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_219)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_220)(unsafe.Pointer(&_swig_i_4)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
@@ -3127,7 +3203,7 @@ func Surgeon_model_save_gptq(arg1 Struct_SS_surgeon_context, arg2 Struct_SS_surg
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r_p := C._wrap_surgeon_model_save_gptq_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_214)(unsafe.Pointer(&_swig_i_2)))
+	swig_r_p := C._wrap_surgeon_model_save_gptq_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_222)(unsafe.Pointer(&_swig_i_2)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
@@ -3150,7 +3226,7 @@ func Surgeon_model_linear_shape(arg1 Struct_SS_surgeon_model, arg2 int64, arg3 s
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
-	swig_r_p := C._wrap_surgeon_model_linear_shape_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_216(_swig_i_1), *(*C.swig_type_217)(unsafe.Pointer(&_swig_i_2)), C.swig_voidp(_swig_i_3), C.swig_voidp(_swig_i_4))
+	swig_r_p := C._wrap_surgeon_model_linear_shape_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_224(_swig_i_1), *(*C.swig_type_225)(unsafe.Pointer(&_swig_i_2)), C.swig_voidp(_swig_i_3), C.swig_voidp(_swig_i_4))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
@@ -3174,7 +3250,7 @@ func Surgeon_model_get_linear(arg1 Struct_SS_surgeon_model, arg2 int64, arg3 str
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
 	_swig_i_5 := arg6
-	swig_r_p := C._wrap_surgeon_model_get_linear_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_219(_swig_i_1), *(*C.swig_type_220)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_221)(unsafe.Pointer(&_swig_i_3)), C.swig_type_222(_swig_i_4), C.swig_type_223(_swig_i_5))
+	swig_r_p := C._wrap_surgeon_model_get_linear_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_227(_swig_i_1), *(*C.swig_type_228)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_229)(unsafe.Pointer(&_swig_i_3)), C.swig_type_230(_swig_i_4), C.swig_type_231(_swig_i_5))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -3202,7 +3278,7 @@ func Surgeon_model_set_linear(arg1 Struct_SS_surgeon_model, arg2 int64, arg3 str
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
 	_swig_i_5 := arg6
-	swig_r_p := C._wrap_surgeon_model_set_linear_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_225(_swig_i_1), *(*C.swig_type_226)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_227)(unsafe.Pointer(&_swig_i_3)), C.swig_type_228(_swig_i_4), C.swig_type_229(_swig_i_5))
+	swig_r_p := C._wrap_surgeon_model_set_linear_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_233(_swig_i_1), *(*C.swig_type_234)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_235)(unsafe.Pointer(&_swig_i_3)), C.swig_type_236(_swig_i_4), C.swig_type_237(_swig_i_5))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -3257,7 +3333,7 @@ func Surgeon_generate_options_set_steps(arg1 Struct_SS_surgeon_generate_options,
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_generate_options_set_steps_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_232(_swig_i_1))
+	swig_r_p := C._wrap_surgeon_generate_options_set_steps_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_240(_swig_i_1))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 error
 
@@ -3291,7 +3367,7 @@ func Surgeon_generate_options_set_seed(arg1 Struct_SS_surgeon_generate_options, 
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_generate_options_set_seed_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_235(_swig_i_1))
+	swig_r_p := C._wrap_surgeon_generate_options_set_seed_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_243(_swig_i_1))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 error
 
@@ -3325,7 +3401,7 @@ func Surgeon_generate_options_get_temperature(arg1 Struct_SS_surgeon_generate_op
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_generate_options_get_temperature_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_238)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_generate_options_get_temperature_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_246)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -3368,7 +3444,7 @@ func Surgeon_model_generate(arg1 Struct_SS_surgeon_context, arg2 Struct_SS_surge
 	_swig_i_4 := arg5
 	_swig_i_5 := arg6
 	_swig_i_6 := arg7
-	swig_r_p := C._wrap_surgeon_model_generate_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_241)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), *(*C.swig_type_242)(unsafe.Pointer(&_swig_i_4)), C.swig_type_243(_swig_i_5), C.swig_voidp(_swig_i_6))
+	swig_r_p := C._wrap_surgeon_model_generate_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_249)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3), *(*C.swig_type_250)(unsafe.Pointer(&_swig_i_4)), C.swig_type_251(_swig_i_5), C.swig_voidp(_swig_i_6))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -3428,7 +3504,7 @@ const SURGEON_SIGNAL_COUNT int = 5
 func Surgeon_importance_default_weights(arg1 []float64) (_swig_ret error) {
 	var swig_r string
 	_swig_i_0 := arg1
-	swig_r_p := C._wrap_surgeon_importance_default_weights_raw_df5172c594c79b77(*(*C.swig_type_245)(unsafe.Pointer(&_swig_i_0)))
+	swig_r_p := C._wrap_surgeon_importance_default_weights_raw_df5172c594c79b77(*(*C.swig_type_253)(unsafe.Pointer(&_swig_i_0)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -3460,7 +3536,7 @@ func Surgeon_importance_compute(arg1 *Handle, arg2 Struct_SS_surgeon_hessian, ar
 	_swig_i_5 := arg6
 	_swig_i_6 := arg7
 	_swig_i_7 := arg8
-	swig_r_p := C._wrap_surgeon_importance_compute_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2), *(*C.swig_type_247)(unsafe.Pointer(&_swig_i_3)), C.swig_type_248(_swig_i_4), C.swig_type_249(_swig_i_5), C.swig_type_250(_swig_i_6), *(*C.swig_type_251)(unsafe.Pointer(&_swig_i_7)))
+	swig_r_p := C._wrap_surgeon_importance_compute_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2), *(*C.swig_type_255)(unsafe.Pointer(&_swig_i_3)), C.swig_type_256(_swig_i_4), C.swig_type_257(_swig_i_5), C.swig_type_258(_swig_i_6), *(*C.swig_type_259)(unsafe.Pointer(&_swig_i_7)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
   if _swig_i_0 != nil && *_swig_i_0 != 0 {
@@ -3512,7 +3588,7 @@ func Surgeon_importance_scores(arg1 Struct_SS_surgeon_importance, arg2 []float32
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_importance_scores_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_254)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_importance_scores_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_262)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -3535,7 +3611,7 @@ func Surgeon_importance_signal_values(arg1 Struct_SS_surgeon_importance, arg2 En
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r_p := C._wrap_surgeon_importance_signal_values_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_256)(unsafe.Pointer(&_swig_i_2)), C.swig_voidp(_swig_i_3))
+	swig_r_p := C._wrap_surgeon_importance_signal_values_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_264)(unsafe.Pointer(&_swig_i_2)), C.swig_voidp(_swig_i_3))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -3588,7 +3664,7 @@ func Surgeon_mixed_options_set_bits(arg1 Struct_SS_surgeon_mixed_options, arg2 [
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r_p := C._wrap_surgeon_mixed_options_set_bits_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_259)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2))
+	swig_r_p := C._wrap_surgeon_mixed_options_set_bits_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_267)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -3627,7 +3703,7 @@ func Surgeon_mixed_options_set_quantiles(arg1 Struct_SS_surgeon_mixed_options, a
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r_p := C._wrap_surgeon_mixed_options_set_quantiles_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_262)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2))
+	swig_r_p := C._wrap_surgeon_mixed_options_set_quantiles_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_270)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -3650,7 +3726,7 @@ func Surgeon_mixed_options_get_bits(arg1 Struct_SS_surgeon_mixed_options, arg2 [
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r_p := C._wrap_surgeon_mixed_options_get_bits_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_264)(unsafe.Pointer(&_swig_i_1)), C.swig_type_265(_swig_i_2), C.swig_voidp(_swig_i_3))
+	swig_r_p := C._wrap_surgeon_mixed_options_get_bits_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_272)(unsafe.Pointer(&_swig_i_1)), C.swig_type_273(_swig_i_2), C.swig_voidp(_swig_i_3))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -3671,7 +3747,7 @@ func Surgeon_mixed_options_get_average(arg1 Struct_SS_surgeon_mixed_options, arg
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_mixed_options_get_average_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_267)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_mixed_options_get_average_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_275)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -3693,7 +3769,7 @@ func Surgeon_attainable_average(arg1 int64, arg2 Struct_SS_surgeon_mixed_options
 	_swig_i_0 := arg1
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r_p := C._wrap_surgeon_attainable_average_raw_df5172c594c79b77(C.swig_type_269(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_270)(unsafe.Pointer(&_swig_i_2)))
+	swig_r_p := C._wrap_surgeon_attainable_average_raw_df5172c594c79b77(C.swig_type_277(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_278)(unsafe.Pointer(&_swig_i_2)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -3715,7 +3791,7 @@ func Surgeon_allocate_quantile(arg1 Struct_SS_surgeon_importance, arg2 Struct_SS
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r_p := C._wrap_surgeon_allocate_quantile_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_272)(unsafe.Pointer(&_swig_i_2)))
+	swig_r_p := C._wrap_surgeon_allocate_quantile_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_280)(unsafe.Pointer(&_swig_i_2)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -3737,7 +3813,7 @@ func Surgeon_allocate_budget(arg1 Struct_SS_surgeon_importance, arg2 Struct_SS_s
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r_p := C._wrap_surgeon_allocate_budget_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_274)(unsafe.Pointer(&_swig_i_2)))
+	swig_r_p := C._wrap_surgeon_allocate_budget_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_282)(unsafe.Pointer(&_swig_i_2)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -3764,7 +3840,7 @@ func Surgeon_mixed_row_errors(arg1 Struct_SS_surgeon_solver, arg2 []float32, arg
 	_swig_i_5 := getSwigcptr(arg6)
 	_swig_i_6 := getSwigcptr(arg7)
 	_swig_i_7 := arg8
-	swig_r_p := C._wrap_surgeon_mixed_row_errors_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_276)(unsafe.Pointer(&_swig_i_1)), C.swig_type_277(_swig_i_2), C.swig_type_278(_swig_i_3), C.swig_type_279(_swig_i_4), C.uintptr_t(_swig_i_5), C.uintptr_t(_swig_i_6), *(*C.swig_type_280)(unsafe.Pointer(&_swig_i_7)))
+	swig_r_p := C._wrap_surgeon_mixed_row_errors_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_284)(unsafe.Pointer(&_swig_i_1)), C.swig_type_285(_swig_i_2), C.swig_type_286(_swig_i_3), C.swig_type_287(_swig_i_4), C.uintptr_t(_swig_i_5), C.uintptr_t(_swig_i_6), *(*C.swig_type_288)(unsafe.Pointer(&_swig_i_7)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 
@@ -3791,7 +3867,7 @@ func Surgeon_allocate_error(arg1 []float64, arg2 int64, arg3 Struct_SS_surgeon_m
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	_swig_i_3 := arg4
-	swig_r_p := C._wrap_surgeon_allocate_error_raw_df5172c594c79b77(*(*C.swig_type_282)(unsafe.Pointer(&_swig_i_0)), C.swig_type_283(_swig_i_1), C.uintptr_t(_swig_i_2), *(*C.swig_type_284)(unsafe.Pointer(&_swig_i_3)))
+	swig_r_p := C._wrap_surgeon_allocate_error_raw_df5172c594c79b77(*(*C.swig_type_290)(unsafe.Pointer(&_swig_i_0)), C.swig_type_291(_swig_i_1), C.uintptr_t(_swig_i_2), *(*C.swig_type_292)(unsafe.Pointer(&_swig_i_3)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 
@@ -3822,7 +3898,7 @@ func Surgeon_allocate_error_groups(arg1 []float64, arg2 []int64, arg3 []int64, a
 	_swig_i_5 := arg6
 	_swig_i_6 := arg7
 	_swig_i_7 := arg8
-	swig_r_p := C._wrap_surgeon_allocate_error_groups_raw_df5172c594c79b77(*(*C.swig_type_286)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_287)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_288)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_289)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_290)(unsafe.Pointer(&_swig_i_4)), C.swig_type_291(_swig_i_5), C.swig_type_292(_swig_i_6), *(*C.swig_type_293)(unsafe.Pointer(&_swig_i_7)))
+	swig_r_p := C._wrap_surgeon_allocate_error_groups_raw_df5172c594c79b77(*(*C.swig_type_294)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_295)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_296)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_297)(unsafe.Pointer(&_swig_i_3)), *(*C.swig_type_298)(unsafe.Pointer(&_swig_i_4)), C.swig_type_299(_swig_i_5), C.swig_type_300(_swig_i_6), *(*C.swig_type_301)(unsafe.Pointer(&_swig_i_7)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 
@@ -3863,7 +3939,7 @@ func Surgeon_qresult_row_bits(arg1 Struct_SS_surgeon_qresult, arg2 []int32) (_sw
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_qresult_row_bits_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_295)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_qresult_row_bits_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_303)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -3918,7 +3994,7 @@ func (arg1 SwigcptrSurgeon_mixed_stats) GetHas_importance() (_swig_ret int) {
 func (arg1 SwigcptrSurgeon_mixed_stats) SetChannels(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_surgeon_mixed_stats_channels_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_296(_swig_i_1))
+	C._wrap_surgeon_mixed_stats_channels_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_304(_swig_i_1))
 }
 
 func (arg1 SwigcptrSurgeon_mixed_stats) GetChannels() (_swig_ret int64) {
@@ -3931,7 +4007,7 @@ func (arg1 SwigcptrSurgeon_mixed_stats) GetChannels() (_swig_ret int64) {
 func (arg1 SwigcptrSurgeon_mixed_stats) SetWeights(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_surgeon_mixed_stats_weights_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_298(_swig_i_1))
+	C._wrap_surgeon_mixed_stats_weights_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_306(_swig_i_1))
 }
 
 func (arg1 SwigcptrSurgeon_mixed_stats) GetWeights() (_swig_ret int64) {
@@ -3944,7 +4020,7 @@ func (arg1 SwigcptrSurgeon_mixed_stats) GetWeights() (_swig_ret int64) {
 func (arg1 SwigcptrSurgeon_mixed_stats) SetGrids(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_surgeon_mixed_stats_grids_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_300(_swig_i_1))
+	C._wrap_surgeon_mixed_stats_grids_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_308(_swig_i_1))
 }
 
 func (arg1 SwigcptrSurgeon_mixed_stats) GetGrids() (_swig_ret int64) {
@@ -4098,7 +4174,7 @@ func Surgeon_mixed_stats_compute(arg1 []int32, arg2 int64, arg3 int64, arg4 int6
 	_swig_i_5 := arg6
 	_swig_i_6 := getSwigcptr(arg7)
 	_swig_i_7 := getSwigcptr(arg8)
-	swig_r_p := C._wrap_surgeon_mixed_stats_compute_raw_df5172c594c79b77(*(*C.swig_type_304)(unsafe.Pointer(&_swig_i_0)), C.swig_type_305(_swig_i_1), C.swig_type_306(_swig_i_2), C.swig_type_307(_swig_i_3), C.swig_intgo(_swig_i_4), C.swig_intgo(_swig_i_5), C.uintptr_t(_swig_i_6), C.uintptr_t(_swig_i_7))
+	swig_r_p := C._wrap_surgeon_mixed_stats_compute_raw_df5172c594c79b77(*(*C.swig_type_312)(unsafe.Pointer(&_swig_i_0)), C.swig_type_313(_swig_i_1), C.swig_type_314(_swig_i_2), C.swig_type_315(_swig_i_3), C.swig_intgo(_swig_i_4), C.swig_intgo(_swig_i_5), C.uintptr_t(_swig_i_6), C.uintptr_t(_swig_i_7))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -4121,7 +4197,7 @@ func Surgeon_mixed_stats_json(arg1 Surgeon_mixed_stats, arg2 []byte, arg3 int64,
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r_p := C._wrap_surgeon_mixed_stats_json_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_309)(unsafe.Pointer(&_swig_i_1)), C.swig_type_310(_swig_i_2), C.swig_voidp(_swig_i_3))
+	swig_r_p := C._wrap_surgeon_mixed_stats_json_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_317)(unsafe.Pointer(&_swig_i_1)), C.swig_type_318(_swig_i_2), C.swig_voidp(_swig_i_3))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -4145,7 +4221,7 @@ func Surgeon_singular_values(arg1 []float32, arg2 int64, arg3 int64, arg4 int64,
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
-	swig_r_p := C._wrap_surgeon_singular_values_raw_df5172c594c79b77(*(*C.swig_type_312)(unsafe.Pointer(&_swig_i_0)), C.swig_type_313(_swig_i_1), C.swig_type_314(_swig_i_2), C.swig_type_315(_swig_i_3), *(*C.swig_type_316)(unsafe.Pointer(&_swig_i_4)))
+	swig_r_p := C._wrap_surgeon_singular_values_raw_df5172c594c79b77(*(*C.swig_type_320)(unsafe.Pointer(&_swig_i_0)), C.swig_type_321(_swig_i_1), C.swig_type_322(_swig_i_2), C.swig_type_323(_swig_i_3), *(*C.swig_type_324)(unsafe.Pointer(&_swig_i_4)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 
@@ -4173,7 +4249,7 @@ func Surgeon_ks_distance(arg1 []float32, arg2 int64, arg3 []float32, arg4 int64,
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
-	swig_r_p := C._wrap_surgeon_ks_distance_raw_df5172c594c79b77(*(*C.swig_type_318)(unsafe.Pointer(&_swig_i_0)), C.swig_type_319(_swig_i_1), *(*C.swig_type_320)(unsafe.Pointer(&_swig_i_2)), C.swig_type_321(_swig_i_3), *(*C.swig_type_322)(unsafe.Pointer(&_swig_i_4)))
+	swig_r_p := C._wrap_surgeon_ks_distance_raw_df5172c594c79b77(*(*C.swig_type_326)(unsafe.Pointer(&_swig_i_0)), C.swig_type_327(_swig_i_1), *(*C.swig_type_328)(unsafe.Pointer(&_swig_i_2)), C.swig_type_329(_swig_i_3), *(*C.swig_type_330)(unsafe.Pointer(&_swig_i_4)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 
@@ -4207,7 +4283,7 @@ func Surgeon_spectral_distance(arg1 []float32, arg2 int64, arg3 int64, arg4 []fl
 	_swig_i_4 := arg5
 	_swig_i_5 := arg6
 	_swig_i_6 := arg7
-	swig_r_p := C._wrap_surgeon_spectral_distance_raw_df5172c594c79b77(*(*C.swig_type_324)(unsafe.Pointer(&_swig_i_0)), C.swig_type_325(_swig_i_1), C.swig_type_326(_swig_i_2), *(*C.swig_type_327)(unsafe.Pointer(&_swig_i_3)), C.swig_type_328(_swig_i_4), C.swig_type_329(_swig_i_5), *(*C.swig_type_330)(unsafe.Pointer(&_swig_i_6)))
+	swig_r_p := C._wrap_surgeon_spectral_distance_raw_df5172c594c79b77(*(*C.swig_type_332)(unsafe.Pointer(&_swig_i_0)), C.swig_type_333(_swig_i_1), C.swig_type_334(_swig_i_2), *(*C.swig_type_335)(unsafe.Pointer(&_swig_i_3)), C.swig_type_336(_swig_i_4), C.swig_type_337(_swig_i_5), *(*C.swig_type_338)(unsafe.Pointer(&_swig_i_6)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 
@@ -4264,7 +4340,7 @@ func Surgeon_ffn_scores(arg1 Enum_SS_surgeon_ffn_method, arg2 []float32, arg3 []
 	_swig_i_5 := arg6
 	_swig_i_6 := arg7
 	_swig_i_7 := arg8
-	swig_r_p := C._wrap_surgeon_ffn_scores_raw_df5172c594c79b77(C.swig_intgo(_swig_i_0), *(*C.swig_type_332)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_333)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_334)(unsafe.Pointer(&_swig_i_3)), C.swig_type_335(_swig_i_4), C.swig_type_336(_swig_i_5), C.swig_type_337(_swig_i_6), *(*C.swig_type_338)(unsafe.Pointer(&_swig_i_7)))
+	swig_r_p := C._wrap_surgeon_ffn_scores_raw_df5172c594c79b77(C.swig_intgo(_swig_i_0), *(*C.swig_type_340)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_341)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_342)(unsafe.Pointer(&_swig_i_3)), C.swig_type_343(_swig_i_4), C.swig_type_344(_swig_i_5), C.swig_type_345(_swig_i_6), *(*C.swig_type_346)(unsafe.Pointer(&_swig_i_7)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 
@@ -4301,7 +4377,7 @@ func Surgeon_ffn_select(arg1 []float32, arg2 int64, arg3 float64, arg4 []int64, 
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
 	_swig_i_5 := arg6
-	swig_r_p := C._wrap_surgeon_ffn_select_raw_df5172c594c79b77(*(*C.swig_type_340)(unsafe.Pointer(&_swig_i_0)), C.swig_type_341(_swig_i_1), C.double(_swig_i_2), *(*C.swig_type_342)(unsafe.Pointer(&_swig_i_3)), C.swig_type_343(_swig_i_4), C.swig_voidp(_swig_i_5))
+	swig_r_p := C._wrap_surgeon_ffn_select_raw_df5172c594c79b77(*(*C.swig_type_348)(unsafe.Pointer(&_swig_i_0)), C.swig_type_349(_swig_i_1), C.double(_swig_i_2), *(*C.swig_type_350)(unsafe.Pointer(&_swig_i_3)), C.swig_type_351(_swig_i_4), C.swig_voidp(_swig_i_5))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 
@@ -4331,7 +4407,7 @@ func Surgeon_ffn_slice(arg1 []float32, arg2 []float32, arg3 []float32, arg4 int6
 	_swig_i_4 := arg5
 	_swig_i_5 := arg6
 	_swig_i_6 := arg7
-	swig_r_p := C._wrap_surgeon_ffn_slice_raw_df5172c594c79b77(*(*C.swig_type_345)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_346)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_347)(unsafe.Pointer(&_swig_i_2)), C.swig_type_348(_swig_i_3), C.swig_type_349(_swig_i_4), *(*C.swig_type_350)(unsafe.Pointer(&_swig_i_5)), C.swig_type_351(_swig_i_6))
+	swig_r_p := C._wrap_surgeon_ffn_slice_raw_df5172c594c79b77(*(*C.swig_type_353)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_354)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_355)(unsafe.Pointer(&_swig_i_2)), C.swig_type_356(_swig_i_3), C.swig_type_357(_swig_i_4), *(*C.swig_type_358)(unsafe.Pointer(&_swig_i_5)), C.swig_type_359(_swig_i_6))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 
@@ -4450,7 +4526,7 @@ func (arg1 SwigcptrSurgeon_prunenet_options) GetLearning_rate() (_swig_ret float
 func (arg1 SwigcptrSurgeon_prunenet_options) SetSeed(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_surgeon_prunenet_options_seed_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_352(_swig_i_1))
+	C._wrap_surgeon_prunenet_options_seed_set_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_360(_swig_i_1))
 }
 
 func (arg1 SwigcptrSurgeon_prunenet_options) GetSeed() (_swig_ret uint64) {
@@ -4519,7 +4595,7 @@ func Surgeon_prunenet_new(arg1 *Handle, arg2 int64, arg3 int, arg4 uint64) (_swi
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r_p := C._wrap_surgeon_prunenet_new_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), C.swig_type_356(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_type_357(_swig_i_3))
+	swig_r_p := C._wrap_surgeon_prunenet_new_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), C.swig_type_364(_swig_i_1), C.swig_intgo(_swig_i_2), C.swig_type_365(_swig_i_3))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
   if _swig_i_0 != nil && *_swig_i_0 != 0 {
@@ -4553,7 +4629,7 @@ func Surgeon_prunenet_train_model(arg1 *Handle, arg2 Struct_SS_surgeon_context, 
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
-	swig_r_p := C._wrap_surgeon_prunenet_train_model_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_359)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3))
+	swig_r_p := C._wrap_surgeon_prunenet_train_model_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_367)(unsafe.Pointer(&_swig_i_2)), C.uintptr_t(_swig_i_3))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
   if _swig_i_0 != nil && *_swig_i_0 != 0 {
@@ -4589,7 +4665,7 @@ func Surgeon_prunenet_train_ffn(arg1 *Handle, arg2 Struct_SS_surgeon_context, ar
  _swig_i_4 = cFloatArrays(arg5) 
 	_swig_i_5 := arg6
 	_swig_i_6 := getSwigcptr(arg7)
-	swig_r_p := C._wrap_surgeon_prunenet_train_ffn_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_361(_swig_i_2), C.swig_type_362(_swig_i_3), C.uintptr_t(_swig_i_4), *(*C.swig_type_363)(unsafe.Pointer(&_swig_i_5)), C.uintptr_t(_swig_i_6))
+	swig_r_p := C._wrap_surgeon_prunenet_train_ffn_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1), C.swig_type_369(_swig_i_2), C.swig_type_370(_swig_i_3), C.uintptr_t(_swig_i_4), *(*C.swig_type_371)(unsafe.Pointer(&_swig_i_5)), C.uintptr_t(_swig_i_6))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
   if _swig_i_0 != nil && *_swig_i_0 != 0 {
@@ -4617,7 +4693,7 @@ func Surgeon_prunenet_save(arg1 Struct_SS_surgeon_context, arg2 Struct_SS_surgeo
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r_p := C._wrap_surgeon_prunenet_save_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_365)(unsafe.Pointer(&_swig_i_2)))
+	swig_r_p := C._wrap_surgeon_prunenet_save_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_373)(unsafe.Pointer(&_swig_i_2)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
@@ -4643,7 +4719,7 @@ func Surgeon_prunenet_load(arg1 *Handle, arg2 Struct_SS_surgeon_context, arg3 st
 
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r_p := C._wrap_surgeon_prunenet_load_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_367)(unsafe.Pointer(&_swig_i_2)))
+	swig_r_p := C._wrap_surgeon_prunenet_load_raw_df5172c594c79b77(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1), *(*C.swig_type_375)(unsafe.Pointer(&_swig_i_2)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
   if _swig_i_0 != nil && *_swig_i_0 != 0 {
@@ -4690,7 +4766,7 @@ func Surgeon_prunenet_scores(arg1 Struct_SS_surgeon_prunenet, arg2 []float32, ar
 	_swig_i_4 := arg5
 	_swig_i_5 := arg6
 	_swig_i_6 := arg7
-	swig_r_p := C._wrap_surgeon_prunenet_scores_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_370)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_371)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_372)(unsafe.Pointer(&_swig_i_3)), C.swig_type_373(_swig_i_4), C.swig_type_374(_swig_i_5), *(*C.swig_type_375)(unsafe.Pointer(&_swig_i_6)))
+	swig_r_p := C._wrap_surgeon_prunenet_scores_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_378)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_379)(unsafe.Pointer(&_swig_i_2)), *(*C.swig_type_380)(unsafe.Pointer(&_swig_i_3)), C.swig_type_381(_swig_i_4), C.swig_type_382(_swig_i_5), *(*C.swig_type_383)(unsafe.Pointer(&_swig_i_6)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 
@@ -4856,7 +4932,7 @@ func Surgeon_structured_options_set_seed(arg1 Struct_SS_surgeon_structured_optio
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_structured_options_set_seed_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_384(_swig_i_1))
+	swig_r_p := C._wrap_surgeon_structured_options_set_seed_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), C.swig_type_392(_swig_i_1))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 error
 
@@ -4873,7 +4949,7 @@ func Surgeon_structured_options_get_ratio(arg1 Struct_SS_surgeon_structured_opti
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_structured_options_get_ratio_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_386)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_structured_options_get_ratio_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_394)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {
@@ -4894,7 +4970,7 @@ func Surgeon_structured_options_get_head_ratio(arg1 Struct_SS_surgeon_structured
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_surgeon_structured_options_get_head_ratio_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_388)(unsafe.Pointer(&_swig_i_1)))
+	swig_r_p := C._wrap_surgeon_structured_options_get_head_ratio_raw_df5172c594c79b77(C.uintptr_t(_swig_i_0), *(*C.swig_type_396)(unsafe.Pointer(&_swig_i_1)))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 
 	if Swig_escape_always_false {

@@ -744,6 +744,53 @@ _gostring_ _wrap_surgeon_hessian_stats_raw_df5172c594c79b77(struct surgeon_hessi
 }
 
 
+_gostring_ _wrap_surgeon_hessian_export_raw_raw_df5172c594c79b77(struct surgeon_hessian *_swig_go_0, _goslice_ _swig_go_1, _goslice_ _swig_go_2, long long *_swig_go_3) {
+  surgeon_hessian *arg1 = (surgeon_hessian *) 0 ;
+  float *arg2 = (float *) 0 ;
+  double *arg3 = (double *) 0 ;
+  int64_t *arg4 = (int64_t *) 0 ;
+  surgeon_status result;
+  _gostring_ _swig_go_result;
+  
+  arg1 = *(surgeon_hessian **)&_swig_go_0; 
+  arg2 = (float *)_swig_go_1.array; 
+  arg3 = (double *)_swig_go_2.array; 
+  arg4 = *(int64_t **)&_swig_go_3; 
+  
+  result = (surgeon_status)surgeon_hessian_export_raw((struct surgeon_hessian const *)arg1,arg2,arg3,arg4);
+  _swig_go_result = surgeon_go_status(result); 
+  
+  
+  return _swig_go_result;
+}
+
+
+_gostring_ _wrap_surgeon_hessian_import_raw_raw_df5172c594c79b77(surgeon_hessian **_swig_go_0, struct surgeon_context *_swig_go_1, long long _swig_go_2, _goslice_ _swig_go_3, _goslice_ _swig_go_4, long long _swig_go_5) {
+  surgeon_hessian **arg1 = (surgeon_hessian **) 0 ;
+  surgeon_context *arg2 = (surgeon_context *) 0 ;
+  int64_t arg3 ;
+  float *arg4 = (float *) 0 ;
+  double *arg5 = (double *) 0 ;
+  int64_t arg6 ;
+  surgeon_status result;
+  _gostring_ _swig_go_result;
+  
+  arg1 = (surgeon_hessian **)_swig_go_0; 
+  arg2 = *(surgeon_context **)&_swig_go_1; 
+  arg3 = (int64_t)_swig_go_2; 
+  arg4 = (float *)_swig_go_3.array; 
+  arg5 = (double *)_swig_go_4.array; 
+  arg6 = (int64_t)_swig_go_5; 
+  
+  result = (surgeon_status)surgeon_hessian_import_raw(arg1,(struct surgeon_context const *)arg2,arg3,(float const *)arg4,(double const *)arg5,arg6);
+  _swig_go_result = surgeon_go_status(result); 
+  
+  
+  
+  return _swig_go_result;
+}
+
+
 _gostring_ _wrap_surgeon_hessian_save_raw_df5172c594c79b77(struct surgeon_hessian *_swig_go_0, _gostring_ _swig_go_1) {
   surgeon_hessian *arg1 = (surgeon_hessian *) 0 ;
   char *arg2 = (char *) 0 ;
