@@ -113,7 +113,8 @@ CompressionReport compress_streamed(const ModelSource& source, ModelWriter* writ
             tokens += static_cast<int64_t>(seq.size());
         }
     const int64_t total = static_cast<int64_t>(sequences.size());
-    const auto [share_first, share_last] = share_of(total, me, ranks);
+    const std::pair<int64_t, int64_t> share = share_of(total, me, ranks);
+    const int64_t share_first = share.first, share_last = share.second;
     const ActivationStores stores{options.offload_dir.empty() || ranks == 1
                                       ? options.offload_dir
                                       : (fs::path(options.offload_dir) / ("rank-" + std::to_string(me))).string()};
