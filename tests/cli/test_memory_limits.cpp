@@ -5,22 +5,11 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_harness.hpp"
+#include "sanitized.hpp"
 
 using namespace surgeon::testing;
 
 namespace {
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
 
 void run_under_limits(const std::vector<std::string>& args, const std::string& out) {
     // AddressSanitizer reserves terabytes of shadow address space at start-up, so a

@@ -19,33 +19,23 @@
 #include "core/error.hpp"
 #include "core/npy.hpp"
 #include "core/output_file.hpp"
+#include "hf_util.hpp"
 
 namespace surgeon {
 namespace {
 
 namespace fs = std::filesystem;
 
-class Scratch {
+// A scratch folder with `dir / "name"` paths and a sorted listing.
+class Scratch : public hfio_test::TempDir {
 public:
-    Scratch() {
-        std::string pattern = (fs::temp_directory_path() / "surgeon-out-XXXXXX").string();
-        if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-        path_ = pattern;
-    }
-    ~Scratch() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+    std::string operator/(const std::string& name) const { return file(name); }
     std::vector<std::string> names() const {
         std::vector<std::string> out;
-        for (const auto& e : fs::recursive_directory_iterator(path_)) out.push_back(fs::relative(e.path(), path_).string());
+        for (const auto& e : fs::recursive_directory_iterator(path())) out.push_back(fs::relative(e.path(), path()).string());
         std::sort(out.begin(), out.end());
         return out;
     }
-
-private:
-    fs::path path_;
 };
 
 std::string read(const std::string& path) {
