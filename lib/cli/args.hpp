@@ -4,7 +4,9 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -49,6 +51,11 @@ inline bool help_requested(const std::vector<std::string>& argv, const std::stri
         }
     return false;
 }
+
+// Upper bounds of command-line counts: far above any real use, low enough that the sizes
+// computed from them cannot overflow.
+inline constexpr long long kMaxSeqLen = 1 << 20;   // tokens per sequence
+inline constexpr long long kMaxCount = 1 << 30;    // steps, sequences, tokens to measure
 
 class Args {
 public:
@@ -97,6 +104,12 @@ public:
     // --threads: 0 (all hardware threads) up to kMaxThreads.
     int threads(const std::string& flag = "--threads") const {
         return static_cast<int>(integer(flag, 0, 0, kMaxThreads));
+    }
+    // --seq-len: tokens per sequence, 2 to kMaxSeqLen; 0 when absent (the model's context).
+    int64_t seq_len() const { return integer("--seq-len", 0, 2, kMaxSeqLen); }
+    // --seed: any non-negative 64-bit integer (0 is a seed like any other).
+    uint64_t seed(long long fallback) const {
+        return static_cast<uint64_t>(integer("--seed", fallback, 0, std::numeric_limits<long long>::max()));
     }
 
 private:

@@ -16,6 +16,7 @@
 #include "core/context.hpp"
 #include "core/error.hpp"
 #include "core/memory_usage.hpp"
+#include "core/output_file.hpp"
 #include "compress/layer_budget.hpp"
 #include "io/checkpoint.hpp"
 #include "compress/pipeline.hpp"
@@ -45,13 +46,16 @@ std::string compress_usage() {
            kMethodFlagsUsage +
            "  --out DIR          compressed model: HF safetensors directory (zeros where pruned,\n"
            "                     dequantized weights), or a llama2.c file with --format llama2c;\n"
-           "                     written block by block under .partial names, renamed when done\n"
+           "                     assembled under OUT.partial (written block by block) and renamed\n"
+           "                     when every output is complete; an existing OUT is refused unless\n"
+           "                     --overwrite (replaced whole)\n"
            "  --dtype D          stored float type (default: the source model's)\n"
            "  --max-shard-size S HF shard size cap, e.g. 5GB (default), 500MB, 2GiB\n"
            "  --offload-dir DIR  keep the calibration activations in files under DIR (created when\n"
            "                     missing) instead of RAM\n"
            "  --resume           continue an interrupted run into the same --out (same command line\n"
-           "                     and source) from its last finished block\n"
+           "                     and source) from its last finished block (kept in OUT.partial)\n"
+           "  --overwrite        replace existing --out / --gptq-out\n"
            "\n"
            "Memory: the model is read from a memory map one block at a time. RAM holds one block\n"
            "in fp32 (12·dim² + 3·dim·ffn floats for a plain Llama block), the calibration\n"
@@ -150,7 +154,7 @@ int run_compress(const std::vector<std::string>& argv) {
     if (help_requested(argv, compress_usage())) return 0;
     std::string model_path, tokenizer_path, out, gptq_out, eval_text, recipe_path, dtype_name, offload_dir;
     uint64_t max_shard_bytes = 0;
-    bool resume = false;
+    bool resume = false, overwrite = false;
     model::ModelFormat format = model::ModelFormat::hf;
     SequenceSource calib, eval;
     nlohmann::json spec;
@@ -169,6 +173,7 @@ int run_compress(const std::vector<std::string>& argv) {
         std::set<std::string> switches = kMethodSwitches;
         switches.insert("--quiet");
         switches.insert("--resume");
+        switches.insert("--overwrite");
         const Args args(argv, with_value, switches);
         model_path = args.get("--model", bundled_data_dir() + "/stories260K.bin");
         tokenizer_path = args.get("--tokenizer");
@@ -176,7 +181,7 @@ int run_compress(const std::vector<std::string>& argv) {
         calib.tokens_path = args.get("--calib-tokens");
         if (!calib.tokens_path.empty()) calib.mode = model::EvalMode::windows;
         calib.range = model::parse_range(args.get("--calib-range", calib.tokens_path.empty() ? "2000:2128" : "0:128"));
-        calib.seq_len = args.integer("--seq-len", 0);
+        calib.seq_len = args.seq_len();
         recipe_path = args.get("--recipe");
         spec = method_spec_from_args(args);
         const nlohmann::json mixed = mixed_spec_from_args(args);
@@ -192,6 +197,7 @@ int run_compress(const std::vector<std::string>& argv) {
         threads = args.threads();
         quiet = args.has("--quiet") || (current_job() && current_job()->rank() != 0);
         resume = args.has("--resume");
+        overwrite = args.has("--overwrite");
         offload_dir = args.get("--offload-dir");
         max_shard_bytes = model::parse_byte_size(args.get("--max-shard-size", "5GB"));
         if (args.has("--layer-budget")) {
@@ -199,7 +205,7 @@ int run_compress(const std::vector<std::string>& argv) {
             layer_budget->avg_bits = args.number("--layer-budget", 4.0);
             if (args.has("--layer-options"))
                 layer_budget->options = parse_list<int>("--layer-options", args.get("--layer-options"));
-            layer_budget->sequences = args.integer("--budget-sequences", layer_budget->sequences);
+            layer_budget->sequences = args.integer("--budget-sequences", layer_budget->sequences, 1, kMaxCount);
         } else if (args.has("--layer-options") || args.has("--budget-sequences")) {
             throw std::invalid_argument("--layer-options and --budget-sequences need --layer-budget");
         }
@@ -207,6 +213,23 @@ int run_compress(const std::vector<std::string>& argv) {
         std::fprintf(stderr, "surgeon compress: error: %s\n%s", e.what(), compress_usage().c_str());
         return 2;
     }
+
+    // In an MPI job (cli/job.hpp) every rank compresses; rank 0 writes and reports.
+    model::Reducer* const job = current_job();
+    const bool lead = !job || job->rank() == 0;
+    // The outputs are checked before any work and assembled under temporary names; a
+    // failure removes them, except an interrupted --out whose run state --resume continues.
+    StagedOutputs outputs(overwrite);
+    const std::string out_stage = partial_name(out);
+    const std::string run_dir = model::run_dir_for(out_stage, format);
+    std::error_code ec;
+    if (!resume && std::filesystem::exists(run_dir, ec))
+        fail(SURGEON_ERR_IO, "'" + out_stage + "' holds an interrupted run of --out '" + out +
+                                 "'; add --resume to continue it, or remove it");
+    if (resume && !std::filesystem::exists(run_dir, ec))
+        fail(SURGEON_ERR_IO, "--resume: '" + out + "' has no interrupted run ('" + out_stage + "')");
+    if (lead) outputs.add(out, model::output_kind(format), resume);
+    const std::string gptq_stage = gptq_out.empty() || !lead ? "" : outputs.add(gptq_out, OutputKind::directory);
 
     // The recipe: command-line options are the defaults, the file's rules refine them.
     nlohmann::json recipe_json{{"default", spec}};
@@ -250,12 +273,6 @@ int run_compress(const std::vector<std::string>& argv) {
         recipe = model::Recipe::from_json(recipe_json);
     }
 
-    const std::string run_dir = model::run_dir_for(out, format);
-    std::error_code ec;
-    if (!resume && std::filesystem::exists(run_dir, ec))
-        fail(SURGEON_ERR_IO, "'" + out + "' holds an interrupted run; add --resume to continue it, or remove it");
-    if (resume && !std::filesystem::exists(run_dir, ec))
-        fail(SURGEON_ERR_IO, "--resume: '" + out + "' holds no interrupted run");
     int64_t tokens = 0, longest = 0;
     for (const auto& seq : calibration) {
         tokens += static_cast<int64_t>(seq.size());
@@ -277,14 +294,10 @@ int run_compress(const std::vector<std::string>& argv) {
     writer_options.dtype = dtype;
     writer_options.max_shard_bytes = max_shard_bytes;
     writer_options.tokenizer_path = m.tokenizer_path;
-    // In an MPI job (cli/job.hpp) every rank compresses; rank 0 writes and reports.
-    model::Reducer* const job = current_job();
-    const bool lead = !job || job->rank() == 0;
-    const auto writer =
-        lead ? model::ModelWriter::create(out, m.config(), m.source->ffn_sizes(), writer_options, resume) : nullptr;
+    const auto writer = lead ? model::ModelWriter::create(out_stage, m.config(), m.source->ffn_sizes(), writer_options, resume)
+                             : nullptr;
     model::StreamOptions stream;
     if (!offload_dir.empty()) {
-        std::error_code ec;
         std::filesystem::create_directories(offload_dir, ec);
         if (ec) fail(SURGEON_ERR_IO, "cannot create --offload-dir '" + offload_dir + "': " + ec.message());
     }
@@ -296,8 +309,27 @@ int run_compress(const std::vector<std::string>& argv) {
     for (const std::string& a : argv)
         if (a != "--resume" && a != "--quiet") stream.run_key += a + '\n';
     ProgressBar bar("block", !quiet);
-    const model::CompressionReport report = model::compress_streamed(
-        *m.source, writer.get(), calibration, recipe, ctx, stream, [&](int64_t done, int64_t total) { bar.update(done, total); });
+    int64_t blocks_finished = 0;
+    const model::CompressionReport report = [&] {
+        try {
+            return model::compress_streamed(*m.source, writer.get(), calibration, recipe, ctx, stream,
+                                            [&](int64_t done, int64_t total) {
+                                                blocks_finished = done;
+                                                bar.update(done, total);
+                                            });
+        } catch (...) {
+            // A run with finished blocks stays for --resume; one with none leaves nothing.
+            if (lead) {
+                const bool keep = (resume || blocks_finished > 0) && std::filesystem::exists(run_dir, ec);
+                outputs.keep_on_failure(out, keep);
+                if (!keep) {
+                    writer->abandon();
+                    std::filesystem::remove_all(run_dir, ec);
+                }
+            }
+            throw;
+        }
+    }();
     if (!lead) return 0;
 
     print_mixed_table(report);
@@ -306,7 +338,10 @@ int run_compress(const std::vector<std::string>& argv) {
     summary["model"] = model_path;
     summary["recipe"] = recipe_json;
     summary["out"] = out;
-    summary["files"] = writer->files();
+    std::vector<std::string> files;
+    for (const std::string& f : writer->files())  // their names once renamed
+        files.push_back(f.compare(0, out_stage.size(), out_stage) == 0 ? out + f.substr(out_stage.size()) : f);
+    summary["files"] = files;
     if (!gptq_out.empty()) {
         std::map<std::string, QuantResult> quantized;
         for (const model::CompressedLayer& l : report.layers)
@@ -316,17 +351,18 @@ int run_compress(const std::vector<std::string>& argv) {
                     "--gptq-out: a packed GPTQ checkpoint holds one bit width per layer; mixed "
                     "precision layers cannot be exported (save --out instead)");
         const model::GptqExportSummary g =
-            model::save_gptq_model(model::load_model(out), quantized, gptq_out, m.tokenizer_path);
+            model::save_gptq_model(model::load_model(out_stage), quantized, gptq_stage, m.tokenizer_path);
         summary["gptq_out"] = {{"dir", gptq_out}, {"bits", g.bits}, {"group_size", g.group_size},
                                {"sym", g.sym}, {"desc_act", g.desc_act},
                                {"quantized_layers", g.quantized_layers}};
     }
     if (!eval_text.empty()) {
         const model::PerplexityResult r =
-            model::evaluate_sequences(backend_for(*ctx), *model::open_model(out), build_sequences(m, eval));
+            model::evaluate_sequences(backend_for(*ctx), *model::open_model(out_stage), build_sequences(m, eval));
         summary["eval"] = {{"text", eval_text}, {"sequences", r.sequences}, {"tokens", r.tokens},
                            {"nll", r.nll}, {"ppl", r.ppl}, {"seconds", r.seconds}};
     }
+    outputs.commit();
     std::printf("%s\n", summary.dump().c_str());
     return 0;
 }

@@ -11,6 +11,8 @@
 #include "cli/command.hpp"
 #include "cli/model_cli.hpp"
 #include "core/context.hpp"
+#include "core/error.hpp"
+#include "core/output_file.hpp"
 #include "io/checkpoint.hpp"
 #include "compress/pipeline.hpp"
 #include "compress/recipe.hpp"
@@ -20,12 +22,14 @@ namespace {
 
 constexpr const char* kDemoUsage =
     "usage: surgeon demo [--model M] [--text TEXT] [--calib-range a:b] [--range a:b]\n"
-    "                    [--out DIR] [--threads T]\n"
+    "                    [--out DIR [--overwrite]] [--threads T]\n"
     "\n"
     "Dense perplexity, then SparseGPT 50%, SparseGPT 2:4, GPTQ 4-bit, GPTQ 3-bit against\n"
     "mixed precision at 3.0 bits on average, and magnitude 50% for contrast, on the bundled\n"
     "stories260K and TinyStories sample unless told otherwise.\n"
-    "  --out DIR   also save each compressed model as DIR/<method>/ (HF safetensors)\n";
+    "  --out DIR   also save each compressed model as DIR/<method>/ (HF safetensors); DIR is\n"
+    "              assembled as DIR.partial and renamed at the end; an existing DIR is refused\n"
+    "              unless --overwrite\n";
 
 struct DemoRow {
     const char* label;
@@ -46,18 +50,22 @@ int run_demo(const std::vector<std::string>& argv) {
     std::string model_path, out_dir;
     SequenceSource calib, eval;
     int threads = 0;
+    bool overwrite = false;
     try {
-        const Args args(argv, {"--model", "--text", "--calib-range", "--range", "--out", "--threads"}, {});
+        const Args args(argv, {"--model", "--text", "--calib-range", "--range", "--out", "--threads"}, {"--overwrite"});
         model_path = args.get("--model", bundled_data_dir() + "/stories260K.bin");
         calib.text_path = eval.text_path = args.get("--text", bundled_data_dir() + "/tinystories-valid.txt");
         calib.range = model::parse_range(args.get("--calib-range", "2000:2128"));
         eval.range = model::parse_range(args.get("--range", "0:1000"));
         out_dir = args.get("--out");
         threads = args.threads();
+        overwrite = args.has("--overwrite");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "surgeon demo: error: %s\n%s", e.what(), kDemoUsage);
         return 2;
     }
+    StagedOutputs outputs(overwrite);  // DIR is assembled under DIR.partial, renamed at the end
+    const std::string out_stage = out_dir.empty() ? "" : outputs.add(out_dir, OutputKind::directory);
     const LoadedModel base = load_model_and_tokenizer(model_path, "");
     const auto calibration = build_sequences(base, calib);
     const auto evaluation = build_sequences(base, eval);
@@ -85,9 +93,13 @@ int run_demo(const std::vector<std::string>& argv) {
         if (!out_dir.empty()) {
             std::string name = row.label;
             for (char& ch : name) ch = (ch == ' ' || ch == ':' || ch == '%') ? '_' : ch;
-            model::save_model(m, (std::filesystem::path(out_dir) / name).string(), {model::ModelFormat::hf, model::Dtype::F32, ""});
+            std::error_code ec;
+            std::filesystem::create_directories(out_stage, ec);
+            if (ec) fail(SURGEON_ERR_IO, "cannot create '" + out_stage + "': " + ec.message());
+            model::save_model(m, (std::filesystem::path(out_stage) / name).string(), {model::ModelFormat::hf, model::Dtype::F32, ""});
         }
     }
+    if (!out_dir.empty()) outputs.commit();
     return 0;
 }
 

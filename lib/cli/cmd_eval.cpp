@@ -35,7 +35,7 @@ int run_eval(const std::vector<std::string>& argv) {
         source.tokens_path = args.get("--tokens");
         if (args.has("--range")) source.range = model::parse_range(args.get("--range"));
         source.mode = model::parse_eval_mode(args.get("--mode", source.tokens_path.empty() ? "paragraphs" : "windows"));
-        source.seq_len = args.integer("--seq-len", 0);
+        source.seq_len = args.seq_len();
         threads = args.threads();
     } catch (const std::exception& e) {
         std::fprintf(stderr, "surgeon eval: error: %s\n%s", e.what(), kEvalUsage);

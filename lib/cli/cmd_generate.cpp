@@ -30,11 +30,10 @@ int run_generate(const std::vector<std::string>& argv) {
         model_path = args.get("--model", bundled_data_dir() + "/stories260K.bin");
         tokenizer_path = args.get("--tokenizer");
         prompt = args.get("--prompt");
-        steps = args.integer("--steps", steps);
+        steps = args.integer("--steps", steps, 1, kMaxCount);
         sampling.temperature = static_cast<float>(args.number("--temperature", 0.0));
         sampling.top_p = static_cast<float>(args.number("--top-p", sampling.top_p));
-        sampling.seed = static_cast<uint64_t>(args.integer("--seed", 42));
-        if (steps < 1) throw std::invalid_argument("--steps must be positive");
+        sampling.seed = args.seed(42);
         if (sampling.temperature < 0) throw std::invalid_argument("--temperature must be >= 0");
         if (!(sampling.top_p > 0.0f && sampling.top_p <= 1.0f))
             throw std::invalid_argument("--top-p must be in (0, 1], got '" + args.get("--top-p") + "'");

@@ -12,6 +12,7 @@
 #include "cli/layer_options.hpp"
 #include "cli/layer_run.hpp"
 #include "core/half.hpp"
+#include "core/output_file.hpp"
 
 namespace surgeon::cli {
 namespace {
@@ -59,6 +60,8 @@ int run_layer(const std::vector<std::string>& argv) {
         std::fprintf(stderr, "surgeon layer: error: %s\n", e.what());
         return 2;
     }
+    StagedOutputs outputs(o.overwrite);  // existing outputs are refused before any work
+    for (const std::string& path : layer_output_paths(o)) outputs.add(path, OutputKind::file);
     const Handle<surgeon_context> ctx = make_context(o.threads);
     const LayerWeight weight = load_weight(o.weight_path);
     const Handle<surgeon_hessian> h = load_hessian(o, ctx.get(), weight.w.cols);
@@ -82,7 +85,8 @@ int run_layer(const std::vector<std::string>& argv) {
     report["loss"] = r.loss ? nlohmann::ordered_json(*r.loss) : nlohmann::ordered_json(nullptr);
     report["rel_error"] = relative_error(h.get(), weight.w, r.w);
     report["seconds"] = r.seconds;
-    write_layer_outputs(o, r, dtype);
+    write_layer_outputs(o, r, dtype, outputs);
+    outputs.commit();
     std::printf("%s\n", report.dump().c_str());
     return 0;
 }

@@ -14,9 +14,11 @@
 #include "cli/command.hpp"
 #include "cli/model_cli.hpp"
 #include "core/error.hpp"
+#include "core/output_file.hpp"
 #include "io/convert.hpp"
 #include "nn/forward.hpp"
 #include "io/checkpoint.hpp"
+#include "io/model_writer.hpp"
 #include "nn/perplexity.hpp"
 #include "io/tokenizer.hpp"
 #include "compress/model_prune.hpp"
@@ -57,7 +59,9 @@ constexpr const char* kStructuredUsage =
     "  --range a:b          paragraphs scored (default all)   --seq-len N (default model's)\n"
     "  --tokenizer T        default: tok<vocab>.bin or tokenizer.bin beside the model\n"
     "  --speed N            also measure forward tokens/s on N-token sequences\n"
-    "  --threads N          threads (0 = all)\n";
+    "  --threads N          threads (0 = all)\n"
+    "  --overwrite          replace an existing --out / --policy-out (else refused); outputs are\n"
+    "                       written under .partial names and renamed when all are complete\n";
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -102,18 +106,20 @@ int run_structured(const std::vector<std::string>& argv) {
     model::Range range;
     int64_t seq_len = 0, speed = 0;
     int threads = 0;
+    bool overwrite = false;
     try {
         const Args args(argv,
                         {"--model", "--ratio", "--out", "--method", "--policy-out", "--policy-in", "--seed",
                          "--steps", "--samples", "--lr", "--features", "--layer-ratios", "--heads", "--eval", "--reward",
                          "--range", "--seq-len", "--tokenizer", "--speed", "--threads", "--restarts",
                          "--entropy", "--anchor"},
-                        {"--no-prior", "--quiet-start", "--noisy-start", "--normalize-adv", "--no-normalize-adv"});
+                        {"--no-prior", "--quiet-start", "--noisy-start", "--normalize-adv", "--no-normalize-adv",
+                         "--overwrite"});
         model_path = args.require("--model");
         out = args.require("--out");
         o.ratio = args.number("--ratio", 0.3);
         o.method = structured::parse_method(args.get("--method", "prunenet"));
-        o.seed = static_cast<uint64_t>(args.integer("--seed", 1));
+        o.seed = args.seed(1);
         o.train.steps = static_cast<int>(args.integer("--steps", o.train.steps, 1, std::numeric_limits<int>::max()));
         o.train.samples = static_cast<int>(args.integer("--samples", o.train.samples, 1, std::numeric_limits<int>::max()));
         o.train.learning_rate = args.number("--lr", o.train.learning_rate);
@@ -142,14 +148,19 @@ int run_structured(const std::vector<std::string>& argv) {
             throw std::invalid_argument("policies belong to --method prunenet");
         eval_text = args.get("--eval");
         if (args.has("--range")) range = model::parse_range(args.get("--range"));
-        seq_len = args.integer("--seq-len", 0);
+        seq_len = args.seq_len();
         tokenizer_path = args.get("--tokenizer");
-        speed = args.integer("--speed", 0);
+        speed = args.integer("--speed", 0, 1, kMaxSeqLen);
         threads = args.threads();
+        overwrite = args.has("--overwrite");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "surgeon structured: error: %s\n%s", e.what(), kStructuredUsage);
         return 2;
     }
+    const model::ModelFormat format = model::output_format(out);
+    StagedOutputs outputs(overwrite);  // existing outputs are refused before any work
+    outputs.add(out, model::output_kind(format));
+    if (!policy_out.empty()) outputs.add(policy_out, OutputKind::file);
     const auto t0 = std::chrono::steady_clock::now();
     Context ctx;
     ctx.threads = threads;
@@ -157,8 +168,8 @@ int run_structured(const std::vector<std::string>& argv) {
     if (!policy_in.empty()) o.policy = structured::Policy::load(policy_in);
     const model::Model original = (eval_text.empty() && speed <= 0) ? model::Model{} : m;
     const structured::PruneReport r = structured::prune_model(m, o, ctx);
-    if (!policy_out.empty()) r.policy->save(policy_out);
-    model::save_model(m, out, {model::output_format(out), model::Dtype::F32, ""});
+    if (!policy_out.empty()) r.policy->save(outputs.stage_of(policy_out));
+    model::save_model(m, outputs.stage_of(out), {format, model::Dtype::F32, ""});
 
     nlohmann::ordered_json j;
     j["model"] = model_path;
@@ -188,7 +199,7 @@ int run_structured(const std::vector<std::string>& argv) {
     j["params_before"] = r.params_before;
     j["params_after"] = r.params_after;
     j["file_bytes_before"] = bytes_on_disk(model_path);
-    j["file_bytes"] = bytes_on_disk(out);
+    j["file_bytes"] = bytes_on_disk(outputs.stage_of(out));
     j["train_seconds"] = r.train_seconds;
     j["prune_seconds"] = r.prune_seconds;
     j["seconds"] = seconds_since(t0);
@@ -211,6 +222,7 @@ int run_structured(const std::vector<std::string>& argv) {
         j["tokens_per_second_before"] = a;
         j["tokens_per_second"] = b;
     }
+    outputs.commit();
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
 }

@@ -64,13 +64,25 @@ Handle<surgeon_hessian> load_hessian(const LayerOptions& o, const surgeon_contex
     return create(surgeon_hessian_from_matrix, ctx, m.data.data(), cols, 0, o.samples);
 }
 
-void write_layer_outputs(const LayerOptions& o, const LayerResult& r, NpyDtype dtype) {
+namespace {
+const char* const kCodeSuffixes[] = {".codes.npy", ".scales.npy", ".zeros.npy", ".g_idx.npy", ".perm.npy"};
+}
+
+std::vector<std::string> layer_output_paths(const LayerOptions& o) {
+    std::vector<std::string> paths{o.out_path};
+    if (!o.mask_path.empty()) paths.push_back(o.mask_path);
+    if (!o.codes_prefix.empty())
+        for (const char* suffix : kCodeSuffixes) paths.push_back(o.codes_prefix + suffix);
+    return paths;
+}
+
+void write_layer_outputs(const LayerOptions& o, const LayerResult& r, NpyDtype dtype, const StagedOutputs& outputs) {
     const int64_t rows = r.w.rows, cols = r.w.cols;
-    write_npy(o.out_path, {rows, cols}, r.w.data.data(), dtype);
+    write_npy(outputs.stage_of(o.out_path), {rows, cols}, r.w.data.data(), dtype);
     if (!o.mask_path.empty()) {
         std::vector<uint8_t> keep(static_cast<size_t>(rows * cols));
         check_status(surgeon_mask_to_bytes(r.mask.get(), keep.data()));
-        write_npy_u8(o.mask_path, {rows, cols}, keep.data());
+        write_npy_u8(outputs.stage_of(o.mask_path), {rows, cols}, keep.data());
     }
     if (!o.codes_prefix.empty()) {
         const surgeon_qresult* q = r.codes.get();
@@ -84,12 +96,12 @@ void write_layer_outputs(const LayerOptions& o, const LayerResult& r, NpyDtype d
         check_status(surgeon_qresult_zeros(q, zeros.data()));
         check_status(surgeon_qresult_g_idx(q, g_idx.data()));
         check_status(surgeon_qresult_perm(q, perm.data()));
-        const std::string& p = o.codes_prefix;
-        write_npy_u8(p + ".codes.npy", {rows, cols}, codes.data());
-        write_npy(p + ".scales.npy", {rows, groups}, scales.data());
-        write_npy(p + ".zeros.npy", {rows, groups}, zeros.data());
-        write_npy_i32(p + ".g_idx.npy", {cols}, g_idx.data());
-        write_npy_i32(p + ".perm.npy", {cols}, perm.data());
+        auto at = [&](int i) { return outputs.stage_of(o.codes_prefix + kCodeSuffixes[i]); };
+        write_npy_u8(at(0), {rows, cols}, codes.data());
+        write_npy(at(1), {rows, groups}, scales.data());
+        write_npy(at(2), {rows, groups}, zeros.data());
+        write_npy_i32(at(3), {cols}, g_idx.data());
+        write_npy_i32(at(4), {cols}, perm.data());
     }
 }
 

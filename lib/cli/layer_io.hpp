@@ -3,12 +3,14 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "cli/c_api.hpp"
 #include "cli/layer_options.hpp"
 #include "cli/layer_run.hpp"
 #include "core/matrix.hpp"
 #include "core/npy.hpp"
+#include "core/output_file.hpp"
 
 namespace surgeon::cli {
 
@@ -22,7 +24,11 @@ LayerWeight load_weight(const std::string& path);
 // From --inputs (n × cols rows, accumulated) or --hessian (a finished cols × cols H).
 Handle<surgeon_hessian> load_hessian(const LayerOptions& options, const surgeon_context* ctx, int64_t cols);
 
-// --out, and --mask-out / --codes-out when given.
-void write_layer_outputs(const LayerOptions& options, const LayerResult& result, NpyDtype dtype);
+// The final paths of --out, and of --mask-out / --codes-out (five files) when given.
+std::vector<std::string> layer_output_paths(const LayerOptions& options);
+
+// Writes every output at its staged path in `outputs` (the caller commits).
+void write_layer_outputs(const LayerOptions& options, const LayerResult& result, NpyDtype dtype,
+                         const StagedOutputs& outputs);
 
 }  // namespace surgeon::cli

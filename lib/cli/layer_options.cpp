@@ -13,7 +13,11 @@ const char* const kLayerUsage =
     "         --method sparsegpt|gptq|wanda|magnitude|rtn [--sparsity S | --nm N:M]\n"
     "         [--bits B [--group G] [--asym] [--mse] [--act-order] [--static-groups]]\n"
     "         [--blocksize 128] [--damp 0.01] [--mask-scope block|row]\n"
-    "         --out OUT.npy [--mask-out M.npy] [--codes-out PREFIX] [--threads T] [--fp16-out]\n";
+    "         --out OUT.npy [--mask-out M.npy] [--codes-out PREFIX] [--threads T] [--fp16-out]\n"
+    "         [--overwrite]\n"
+    "\n"
+    "Outputs are written under .partial names and renamed when all are complete; an existing\n"
+    "output is refused unless --overwrite is given.\n";
 
 const char* method_name(LayerMethod method) {
     switch (method) {
@@ -56,7 +60,7 @@ LayerOptions parse_layer_options(const std::vector<std::string>& argv) {
                  {"--weight", "--inputs", "--hessian", "--samples", "--method", "--sparsity",
                   "--nm", "--bits", "--group", "--blocksize", "--damp", "--mask-scope", "--out",
                   "--mask-out", "--codes-out", "--threads"},
-                 {"--asym", "--mse", "--act-order", "--static-groups", "--fp16-out"});
+                 {"--asym", "--mse", "--act-order", "--static-groups", "--fp16-out", "--overwrite"});
     LayerOptions o;
     o.weight_path = a.require("--weight");
     o.out_path = a.require("--out");
@@ -134,6 +138,7 @@ LayerOptions parse_layer_options(const std::vector<std::string>& argv) {
     o.mask_path = a.get("--mask-out");
     o.codes_prefix = a.get("--codes-out");
     o.fp16_out = a.has("--fp16-out");
+    o.overwrite = a.has("--overwrite");
     return o;
 }
 

@@ -30,6 +30,7 @@ struct LayerOptions {
     int64_t samples = 1;                                 // rows behind a --hessian file
     std::string out_path, mask_path, codes_prefix;       // mask / codes: "" = not written
     bool fp16_out = false;
+    bool overwrite = false;  // replace existing outputs
     int threads = 0;  // 0: all hardware threads
 
     LayerMethod method = LayerMethod::sparsegpt;

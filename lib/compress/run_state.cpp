@@ -12,6 +12,7 @@
 #include "compress/block_compress.hpp"
 #include "compress/bytes.hpp"
 #include "core/error.hpp"
+#include "core/output_file.hpp"
 
 namespace surgeon::model {
 namespace {
@@ -27,28 +28,15 @@ struct FileCloser {
 };
 using File = std::unique_ptr<std::FILE, FileCloser>;
 
-// A binary file written under "<path>.tmp" and renamed by commit().
+// A binary file of int64 fields and arrays, written through an AtomicFile.
 class AtomicWriter : public ValueWriter<AtomicWriter> {
 public:
-    explicit AtomicWriter(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {
-        f_.reset(std::fopen(tmp_.c_str(), "wb"));
-        if (!f_) fail(SURGEON_ERR_IO, "cannot create '" + tmp_ + "'");
-    }
-    void bytes(const void* p, size_t n) {
-        if (n && std::fwrite(p, 1, n, f_.get()) != n) fail(SURGEON_ERR_IO, "cannot write '" + tmp_ + "' (disk full?)");
-    }
-    void commit() {
-        if (std::fflush(f_.get()) != 0 || fsync(fileno(f_.get())) != 0)
-            fail(SURGEON_ERR_IO, "cannot write '" + tmp_ + "' (disk full?)");
-        if (std::fclose(f_.release()) != 0) fail(SURGEON_ERR_IO, "cannot write '" + tmp_ + "'");
-        std::error_code ec;
-        fs::rename(tmp_, path_, ec);
-        if (ec) fail(SURGEON_ERR_IO, "cannot rename '" + tmp_ + "': " + ec.message());
-    }
+    explicit AtomicWriter(std::string path) : f_(std::move(path)) {}
+    void bytes(const void* p, size_t n) { f_.write(p, n); }
+    void commit() { f_.commit(); }
 
 private:
-    std::string path_, tmp_;
-    File f_;
+    AtomicFile f_;
 };
 
 class Reader : public ValueReader<Reader> {

@@ -23,6 +23,20 @@ uint64_t current_rss_bytes() {
     return static_cast<uint64_t>(resident) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
+std::optional<uint64_t> address_space_left() {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return std::nullopt;
+    std::FILE* f = std::fopen("/proc/self/statm", "r");
+    if (!f) return std::nullopt;
+    unsigned long long pages = 0;
+    const int got = std::fscanf(f, "%llu", &pages);
+    std::fclose(f);
+    if (got != 1) return std::nullopt;
+    const uint64_t used = static_cast<uint64_t>(pages) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    const auto cap = static_cast<uint64_t>(limit.rlim_cur);
+    return cap > used ? cap - used : 0;
+}
+
 std::string format_bytes(uint64_t bytes) {
     char text[32];
     const auto b = static_cast<double>(bytes);

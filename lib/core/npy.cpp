@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/half.hpp"
+#include "core/output_file.hpp"
 
 namespace surgeon {
 namespace {
@@ -73,16 +74,14 @@ void write_raw(const std::string& path, const std::string& descr, const std::vec
     const size_t unpadded = 10 + header.size() + 1;
     header.append((64 - unpadded % 64) % 64, ' ');
     header.push_back('\n');
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    if (!f) fail(SURGEON_ERR_IO, "cannot open '" + path + "' for writing");
+    AtomicFile f(path);
     const char magic[8] = {'\x93', 'N', 'U', 'M', 'P', 'Y', 1, 0};
     f.write(magic, 8);
     const uint16_t hlen = static_cast<uint16_t>(header.size());
-    f.write(reinterpret_cast<const char*>(&hlen), 2);
-    f.write(header.data(), static_cast<std::streamsize>(header.size()));
-    f.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
-    f.close();  // flushes: a full disk shows up here
-    if (!f) fail(SURGEON_ERR_IO, "cannot write '" + path + "'");
+    f.write(&hlen, 2);
+    f.write(header);
+    f.write(data, bytes);
+    f.commit();
 }
 
 // Bytes in a seekable file, or the largest value when the size cannot be told (a pipe):

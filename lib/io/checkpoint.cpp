@@ -1,9 +1,12 @@
 #include "io/checkpoint.hpp"
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "core/error.hpp"
 #include "core/names.hpp"
+#include "core/output_file.hpp"
 #include "io/hf_model.hpp"
 #include "io/llama2c.hpp"
 #include "io/model_reader.hpp"
@@ -55,8 +58,11 @@ void save_model(const Model& model, const std::string& path, const SaveOptions& 
 GptqExportSummary save_gptq_model(const Model& model, const std::map<std::string, QuantResult>& quantized,
                                   const std::string& dir, const std::string& tokenizer_path,
                                   const GptqExportOptions& options) {
-    const GptqExportSummary summary = write_gptq_model(model, quantized, dir, options);
-    copy_tokenizer_into(tokenizer_path, dir);
+    StagedOutputs outputs(true);
+    const std::string stage = outputs.add(dir, OutputKind::directory);
+    const GptqExportSummary summary = write_gptq_model(model, quantized, stage, options);
+    copy_tokenizer_into(tokenizer_path, stage);
+    outputs.commit();
     return summary;
 }
 
@@ -76,8 +82,11 @@ void copy_tokenizer_into(const std::string& tokenizer_path, const std::string& d
     const fs::path target = fs::path(dir) / fs::path(tokenizer_path).filename();
     std::error_code ec;
     if (fs::equivalent(tokenizer_path, target, ec)) return;
-    fs::copy_file(tokenizer_path, target, fs::copy_options::overwrite_existing, ec);
-    if (ec) fail(SURGEON_ERR_IO, "cannot copy the tokenizer to '" + target.string() + "': " + ec.message());
+    std::ifstream in(tokenizer_path, std::ios::binary);
+    if (!in) fail(SURGEON_ERR_IO, "cannot read the tokenizer '" + tokenizer_path + "'");
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) fail(SURGEON_ERR_IO, "cannot read the tokenizer '" + tokenizer_path + "'");
+    write_file_atomically(target.string(), bytes);
 }
 
 }  // namespace surgeon::model

@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/half.hpp"
+#include "core/output_file.hpp"
 #include "io/hf_model.hpp"
 #include "io/llama2c.hpp"
 
@@ -406,10 +407,7 @@ GptqExportSummary write_gptq_model(const Model& model,
     w.write((fs::path(dir) / "model.safetensors").string());
     for (const auto& [file, json] : {std::pair<const char*, const nlohmann::ordered_json&>{"config.json", config},
                                      {"quantize_config.json", qc}}) {
-        std::ofstream f(fs::path(dir) / file);
-        f << json.dump(2) << "\n";
-        f.close();
-        if (!f) fail(SURGEON_ERR_IO, "cannot write '" + (fs::path(dir) / file).string() + "'");
+        write_file_atomically((fs::path(dir) / file).string(), json.dump(2) + "\n");
     }
     return s;
 }

@@ -18,6 +18,7 @@
 
 #include "core/error.hpp"
 #include "core/half.hpp"
+#include "core/output_file.hpp"
 #include "io/hf_model.hpp"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -96,7 +97,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kPartial = ".partial";
+constexpr const char* kPartial = kPartialSuffix;
 constexpr size_t kChunkBytes = size_t{8} << 20;  // conversion buffer of one write
 
 [[noreturn]] void os_fail(const std::string& what, const std::string& path, int err) {
@@ -133,32 +134,8 @@ void fsync_or_fail(int fd, const std::string& path) {
     if (::fsync(fd) != 0) os_fail("cannot flush", path, errno);
 }
 
-// Makes renames inside `dir` durable; a file system that cannot sync a directory is no error.
-void fsync_dir(const std::string& dir) {
-    const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return;
-    ::fsync(fd);
-    ::close(fd);
-}
-
 void rename_or_fail(const std::string& from, const std::string& to) {
     if (std::rename(from.c_str(), to.c_str()) != 0) os_fail("cannot rename '" + from + "' to", to, errno);
-}
-
-// `text` at `path`, written under a temporary name and renamed, so `path` is whole or absent.
-void write_file_atomically(const std::string& path, const std::string& text) {
-    const std::string tmp = path + kPartial;
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) os_fail("cannot create", tmp, errno);
-    try {
-        pwrite_all(fd, text.data(), text.size(), 0, tmp);
-        fsync_or_fail(fd, tmp);
-    } catch (...) {
-        ::close(fd);
-        throw;
-    }
-    if (::close(fd) != 0) os_fail("cannot write", tmp, errno);
-    rename_or_fail(tmp, path);
 }
 
 // The tensors of one block, in the order of LayerWeights.
@@ -533,7 +510,7 @@ public:
                                       plan_.index_text);
             write_file_atomically((fs::path(plan_.path) / "config.json").string(), plan_.config_text);
         }
-        fsync_dir(plan_.format == ModelFormat::hf ? plan_.path : fs::path(plan_.path).parent_path().string());
+        sync_directory(plan_.format == ModelFormat::hf ? plan_.path : fs::path(plan_.path).parent_path().string());
         close_all();
         finished_ = true;
     }
@@ -715,11 +692,19 @@ std::unique_ptr<ModelWriter> ModelWriter::create(const std::string& path, const 
     return writer;
 }
 
+OutputKind output_kind(ModelFormat format) {
+    return format == ModelFormat::hf ? OutputKind::directory : OutputKind::file;
+}
+
 void write_model(const Model& model, const std::string& path, const WriterOptions& options) {
     validate_shapes(model);
     std::vector<int64_t> ffn;
     for (const LayerWeights& L : model.layers) ffn.push_back(L.w1.rows);
-    auto writer = ModelWriter::create(path, model.config, ffn, options);
+    StagedOutputs outputs(options.overwrite);
+    const std::string stage = outputs.add(path, output_kind(options.format));
+    WriterOptions staged = options;
+    staged.overwrite = true;  // the staging path is this call's own
+    auto writer = ModelWriter::create(stage, model.config, ffn, staged);
     try {
         writer->write_embedding_rows(0, model.tok_emb);
         for (size_t b = 0; b < model.layers.size(); ++b) writer->write_block(static_cast<int64_t>(b), model.layers[b]);
@@ -730,6 +715,7 @@ void write_model(const Model& model, const std::string& path, const WriterOption
         writer->abandon();
         throw;
     }
+    outputs.commit();
 }
 
 }  // namespace surgeon::model

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "core/output_file.hpp"
 #include "io/checkpoint.hpp"
 #include "io/safetensors.hpp"
 #include "nn/model.hpp"
@@ -90,8 +91,15 @@ public:
     virtual std::vector<std::string> files() const = 0;
 };
 
-// Writes a whole in-memory model through a ModelWriter (create, every part, finish); on a
-// failure the partial files are removed. `model` must pass validate_shapes.
+// Writes a whole in-memory model through a ModelWriter (create, every part, finish) under
+// the temporary name "<path>.partial" (an HF directory is assembled there), then renames it
+// to `path` (core/output_file.hpp: StagedOutputs). An existing `path` is refused unless
+// options.overwrite (then it is replaced whole, atomically for a file and for a directory
+// where the file system can exchange two names); on a failure everything written is
+// removed. `model` must pass validate_shapes.
 void write_model(const Model& model, const std::string& path, const WriterOptions& options);
+
+// What an output of `format` is on disk: a directory (HF) or a file (llama2.c).
+OutputKind output_kind(ModelFormat format);
 
 }  // namespace surgeon::model

@@ -10,6 +10,7 @@
 
 #include "core/error.hpp"
 #include "core/half.hpp"
+#include "core/output_file.hpp"
 #include "core/names.hpp"
 
 namespace surgeon::model {
@@ -87,10 +88,10 @@ uint64_t read_u64_le(const unsigned char* p) {
     return v;
 }
 
-void put_u64_le(std::ofstream& f, uint64_t v) {
+void put_u64_le(AtomicFile& f, uint64_t v) {
     unsigned char b[8];
     for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>(v >> (8 * i));
-    f.write(reinterpret_cast<const char*>(b), 8);
+    f.write(b, 8);
 }
 
 int64_t checked_numel(const std::vector<int64_t>& shape) {
@@ -438,13 +439,11 @@ void SafetensorsWriter::write(const std::string& path) const {
     std::string text = header.dump();
     text.append((8 - (8 + text.size()) % 8) % 8, ' ');
 
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    if (!f) fail(SURGEON_ERR_IO, "cannot open '" + path + "' for writing");
+    AtomicFile f(path);
     put_u64_le(f, text.size());
-    f.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const Entry& e : entries_) f.write(e.bytes.data(), static_cast<std::streamsize>(e.bytes.size()));
-    f.close();
-    if (!f) fail(SURGEON_ERR_IO, "cannot write '" + path + "'");
+    f.write(text);
+    for (const Entry& e : entries_) f.write(e.bytes.data(), e.bytes.size());
+    f.commit();
 }
 
 // ---------------------------------------------------------------------------------------

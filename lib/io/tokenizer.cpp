@@ -9,6 +9,7 @@
 #include <queue>
 
 #include "core/error.hpp"
+#include "core/output_file.hpp"
 
 namespace surgeon::model {
 
@@ -217,10 +218,7 @@ std::vector<int> read_token_file(const std::string& path, int64_t vocab_size) {
 }
 
 void write_token_file(const std::vector<int>& tokens, const std::string& path) {
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (!f) fail(SURGEON_ERR_IO, "cannot open '" + path + "' for writing");
-    const bool ok = std::fwrite(tokens.data(), 4, tokens.size(), f) == tokens.size();
-    if (std::fclose(f) != 0 || !ok) fail(SURGEON_ERR_IO, "cannot write '" + path + "'");
+    write_file_atomically(path, tokens.data(), tokens.size() * sizeof(int));
 }
 
 std::vector<std::vector<int>> paragraph_sequences(const Tokenizer& tokenizer, const std::string& text,

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "core/error.hpp"
+#include "core/output_file.hpp"
 #include "core/names.hpp"
 #include "core/parallel.hpp"
 #include "structured/ffn_slice.hpp"
@@ -112,10 +113,7 @@ std::vector<float> Policy::scores(const model::LayerWeights& layer) const {
 void Policy::save(const std::string& path) const {
     nlohmann::json j{{"format", "surgeon-prunenet-policy"}, {"version", 2}, {"dim", dim_},
                      {"features", features_}, {"params", params}};
-    std::ofstream out(path);
-    if (!out) fail(SURGEON_ERR_IO, "cannot write policy '" + path + "'");
-    out << j.dump() << "\n";
-    if (!out) fail(SURGEON_ERR_IO, "cannot write policy '" + path + "'");
+    write_file_atomically(path, j.dump() + "\n");
 }
 
 Policy Policy::load(const std::string& path) {

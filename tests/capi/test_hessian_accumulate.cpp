@@ -226,5 +226,34 @@ TEST(HessianAccumulate, FromMatrixKeepsTheMatrix) {
     EXPECT_EQ(untouched, reinterpret_cast<surgeon_hessian*>(&m));
 }
 
+// A matrix that cannot be an xᵀx is a numeric error, the output left unset: a negative (or
+// non-finite) diagonal entry, or entries that overflow a float once scaled by samples / 2.
+TEST(HessianAccumulate, FromMatrixRejectsWhatNoInputsGive) {
+    const int64_t cols = 3;
+    const std::vector<float> good = {2, 1, 0, 1, 3, 1, 0, 1, 4};
+    surgeon_hessian* raw = nullptr;
+    ASSERT_EQ(surgeon_hessian_from_matrix(&raw, nullptr, good.data(), cols, 0, 7), SURGEON_OK);
+    HessianPtr ok(raw);
+    const float inf = std::numeric_limits<float>::infinity();
+    for (const auto& [index, value] : std::vector<std::pair<int, float>>{
+             {0, -1.0f}, {4, -1e-30f}, {8, -inf}, {8, inf}, {4, std::numeric_limits<float>::quiet_NaN()}}) {
+        std::vector<float> m = good;
+        m[static_cast<size_t>(index)] = value;
+        surgeon_hessian* untouched = reinterpret_cast<surgeon_hessian*>(&m);
+        EXPECT_EQ(surgeon_hessian_from_matrix(&untouched, nullptr, m.data(), cols, 0, 7), SURGEON_ERR_NUMERIC)
+            << "H[" << index << "] = " << value;
+        EXPECT_EQ(untouched, reinterpret_cast<surgeon_hessian*>(&m));
+        EXPECT_NE(std::string(surgeon_last_error()).find("surgeon_hessian_from_matrix"), std::string::npos);
+    }
+    // 3e38 · 7 / 2 is past the largest float; 3e38 · 1 / 2 is not.
+    std::vector<float> big = good;
+    big[0] = 3e38f;
+    surgeon_hessian* untouched = nullptr;
+    EXPECT_EQ(surgeon_hessian_from_matrix(&untouched, nullptr, big.data(), cols, 0, 7), SURGEON_ERR_NUMERIC);
+    EXPECT_EQ(untouched, nullptr);
+    ASSERT_EQ(surgeon_hessian_from_matrix(&raw, nullptr, big.data(), cols, 0, 1), SURGEON_OK);
+    HessianPtr one(raw);
+}
+
 }  // namespace
 }  // namespace hessian_test

@@ -3,8 +3,15 @@
 // integer outputs (codes, masks, indices) are checked byte for byte.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include <cstdlib>
 #include <cstring>
@@ -63,6 +70,69 @@ inline CliRun run_cli(const ScratchDir& dir, const std::vector<std::string>& arg
     cmd += " >" + shell_quote(out) + " 2>" + shell_quote(err);
     const int status = std::system(cmd.c_str());
     CliRun r;
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = read_text(out);
+    r.err = read_text(err);
+    return r;
+}
+
+// How run_cli_child runs the binary: resource limits set in the child before exec, and
+// when to kill it.
+struct ChildLimits {
+    long long address_space = -1;  // RLIMIT_AS in bytes (`ulimit -v`); -1: unchanged
+    long long file_size = -1;      // RLIMIT_FSIZE in bytes; -1: unchanged
+    bool unprivileged = false;     // as root, run as nobody (65534) so file modes apply
+    double kill_after = -1;        // seconds after the start: SIGKILL (a crash mid-run)
+    double watchdog = 120;         // seconds: SIGKILL and timed_out (a hang)
+};
+
+struct ChildRun : CliRun {
+    bool killed = false;     // by kill_after
+    bool timed_out = false;  // by the watchdog
+    double seconds = 0;
+};
+
+// Runs the binary in a forked child (stdout and stderr to files in `dir`) under `limits`.
+inline ChildRun run_cli_child(const ScratchDir& dir, const std::vector<std::string>& args,
+                              const ChildLimits& limits) {
+    const std::string out = dir / "stdout.txt", err = dir / "stderr.txt";
+    std::vector<std::string> argv_text{SURGEON_CLI_BINARY};
+    argv_text.insert(argv_text.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& a : argv_text) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const auto t0 = std::chrono::steady_clock::now();
+    const pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666);
+        const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666);
+        if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0) _exit(126);
+        auto limit = [](int resource, long long bytes) {
+            if (bytes < 0) return true;
+            const rlimit r{static_cast<rlim_t>(bytes), static_cast<rlim_t>(bytes)};
+            return setrlimit(resource, &r) == 0;
+        };
+        if (!limit(RLIMIT_AS, limits.address_space) || !limit(RLIMIT_FSIZE, limits.file_size)) _exit(126);
+        if (limits.unprivileged && geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(126);
+        execv(argv[0], argv.data());
+        _exit(127);
+    }
+    ChildRun r;
+    auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    int status = 0;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (limits.kill_after >= 0 && elapsed() >= limits.kill_after && !r.killed) {
+            kill(pid, SIGKILL);
+            r.killed = true;
+        } else if (elapsed() >= limits.watchdog && !r.timed_out) {
+            kill(pid, SIGKILL);
+            r.timed_out = true;
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    r.seconds = elapsed();
+    r.killed = r.killed && WIFSIGNALED(status);
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     r.out = read_text(out);
     r.err = read_text(err);

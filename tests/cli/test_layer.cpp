@@ -148,8 +148,10 @@ TEST(LayerCli, InputsAndHessianGiveTheSameError) {
          {std::vector<std::string>{"--method", "sparsegpt", "--sparsity", "0.5"},
           std::vector<std::string>{"--method", "gptq", "--bits", "4"},
           std::vector<std::string>{"--method", "wanda", "--sparsity", "0.5"}}) {
-        const json from_h = report_of(run_cli(dir, layer_args(kLayer, dir / "h.npy", method)));
-        const json from_x = report_of(run_cli(dir, layer_args(kLayer, dir / "x.npy", method, true)));
+        std::vector<std::string> replace = method;
+        replace.push_back("--overwrite");  // the outputs of the previous method
+        const json from_h = report_of(run_cli(dir, layer_args(kLayer, dir / "h.npy", replace)));
+        const json from_x = report_of(run_cli(dir, layer_args(kLayer, dir / "x.npy", replace, true)));
         EXPECT_EQ(from_h["samples"], 1);
         EXPECT_EQ(from_x["samples"], samples);
         const double eh = from_h["rel_error"], ex = from_x["rel_error"];
@@ -282,7 +284,8 @@ TEST_P(LayerCliReference, ErrorWithinOnePercentOfReference) {
     ScratchDir dir;
     for (const auto& [config, c] : ref["configs"].items()) {
         SCOPED_TRACE(name + " / " + config);
-        const std::vector<std::string> flags = flags_for(c["method"], c["options"]);
+        std::vector<std::string> flags = flags_for(c["method"], c["options"]);
+        flags.push_back("--overwrite");  // the previous configuration's output
         const json r = report_of(run_cli(dir, layer_args(name, dir / "w.npy", flags)));
         const double theirs = c["rel_recon_error"];
         EXPECT_LE(r["rel_error"].get<double>(), 1.01 * theirs);

@@ -66,17 +66,17 @@ TEST(CliOptions, LayerHugeGroupAndBlockRunAsPerRowAndOneBlock) {
     ScratchDir dir;
     const std::string huge = "9223372036854775807";
     for (const std::string method : {"gptq", "rtn"}) {
-        const CliRun ref = run_cli(dir, layer(dir, {"--method", method, "--bits", "4", "--out", dir / "ref.npy"}));
+        const CliRun ref = run_cli(dir, layer(dir, {"--method", method, "--bits", "4", "--out", dir / "ref.npy", "--overwrite"}));
         ASSERT_EQ(ref.exit_code, 0) << ref.err;
-        const CliRun r = run_cli(dir, layer(dir, {"--method", method, "--bits", "4", "--group", huge}));
+        const CliRun r = run_cli(dir, layer(dir, {"--method", method, "--bits", "4", "--group", huge, "--overwrite"}));
         ASSERT_EQ(r.exit_code, 0) << method << ": " << r.err;
         EXPECT_EQ(read_text(dir / "out.npy"), read_text(dir / "ref.npy")) << method;
     }
     const CliRun ref = run_cli(dir, layer(dir, {"--method", "gptq", "--bits", "4", "--blocksize", "64", "--out",
-                                                dir / "ref.npy"}));
+                                                dir / "ref.npy", "--overwrite"}));
     ASSERT_EQ(ref.exit_code, 0) << ref.err;
     for (const std::string block : {std::string("65"), std::string("10000000"), std::string("2147483648"), huge}) {
-        const CliRun r = run_cli(dir, layer(dir, {"--method", "gptq", "--bits", "4", "--blocksize", block}));
+        const CliRun r = run_cli(dir, layer(dir, {"--method", "gptq", "--bits", "4", "--blocksize", block, "--overwrite"}));
         ASSERT_EQ(r.exit_code, 0) << block << ": " << r.err;
         EXPECT_EQ(read_text(dir / "out.npy"), read_text(dir / "ref.npy")) << block;
     }
@@ -150,4 +150,57 @@ TEST(CliOptions, RecipeDefaultNmWinsOverTheDefaultSparsity) {
     EXPECT_NE(both.exit_code, 0);
     EXPECT_NE(both.err.find("sparsity"), std::string::npos) << both.err;
     EXPECT_FALSE(fs::exists(dir / "m2"));
+}
+
+// The counts of the model commands: huge (past int64, and past the option's bound),
+// negative, zero and non-numeric values are a one-line error naming the flag, before the
+// model is read. --seed takes any non-negative 64-bit value: 0 is a seed like any other.
+TEST(CliOptions, CountsOfTheModelCommandsAreRanged) {
+    ScratchDir dir;
+    const std::string model = kData + "/stories260K.bin";
+    const std::vector<std::string> bad = {"99999999999999999999", "9223372036854775807", "-1", "0", "x", "2.5", ""};
+    struct Case {
+        std::vector<std::string> command;
+        std::string flag;
+        std::vector<std::string> values;
+    };
+    const std::vector<std::string> compress = {"compress", "--method", "magnitude", "--out", dir / "m"};
+    const std::vector<std::string> structured = {"structured", "--model", model, "--method", "l2", "--out", dir / "s"};
+    std::vector<std::string> budget = {"compress", "--method", "gptq", "--bits", "4", "--layer-budget", "4",
+                                       "--out", dir / "m"};
+    const std::vector<Case> cases = {
+        {{"eval"}, "--seq-len", bad},
+        {compress, "--seq-len", bad},
+        {structured, "--seq-len", bad},
+        {budget, "--budget-sequences", bad},
+        {{"generate"}, "--steps", bad},
+        {structured, "--steps", bad},
+        {structured, "--speed", bad},
+        {{"generate"}, "--seed", {"99999999999999999999", "-1", "x", "2.5", ""}},
+        {structured, "--seed", {"99999999999999999999", "-1", "x", "2.5", ""}},
+    };
+    for (const Case& c : cases)
+        for (const std::string& v : c.values) {
+            std::vector<std::string> args = c.command;
+            args.insert(args.end(), {c.flag, v});
+            const std::string what = c.command[0] + " " + c.flag + " '" + v + "'";
+            const CliRun r = run_cli(dir, args);
+            expect_one_line_error(r, c.flag, what);
+            EXPECT_EQ(r.exit_code, 2) << what;  // a usage error: nothing was read
+        }
+    EXPECT_FALSE(fs::exists(dir / "m"));
+    EXPECT_FALSE(fs::exists(dir / "s"));
+    // The smallest and largest seeds are taken, and a seed decides the sampled text.
+    std::vector<std::string> outputs;
+    for (const std::string seed : {"0", "9223372036854775807", "0"}) {
+        const CliRun r = run_cli(dir, {"generate", "--temperature", "1", "--steps", "24", "--seed", seed});
+        ASSERT_EQ(r.exit_code, 0) << seed << ": " << r.err;
+        outputs.push_back(r.out);
+    }
+    EXPECT_EQ(outputs[0], outputs[2]);
+    EXPECT_NE(outputs[0], outputs[1]);
+    // The bounds themselves: --seq-len 2 is the shortest context.
+    const CliRun two = run_cli(dir, {"eval", "--seq-len", "2", "--range", "0:3"});
+    ASSERT_EQ(two.exit_code, 0) << two.err;
+    EXPECT_EQ(nlohmann::json::parse(two.out)["tokens"].get<int>(), 3);
 }

@@ -63,8 +63,9 @@ std::map<std::string, std::string> files_of(const std::string& dir) {
     return out;
 }
 
+// Blocks an interrupted run into `out` has finished (its state is in "<out>.partial").
 int blocks_done(const std::string& out) {
-    const fs::path state = fs::path(out) / ".surgeon-run" / "state.json";
+    const fs::path state = fs::path(out + ".partial") / ".surgeon-run" / "state.json";
     std::ifstream in(state);
     if (!in) return -1;
     try {
@@ -139,10 +140,12 @@ TEST(StreamingCli, KilledRunResumesToIdenticalBytes) {
     ASSERT_GE(done, kill_after);
     ASSERT_LT(done, 8);
 
-    // Nothing a loader would take for a finished model.
-    EXPECT_FALSE(fs::exists(out + "/config.json"));
-    EXPECT_FALSE(fs::exists(out + "/model.safetensors.index.json"));
-    for (const auto& [name, bytes] : files_of(out))
+    // Nothing under the final name; inside the temporary directory, nothing a loader would
+    // take for a finished model.
+    EXPECT_FALSE(fs::exists(out));
+    EXPECT_FALSE(fs::exists(out + ".partial/config.json"));
+    EXPECT_FALSE(fs::exists(out + ".partial/model.safetensors.index.json"));
+    for (const auto& [name, bytes] : files_of(out + ".partial"))
         EXPECT_TRUE(name.find(".partial") != std::string::npos || name.rfind(".surgeon-run", 0) == 0) << name;
     EXPECT_NE(run_cli(dir, {"eval", "--model", out, "--tokens", s.tokens}).exit_code, 0);
     // Without --resume the interrupted run is not overwritten.
@@ -163,6 +166,7 @@ TEST(StreamingCli, KilledRunResumesToIdenticalBytes) {
     ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
     EXPECT_EQ(nlohmann::json::parse(resumed.out)["resumed_at_block"].get<int>(), done);
     EXPECT_EQ(files_of(out), files_of(dir / "ref"));
+    EXPECT_FALSE(fs::exists(out + ".partial"));
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <map>
 #include <thread>
 
+#include "sanitized.hpp"
 #include "core/context.hpp"
 #include "io/checkpoint.hpp"
 #include "io/gptq_export.hpp"
@@ -374,17 +375,8 @@ TEST(ModelReader, OpenChecksEveryBlock) {
     expect_error([&] { open_model("/nonexistent/model.bin"); }, SURGEON_ERR_IO, "/nonexistent/model.bin");
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;  // freed blocks stay in the sanitizer's quarantine
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+// Under a sanitizer, freed blocks stay in its quarantine.
+using surgeon::testing::kSanitized;
 
 int64_t status_kb(const std::string& key);
 

@@ -453,11 +453,14 @@ TEST(ModelWriter, RefusesAFinishedOutputUnlessOverwriting) {
     auto o = hf_options();
     o.overwrite = true;
     EXPECT_NO_THROW(write_model(m, out, o));
-    // An empty directory, or one with only partial files, takes a new model.
+    // An empty directory takes a new model; write_model refuses any other existing path
+    // (here the partial files of an unfinished writer) unless overwriting, and then
+    // replaces the directory whole.
     fs::create_directories(dir.file("empty"));
     EXPECT_NO_THROW(write_model(m, dir.file("empty"), hf_options()));
     ModelWriter::create(dir.file("partial"), m.config, ffn_of(m), hf_options(Dtype::F32, 10'000));
-    EXPECT_NO_THROW(write_model(m, dir.file("partial"), hf_options()));
+    expect_error([&] { write_model(m, dir.file("partial"), hf_options()); }, SURGEON_ERR_IO, "--overwrite");
+    EXPECT_NO_THROW(write_model(m, dir.file("partial"), o));
     EXPECT_EQ(dir_names(dir.file("partial")), (std::set<std::string>{"config.json", "model.safetensors"}));
     // A llama2.c file.
     write_model(m, dir.file("m.bin"), llama2c_options());
@@ -491,16 +494,16 @@ TEST(ModelWriter, FailedWritesNameTheFile) {
     const Model m = hfio_test::random_model(64, 96, 2, 4, 2, 200, false, 16);
     TempDir dir;
     {
-        // No room for the planned size: create() fails and leaves nothing.
+        // No room for the planned size: create() fails (in write_model's temporary
+        // "<out>.partial") and leaves nothing.
         FileSizeLimit limit(4096);
         ASSERT_TRUE(limit.ok());
         expect_error([&] { write_model(m, dir.file("small"), hf_options()); }, SURGEON_ERR_IO,
-                     "small/model.safetensors.partial': File too large");
+                     "small.partial/model.safetensors.partial': File too large");
         expect_error([&] { write_model(m, dir.file("small.bin"), llama2c_options()); }, SURGEON_ERR_IO,
-                     "small.bin.partial': File too large");
+                     "small.bin.partial.partial': File too large");
     }
-    EXPECT_TRUE(dir_names(dir.file("small")).empty());
-    EXPECT_FALSE(fs::exists(dir.file("small.bin.partial")));
+    EXPECT_TRUE(dir_names(dir.path().string()).empty());
     // The space is there, then a write past the limit fails: the error names the file.
     auto w = ModelWriter::create(dir.file("late"), m.config, ffn_of(m), hf_options());
     {

@@ -281,7 +281,7 @@ TEST(Safetensors, WriterRejectsBadInput) {
     expect_error([&] { w.add_float("__metadata__", {2}, x, Dtype::F32); }, SURGEON_ERR_INVALID_ARGUMENT);
     expect_error([&] { w.add_float("c", {2}, x, Dtype::I32); }, SURGEON_ERR_INVALID_ARGUMENT);
     expect_error([&] { w.add_float("d", {-1}, x, Dtype::F32); }, SURGEON_ERR_SHAPE);
-    expect_error([&] { w.write("/nonexistent-dir/x.safetensors"); }, SURGEON_ERR_IO, "cannot open");
+    expect_error([&] { w.write("/nonexistent-dir/x.safetensors"); }, SURGEON_ERR_IO, "cannot create");
 }
 
 TEST(Safetensors, ShardedCheckpoints) {

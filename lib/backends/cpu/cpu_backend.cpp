@@ -9,9 +9,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "core/backend.hpp"
+#include "core/error.hpp"
+#include "core/memory_usage.hpp"
 #include "core/parallel.hpp"
 
 // LAPACK's Fortran entry points (OpenBLAS carries them); the trailing arguments are the
@@ -34,11 +37,34 @@ constexpr double kParallelWork = 1 << 22;
 // The smallest panel (rows or columns of the output) a worker is given.
 constexpr int64_t kMinPanel = 32;
 
+// OpenBLAS gives each thread that runs a level-3 routine (or a LAPACK routine built on one)
+// a work buffer of its own, mapped on the thread's first such call: 128 MiB + one page in
+// Debian's build (BUFFER_SIZE of its DYNAMIC_ARCH targets), kept for later calls. When the
+// mapping fails, OpenBLAS 0.3.21 retries forever (blas_memory_alloc; later releases give
+// up and exit the process). So under an address-space limit (RLIMIT_AS, `ulimit -v`) each
+// thread checks the room before its first call and throws SURGEON_ERR_OUT_OF_MEMORY when
+// the buffer (plus a margin for the call's own allocations) cannot fit.
+constexpr uint64_t kBlasBufferBytes = (uint64_t{128} << 20) + 4096;
+constexpr uint64_t kBlasMargin = uint64_t{16} << 20;
+
+void require_blas_buffer() {
+    thread_local bool checked = false;
+    if (checked) return;
+    const std::optional<uint64_t> left = address_space_left();
+    if (left && *left < kBlasBufferBytes + kBlasMargin)
+        fail(SURGEON_ERR_OUT_OF_MEMORY,
+             "out of memory: the address-space limit (ulimit -v) leaves " + format_bytes(*left) +
+                 ", and each BLAS thread needs a " + format_bytes(kBlasBufferBytes + kBlasMargin) +
+                 " work buffer; raise the limit or use fewer threads");
+    checked = true;
+}
+
 CBLAS_TRANSPOSE blas_trans(Trans t) { return t == Trans::yes ? CblasTrans : CblasNoTrans; }
 
 void serial_gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, float alpha,
                  const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                  int64_t ldc) {
+    require_blas_buffer();
     cblas_sgemm(CblasRowMajor, blas_trans(ta), blas_trans(tb), static_cast<blasint>(m),
                 static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
                 static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
@@ -47,6 +73,7 @@ void serial_gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, float alph
 
 void serial_syrk_upper(const float* x, int64_t k, int64_t n, int64_t ldx, float alpha,
                        float* c, int64_t ldc) {
+    require_blas_buffer();
     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<blasint>(n),
                 static_cast<blasint>(k), alpha, x, static_cast<blasint>(ldx), 1.0f, c,
                 static_cast<blasint>(ldc));
@@ -144,6 +171,7 @@ public:
     // Row-major m × n is column-major n × m: the same singular values.
     bool singular_values(float* a, int64_t m, int64_t n, int64_t lda, float* s) override {
         const int rows = static_cast<int>(n), cols = static_cast<int>(m), ld = static_cast<int>(lda);
+        require_blas_buffer();
         const int one = 1;
         int info = 0, lwork = -1;
         float query = 0.0f;
@@ -167,6 +195,7 @@ private:
     // Row-major lower == column-major upper on the same memory, so LAPACK's upper
     // routines apply without transposing copies.
     static bool lapack_lower_inverse(float* b, int64_t n) {
+        require_blas_buffer();
         const int ln = static_cast<int>(n);
         int info = 0;
         spotrf_("U", &ln, b, &ln, &info, 1);
@@ -181,6 +210,7 @@ private:
     // column panels of L·X = I over the workers (triangular solves) it measured slower
     // on 2 cores than the serial strtri.
     bool blocked_lower_inverse(float* b, int64_t n) const {
+        require_blas_buffer();
         for (int64_t k0 = 0; k0 < n; k0 += kFactorBlock) {
             const int64_t k1 = std::min(n, k0 + kFactorBlock), w = k1 - k0, rest = n - k1;
             float* diag = b + k0 * n + k0;
@@ -192,6 +222,7 @@ private:
             float* panel = b + k1 * n + k0;  // rows k1.., columns k0..k1
             parallel_for(workers_for(threads_, static_cast<double>(rest) * w * w, rest), rest,
                          [&](int64_t r0, int64_t r1, int) {
+                             require_blas_buffer();
                              cblas_strsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit,
                                          static_cast<blasint>(r1 - r0), lw, 1.0f, diag, ld, panel + r0 * n, ld);
                          });
@@ -206,6 +237,7 @@ private:
                 for (int64_t p = p0; p < p1; ++p) {
                     const int64_t i0 = cut[static_cast<size_t>(p)], i1 = cut[static_cast<size_t>(p) + 1];
                     if (i1 <= i0) continue;
+                    require_blas_buffer();
                     cblas_ssyrk(CblasRowMajor, CblasLower, CblasNoTrans, static_cast<blasint>(i1 - i0), lw,
                                 -1.0f, panel + i0 * n, ld, 1.0f, trailing + i0 * n + i0, ld);
                     if (i0 > 0)

@@ -110,6 +110,17 @@ void Hessian::assign_matrix(const float* h, int64_t ld, int64_t samples) {
     require_arg(samples >= 1, "samples must be >= 1, got " + std::to_string(samples));
     require_finite(h, cols_, cols_, ld, "hessian");
     const double scale = static_cast<double>(samples) / 2.0;
+    // An xᵀx-shaped matrix has a non-negative diagonal, and the accumulator holds
+    // H · samples / 2 as floats: both are checked before anything is assigned.
+    for (int64_t i = 0; i < cols_; ++i) {
+        require(h[i * ld + i] >= 0.0f, SURGEON_ERR_NUMERIC,
+                "hessian diagonal entry " + std::to_string(i) + " is negative (" +
+                    std::to_string(h[i * ld + i]) + "): not a Hessian");
+        for (int64_t j = i; j < cols_; ++j)
+            require(std::isfinite(static_cast<float>(h[i * ld + j] * scale)), SURGEON_ERR_NUMERIC,
+                    "hessian entry (" + std::to_string(i) + ", " + std::to_string(j) + ") times samples / 2 = " +
+                        std::to_string(samples) + " / 2 overflows a float");
+    }
     std::lock_guard<std::mutex> lock(mutex_);
     for (int64_t i = 0; i < cols_; ++i) {
         for (int64_t j = i; j < cols_; ++j)

@@ -9,6 +9,7 @@
 
 #include "core/checks.hpp"
 #include "core/error.hpp"
+#include "core/output_file.hpp"
 
 namespace surgeon {
 namespace {
@@ -126,11 +127,7 @@ void write_hessian_file(const std::string& path, const HessianFileData& d) {
     put_array(out, d.stats.sum);
     put_array(out, d.stats.sum_sq);
     put(out, fnv1a64(out.data(), out.size()));
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    if (!f) fail(SURGEON_ERR_IO, "cannot open '" + path + "' for writing");
-    f.write(reinterpret_cast<const char*>(out.data()), static_cast<std::streamsize>(out.size()));
-    f.close();
-    if (!f) fail(SURGEON_ERR_IO, "cannot write '" + path + "'");
+    write_file_atomically(path, out.data(), out.size());
 }
 
 HessianFileData read_hessian_file(const std::string& path) {
