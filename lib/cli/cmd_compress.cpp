@@ -17,7 +17,6 @@
 #include "core/memory_usage.hpp"
 #include "compress/export_plan.hpp"
 #include "compress/layer_budget.hpp"
-#include "io/ct_export.hpp"
 #include "io/checkpoint.hpp"
 #include "compress/pipeline.hpp"
 #include "compress/streamed.hpp"
@@ -337,8 +336,8 @@ int run_compress(const std::vector<std::string>& argv) {
                                    {"dense_layers", g.dense_layers}};
         }
         if (ct_options) {
-            const model::CtExportSummary c = model::write_ct_model(compressed, quantized, ct_out, *ct_options);
-            model::copy_tokenizer_into(m.tokenizer_path, ct_out);
+            const model::CtExportSummary c =
+                model::save_ct_model(compressed, quantized, ct_out, m.tokenizer_path, *ct_options);
             summary["ct_out"] = {{"dir", ct_out}, {"format", "pack-quantized"},
                                  {"config_groups", c.config_groups}, {"quantized_layers", c.quantized_layers},
                                  {"dense_layers", c.dense_layers}};
