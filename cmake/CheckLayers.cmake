@@ -31,9 +31,11 @@ set(allow_io              surgeon core ${_layer_algorithms} nn)
 set(allow_structured      surgeon core ${_layer_algorithms} nn)
 set(allow_compress        surgeon core ${_layer_algorithms} nn io structured)
 set(allow_capi            surgeon core ${_layer_algorithms} nn io structured compress)
+# MPI's implementation of compress's Reducer (SURGEON_MPI), for the CLI only.
+set(allow_dist            surgeon core compress)
 # The CLI calls the algorithms through the C API (surgeon) or compress, never directly.
-set(allow_cli             surgeon core nn io compress)
-set(known_layers core backends/cpu backends/cuda ${_layer_algorithms} nn io structured compress capi cli)
+set(allow_cli             surgeon core nn io compress dist)
+set(known_layers core backends/cpu backends/cuda ${_layer_algorithms} nn io structured compress capi dist cli)
 
 # The layer of a path relative to lib/ (or of an include path).
 function(layer_of path out)

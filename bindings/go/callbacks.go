@@ -4,7 +4,7 @@ package surgeon
 // the exported Go functions below, with `user` a runtime/cgo.Handle of *callbacks.
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
+#cgo pkg-config: surgeon
 #include "surgeon/surgeon.h"
 void surgeon_go_progress_trampoline(void* user, const char* stage, double fraction);
 void surgeon_go_log_trampoline(void* user, surgeon_log_level level, const char* message);

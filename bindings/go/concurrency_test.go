@@ -142,7 +142,7 @@ func TestConcurrentAddsOnOneHessian(t *testing.T) {
 		}
 	})
 	wait()
-	if n := must(shared.Samples()).of(t); n != int64(f.tokens) {
+	if n := shared.Samples(); n != int64(f.tokens) {
 		t.Fatalf("samples %d", n)
 	}
 	expected := must(sequential.Matrix()).of(t)

@@ -139,16 +139,14 @@ func (s *settings) configure(cfg *contextConfig) error {
 	return nil
 }
 
-// Threads is the number of threads calls with this context use.
-func (c *Context) Threads() (int, error) {
-	s, err := c.acquire("surgeon_context_get_threads")
-	if err != nil {
-		return 0, err
-	}
+// Threads is the number of threads calls with this context use. It panics when c is
+// closed.
+func (c *Context) Threads() int {
+	s := alive(c.acquire("surgeon_context_get_threads"))
 	defer s.release()
 	var n int32
-	err = check(raw.Surgeon_context_get_threads(s.raw(), &n))
-	return int(n), err
+	err := check(raw.Surgeon_context_get_threads(s.raw(), &n))
+	return int(alive(n, err))
 }
 
 // acquire returns the settings for a new handle, retained (release it when the handle is

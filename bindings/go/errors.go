@@ -113,3 +113,11 @@ func checkPath(function, path string) error {
 	}
 	return nil
 }
+
+// checkText rejects a text that a C string cannot carry (a NUL byte would cut it short).
+func checkText(function, name, s string) error {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return fail(StatusInvalidArgument, function, "%s contains a NUL byte at offset %d", name, i)
+	}
+	return nil
+}

@@ -72,13 +72,13 @@ func (o *StructuredOptions) SetSeed(seed uint64) error {
 	return set(&o.handle, "surgeon_structured_options_set_seed", raw.Surgeon_structured_options_set_seed, seed)
 }
 
-// Ratio is the FFN ratio set.
-func (o *StructuredOptions) Ratio() (float64, error) {
+// Ratio is the FFN ratio set. It panics when o is closed.
+func (o *StructuredOptions) Ratio() float64 {
 	return getFloat(&o.handle, "surgeon_structured_options_get_ratio", raw.Surgeon_structured_options_get_ratio)
 }
 
-// HeadRatio is the head ratio set.
-func (o *StructuredOptions) HeadRatio() (float64, error) {
+// HeadRatio is the head ratio set. It panics when o is closed.
+func (o *StructuredOptions) HeadRatio() float64 {
 	return getFloat(&o.handle, "surgeon_structured_options_get_head_ratio", raw.Surgeon_structured_options_get_head_ratio)
 }
 

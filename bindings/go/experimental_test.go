@@ -32,11 +32,11 @@ func TestPruneStructuredEqualsLayerLevelSelection(t *testing.T) {
 	expectError(t, err, StatusIO, "surgeon_prunenet_train_model")
 	for _, method := range []FFNMethod{FFNL2, FFNPruneNet} {
 		m := loadModel(t, path)
-		before := must(m.Config()).of(t)
+		before := m.Config()
 		if policy.Dim() != int(before.Dim) {
 			t.Fatalf("policy dim %d, model dim %d", policy.Dim(), before.Dim)
 		}
-		ppl := must(m.Perplexity(nil, text, Paragraphs, 0, 20, 0)).of(t)
+		ppl := must(m.PerplexityOfText(nil, text, Paragraphs, 0, 20, 0)).of(t)
 		const ratio = 0.3
 		want := make([]FFN, before.Layers)
 		widest := 0
@@ -57,13 +57,13 @@ func TestPruneStructuredEqualsLayerLevelSelection(t *testing.T) {
 		noErr(t, so.SetRatio(ratio))
 		noErr(t, so.SetMethod(method))
 		noErr(t, so.SetPolicy(policy))
-		if r, h := must(so.Ratio()).of(t), must(so.HeadRatio()).of(t); r != ratio || h != 0 {
+		if r, h := so.Ratio(), so.HeadRatio(); r != ratio || h != 0 {
 			t.Fatalf("options ratio %g, head ratio %g", r, h)
 		}
 		noErr(t, m.PruneStructured(nil, so))
 		so.Close() // the model does not keep the options
 
-		after := must(m.Config()).of(t)
+		after := m.Config()
 		if after.HiddenDim != int64(widest) || after.Parameters >= before.Parameters || after.Dim != before.Dim {
 			t.Fatalf("method %d: config %+v after %+v", method, after, before)
 		}
@@ -78,7 +78,7 @@ func TestPruneStructuredEqualsLayerLevelSelection(t *testing.T) {
 		if err := json.Unmarshal([]byte(must(m.Report()).of(t)), &report); err != nil || len(report) == 0 {
 			t.Fatalf("report: %v, %v", report, err)
 		}
-		pruned := must(m.Perplexity(nil, text, Paragraphs, 0, 20, 0)).of(t)
+		pruned := must(m.PerplexityOfText(nil, text, Paragraphs, 0, 20, 0)).of(t)
 		if !(pruned.PPL > ppl.PPL) || math.IsInf(pruned.PPL, 0) {
 			t.Fatalf("perplexity %g before, %g after pruning", ppl.PPL, pruned.PPL)
 		}
@@ -93,13 +93,13 @@ func TestPruneStructuredEqualsLayerLevelSelection(t *testing.T) {
 func TestPruneStructuredHeadsAndErrors(t *testing.T) {
 	path, _ := bundled(t)
 	m := loadModel(t, path)
-	before := must(m.Config()).of(t)
+	before := m.Config()
 	so := must(NewStructuredOptions()).of(t)
 	defer so.Close()
 	expectError(t, so.SetRatio(1), StatusInvalidArgument, "surgeon_structured_options_set_ratio")
 	expectError(t, so.SetHeadRatio(-0.5), StatusInvalidArgument, "surgeon_structured_options_set_head_ratio")
 	expectError(t, so.SetMethod(FFNMethod(7)), StatusInvalidArgument, "surgeon_structured_options_set_method")
-	if r := must(so.Ratio()).of(t); r != 0.3 {
+	if r := so.Ratio(); r != 0.3 {
 		t.Fatalf("default ratio %g after failed setters", r)
 	}
 
@@ -110,7 +110,7 @@ func TestPruneStructuredHeadsAndErrors(t *testing.T) {
 	w1 := ffnOf(t, m, 0)
 	err := m.PruneStructured(nil, so)
 	expectError(t, err, StatusShape, "surgeon_model_prune_structured")
-	if c := must(m.Config()).of(t); c != before || relMaxDiff(ffnOf(t, m, 0).Gate, w1.Gate) != 0 {
+	if c := m.Config(); c != before || relMaxDiff(ffnOf(t, m, 0).Gate, w1.Gate) != 0 {
 		t.Fatalf("a failed prune changed the model: %+v", c)
 	}
 
@@ -119,7 +119,7 @@ func TestPruneStructuredHeadsAndErrors(t *testing.T) {
 	noErr(t, so.SetRatio(0))
 	noErr(t, so.SetHeadRatio(0.5))
 	noErr(t, m.PruneStructured(nil, so))
-	after := must(m.Config()).of(t)
+	after := m.Config()
 	removed := int64(math.Round(0.5 * float64(before.KVHeads)))
 	if after.KVHeads != before.KVHeads-removed || after.Heads*before.KVHeads != after.KVHeads*before.Heads ||
 		after.HiddenDim != before.HiddenDim || after.HeadDim != before.HeadDim {

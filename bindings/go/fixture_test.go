@@ -136,7 +136,7 @@ func checkMask(t *testing.T, f *fixture, mask *Mask, w []float32, sp sparsity, m
 			}
 		}
 	}
-	sparsity := must(mask.Sparsity()).of(t)
+	sparsity := mask.Sparsity()
 	if sparsity != float64(pruned)/float64(len(keep)) {
 		t.Errorf("Sparsity() %g, counted %d of %d", sparsity, pruned, len(keep))
 	}
@@ -179,7 +179,7 @@ func TestStreamedHessianMatchesFixture(t *testing.T) {
 	h := must(NewHessian(nil, f.cols)).of(t)
 	defer h.Close()
 	noErr(t, feed(h, f.x, f.tokens, 500))
-	if n := must(h.Samples()).of(t); n != int64(f.tokens) {
+	if n := h.Samples(); n != int64(f.tokens) {
 		t.Fatalf("samples %d, want %d", n, f.tokens)
 	}
 	if d := relMaxDiff(must(h.Matrix()).of(t), f.h); d > 1e-4 {
@@ -278,8 +278,8 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	noErr(t, h.Save(path))
 	loaded := must(LoadHessian(nil, path)).of(t)
 	defer loaded.Close()
-	if loaded.Cols() != f.cols || must(loaded.Samples()).of(t) != int64(f.tokens) {
-		t.Fatalf("loaded %d cols, %d samples", loaded.Cols(), must(loaded.Samples()).of(t))
+	if loaded.Cols() != f.cols || loaded.Samples() != int64(f.tokens) {
+		t.Fatalf("loaded %d cols, %d samples", loaded.Cols(), loaded.Samples())
 	}
 	if relMaxDiff(must(loaded.Matrix()).of(t), must(h.Matrix()).of(t)) != 0 {
 		t.Fatal("loaded H differs")
@@ -305,7 +305,7 @@ func TestMergeEqualsOneStream(t *testing.T) {
 	noErr(t, b.Add(f.x[half*f.cols:], f.tokens-half))
 	noErr(t, all.Add(f.x, f.tokens))
 	noErr(t, a.Merge(b))
-	if must(a.Samples()).of(t) != int64(f.tokens) || must(b.Samples()).of(t) != int64(f.tokens-half) {
+	if a.Samples() != int64(f.tokens) || b.Samples() != int64(f.tokens-half) {
 		t.Fatal("merge counted samples wrong or changed src")
 	}
 	if d := relMaxDiff(must(a.Matrix()).of(t), must(all.Matrix()).of(t)); d > 1e-5 {
@@ -316,7 +316,7 @@ func TestMergeEqualsOneStream(t *testing.T) {
 func TestRTNQuantizer(t *testing.T) {
 	f := loadFixture(t, defaultFixture)
 	q := newQuantizer(t, 4, 32)
-	if b, g := must(q.Bits()).of(t), must(q.GroupSize()).of(t); b != 4 || g != 32 {
+	if b, g := q.Bits(), q.GroupSize(); b != 4 || g != 32 {
 		t.Fatalf("bits %d group %d", b, g)
 	}
 	w := f.clone()

@@ -1,9 +1,12 @@
-# Finds the Go toolchain and SWIG for the Go binding's tests (bindings/go) and sample
-# (samples/go) and sets in the including directory's scope:
-#   SURGEON_GO_OK    TRUE when go (>= 1.19) and swig (>= 4) were found (else the callers skip)
+# Finds the Go toolchain for the Go binding's tests (bindings/go) and sample (samples/go)
+# and sets in the including directory's scope:
+#   SURGEON_GO_OK    TRUE when go (>= 1.19) was found (else the callers skip)
 #   SURGEON_GO       the go command
+#   SURGEON_SWIG     swig (>= 4) when found: only the freshness check of the checked-in
+#                    SWIG output (bindings/go/regenerate.sh --check) needs it
 #   SURGEON_GO_ENV   environment for `go`: offline module mode, caches in the build tree,
-#                    cgo flags for this tree's headers and libsurgeon (with an rpath)
+#                    PKG_CONFIG_PATH with this tree's surgeon.pc (headers of the source
+#                    tree, libsurgeon of the build tree with an rpath)
 #   SURGEON_GO_LIBASAN  the compiler's ASan runtime (empty when not found)
 #   SURGEON_GO_EXEC  the -exec wrapper for test binaries (LD_PRELOAD of the ASan runtime in
 #                    the sanitized build; empty otherwise)
@@ -12,27 +15,46 @@
 set(SURGEON_GO_OK FALSE)
 find_program(SURGEON_GO NAMES go go-1.19 HINTS /usr/lib/go/bin /usr/local/go/bin)
 find_program(SURGEON_SWIG NAMES swig swig4.0)
-if(NOT SURGEON_GO OR NOT SURGEON_SWIG)
+if(SURGEON_SWIG)
+  execute_process(COMMAND ${SURGEON_SWIG} -version OUTPUT_VARIABLE _surgeon_swig_version)
+  string(REGEX MATCH "SWIG Version ([0-9.]+)" _ "${_surgeon_swig_version}")
+  set(SURGEON_SWIG_VERSION ${CMAKE_MATCH_1})
+  if(SURGEON_SWIG_VERSION VERSION_LESS 4.0)
+    set(SURGEON_SWIG "")
+  endif()
+endif()
+if(NOT SURGEON_GO)
   return()
 endif()
 execute_process(COMMAND ${SURGEON_GO} env GOVERSION OUTPUT_VARIABLE _surgeon_go_version
                 RESULT_VARIABLE _surgeon_go_rc OUTPUT_STRIP_TRAILING_WHITESPACE)
-execute_process(COMMAND ${SURGEON_SWIG} -version OUTPUT_VARIABLE _surgeon_swig_version)
 string(REGEX MATCH "go([0-9]+\\.[0-9]+)" _ "${_surgeon_go_version}")
 set(SURGEON_GO_VERSION ${CMAKE_MATCH_1})
-string(REGEX MATCH "SWIG Version ([0-9.]+)" _ "${_surgeon_swig_version}")
-set(SURGEON_SWIG_VERSION ${CMAKE_MATCH_1})
-if(NOT _surgeon_go_rc EQUAL 0 OR SURGEON_GO_VERSION VERSION_LESS 1.19
-   OR SURGEON_SWIG_VERSION VERSION_LESS 4.0)
+if(NOT _surgeon_go_rc EQUAL 0 OR SURGEON_GO_VERSION VERSION_LESS 1.19)
   return()
 endif()
 set(SURGEON_GO_OK TRUE)
 
-# go finds swig on PATH: put the one found here first.
-get_filename_component(_surgeon_swig_dir ${SURGEON_SWIG} DIRECTORY)
+# cgo reads `#cgo pkg-config: surgeon`: a surgeon.pc for this tree (the source headers, the
+# built library with an rpath), written once per build tree.
+set(_surgeon_go_pc_dir ${PROJECT_BINARY_DIR}/bindings/go/pkgconfig)
+get_property(_surgeon_go_pc GLOBAL PROPERTY SURGEON_GO_PC_WRITTEN)
+if(NOT _surgeon_go_pc)
+  set_property(GLOBAL PROPERTY SURGEON_GO_PC_WRITTEN TRUE)
+  file(GENERATE OUTPUT ${_surgeon_go_pc_dir}/surgeon.pc CONTENT
+"libdir=$<TARGET_FILE_DIR:surgeon>
+includedir=${PROJECT_SOURCE_DIR}/include
+
+Name: surgeon
+Description: ${PROJECT_DESCRIPTION} (build tree)
+Version: ${PROJECT_VERSION}
+Libs: -L\${libdir} -Wl,-rpath,\${libdir} -lsurgeon
+Cflags: -I\${includedir}
+")
+endif()
 set(_surgeon_go_cache ${PROJECT_BINARY_DIR}/bindings/go/cache)
 set(SURGEON_GO_ENV
-  "PATH=${_surgeon_swig_dir}:$ENV{PATH}"
+  "PKG_CONFIG_PATH=${_surgeon_go_pc_dir}"
   "GOFLAGS=-mod=mod"
   "GOPROXY=off"
   "GOSUMDB=off"
@@ -42,7 +64,6 @@ set(SURGEON_GO_ENV
   "CGO_ENABLED=1"
   "GOCACHE=${_surgeon_go_cache}/build"
   "GOPATH=${_surgeon_go_cache}/gopath"
-  "CGO_LDFLAGS=-L$<TARGET_FILE_DIR:surgeon> -Wl,-rpath,$<TARGET_FILE_DIR:surgeon>"
   "SURGEON_FIXTURES_DIR=${PROJECT_SOURCE_DIR}/tests/fixtures")
 # The ASan runtime, preloaded into the Go test programs (they are not instrumented; only
 # the test binaries get it, through go -exec, not the go tool and the C compiler). In the

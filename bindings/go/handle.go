@@ -294,18 +294,28 @@ func set[H, V any](h *handle, fn string, setter func(H, V) error, v V) error {
 	return h.write(fn, func(p raw.Handle) error { return setter(any(p).(H), v) })
 }
 
-// get runs a C getter of h under its read lock.
-func get[H, V any](h *handle, fn string, getter func(H, *V) error) (V, error) {
+// alive returns v. It serves the getters whose C call cannot fail on a live handle (the C
+// getter checks only its pointers), so err can only say that the handle was closed: a
+// use after Close is a programming error and panics, like a nil pointer dereference.
+func alive[V any](v V, err error) V {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// get runs a C getter of h under its read lock (see alive: panics when h is closed).
+func get[H, V any](h *handle, fn string, getter func(H, *V) error) V {
 	var v V
 	err := h.read(fn, func(p raw.Handle) error { return getter(any(p).(H), &v) })
-	return v, err
+	return alive(v, err)
 }
 
 // getFloat is get for a double (a 1-element slice in package raw).
-func getFloat[H any](h *handle, fn string, getter func(H, []float64) error) (float64, error) {
-	return scalar(func(out []float64) error {
+func getFloat[H any](h *handle, fn string, getter func(H, []float64) error) float64 {
+	return alive(scalar(func(out []float64) error {
 		return h.read(fn, func(p raw.Handle) error { return getter(any(p).(H), out) })
-	})
+	}))
 }
 
 // createSized is create (without inputs) followed by a query of the new handle's size

@@ -88,11 +88,9 @@ func (h *Hessian) Merge(src *Hessian) error {
 		&h.handle, ref(src))
 }
 
-// Samples is the number of rows accumulated.
-func (h *Hessian) Samples() (int64, error) {
-	var n int64
-	err := h.read("surgeon_hessian_samples", func(p raw.Handle) error { return raw.Surgeon_hessian_samples(p, &n) })
-	return n, err
+// Samples is the number of rows accumulated. It panics when h is closed.
+func (h *Hessian) Samples() int64 {
+	return get(&h.handle, "surgeon_hessian_samples", raw.Surgeon_hessian_samples)
 }
 
 // Matrix returns a copy of H (Cols() × Cols(), row-major; zero with no samples).
@@ -125,4 +123,51 @@ func (h *Hessian) Save(path string) error {
 		return err
 	}
 	return h.read(fn, func(p raw.Handle) error { return raw.Surgeon_hessian_save(p, path) })
+}
+
+// RawState is an accumulator's raw state (surgeon_hessian_export_raw): what Merge adds,
+// for hosts that reduce accumulators over their own transport. For c = Cols():
+// SumXX holds the upper triangle of S = Σ xᵀx (not scaled by 2/n) row by row, S_ij
+// (j >= i) at index i·c − i·(i−1)/2 + (j − i), c·(c+1)/2 values; ColumnSums holds Σ|x_j|
+// for every column, then Σ x_j, then Σ x_j² (3·c values); Samples is the row count.
+// Elementwise sums of states, rebuilt with HessianFromRaw, equal merging the
+// accumulators in the same order, bit for bit.
+type RawState struct {
+	SumXX      []float32
+	ColumnSums []float64
+	Samples    int64
+}
+
+// ExportRaw returns a copy of the accumulator's raw state.
+func (h *Hessian) ExportRaw() (RawState, error) {
+	c := h.cols
+	s := RawState{SumXX: make([]float32, c*(c+1)/2), ColumnSums: make([]float64, 3*c)}
+	var samples int64 // not &s.Samples: cgo refuses a pointer into memory holding Go pointers
+	err := h.read("surgeon_hessian_export_raw", func(p raw.Handle) error {
+		return raw.Surgeon_hessian_export_raw(p, s.SumXX, s.ColumnSums, &samples)
+	})
+	if err != nil {
+		return RawState{}, err
+	}
+	s.Samples = samples
+	return s, nil
+}
+
+// HessianFromRaw builds an accumulator of cols input features holding a raw state (the
+// C call checks its values: NaN/Inf, a negative diagonal or negative Σ|x| / Σx² are
+// StatusNumeric).
+func HessianFromRaw(ctx *Context, cols int, s RawState) (*Hessian, error) {
+	const fn = "surgeon_hessian_import_raw"
+	if cols < 1 {
+		return nil, fail(StatusInvalidArgument, fn, "cols must be >= 1, got %d", cols)
+	}
+	if err := checkMatrix(fn, "SumXX", len(s.SumXX), 1, cols*(cols+1)/2); err != nil {
+		return nil, err
+	}
+	if err := checkMatrix(fn, "ColumnSums", len(s.ColumnSums), 3, cols); err != nil {
+		return nil, err
+	}
+	return newHessian(fn, ctx, func(c raw.Handle, out *raw.Handle) error {
+		return raw.Surgeon_hessian_import_raw(out, c, int64(cols), s.SumXX, s.ColumnSums, s.Samples)
+	})
 }

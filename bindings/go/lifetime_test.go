@@ -23,7 +23,7 @@ func TestCloseThenGCFreesOnce(t *testing.T) {
 		h := must(NewHessian(ctx, 4)).of(t)
 		noErr(t, h.Add([]float32{1, 0.5, -0.25, 2, 0, 1, 3, -1}, 2))
 		mask := must(MaskFromBytes([]byte{1, 0, 1, 0, 0, 1, 1, 1}, 2, 4)).of(t)
-		if s := must(mask.Sparsity()).of(t); s != 3.0/8.0 {
+		if s := mask.Sparsity(); s != 3.0/8.0 {
 			t.Fatalf("sparsity %g", s)
 		}
 		q := must(NewQuantizer(4)).of(t)
@@ -80,7 +80,7 @@ func TestOutputsOutliveTheirSources(t *testing.T) {
 			t.Fatal("codes do not rebuild the weight")
 		}
 		joint.Mask.Close()
-		if s := must(plain.Mask.Sparsity()).of(t); math.Abs(s-0.5) > 1e-3 {
+		if s := plain.Mask.Sparsity(); math.Abs(s-0.5) > 1e-3 {
 			t.Fatalf("sparsity %g", s)
 		}
 		joint.Close()
@@ -104,7 +104,7 @@ func TestCallbacksOutliveTheContext(t *testing.T) {
 		}
 		calls.Add(1)
 	}))).of(t)
-	if n := must(ctx.Threads()).of(t); n != 1 {
+	if n := ctx.Threads(); n != 1 {
 		t.Fatalf("threads %d", n)
 	}
 	h := must(NewHessian(ctx, f.cols)).of(t)

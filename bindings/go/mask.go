@@ -53,11 +53,9 @@ func maskFrom(fn string, rows, cols int, make func(out *raw.Handle) error) (*Mas
 // Shape is (rows, cols).
 func (m *Mask) Shape() (rows, cols int) { return m.rows, m.cols }
 
-// Sparsity is the fraction of pruned entries.
-func (m *Mask) Sparsity() (float64, error) {
-	return scalar(func(out []float64) error {
-		return m.read("surgeon_mask_sparsity", func(p raw.Handle) error { return raw.Surgeon_mask_sparsity(p, out) })
-	})
+// Sparsity is the fraction of pruned entries. It panics when m is closed.
+func (m *Mask) Sparsity() float64 {
+	return getFloat(&m.handle, "surgeon_mask_sparsity", raw.Surgeon_mask_sparsity)
 }
 
 // CheckNM reports whether every row has at least n pruned entries in each group of m

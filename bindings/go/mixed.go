@@ -139,8 +139,8 @@ func (o *MixedOptions) Bits() ([]int32, error) {
 	return readSized(&o.handle, "surgeon_mixed_options_get_bits", raw.Surgeon_mixed_options_get_bits)
 }
 
-// Average returns the target mean width.
-func (o *MixedOptions) Average() (float64, error) {
+// Average returns the target mean width. It panics when o is closed.
+func (o *MixedOptions) Average() float64 {
 	return getFloat(&o.handle, "surgeon_mixed_options_get_average", raw.Surgeon_mixed_options_get_average)
 }
 

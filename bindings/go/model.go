@@ -63,8 +63,8 @@ func (m *Model) SetTokenizer(ctx *Context, path string) error {
 	return m.update(fn, ctx, func(c raw.Handle, p []raw.Handle) error { return raw.Surgeon_model_set_tokenizer(c, p[0], path) })
 }
 
-// Config returns the model's dimensions.
-func (m *Model) Config() (ModelConfig, error) {
+// Config returns the model's dimensions. It panics when m is closed.
+func (m *Model) Config() ModelConfig {
 	c := raw.NewSurgeon_model_config()
 	defer raw.DeleteSurgeon_model_config(c)
 	err := m.read("surgeon_model_get_config", func(p raw.Handle) error {
@@ -73,11 +73,9 @@ func (m *Model) Config() (ModelConfig, error) {
 		}
 		return raw.Surgeon_model_get_config(p, c)
 	})
-	if err != nil {
-		return ModelConfig{}, err
-	}
+	alive(0, err)
 	return ModelConfig{c.GetDim(), c.GetHidden_dim(), c.GetN_layers(), c.GetN_heads(), c.GetN_kv_heads(),
-		c.GetVocab_size(), c.GetSeq_len(), c.GetParameters(), c.GetHead_dim()}, nil
+		c.GetVocab_size(), c.GetSeq_len(), c.GetParameters(), c.GetHead_dim()}
 }
 
 // Encode returns the token ids of text, with BOS first when bos is set.
@@ -87,11 +85,30 @@ func (m *Model) Encode(text string, bos bool) ([]int32, error) {
 	})
 }
 
-// Perplexity scores text: paragraphs or windows [begin, end) (end < 0: all); seqLen 0
-// means the model's context.
-func (m *Model) Perplexity(ctx *Context, text string, mode EvalMode, begin, end, seqLen int64) (Perplexity, error) {
-	return m.perplexity("surgeon_model_perplexity", ctx, func(c, p raw.Handle, out raw.Surgeon_perplexity) error {
+// PerplexityOfText scores text, the text itself (PerplexityOfFile reads a file):
+// paragraphs or windows [begin, end) of it (end < 0: to the last one), each sequence cut
+// to seqLen tokens (0: the model's context). A begin past the last paragraph or window is
+// an error naming both ("paragraphs 2000:2128 requested, the text has 1"), and so is a
+// range with nothing to predict.
+func (m *Model) PerplexityOfText(ctx *Context, text string, mode EvalMode, begin, end, seqLen int64) (Perplexity, error) {
+	const fn = "surgeon_model_perplexity"
+	if err := checkText(fn, "text", text); err != nil {
+		return Perplexity{}, err
+	}
+	return m.perplexity(fn, ctx, func(c, p raw.Handle, out raw.Surgeon_perplexity) error {
 		return raw.Surgeon_model_perplexity(c, p, text, raw.Enum_SS_surgeon_eval_mode(mode), begin, end, seqLen, out)
+	})
+}
+
+// PerplexityOfFile is PerplexityOfText on the contents of the text file at path (an
+// unreadable file or a directory is an ErrIO naming it).
+func (m *Model) PerplexityOfFile(ctx *Context, path string, mode EvalMode, begin, end, seqLen int64) (Perplexity, error) {
+	const fn = "surgeon_model_perplexity_file"
+	if err := checkPath(fn, path); err != nil {
+		return Perplexity{}, err
+	}
+	return m.perplexity(fn, ctx, func(c, p raw.Handle, out raw.Surgeon_perplexity) error {
+		return raw.Surgeon_model_perplexity_file(c, p, path, raw.Enum_SS_surgeon_eval_mode(mode), begin, end, seqLen, out)
 	})
 }
 
@@ -112,9 +129,9 @@ func (m *Model) perplexity(fn string, ctx *Context, call func(c, p raw.Handle, o
 	return Perplexity{out.GetSequences(), out.GetTokens(), out.GetNll(), out.GetPpl()}, nil
 }
 
-// PerplexityTokens scores a token stream with the windows protocol; seqLen 0 means the
-// model's context.
-func (m *Model) PerplexityTokens(ctx *Context, tokens []int32, seqLen int64) (Perplexity, error) {
+// PerplexityOfTokens scores a token stream with the windows protocol: non-overlapping
+// windows of seqLen tokens (0: the model's context), a last partial window dropped.
+func (m *Model) PerplexityOfTokens(ctx *Context, tokens []int32, seqLen int64) (Perplexity, error) {
 	return m.perplexity("surgeon_model_perplexity_tokens", ctx, func(c, p raw.Handle, out raw.Surgeon_perplexity) error {
 		return raw.Surgeon_model_perplexity_tokens(c, p, tokens, int64(len(tokens)), seqLen, out)
 	})
@@ -222,19 +239,18 @@ func (o *GenerateOptions) SetSeed(seed uint64) error {
 	return set(&o.handle, "surgeon_generate_options_set_seed", raw.Surgeon_generate_options_set_seed, seed)
 }
 
-// Steps is the number of positions set.
-func (o *GenerateOptions) Steps() (int, error) {
-	n, err := get(&o.handle, "surgeon_generate_options_get_steps", raw.Surgeon_generate_options_get_steps)
-	return int(n), err
+// Steps is the number of positions set. It panics when o is closed.
+func (o *GenerateOptions) Steps() int {
+	return int(get(&o.handle, "surgeon_generate_options_get_steps", raw.Surgeon_generate_options_get_steps))
 }
 
-// Temperature is the temperature set.
-func (o *GenerateOptions) Temperature() (float64, error) {
+// Temperature is the temperature set. It panics when o is closed.
+func (o *GenerateOptions) Temperature() float64 {
 	return getFloat(&o.handle, "surgeon_generate_options_get_temperature", raw.Surgeon_generate_options_get_temperature)
 }
 
-// Seed is the seed set.
-func (o *GenerateOptions) Seed() (uint64, error) {
+// Seed is the seed set. It panics when o is closed.
+func (o *GenerateOptions) Seed() uint64 {
 	return get(&o.handle, "surgeon_generate_options_get_seed", raw.Surgeon_generate_options_get_seed)
 }
 

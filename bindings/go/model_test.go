@@ -25,24 +25,38 @@ func bundled(t *testing.T) (model, text string) {
 func TestModelPerplexityEncodeAndGenerate(t *testing.T) {
 	path, text := bundled(t)
 	m := loadModel(t, path)
-	c, err := m.Config()
-	if err != nil || c.Dim != 64 || c.Layers != 5 || c.VocabSize != 512 {
-		t.Fatalf("config %+v, %v", c, err)
+	if c := m.Config(); c.Dim != 64 || c.Layers != 5 || c.VocabSize != 512 || c.HiddenDim != 172 {
+		t.Fatalf("config %+v", c)
 	}
 	ids, err := m.Encode(text[:strings.Index(text, "\n\n")], true)
 	if err != nil || len(ids) < 5 || ids[0] != 1 || ids[1] != 301 || ids[4] != 426 {
 		t.Fatalf("ids %v, %v", ids[:5], err)
 	}
-	p, err := m.Perplexity(nil, text, Paragraphs, 0, 50, 0)
+	p, err := m.PerplexityOfText(nil, text, Paragraphs, 0, 50, 0)
 	if err != nil || p.Tokens != 5055 || math.Abs(p.NLL-1.3847) > 1e-3 {
 		t.Fatalf("perplexity %+v, %v", p, err)
 	}
 	// The windows protocol on the text's tokens, from the text or from the ids.
-	windows := must(m.Perplexity(nil, text[:4000], Windows, 0, -1, 0)).of(t)
-	stream := must(m.PerplexityTokens(nil, must(m.Encode(text[:4000], false)).of(t), 0)).of(t)
+	windows := must(m.PerplexityOfText(nil, text[:4000], Windows, 0, -1, 0)).of(t)
+	stream := must(m.PerplexityOfTokens(nil, must(m.Encode(text[:4000], false)).of(t), 0)).of(t)
 	if windows != stream || windows.Tokens == 0 {
 		t.Fatalf("windows %+v, token stream %+v", windows, stream)
 	}
+	// The file entry point reads the file the text came from.
+	dataDir := filepath.Dir(path)
+	ofFile := must(m.PerplexityOfFile(nil, filepath.Join(dataDir, "tinystories-valid.txt"), Paragraphs, 0, 50, 0)).of(t)
+	if ofFile != p {
+		t.Fatalf("of file %+v, of text %+v", ofFile, p)
+	}
+	// A path given as the text is one paragraph: the error counts paragraphs.
+	_, err = m.PerplexityOfText(nil, filepath.Join(dataDir, "tinystories-valid.txt"), Paragraphs, 2000, 2128, 0)
+	if e := expectError(t, err, StatusInvalidArgument, "surgeon_model_perplexity"); !strings.HasSuffix(e.Message, "paragraphs 2000:2128 requested, the text has 1") {
+		t.Fatalf("message %q", e.Message)
+	}
+	_, err = m.PerplexityOfFile(nil, dataDir, Paragraphs, 0, -1, 0)
+	expectError(t, err, StatusIO, "surgeon_model_perplexity_file")
+	_, err = m.PerplexityOfText(nil, "a\x00b", Paragraphs, 0, -1, 0)
+	expectError(t, err, StatusInvalidArgument, "surgeon_model_perplexity")
 	ctx := closing(t, must(NewContext()).of(t))
 	story, err := m.Generate(ctx, "", generateOpts(t, 40, 0, 0))
 	if err != nil || !strings.HasPrefix(story, "Once upon a time, there was a little girl named Lily.") {
@@ -61,14 +75,14 @@ func TestModelPerplexityEncodeAndGenerate(t *testing.T) {
 
 func TestGenerateOptions(t *testing.T) {
 	o := closing(t, must(NewGenerateOptions()).of(t))
-	if s, tp, seed := must(o.Steps()).of(t), must(o.Temperature()).of(t), must(o.Seed()).of(t); s != 256 || tp != 0 || seed != 42 {
+	if s, tp, seed := o.Steps(), o.Temperature(), o.Seed(); s != 256 || tp != 0 || seed != 42 {
 		t.Fatalf("defaults %d %g %d", s, tp, seed)
 	}
 	noErr(t, all(o.SetSteps(12), o.SetTemperature(0.5), o.SetSeed(math.MaxUint64)))
 	expectError(t, o.SetSteps(0), StatusInvalidArgument, "surgeon_generate_options_set_steps")
 	expectError(t, o.SetTemperature(-1), StatusInvalidArgument, "surgeon_generate_options_set_temperature")
 	expectError(t, o.SetTemperature(math.NaN()), StatusInvalidArgument, "surgeon_generate_options_set_temperature")
-	if s, tp, seed := must(o.Steps()).of(t), must(o.Temperature()).of(t), must(o.Seed()).of(t); s != 12 || tp != 0.5 || seed != math.MaxUint64 {
+	if s, tp, seed := o.Steps(), o.Temperature(), o.Seed(); s != 12 || tp != 0.5 || seed != math.MaxUint64 {
 		t.Fatalf("after refused values %d %g %d", s, tp, seed)
 	}
 }
@@ -98,22 +112,22 @@ func TestModelCompressSaveReload(t *testing.T) {
 			t.Fatalf("group %d is not 2:4: %v", g, w[g:g+4])
 		}
 	}
-	before, err := m.Perplexity(nil, text, Paragraphs, 0, 30, 0)
+	before, err := m.PerplexityOfText(nil, text, Paragraphs, 0, 30, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A clone is independent: structured pruning of the clone leaves the model as it was.
 	clone := closing(t, must(m.Clone()).of(t))
-	if must(clone.Config()).of(t) != must(m.Config()).of(t) || must(clone.Report()).of(t) != "{}" {
+	if clone.Config() != m.Config() || must(clone.Report()).of(t) != "{}" {
 		t.Fatal("the clone differs from the model")
 	}
 	l2 := closing(t, must(NewStructuredOptions()).of(t))
 	noErr(t, l2.SetMethod(FFNL2))
 	noErr(t, clone.PruneStructured(nil, l2))
-	if must(clone.Config()).of(t).HiddenDim >= must(m.Config()).of(t).HiddenDim {
+	if clone.Config().HiddenDim >= m.Config().HiddenDim {
 		t.Fatal("pruning the clone changed nothing")
 	}
-	if after := must(m.Perplexity(nil, text, Paragraphs, 0, 30, 0)).of(t); after != before {
+	if after := must(m.PerplexityOfText(nil, text, Paragraphs, 0, 30, 0)).of(t); after != before {
 		t.Fatalf("pruning the clone changed the model: %+v, %+v", after, before)
 	}
 	dir := t.TempDir()
@@ -121,7 +135,7 @@ func TestModelCompressSaveReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	back := loadModel(t, filepath.Join(dir, "hf"))
-	after, err := back.Perplexity(nil, text, Paragraphs, 0, 30, 0)
+	after, err := back.PerplexityOfText(nil, text, Paragraphs, 0, 30, 0)
 	if err != nil || after.PPL != before.PPL {
 		t.Fatalf("reloaded ppl %v vs %v (%v)", after.PPL, before.PPL, err)
 	}
@@ -152,9 +166,7 @@ func TestModelErrorsLeaveItUnchanged(t *testing.T) {
 		t.Fatalf("missing tokenizer: %v", err)
 	}
 	m.Close()
-	if _, err := m.Config(); err == nil {
-		t.Fatal("use after Close accepted")
-	}
+	expectPanic(t, "surgeon_model_get_config", func() { m.Config() })
 }
 
 // loadModel loads path, closed when the test ends.

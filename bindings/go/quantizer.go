@@ -75,16 +75,15 @@ func (q *Quantizer) SetStaticGroups(on bool) error {
 	return set(&q.handle, "surgeon_quantizer_set_static_groups", raw.Surgeon_quantizer_set_static_groups, flag(on))
 }
 
-// Bits is the bit width.
-func (q *Quantizer) Bits() (int, error) {
-	b, err := get(&q.handle, "surgeon_quantizer_get_bits", raw.Surgeon_quantizer_get_bits)
-	return int(b), err
+// Bits is the bit width. It panics when q is closed.
+func (q *Quantizer) Bits() int {
+	return int(get(&q.handle, "surgeon_quantizer_get_bits", raw.Surgeon_quantizer_get_bits))
 }
 
-// GroupSize is the number of columns per grid (0: one grid per row).
-func (q *Quantizer) GroupSize() (int, error) {
-	n, err := get(&q.handle, "surgeon_quantizer_get_group_size", raw.Surgeon_quantizer_get_group_size)
-	return int(n), err
+// GroupSize is the number of columns per grid (0: one grid per row). It panics when q is
+// closed.
+func (q *Quantizer) GroupSize() int {
+	return int(get(&q.handle, "surgeon_quantizer_get_group_size", raw.Surgeon_quantizer_get_group_size))
 }
 
 // SetRowBits gives row r of the weights quantized with q the width bits[r] (1..8) in

@@ -37,15 +37,14 @@ func (o *SolverOptions) SetBlockSize(n int) error {
 	return set(&o.handle, "surgeon_solver_options_set_block_size", raw.Surgeon_solver_options_set_block_size, int64(n))
 }
 
-// Damping is the damping fraction set.
-func (o *SolverOptions) Damping() (float64, error) {
+// Damping is the damping fraction set. It panics when o is closed.
+func (o *SolverOptions) Damping() float64 {
 	return getFloat(&o.handle, "surgeon_solver_options_get_damping", raw.Surgeon_solver_options_get_damping)
 }
 
-// BlockSize is the block size set.
-func (o *SolverOptions) BlockSize() (int, error) {
-	n, err := get(&o.handle, "surgeon_solver_options_get_block_size", raw.Surgeon_solver_options_get_block_size)
-	return int(n), err
+// BlockSize is the block size set. It panics when o is closed.
+func (o *SolverOptions) BlockSize() int {
+	return int(get(&o.handle, "surgeon_solver_options_get_block_size", raw.Surgeon_solver_options_get_block_size))
 }
 
 // NewSolver copies h (which may be closed afterwards) and opts (nil: the defaults); its
@@ -122,16 +121,17 @@ func (o *PruneOptions) SetQuantizer(q *Quantizer) error {
 	return setHandle(&o.handle, "surgeon_prune_options_set_quantizer", raw.Surgeon_prune_options_set_quantizer, ref(q))
 }
 
-// Sparsity is the fraction set.
-func (o *PruneOptions) Sparsity() (float64, error) {
+// Sparsity is the fraction set. It panics when o is closed.
+func (o *PruneOptions) Sparsity() float64 {
 	return getFloat(&o.handle, "surgeon_prune_options_get_sparsity", raw.Surgeon_prune_options_get_sparsity)
 }
 
-// NM is the n:m pattern set (0, 0: none).
-func (o *PruneOptions) NM() (n, m int, err error) {
+// NM is the n:m pattern set (0, 0: none). It panics when o is closed.
+func (o *PruneOptions) NM() (n, m int) {
 	var cn, cm int32
-	err = o.read("surgeon_prune_options_get_nm", func(p raw.Handle) error { return raw.Surgeon_prune_options_get_nm(p, &cn, &cm) })
-	return int(cn), int(cm), err
+	err := o.read("surgeon_prune_options_get_nm", func(p raw.Handle) error { return raw.Surgeon_prune_options_get_nm(p, &cn, &cm) })
+	alive(0, err)
+	return int(cn), int(cm)
 }
 
 // PruneResult is what Prune produces besides the updated weight, read from the C

@@ -1,6 +1,6 @@
 /*
- * Go typemaps for surgeon.i (swig -go -cgo -intgosize 64). The Go tool runs SWIG itself on
- * bindings/go/raw/raw.swig (which %includes surgeon.i), so the raw layer is package `raw`.
+ * Go typemaps for surgeon.i (swig -go -cgo -intgosize 64 -module raw, run by
+ * bindings/go/regenerate.sh into bindings/go/raw/, output checked in): package `raw`.
  *
  *  - surgeon_status results become Go `error` values: nil on SURGEON_OK, otherwise a
  *    *StatusError holding the status and the surgeon_last_error() text. The text is read
@@ -22,8 +22,7 @@
  *    that call back into Go). `void* user` is a uintptr as well (a runtime/cgo.Handle).
  */
 
-/* -lsurgeon is in bindings/go/raw/cgo.go: the Go tool collects link flags from the
- * package's own files, not from the file SWIG generates. */
+/* The headers and -lsurgeon come from `#cgo pkg-config: surgeon` in bindings/go/raw/cgo.go. */
 
 /* ---- status -> error ------------------------------------------------------------- */
 

@@ -32,14 +32,11 @@
 %include <enumtypeunsafe.swg>
 %javaconst(1);
 
+/* The JNI library is loaded by NativeLoader (bindings/java: -Dsurgeon.jni.library, then
+ * java.library.path, then the copy inside the jar). */
 %pragma(java) jniclasscode=%{
   static {
-    String path = System.getProperty("surgeon.jni.library");
-    if (path != null && !path.isEmpty()) {
-      System.load(new java.io.File(path).getAbsolutePath());
-    } else {
-      System.loadLibrary("surgeon_jni");
-    }
+    NativeLoader.load();
   }
 %}
 

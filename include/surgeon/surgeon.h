@@ -181,6 +181,28 @@ SURGEON_API surgeon_status surgeon_hessian_copy(const surgeon_hessian* h, float*
 SURGEON_API surgeon_status surgeon_hessian_stats(const surgeon_hessian* h, float* abs_mean,
                                                  float* mean, float* sq_mean);
 
+/* The raw state of an accumulator, for hosts that reduce accumulators over their own
+ * transport (MPI, NCCL, gRPC): what surgeon_hessian_merge adds, in caller buffers. For an
+ * accumulator of c columns:
+ *   sum_xx       c·(c+1)/2 floats: the upper triangle of S = Σ xᵀx (not scaled by 2/n),
+ *                row by row: S_ij (j >= i) at index i·c − i·(i−1)/2 + (j − i)
+ *   column_sums  3·c doubles: Σ|x_j| for every column j, then Σ x_j, then Σ x_j²
+ *   samples      the row count n
+ * Elementwise sums of the states of several accumulators (float + float in sum_xx,
+ * double + double in column_sums, n + n), imported, give the accumulator that merging
+ * them in the same order gives, bit for bit. The layout is that of the file written by
+ * surgeon_hessian_save after its header. */
+SURGEON_API surgeon_status surgeon_hessian_export_raw(const surgeon_hessian* h, float* sum_xx,
+                                                      double* column_sums, int64_t* samples);
+/* An accumulator holding a raw state. cols in [1, 2^20]; samples < 0, NULL buffers are
+ * SURGEON_ERR_INVALID_ARGUMENT; NaN/Inf, a negative diagonal of S, a negative Σ|x| or Σx²,
+ * an entry of H = 2/n · S or a column mean beyond float range are SURGEON_ERR_NUMERIC. */
+SURGEON_API surgeon_status surgeon_hessian_import_raw(surgeon_hessian** out,
+                                                      const surgeon_context* ctx, int64_t cols,
+                                                      const float* sum_xx,
+                                                      const double* column_sums,
+                                                      int64_t samples);
+
 /* Versioned binary file with a checksum; a truncated, corrupt or foreign file gives
  * SURGEON_ERR_IO, a well-formed one holding NaN/Inf, a negative diagonal or negative
  * column statistics SURGEON_ERR_NUMERIC. */

@@ -84,15 +84,24 @@ SURGEON_API surgeon_status surgeon_model_encode(const surgeon_model* model, cons
                                                 int bos, int32_t* ids, size_t cap,
                                                 size_t* needed);
 
-/* Perplexity on text with the tokenizer. Paragraphs or windows [begin, end) (end < 0: to
- * the last one); seq_len 0 = the model's context. out->version must be set
- * (SURGEON_PERPLEXITY_INIT). Text that leaves no sequence of two tokens or more in the
- * range (nothing to predict) is SURGEON_ERR_INVALID_ARGUMENT. */
+/* Perplexity on text with the tokenizer: `text` is the text itself (UTF-8, NUL-terminated),
+ * not a file name (surgeon_model_perplexity_file reads a file). Paragraphs or windows
+ * [begin, end) (end < 0: to the last one); seq_len 0 = the model's context. out->version
+ * must be set (SURGEON_PERPLEXITY_INIT). A begin past the last paragraph or window, or text
+ * that leaves no sequence of two tokens or more in the range (nothing to predict), is
+ * SURGEON_ERR_INVALID_ARGUMENT ("paragraphs 2000:2128 requested, the text has 1"). */
 SURGEON_API surgeon_status surgeon_model_perplexity(const surgeon_context* ctx,
                                                     const surgeon_model* model,
                                                     const char* text, surgeon_eval_mode mode,
                                                     int64_t begin, int64_t end, int64_t seq_len,
                                                     surgeon_perplexity* out);
+/* surgeon_model_perplexity on the contents of the text file at `path` (borrowed); an
+ * unreadable file or a directory is SURGEON_ERR_IO naming the path. */
+SURGEON_API surgeon_status surgeon_model_perplexity_file(const surgeon_context* ctx,
+                                                         const surgeon_model* model,
+                                                         const char* path, surgeon_eval_mode mode,
+                                                         int64_t begin, int64_t end,
+                                                         int64_t seq_len, surgeon_perplexity* out);
 /* Perplexity on a token stream (windows protocol): tokens[count], caller-owned; fewer
  * than two tokens is SURGEON_ERR_INVALID_ARGUMENT. */
 SURGEON_API surgeon_status surgeon_model_perplexity_tokens(const surgeon_context* ctx,

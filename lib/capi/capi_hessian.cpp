@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "capi/guard.hpp"
 #include "capi/handles.hpp"
 
@@ -118,6 +120,45 @@ surgeon_status surgeon_hessian_load(surgeon_hessian** out, const surgeon_context
         require_not_null(path, "path");
         auto h = std::make_unique<surgeon_hessian>();
         h->impl = Hessian::load(context_of(ctx), path);
+        *out = h.release();
+    });
+}
+
+surgeon_status surgeon_hessian_export_raw(const surgeon_hessian* h, float* sum_xx, double* column_sums,
+                                          int64_t* samples) {
+    SURGEON_GUARD({
+        const Hessian& acc = *deref(h, "h").impl;
+        require_not_null(sum_xx, "sum_xx");
+        require_not_null(column_sums, "column_sums");
+        require_not_null(samples, "samples");
+        const HessianState s = acc.state();
+        std::copy(s.upper.begin(), s.upper.end(), sum_xx);
+        const size_t c = static_cast<size_t>(s.cols);
+        std::copy(s.stats.sum_abs.begin(), s.stats.sum_abs.end(), column_sums);
+        std::copy(s.stats.sum.begin(), s.stats.sum.end(), column_sums + c);
+        std::copy(s.stats.sum_sq.begin(), s.stats.sum_sq.end(), column_sums + 2 * c);
+        *samples = s.samples;
+    });
+}
+
+surgeon_status surgeon_hessian_import_raw(surgeon_hessian** out, const surgeon_context* ctx, int64_t cols,
+                                          const float* sum_xx, const double* column_sums, int64_t samples) {
+    SURGEON_GUARD({
+        require_out(out);
+        require_not_null(sum_xx, "sum_xx");
+        require_not_null(column_sums, "column_sums");
+        require_arg(cols >= 1 && cols <= Hessian::kMaxCols,
+                    "cols must be in [1, " + std::to_string(Hessian::kMaxCols) + "], got " + std::to_string(cols));
+        const auto c = static_cast<size_t>(cols);
+        HessianState s;
+        s.cols = cols;
+        s.samples = samples;
+        s.upper.assign(sum_xx, sum_xx + c * (c + 1) / 2);
+        s.stats.sum_abs.assign(column_sums, column_sums + c);
+        s.stats.sum.assign(column_sums + c, column_sums + 2 * c);
+        s.stats.sum_sq.assign(column_sums + 2 * c, column_sums + 3 * c);
+        auto h = std::make_unique<surgeon_hessian>();
+        h->impl = Hessian::from_state(context_of(ctx), s, "the raw state");
         *out = h.release();
     });
 }

@@ -62,6 +62,23 @@ const sm::Tokenizer& tokenizer_of(const surgeon_model& h) {
     return *h.tokenizer;
 }
 
+// surgeon_model_perplexity(_file) once the text is in memory.
+void text_perplexity(const surgeon_context* ctx, const surgeon_model& h, const std::string& text,
+                     surgeon_eval_mode mode, int64_t begin, int64_t end, int64_t seq_len,
+                     surgeon_perplexity* out) {
+    require_version(out, SURGEON_PERPLEXITY_VERSION, "out");
+    const int mode_value = enum_value(mode);
+    require_arg(mode_value == SURGEON_EVAL_PARAGRAPHS || mode_value == SURGEON_EVAL_WINDOWS,
+                "unknown mode " + std::to_string(mode_value));
+    const int64_t len = context_length(h.model, seq_len);
+    const sm::Tokenizer& tok = tokenizer_of(h);
+    const sm::Range range{begin, end};
+    const auto seqs = mode_value == SURGEON_EVAL_PARAGRAPHS
+                          ? sm::paragraph_sequences(tok, text, range, len)
+                          : sm::window_sequences(tok.encode(text, false), range, len);
+    to_c(sm::evaluate_sequences(backend_for(*context_of(ctx)), h.model, seqs), out);
+}
+
 }  // namespace
 
 surgeon_status surgeon_model_config_init(surgeon_model_config* config, unsigned int version) {
@@ -142,17 +159,17 @@ surgeon_status surgeon_model_perplexity(const surgeon_context* ctx, const surgeo
     SURGEON_GUARD({
         const surgeon_model& h = deref(model, "model");
         require_text(text, "text");
-        require_version(out, SURGEON_PERPLEXITY_VERSION, "out");
-        const int mode_value = enum_value(mode);
-        require_arg(mode_value == SURGEON_EVAL_PARAGRAPHS || mode_value == SURGEON_EVAL_WINDOWS,
-                    "unknown mode " + std::to_string(mode_value));
-        const int64_t len = context_length(h.model, seq_len);
-        const sm::Tokenizer& tok = tokenizer_of(h);
-        const sm::Range range{begin, end};
-        const auto seqs = mode_value == SURGEON_EVAL_PARAGRAPHS
-                              ? sm::paragraph_sequences(tok, text, range, len)
-                              : sm::window_sequences(tok.encode(text, false), range, len);
-        to_c(sm::evaluate_sequences(backend_for(*context_of(ctx)), h.model, seqs), out);
+        text_perplexity(ctx, h, text, mode, begin, end, seq_len, out);
+    });
+}
+
+surgeon_status surgeon_model_perplexity_file(const surgeon_context* ctx, const surgeon_model* model,
+                                             const char* path, surgeon_eval_mode mode, int64_t begin,
+                                             int64_t end, int64_t seq_len, surgeon_perplexity* out) {
+    SURGEON_GUARD({
+        const surgeon_model& h = deref(model, "model");
+        require_text(path, "path");
+        text_perplexity(ctx, h, sm::read_text_file(path), mode, begin, end, seq_len, out);
     });
 }
 

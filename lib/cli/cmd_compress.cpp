@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli/command.hpp"
+#include "cli/job.hpp"
 #include "cli/model_cli.hpp"
 #include "core/context.hpp"
 #include "core/error.hpp"
@@ -49,7 +50,8 @@ std::string compress_usage() {
            "                     written block by block under .partial names, renamed when done\n"
            "  --dtype D          stored float type (default: the source model's)\n"
            "  --max-shard-size S HF shard size cap, e.g. 5GB (default), 500MB, 2GiB\n"
-           "  --offload-dir DIR  keep the calibration activations in files under DIR instead of RAM\n"
+           "  --offload-dir DIR  keep the calibration activations in files under DIR (created when\n"
+           "                     missing) instead of RAM\n"
            "  --resume           continue an interrupted run into the same --out (same command line\n"
            "                     and source) from its last finished block\n"
            "\n"
@@ -203,7 +205,7 @@ int run_compress(const std::vector<std::string>& argv) {
         eval.range = model::parse_range(args.get("--range", "0:1000"));
         eval.seq_len = calib.seq_len;
         threads = args.threads();
-        quiet = args.has("--quiet");
+        quiet = args.has("--quiet") || (current_job() && current_job()->rank() != 0);
         resume = args.has("--resume");
         offload_dir = args.get("--offload-dir");
         max_shard_bytes = model::parse_byte_size(args.get("--max-shard-size", "5GB"));
@@ -303,8 +305,18 @@ int run_compress(const std::vector<std::string>& argv) {
     writer_options.dtype = dtype;
     writer_options.max_shard_bytes = max_shard_bytes;
     writer_options.tokenizer_path = m.tokenizer_path;
-    const auto writer = model::ModelWriter::create(out, m.config(), m.source->ffn_sizes(), writer_options, resume);
+    // In an MPI job (cli/job.hpp) every rank compresses; rank 0 writes and reports.
+    model::Reducer* const job = current_job();
+    const bool lead = !job || job->rank() == 0;
+    const auto writer =
+        lead ? model::ModelWriter::create(out, m.config(), m.source->ffn_sizes(), writer_options, resume) : nullptr;
     model::StreamOptions stream;
+    if (!offload_dir.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(offload_dir, ec);
+        if (ec) fail(SURGEON_ERR_IO, "cannot create --offload-dir '" + offload_dir + "': " + ec.message());
+    }
+    stream.reducer = job;
     stream.offload_dir = offload_dir;
     stream.run_dir = run_dir;
     stream.resume = resume;
@@ -313,7 +325,8 @@ int run_compress(const std::vector<std::string>& argv) {
         if (a != "--resume" && a != "--quiet") stream.run_key += a + '\n';
     ProgressBar bar("block", !quiet);
     const model::CompressionReport report = model::compress_streamed(
-        *m.source, *writer, calibration, recipe, ctx, stream, [&](int64_t done, int64_t total) { bar.update(done, total); });
+        *m.source, writer.get(), calibration, recipe, ctx, stream, [&](int64_t done, int64_t total) { bar.update(done, total); });
+    if (!lead) return 0;
 
     print_mixed_table(report);
     nlohmann::json summary = report.to_json();
@@ -353,8 +366,11 @@ int run_compress(const std::vector<std::string>& argv) {
     return 0;
 }
 
+int run_compress_job(const std::vector<std::string>& argv) { return run_as_job("compress", argv, run_compress); }
+
 }  // namespace
 
-SURGEON_COMMAND("compress", "compress a whole model (calibrate, prune/quantize, save)", run_compress);
+SURGEON_COMMAND("compress", "compress a whole model (calibrate, prune/quantize, save; data parallel under mpirun)",
+                run_compress_job);
 
 }  // namespace surgeon::cli

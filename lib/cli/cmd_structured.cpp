@@ -196,7 +196,7 @@ int run_structured(const std::vector<std::string>& argv) {
         if (tokenizer_path.empty()) tokenizer_path = model::find_tokenizer_beside(model_path, m.config.vocab_size);
         require_arg(!tokenizer_path.empty(), "no tokenizer beside '" + model_path + "': pass --tokenizer");
         const auto tok = model::Tokenizer::load(tokenizer_path, m.config.vocab_size);
-        const auto seqs = model::paragraph_sequences(tok, read_text_file(eval_text), range,
+        const auto seqs = model::paragraph_sequences(tok, model::read_text_file(eval_text), range,
                                                      seq_len > 0 ? seq_len : m.config.seq_len);
         const auto before = model::evaluate_sequences(backend_for(ctx), original, seqs);
         const auto after = model::evaluate_sequences(backend_for(ctx), m, seqs);

@@ -75,17 +75,6 @@ nlohmann::json method_spec_from_args(const Args& args) {
     return spec;
 }
 
-std::string read_text_file(const std::string& path) {
-    std::error_code ec;
-    if (fs::is_directory(path, ec)) fail(SURGEON_ERR_IO, "'" + path + "' is a directory, not a text file");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail(SURGEON_ERR_IO, "cannot open '" + path + "'");
-    std::ostringstream s;
-    s << in.rdbuf();
-    if (in.bad()) fail(SURGEON_ERR_IO, "cannot read '" + path + "'");
-    return s.str();
-}
-
 namespace {
 
 // At least one sequence with a token to predict, or an error naming the input.
@@ -110,7 +99,7 @@ std::vector<std::vector<int>> build_sequences(const LoadedModel& m, const Sequen
     }
     require_arg(m.tokenizer.has_value(),
                 "no tokenizer for '" + m.path + "': pass --tokenizer FILE or --tokens FILE");
-    const std::string text = read_text_file(source.text_path);
+    const std::string text = model::read_text_file(source.text_path);
     if (source.mode == model::EvalMode::paragraphs)
         return scorable(model::paragraph_sequences(*m.tokenizer, text, source.range, seq_len), source.text_path,
                         source.range);

@@ -56,9 +56,6 @@ extern const char* const kMethodFlagsUsage;
 extern const std::set<std::string> kMethodValueFlags, kMethodSwitches;
 nlohmann::json method_spec_from_args(const Args& args);
 
-// Reads the whole file; throws SURGEON_ERR_IO when it cannot.
-std::string read_text_file(const std::string& path);
-
 // "block 3/12 [=====     ] 12.3 s elapsed, ETA 20.1 s, peak RSS 1.21 GB" on stderr,
 // redrawn in place on a terminal and one line per update otherwise. Time and ETA count
 // from the first update, which gives the items already done (0, or where a resumed run

@@ -2,10 +2,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
+#include "compress/bytes.hpp"
 #include "compress/layer_compress.hpp"
+#include "compress/run_state.hpp"
+#include "compress/tree_sum.hpp"
 #include "core/backend.hpp"
 #include "layer/hessian/hessian.hpp"
 #include "layer/quant/mixed.hpp"
@@ -54,16 +60,16 @@ public:
              std::unique_ptr<ActivationStore> scratch, Backend& be, BlockTimings& times)
         : config_(config), layer_(layer), states_(states), scratch_(std::move(scratch)), be_(be), times_(times) {}
 
-    // Runs every sequence up to `target`, adding the input of that level to h (and, at
-    // the FFN input, Σ h² of the SwiGLU output with the current w1/w3 to down_sq).
-    void advance(Level target, Hessian* h, std::vector<double>* down_sq) {
+    // Runs every sequence up to `target`, passing the input of that level (one T × width
+    // matrix per sequence, in order) to `tap` when it is given.
+    void advance(Level target, const std::function<void(const Matrix&)>& tap) {
         if (target <= level_) return;
-        for (size_t i = 0; i < states_.size(); ++i) advance_one(i, target, h, down_sq);
+        for (size_t i = 0; i < states_.size(); ++i) advance_one(i, target, tap);
         level_ = target;
     }
 
 private:
-    void advance_one(size_t i, Level target, Hessian* h, std::vector<double>* down_sq) {
+    void advance_one(size_t i, Level target, const std::function<void(const Matrix&)>& tap) {
         double t = now();
         auto lap = [&](double& slot) {
             const double t1 = now();
@@ -75,7 +81,7 @@ private:
             lap(times_.io);
             const Matrix attn_in = ops::rmsnorm(x, layer_.rms_att, config_.norm_eps);
             lap(times_.forward);
-            if (h) h->add(attn_in.data.data(), attn_in.rows, attn_in.cols);
+            if (tap) tap(attn_in);
             lap(times_.hessian);
             return;
         }
@@ -104,14 +110,8 @@ private:
             }
         }
         lap(times_.forward);
-        if (h) {
-            h->add(aux.data.data(), aux.rows, aux.cols);
-            lap(times_.hessian);
-        }
-        if (down_sq) {
-            const Matrix d = swiglu(be_, layer_, aux);
-            lap(times_.forward);
-            add_column_squares(d, *down_sq);
+        if (tap) {
+            tap(aux);
             lap(times_.hessian);
         }
         states_.put(i, std::move(x));
@@ -149,15 +149,95 @@ LayerPlan layer_plan(const Recipe& recipe, const std::string& layer_name, const 
     return plan;
 }
 
+namespace {
+
+// The linears of a block, in block order (their owners in a run of several ranks go round
+// robin over this order, block after block).
+constexpr int kLinearsPerBlock = 7;
+
+std::vector<char> encode_nodes(const std::vector<std::pair<TreeNode, std::vector<double>>>& nodes) {
+    ByteWriter w;
+    w.i64(static_cast<int64_t>(nodes.size()));
+    for (const auto& [node, value] : nodes) {
+        w.i64(node.lo);
+        w.i64(node.hi);
+        w.vec(value);
+    }
+    return std::move(w.buffer());
+}
+
+void decode_nodes(const std::vector<char>& bytes, std::map<TreeNode, std::vector<double>>& out) {
+    ByteReader r(bytes);
+    const int64_t count = r.i64();
+    for (int64_t k = 0; k < count; ++k) {
+        TreeNode node;
+        node.lo = r.i64();
+        node.hi = r.i64();
+        out[node] = r.vec<double>();
+    }
+}
+
+// The message an owner broadcasts for one linear: a status, then either the error message
+// or the compressed layer (report entry, codes) and its weights.
+std::vector<char> encode_failure(surgeon_status status, const std::string& message) {
+    ByteWriter w;
+    w.i64(status);
+    w.text(message);
+    return std::move(w.buffer());
+}
+
+}  // namespace
+
+std::vector<double> group_leaf(const ContextPtr& ctx, const Matrix& input, const Matrix* swiglu_out) {
+    Hessian h(ctx, input.cols);
+    h.add(input.data.data(), input.rows, input.cols);
+    const HessianState s = h.state();
+    std::vector<double> leaf;
+    leaf.reserve(s.upper.size() + 3 * s.stats.sum.size() + 1 + (swiglu_out ? swiglu_out->cols : 0));
+    leaf.insert(leaf.end(), s.upper.begin(), s.upper.end());
+    for (const auto* v : {&s.stats.sum_abs, &s.stats.sum, &s.stats.sum_sq}) leaf.insert(leaf.end(), v->begin(), v->end());
+    leaf.push_back(static_cast<double>(s.samples));
+    if (swiglu_out) {
+        std::vector<double> sq(static_cast<size_t>(swiglu_out->cols), 0.0);
+        add_column_squares(*swiglu_out, sq);
+        leaf.insert(leaf.end(), sq.begin(), sq.end());
+    }
+    return leaf;
+}
+
+std::unique_ptr<Hessian> hessian_of_root(const ContextPtr& ctx, int64_t cols, const std::vector<double>& root,
+                                         std::vector<double>& down_sq) {
+    HessianState s;
+    s.cols = cols;
+    const auto c = static_cast<size_t>(cols), tri = c * (c + 1) / 2;
+    require(root.size() >= tri + 3 * c + 1, SURGEON_ERR_INTERNAL, "a Hessian sum of the wrong length");
+    s.upper.resize(tri);
+    for (size_t i = 0; i < tri; ++i) s.upper[i] = static_cast<float>(root[i]);
+    s.stats.sum_abs.assign(root.begin() + tri, root.begin() + tri + c);
+    s.stats.sum.assign(root.begin() + tri + c, root.begin() + tri + 2 * c);
+    s.stats.sum_sq.assign(root.begin() + tri + 2 * c, root.begin() + tri + 3 * c);
+    s.samples = static_cast<int64_t>(root[tri + 3 * c]);
+    down_sq.assign(root.begin() + tri + 3 * c + 1, root.end());
+    return Hessian::from_state(ctx, s, "the calibration Hessian");
+}
+
 void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, ActivationStore& states,
                     const Recipe& recipe, const BlockExtras& extras, const ActivationStores& stores,
-                    const ContextPtr& ctx, std::vector<CompressedLayer>& out, BlockTimings* timings) {
+                    const ContextPtr& ctx, std::vector<CompressedLayer>& out, BlockTimings* timings,
+                    const DataShare& share) {
     BlockTimings local;
     BlockTimings& times = timings ? *timings : local;
+    SingleProcess single;
+    Reducer& reducer = share.reducer ? *share.reducer : single;
+    const int64_t first = share.reducer ? share.first : 0;
+    const int64_t total = share.reducer ? share.total : static_cast<int64_t>(states.size());
+    const int ranks = reducer.size(), me = reducer.rank();
     const std::string prefix = "layers." + std::to_string(b) + ".";
-    BlockRun run(config, layer, states, stores.make("block" + std::to_string(b), states.size()),
-                 backend_for(*ctx), times);
+    Backend& be = backend_for(*ctx);
+    BlockRun run(config, layer, states, stores.make("block" + std::to_string(b), states.size()), be, times);
+    int64_t linear_index = b * kLinearsPerBlock;
     for (const Group& group : kGroups) {
+        const size_t n = group.linears.size();
         std::vector<LayerPlan> plans;
         bool needs_h = false, wants_down_sq = false;
         for (const char* name : group.linears) {
@@ -166,45 +246,108 @@ void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, A
             needs_h = needs_h || plan.needs_calibration();
             wants_down_sq = wants_down_sq || reads_down_sq(plan);
         }
+        std::vector<int> owner(n, me);
+        for (size_t i = 0; i < n; ++i, ++linear_index)
+            if (needs_h) owner[i] = static_cast<int>(linear_index % ranks);
         std::unique_ptr<Hessian> h;
         std::vector<double> down_sq;
+        std::exception_ptr owner_error;  // an owner's failure to form the Hessian, sent with its results
         if (needs_h) {
-            require(states.size() > 0, SURGEON_ERR_INVALID_ARGUMENT,
-                    "the recipe needs calibration data but none was given");
+            require(total > 0, SURGEON_ERR_INVALID_ARGUMENT, "the recipe needs calibration data but none was given");
             ctx->progress("calibrate", 0.0);
-            const Matrix& w = linear(layer, group.linears[0]);
-            h = std::make_unique<Hessian>(ctx, w.cols);
-            run.advance(level_of(group.tap), h.get(),
-                        wants_down_sq && group.tap == LinearInput::ffn_in ? &down_sq : nullptr);
+            const int64_t cols = linear(layer, group.linears[0]).cols;
+            const bool down = wants_down_sq && group.tap == LinearInput::ffn_in;
+            // This rank's sequences, summed into the nodes of the tree that cover them.
+            std::vector<std::pair<TreeNode, std::vector<double>>> mine;
+            run_agreed(reducer, [&] {
+                TreeAccumulator acc(total, first, first + static_cast<int64_t>(states.size()));
+                run.advance(level_of(group.tap), [&](const Matrix& input) {
+                    if (!down) return acc.push(group_leaf(ctx, input, nullptr));
+                    const Matrix d = swiglu(be, layer, input);
+                    acc.push(group_leaf(ctx, input, &d));
+                });
+                mine = acc.take();
+            });
+            // Every owner of a linear of the group receives all cover nodes and sums the root.
+            const std::vector<char> part = encode_nodes(mine);
+            mine.clear();
+            std::vector<int> owners(owner);
+            std::sort(owners.begin(), owners.end());
+            owners.erase(std::unique(owners.begin(), owners.end()), owners.end());
+            for (int o : owners) {
+                std::vector<std::vector<char>> parts = reducer.gather(o, part);
+                if (me != o) continue;
+                try {
+                    std::map<TreeNode, std::vector<double>> nodes;
+                    for (std::vector<char>& p : parts) {
+                        decode_nodes(p, nodes);
+                        std::vector<char>().swap(p);
+                    }
+                    h = hessian_of_root(ctx, cols, tree_root(total, std::move(nodes)), down_sq);
+                } catch (...) {
+                    owner_error = std::current_exception();
+                }
+            }
         }
+        // Each rank compresses the linears it owns (all of them in one process, and every
+        // rank all of an uncalibrated group); the results go out in block order.
         const double t_solve = now();
-        SolverCache solvers;
-        // When only OBS solvers read the Hessian (SparseGPT, GPTQ without mixed precision),
-        // they are built now and the accumulator released: each keeps its own copy of H,
-        // and the layer's peak holds two n × n matrices instead of three.
-        if (h && std::all_of(plans.begin(), plans.end(), reads_only_the_solver)) {
-            for (const LayerPlan& plan : plans)
-                if (plan.method != Method::dense) solver_for(solvers, ctx, *h, plan);
-            h.reset();
+        std::vector<std::vector<char>> results(n);
+        try {
+            if (owner_error) std::rethrow_exception(owner_error);
+            SolverCache solvers;
+            // When only OBS solvers read the Hessian (SparseGPT, GPTQ without mixed precision),
+            // they are built now and the accumulator released: each keeps its own copy of H,
+            // and the layer's peak holds two n × n matrices instead of three.
+            if (h && std::all_of(plans.begin(), plans.end(), reads_only_the_solver)) {
+                for (size_t i = 0; i < n; ++i)
+                    if (owner[i] == me && plans[i].method != Method::dense) solver_for(solvers, ctx, *h, plans[i]);
+                h.reset();
+            }
+            for (size_t i = 0; i < n; ++i) {
+                if (owner[i] != me) continue;
+                CompressedLayer c;
+                c.name = prefix + group.linears[i];
+                c.plan = plans[i];
+                Matrix& w = linear(layer, group.linears[i]);
+                c.rows = w.rows;
+                c.cols = w.cols;
+                const double t0 = now();
+                const LayerSite site{&config, &layer, group.linears[i], down_sq.empty() ? nullptr : &down_sq,
+                                     extras.fisher ? &extras.fisher->of(c.name) : nullptr};
+                compress_layer(ctx, plans[i], w, h.get(), solvers, site, c);
+                c.seconds = now() - t0;
+                c.sparsity = zero_fraction(w);
+                ByteWriter message;
+                message.i64(SURGEON_OK);
+                encode_layer(message, c);
+                message.vec(w.data);
+                results[i] = std::move(message.buffer());
+            }
+        } catch (...) {
+            const auto [status, message] = outcome_of(std::current_exception());
+            for (size_t i = 0; i < n; ++i)
+                if (owner[i] == me && results[i].empty()) results[i] = encode_failure(status, message);
         }
-        for (size_t i = 0; i < group.linears.size(); ++i) {
-            CompressedLayer c;
-            c.name = prefix + group.linears[i];
+        h.reset();
+        for (size_t i = 0; i < n; ++i) {
+            if (ranks > 1 && needs_h) reducer.broadcast(owner[i], results[i]);
+            ByteReader r(results[i]);
+            const auto status = static_cast<surgeon_status>(r.i64());
+            if (status != SURGEON_OK) {
+                const std::string message = r.text();
+                throw JobError(status, ranks > 1 ? "rank " + std::to_string(owner[i]) + ": " + message : message,
+                               owner[i]);
+            }
+            CompressedLayer c = decode_layer(r, recipe, extras.row_budget);
+            if (owner[i] != me) r.vec_into(linear(layer, group.linears[i]).data);
             c.plan = plans[i];
-            Matrix& w = linear(layer, group.linears[i]);
-            c.rows = w.rows;
-            c.cols = w.cols;
-            const double t0 = now();
-            const LayerSite site{&config, &layer, group.linears[i], down_sq.empty() ? nullptr : &down_sq,
-                                 extras.fisher ? &extras.fisher->of(c.name) : nullptr};
-            compress_layer(ctx, plans[i], w, h.get(), solvers, site, c);
-            c.seconds = now() - t0;
-            c.sparsity = zero_fraction(w);
             out.push_back(std::move(c));
+            std::vector<char>().swap(results[i]);
         }
         times.compress += now() - t_solve;
     }
-    run.advance(at_output, nullptr, nullptr);
+    run.advance(at_output, {});
 }
 
 }  // namespace surgeon::model

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,8 @@
 #include "compress/activations.hpp"
 #include "compress/pipeline.hpp"
 #include "compress/recipe.hpp"
+#include "compress/reducer.hpp"
+#include "layer/hessian/hessian.hpp"
 #include "nn/model.hpp"
 
 namespace surgeon::model {
@@ -39,6 +42,24 @@ struct BlockTimings {
     double forward = 0.0, hessian = 0.0, compress = 0.0, io = 0.0;
 };
 
+// One sequence's leaf of a group's tree sum (compress/tree_sum.hpp): the raw state of a
+// Hessian accumulator fed the sequence's input rows alone (the upper triangle of Σ xᵀx by
+// one fp32 SYRK from zero, the column sums, the row count) and, when `swiglu_out` is
+// given, Σ h² of the SwiGLU output per column.
+std::vector<double> group_leaf(const ContextPtr& ctx, const Matrix& input, const Matrix* swiglu_out);
+// The group's Hessian of `cols` columns from the root of its tree sum (S rounded to fp32,
+// as an accumulator holds it); `down_sq` receives Σ h² (empty when the leaves had none).
+std::unique_ptr<Hessian> hessian_of_root(const ContextPtr& ctx, int64_t cols, const std::vector<double>& root,
+                                         std::vector<double>& down_sq);
+
+// This rank's part of a data-parallel run (compress/reducer.hpp): `states` holds the
+// calibration sequences [first, first + states.size()) of `total`. With no reducer the run
+// is one process holding every sequence.
+struct DataShare {
+    Reducer* reducer = nullptr;
+    int64_t first = 0, total = 0;
+};
+
 // Compresses block `b` (weights `layer`, in place) by `recipe` on the calibration
 // `states` (the block's inputs, one T × dim matrix per sequence), then replaces each state
 // by the block's output on it. Appends one CompressedLayer per linear, in the groups'
@@ -46,8 +67,17 @@ struct BlockTimings {
 // Scratch activations come from `stores` (one store of states.size() slots). With no
 // calibrated plan in the block, the states only run through it. `timings`, when given,
 // receives the seconds spent (added to what it holds).
+//
+// Each group's Hessian (with its column sums, and Σ h² of the SwiGLU output when a plan
+// reads it) is the fixed-tree fp64 sum of one accumulator per sequence (compress/
+// tree_sum.hpp), rounded to fp32: the same bits for any split of the sequences. With
+// several ranks (`share`), the tree's nodes go to the owners of the group's linears (round
+// robin over the linears of the run, block after block), each owner compresses its
+// linears and broadcasts weights and report entries, and every rank appends the same
+// layers; an error of one rank is thrown on every rank as a JobError.
 void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, ActivationStore& states,
                     const Recipe& recipe, const BlockExtras& extras, const ActivationStores& stores,
-                    const ContextPtr& ctx, std::vector<CompressedLayer>& out, BlockTimings* timings = nullptr);
+                    const ContextPtr& ctx, std::vector<CompressedLayer>& out, BlockTimings* timings = nullptr,
+                    const DataShare& share = DataShare{});
 
 }  // namespace surgeon::model

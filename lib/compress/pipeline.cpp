@@ -111,6 +111,8 @@ nlohmann::json CompressionReport::to_json() const {
     j["blocks"] = blocks_json;
     j["peak_rss_bytes"] = peak;
     if (resumed_at_block >= 0) j["resumed_at_block"] = resumed_at_block;
+    j["ranks"] = ranks;
+    if (!rank_seconds.empty()) j["rank_seconds"] = rank_seconds;
     if (row_budget) j["row_budget"] = row_budget->to_json();
     return j;
 }

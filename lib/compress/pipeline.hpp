@@ -50,13 +50,15 @@ struct CompressionReport {
     int64_t calibration_sequences = 0, calibration_tokens = 0;
     std::optional<RowBudget> row_budget;  // the plan of a model-wide budget, when used
     double seconds = 0.0;
+    int ranks = 1;                     // processes of a data-parallel run (compress/reducer.hpp)
+    std::vector<double> rank_seconds;  // each rank's seconds, in rank order (streamed runs)
     // Sum of the mixed-precision layers' statistics (nullopt when none is mixed).
     std::optional<MixedStats> mixed_total() const;
     // Per layer: method, shape, sparsity, bits (the average for a mixed layer), loss,
     // rel_error, seconds and, when mixed, "mixed" (allocator + MixedStats); at the top the
     // calibration figures, linear_params / linear_sparsity, "mixed" (the model total),
-    // "blocks" [{block, seconds, peak_rss_bytes}], peak_rss_bytes and, after a resume,
-    // resumed_at_block.
+    // "blocks" [{block, seconds, peak_rss_bytes}], peak_rss_bytes, "ranks", "rank_seconds"
+    // (when known) and, after a resume, resumed_at_block.
     nlohmann::json to_json() const;
 };
 

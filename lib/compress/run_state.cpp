@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "compress/block_compress.hpp"
+#include "compress/bytes.hpp"
 #include "core/error.hpp"
 
 namespace surgeon::model {
@@ -27,7 +28,7 @@ struct FileCloser {
 using File = std::unique_ptr<std::FILE, FileCloser>;
 
 // A binary file written under "<path>.tmp" and renamed by commit().
-class AtomicWriter {
+class AtomicWriter : public ValueWriter<AtomicWriter> {
 public:
     explicit AtomicWriter(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {
         f_.reset(std::fopen(tmp_.c_str(), "wb"));
@@ -35,12 +36,6 @@ public:
     }
     void bytes(const void* p, size_t n) {
         if (n && std::fwrite(p, 1, n, f_.get()) != n) fail(SURGEON_ERR_IO, "cannot write '" + tmp_ + "' (disk full?)");
-    }
-    void i64(int64_t v) { bytes(&v, sizeof v); }
-    template <typename T>
-    void vec(const std::vector<T>& v) {
-        i64(static_cast<int64_t>(v.size()));
-        bytes(v.data(), v.size() * sizeof(T));
     }
     void commit() {
         if (std::fflush(f_.get()) != 0 || fsync(fileno(f_.get())) != 0)
@@ -56,7 +51,7 @@ private:
     File f_;
 };
 
-class Reader {
+class Reader : public ValueReader<Reader> {
 public:
     explicit Reader(std::string path) : path_(std::move(path)), f_(std::fopen(path_.c_str(), "rb")) {
         if (!f_) fail(SURGEON_ERR_IO, "cannot open '" + path_ + "' (run state)");
@@ -64,18 +59,8 @@ public:
     void bytes(void* p, size_t n) {
         if (n && std::fread(p, 1, n, f_.get()) != n) fail(SURGEON_ERR_IO, "'" + path_ + "' is truncated");
     }
-    int64_t i64() {
-        int64_t v = 0;
-        bytes(&v, sizeof v);
-        return v;
-    }
-    template <typename T>
-    std::vector<T> vec() {
-        const int64_t n = i64();
+    void check_count(int64_t n, size_t) const {
         if (n < 0 || n > (int64_t{1} << 40)) fail(SURGEON_ERR_IO, "'" + path_ + "' is corrupt");
-        std::vector<T> v(static_cast<size_t>(n));
-        bytes(v.data(), v.size() * sizeof(T));
-        return v;
     }
 
 private:
@@ -87,6 +72,37 @@ constexpr int64_t kStatesMagic = 0x53544154534e4753;  // "SGNSTATS"
 
 std::string states_name(int64_t blocks_done) { return "states-" + std::to_string(blocks_done) + ".f32"; }
 std::string quant_name(int64_t block) { return "quant-" + std::to_string(block) + ".bin"; }
+
+// The packed codes of a quantized layer, to a file or a message.
+template <typename Writer>
+void write_quant(Writer& w, const QuantResult& q) {
+    w.i64(q.rows);
+    w.i64(q.cols);
+    w.i64(q.groups);
+    w.i64(q.bits);
+    w.vec(q.row_bits);
+    w.vec(q.codes);
+    w.vec(q.scales);
+    w.vec(q.zeros);
+    w.vec(q.g_idx);
+    w.vec(q.perm);
+}
+
+template <typename Reader>
+QuantResult read_quant(Reader& r) {
+    QuantResult q;
+    q.rows = r.i64();
+    q.cols = r.i64();
+    q.groups = r.i64();
+    q.bits = static_cast<int>(r.i64());
+    q.row_bits = r.template vec<int>();
+    q.codes = r.template vec<uint8_t>();
+    q.scales = r.template vec<float>();
+    q.zeros = r.template vec<float>();
+    q.g_idx = r.template vec<int32_t>();
+    q.perm = r.template vec<int32_t>();
+    return q;
+}
 
 nlohmann::json optional_number(const std::optional<double>& v) {
     return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
@@ -236,19 +252,7 @@ void load_run_states(const std::string& dir, int64_t blocks_done, ActivationStor
 void save_block_quant(const std::string& dir, int64_t block, const std::vector<const CompressedLayer*>& layers) {
     AtomicWriter w(path_in(dir, quant_name(block)));
     w.i64(static_cast<int64_t>(layers.size()));
-    for (const CompressedLayer* l : layers) {
-        const QuantResult& q = *l->quant;
-        w.i64(q.rows);
-        w.i64(q.cols);
-        w.i64(q.groups);
-        w.i64(q.bits);
-        w.vec(q.row_bits);
-        w.vec(q.codes);
-        w.vec(q.scales);
-        w.vec(q.zeros);
-        w.vec(q.g_idx);
-        w.vec(q.perm);
-    }
+    for (const CompressedLayer* l : layers) write_quant(w, *l->quant);
     w.commit();
 }
 
@@ -257,20 +261,23 @@ void load_block_quant(const std::string& dir, int64_t block, std::vector<Compres
     Reader r(path);
     if (r.i64() != static_cast<int64_t>(layers.size()))
         fail(SURGEON_ERR_IO, "'" + path + "' does not hold the quantized layers of block " + std::to_string(block));
-    for (CompressedLayer* l : layers) {
-        QuantResult q;
-        q.rows = r.i64();
-        q.cols = r.i64();
-        q.groups = r.i64();
-        q.bits = static_cast<int>(r.i64());
-        q.row_bits = r.vec<int>();
-        q.codes = r.vec<uint8_t>();
-        q.scales = r.vec<float>();
-        q.zeros = r.vec<float>();
-        q.g_idx = r.vec<int32_t>();
-        q.perm = r.vec<int32_t>();
-        l->quant = std::move(q);
+    for (CompressedLayer* l : layers) l->quant = read_quant(r);
+}
+
+void encode_layer(ByteWriter& w, const CompressedLayer& layer) {
+    w.text(layer_to_json(layer).dump());
+    if (layer.quant) write_quant(w, *layer.quant);
+}
+
+CompressedLayer decode_layer(ByteReader& r, const Recipe& recipe, const RowBudget* row_budget) {
+    CompressedLayer l;
+    try {
+        l = layer_from_json(nlohmann::json::parse(r.text()), recipe, row_budget);
+    } catch (const nlohmann::json::exception& e) {
+        fail(SURGEON_ERR_INTERNAL, std::string("a compressed layer from another rank is malformed: ") + e.what());
     }
+    if (l.quant) l.quant = read_quant(r);
+    return l;
 }
 
 }  // namespace surgeon::model

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "compress/activations.hpp"
+#include "compress/bytes.hpp"
 #include "compress/pipeline.hpp"
 #include "compress/recipe.hpp"
 
@@ -42,5 +43,10 @@ void load_run_states(const std::string& dir, int64_t blocks_done, ActivationStor
 // The packed codes of one block's quantized layers (in report order).
 void save_block_quant(const std::string& dir, int64_t block, const std::vector<const CompressedLayer*>& layers);
 void load_block_quant(const std::string& dir, int64_t block, std::vector<CompressedLayer*>& layers);
+
+// A compressed layer (its report entry and codes) as a message between ranks; decoding
+// takes the plan from `recipe` as load_run_state does.
+void encode_layer(ByteWriter& w, const CompressedLayer& layer);
+CompressedLayer decode_layer(ByteReader& r, const Recipe& recipe, const RowBudget* row_budget);
 
 }  // namespace surgeon::model

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 
 #include "compress/activations.hpp"
 #include "compress/block_compress.hpp"
+#include "compress/reducer.hpp"
 #include "compress/row_budget.hpp"
 #include "compress/run_state.hpp"
 #include "core/error.hpp"
@@ -84,15 +86,24 @@ MemoryEstimate estimate_stream_memory(const ModelSource& source, int64_t tokens,
     return e;
 }
 
-CompressionReport compress_streamed(const ModelSource& source, ModelWriter& writer,
+CompressionReport compress_streamed(const ModelSource& source, ModelWriter* writer,
                                     const std::vector<std::vector<int>>& calibration, const Recipe& recipe,
                                     const ContextPtr& ctx, const StreamOptions& options,
                                     const BlockProgress& progress) {
     const double t_start = now();
+    SingleProcess single;
+    Reducer& reducer = options.reducer ? *options.reducer : single;
+    const int ranks = reducer.size(), me = reducer.rank();
     const ModelConfig& config = source.config();
     const int64_t n_blocks = source.n_blocks();
-    const std::string key = hash_key(options.run_key + "\n" + source.fingerprint());
-    require_arg(!options.resume || !options.run_dir.empty(), "a resumed run needs its run directory");
+    // A run of several ranks keeps one resume state per rank (its share of the activations),
+    // and resumes with the same number of ranks only.
+    const std::string key = hash_key(options.run_key + "\n" + source.fingerprint() +
+                                     (ranks > 1 ? "\nranks " + std::to_string(ranks) : std::string()));
+    const std::string run_dir = options.run_dir.empty() || me == 0
+                                    ? options.run_dir
+                                    : (fs::path(options.run_dir) / ("rank-" + std::to_string(me))).string();
+    require_arg(!options.resume || !run_dir.empty(), "a resumed run needs its run directory");
 
     std::vector<std::vector<int>> sequences;
     int64_t tokens = 0;
@@ -101,8 +112,13 @@ CompressionReport compress_streamed(const ModelSource& source, ModelWriter& writ
             sequences.push_back(seq);
             tokens += static_cast<int64_t>(seq.size());
         }
-    const ActivationStores stores{options.offload_dir};
-    std::unique_ptr<ActivationStore> states = stores.make("states", sequences.size());
+    const int64_t total = static_cast<int64_t>(sequences.size());
+    const auto [share_first, share_last] = share_of(total, me, ranks);
+    const ActivationStores stores{options.offload_dir.empty() || ranks == 1
+                                      ? options.offload_dir
+                                      : (fs::path(options.offload_dir) / ("rank-" + std::to_string(me))).string()};
+    if (!stores.offload_dir.empty()) fs::create_directories(stores.offload_dir);
+    std::unique_ptr<ActivationStore> states = stores.make("states", static_cast<size_t>(share_last - share_first));
 
     // Layers priced across the model plan on the dense model first (deterministic, so a
     // resumed run plans the same).
@@ -124,35 +140,52 @@ CompressionReport compress_streamed(const ModelSource& source, ModelWriter& writ
         }
     }
 
+    // Every rank has checked the command line and the output (no rank has written yet).
+    agree_on_errors(reducer, SURGEON_OK, "");
     RunState state;
     state.key = key;
-    if (options.resume) {
-        if (!load_run_state(options.run_dir, recipe, row_budget ? &*row_budget : nullptr, &state))
-            fail(SURGEON_ERR_IO, "no run to resume in '" + options.run_dir + "'");
-        if (state.key != key)
-            fail(SURGEON_ERR_IO, "'" + options.run_dir + "' holds a run of another command line or source "
-                                 "(key " + state.key + ", this run " + key + "); remove it to start over");
-        require(state.blocks_done >= 0 && state.blocks_done <= n_blocks &&
-                    state.report.calibration_sequences == static_cast<int64_t>(sequences.size()),
-                SURGEON_ERR_IO, "'" + options.run_dir + "' holds an inconsistent run state");
-        load_run_states(options.run_dir, state.blocks_done, *states);
-        if (options.keep_quant)
-            for (int64_t b = 0; b < state.blocks_done; ++b) {
-                std::vector<CompressedLayer*> quantized;
-                const std::string prefix = "layers." + std::to_string(b) + ".";
-                for (CompressedLayer& l : state.report.layers)
-                    if (l.name.compare(0, prefix.size(), prefix) == 0 && l.quant) quantized.push_back(&l);
-                load_block_quant(options.run_dir, b, quantized);
+    run_agreed(reducer, [&] {
+        if (options.resume) {
+            if (!load_run_state(run_dir, recipe, row_budget ? &*row_budget : nullptr, &state))
+                fail(SURGEON_ERR_IO, "no run to resume in '" + run_dir + "'");
+            if (state.key != key)
+                fail(SURGEON_ERR_IO, "'" + run_dir + "' holds a run of another command line or source "
+                                     "(key " + state.key + ", this run " + key + "); remove it to start over");
+            require(state.blocks_done >= 0 && state.blocks_done <= n_blocks &&
+                        state.report.calibration_sequences == total,
+                    SURGEON_ERR_IO, "'" + run_dir + "' holds an inconsistent run state");
+            load_run_states(run_dir, state.blocks_done, *states);
+            if (options.keep_quant)
+                for (int64_t b = 0; b < state.blocks_done; ++b) {
+                    std::vector<CompressedLayer*> quantized;
+                    const std::string prefix = "layers." + std::to_string(b) + ".";
+                    for (CompressedLayer& l : state.report.layers)
+                        if (l.name.compare(0, prefix.size(), prefix) == 0 && l.quant) quantized.push_back(&l);
+                    load_block_quant(run_dir, b, quantized);
+                }
+            state.report.resumed_at_block = state.blocks_done;
+            if (writer) {
+                writer->mark_written_blocks(state.blocks_done);
+                copy_head(source, *writer);  // the writer tracks the head in memory only: the same bytes again
             }
-        state.report.resumed_at_block = state.blocks_done;
-        writer.mark_written_blocks(state.blocks_done);
-        copy_head(source, writer);  // the writer tracks the head in memory only: the same bytes again
-    } else {
-        for (size_t i = 0; i < sequences.size(); ++i) states->put(i, source.embed(sequences[i]));
-        state.report.calibration_sequences = static_cast<int64_t>(sequences.size());
-        state.report.calibration_tokens = tokens;
-        copy_head(source, writer);
-        if (!options.run_dir.empty()) save_run_state(options.run_dir, state, *states);
+        } else {
+            for (int64_t i = share_first; i < share_last; ++i)
+                states->put(static_cast<size_t>(i - share_first), source.embed(sequences[static_cast<size_t>(i)]));
+            state.report.calibration_sequences = total;
+            state.report.calibration_tokens = tokens;
+            if (writer) copy_head(source, *writer);
+            if (!run_dir.empty()) save_run_state(run_dir, state, *states);
+        }
+    });
+    // Every rank resumes from the same block.
+    {
+        const std::vector<char> blocks(reinterpret_cast<const char*>(&state.blocks_done),
+                                       reinterpret_cast<const char*>(&state.blocks_done) + sizeof(int64_t));
+        bool same = true;
+        for (const std::vector<char>& other : reducer.gather(0, blocks)) same = same && other == blocks;
+        agree_on_errors(reducer, same ? SURGEON_OK : SURGEON_ERR_IO,
+                        "the ranks' resume states are at different blocks; remove '" + options.run_dir +
+                            "' to start over");
     }
 
     if (progress) progress(state.blocks_done, n_blocks);
@@ -162,8 +195,9 @@ CompressionReport compress_streamed(const ModelSource& source, ModelWriter& writ
         const size_t first = state.report.layers.size();
         {
             LayerWeights layer = source.block(b);
-            compress_block(b, config, layer, *states, recipe, extras, stores, ctx, state.report.layers);
-            writer.write_block(b, layer);
+            compress_block(b, config, layer, *states, recipe, extras, stores, ctx, state.report.layers, nullptr,
+                           DataShare{&reducer, share_first, total});
+            if (writer) writer->write_block(b, layer);
         }
         std::vector<const CompressedLayer*> quantized;
         for (size_t i = first; i < state.report.layers.size(); ++i) {
@@ -171,18 +205,34 @@ CompressionReport compress_streamed(const ModelSource& source, ModelWriter& writ
             if (!options.keep_quant) l.quant.reset();
             else if (l.quant) quantized.push_back(&l);
         }
-        if (!options.run_dir.empty() && options.keep_quant) save_block_quant(options.run_dir, b, quantized);
+        if (!run_dir.empty() && options.keep_quant) save_block_quant(run_dir, b, quantized);
         state.report.blocks.push_back({b, now() - t0, peak_rss_bytes()});
         state.blocks_done = b + 1;
-        if (!options.run_dir.empty()) save_run_state(options.run_dir, state, *states);
+        // Every rank finished the block (and wrote it, on rank 0) before any saves its state:
+        // a rank that dies leaves every state at the same block.
+        if (ranks > 1) agree_on_errors(reducer, SURGEON_OK, "");
+        if (!run_dir.empty()) save_run_state(run_dir, state, *states);
         if (progress) progress(b + 1, n_blocks);
     }
-    writer.finish();
-    if (!options.run_dir.empty()) {
-        std::error_code ec;
-        fs::remove_all(options.run_dir, ec);
-    }
+    if (writer) writer->finish();
+    // Each rank's seconds, to rank 0; the resume states go once every rank is done (rank
+    // 0's folder, which holds the others' on a shared file system, last).
+    std::error_code ec;
+    if (!run_dir.empty() && me != 0) fs::remove_all(run_dir, ec);
+    const double mine = now() - t_start;
+    std::vector<char> seconds(sizeof mine);
+    std::memcpy(seconds.data(), &mine, sizeof mine);
     CompressionReport report = std::move(state.report);
+    report.ranks = ranks;
+    for (const std::vector<char>& r : reducer.gather(0, seconds)) {
+        double v = 0.0;
+        std::memcpy(&v, r.data(), sizeof v);
+        report.rank_seconds.push_back(v);
+    }
+    if (!run_dir.empty() && me == 0) fs::remove_all(run_dir, ec);
+    // The spilled states go with their store; a rank's own spill folder (empty by then) too.
+    states.reset();
+    if (ranks > 1 && !stores.offload_dir.empty()) fs::remove(stores.offload_dir, ec);
     if (row_budget) report.row_budget = std::move(row_budget);
     report.seconds = now() - t_start;
     return report;

@@ -19,6 +19,7 @@
 
 #include "compress/pipeline.hpp"
 #include "compress/recipe.hpp"
+#include "compress/reducer.hpp"
 #include "core/context.hpp"
 #include "io/model_writer.hpp"
 #include "nn/model_source.hpp"
@@ -31,15 +32,21 @@ struct StreamOptions {
     bool resume = false;      // continue from the state in run_dir
     std::string run_key;      // what makes two runs the same (the command line); hashed with the source
     bool keep_quant = false;  // keep every quantized layer's codes in the report (packed export)
+    // The ranks of a data-parallel run (compress/reducer.hpp; null: one process). Each rank
+    // embeds and runs its share of the sequences; run_dir and offload_dir of rank r > 0 get
+    // a "rank-<r>" subfolder. Every rank returns the same report, with the per-rank seconds
+    // on rank 0.
+    Reducer* reducer = nullptr;
 };
 
-// Compresses `source` into `writer` (which finish() completes). `calibration` holds token
+// Compresses `source` into `writer` (which finish() completes; null on the ranks of a
+// data-parallel run that write nothing). `calibration` holds token
 // sequences (each starting with BOS as evaluation does). Layers of the recipe that need
 // the dense model as a whole (output Fisher, a model-wide budget) plan on a materialized
 // copy of the source first.
 // Errors: SURGEON_ERR_IO for a resume without state or with the state of another run, and
 // for failed reads and writes; what compress_model throws otherwise.
-CompressionReport compress_streamed(const ModelSource& source, ModelWriter& writer,
+CompressionReport compress_streamed(const ModelSource& source, ModelWriter* writer,
                                     const std::vector<std::vector<int>>& calibration, const Recipe& recipe,
                                     const ContextPtr& ctx, const StreamOptions& options,
                                     const BlockProgress& progress = {});

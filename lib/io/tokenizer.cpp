@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <queue>
@@ -10,15 +11,19 @@
 #include "core/error.hpp"
 
 namespace surgeon::model {
-namespace {
 
-std::string read_file(const std::string& path) {
+std::string read_text_file(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+        fail(SURGEON_ERR_IO, "'" + path + "' is a directory, not a file");
     std::ifstream in(path, std::ios::binary);
     if (!in) fail(SURGEON_ERR_IO, "cannot open '" + path + "'");
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (in.bad()) fail(SURGEON_ERR_IO, "cannot read '" + path + "'");
     return bytes;
 }
+
+namespace {
 
 // The byte a "<0xXX>" piece stands for, or -1.
 int byte_of_piece(const std::string& p) {
@@ -54,7 +59,7 @@ Tokenizer::Tokenizer(std::vector<std::string> pieces, std::vector<float> scores)
 }
 
 Tokenizer Tokenizer::load(const std::string& path, int64_t vocab_size) {
-    const std::string bytes = read_file(path);
+    const std::string bytes = read_text_file(path);
     size_t at = 0;
     auto take = [&](void* dst, size_t n, const char* what) {
         if (bytes.size() - at < n)
@@ -194,7 +199,7 @@ std::string Tokenizer::decode(const std::vector<int>& tokens) const {
 }
 
 std::vector<int> read_token_file(const std::string& path, int64_t vocab_size) {
-    const std::string bytes = read_file(path);
+    const std::string bytes = read_text_file(path);
     if (bytes.empty()) fail(SURGEON_ERR_IO, "token file '" + path + "' is empty");
     if (bytes.size() % 4 != 0)
         fail(SURGEON_ERR_IO, "token file '" + path + "' has " + std::to_string(bytes.size()) +
@@ -222,7 +227,7 @@ std::vector<std::vector<int>> paragraph_sequences(const Tokenizer& tokenizer, co
                                                   Range range, int64_t seq_len) {
     require_arg(seq_len >= 2, "sequence length must be at least 2");
     const std::vector<std::string> paragraphs = split_paragraphs(text);
-    const Range r = resolve_range(range, static_cast<int64_t>(paragraphs.size()));
+    const Range r = resolve_range(range, static_cast<int64_t>(paragraphs.size()), "paragraphs", "the text");
     std::vector<std::vector<int>> out(static_cast<size_t>(r.end - r.begin));
     for (int64_t i = r.begin; i < r.end; ++i) {
         std::vector<int> tokens = tokenizer.encode(paragraphs[static_cast<size_t>(i)], true);

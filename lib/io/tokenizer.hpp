@@ -48,6 +48,10 @@ private:
 
 // Reads a file of little-endian int32 token ids. Ids must lie in [0, vocab_size) when
 // vocab_size > 0. Throws SURGEON_ERR_IO for an unreadable file or a size not a multiple of 4.
+// The whole file as bytes (a text to score or calibrate on, a tokenizer file); throws
+// SURGEON_ERR_IO for a directory or a file that cannot be read.
+std::string read_text_file(const std::string& path);
+
 std::vector<int> read_token_file(const std::string& path, int64_t vocab_size = 0);
 void write_token_file(const std::vector<int>& tokens, const std::string& path);
 

@@ -46,11 +46,12 @@ Range parse_range(const std::string& text) {
     return r;
 }
 
-Range resolve_range(const Range& range, int64_t count) {
+Range resolve_range(const Range& range, int64_t count, const char* unit, const char* source) {
     const int64_t end = range.end < 0 ? count : std::min(range.end, count);
     require_arg(range.begin >= 0 && range.begin <= end,
-                "range [" + std::to_string(range.begin) + ", " + std::to_string(range.end) +
-                    ") does not fit the " + std::to_string(count) + " available");
+                std::string(unit) + " " + std::to_string(range.begin) + ":" +
+                    (range.end < 0 ? std::string() : std::to_string(range.end)) + " requested, " +
+                    source + " has " + std::to_string(count));
     return {range.begin, end};
 }
 
@@ -74,7 +75,8 @@ std::vector<std::string> split_paragraphs(const std::string& text) {
 std::vector<std::vector<int>> window_sequences(const std::vector<int>& tokens, Range range,
                                                int64_t seq_len) {
     require_arg(seq_len >= 2, "sequence length must be at least 2");
-    const Range r = resolve_range(range, static_cast<int64_t>(tokens.size()) / seq_len);
+    const Range r = resolve_range(range, static_cast<int64_t>(tokens.size()) / seq_len, "windows",
+                                  "the token stream");
     std::vector<std::vector<int>> out;
     for (int64_t w = r.begin; w < r.end; ++w)
         out.emplace_back(tokens.begin() + w * seq_len, tokens.begin() + (w + 1) * seq_len);

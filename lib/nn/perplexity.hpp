@@ -30,8 +30,11 @@ Range parse_range(const std::string& text);  // "a:b", "a:", ":b"
 // Non-empty paragraphs of `text` split on "\n\n", whitespace-stripped.
 std::vector<std::string> split_paragraphs(const std::string& text);
 
-// Clamps `range` to [0, count]; throws when begin > end or begin > count.
-Range resolve_range(const Range& range, int64_t count);
+// Clamps `range` to [0, count] of `unit` ("paragraphs", "windows") that `source` ("the
+// text") has; throws SURGEON_ERR_INVALID_ARGUMENT when begin > end or begin > count, with
+// a message naming both ("paragraphs 2000:2128 requested, the text has 1").
+Range resolve_range(const Range& range, int64_t count, const char* unit,
+                    const char* source);
 
 // paragraph_sequences (io/tokenizer.hpp) cuts paragraphs [range) into token sequences.
 

@@ -1,7 +1,7 @@
 /*
  * Surgeon from C: compress one linear layer.
  *
- *   compress_layer FIXTURE_DIR OUT_DIR
+ *   compress_layer FIXTURE_DIR OUT_DIR [MODEL TEXT_FILE]
  *
  * Reads FIXTURE_DIR/W.npy (rows x cols weights) and FIXTURE_DIR/X.npy (tokens x cols
  * calibration inputs, float32, C order), streams the inputs into a Hessian in batches
@@ -9,10 +9,16 @@
  *   - SparseGPT 2:4           -> OUT_DIR/w_2of4.npy  (+ mask bits)
  *   - GPTQ 4-bit per channel  -> OUT_DIR/w_gptq4.npy (+ codes, scales)
  * and prints the relative reconstruction error tr(dW H dW^T) / tr(W H W^T) of each.
+ * OUT_DIR is created when missing. Given a model (llama2.c file or Hugging Face directory,
+ * with its tokenizer beside it) and a text file too, it first prints the model's
+ * perplexity on the text's first 20 paragraphs.
  */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "surgeon/surgeon.h"
 
@@ -78,6 +84,45 @@ static int write_npy(const char* path, const char* descr, const void* data, size
         }                                                                                 \
     } while (0)
 
+/* mkdir -p: creates dir and its missing parents; 1 on success. */
+static int make_dirs(const char* dir) {
+    char path[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof path) return 0;
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; ++i) {
+        if (path[i] == '/' || path[i] == '\0') {
+            char c = path[i];
+            path[i] = '\0';
+            if (mkdir(path, 0755) != 0 && errno != EEXIST) return 0;
+            path[i] = c;
+        }
+    }
+    return 1;
+}
+
+/* Loads a model and prints its perplexity on paragraphs [0, 20) of a text file. */
+static int perplexity(const char* model_path, const char* text_file) {
+    surgeon_model* model = NULL;
+    surgeon_model_config config = SURGEON_MODEL_CONFIG_INIT;
+    surgeon_perplexity p = SURGEON_PERPLEXITY_INIT;
+    const char* base = strrchr(model_path, '/');
+    surgeon_status s = surgeon_model_load(&model, NULL, model_path);
+    if (s == SURGEON_OK) s = surgeon_model_get_config(model, &config);
+    if (s == SURGEON_OK)
+        s = surgeon_model_perplexity_file(NULL, model, text_file, SURGEON_EVAL_PARAGRAPHS, 0, 20, 0, &p);
+    if (s != SURGEON_OK) {
+        fprintf(stderr, "perplexity: %s (%s)\n", surgeon_last_error(), surgeon_status_string(s));
+        surgeon_model_free(model);
+        return 1;
+    }
+    printf("model %s (%lld blocks, dim %lld): perplexity %.4f over %lld paragraphs, %lld tokens\n",
+           base ? base + 1 : model_path, (long long)config.n_layers, (long long)config.dim, p.ppl,
+           (long long)p.sequences, (long long)p.tokens);
+    surgeon_model_free(model);
+    return 0;
+}
+
 static int run(const char* fixture, const char* out_dir) {
     char path[4096];
     int64_t rows, cols, tokens, xcols;
@@ -98,6 +143,10 @@ static int run(const char* fixture, const char* out_dir) {
     x = read_npy_f32(path, &tokens, &xcols);
     if (!w || !x || xcols != cols) {
         fprintf(stderr, "cannot read %s/W.npy and X.npy (float32, matching columns)\n", fixture);
+        return 1;
+    }
+    if (!make_dirs(out_dir)) {
+        fprintf(stderr, "cannot create %s\n", out_dir);
         return 1;
     }
     printf("surgeon %s: layer %lld x %lld, %lld calibration tokens\n", surgeon_version(),
@@ -167,9 +216,10 @@ static int run(const char* fixture, const char* out_dir) {
 }
 
 int main(int argc, char** argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s FIXTURE_DIR OUT_DIR\n", argv[0]);
+    if (argc != 3 && argc != 5) {
+        fprintf(stderr, "usage: %s FIXTURE_DIR OUT_DIR [MODEL TEXT_FILE]\n", argv[0]);
         return 2;
     }
+    if (argc == 5 && perplexity(argv[3], argv[4]) != 0) return 1;
     return run(argv[1], argv[2]);
 }

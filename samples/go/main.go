@@ -2,8 +2,10 @@
 // attention wq) with the Go binding: it streams the calibration inputs X into a Hessian in
 // batches, then runs SparseGPT 2:4, GPTQ 4-bit and both jointly from one solver, prints
 // each result's relative reconstruction error and writes the compressed weights as .npy.
+// Given a model and a text file too, it first prints the model's perplexity on the text's
+// first 20 paragraphs.
 //
-//	go run . [fixture_dir] [out_dir]
+//	go run . [fixture_dir] [out_dir] [model text_file]
 package main
 
 import (
@@ -16,6 +18,24 @@ import (
 )
 
 const batchRows = 512
+
+// perplexity loads a model (llama2.c file or Hugging Face directory, with its tokenizer
+// beside it) and scores paragraphs [0, 20) of a text file.
+func perplexity(modelPath, textFile string) error {
+	model, err := surgeon.LoadModel(nil, modelPath)
+	if err != nil {
+		return err
+	}
+	defer model.Close()
+	c := model.Config()
+	p, err := model.PerplexityOfFile(nil, textFile, surgeon.Paragraphs, 0, 20, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("model %s (%d blocks, dim %d): perplexity %.4f over %d paragraphs, %d tokens\n",
+		filepath.Base(modelPath), c.Layers, c.Dim, p.PPL, p.Sequences, p.Tokens)
+	return nil
+}
 
 func run(fixture, outDir string) error {
 	w, err := npy.Read(filepath.Join(fixture, "W.npy"))
@@ -58,10 +78,7 @@ func run(fixture, outDir string) error {
 			return err
 		}
 	}
-	samples, err := hessian.Samples()
-	if err != nil {
-		return err
-	}
+	samples := hessian.Samples()
 	fmt.Printf("hessian: %d rows in batches of %d\n", samples, batchRows)
 
 	// Every constructor mirrors its C function: (context, inputs, options); nil options
@@ -151,6 +168,12 @@ func main() {
 	}
 	if len(os.Args) > 2 {
 		outDir = os.Args[2]
+	}
+	if len(os.Args) == 5 {
+		if err := perplexity(os.Args[3], os.Args[4]); err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			os.Exit(1)
+		}
 	}
 	if err := run(fixture, outDir); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)

@@ -95,6 +95,39 @@ TEST(ModelApi, ConfigTokenizerAndPerplexityMatchSources) {
     EXPECT_DOUBLE_EQ(w.nll, wt.nll);
 }
 
+
+// The file entry point reads the text it names; text and file errors say what they count.
+TEST(ModelApi, PerplexityOfFileMatchesTextAndErrorsNameTheUnit) {
+    ModelPtr m = load_model();
+    const std::string path = kData + "/tinystories-valid.txt";
+    surgeon_perplexity of_text = SURGEON_PERPLEXITY_INIT, of_file = SURGEON_PERPLEXITY_INIT;
+    CAPI_OK(surgeon_model_perplexity(nullptr, m.get(), text().c_str(), SURGEON_EVAL_PARAGRAPHS, 10, 30, 0, &of_text));
+    CAPI_OK(surgeon_model_perplexity_file(nullptr, m.get(), path.c_str(), SURGEON_EVAL_PARAGRAPHS, 10, 30, 0, &of_file));
+    EXPECT_EQ(of_file.sequences, 20);
+    EXPECT_EQ(of_file.tokens, of_text.tokens);
+    EXPECT_DOUBLE_EQ(of_file.nll, of_text.nll);
+    EXPECT_DOUBLE_EQ(of_file.ppl, of_text.ppl);
+
+    // A path given where the text goes is one paragraph of text.
+    surgeon_perplexity p = SURGEON_PERPLEXITY_INIT;
+    EXPECT_EQ(surgeon_model_perplexity(nullptr, m.get(), path.c_str(), SURGEON_EVAL_PARAGRAPHS, 2000, 2128, 0, &p),
+              SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(last_error(), "surgeon_model_perplexity: paragraphs 2000:2128 requested, the text has 1");
+    EXPECT_EQ(surgeon_model_perplexity_file(nullptr, m.get(), path.c_str(), SURGEON_EVAL_WINDOWS, 1000, -1, 0, &p),
+              SURGEON_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(last_error().find("windows 1000: requested, the token stream has "), std::string::npos) << last_error();
+
+    const std::string missing = kData + "/no-such-file.txt";
+    EXPECT_EQ(surgeon_model_perplexity_file(nullptr, m.get(), missing.c_str(), SURGEON_EVAL_PARAGRAPHS, 0, -1, 0, &p),
+              SURGEON_ERR_IO);
+    EXPECT_NE(last_error().find(missing), std::string::npos) << last_error();
+    EXPECT_EQ(surgeon_model_perplexity_file(nullptr, m.get(), kData.c_str(), SURGEON_EVAL_PARAGRAPHS, 0, -1, 0, &p),
+              SURGEON_ERR_IO);
+    EXPECT_NE(last_error().find("is a directory"), std::string::npos) << last_error();
+    EXPECT_EQ(surgeon_model_perplexity_file(nullptr, m.get(), nullptr, SURGEON_EVAL_PARAGRAPHS, 0, -1, 0, &p),
+              SURGEON_ERR_INVALID_ARGUMENT);
+}
+
 // Generated text through a size query and an exact buffer.
 std::string generated(const surgeon_context* ctx, const surgeon_model* m, const char* prompt,
                       const surgeon_generate_options* opts) {

@@ -7,12 +7,17 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <exception>
 #include <filesystem>
+#include <limits>
 #include <random>
+#include <thread>
 
 #include "compress/activations.hpp"
 #include "compress/block_compress.hpp"
 #include "compress/pipeline.hpp"
+#include "compress/reducer.hpp"
+#include "core/barrier.hpp"
 #include "group_protocol.hpp"
 #include "hf_util.hpp"
 #include "pipeline_fixture.hpp"
@@ -99,7 +104,143 @@ constexpr const char* kMixedRecipe = R"({"default": {"method": "gptq", "group": 
               {"match": "layers.3.w[qkv]", "method": "magnitude", "sparsity": 0.5},
               {"match": "layers.4.w2", "skip": true}]})";
 
+// The ranks of a data-parallel run as threads of one process: the collectives of
+// compress/reducer.hpp over shared slots and a barrier.
+class ThreadRanks {
+public:
+    explicit ThreadRanks(int n) : barrier_(n), slots_(static_cast<size_t>(n)) {}
+
+    class Rank final : public Reducer {
+    public:
+        Rank(ThreadRanks& all, int rank) : all_(all), rank_(rank) {}
+        int rank() const override { return rank_; }
+        int size() const override { return static_cast<int>(all_.slots_.size()); }
+        std::vector<std::vector<char>> gather(int root, const std::vector<char>& part) override {
+            all_.slots_[static_cast<size_t>(rank_)] = part;
+            all_.barrier_.arrive_and_wait();
+            std::vector<std::vector<char>> out;
+            if (rank_ == root) out = all_.slots_;
+            all_.barrier_.arrive_and_wait();
+            return out;
+        }
+        void broadcast(int root, std::vector<char>& bytes) override {
+            if (rank_ == root) all_.slots_[static_cast<size_t>(root)] = bytes;
+            all_.barrier_.arrive_and_wait();
+            if (rank_ != root) bytes = all_.slots_[static_cast<size_t>(root)];
+            all_.barrier_.arrive_and_wait();
+        }
+
+    private:
+        ThreadRanks& all_;
+        int rank_;
+    };
+
+    // Runs body(rank) on one thread per rank; rethrows the first rank's exception.
+    template <typename Body>
+    void run(Body body) {
+        const int n = static_cast<int>(slots_.size());
+        std::vector<std::exception_ptr> errors(static_cast<size_t>(n));
+        std::vector<std::thread> threads;
+        for (int r = 0; r < n; ++r)
+            threads.emplace_back([&, r] {
+                Rank rank(*this, r);
+                try {
+                    body(rank);
+                } catch (...) {
+                    errors[static_cast<size_t>(r)] = std::current_exception();
+                }
+            });
+        for (std::thread& t : threads) t.join();
+        for (const std::exception_ptr& e : errors)
+            if (e) std::rethrow_exception(e);
+    }
+
+private:
+    Barrier barrier_;
+    std::vector<std::vector<char>> slots_;
+};
+
+// Every block of stories260K by `ranks` ranks (threads), each holding its share of the
+// calibration sequences: every rank ends with the one-process weights, report entries
+// and block outputs, bit for bit.
+void expect_as_one_process(const char* json, int ranks) {
+    SCOPED_TRACE(std::string(json) + " on " + std::to_string(ranks) + " ranks");
+    const Recipe r = recipe(json);
+    const OutputFisher fisher = output_fisher(backend_for(*two_threads()), original(), calibration());
+    const BlockExtras extras{&fisher, nullptr};
+    const size_t n = calibration().size();
+    Model single = original();
+    std::unique_ptr<ActivationStore> all = memory_store(n);
+    for (size_t i = 0; i < n; ++i) all->put(i, embed(original(), calibration()[i]));
+    std::vector<CompressedLayer> want;
+    for (size_t blk = 0; blk < single.layers.size(); ++blk)
+        compress_block(static_cast<int64_t>(blk), single.config, single.layers[blk], *all, r, extras,
+                       ActivationStores{}, two_threads(), want);
+
+    std::vector<Model> models(static_cast<size_t>(ranks), original());
+    std::vector<std::vector<CompressedLayer>> got(static_cast<size_t>(ranks));
+    std::vector<std::unique_ptr<ActivationStore>> shares(static_cast<size_t>(ranks));
+    ThreadRanks threads(ranks);
+    threads.run([&](Reducer& rank) {
+        const auto me = static_cast<size_t>(rank.rank());
+        const auto [first, last] = share_of(static_cast<int64_t>(n), rank.rank(), ranks);
+        shares[me] = memory_store(static_cast<size_t>(last - first));
+        for (int64_t i = first; i < last; ++i)
+            shares[me]->put(static_cast<size_t>(i - first), embed(original(), calibration()[static_cast<size_t>(i)]));
+        Model& m = models[me];
+        for (size_t blk = 0; blk < m.layers.size(); ++blk)
+            compress_block(static_cast<int64_t>(blk), m.config, m.layers[blk], *shares[me], r, extras,
+                           ActivationStores{}, two_threads(), got[me], nullptr,
+                           DataShare{&rank, first, static_cast<int64_t>(n)});
+    });
+    for (int k = 0; k < ranks; ++k) {
+        SCOPED_TRACE("rank " + std::to_string(k));
+        expect_same_layers(got[static_cast<size_t>(k)], want);
+        expect_same_model(models[static_cast<size_t>(k)], single);
+        const auto [first, last] = share_of(static_cast<int64_t>(n), k, ranks);
+        for (int64_t i = first; i < last; ++i)
+            expect_identical(shares[static_cast<size_t>(k)]->read(static_cast<size_t>(i - first)),
+                             all->read(static_cast<size_t>(i)), "state " + std::to_string(i));
+    }
+}
+
 }  // namespace
+
+TEST(BlockCompress, RanksAsOneProcess) {
+    for (int ranks : {1, 2, 3}) {
+        expect_as_one_process(R"({"default": {"method": "sparsegpt", "sparsity": 0.5}})", ranks);
+        expect_as_one_process(kMixedRecipe, ranks);
+    }
+}
+
+// An error on one rank (a non-finite weight its owner finds when compressing wk of
+// block 0) is thrown on every rank, naming that rank.
+TEST(BlockCompress, AnOwnersErrorIsEveryRanks) {
+    const Recipe r = recipe(R"({"default": {"method": "sparsegpt", "sparsity": 0.5}})");
+    const size_t n = calibration().size();
+    ThreadRanks threads(2);
+    std::vector<std::string> messages(2);
+    threads.run([&](Reducer& rank) {
+        Model m = original();
+        linear(m.layers[0], "wk")(0, 0) = std::numeric_limits<float>::quiet_NaN();
+        const auto [first, last] = share_of(static_cast<int64_t>(n), rank.rank(), 2);
+        std::unique_ptr<ActivationStore> share = memory_store(static_cast<size_t>(last - first));
+        for (int64_t i = first; i < last; ++i)
+            share->put(static_cast<size_t>(i - first), embed(original(), calibration()[static_cast<size_t>(i)]));
+        std::vector<CompressedLayer> out;
+        try {
+            compress_block(0, m.config, m.layers[0], *share, r, {}, ActivationStores{}, two_threads(), out, nullptr,
+                           DataShare{&rank, first, static_cast<int64_t>(n)});
+        } catch (const JobError& e) {
+            EXPECT_EQ(e.status(), SURGEON_ERR_NUMERIC);
+            EXPECT_EQ(e.failed_rank(), 1);
+            messages[static_cast<size_t>(rank.rank())] = e.what();
+        }
+        EXPECT_EQ(out.size(), 1u);  // wq, from rank 0, before wk failed
+    });
+    EXPECT_EQ(messages[0], messages[1]);
+    EXPECT_EQ(messages[0].rfind("rank 1: ", 0), 0u) << messages[0];
+}
 
 TEST(BlockCompress, SparseGptAsByGroups) {
     expect_as_by_groups(R"({"default": {"method": "sparsegpt", "sparsity": 0.5}})");

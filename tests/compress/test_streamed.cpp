@@ -54,7 +54,7 @@ CompressionReport stream(const std::string& out, const Recipe& r, StreamOptions 
     const InMemorySource source(original());
     auto writer = ModelWriter::create(out, source.config(), source.ffn_sizes(), f32_dir(), resume);
     options.resume = resume;
-    return compress_streamed(source, *writer, calibration(), r, two_threads(), options, progress);
+    return compress_streamed(source, writer.get(), calibration(), r, two_threads(), options, progress);
 }
 
 void expect_models_equal(const Model& a, const Model& b) {
@@ -160,7 +160,7 @@ TEST(Streamed, ResumeWithoutStateIsAnIoError) {
     auto writer = ModelWriter::create(dir.file("out"), source.config(), source.ffn_sizes(), f32_dir());
     options.resume = true;
     try {
-        compress_streamed(source, *writer, calibration(), recipe(kRecipes[0]), two_threads(), options);
+        compress_streamed(source, writer.get(), calibration(), recipe(kRecipes[0]), two_threads(), options);
         FAIL() << "resumed without a state";
     } catch (const Error& e) {
         EXPECT_EQ(e.status(), SURGEON_ERR_IO);

@@ -155,7 +155,21 @@ TEST(Perplexity, ParagraphRangesAndTruncation) {
         full.resize(std::min<size_t>(full.size(), 16));
         EXPECT_EQ(seqs[i], full);
     }
-    EXPECT_THROW(resolve_range(Range{5, 3}, 10), Error);
+    EXPECT_THROW(resolve_range(Range{5, 3}, 10, "paragraphs", "the text"), Error);
+    // The message names what is counted and what the input has.
+    try {
+        paragraph_sequences(s.tokenizer, "one paragraph only", Range{2000, 2128}, 16);
+        ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.status(), SURGEON_ERR_INVALID_ARGUMENT);
+        EXPECT_STREQ(e.what(), "paragraphs 2000:2128 requested, the text has 1");
+    }
+    try {
+        window_sequences(std::vector<int>(100, 1), Range{4, -1}, 32);
+        ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+        EXPECT_STREQ(e.what(), "windows 4: requested, the token stream has 3");
+    }
     EXPECT_THROW(parse_range("x:y"), Error);
     const Range r = parse_range("7:");
     EXPECT_EQ(r.begin, 7);

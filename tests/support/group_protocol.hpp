@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 #include "compress/layer_compress.hpp"
 #include "compress/pipeline.hpp"
 #include "compress/row_budget.hpp"
+#include "compress/tree_sum.hpp"
 #include "layer/hessian/hessian.hpp"
 #include "nn/fisher.hpp"
 #include "nn/forward.hpp"
@@ -51,6 +53,10 @@ inline void compress_block_by_groups(int64_t b, const ModelConfig& config, Layer
         std::unique_ptr<Hessian> h;
         std::vector<double> down_sq;
         if (needs_h) {
+            // One leaf per sequence, summed along the fixed tree (compress/tree_sum.hpp).
+            const auto n = static_cast<int64_t>(states.size());
+            TreeAccumulator sums(n, 0, n);
+            int64_t cols = 0;
             for (const Matrix& x : states) {
                 auto t0 = clock::now();
                 BlockCapture capture;
@@ -58,16 +64,13 @@ inline void compress_block_by_groups(int64_t b, const ModelConfig& config, Layer
                 times.forward += seconds(t0);
                 t0 = clock::now();
                 const Matrix& in = captured(capture, group.tap);
-                if (!h) h = std::make_unique<Hessian>(ctx, in.cols);
-                h->add(in.data.data(), in.rows, in.cols);
-                if (group.tap == LinearInput::ffn_in) {
-                    const Matrix& d = capture.down_in;
-                    down_sq.resize(static_cast<size_t>(d.cols), 0.0);
-                    for (int64_t t = 0; t < d.rows; ++t)
-                        for (int64_t c = 0; c < d.cols; ++c) down_sq[c] += static_cast<double>(d(t, c)) * d(t, c);
-                }
+                cols = in.cols;
+                sums.push(group_leaf(ctx, in, group.tap == LinearInput::ffn_in ? &capture.down_in : nullptr));
                 times.hessian += seconds(t0);
             }
+            std::map<TreeNode, std::vector<double>> nodes;
+            for (auto& [node, value] : sums.take()) nodes[node] = std::move(value);
+            h = hessian_of_root(ctx, cols, tree_root(n, std::move(nodes)), down_sq);
         }
         const auto t_solve = clock::now();
         SolverCache solvers;

@@ -151,30 +151,39 @@ void Hessian::stats(float* abs_mean, float* mean, float* sq_mean) const {
     }
 }
 
-void Hessian::save(const std::string& path) const {
-    HessianFileData data;
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        data.cols = cols_;
-        data.samples = samples_;
-        data.upper.reserve(static_cast<size_t>(cols_ * (cols_ + 1) / 2));
-        for (int64_t i = 0; i < cols_; ++i)
-            for (int64_t j = i; j < cols_; ++j) data.upper.push_back(sum_xx_[i * cols_ + j]);
-        data.stats = stats_;
-    }
-    write_hessian_file(path, data);
+HessianState Hessian::state() const {
+    HessianState s;
+    std::lock_guard<std::mutex> lock(mutex_);
+    s.cols = cols_;
+    s.samples = samples_;
+    s.upper.reserve(static_cast<size_t>(cols_ * (cols_ + 1) / 2));
+    for (int64_t i = 0; i < cols_; ++i)
+        for (int64_t j = i; j < cols_; ++j) s.upper.push_back(sum_xx_[i * cols_ + j]);
+    s.stats = stats_;
+    return s;
 }
 
-std::unique_ptr<Hessian> Hessian::load(ContextPtr ctx, const std::string& path) {
-    HessianFileData data = read_hessian_file(path);
-    auto hp = std::make_unique<Hessian>(std::move(ctx), data.cols);
+std::unique_ptr<Hessian> Hessian::from_state(ContextPtr ctx, const HessianState& s, const std::string& what) {
+    require_arg(s.samples >= 0, what + ": samples must be >= 0, got " + std::to_string(s.samples));
+    auto hp = std::make_unique<Hessian>(std::move(ctx), s.cols);  // checks cols
+    const auto c = static_cast<size_t>(s.cols);
+    require_arg(s.upper.size() == c * (c + 1) / 2 && s.stats.sum_abs.size() == c && s.stats.sum.size() == c &&
+                    s.stats.sum_sq.size() == c,
+                what + ": the arrays do not match cols " + std::to_string(s.cols));
+    check_hessian_values(s, what);
     Hessian& h = *hp;
     size_t k = 0;
-    for (int64_t i = 0; i < data.cols; ++i)
-        for (int64_t j = i; j < data.cols; ++j) h.sum_xx_[i * data.cols + j] = data.upper[k++];
-    h.stats_ = std::move(data.stats);
-    h.samples_ = data.samples;
+    for (int64_t i = 0; i < s.cols; ++i)
+        for (int64_t j = i; j < s.cols; ++j) h.sum_xx_[i * s.cols + j] = s.upper[k++];
+    h.stats_ = s.stats;
+    h.samples_ = s.samples;
     return hp;
+}
+
+void Hessian::save(const std::string& path) const { write_hessian_file(path, state()); }
+
+std::unique_ptr<Hessian> Hessian::load(ContextPtr ctx, const std::string& path) {
+    return from_state(std::move(ctx), read_hessian_file(path), path);
 }
 
 }  // namespace surgeon

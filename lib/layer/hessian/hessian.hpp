@@ -18,6 +18,15 @@ struct ColumnStats {
     std::vector<double> sum_abs, sum, sum_sq;  // per column, over all rows added
 };
 
+// The raw state of an accumulator, what merge adds: the upper triangle of S = Σ xᵀx row by
+// row (cols·(cols+1)/2 floats, not scaled by 2/n), the column sums and the row count.
+struct HessianState {
+    int64_t cols = 0;
+    int64_t samples = 0;
+    std::vector<float> upper;
+    ColumnStats stats;
+};
+
 class Hessian {
 public:
     // The widest accumulator (a cols × cols float matrix: 4 TiB at this size); wider is
@@ -43,6 +52,13 @@ public:
     std::vector<float> diagonal() const;
     // Per-column mean |x|, mean x and mean x² (any pointer may be null).
     void stats(float* abs_mean, float* mean, float* sq_mean) const;
+
+    HessianState state() const;
+    // An accumulator holding `state`, checked as a loaded file is (`what` names it in
+    // messages): SURGEON_ERR_INVALID_ARGUMENT for cols out of range, negative samples or
+    // arrays of the wrong length, SURGEON_ERR_NUMERIC for NaN/Inf, a negative diagonal or
+    // negative Σ|x| / Σx².
+    static std::unique_ptr<Hessian> from_state(ContextPtr ctx, const HessianState& state, const std::string& what);
 
     void save(const std::string& path) const;
     static std::unique_ptr<Hessian> load(ContextPtr ctx, const std::string& path);

@@ -83,10 +83,10 @@ std::vector<unsigned char> read_all(const std::string& path) {
     }
 }
 
-// A well-formed file may still hold values no accumulator produces: NaN/Inf anywhere, a
-// negative diagonal of Σxᵀx, a negative Σ|x| or Σx², a column mean beyond float range
-// (SURGEON_ERR_NUMERIC).
-void check_values(const HessianFileData& d, const std::string& path) {
+}  // namespace
+
+// A well-formed file may still hold values no accumulator produces.
+void check_hessian_values(const HessianState& d, const std::string& path) {
     require_all_finite(d.upper.data(), static_cast<int64_t>(d.upper.size()), path + ": the Hessian");
     // H = 2/n · Σxᵀx must stay within float range as well.
     const double scale = d.samples > 0 ? 2.0 / static_cast<double>(d.samples) : 0.0;
@@ -112,8 +112,6 @@ void check_values(const HessianFileData& d, const std::string& path) {
                                               std::to_string(i) + " is " + std::to_string(v));
         }
 }
-
-}  // namespace
 
 void write_hessian_file(const std::string& path, const HessianFileData& d) {
     std::vector<unsigned char> out;
@@ -166,7 +164,7 @@ HessianFileData read_hessian_file(const std::string& path) {
     in.get_array(d.stats.sum_abs, c);
     in.get_array(d.stats.sum, c);
     in.get_array(d.stats.sum_sq, c);
-    check_values(d, path);
+    check_hessian_values(d, path);
     return d;
 }
 

@@ -12,16 +12,16 @@
 
 namespace surgeon {
 
-struct HessianFileData {
-    int64_t cols = 0;
-    int64_t samples = 0;
-    std::vector<float> upper;
-    ColumnStats stats;
-};
+using HessianFileData = HessianState;
 
 void write_hessian_file(const std::string& path, const HessianFileData& data);
 // Throws SURGEON_ERR_IO for a malformed file, SURGEON_ERR_NUMERIC for NaN/Inf, a negative
 // diagonal or a negative Σ|x| / Σx² in a well-formed one.
 HessianFileData read_hessian_file(const std::string& path);
+
+// The value checks of a read file, for any raw state (`what` names it in messages): NaN/Inf
+// anywhere, a negative diagonal of Σxᵀx, a negative Σ|x| or Σx², an entry of H or a column
+// mean beyond float range are SURGEON_ERR_NUMERIC.
+void check_hessian_values(const HessianState& state, const std::string& what);
 
 }  // namespace surgeon

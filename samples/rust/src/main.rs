@@ -1,15 +1,39 @@
 //! Compresses one real linear layer (stories260K, block 2, attention wq) with the Rust
 //! binding: streams the calibration inputs X into a Hessian in batches, then runs
 //! SparseGPT 2:4, GPTQ 4-bit and both jointly from one solver, prints each result's
-//! relative reconstruction error and writes the compressed weights as .npy files.
+//! relative reconstruction error and writes the compressed weights as .npy files. Given a
+//! model and a text file too, it first prints the model's perplexity on the text's first
+//! 20 paragraphs.
 //!
-//!   surgeon-sample [fixture_dir] [out_dir]
-use std::path::PathBuf;
+//!   surgeon-sample [fixture_dir] [out_dir] [model text_file]
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use surgeon::{npy, reconstruction_error, Context, Hessian, LogLevel, PruneOptions, Quantizer, Solver, SolverOptions};
+use surgeon::{
+    npy, reconstruction_error, Context, EvalMode, Hessian, LogLevel, Model, PruneOptions, Quantizer, Solver,
+    SolverOptions,
+};
 
 const BATCH_ROWS: usize = 512;
+
+/// Loads a model (llama2.c file or Hugging Face directory, with its tokenizer beside it)
+/// and scores paragraphs 0..20 of a text file.
+fn perplexity(model_path: &Path, text_file: &Path) -> surgeon::Result<()> {
+    let ctx = Context::default();
+    let model = Model::load(&ctx, model_path)?;
+    let c = model.config();
+    let p = model.perplexity_of_file(&ctx, text_file, EvalMode::Paragraphs, 0, Some(20), 0)?;
+    println!(
+        "model {} ({} blocks, dim {}): perplexity {:.4} over {} paragraphs, {} tokens",
+        model_path.file_name().unwrap_or_default().to_string_lossy(),
+        c.layers,
+        c.dim,
+        p.ppl,
+        p.sequences,
+        p.tokens
+    );
+    Ok(())
+}
 
 fn run(fixture: PathBuf, out_dir: PathBuf) -> surgeon::Result<()> {
     let w = npy::read_f32(fixture.join("W.npy"))?;
@@ -76,7 +100,13 @@ fn main() -> ExitCode {
     let default_fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/stories260K_block2_wq");
     let fixture = args.next().map_or_else(|| PathBuf::from(default_fixture), PathBuf::from);
     let out_dir = args.next().map_or_else(|| PathBuf::from("."), PathBuf::from);
-    match run(fixture, out_dir) {
+    let model = args.next().map(PathBuf::from);
+    let text = args.next().map(PathBuf::from);
+    let result = match (model, text) {
+        (Some(model), Some(text)) => perplexity(&model, &text),
+        _ => Ok(()),
+    };
+    match result.and_then(|()| run(fixture, out_dir)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", e);

@@ -4,8 +4,7 @@ package main
 // timed in C, so that no Go code runs between the calls.
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../../../include
-#cgo LDFLAGS: -lsurgeon
+#cgo pkg-config: surgeon
 #include <stdint.h>
 #include <time.h>
 #include "surgeon/surgeon.h"

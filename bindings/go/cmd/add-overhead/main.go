@@ -120,7 +120,7 @@ func run() error {
 		fmt.Printf("rep %d: C %.3f s  Go %.3f s\n", rep, a, b)
 	}
 	ctx, _ := surgeon.NewContext()
-	threads, _ := ctx.Threads()
+	threads := ctx.Threads()
 	ctx.Close()
 	fmt.Printf("%d x %d floats (%.2f GiB) per repetition in batches of %d rows, %d threads, %d repetitions\n",
 		rows, cols, float64(rows*cols*4)/(1<<30), batch, threads, reps)

@@ -171,6 +171,24 @@ extern "C" {
     ) -> surgeon_status;
 }
 extern "C" {
+    pub fn surgeon_hessian_export_raw(
+        h: *const surgeon_hessian,
+        sum_xx: *mut f32,
+        column_sums: *mut f64,
+        samples: *mut i64,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_hessian_import_raw(
+        out: *mut *mut surgeon_hessian,
+        ctx: *const surgeon_context,
+        cols: i64,
+        sum_xx: *const f32,
+        column_sums: *const f64,
+        samples: i64,
+    ) -> surgeon_status;
+}
+extern "C" {
     pub fn surgeon_hessian_save(
         h: *const surgeon_hessian,
         path: *const ::std::os::raw::c_char,
@@ -931,6 +949,18 @@ extern "C" {
         ctx: *const surgeon_context,
         model: *const surgeon_model,
         text: *const ::std::os::raw::c_char,
+        mode: surgeon_eval_mode,
+        begin: i64,
+        end: i64,
+        seq_len: i64,
+        out: *mut surgeon_perplexity,
+    ) -> surgeon_status;
+}
+extern "C" {
+    pub fn surgeon_model_perplexity_file(
+        ctx: *const surgeon_context,
+        model: *const surgeon_model,
+        path: *const ::std::os::raw::c_char,
         mode: surgeon_eval_mode,
         begin: i64,
         end: i64,

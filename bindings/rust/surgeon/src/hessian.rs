@@ -22,6 +22,21 @@ pub struct Hessian {
 
 binding!(Hessian => surgeon_hessian);
 
+/// The raw state of an accumulator (surgeon_hessian_export_raw): what
+/// [`merge`](Hessian::merge) adds, for hosts that reduce accumulators over their own
+/// transport. For c = cols: `sum_xx` is the upper triangle of S = Σ xᵀx (not scaled by
+/// 2/n) row by row, S_ij (j >= i) at index i·c − i·(i−1)/2 + (j − i), c·(c+1)/2 values;
+/// `column_sums` holds Σ|x_j| for every column, then Σ x_j, then Σ x_j² (3·c values);
+/// `samples` is the row count. Elementwise sums of states, rebuilt with
+/// [`from_raw`](Hessian::from_raw), equal merging the accumulators in the same order, bit
+/// for bit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawState {
+    pub sum_xx: Vec<f32>,
+    pub column_sums: Vec<f64>,
+    pub samples: u64,
+}
+
 /// Per-column activation statistics over all rows added.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActivationStats {
@@ -49,6 +64,27 @@ impl Hessian {
         let cols = dim(F, "cols", cols)?;
         // SAFETY: hessian holds cols × cols floats (checked); out is a valid out pointer.
         let raw = Handle::new(|out| unsafe { sys::surgeon_hessian_from_matrix(out, ctx.as_raw(), hessian.as_ptr(), cols, 0, samples) });
+        Hessian::own(raw, ctx)
+    }
+
+    /// An accumulator of `cols` input features holding a raw state; NaN/Inf, a negative
+    /// diagonal or negative Σ|x| / Σx² are `Status::Numeric` errors.
+    pub fn from_raw(ctx: &Context, cols: usize, state: &RawState) -> Result<Hessian> {
+        const F: &str = "surgeon_hessian_import_raw";
+        if cols == 0 {
+            return Err(error(Status::InvalidArgument, F, "cols must be >= 1, got 0".to_string()));
+        }
+        let triangle = cols.checked_mul(cols + 1).map(|n| n / 2).unwrap_or(usize::MAX);
+        require_len(F, "sum_xx", state.sum_xx.len(), 1, triangle)?;
+        require_len(F, "column_sums", state.column_sums.len(), 3, cols)?;
+        let samples = i64::try_from(state.samples)
+            .map_err(|_| error(Status::InvalidArgument, F, format!("samples = {} does not fit in int64", state.samples)))?;
+        let c = dim(F, "cols", cols)?;
+        // SAFETY: sum_xx holds cols·(cols+1)/2 floats, column_sums 3·cols doubles (checked);
+        // out is a valid out pointer.
+        let raw = Handle::new(|out| unsafe {
+            sys::surgeon_hessian_import_raw(out, ctx.as_raw(), c, state.sum_xx.as_ptr(), state.column_sums.as_ptr(), samples)
+        });
         Hessian::own(raw, ctx)
     }
 
@@ -129,6 +165,27 @@ impl Hessian {
                 s.sq_mean.as_mut_ptr(),
             )
         })?;
+        Ok(s)
+    }
+
+    /// A copy of the raw state.
+    pub fn export_raw(&self) -> Result<RawState> {
+        let mut s = RawState {
+            sum_xx: vec![0.0; self.cols * (self.cols + 1) / 2],
+            column_sums: vec![0.0; 3 * self.cols],
+            samples: 0,
+        };
+        let mut samples = 0i64;
+        // SAFETY: const call; sum_xx holds cols·(cols+1)/2 floats, column_sums 3·cols doubles.
+        check(unsafe {
+            sys::surgeon_hessian_export_raw(
+                self.raw.as_ptr(),
+                s.sum_xx.as_mut_ptr(),
+                s.column_sums.as_mut_ptr(),
+                &mut samples,
+            )
+        })?;
+        s.samples = samples as u64;
         Ok(s)
     }
 

@@ -57,7 +57,7 @@ pub use context::{Context, ContextBuilder, LogLevel};
 pub use error::{Error, Result, Status};
 pub use handle::Binding;
 pub use model::{EvalMode, GenerateOptions, Model, ModelConfig, Perplexity};
-pub use hessian::{ActivationStats, Hessian, HessianAdder};
+pub use hessian::{ActivationStats, Hessian, HessianAdder, RawState};
 pub use mask::Mask;
 pub use mixed::{
     allocate_error_groups, attainable_average, BudgetLayer, Importance, ImportanceSummary, MixedOptions, MixedStats, RowErrors,

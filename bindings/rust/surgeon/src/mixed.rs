@@ -50,9 +50,9 @@ pub enum Signal {
     Hessian,
     /// mean_j |W_ij|.
     Weight,
-    /// sqrt(Σ_j W_ij²·E[x_j²]), the RMS of the row's output.
+    /// `sqrt(Σ_j W_ij²·E[x_j²])`, the RMS of the row's output.
     Output,
-    /// sqrt(Σ_j W_ij²·Var[x_j]).
+    /// `sqrt(Σ_j W_ij²·Var[x_j])`.
     Variance,
 }
 
@@ -292,7 +292,7 @@ impl RowErrors {
         &self.values[row * k..(row + 1) * k]
     }
 
-    /// Σ_i error of row i at bits[i]; `None` when a width is not an option or the length
+    /// Σ_i error of row i at `bits[i]`; `None` when a width is not an option or the length
     /// is not rows().
     pub fn total(&self, bits: &[u32]) -> Option<f64> {
         if bits.len() != self.rows() {
@@ -461,7 +461,7 @@ pub struct MixedStats {
     pub weights: u64,
     /// rows · groups.
     pub grids: u64,
-    /// Rows at each width (index = bits; [0] = 0).
+    /// Rows at each width (index = bits; `[0]` = 0).
     pub histogram: [u64; 9],
     /// Per weight, scales and zeros excluded.
     pub avg_bits: f64,
@@ -517,7 +517,7 @@ impl MixedStats {
     }
 
     /// The statistics as the library's JSON object: {"channels", "weights", "grids",
-    /// "histogram": {"<bits>": rows, ...} (widths in use only), "avg_bits",
+    /// "histogram": `{"<bits>": rows, ...}` (widths in use only), "avg_bits",
     /// "avg_bits_with_overhead", and "importance": {"min", "max", "mean"} when given}.
     pub fn json(&self) -> Result<String> {
         let mut s = raw_stats();

@@ -42,7 +42,7 @@ pub struct Perplexity {
 /// The evaluation protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EvalMode {
-    /// Each "\n\n" paragraph scored as [BOS] + tokens, truncated to the context.
+    /// Each "\n\n" paragraph scored as `[BOS]` + tokens, truncated to the context.
     Paragraphs,
     /// The whole text in non-overlapping context-sized windows, no BOS.
     Windows,
@@ -54,6 +54,29 @@ fn c_text(function: &str, what: &str, text: &str) -> Result<CString> {
 
 fn i64_of(function: &str, what: &str, v: usize) -> Result<i64> {
     i64::try_from(v).map_err(|_| error(Status::InvalidArgument, function, format!("{} = {} is too large", what, v)))
+}
+
+/// The C `end` of a range: -1 for "to the last one".
+fn end_of(function: &str, end: Option<usize>) -> Result<i64> {
+    end.map_or(Ok(-1), |e| i64_of(function, "end", e))
+}
+
+/// Runs a perplexity call into a `surgeon_perplexity` initialised for this header's version.
+fn perplexity(call: impl FnOnce(*mut sys::surgeon_perplexity) -> sys::surgeon_status) -> Result<Perplexity> {
+    let mut out = sys::surgeon_perplexity { version: 0, sequences: 0, tokens: 0, nll: 0.0, ppl: 0.0 };
+    // SAFETY: out is a valid struct.
+    expect_ok(unsafe { sys::surgeon_perplexity_init(&mut out, sys::SURGEON_PERPLEXITY_VERSION) });
+    check(call(&mut out))?;
+    Ok(Perplexity { sequences: out.sequences as u64, tokens: out.tokens as u64, nll: out.nll, ppl: out.ppl })
+}
+
+impl EvalMode {
+    fn raw(self) -> sys::surgeon_eval_mode {
+        match self {
+            EvalMode::Paragraphs => sys::surgeon_eval_mode_SURGEON_EVAL_PARAGRAPHS,
+            EvalMode::Windows => sys::surgeon_eval_mode_SURGEON_EVAL_WINDOWS,
+        }
+    }
 }
 
 binding!(Model => surgeon_model);
@@ -81,6 +104,7 @@ impl Model {
         Ok(Model { raw: Handle::new(|out| unsafe { sys::surgeon_model_clone(out, self.raw.as_ptr()) })? })
     }
 
+    /// The model's dimensions.
     pub fn config(&self) -> ModelConfig {
         let mut c = sys::surgeon_model_config {
             version: 0, dim: 0, hidden_dim: 0, n_layers: 0, n_heads: 0, n_kv_heads: 0, vocab_size: 0, seq_len: 0,
@@ -110,29 +134,51 @@ impl Model {
         read_buffer(|ids, cap, needed| unsafe { sys::surgeon_model_encode(self.raw.as_ptr(), text.as_ptr(), bos as i32, ids, cap, needed) })
     }
 
-    /// Perplexity on text: paragraphs or windows `range` (`None` end: to the last one);
-    /// `seq_len` 0 = the model's context.
-    pub fn perplexity(&self, ctx: &Context, text: &str, mode: EvalMode, begin: usize, end: Option<usize>,
-                      seq_len: usize) -> Result<Perplexity> {
+    /// Perplexity on `text`, the text itself ([`Model::perplexity_of_file`] reads a file).
+    ///
+    /// - `mode`: [`EvalMode::Paragraphs`] scores each "\n\n" paragraph on its own as `[BOS]` +
+    ///   tokens; [`EvalMode::Windows`] the whole text in non-overlapping windows, no BOS.
+    /// - `begin`, `end`: the paragraphs or windows `begin..end` (`None`: to the last one).
+    /// - `seq_len`: tokens per sequence (longer paragraphs are cut); 0 = the model's context.
+    ///
+    /// A `begin` past the last paragraph or window is `Status::InvalidArgument` naming both
+    /// ("paragraphs 2000:2128 requested, the text has 1"), and so is a range with nothing
+    /// to predict or a model without a tokenizer.
+    pub fn perplexity_of_text(&self, ctx: &Context, text: &str, mode: EvalMode, begin: usize, end: Option<usize>,
+                              seq_len: usize) -> Result<Perplexity> {
         const F: &str = "surgeon_model_perplexity";
         let text = c_text(F, "text", text)?;
-        let mode = match mode {
-            EvalMode::Paragraphs => sys::surgeon_eval_mode_SURGEON_EVAL_PARAGRAPHS,
-            EvalMode::Windows => sys::surgeon_eval_mode_SURGEON_EVAL_WINDOWS,
-        };
-        let end = match end {
-            Some(e) => i64_of(F, "end", e)?,
-            None => -1,
-        };
-        let mut out = sys::surgeon_perplexity { version: 0, sequences: 0, tokens: 0, nll: 0.0, ppl: 0.0 };
-        // SAFETY: out is a valid struct, then a versioned out pointer; const call on a live
-        // handle; text NUL-terminated.
-        expect_ok(unsafe { sys::surgeon_perplexity_init(&mut out, sys::SURGEON_PERPLEXITY_VERSION) });
-        check(unsafe {
-            sys::surgeon_model_perplexity(ctx.as_raw(), self.raw.as_ptr(), text.as_ptr(), mode, i64_of(F, "begin", begin)?,
-                                          end, i64_of(F, "seq_len", seq_len)?, &mut out)
-        })?;
-        Ok(Perplexity { sequences: out.sequences as u64, tokens: out.tokens as u64, nll: out.nll, ppl: out.ppl })
+        let (begin, end, seq_len) = (i64_of(F, "begin", begin)?, end_of(F, end)?, i64_of(F, "seq_len", seq_len)?);
+        // SAFETY: const call on a live handle; text NUL-terminated; out versioned.
+        perplexity(|out| unsafe {
+            sys::surgeon_model_perplexity(ctx.as_raw(), self.raw.as_ptr(), text.as_ptr(), mode.raw(), begin, end, seq_len, out)
+        })
+    }
+
+    /// [`Model::perplexity_of_text`] on the contents of the text file at `path`
+    /// (`Status::Io` naming it when it cannot be read or is a directory).
+    pub fn perplexity_of_file<P: AsRef<Path>>(&self, ctx: &Context, path: P, mode: EvalMode, begin: usize,
+                                              end: Option<usize>, seq_len: usize) -> Result<Perplexity> {
+        const F: &str = "surgeon_model_perplexity_file";
+        let path = c_path(F, path.as_ref())?;
+        let (begin, end, seq_len) = (i64_of(F, "begin", begin)?, end_of(F, end)?, i64_of(F, "seq_len", seq_len)?);
+        // SAFETY: const call on a live handle; path NUL-terminated; out versioned.
+        perplexity(|out| unsafe {
+            sys::surgeon_model_perplexity_file(ctx.as_raw(), self.raw.as_ptr(), path.as_ptr(), mode.raw(), begin, end,
+                                               seq_len, out)
+        })
+    }
+
+    /// Perplexity on a token stream (windows protocol): non-overlapping windows of
+    /// `seq_len` tokens (0 = the model's context), a last partial window dropped. Fewer
+    /// than two tokens, or an id outside the vocabulary, is `Status::InvalidArgument`.
+    pub fn perplexity_of_tokens(&self, ctx: &Context, tokens: &[i32], seq_len: usize) -> Result<Perplexity> {
+        const F: &str = "surgeon_model_perplexity_tokens";
+        let (count, seq_len) = (i64_of(F, "tokens.len()", tokens.len())?, i64_of(F, "seq_len", seq_len)?);
+        // SAFETY: const call on a live handle; tokens holds count ids; out versioned.
+        perplexity(|out| unsafe {
+            sys::surgeon_model_perplexity_tokens(ctx.as_raw(), self.raw.as_ptr(), tokens.as_ptr(), count, seq_len, out)
+        })
     }
 
     /// Compresses every linear layer block by block on the non-empty paragraphs

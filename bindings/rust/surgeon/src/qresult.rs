@@ -3,9 +3,9 @@ use crate::error::{check, expect_ok, Result};
 use crate::handle::{binding, Handle};
 use crate::sys;
 
-/// w[r][j] = scales[r][g] · (codes[r][j] - zeros[r][g]) with g = g_idx[j]; codes are
+/// `w[r][j] = scales[r][g] · (codes[r][j] - zeros[r][g])` with `g = g_idx[j]`; codes are
 /// rows × cols in the original column order, scales and zeros rows × groups, g_idx and
-/// perm one entry per column (perm[k] = original column processed k-th).
+/// perm one entry per column (`perm[k]` = original column processed k-th).
 pub struct QuantResult {
     raw: Handle<sys::surgeon_qresult>,
 }

@@ -62,7 +62,7 @@ impl Quantizer {
         Ok(self)
     }
 
-    /// Mixed precision: row r of the weight quantized at row_bits[r] bits (in [1, 8]),
+    /// Mixed precision: row r of the weight quantized at `row_bits[r]` bits (in [1, 8]),
     /// replacing the uniform width; the weight given to a solver call must have
     /// row_bits.len() rows. Copied. An empty slice clears them.
     pub fn set_row_bits(&mut self, row_bits: &[u32]) -> Result<&mut Self> {

@@ -97,7 +97,7 @@ binding!(PruneResult => surgeon_prune_result);
 
 impl PruneResult {
     getters! {
-        /// OBS loss Σ (w - q)² / (2 [U]jj²).
+        /// OBS loss `Σ (w - q)² / (2 [U]jj²)`.
         fn loss() -> f64 = surgeon_prune_result_loss(f64);
     }
 

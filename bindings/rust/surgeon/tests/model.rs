@@ -22,9 +22,25 @@ fn perplexity_encode_and_generate_match_the_sources() {
     let text = text();
     let ids = m.encode(&text[..text.find("\n\n").unwrap()], true).unwrap();
     assert_eq!(&ids[..5], &[1, 301, 427, 309, 426]);
-    let p = m.perplexity(&Context::default(), &text, EvalMode::Paragraphs, 0, Some(50), 0).unwrap();
+    let p = m.perplexity_of_text(&Context::default(), &text, EvalMode::Paragraphs, 0, Some(50), 0).unwrap();
     assert_eq!(p.tokens, 5055);
     assert!((p.nll - 1.3847).abs() < 1e-3, "nll {}", p.nll);
+    // The file entry point reads the file the text came from; the token stream entry point
+    // scores the windows the text's tokens make.
+    let file = data().join("tinystories-valid.txt");
+    assert_eq!(m.perplexity_of_file(&Context::default(), &file, EvalMode::Paragraphs, 0, Some(50), 0).unwrap(), p);
+    let head = &text[..4000];
+    let windows = m.perplexity_of_text(&Context::default(), head, EvalMode::Windows, 0, None, 0).unwrap();
+    let stream = m.perplexity_of_tokens(&Context::default(), &m.encode(head, false).unwrap(), 0).unwrap();
+    assert!(windows == stream && windows.tokens > 0, "{:?} {:?}", windows, stream);
+    // A path given as the text is one paragraph: the error counts paragraphs.
+    let e = m
+        .perplexity_of_text(&Context::default(), file.to_str().unwrap(), EvalMode::Paragraphs, 2000, Some(2128), 0)
+        .unwrap_err();
+    assert_eq!(e.status, Status::InvalidArgument);
+    assert!(e.message.ends_with("paragraphs 2000:2128 requested, the text has 1"), "{}", e.message);
+    let e = m.perplexity_of_file(&Context::default(), data(), EvalMode::Paragraphs, 0, None, 0).unwrap_err();
+    assert_eq!(e.status, Status::Io);
     let ctx = Context::builder().threads(2).build().unwrap();
     let story = m.generate(&ctx, "", GenerateOptions::new().unwrap().set_steps(40).unwrap()).unwrap();
     assert!(story.starts_with("Once upon a time, there was a little girl named Lily."), "{}", story);
@@ -71,11 +87,11 @@ fn compress_save_reload_and_errors() {
 
     let report = m.compress(&ctx, &text(), 2000, 2016, r#"{"default": {"method": "sparsegpt", "nm": "2:4"}}"#).unwrap();
     assert!(report.contains("\"linear_sparsity\":0.5"), "{}", report);
-    let before = m.perplexity(&ctx, &text(), EvalMode::Paragraphs, 0, Some(30), 0).unwrap();
+    let before = m.perplexity_of_text(&ctx, &text(), EvalMode::Paragraphs, 0, Some(30), 0).unwrap();
     let dir = std::env::temp_dir().join(format!("surgeon-rust-model-{}", std::process::id()));
     m.save(&ctx, &dir, "hf", "f32").unwrap();
     let back = Model::load(&ctx, &dir).unwrap();
-    let after = back.perplexity(&ctx, &text(), EvalMode::Paragraphs, 0, Some(30), 0).unwrap();
+    let after = back.perplexity_of_text(&ctx, &text(), EvalMode::Paragraphs, 0, Some(30), 0).unwrap();
     std::fs::remove_dir_all(&dir).ok();
     assert_eq!(after.ppl, before.ppl);
     assert_eq!(Model::load(&ctx, "/nonexistent.bin").err().unwrap().status, Status::Io);
@@ -151,7 +167,7 @@ fn structured_pruning_keeps_the_top_l2_neurons_of_every_block() {
     assert_eq!(c.parameters - pruned.parameters, (3 * c.dim * removed) as u64, "three matrices lose dim values per neuron");
     assert!(report.contains(&format!("\"params_before\":{}", c.parameters)), "{}", report);
     assert!(report.contains(&format!("\"params_after\":{}", pruned.parameters)), "{}", report);
-    let p = m.perplexity(&ctx, &text(), EvalMode::Paragraphs, 0, Some(20), 0).unwrap();
+    let p = m.perplexity_of_text(&ctx, &text(), EvalMode::Paragraphs, 0, Some(20), 0).unwrap();
     assert!(p.ppl.is_finite() && p.tokens > 0, "{:?}", p);
 }
 

@@ -1,6 +1,7 @@
 package dev.surgeon.sample;
 
 import dev.surgeon.Hessian;
+import dev.surgeon.Model;
 import dev.surgeon.Npy;
 import dev.surgeon.PruneOptions;
 import dev.surgeon.PruneResult;
@@ -18,17 +19,29 @@ import java.nio.file.Path;
 /**
  * Compresses one linear layer: streams its calibration activations (X.npy) in batches into
  * a Hessian, prunes W.npy 2:4 with SparseGPT, quantizes the result to 4 bits with GPTQ,
- * prints the relative reconstruction errors and writes the weights and codes as .npy.
+ * prints the relative reconstruction errors and writes the weights and codes as .npy (the
+ * output folder is created when missing). Given a model (llama2.c file or Hugging Face
+ * directory, with its tokenizer beside it) and a text file too, it first prints the model's
+ * perplexity on the text's first 20 paragraphs.
  *
- * <pre>java -cp surgeon.jar:surgeon-sample.jar dev.surgeon.sample.CompressLayer FIXTURE_DIR OUT_DIR</pre>
+ * <pre>java -cp surgeon-0.2.0.jar:surgeon-sample.jar dev.surgeon.sample.CompressLayer FIXTURE_DIR OUT_DIR [MODEL TEXT_FILE]</pre>
  */
 public final class CompressLayer {
     private static final int BATCH_ROWS = 512;
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 2) {
-            System.err.println("usage: CompressLayer <fixture dir with W.npy and X.npy> <output dir>");
+        if (args.length != 2 && args.length != 4) {
+            System.err.println("usage: CompressLayer <fixture dir with W.npy and X.npy> <output dir> [<model> <text file>]");
             System.exit(2);
+        }
+        if (args.length == 4) {
+            Path modelPath = Path.of(args[2]);
+            try (Model model = Model.load(null, modelPath)) {
+                Model.Config c = model.config();
+                Model.Perplexity p = model.perplexityOfFile(null, Path.of(args[3]), Model.EvalMode.PARAGRAPHS, 0, 20, 0);
+                System.out.printf("model %s (%d blocks, dim %d): perplexity %.4f over %d paragraphs, %d tokens%n",
+                                  modelPath.getFileName(), c.layers(), c.dim(), p.ppl(), p.sequences(), p.tokens());
+            }
         }
         Path in = Path.of(args[0]), out = Path.of(args[1]);
         Files.createDirectories(out);

@@ -49,7 +49,7 @@ public record Ffn(float[] gate, float[] up, float[] down, long hidden, long dim)
 
     /**
      * The neurons kept when removing round(ratio · scores.length) of them (at least one):
-     * the highest scores, ties to the lower index, ascending. 0 <= ratio < 1.
+     * the highest scores, ties to the lower index, ascending. 0 &lt;= ratio &lt; 1.
      */
     public static long[] select(float[] scores, double ratio) {
         final String f = "surgeon_ffn_select";
@@ -61,7 +61,7 @@ public record Ffn(float[] gate, float[] up, float[] down, long hidden, long dim)
         return Arrays.copyOf(keep, Math.toIntExact(count[0]));
     }
 
-    /** A new block with the kept neurons (ascending, unique, each < hidden). */
+    /** A new block with the kept neurons (ascending, unique, each &lt; hidden). */
     public Ffn slice(long[] keep) {
         final String f = "surgeon_ffn_slice";
         check(f, false);

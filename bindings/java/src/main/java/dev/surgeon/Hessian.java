@@ -135,6 +135,41 @@ public final class Hessian extends NativeHandle {
                     (a, s) -> surgeon.surgeon_hessian_stats(a, s.absMean(), s.mean(), s.sqMean()));
     }
 
+    /**
+     * The raw state of an accumulator (surgeon_hessian_export_raw): what {@link #merge} adds,
+     * for hosts that reduce accumulators over their own transport. For c = {@link #cols()}:
+     * sumXX is the upper triangle of S = Σ xᵀx (not scaled by 2/n) row by row, S_ij (j >= i)
+     * at index i·c − i·(i−1)/2 + (j − i), c·(c+1)/2 values; columnSums holds Σ|x_j| for
+     * every column, then Σ x_j, then Σ x_j² (3·c values); samples is the row count.
+     * Elementwise sums of states, rebuilt with {@link #fromRaw}, equal merging the
+     * accumulators in the same order, bit for bit.
+     */
+    public record RawState(float[] sumXX, double[] columnSums, long samples) {}
+
+    /** A copy of the raw state. */
+    public RawState exportRaw() {
+        final String f = "surgeon_hessian_export_raw";
+        float[] sumXX = new float[Math.toIntExact(Checks.elements(f, cols, cols + 1) / 2)];
+        double[] columnSums = new double[Math.toIntExact(Checks.elements(f, 3, cols))];
+        long[] samples = new long[1];
+        call(a -> surgeon.surgeon_hessian_export_raw(a, sumXX, columnSums, samples));
+        return new RawState(sumXX, columnSums, samples[0]);
+    }
+
+    /**
+     * An accumulator of cols input features holding a raw state; NaN/Inf, a negative
+     * diagonal or negative Σ|x| / Σx² are Status.NUMERIC.
+     */
+    public static Hessian fromRaw(Context ctx, long cols, RawState state) {
+        final String f = "surgeon_hessian_import_raw";
+        Checks.positive(f, "cols", cols);
+        Checks.notNull(f, "state", state);
+        Checks.matrix(f, "sumXX", state.sumXX(), 1, Checks.elements(f, cols, cols + 1) / 2);
+        Checks.matrix(f, "columnSums", state.columnSums(), 3, cols);
+        return new Hessian(alive(() -> surgeon.surgeon_hessian_import_raw(Context.raw(ctx), cols, state.sumXX(),
+                state.columnSums(), state.samples()), ctx), ctx);
+    }
+
     /** Writes a versioned file with a checksum. */
     public void save(Path path) {
         String p = cPath("surgeon_hessian_save", path);

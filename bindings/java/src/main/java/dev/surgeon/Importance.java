@@ -50,7 +50,7 @@ public final class Importance extends NativeHandle {
 
     /**
      * Scores the rows of w (rows × h.cols(), row-major) from h's activation statistics, with
-     * h's context, as surgeon_importance_compute(&imp, h, solver, w, rows, cols, 0, weights).
+     * h's context, as {@code surgeon_importance_compute(&imp, h, solver, w, rows, cols, 0, weights)}.
      *
      * @param solver  nullable: lends its factorization for diag(H⁻¹) (computed there once and
      *                shared with its later calls); without one a private factorization with
@@ -98,7 +98,7 @@ public final class Importance extends NativeHandle {
     }
 
     /**
-     * Rows ranked by ascending importance: rank r < round(q_0·rows) gets the smallest bit
+     * Rows ranked by ascending importance: rank r &lt; round(q_0·rows) gets the smallest bit
      * option, and so on up the sorted options, with the options' quantile cuts (or, without
      * them, the cuts whose average is the options' target: exact up to rounding of the cuts).
      */

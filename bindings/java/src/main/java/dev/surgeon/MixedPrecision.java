@@ -27,7 +27,7 @@ public final class MixedPrecision {
     private MixedPrecision() {}
 
     /**
-     * The average the options' target yields for `rows` rows: the largest Σ b_i <=
+     * The average the options' target yields for `rows` rows: the largest Σ b_i &lt;=
      * average·rows reachable with the bit options, divided by rows (the target itself
      * whenever it is reachable). opts null = the defaults.
      */
@@ -67,7 +67,7 @@ public final class MixedPrecision {
 
     /**
      * Spends one budget over the rows of several layers: minimises the summed cost subject to
-     * Σ bits × weight <= budgetBits, leaving less than one step's storage unspent. Returns each
+     * Σ bits × weight &lt;= budgetBits, leaving less than one step's storage unspent. Returns each
      * layer's widths, in the order given.
      */
     public static int[][] allocateErrorGroups(BudgetLayer[] layers, long budgetBits) {

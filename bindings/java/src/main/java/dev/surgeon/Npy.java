@@ -33,7 +33,7 @@ public final class Npy {
     private static final Pattern FORTRAN = Pattern.compile("'fortran_order':\\s*(True|False)");
     private static final Pattern SHAPE = Pattern.compile("'shape':\\s*\\(([^)]*)\\)");
 
-    /** Reads a C-order '<f4' array; anything else is an IOException. */
+    /** Reads a C-order {@code '<f4'} array; anything else is an IOException. */
     public static Floats readFloats(Path path) throws IOException {
         ByteBuffer file = ByteBuffer.wrap(Files.readAllBytes(path)).order(ByteOrder.LITTLE_ENDIAN);
         byte[] magic = new byte[MAGIC.length];

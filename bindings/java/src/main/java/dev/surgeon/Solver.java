@@ -8,7 +8,7 @@ import java.nio.FloatBuffer;
 /**
  * The OBS solver (surgeon_solver): SparseGPT pruning and GPTQ quantization from one
  * factorization of the Hessian (copied: the Hessian may be closed afterwards).
- * {@code new Solver(ctx, h, opts)} as surgeon_solver_new(&s, ctx, h, opts); ctx and opts may
+ * {@code new Solver(ctx, h, opts)} as {@code surgeon_solver_new(&s, ctx, h, opts)}; ctx and opts may
  * be null (the defaults). prune and quantize may run concurrently on one solver; the
  * factorization is computed once.
  *

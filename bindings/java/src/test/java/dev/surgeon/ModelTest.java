@@ -33,9 +33,20 @@ class ModelTest {
             assertEquals(512, c.vocabSize());
             int[] ids = m.encode(text().substring(0, text().indexOf("\n\n")), true);
             assertArrayEquals(new int[] {1, 301, 427, 309, 426}, java.util.Arrays.copyOf(ids, 5));
-            Model.Perplexity p = m.perplexity(null, text(), Model.EvalMode.PARAGRAPHS, 0, 50, 0);
+            Model.Perplexity p = m.perplexityOfText(null, text(), Model.EvalMode.PARAGRAPHS, 0, 50, 0);
             assertEquals(5055, p.tokens());
             assertEquals(1.3847, p.nll(), 1e-3);
+            // The file entry point reads the file the text came from.
+            Path file = data().resolve("tinystories-valid.txt");
+            assertEquals(p, m.perplexityOfFile(null, file, Model.EvalMode.PARAGRAPHS, 0, 50, 0));
+            // A path given as the text is one paragraph: the error counts paragraphs.
+            SurgeonException e = assertThrows(SurgeonException.class,
+                () -> m.perplexityOfText(null, file.toString(), Model.EvalMode.PARAGRAPHS, 2000, 2128, 0));
+            assertEquals(Status.INVALID_ARGUMENT, e.status());
+            assertTrue(e.getMessage().endsWith("paragraphs 2000:2128 requested, the text has 1"), e.getMessage());
+            e = assertThrows(SurgeonException.class,
+                () -> m.perplexityOfFile(null, data(), Model.EvalMode.PARAGRAPHS, 0, -1, 0));
+            assertEquals(Status.IO, e.status());
             try (Context ctx = Context.builder().threads(2).build(); GenerateOptions greedy = new GenerateOptions().steps(40)) {
                 String story = m.generate(ctx, "", greedy);
                 assertTrue(story.startsWith("Once upon a time, there was a little girl named Lily."), story);
@@ -79,10 +90,10 @@ class ModelTest {
                 for (int k = g; k < g + 4; ++k) zeros += w1[k] == 0.0f ? 1 : 0;
                 assertTrue(zeros >= 2, "group " + g);
             }
-            double before = m.perplexity(null, text(), Model.EvalMode.PARAGRAPHS, 0, 30, 0).ppl();
+            double before = m.perplexityOfText(null, text(), Model.EvalMode.PARAGRAPHS, 0, 30, 0).ppl();
             m.save(null, dir.resolve("hf"), "hf", "f32");
             try (Model back = Model.load(null, dir.resolve("hf"))) {
-                assertEquals(before, back.perplexity(null, text(), Model.EvalMode.PARAGRAPHS, 0, 30, 0).ppl(), 1e-9);
+                assertEquals(before, back.perplexityOfText(null, text(), Model.EvalMode.PARAGRAPHS, 0, 30, 0).ppl(), 1e-9);
             }
         } finally {
             try (var paths = Files.walk(dir)) {
@@ -138,7 +149,7 @@ class ModelTest {
                         assertArrayEquals(want.up(), m.getLinear(b, "w3"), "block " + b);
                         assertArrayEquals(want.down(), m.getLinear(b, "w2"), "block " + b);
                     }
-                    assertTrue(Double.isFinite(m.perplexity(null, text(), Model.EvalMode.PARAGRAPHS, 0, 5, 0).ppl()));
+                    assertTrue(Double.isFinite(m.perplexityOfText(null, text(), Model.EvalMode.PARAGRAPHS, 0, 5, 0).ppl()));
                 }
             }
         }
@@ -161,7 +172,7 @@ class ModelTest {
             assertEquals(c.dim(), p.dim());
             assertEquals(p.heads() * p.headDim(), m.linearShape(0, "wq")[0]);
             assertTrue(wq.length > m.getLinear(0, "wq").length);
-            assertTrue(Double.isFinite(m.perplexity(null, text(), Model.EvalMode.PARAGRAPHS, 0, 5, 0).ppl()));
+            assertTrue(Double.isFinite(m.perplexityOfText(null, text(), Model.EvalMode.PARAGRAPHS, 0, 5, 0).ppl()));
         }
     }
 }
