@@ -16,6 +16,7 @@
 #include "io/hf_model.hpp"
 #include "io/safetensors.hpp"
 #include "hf_util.hpp"
+#include "plan_util.hpp"
 
 namespace {
 
@@ -23,6 +24,7 @@ using namespace surgeon;
 using namespace surgeon::model;
 using hfio_test::expect_error;
 using hfio_test::TempDir;
+using export_test::quantized_plan;
 
 // Value i (i < count) of the bit stream of `words`: bytes of the words in little-endian
 // order, bit k of the stream is bit k % 8 of byte k / 8.
@@ -188,29 +190,13 @@ TEST(CtPack, ResultsThatDoNotFitTheSchemeAreRefused) {
     expect_error([&] { pack_ct(q, eight); }, SURGEON_ERR_INVALID_ARGUMENT, "scheme 8");
 }
 
-LinearExportPlan ct_plan(const std::string& name, int64_t rows, int64_t cols, int bits, int64_t group, bool sym,
-                         bool act_order = false, bool static_groups = false) {
-    LinearExportPlan p;
-    p.name = name;
-    p.rows = rows;
-    p.cols = cols;
-    p.quantized = true;
-    p.solver = true;
-    p.bits = bits;
-    p.group_size = group;
-    p.sym = sym;
-    p.act_order = act_order;
-    p.static_groups = static_groups;
-    return p;
-}
-
 TEST(CtExportPlan, SchemesFromTheRunAndRefusals) {
-    std::vector<LinearExportPlan> plans = {ct_plan("layers.0.wq", 64, 64, 4, 32, false, true),
-                                           ct_plan("layers.0.wk", 64, 64, 4, 32, false, true),
-                                           ct_plan("layers.0.wv", 64, 64, 4, 32, false, true),
-                                           ct_plan("layers.0.wo", 64, 64, 3, 0, true, true),
-                                           ct_plan("layers.0.w1", 172, 64, 8, 32, true, true, true),
-                                           ct_plan("layers.0.w3", 172, 64, 8, 32, true, true, true)};
+    std::vector<LinearExportPlan> plans = {quantized_plan("layers.0.wq", 64, 64, 4, 32, false, true),
+                                           quantized_plan("layers.0.wk", 64, 64, 4, 32, false, true),
+                                           quantized_plan("layers.0.wv", 64, 64, 4, 32, false, true),
+                                           quantized_plan("layers.0.wo", 64, 64, 3, 0, true, true),
+                                           quantized_plan("layers.0.w1", 172, 64, 8, 32, true, true, true),
+                                           quantized_plan("layers.0.w3", 172, 64, 8, 32, true, true, true)};
     plans.push_back(LinearExportPlan{});
     plans.back().name = "layers.0.w2";
     CtExportOptions o = plan_ct_export(plans, Dtype::BF16);

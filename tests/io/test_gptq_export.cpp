@@ -20,6 +20,7 @@
 #include "io/llama2c.hpp"
 #include "layer/solver/solver.hpp"
 #include "hf_util.hpp"
+#include "plan_util.hpp"
 
 namespace {
 
@@ -27,6 +28,7 @@ using namespace surgeon;
 using namespace surgeon::model;
 using hfio_test::expect_error;
 using hfio_test::TempDir;
+using export_test::quantized_plan;
 namespace fs = std::filesystem;
 
 // AutoGPTQ's QuantLinear.pack, written out for one column of `values` (consecutive
@@ -590,26 +592,9 @@ TEST(GptqExport, BadQuantizationConfigsAndPackedTensorsAreErrors) {
 // ---------------------------------------------------------------------------------------
 // What the loaders accept: formats, group sizes, dense linears, truthful metadata.
 
-LinearExportPlan plan_of(const std::string& name, int64_t rows, int64_t cols, int bits, int64_t group, bool sym,
-                         bool act_order = false, bool static_groups = false, double damp = 0.01, bool solver = true) {
-    LinearExportPlan p;
-    p.name = name;
-    p.rows = rows;
-    p.cols = cols;
-    p.quantized = true;
-    p.solver = solver;
-    p.bits = bits;
-    p.group_size = group;
-    p.sym = sym;
-    p.act_order = act_order;
-    p.static_groups = static_groups;
-    p.damp = damp;
-    return p;
-}
-
 TEST(GptqExportPlan, FormatAndMetadataComeFromTheRun) {
-    const std::vector<LinearExportPlan> sym = {plan_of("layers.0.wq", 64, 64, 4, 32, true, true, true, 0.05),
-                                               plan_of("layers.0.wo", 64, 64, 4, 32, true, false, true, 0.05)};
+    const std::vector<LinearExportPlan> sym = {quantized_plan("layers.0.wq", 64, 64, 4, 32, true, true, true, 0.05),
+                                               quantized_plan("layers.0.wo", 64, 64, 4, 32, true, false, true, 0.05)};
     GptqExportOptions o = plan_gptq_export(sym, std::nullopt, Dtype::F16);
     EXPECT_EQ(o.format, GptqFormat::v1);  // symmetric: every loader reads v1
     EXPECT_EQ(o.group_size, 32);
@@ -627,8 +612,8 @@ TEST(GptqExportPlan, FormatAndMetadataComeFromTheRun) {
     EXPECT_EQ(plan_gptq_export(asym, GptqFormat::v1, Dtype::F16).format, GptqFormat::v1);
     // Without act-order, static groups or groups; dense layers are ignored; a round-to-
     // nearest layer's damp does not count (it is not solved).
-    std::vector<LinearExportPlan> plain = {plan_of("layers.0.wq", 64, 64, 3, 0, true, false, false, 0.2),
-                                           plan_of("layers.0.wk", 64, 64, 3, 0, true, false, false, 0.5, false)};
+    std::vector<LinearExportPlan> plain = {quantized_plan("layers.0.wq", 64, 64, 3, 0, true, false, false, 0.2),
+                                           quantized_plan("layers.0.wk", 64, 64, 3, 0, true, false, false, 0.5, false)};
     plain.push_back(LinearExportPlan{});
     plain.back().name = "layers.0.w2";
     plain.back().rows = 64;
@@ -653,22 +638,22 @@ TEST(GptqExportPlan, WhatTheLoadersCannotReadIsRefusedNamingTheLayer) {
             EXPECT_EQ(m.find('\n'), std::string::npos) << m;
         }
     };
-    const LinearExportPlan good = plan_of("layers.0.wq", 64, 128, 4, 32, true);
-    refused({good, plan_of("layers.1.wk", 64, 128, 4, 64, true)}, "one group size");
-    refused({plan_of("layers.0.wq", 64, 96, 4, 64, true)}, "'layers.0.wq': group size 64 does not divide its 96");
-    refused({plan_of("layers.0.wo", 64, 64, 4, 128, true)}, "'layers.0.wo': group size 128 does not divide its 64");
-    refused({good, plan_of("layers.0.wk", 64, 128, 8, 32, true)}, "one bit width");
-    refused({plan_of("layers.0.w1", 172, 64, 4, 32, true)}, "'layers.0.w1': 172 x 64 cannot be GPTQ-packed");
-    refused({plan_of("layers.0.wq", 64, 64, 5, 32, true)}, "2, 3, 4 or 8");
+    const LinearExportPlan good = quantized_plan("layers.0.wq", 64, 128, 4, 32, true);
+    refused({good, quantized_plan("layers.1.wk", 64, 128, 4, 64, true)}, "one group size");
+    refused({quantized_plan("layers.0.wq", 64, 96, 4, 64, true)}, "'layers.0.wq': group size 64 does not divide its 96");
+    refused({quantized_plan("layers.0.wo", 64, 64, 4, 128, true)}, "'layers.0.wo': group size 128 does not divide its 64");
+    refused({good, quantized_plan("layers.0.wk", 64, 128, 8, 32, true)}, "one bit width");
+    refused({quantized_plan("layers.0.w1", 172, 64, 4, 32, true)}, "'layers.0.w1': 172 x 64 cannot be GPTQ-packed");
+    refused({quantized_plan("layers.0.wq", 64, 64, 5, 32, true)}, "2, 3, 4 or 8");
     LinearExportPlan mixed = good;
     mixed.mixed = true;
     refused({mixed}, "one width per layer");
     LinearExportPlan dense;
     dense.name = "layers.0.wq";
     refused({dense}, "no layer is quantized");
-    refused({good, plan_of("layers.0.wk", 64, 128, 4, 32, true, false, false, 0.1)}, "damp_percent is one value");
-    refused({good, plan_of("layers.0.wk", 64, 128, 4, 32, true, true, true)}, "static_groups is one value");
-    refused({plan_of("layers.0.wq", 64, 64, 4, 32, true, false, false, 0.0)}, "outside (0, 1)");
+    refused({good, quantized_plan("layers.0.wk", 64, 128, 4, 32, true, false, false, 0.1)}, "damp_percent is one value");
+    refused({good, quantized_plan("layers.0.wk", 64, 128, 4, 32, true, true, true)}, "static_groups is one value");
+    refused({quantized_plan("layers.0.wq", 64, 64, 4, 32, true, false, false, 0.0)}, "outside (0, 1)");
 }
 
 TEST(GptqExport, GroupSizeThatDoesNotDivideTheInputWidthIsRefused) {
