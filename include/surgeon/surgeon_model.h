@@ -135,8 +135,11 @@ SURGEON_API surgeon_status surgeon_model_save(const surgeon_context* ctx,
                                               const surgeon_model* model, const char* path,
                                               const char* format, const char* dtype);
 /* Writes the packed GPTQ checkpoint (qweight/qzeros/scales/g_idx, quantize_config.json) of
- * the last compress; every quantized layer must share bits and group size. Logged as
- * surgeon_model_save. */
+ * the last compress; every quantized layer must share bits and group size (dividing its
+ * input width, sizes multiples of 32). The config holds the run's settings (bits, group,
+ * sym, desc_act, static_groups, damp_percent) and declares the linears left dense;
+ * checkpoint_format is "gptq" when every layer is symmetric, "gptq_v2" otherwise
+ * (docs/formats.md). Logged as surgeon_model_save. */
 SURGEON_API surgeon_status surgeon_model_save_gptq(const surgeon_context* ctx,
                                                    const surgeon_model* model, const char* dir);
 

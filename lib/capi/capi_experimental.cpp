@@ -128,6 +128,7 @@ surgeon_status surgeon_model_prune_structured(const surgeon_context* ctx, surgeo
         std::string text = report_json(o, r).dump();
         h.model = std::move(work);
         h.quantized.clear();
+        h.plans.clear();
         h.report = std::move(text);
     });
 }

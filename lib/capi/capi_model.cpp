@@ -6,6 +6,7 @@
 #include "capi/guard.hpp"
 #include "capi/handles.hpp"
 #include "capi/model_handle.hpp"
+#include "compress/export_plan.hpp"
 #include "compress/pipeline.hpp"
 #include "compress/recipe.hpp"
 #include "core/checks.hpp"
@@ -215,6 +216,7 @@ surgeon_status surgeon_model_compress(const surgeon_context* ctx, surgeon_model*
         std::string text = report.to_json().dump();
         h.model = std::move(work);
         h.quantized = std::move(quantized);
+        h.plans = sm::export_plans(report);
         h.report = std::move(text);
     });
 }
@@ -240,7 +242,10 @@ surgeon_status surgeon_model_save_gptq(const surgeon_context* ctx, const surgeon
         const surgeon_model& h = deref(model, "model");
         require_text(dir, "dir");
         require_arg(!h.quantized.empty(), "no quantized layers: compress with gptq, rtn or bits first");
-        sm::save_gptq_model(h.model, h.quantized, dir, h.tokenizer_path);
+        // Metadata of the run (bits, group, sym, desc_act, static_groups, damp); the format
+        // is the default one (gptq when every layer is symmetric, gptq_v2 otherwise).
+        sm::save_gptq_model(h.model, h.quantized, dir, h.tokenizer_path,
+                            sm::plan_gptq_export(h.plans, std::nullopt, sm::Dtype::F16));
         context_of(ctx)->log(SURGEON_LOG_INFO, std::string("saved '") + dir + "' (gptq)");
     });
 }

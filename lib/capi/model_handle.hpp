@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "io/quant_export.hpp"
 #include "nn/model.hpp"
 #include "io/tokenizer.hpp"
 #include "layer/quant/quantizer.hpp"
@@ -16,4 +17,5 @@ struct surgeon_model {
     std::string tokenizer_path;
     std::string report = "{}";
     std::map<std::string, surgeon::QuantResult> quantized;  // by "layers.<block>.<name>"
+    std::vector<surgeon::model::LinearExportPlan> plans;      // how each layer was compressed
 };

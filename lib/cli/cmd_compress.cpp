@@ -17,6 +17,7 @@
 #include "core/error.hpp"
 #include "core/memory_usage.hpp"
 #include "core/output_file.hpp"
+#include "compress/export_plan.hpp"
 #include "compress/layer_budget.hpp"
 #include "io/checkpoint.hpp"
 #include "compress/pipeline.hpp"
@@ -33,7 +34,8 @@ std::string compress_usage() {
                "usage: surgeon compress [--model M] [--calib TEXT | --calib-tokens FILE] [--calib-range a:b]\n"
                "                        [method options | --recipe R.json] --out DIR [--format hf|llama2c]\n"
                "                        [--dtype f32|f16|bf16] [--max-shard-size 5GB] [--offload-dir DIR]\n"
-               "                        [--resume] [--gptq-out DIR] [--eval TEXT] [--range a:b]\n"
+               "                        [--resume] [--gptq-out DIR [--gptq-format v1|v2]] [--ct-out DIR]\n"
+               "                        [--eval TEXT] [--range a:b]\n"
                "\n"
                "  --model M          llama2.c .bin or Hugging Face directory (default: bundled stories260K)\n"
                "  --calib TEXT       calibration text (default: the bundled TinyStories sample)\n"
@@ -55,7 +57,7 @@ std::string compress_usage() {
            "                     missing) instead of RAM\n"
            "  --resume           continue an interrupted run into the same --out (same command line\n"
            "                     and source) from its last finished block (kept in OUT.partial)\n"
-           "  --overwrite        replace existing --out / --gptq-out\n"
+           "  --overwrite        replace existing --out / --gptq-out / --ct-out\n"
            "\n"
            "Memory: the model is read from a memory map one block at a time. RAM holds one block\n"
            "in fp32 (12·dim² + 3·dim·ffn floats for a plain Llama block), the calibration\n"
@@ -67,6 +69,11 @@ std::string compress_usage() {
            "  --gptq-out DIR     also write the packed GPTQ checkpoint (qweight/qzeros/scales/g_idx);\n"
            "                     holds the codes (1 byte per weight) and, at the end, the\n"
            "                     compressed model in RAM\n"
+           "  --gptq-format F    v1 (checkpoint_format \"gptq\": AutoGPTQ, GPTQModel when symmetric,\n"
+           "                     transformers) or v2 (\"gptq_v2\": GPTQModel, transformers with\n"
+           "                     gptqmodel); default v1 when every layer is symmetric, else v2\n"
+           "  --ct-out DIR       also write a compressed-tensors \"pack-quantized\" checkpoint (vLLM)\n"
+           "  (a packed export the recipe cannot give is refused before any work: docs/formats.md)\n"
            "  --eval TEXT        evaluate perplexity of the compressed model (paragraphs mode)\n"
            "  --range a:b        evaluation paragraphs (default 0:1000)\n"
            "  --mixed A          mixed precision: per-row bit widths by allocator error | budget |\n"
@@ -152,7 +159,7 @@ void print_mixed_table(const model::CompressionReport& report) {
 
 int run_compress(const std::vector<std::string>& argv) {
     if (help_requested(argv, compress_usage())) return 0;
-    std::string model_path, tokenizer_path, out, gptq_out, eval_text, recipe_path, dtype_name, offload_dir;
+    std::string model_path, tokenizer_path, out, gptq_out, ct_out, eval_text, recipe_path, dtype_name, offload_dir;
     uint64_t max_shard_bytes = 0;
     bool resume = false, overwrite = false;
     model::ModelFormat format = model::ModelFormat::hf;
@@ -161,10 +168,11 @@ int run_compress(const std::vector<std::string>& argv) {
     int threads = 0;
     bool quiet = false;
     std::optional<model::LayerBudgetOptions> layer_budget;
+    std::optional<model::GptqFormat> gptq_format;
     try {
         std::set<std::string> with_value = {"--model", "--tokenizer", "--calib", "--calib-tokens",
                                             "--calib-range", "--recipe", "--out", "--format", "--dtype",
-                                            "--gptq-out", "--eval", "--range", "--threads", "--seq-len",
+                                            "--gptq-out", "--gptq-format", "--ct-out", "--eval", "--range", "--threads", "--seq-len",
                                             "--mixed", "--avg-bits", "--bit-options", "--quantiles",
                                             "--error-model", "--sensitivity", "--scope",
                                             "--layer-budget", "--layer-options",
@@ -190,6 +198,13 @@ int run_compress(const std::vector<std::string>& argv) {
         format = model::parse_model_format(args.get("--format", "hf"));
         dtype_name = args.get("--dtype");
         gptq_out = args.get("--gptq-out");
+        ct_out = args.get("--ct-out");
+        if (args.has("--gptq-format")) {
+            if (gptq_out.empty()) throw std::invalid_argument("--gptq-format needs --gptq-out");
+            const std::string f = args.get("--gptq-format");
+            if (f != "v1" && f != "v2") throw std::invalid_argument("--gptq-format must be v1 or v2, got '" + f + "'");
+            gptq_format = f == "v1" ? model::GptqFormat::v1 : model::GptqFormat::v2;
+        }
         eval_text = args.get("--eval");
         eval.text_path = eval_text;
         eval.range = model::parse_range(args.get("--range", "0:1000"));
@@ -230,6 +245,7 @@ int run_compress(const std::vector<std::string>& argv) {
         fail(SURGEON_ERR_IO, "--resume: '" + out + "' has no interrupted run ('" + out_stage + "')");
     if (lead) outputs.add(out, model::output_kind(format), resume);
     const std::string gptq_stage = gptq_out.empty() || !lead ? "" : outputs.add(gptq_out, OutputKind::directory);
+    const std::string ct_stage = ct_out.empty() || !lead ? "" : outputs.add(ct_out, OutputKind::directory);
 
     // The recipe: command-line options are the defaults, the file's rules refine them.
     nlohmann::json recipe_json{{"default", spec}};
@@ -262,6 +278,18 @@ int run_compress(const std::vector<std::string>& argv) {
     const model::Dtype dtype = !dtype_name.empty()             ? model::parse_float_dtype(dtype_name)
                                : format == model::ModelFormat::hf ? m.source_dtype
                                                                   : model::Dtype::F32;
+    // Packed exports the recipe cannot give are refused here, before any work; checked again
+    // when a layer budget has chosen the widths.
+    const model::Dtype ct_dtype = !dtype_name.empty() ? dtype : m.source_dtype == model::Dtype::F32 ? model::Dtype::F16
+                                                                                                   : m.source_dtype;
+    std::optional<model::GptqExportOptions> gptq_options;
+    std::optional<model::CtExportOptions> ct_options;
+    auto plan_exports = [&] {
+        const auto plans = model::export_plans(m.config(), m.source->ffn_sizes(), recipe);
+        if (!gptq_out.empty()) gptq_options = model::plan_gptq_export(plans, gptq_format, model::Dtype::F16);
+        if (!ct_out.empty()) ct_options = model::plan_ct_export(plans, ct_dtype);
+    };
+    plan_exports();
     const auto calibration = build_sequences(m, calib);
     auto ctx = std::make_shared<Context>();
     ctx->threads = threads;
@@ -271,6 +299,7 @@ int run_compress(const std::vector<std::string>& argv) {
         budget = model::plan_layer_budget(m.materialize(), calibration, recipe, *layer_budget, ctx);
         for (const auto& rule : model::layer_budget_rules(*budget, recipe)) recipe_json["rules"].push_back(rule);
         recipe = model::Recipe::from_json(recipe_json);
+        plan_exports();
     }
 
     int64_t tokens = 0, longest = 0;
@@ -305,7 +334,7 @@ int run_compress(const std::vector<std::string>& argv) {
     stream.offload_dir = offload_dir;
     stream.run_dir = run_dir;
     stream.resume = resume;
-    stream.keep_quant = !gptq_out.empty();
+    stream.keep_quant = gptq_options || ct_options;
     for (const std::string& a : argv)
         if (a != "--resume" && a != "--quiet") stream.run_key += a + '\n';
     ProgressBar bar("block", !quiet);
@@ -338,23 +367,29 @@ int run_compress(const std::vector<std::string>& argv) {
     summary["model"] = model_path;
     summary["recipe"] = recipe_json;
     summary["out"] = out;
-    std::vector<std::string> files;
     for (const std::string& f : writer->files())  // their names once renamed
         files.push_back(f.compare(0, out_stage.size(), out_stage) == 0 ? out + f.substr(out_stage.size()) : f);
     summary["files"] = files;
-    if (!gptq_out.empty()) {
+    if (gptq_options || ct_options) {
         std::map<std::string, QuantResult> quantized;
         for (const model::CompressedLayer& l : report.layers)
             if (l.quant) quantized.emplace(l.name, *l.quant);
-        require_arg(!quantized.empty(), "--gptq-out needs a quantizing method (gptq, rtn or --bits)");
-        require_arg(!report.mixed_total(),
-                    "--gptq-out: a packed GPTQ checkpoint holds one bit width per layer; mixed "
-                    "precision layers cannot be exported (save --out instead)");
-        const model::GptqExportSummary g =
-            model::save_gptq_model(model::load_model(out_stage), quantized, gptq_stage, m.tokenizer_path);
-        summary["gptq_out"] = {{"dir", gptq_out}, {"bits", g.bits}, {"group_size", g.group_size},
-                               {"sym", g.sym}, {"desc_act", g.desc_act},
-                               {"quantized_layers", g.quantized_layers}};
+        const model::Model compressed = model::load_model(out_stage);
+        if (gptq_options) {
+            const model::GptqExportSummary g =
+                model::save_gptq_model(compressed, quantized, gptq_stage, m.tokenizer_path, *gptq_options);
+            summary["gptq_out"] = {{"dir", gptq_out}, {"format", model::gptq_format_name(g.format)},
+                                   {"bits", g.bits}, {"group_size", g.group_size}, {"sym", g.sym},
+                                   {"desc_act", g.desc_act}, {"quantized_layers", g.quantized_layers},
+                                   {"dense_layers", g.dense_layers}};
+        }
+        if (ct_options) {
+            const model::CtExportSummary c =
+                model::save_ct_model(compressed, quantized, ct_stage, m.tokenizer_path, *ct_options);
+            summary["ct_out"] = {{"dir", ct_out}, {"format", "pack-quantized"},
+                                 {"config_groups", c.config_groups}, {"quantized_layers", c.quantized_layers},
+                                 {"dense_layers", c.dense_layers}};
+        }
     }
     if (!eval_text.empty()) {
         const model::PerplexityResult r =

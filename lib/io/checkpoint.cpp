@@ -66,6 +66,14 @@ GptqExportSummary save_gptq_model(const Model& model, const std::map<std::string
     return summary;
 }
 
+CtExportSummary save_ct_model(const Model& model, const std::map<std::string, QuantResult>& quantized,
+                              const std::string& dir, const std::string& tokenizer_path,
+                              const CtExportOptions& options) {
+    const CtExportSummary summary = write_ct_model(model, quantized, dir, options);
+    copy_tokenizer_into(tokenizer_path, dir);
+    return summary;
+}
+
 std::string find_tokenizer_beside(const std::string& model_path, int64_t vocab_size) {
     std::error_code ec;
     const fs::path model(model_path);

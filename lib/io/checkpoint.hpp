@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 
+#include "io/ct_export.hpp"
 #include "io/gptq_export.hpp"
 #include "io/safetensors.hpp"
 #include "layer/quant/quantizer.hpp"
@@ -51,6 +52,10 @@ void save_model(const Model& model, const std::string& path, const SaveOptions& 
 GptqExportSummary save_gptq_model(const Model& model, const std::map<std::string, QuantResult>& quantized,
                                   const std::string& dir, const std::string& tokenizer_path,
                                   const GptqExportOptions& options = {});
+// A compressed-tensors pack-quantized directory (write_ct_model), likewise.
+CtExportSummary save_ct_model(const Model& model, const std::map<std::string, QuantResult>& quantized,
+                              const std::string& dir, const std::string& tokenizer_path,
+                              const CtExportOptions& options = {});
 
 // A llama2.c tokenizer stored beside a model file: tok<vocab_size>.bin, then tokenizer.bin,
 // in the model's folder (or inside it, for a directory). Returns "" when there is none.

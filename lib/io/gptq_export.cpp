@@ -5,12 +5,14 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <sstream>
 
 #include "core/error.hpp"
 #include "core/half.hpp"
 #include "core/output_file.hpp"
 #include "io/hf_model.hpp"
 #include "io/llama2c.hpp"
+#include "surgeon/surgeon.h"
 
 namespace surgeon::model {
 namespace {
@@ -27,28 +29,7 @@ void check_layout(int bits, int64_t in, int64_t out, surgeon_status status, cons
                 " cannot be GPTQ-packed (in and out features must be multiples of 32)");
 }
 
-// "layers.<block>.<linear>" -> (block, linear); false when the name has another form.
-bool parse_layer_name(const std::string& name, int64_t* block, std::string* linear) {
-    const std::string head = "layers.";
-    if (name.compare(0, head.size(), head) != 0) return false;
-    const size_t dot = name.find('.', head.size());
-    if (dot == std::string::npos || dot == head.size()) return false;
-    const std::string digits = name.substr(head.size(), dot - head.size());
-    if (digits.size() > 9 || !std::all_of(digits.begin(), digits.end(), ::isdigit)) return false;
-    *block = std::stoll(digits);
-    *linear = name.substr(dot + 1);
-    return std::find_if(std::begin(kLinearNames), std::end(kLinearNames),
-                        [&](const char* n) { return *linear == n; }) != std::end(kLinearNames);
-}
-
 int64_t group_of(int64_t col, int64_t group_size) { return group_size > 0 ? col / group_size : 0; }
-
-const Matrix& linear_of(const LayerWeights& L, const std::string& name) {
-    const Matrix* const all[] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.w1, &L.w2, &L.w3};
-    for (size_t k = 0; k < 7; ++k)
-        if (name == kLinearNames[k]) return *all[k];
-    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown linear '" + name + "'");
-}
 
 }  // namespace
 
@@ -58,46 +39,6 @@ GptqFormat parse_gptq_format(const std::string& name) {
     if (name == "gptq" || name == "v1") return GptqFormat::v1;
     if (name == "gptq_v2" || name == "v2") return GptqFormat::v2;
     fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown GPTQ checkpoint format '" + name + "' (gptq, gptq_v2)");
-}
-
-void pack_bits(const uint32_t* values, int64_t count, int bits, uint32_t* words, int64_t word_stride) {
-    require_arg(bits >= 1 && bits <= 32 && (count * bits) % 32 == 0,
-                "pack_bits: " + std::to_string(count) + " values of " + std::to_string(bits) +
-                    " bits do not fill whole 32-bit words");
-    const uint64_t limit = uint64_t{1} << bits;
-    uint64_t acc = 0;  // bits not yet flushed, LSB first
-    int filled = 0;
-    int64_t w = 0;
-    for (int64_t k = 0; k < count; ++k) {
-        require_arg(values[k] < limit, "pack_bits: value " + std::to_string(values[k]) +
-                                           " does not fit in " + std::to_string(bits) + " bits");
-        acc |= static_cast<uint64_t>(values[k]) << filled;
-        filled += bits;
-        if (filled >= 32) {
-            words[w++ * word_stride] = static_cast<uint32_t>(acc);
-            acc >>= 32;
-            filled -= 32;
-        }
-    }
-}
-
-void unpack_bits(const uint32_t* words, int64_t word_stride, int64_t count, int bits, uint32_t* values) {
-    require_arg(bits >= 1 && bits <= 32 && (count * bits) % 32 == 0,
-                "unpack_bits: " + std::to_string(count) + " values of " + std::to_string(bits) +
-                    " bits do not fill whole 32-bit words");
-    const uint64_t mask = (uint64_t{1} << bits) - 1;
-    uint64_t acc = 0;
-    int filled = 0;
-    int64_t w = 0;
-    for (int64_t k = 0; k < count; ++k) {
-        if (filled < bits) {
-            acc |= static_cast<uint64_t>(words[w++ * word_stride]) << filled;
-            filled += 32;
-        }
-        values[k] = static_cast<uint32_t>(acc & mask);
-        acc >>= bits;
-        filled -= bits;
-    }
 }
 
 GptqLinear pack_gptq(const QuantResult& q, GptqFormat format) {
@@ -145,7 +86,7 @@ GptqLinear pack_gptq(const QuantResult& q, GptqFormat format) {
                         "pack_gptq: zero point 0 (row " + std::to_string(o) + ", group " +
                             std::to_string(g) +
                             ") cannot be stored in the v1 \"gptq\" format (it stores zero-1); "
-                            "export with checkpoint format gptq_v2 or quantize symmetrically");
+                            "use --gptq-format v2 (checkpoint format gptq_v2) or quantize symmetrically");
             stored[o] = static_cast<uint32_t>(z) - (format == GptqFormat::v1 ? 1u : 0u);
             const float s = q.scales[o * groups + g];
             const uint16_t h = float_to_f16(s);
@@ -271,39 +212,125 @@ void add_gptq_linear(SafetensorsWriter& writer, const std::string& prefix, const
     writer.add_i32(prefix + ".g_idx", {p.in_features}, p.g_idx.data());
 }
 
-QuantResult permute_quant_rows(const QuantResult& q, const std::vector<int64_t>& order) {
-    require_shape(static_cast<int64_t>(order.size()) == q.rows, "permute_quant_rows: order size");
-    QuantResult r = q;
-    for (int64_t i = 0; i < q.rows; ++i) {
-        const int64_t src = order[static_cast<size_t>(i)];
-        std::copy(q.codes.begin() + src * q.cols, q.codes.begin() + (src + 1) * q.cols,
-                  r.codes.begin() + i * q.cols);
-        std::copy(q.scales.begin() + src * q.groups, q.scales.begin() + (src + 1) * q.groups,
-                  r.scales.begin() + i * q.groups);
-        std::copy(q.zeros.begin() + src * q.groups, q.zeros.begin() + (src + 1) * q.groups,
-                  r.zeros.begin() + i * q.groups);
+namespace {
+
+// The true-sequential groups of a block in HF order (optimum quantizes each list in turn).
+const std::vector<std::vector<std::string>> kSequentialGroups = {{"wq", "wk", "wv"}, {"wo"}, {"w1", "w3"}, {"w2"}};
+
+// "model.layers.3.mlp.down_proj" -> "mlp.down_proj".
+std::string block_suffix(const std::string& module) {
+    const size_t dot = module.find('.', std::string("model.layers.").size());
+    return module.substr(dot + 1);
+}
+
+// A regular expression matching exactly `module` (dots escaped).
+std::string exact_regex(const std::string& module) {
+    std::string r = "^";
+    for (char ch : module) {
+        if (ch == '.') r += '\\';
+        r += ch;
     }
-    return r;
+    return r + "$";
+}
+
+// Declares the linears left dense inside the blocks: "modules_in_block_to_quantize" (optimum,
+// transformers: the quantized modules; names are matched by suffix, so the block-relative
+// names serve when every block quantizes the same linears, the full names otherwise) and
+// GPTQModel's "dynamic" negative rules. Nothing is added when every linear is quantized.
+void declare_dense_linears(const Model& model, const std::map<std::string, QuantResult>& quantized,
+                           nlohmann::ordered_json* qc) {
+    const int64_t blocks = model.config.n_layers;
+    auto is_quantized = [&](int64_t b, const std::string& lin) {
+        return quantized.count("layers." + std::to_string(b) + "." + lin) > 0;
+    };
+    nlohmann::ordered_json dynamic = nlohmann::ordered_json::object();
+    bool uniform = true;
+    for (int64_t b = 0; b < blocks; ++b)
+        for (const char* lin : kLinearNames) {
+            if (!is_quantized(b, lin)) dynamic["-:" + exact_regex(hf_linear_prefix(b, lin))] = nlohmann::json::object();
+            uniform = uniform && is_quantized(b, lin) == is_quantized(0, lin);
+        }
+    if (dynamic.empty()) return;
+    nlohmann::ordered_json modules = nlohmann::ordered_json::array();
+    for (const auto& group : kSequentialGroups) {
+        nlohmann::ordered_json names = nlohmann::ordered_json::array();
+        for (int64_t b = 0; b < (uniform ? 1 : blocks); ++b)
+            for (const std::string& lin : group)
+                if (is_quantized(b, lin)) {
+                    const std::string module = hf_linear_prefix(b, lin);
+                    names.push_back(uniform ? block_suffix(module) : module);
+                }
+        if (!names.empty()) modules.push_back(names);
+    }
+    (*qc)["modules_in_block_to_quantize"] = modules;
+    (*qc)["dynamic"] = dynamic;
+}
+
+std::string damp_text(double d) {
+    std::ostringstream s;
+    s << d;
+    return s.str();
+}
+
+}  // namespace
+
+GptqExportOptions plan_gptq_export(const std::vector<LinearExportPlan>& plans, std::optional<GptqFormat> format,
+                                   Dtype dense_dtype) {
+    GptqExportOptions o;
+    o.dense_dtype = dense_dtype;
+    const LinearExportPlan* first = nullptr;       // the first quantized linear
+    const LinearExportPlan* first_solved = nullptr;  // the first GPTQ-solved one
+    bool all_sym = true, act_order = false;
+    for (const LinearExportPlan& p : plans) {
+        if (!p.quantized) continue;
+        const std::string what = "GPTQ export: '" + p.name + "'";
+        require_arg(!p.mixed, what + " has per-row bit widths (mixed precision); a GPTQ checkpoint holds one "
+                                    "width per layer (save --out instead)");
+        check_layout(p.bits, p.cols, p.rows, SURGEON_ERR_INVALID_ARGUMENT, what);
+        const int64_t group = p.group_size > 0 ? p.group_size : -1;
+        require_arg(group < 0 || p.cols % group == 0,
+                    what + ": group size " + std::to_string(group) + " does not divide its " + std::to_string(p.cols) +
+                        " input features (AutoGPTQ and exllama need in_features % group_size == 0)");
+        if (!first) first = &p;
+        require_arg(p.bits == first->bits, "GPTQ export: all layers must share one bit width ('" + first->name +
+                                               "' has " + std::to_string(first->bits) + ", '" + p.name + "' " +
+                                               std::to_string(p.bits) + ")");
+        const int64_t first_group = first->group_size > 0 ? first->group_size : -1;
+        require_arg(group == first_group, "GPTQ export: all layers must share one group size ('" + first->name +
+                                              "' has " + std::to_string(first_group) + ", '" + p.name + "' " +
+                                              std::to_string(group) + ")");
+        all_sym = all_sym && p.sym;
+        act_order = act_order || p.act_order;
+        if (!p.solver) continue;
+        if (!first_solved) first_solved = &p;
+        require_arg(p.damp == first_solved->damp,
+                    "GPTQ export: damp_percent is one value for the checkpoint, but '" + first_solved->name +
+                        "' uses " + damp_text(first_solved->damp) + " and '" + p.name + "' " + damp_text(p.damp));
+        require_arg(p.static_groups == first_solved->static_groups,
+                    "GPTQ export: static_groups is one value for the checkpoint, but '" + first_solved->name +
+                        "' and '" + p.name + "' differ");
+    }
+    require_arg(first != nullptr, "GPTQ export: no layer is quantized (use a quantizing method: gptq, rtn or --bits)");
+    const LinearExportPlan& ref = first_solved ? *first_solved : *first;
+    require_arg(ref.damp > 0.0 && ref.damp < 1.0,
+                "GPTQ export: damp " + damp_text(ref.damp) +
+                    " cannot be declared: AutoGPTQ and optimum refuse a damp_percent outside (0, 1)");
+    o.group_size = first->group_size > 0 ? first->group_size : -1;
+    o.sym = all_sym;
+    o.desc_act = act_order;
+    o.static_groups = first_solved && first_solved->static_groups;
+    o.damp_percent = ref.damp;
+    o.format = format.value_or(all_sym ? GptqFormat::v1 : GptqFormat::v2);
+    return o;
 }
 
 GptqExportSummary write_gptq_model(const Model& model,
                                    const std::map<std::string, QuantResult>& quantized,
                                    const std::string& dir, const GptqExportOptions& options) {
     validate_shapes(model);
-    const ModelConfig& c = model.config;
     GptqExportSummary s;
-
-    // Every result must name a layer of this model and match its shape.
+    check_results_fit_model(model, quantized, "GPTQ export");
     for (const auto& [name, q] : quantized) {
-        int64_t block = 0;
-        std::string linear_name;
-        require_arg(parse_layer_name(name, &block, &linear_name) && block < c.n_layers,
-                    "GPTQ export: '" + name + "' is not a layer of this model (layers.<block>.<wq..w3>)");
-        const Matrix& w = linear_of(model.layers[static_cast<size_t>(block)], linear_name);
-        require_shape(q.rows == w.rows && q.cols == w.cols,
-                      "GPTQ export: result for '" + name + "' is " + std::to_string(q.rows) + " x " +
-                          std::to_string(q.cols) + ", the layer is " + std::to_string(w.rows) + " x " +
-                          std::to_string(w.cols));
         check_layout(q.bits, q.cols, q.rows, SURGEON_ERR_INVALID_ARGUMENT, "GPTQ export of '" + name + "'");
         for (int64_t r = 0; r < q.rows; ++r)
             require_arg(q.bits_of_row(r) == q.bits,
@@ -332,7 +359,10 @@ GptqExportSummary write_gptq_model(const Model& model,
     bool all_sym = true, trivial_g_idx = true;
     const float sym_zero = static_cast<float>(1 << (s.bits - 1));
     for (const auto& [name, q] : quantized) {
-        const int64_t want = gs > 0 ? (q.cols + gs - 1) / gs : 1;
+        require_arg(gs < 0 || q.cols % gs == 0,
+                    "GPTQ export: group size " + std::to_string(gs) + " does not divide the " + std::to_string(q.cols) +
+                        " input features of '" + name + "' (AutoGPTQ and exllama need in_features % group_size == 0)");
+        const int64_t want = gs > 0 ? q.cols / gs : 1;
         require_arg(q.groups == want, "GPTQ export: '" + name + "' has " + std::to_string(q.groups) +
                                           " groups, group_size " + std::to_string(gs) + " implies " +
                                           std::to_string(want));
@@ -354,37 +384,13 @@ GptqExportSummary write_gptq_model(const Model& model,
     s.desc_act = options.desc_act.value_or(!trivial_g_idx);
     require_arg(s.desc_act || trivial_g_idx,
                 "GPTQ export: desc_act=false but g_idx is not j / group_size (act-order results)");
-
-    SafetensorsWriter w;
-    w.set_metadata("format", "pt");
-    const Dtype dt = options.dense_dtype;
-    w.add_float("model.embed_tokens.weight", {c.vocab_size, c.dim}, model.tok_emb.data.data(), dt);
-    for (int64_t i = 0; i < c.n_layers; ++i) {
-        const LayerWeights& L = model.layers[static_cast<size_t>(i)];
-        const std::string p = "model.layers." + std::to_string(i) + ".";
-        w.add_float(p + "input_layernorm.weight", {c.dim}, L.rms_att.data(), dt);
-        w.add_float(p + "post_attention_layernorm.weight", {c.dim}, L.rms_ffn.data(), dt);
-        for (const char* name : kLinearNames) {
-            const std::string lin = name;
-            const int64_t heads = lin == "wq" ? c.n_heads : lin == "wk" ? c.n_kv_heads : 0;
-            const std::string prefix = hf_linear_prefix(i, lin);
-            auto it = quantized.find("layers." + std::to_string(i) + "." + lin);
-            if (it == quantized.end()) {
-                const Matrix& m = linear_of(L, lin);
-                const Matrix hf = heads ? permute_qk_to_hf(m, heads) : m;
-                w.add_float(prefix + ".weight", {hf.rows, hf.cols}, hf.data.data(), dt);
-                ++s.dense_layers;
-                continue;
-            }
-            const QuantResult& q = it->second;
-            const GptqLinear packed = heads ? pack_gptq(permute_quant_rows(q, hf_qk_row_order(q.rows, heads)), options.format)
-                                            : pack_gptq(q, options.format);
-            add_gptq_linear(w, prefix, packed);
-            ++s.quantized_layers;
-        }
-    }
-    w.add_float("model.norm.weight", {c.dim}, model.rms_final.data(), dt);
-    if (!c.shared_classifier) w.add_float("lm_head.weight", {c.vocab_size, c.dim}, model.wcls.data.data(), dt);
+    s.format = options.format.value_or(s.sym ? GptqFormat::v1 : GptqFormat::v2);
+    require_arg(options.damp_percent > 0.0 && options.damp_percent < 1.0,
+                "GPTQ export: damp_percent " + damp_text(options.damp_percent) +
+                    " is outside (0, 1), which AutoGPTQ and optimum refuse");
+    // Every result packs (zero points, fp16 scales) before anything is written, so a refused
+    // one leaves no directory behind.
+    for (const auto& entry : quantized) (void)pack_gptq(entry.second, s.format);
 
     nlohmann::ordered_json qc;
     qc["bits"] = s.bits;
@@ -397,21 +403,27 @@ GptqExportSummary write_gptq_model(const Model& model,
     qc["model_name_or_path"] = nullptr;
     qc["model_file_base_name"] = "model";
     qc["quant_method"] = "gptq";
-    qc["checkpoint_format"] = gptq_format_name(options.format);
-    nlohmann::ordered_json config = hf_config(model, dt);
+    qc["checkpoint_format"] = gptq_format_name(s.format);
+    qc["meta"] = {{"quantizer", {std::string("surgeon:") + std::to_string(SURGEON_VERSION_MAJOR) + "." +
+                                 std::to_string(SURGEON_VERSION_MINOR) + "." +
+                                 std::to_string(SURGEON_VERSION_PATCH)}}};
+    declare_dense_linears(model, quantized, &qc);
+    nlohmann::ordered_json config = hf_config(model, options.dense_dtype);
     config["quantization_config"] = qc;
 
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) fail(SURGEON_ERR_IO, "cannot create directory '" + dir + "': " + ec.message());
-    w.write((fs::path(dir) / "model.safetensors").string());
-    for (const auto& [file, json] : {std::pair<const char*, const nlohmann::ordered_json&>{"config.json", config},
-                                     {"quantize_config.json", qc}}) {
-        write_file_atomically((fs::path(dir) / file).string(), json.dump(2) + "\n");
-    }
+    s.quantized_layers = static_cast<int64_t>(quantized.size());
+    s.dense_layers = write_quantized_safetensors(
+        model, quantized, options.dense_dtype, (fs::path(dir) / "model.safetensors").string(),
+        [&](SafetensorsWriter& w, const std::string& prefix, const QuantResult& q) {
+            add_gptq_linear(w, prefix, pack_gptq(q, s.format));
+        });
+    write_json_file((fs::path(dir) / "config.json").string(), config);
+    write_json_file((fs::path(dir) / "quantize_config.json").string(), qc);
     return s;
 }
-
 namespace {
 // An optional string key of a quantization config; another type is a malformed file.
 std::string qc_string(const nlohmann::json& qc, const char* key, const char* fallback, const std::string& where) {

@@ -4,15 +4,16 @@
 //   <p>.qzeros   I32 [groups, out·bits/32] zero points packed along the output dimension
 //   <p>.scales   F16 [groups, out]
 //   <p>.g_idx    I32 [in]                 group of each input channel
-// Packing is an LSB-first bit stream over consecutive 32-bit words: value k occupies bits
-// [k·bits, (k+1)·bits) of the stream. For 2/4/8 bits this is 32/bits values per word; for
-// 3 bits it is exactly the classic interleaved layout (32 values in 3 words, values 10 and
-// 21 straddling word boundaries). The loader computes
+// Packing is the LSB-first bit stream of io/quant_export.hpp. For 2/4/8 bits this is 32/bits
+// values per word; for 3 bits it is exactly the classic interleaved layout (32 values in 3
+// words, values 10 and 21 straddling word boundaries). The loader computes
 //   W[o][j] = scales[g][o] · (q[j][o] − z[g][o]),  g = g_idx[j],
 // where z is the stored zero plus 1 in the classic "gptq" (v1) format and the stored zero
 // itself in "gptq_v2". v1 therefore cannot represent a zero point of 0 (asymmetric groups
 // whose values are all ≥ 0): export refuses it and suggests gptq_v2. in and out must be
-// multiples of 32 (the loaders size their buffers with in/32·bits). See docs/formats.md.
+// multiples of 32 (the loaders size their buffers with in/32·bits), and the group size
+// must divide in (AutoGPTQ's reshape, exllama's assert). Which loader reads which format,
+// and how dense linears are declared: docs/formats.md.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,7 @@
 
 #include "core/matrix.hpp"
 #include "nn/model.hpp"
+#include "io/quant_export.hpp"
 #include "io/safetensors.hpp"
 #include "layer/quant/quantizer.hpp"
 
@@ -32,12 +34,6 @@ namespace surgeon::model {
 enum class GptqFormat { v1, v2 };  // checkpoint_format "gptq" (zeros stored minus 1) / "gptq_v2"
 const char* gptq_format_name(GptqFormat f);
 GptqFormat parse_gptq_format(const std::string& name);  // "gptq" | "gptq_v2"
-
-// LSB-first bit-stream packing of `count` values (each < 2^bits) into count·bits/32 words;
-// count·bits must be a multiple of 32. Both functions read/write with strides so rows and
-// columns of a matrix can be packed in place.
-void pack_bits(const uint32_t* values, int64_t count, int bits, uint32_t* words, int64_t word_stride);
-void unpack_bits(const uint32_t* words, int64_t word_stride, int64_t count, int bits, uint32_t* values);
 
 struct GptqLinear {
     int bits = 4;
@@ -70,30 +66,42 @@ GptqLinear read_gptq_linear(const TensorStore& store, const std::string& prefix,
                             int64_t in_features, int64_t out_features);
 void add_gptq_linear(SafetensorsWriter& writer, const std::string& prefix, const GptqLinear& p);
 
-// New result whose row i is row order[i] of q (used for the HF q/k row permutation).
-QuantResult permute_quant_rows(const QuantResult& q, const std::vector<int64_t>& order);
-
 struct GptqExportOptions {
-    GptqFormat format = GptqFormat::v1;
+    // Unset: "gptq" (v1) when every layer is symmetric, "gptq_v2" otherwise (GPTQModel
+    // loads asymmetric v1 only from its own producer; v1 cannot hold a zero point of 0).
+    std::optional<GptqFormat> format;
     Dtype dense_dtype = Dtype::F16;   // embeddings, norms, lm_head, unquantized linears
     std::optional<int64_t> group_size;  // inferred from the results when unset (-1: per row)
     std::optional<bool> sym;          // inferred: every zero == 2^(bits-1)
     std::optional<bool> desc_act;     // inferred: some g_idx[j] != j / group_size
     bool static_groups = false;
     bool true_sequential = true;
-    double damp_percent = 0.01;
+    double damp_percent = 0.01;       // must lie in (0, 1): AutoGPTQ and optimum refuse others
 };
 
 struct GptqExportSummary {
     int bits = 0;
     int64_t group_size = -1;
     bool sym = true, desc_act = false;
+    GptqFormat format = GptqFormat::v1;
     int64_t quantized_layers = 0, dense_layers = 0;
 };
 
+// The options a GPTQ export of a run with these plans gets (bits, group size, sym,
+// desc_act, static_groups, damp_percent from the plans; format as asked, else the default
+// above), checked before any work. Refused with one line naming the layer
+// (SURGEON_ERR_INVALID_ARGUMENT): no quantized layer, per-row (mixed) widths, widths
+// outside {2,3,4,8} or differing between layers, sizes not multiples of 32, group sizes
+// differing between layers or not dividing a layer's input width, and damp / static_groups
+// that differ between GPTQ-solved layers or a damp outside (0, 1).
+GptqExportOptions plan_gptq_export(const std::vector<LinearExportPlan>& plans, std::optional<GptqFormat> format,
+                                   Dtype dense_dtype);
+
 // Writes an HF directory: config.json (with "quantization_config"), quantize_config.json and
 // model.safetensors. `quantized` maps "layers.<block>.<wq|wk|wv|wo|w1|w2|w3>" (the pipeline's
-// names) to results sharing one bits/group_size; linears without a result are written dense.
+// names) to results sharing one bits/group_size; linears without a result are written dense
+// and declared in the config (optimum/transformers "modules_in_block_to_quantize", GPTQModel
+// "dynamic" rules "-:<module>"), so the loaders keep them as plain nn.Linear.
 GptqExportSummary write_gptq_model(const Model& model,
                                    const std::map<std::string, QuantResult>& quantized,
                                    const std::string& dir, const GptqExportOptions& options = {});

@@ -295,6 +295,30 @@ TEST(ModelApi, MixedPrecisionLayersCannotBeGptqPacked) {
         << surgeon_last_error();
 }
 
+// The packed export describes the run it came from: the recipe's damp and static groups,
+// gptq_v2 for asymmetric grids, and the FFN left dense (sparsegpt 2:4 without bits) declared.
+TEST(ModelApi, GptqExportMetadataIsThatOfTheRun) {
+    ModelPtr m = load_model();
+    CAPI_OK(surgeon_model_compress(nullptr, m.get(), text().c_str(), 2000, 2016,
+                                   R"({"default": {"method": "gptq", "bits": 4, "group": 32, "sym": false,
+                                                   "act_order": true, "static_groups": true, "damp": 0.03},
+                                       "rules": [{"match": "*.w[123]", "method": "sparsegpt", "nm": "2:4",
+                                                  "bits": null}]})"));
+    TempDir gptq;
+    CAPI_OK(surgeon_model_save_gptq(nullptr, m.get(), gptq.path.c_str()));
+    std::ifstream in(gptq.path / "quantize_config.json");
+    const nlohmann::json q = nlohmann::json::parse(in);
+    EXPECT_EQ(q["checkpoint_format"], "gptq_v2");
+    EXPECT_EQ(q["bits"], 4);
+    EXPECT_EQ(q["group_size"], 32);
+    EXPECT_EQ(q["sym"], false);
+    EXPECT_EQ(q["desc_act"], true);
+    EXPECT_EQ(q["static_groups"], true);
+    EXPECT_DOUBLE_EQ(q["damp_percent"].get<double>(), 0.03);
+    EXPECT_EQ(q["dynamic"].size(), 15u);
+    EXPECT_EQ(q["modules_in_block_to_quantize"].size(), 2u);
+}
+
 // The model-wide, Fisher-priced budget through the recipe: the report carries the plan,
 // the achieved average stays within one row of the target, and the perplexity beats
 // uniform GPTQ at the same 3 bits (held-out paragraphs 0:200).

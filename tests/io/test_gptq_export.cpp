@@ -8,6 +8,8 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <regex>
+#include <set>
 
 #include "core/half.hpp"
 #include "layer/hessian/hessian.hpp"
@@ -18,6 +20,7 @@
 #include "io/llama2c.hpp"
 #include "layer/solver/solver.hpp"
 #include "hf_util.hpp"
+#include "plan_util.hpp"
 
 namespace {
 
@@ -25,6 +28,8 @@ using namespace surgeon;
 using namespace surgeon::model;
 using hfio_test::expect_error;
 using hfio_test::TempDir;
+using export_test::quantized_plan;
+namespace fs = std::filesystem;
 
 // AutoGPTQ's QuantLinear.pack, written out for one column of `values` (consecutive
 // input channels): 2/4/8 bits put 32/bits values per word, LSB first; 3 bits fill three
@@ -115,7 +120,11 @@ TEST(GptqPack, ThreeBitValuesStraddleWordBoundaries) {
     EXPECT_EQ(w[0], 0x40000000u);              // bit 30 (01 of 101)
     EXPECT_EQ(w[1], 0x80000001u);              // bit 0 (the 1 of 101), bit 31 (low 1 of 011)
     EXPECT_EQ(w[2], 0xE0000001u);              // bit 0 (next 1 of 011), bits 29..31 (111)
-    expect_error([&] { pack_bits(v.data(), 31, 3, w, 1); }, SURGEON_ERR_INVALID_ARGUMENT, "whole 32-bit words");
+    // 31 values end inside word 2: the rest of it is zero padding.
+    pack_bits(v.data(), 31, 3, w, 1);
+    EXPECT_EQ(w[0], 0x40000000u);
+    EXPECT_EQ(w[1], 0x80000001u);
+    EXPECT_EQ(w[2], 0x00000001u);
     v[3] = 8;
     expect_error([&] { pack_bits(v.data(), 32, 3, w, 1); }, SURGEON_ERR_INVALID_ARGUMENT, "does not fit");
 }
@@ -219,7 +228,7 @@ TEST(GptqPack, ZeroPointConventionsOfV1AndV2) {
             ASSERT_FLOAT_EQ(wrong(o, j) - right(o, j), hfio_test::f16_round(q.scales[o]));
     // A zero point of 0 has no v1 encoding (it would be stored as -1).
     q.zeros[5] = 0.0f;
-    expect_error([&] { pack_gptq(q, GptqFormat::v1); }, SURGEON_ERR_INVALID_ARGUMENT, "gptq_v2");
+    expect_error([&] { pack_gptq(q, GptqFormat::v1); }, SURGEON_ERR_INVALID_ARGUMENT, "use --gptq-format v2");
     EXPECT_EQ(unpack_gptq(pack_gptq(q, GptqFormat::v2), GptqFormat::v2).zeros, q.zeros);
     EXPECT_STREQ(gptq_format_name(GptqFormat::v1), "gptq");
     EXPECT_STREQ(gptq_format_name(GptqFormat::v2), "gptq_v2");
@@ -451,7 +460,7 @@ INSTANTIATE_TEST_SUITE_P(Widths, GptqExportCases,
                          ::testing::Values(ExportCase{4, false, 32, true, GptqFormat::v2},
                                            ExportCase{3, true, 32, true, GptqFormat::v1},
                                            ExportCase{2, false, 0, false, GptqFormat::v2},
-                                           ExportCase{8, true, 64, false, GptqFormat::v1},
+                                           ExportCase{8, true, 32, false, GptqFormat::v1},
                                            ExportCase{4, true, 0, true, GptqFormat::v1}),
                          [](const ::testing::TestParamInfo<ExportCase>& param_info) {
                              const ExportCase& c = param_info.param;
@@ -578,6 +587,205 @@ TEST(GptqExport, BadQuantizationConfigsAndPackedTensorsAreErrors) {
         return t.name == o + ".qweight" || t.name == o + ".qzeros" || t.name == o + ".scales" ||
                t.name == o + ".g_idx";  // the linear is gone altogether
     }, "neither");
+}
+
+// ---------------------------------------------------------------------------------------
+// What the loaders accept: formats, group sizes, dense linears, truthful metadata.
+
+TEST(GptqExportPlan, FormatAndMetadataComeFromTheRun) {
+    const std::vector<LinearExportPlan> sym = {quantized_plan("layers.0.wq", 64, 64, 4, 32, true, true, true, 0.05),
+                                               quantized_plan("layers.0.wo", 64, 64, 4, 32, true, false, true, 0.05)};
+    GptqExportOptions o = plan_gptq_export(sym, std::nullopt, Dtype::F16);
+    EXPECT_EQ(o.format, GptqFormat::v1);  // symmetric: every loader reads v1
+    EXPECT_EQ(o.group_size, 32);
+    EXPECT_EQ(o.sym, true);
+    EXPECT_EQ(o.desc_act, true);  // act-order in some layer
+    EXPECT_TRUE(o.static_groups);
+    EXPECT_DOUBLE_EQ(o.damp_percent, 0.05);
+    // One asymmetric layer: gptq_v2 by default (GPTQModel refuses asymmetric v1 from any
+    // producer but itself), v1 when asked.
+    std::vector<LinearExportPlan> asym = sym;
+    asym[1].sym = false;
+    o = plan_gptq_export(asym, std::nullopt, Dtype::F16);
+    EXPECT_EQ(o.format, GptqFormat::v2);
+    EXPECT_EQ(o.sym, false);
+    EXPECT_EQ(plan_gptq_export(asym, GptqFormat::v1, Dtype::F16).format, GptqFormat::v1);
+    // Without act-order, static groups or groups; dense layers are ignored; a round-to-
+    // nearest layer's damp does not count (it is not solved).
+    std::vector<LinearExportPlan> plain = {quantized_plan("layers.0.wq", 64, 64, 3, 0, true, false, false, 0.2),
+                                           quantized_plan("layers.0.wk", 64, 64, 3, 0, true, false, false, 0.5, false)};
+    plain.push_back(LinearExportPlan{});
+    plain.back().name = "layers.0.w2";
+    plain.back().rows = 64;
+    plain.back().cols = 172;
+    o = plan_gptq_export(plain, std::nullopt, Dtype::BF16);
+    EXPECT_EQ(o.group_size, -1);
+    EXPECT_EQ(o.desc_act, false);
+    EXPECT_FALSE(o.static_groups);
+    EXPECT_DOUBLE_EQ(o.damp_percent, 0.2);
+    EXPECT_EQ(o.dense_dtype, Dtype::BF16);
+}
+
+TEST(GptqExportPlan, WhatTheLoadersCannotReadIsRefusedNamingTheLayer) {
+    auto refused = [](std::vector<LinearExportPlan> plans, const std::string& needle) {
+        try {
+            plan_gptq_export(plans, std::nullopt, Dtype::F16);
+            ADD_FAILURE() << "accepted; expected: " << needle;
+        } catch (const Error& e) {
+            EXPECT_EQ(e.status(), SURGEON_ERR_INVALID_ARGUMENT);
+            const std::string m = e.what();
+            EXPECT_NE(m.find(needle), std::string::npos) << m;
+            EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+        }
+    };
+    const LinearExportPlan good = quantized_plan("layers.0.wq", 64, 128, 4, 32, true);
+    refused({good, quantized_plan("layers.1.wk", 64, 128, 4, 64, true)}, "one group size");
+    refused({quantized_plan("layers.0.wq", 64, 96, 4, 64, true)}, "'layers.0.wq': group size 64 does not divide its 96");
+    refused({quantized_plan("layers.0.wo", 64, 64, 4, 128, true)}, "'layers.0.wo': group size 128 does not divide its 64");
+    refused({good, quantized_plan("layers.0.wk", 64, 128, 8, 32, true)}, "one bit width");
+    refused({quantized_plan("layers.0.w1", 172, 64, 4, 32, true)}, "'layers.0.w1': 172 x 64 cannot be GPTQ-packed");
+    refused({quantized_plan("layers.0.wq", 64, 64, 5, 32, true)}, "2, 3, 4 or 8");
+    LinearExportPlan mixed = good;
+    mixed.mixed = true;
+    refused({mixed}, "one width per layer");
+    LinearExportPlan dense;
+    dense.name = "layers.0.wq";
+    refused({dense}, "no layer is quantized");
+    refused({good, quantized_plan("layers.0.wk", 64, 128, 4, 32, true, false, false, 0.1)}, "damp_percent is one value");
+    refused({good, quantized_plan("layers.0.wk", 64, 128, 4, 32, true, true, true)}, "static_groups is one value");
+    refused({quantized_plan("layers.0.wq", 64, 64, 4, 32, true, false, false, 0.0)}, "outside (0, 1)");
+}
+
+TEST(GptqExport, GroupSizeThatDoesNotDivideTheInputWidthIsRefused) {
+    const Model m = hfio_test::random_model(64, 64, 1, 4, 2, 64, true, 51);
+    QuantConfig cfg;
+    cfg.group_size = 48;  // groups of 48 and 16 columns: AutoGPTQ's reshape cannot hold them
+    const Quantized qm = quantize_model(m, cfg, {"wq", "wo"}, random_tokens(64, 64, 52));
+    TempDir dir;
+    expect_error([&] { write_gptq_model(qm.fake, qm.results, dir.file("g48")); }, SURGEON_ERR_INVALID_ARGUMENT,
+                 "group size 48 does not divide the 64 input features of 'layers.0.wo'");
+    EXPECT_FALSE(fs::exists(dir.file("g48")));
+}
+
+// The module names GPTQModel keeps dense (a "dynamic" key "-:<regex>" that re.match-es the
+// name) and optimum/transformers quantize (a name ending with an entry of
+// modules_in_block_to_quantize), applied as those loaders do.
+std::set<std::string> gptqmodel_dense(const nlohmann::json& qc, const std::vector<std::string>& modules) {
+    std::set<std::string> dense;
+    if (!qc.contains("dynamic")) return dense;
+    for (const auto& [key, value] : qc["dynamic"].items()) {
+        EXPECT_EQ(key.rfind("-:", 0), 0u) << key;
+        EXPECT_TRUE(value.is_object() && value.empty());
+        const std::regex re(key.substr(2));
+        for (const std::string& name : modules)
+            if (std::regex_search(name, re, std::regex_constants::match_continuous)) dense.insert(name);
+    }
+    return dense;
+}
+std::set<std::string> optimum_quantized(const nlohmann::json& qc, const std::vector<std::string>& modules) {
+    if (!qc.contains("modules_in_block_to_quantize")) return {modules.begin(), modules.end()};
+    std::set<std::string> keep;
+    for (const auto& group : qc["modules_in_block_to_quantize"])
+        for (const auto& entry : group) {
+            const std::string e = entry.get<std::string>();
+            for (const std::string& name : modules)
+                if (name.size() >= e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) keep.insert(name);
+        }
+    return keep;
+}
+
+TEST(GptqExport, DenseLinearsAreDeclaredSoLoadersKeepThemDense) {
+    const Model m = hfio_test::random_model(64, 64, 12, 4, 2, 64, true, 53);
+    QuantConfig cfg;
+    cfg.group_size = 32;
+    Quantized qm = quantize_model(m, cfg, {"wq", "wk", "wv", "wo", "w1", "w3"}, random_tokens(64, 64, 54));
+    std::vector<std::string> modules;
+    for (int64_t b = 0; b < 12; ++b)
+        for (const char* lin : kLinearNames) modules.push_back(hf_linear_prefix(b, lin));
+    auto check = [&](const std::string& what) {
+        TempDir dir;
+        const GptqExportSummary s = write_gptq_model(qm.fake, qm.results, dir.path().string());
+        const auto qc = hfio_test::read_json(dir.file("quantize_config.json"));
+        EXPECT_EQ(hfio_test::read_json(dir.file("config.json"))["quantization_config"], qc);
+        const SafetensorsFile st(dir.file("model.safetensors"));
+        std::set<std::string> packed, dense;
+        for (const std::string& name : modules) (st.contains(name + ".qweight") ? packed : dense).insert(name);
+        EXPECT_EQ(static_cast<int64_t>(dense.size()), s.dense_layers) << what;
+        EXPECT_EQ(gptqmodel_dense(qc, modules), dense) << what;
+        EXPECT_EQ(optimum_quantized(qc, modules), packed) << what;
+        return qc;
+    };
+    // Every block leaves down_proj dense: the block-relative names of the true-sequential groups.
+    nlohmann::json qc = check("uniform");
+    EXPECT_EQ(qc["modules_in_block_to_quantize"],
+              nlohmann::json::parse(R"([["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"],
+                                        ["self_attn.o_proj"], ["mlp.gate_proj", "mlp.up_proj"]])"));
+    EXPECT_EQ(qc["dynamic"].size(), 12u);
+    EXPECT_TRUE(qc["dynamic"].contains("-:^model\\.layers\\.1\\.mlp\\.down_proj$"));
+    // Block 1 also leaves q_proj dense: full names, which no other block's name ends with
+    // (model.layers.11.* does not end with model.layers.1.*).
+    qm.results.erase("layers.1.wq");
+    qc = check("per block");
+    EXPECT_EQ(qc["modules_in_block_to_quantize"].size(), 3u);
+    EXPECT_EQ(qc["modules_in_block_to_quantize"][0][0], "model.layers.0.self_attn.q_proj");
+    EXPECT_EQ(qc["dynamic"].size(), 13u);
+    // Nothing dense: nothing declared.
+    Quantized all = quantize_model(hfio_test::random_model(64, 64, 1, 4, 2, 64, true, 55), cfg,
+                                   {"wq", "wk", "wv", "wo", "w1", "w2", "w3"}, random_tokens(64, 64, 56));
+    TempDir dir;
+    write_gptq_model(all.fake, all.results, dir.path().string());
+    const auto full = hfio_test::read_json(dir.file("quantize_config.json"));
+    EXPECT_FALSE(full.contains("modules_in_block_to_quantize"));
+    EXPECT_FALSE(full.contains("dynamic"));
+}
+
+TEST(GptqExport, AsymmetricExportsDefaultToV2WithZerosStoredAsIs) {
+    Model m = hfio_test::random_model(64, 64, 2, 4, 2, 64, true, 57);
+    // Row 0 of wo all positive: its groups' minimum is 0, so their zero point is 0.
+    for (int64_t j = 0; j < 64; ++j) m.layers[0].wo(0, j) = std::fabs(m.layers[0].wo(0, j)) + 0.01f;
+    QuantConfig cfg;
+    cfg.bits = 2;
+    cfg.symmetric = false;
+    cfg.group_size = 32;
+    const Quantized qm = quantize_model(m, cfg, {"wq", "wk", "wv", "wo", "w1", "w2", "w3"}, random_tokens(128, 64, 58));
+    TempDir dir;
+    GptqExportOptions opt;
+    opt.dense_dtype = Dtype::F32;
+    opt.damp_percent = 0.05;
+    opt.static_groups = true;
+    const GptqExportSummary s = write_gptq_model(qm.fake, qm.results, dir.path().string(), opt);
+    EXPECT_EQ(s.format, GptqFormat::v2);
+    const auto qc = hfio_test::read_json(dir.file("quantize_config.json"));
+    EXPECT_EQ(qc["checkpoint_format"], "gptq_v2");
+    EXPECT_EQ(qc["sym"], false);
+    EXPECT_EQ(qc["damp_percent"], 0.05);
+    EXPECT_EQ(qc["static_groups"], true);
+    ASSERT_TRUE(qc["meta"]["quantizer"].is_array());
+    for (const auto& producer : qc["meta"]["quantizer"])  // never another tool's name
+        EXPECT_EQ(producer.get<std::string>().rfind("surgeon:", 0), 0u) << producer;
+    // qzeros hold the zero points themselves (no −1), zeros of 0 included.
+    const SafetensorsFile st(dir.file("model.safetensors"));
+    bool zero_seen = false;
+    for (const char* lin : {"wo", "w1", "w2", "w3", "wv"}) {
+        const QuantResult& q = qm.results.at(std::string("layers.0.") + lin);
+        const auto words = st.read_i32(hf_linear_prefix(0, lin) + ".qzeros");
+        std::vector<uint32_t> stored(static_cast<size_t>(q.rows));
+        for (int64_t g = 0; g < q.groups; ++g) {
+            unpack_bits(reinterpret_cast<const uint32_t*>(words.data()) + g * (q.rows * 2 / 32), 1, q.rows, 2,
+                        stored.data());
+            for (int64_t o = 0; o < q.rows; ++o) {
+                ASSERT_EQ(static_cast<float>(stored[o]), q.zeros[o * q.groups + g]) << lin;
+                zero_seen = zero_seen || stored[o] == 0;
+            }
+        }
+    }
+    EXPECT_TRUE(zero_seen) << "wo's all-positive row has zero point 0";
+    expect_reloads_as_fake_quantized(qm, load_hf(dir.path().string()));
+    // The same results in v1 are refused, pointing at v2, and leave no directory.
+    opt.format = GptqFormat::v1;
+    expect_error([&] { write_gptq_model(qm.fake, qm.results, dir.file("v1"), opt); }, SURGEON_ERR_INVALID_ARGUMENT,
+                 "--gptq-format v2");
+    EXPECT_FALSE(fs::exists(dir.file("v1")));
 }
 
 }  // namespace
