@@ -15,8 +15,10 @@
 #include "core/context.hpp"
 #include "core/error.hpp"
 #include "core/memory_usage.hpp"
+#include "compress/gguf_plan.hpp"
 #include "compress/layer_budget.hpp"
 #include "io/checkpoint.hpp"
+#include "io/gguf.hpp"
 #include "compress/pipeline.hpp"
 #include "compress/streamed.hpp"
 #include "io/model_reader.hpp"
@@ -31,7 +33,7 @@ std::string compress_usage() {
                "usage: surgeon compress [--model M] [--calib TEXT | --calib-tokens FILE] [--calib-range a:b]\n"
                "                        [method options | --recipe R.json] --out DIR [--format hf|llama2c]\n"
                "                        [--dtype f32|f16|bf16] [--max-shard-size 5GB] [--offload-dir DIR]\n"
-               "                        [--resume] [--gptq-out DIR] [--eval TEXT] [--range a:b]\n"
+               "                        [--resume] [--gptq-out DIR] [--gguf-out FILE] [--eval TEXT] [--range a:b]\n"
                "\n"
                "  --model M          llama2.c .bin or Hugging Face directory (default: bundled stories260K)\n"
                "  --calib TEXT       calibration text (default: the bundled TinyStories sample)\n"
@@ -61,6 +63,10 @@ std::string compress_usage() {
            "  --gptq-out DIR     also write the packed GPTQ checkpoint (qweight/qzeros/scales/g_idx);\n"
            "                     holds the codes (1 byte per weight) and, at the end, the\n"
            "                     compressed model in RAM\n"
+           "  --gguf-out FILE    also write a llama.cpp GGUF: gptq/rtn --bits 4 --group 32 (symmetric)\n"
+           "                     layers as Q4_0, --bits 8 --group 32 as Q8_0 (their codes quantized\n"
+           "                     on that grid), the rest in --dtype (f32/f16/bf16); a layer whose\n"
+           "                     width is not a multiple of 32 stays unquantized (docs/formats.md)\n"
            "  --eval TEXT        evaluate perplexity of the compressed model (paragraphs mode)\n"
            "  --range a:b        evaluation paragraphs (default 0:1000)\n"
            "  --mixed A          mixed precision: per-row bit widths by allocator error | budget |\n"
@@ -146,7 +152,7 @@ void print_mixed_table(const model::CompressionReport& report) {
 
 int run_compress(const std::vector<std::string>& argv) {
     if (help_requested(argv, compress_usage())) return 0;
-    std::string model_path, tokenizer_path, out, gptq_out, eval_text, recipe_path, dtype_name, offload_dir;
+    std::string model_path, tokenizer_path, out, gptq_out, gguf_out, eval_text, recipe_path, dtype_name, offload_dir;
     uint64_t max_shard_bytes = 0;
     bool resume = false;
     model::ModelFormat format = model::ModelFormat::hf;
@@ -158,7 +164,7 @@ int run_compress(const std::vector<std::string>& argv) {
     try {
         std::set<std::string> with_value = {"--model", "--tokenizer", "--calib", "--calib-tokens",
                                             "--calib-range", "--recipe", "--out", "--format", "--dtype",
-                                            "--gptq-out", "--eval", "--range", "--threads", "--seq-len",
+                                            "--gptq-out", "--gguf-out", "--eval", "--range", "--threads", "--seq-len",
                                             "--mixed", "--avg-bits", "--bit-options", "--quantiles",
                                             "--error-model", "--sensitivity", "--scope",
                                             "--layer-budget", "--layer-options",
@@ -183,6 +189,9 @@ int run_compress(const std::vector<std::string>& argv) {
         format = model::parse_model_format(args.get("--format", "hf"));
         dtype_name = args.get("--dtype");
         gptq_out = args.get("--gptq-out");
+        gguf_out = args.get("--gguf-out");
+        if (!gguf_out.empty() && args.has("--layer-budget"))
+            throw std::invalid_argument("--gguf-out takes one grid per layer from the method options, not --layer-budget");
         eval_text = args.get("--eval");
         eval.text_path = eval_text;
         eval.range = model::parse_range(args.get("--range", "0:1000"));
@@ -233,10 +242,26 @@ int run_compress(const std::vector<std::string>& argv) {
     }
 
     const LoadedModel m = load_model_and_tokenizer(model_path, tokenizer_path);
+    std::optional<model::GgufType> gguf_float;
+    std::vector<std::string> gguf_unquantized;
+    if (!gguf_out.empty()) {
+        try {
+            recipe_json = model::gguf_recipe(recipe_json, m.config(), m.source->ffn_sizes(), &gguf_unquantized);
+            recipe = model::Recipe::from_json(recipe_json);
+        } catch (const Error& e) {
+            fail(e.status(), std::string("--gguf-out: ") + e.what());
+        }
+        require_arg(m.tokenizer.has_value(), "--gguf-out: a GGUF carries the tokenizer; no llama2.c tokenizer "
+                                             "was found for '" + model_path + "' (pass --tokenizer FILE)");
+    }
     // Default: the source model's float type in an HF directory, float32 in a llama2.c file.
     const model::Dtype dtype = !dtype_name.empty()             ? model::parse_float_dtype(dtype_name)
                                : format == model::ModelFormat::hf ? m.source_dtype
                                                                   : model::Dtype::F32;
+    if (!gguf_out.empty())
+        gguf_float = dtype == model::Dtype::F16    ? model::GgufType::F16
+                     : dtype == model::Dtype::BF16 ? model::GgufType::BF16
+                                                   : model::GgufType::F32;
     const auto calibration = build_sequences(m, calib);
     auto ctx = std::make_shared<Context>();
     ctx->threads = threads;
@@ -280,7 +305,7 @@ int run_compress(const std::vector<std::string>& argv) {
     stream.offload_dir = offload_dir;
     stream.run_dir = run_dir;
     stream.resume = resume;
-    stream.keep_quant = !gptq_out.empty();
+    stream.keep_quant = !gptq_out.empty() || !gguf_out.empty();
     for (const std::string& a : argv)
         if (a != "--resume" && a != "--quiet") stream.run_key += a + '\n';
     ProgressBar bar("block", !quiet);
@@ -307,6 +332,17 @@ int run_compress(const std::vector<std::string>& argv) {
         summary["gptq_out"] = {{"dir", gptq_out}, {"bits", g.bits}, {"group_size", g.group_size},
                                {"sym", g.sym}, {"desc_act", g.desc_act},
                                {"quantized_layers", g.quantized_layers}};
+    }
+    if (!gguf_out.empty()) {
+        std::map<std::string, QuantResult> quantized;
+        for (const model::CompressedLayer& l : report.layers)
+            if (l.quant) quantized.emplace(l.name, *l.quant);
+        model::GgufOptions o;
+        o.float_type = *gguf_float;
+        o.name = std::filesystem::path(model_path).stem().string();
+        const model::GgufSummary g = model::write_gguf(model::load_model(out), *m.tokenizer, quantized, gguf_out, o);
+        summary["gguf_out"] = {{"file", gguf_out}, {"file_type", g.file_type}, {"tensors", g.tensors},
+                               {"unquantized", gguf_unquantized}, {"bytes", g.bytes}};
     }
     if (!eval_text.empty()) {
         const model::PerplexityResult r =
