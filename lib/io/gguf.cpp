@@ -285,18 +285,18 @@ void quantize_blocks_rtn(const float* x, int64_t cols, GgufType t, uint8_t* out)
             const float d = signed_max / -8.0f;
             const float id = d != 0.0f ? 1.0f / d : 0.0f;
             store_f16(out, d);
-            for (int64_t j = 0; j < kBlock / 2; ++j) {
-                const int lo = std::min(15, static_cast<int>(static_cast<int8_t>(v[j] * id + 8.5f)));
-                const int hi = std::min(15, static_cast<int>(static_cast<int8_t>(v[j + kBlock / 2] * id + 8.5f)));
-                out[2 + j] = static_cast<uint8_t>(lo | (hi << 4));
-            }
+            // (ggml casts unclamped; the clamp changes nothing for finite x/d and keeps an
+            // infinite 1/d of a subnormal block defined.)
+            auto code = [id](float value) { return static_cast<int>(std::fmin(std::fmax(value * id + 8.5f, 0.0f), 15.0f)); };
+            for (int64_t j = 0; j < kBlock / 2; ++j)
+                out[2 + j] = static_cast<uint8_t>(code(v[j]) | (code(v[j + kBlock / 2]) << 4));
             out += kQ4Bytes;
         } else {
             const float d = amax / 127.0f;
             const float id = d != 0.0f ? 1.0f / d : 0.0f;
             store_f16(out, d);
             for (int64_t j = 0; j < kBlock; ++j) {
-                const int8_t q = static_cast<int8_t>(std::round(v[j] * id));
+                const int8_t q = static_cast<int8_t>(std::fmin(std::fmax(std::round(v[j] * id), -128.0f), 127.0f));
                 std::memcpy(out + 2 + j, &q, 1);
             }
             out += kQ8Bytes;
@@ -441,7 +441,12 @@ GgufSummary write_gguf(const Model& model, const Tokenizer& tokenizer,
             f.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
         }
         f.flush();
-        if (!f) os_fail("cannot write", partial, errno);
+        if (!f) {
+            const int err = errno;
+            f.close();
+            std::remove(partial.c_str());
+            os_fail("cannot write", partial, err);
+        }
     }
     if (std::rename(partial.c_str(), path.c_str()) != 0) os_fail("cannot rename '" + partial + "' to", path, errno);
     return summary;

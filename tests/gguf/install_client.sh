@@ -14,5 +14,6 @@ if [ -f "$dir/node_modules/node-llama-cpp/package.json" ] &&
    grep -q "\"version\": \"$version\"" "$dir/node_modules/node-llama-cpp/package.json"; then
   exit 0
 fi
-timeout 300 npm install --prefix "$dir" --no-audit --no-fund --omit=optional --ignore-scripts \
+timeout 240 npm install --prefix "$dir" --no-audit --no-fund --omit=optional --ignore-scripts \
+  --fetch-retries=1 --fetch-retry-maxtimeout=10000 \
   "node-llama-cpp@$version" "@node-llama-cpp/linux-x64@$version" >&2
