@@ -12,6 +12,7 @@
 #include "core/context.hpp"
 #include "core/error.hpp"
 #include "core/half.hpp"
+#include "hf_util.hpp"
 #include "layer/hessian/hessian.hpp"
 #include "layer/quant/quantizer.hpp"
 #include "layer/quant/rtn.hpp"
@@ -22,10 +23,7 @@ namespace {
 
 Matrix random_matrix(int64_t rows, int64_t cols, unsigned seed) {
     std::mt19937 rng(seed);
-    std::normal_distribution<float> g(0.0f, 0.1f);
-    Matrix m(rows, cols);
-    for (float& v : m.data) v = g(rng);
-    return m;
+    return hfio_test::random_matrix(rows, cols, rng, 0.1f);
 }
 
 QuantConfig ggml(int bits) {
@@ -78,12 +76,8 @@ TEST(GgmlGrid, ScalesAreTheFp16BlockScales) {
     EXPECT_EQ(dequantize_code(quantize_code(0.0f, find_grid(z, 3, 4, ggml(4))), find_grid(z, 3, 4, ggml(4))), 0.0f);
     // A weight too large for an fp16 scale.
     const float big[1] = {1e6f};
-    try {
-        find_grid(big, 1, 4, ggml(4));
-        ADD_FAILURE() << "no error";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.status(), SURGEON_ERR_UNSUPPORTED);
-    }
+    hfio_test::expect_error([&] { find_grid(big, 1, 4, ggml(4)); }, SURGEON_ERR_UNSUPPORTED,
+                            "overflows the fp16 scale of a Q4_0 block");
 }
 
 TEST(GgmlGrid, RtnIsTheClosedFormBlockByBlock) {
@@ -189,13 +183,7 @@ TEST(GgmlGrid, SettingsOffTheBlockFormatsAreRefused) {
     for (const Case& c : cases) {
         QuantConfig q = ggml(4);
         c.edit(q);
-        try {
-            q.validate();
-            ADD_FAILURE() << c.needle;
-        } catch (const Error& e) {
-            EXPECT_EQ(e.status(), SURGEON_ERR_INVALID_ARGUMENT);
-            EXPECT_NE(std::string(e.what()).find(c.needle), std::string::npos) << e.what();
-        }
+        hfio_test::expect_error([&] { q.validate(); }, SURGEON_ERR_INVALID_ARGUMENT, c.needle);
     }
     ggml(8).validate();
 }
