@@ -342,7 +342,8 @@ int run_compress(const std::vector<std::string>& argv) {
         o.name = std::filesystem::path(model_path).stem().string();
         const model::GgufSummary g = model::write_gguf(model::load_model(out), *m.tokenizer, quantized, gguf_out, o);
         summary["gguf_out"] = {{"file", gguf_out}, {"file_type", g.file_type}, {"tensors", g.tensors},
-                               {"unquantized", gguf_unquantized}, {"bytes", g.bytes}};
+                               {"unquantized", gguf_unquantized}, {"ffn_padded_blocks", g.ffn_padded},
+                               {"bytes", g.bytes}};
     }
     if (!eval_text.empty()) {
         const model::PerplexityResult r =

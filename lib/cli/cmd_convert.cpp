@@ -63,6 +63,9 @@ int run_convert(const std::vector<std::string>& argv) {
                     model::model_format_name(r.from), model::dtype_name(r.source_dtype), out.c_str(),
                     g.file_type.c_str(), types.c_str(), static_cast<long long>(r.parameters));
         for (const std::string& f : g.fallbacks) std::fprintf(stderr, "surgeon convert: note: %s\n", f.c_str());
+        if (!g.ffn_padded.empty())
+            std::fprintf(stderr, "surgeon convert: note: %zu blocks' FFN padded with zero neurons to the widest "
+                                 "(llama.cpp holds one FFN size)\n", g.ffn_padded.size());
         return 0;
     }
     const model::ConvertReport r = model::convert_model(in, out, options);
@@ -76,6 +79,6 @@ int run_convert(const std::vector<std::string>& argv) {
 
 }  // namespace
 
-SURGEON_COMMAND("convert", "convert between llama2.c and Hugging Face checkpoints", run_convert);
+SURGEON_COMMAND("convert", "convert between llama2.c and Hugging Face checkpoints, or to GGUF", run_convert);
 
 }  // namespace surgeon::cli

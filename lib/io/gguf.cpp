@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <functional>
 
@@ -169,7 +170,7 @@ void write_tokenizer(Header& h, const Tokenizer& tok) {
     h.kv_bool("tokenizer.ggml.add_eos_token", false);
 }
 
-void write_architecture(Header& h, const Model& m, const std::string& name, FileType ft) {
+void write_architecture(Header& h, const Model& m, int64_t ffn, const std::string& name, FileType ft) {
     const ModelConfig& c = m.config;
     auto u32 = [](int64_t v, const char* what) {
         require(v >= 0 && v <= static_cast<int64_t>(UINT32_MAX), SURGEON_ERR_UNSUPPORTED,
@@ -184,15 +185,7 @@ void write_architecture(Header& h, const Model& m, const std::string& name, File
     h.kv_u32("llama.context_length", u32(c.seq_len, "context length"));
     h.kv_u32("llama.embedding_length", u32(c.dim, "dim"));
     h.kv_u32("llama.block_count", u32(c.n_layers, "n_layers"));
-    // One FFN size, or one per layer (llama.cpp reads either).
-    bool uniform = true;
-    for (const LayerWeights& L : m.layers) uniform = uniform && L.w1.rows == m.layers.front().w1.rows;
-    if (uniform) {
-        h.kv_u32("llama.feed_forward_length", u32(m.layers.front().w1.rows, "FFN size"));
-    } else {
-        h.array("llama.feed_forward_length", kU32, m.layers.size());
-        for (const LayerWeights& L : m.layers) h.u32(u32(L.w1.rows, "FFN size"));
-    }
+    h.kv_u32("llama.feed_forward_length", u32(ffn, "FFN size"));
     h.kv_u32("llama.attention.head_count", u32(c.n_heads, "n_heads"));
     h.kv_u32("llama.attention.head_count_kv", u32(c.n_kv_heads, "n_kv_heads"));
     if (c.head_size() * c.n_heads != c.dim) {
@@ -202,6 +195,24 @@ void write_architecture(Header& h, const Model& m, const std::string& name, File
     h.kv_f32("llama.attention.layer_norm_rms_epsilon", c.norm_eps);
     h.kv_f32("llama.rope.freq_base", c.rope_theta);
     h.kv_u32("llama.rope.dimension_count", u32(c.head_size(), "head_dim"));
+}
+
+// `w` with zero rows (`rows` in all) or zero columns (`cols` in all) appended.
+Matrix zero_padded(const Matrix& w, int64_t rows, int64_t cols) {
+    Matrix out(rows, cols);
+    for (int64_t r = 0; r < w.rows; ++r) std::copy(w.row(r), w.row(r) + w.cols, out.row(r));
+    return out;
+}
+
+// A ggml-grid result with zero rows appended: blocks of d = 0 (every value 0).
+QuantResult zero_rows_padded(const QuantResult& q, int64_t rows) {
+    QuantResult out = q;
+    const uint8_t zero_code = static_cast<uint8_t>(1 << (q.bits - 1));
+    out.rows = rows;
+    out.codes.resize(static_cast<size_t>(rows * q.cols), zero_code);
+    out.scales.resize(static_cast<size_t>(rows * q.groups), 0.0f);
+    out.zeros.resize(out.scales.size(), static_cast<float>(zero_code));
+    return out;
 }
 
 void os_fail(const std::string& what, const std::string& path, int err) {
@@ -331,6 +342,13 @@ GgufSummary write_gguf(const Model& model, const Tokenizer& tokenizer,
     }
 
     GgufSummary summary;
+    // llama.cpp's llama architecture holds one FFN size: layers narrower than the widest
+    // (FFN slicing) get zero neurons — zero gate and up rows, zero down columns — which add
+    // exactly 0 to the block's output. The padded copies live in `padded`.
+    int64_t ffn = 0;
+    for (const LayerWeights& L : model.layers) ffn = std::max(ffn, L.w1.rows);
+    std::deque<Matrix> padded;
+    std::deque<QuantResult> padded_codes;
     std::vector<Tensor> tensors;
     auto add_norm = [&](const std::string& name, const std::vector<float>& v) {
         tensors.push_back({name, {v.size()}, GgufType::F32,
@@ -367,8 +385,15 @@ GgufSummary write_gguf(const Model& model, const Tokenizer& tokenizer,
         const LayerWeights& L = model.layers[static_cast<size_t>(b)];
         const std::string blk = "blk." + std::to_string(b) + ".";
         add_norm(blk + "attn_norm.weight", L.rms_att);
+        const int64_t pad = ffn - L.w1.rows;
+        if (pad > 0) summary.ffn_padded.push_back(b);
         for (const char* l : kLinearNames) {
-            const Matrix& w = linear(L, l);
+            const std::string linear_name = l;
+            const bool gate_or_up = linear_name == "w1" || linear_name == "w3";
+            const Matrix* wp = &linear(L, l);
+            if (pad > 0 && (gate_or_up || linear_name == "w2"))
+                wp = &padded.emplace_back(zero_padded(*wp, gate_or_up ? ffn : wp->rows, gate_or_up ? wp->cols : ffn));
+            const Matrix& w = *wp;
             const std::string name = gguf_tensor_name(b, l);
             const auto it = quantized.find("layers." + std::to_string(b) + "." + l);
             if (it == quantized.end()) {
@@ -378,7 +403,12 @@ GgufSummary write_gguf(const Model& model, const Tokenizer& tokenizer,
                 add_matrix(name, w, t);
                 continue;
             }
-            const QuantResult& q = it->second;
+            require(pad == 0 || gate_or_up, SURGEON_ERR_UNSUPPORTED,
+                    "GGUF: " + it->first + " would need " + std::to_string(pad) + " zero columns (llama.cpp holds one FFN "
+                    "size, " + std::to_string(ffn) + ") and its blocks cannot take them: leave it unquantized");
+            const QuantResult& q = pad > 0 && it->second.rows + pad == ffn
+                                       ? padded_codes.emplace_back(zero_rows_padded(it->second, ffn))
+                                       : it->second;
             require(q.rows == w.rows && q.cols == w.cols, SURGEON_ERR_SHAPE,
                     "GGUF: the codes of " + it->first + " are " + std::to_string(q.rows) + "x" +
                         std::to_string(q.cols) + ", the layer " + std::to_string(w.rows) + "x" + std::to_string(w.cols));
@@ -406,7 +436,7 @@ GgufSummary write_gguf(const Model& model, const Tokenizer& tokenizer,
     summary.file_type = ft.name;
 
     Header h;
-    write_architecture(h, model, options.name, ft);
+    write_architecture(h, model, ffn, options.name, ft);
     write_tokenizer(h, tokenizer);
     uint64_t offset = 0;
     Header infos;

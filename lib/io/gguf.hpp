@@ -16,6 +16,8 @@
 // A layer whose width is not a multiple of 32 cannot hold 32-value blocks: like
 // llama-quantize's last resort for such shapes, it is written in the float type
 // (F16 for an RTN conversion).
+// llama.cpp's llama architecture has one FFN size: the FFN of a layer narrower than the
+// widest (FFN slicing) is padded with zero neurons, which leave its output unchanged.
 #pragma once
 
 #include <cstdint>
@@ -62,6 +64,7 @@ struct GgufSummary {
     std::string file_type;                  // general.file_type, by name ("MOSTLY_Q4_0", ...)
     std::map<std::string, int64_t> tensors;  // tensor count per type name
     std::vector<std::string> fallbacks;     // "blk.0.ffn_down.weight: 172 columns -> F16"
+    std::vector<int64_t> ffn_padded;        // blocks whose FFN got zero neurons
     uint64_t bytes = 0;                     // file size
 };
 
@@ -69,8 +72,8 @@ struct GgufSummary {
 // `path` (through "<path>.partial", renamed when complete). `quantized` holds ggml-grid
 // results by layer name ("layers.<b>.<wq|...|w3>"); a result that is not one, or whose
 // shape differs from the layer's, is SURGEON_ERR_UNSUPPORTED / SURGEON_ERR_SHAPE, and so
-// is a model llama.cpp's llama architecture cannot express (layers with different head
-// counts are not). Throws SURGEON_ERR_IO when the file cannot be written.
+// is a quantized w2 of a layer whose FFN needs padding (its blocks cannot take the zero
+// columns). Throws SURGEON_ERR_IO when the file cannot be written.
 GgufSummary write_gguf(const Model& model, const Tokenizer& tokenizer,
                        const std::map<std::string, QuantResult>& quantized, const std::string& path,
                        const GgufOptions& options);

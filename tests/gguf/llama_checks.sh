@@ -6,7 +6,9 @@
 #        greedy-f32 | greedy-f16  greedy 60-token continuation of "Once upon a time" equal
 #                                 to `surgeon generate` of the same model
 #        ppl-q8_0 | ppl-gptq-q4_0 llama.cpp perplexity on paragraphs 0:200 within 1% of
-#                                 `surgeon eval` of the compressed (dequantized) model
+#        | ppl-sliced             `surgeon eval` of the compressed (dequantized) model; sliced:
+#                                 FFN sliced per layer (zero-padded in the GGUF) and half the
+#                                 kv-head groups removed (head_dim ≠ dim / heads), in F32
 #        gptq-below-rtn           GPTQ-Q4_0 perplexity below round-to-nearest Q4_0 (both
 #                                 surgeon's RTN on the same grid and llama-quantize's RTN)
 set -euo pipefail
@@ -29,6 +31,9 @@ exports)
   "$surgeon" convert --model "$m" --out "$work/f16.gguf" --dtype f16
   "$surgeon" convert --model "$m" --out "$work/f16-hf" --format hf --dtype f16
   "$surgeon" convert --model "$m" --out "$work/rtn-llama-q4_0.gguf" --dtype q4_0
+  "$surgeon" structured --model "$m" --method l2 --ratio 0.3 --layer-ratios spectral --heads 0.5 \
+    --out "$work/sliced" >"$work/sliced.json"
+  "$surgeon" convert --model "$work/sliced" --out "$work/sliced.gguf" --tokenizer "$data/tok512.bin"
   for q in "gptq 8 q8_0" "gptq 4 q4_0" "rtn 4 q4_0"; do
     set -- $q
     "$surgeon" compress --model "$m" --method "$1" --bits "$2" --group 32 --out "$work/$1-$3" \
@@ -48,10 +53,10 @@ greedy-f32 | greedy-f16)
   echo "surgeon:                 $want"
   [ "$text_got" = "$want" ] || { echo "FAIL: the continuations differ"; exit 1; }
   ;;
-ppl-q8_0 | ppl-gptq-q4_0)
+ppl-q8_0 | ppl-gptq-q4_0 | ppl-sliced)
   name=${check#ppl-}
   [ "$name" = q8_0 ] && name=gptq-q8_0
-  ours=$("$surgeon" eval --model "$work/$name" --range "$range")
+  ours=$("$surgeon" eval --model "$work/$name" --tokenizer "$data/tok512.bin" --range "$range")
   theirs=$(llama ppl "$work/$name.gguf" "$text" "$range")
   echo "surgeon eval:  $ours"
   echo "llama.cpp:     $theirs"

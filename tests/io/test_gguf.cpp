@@ -307,3 +307,53 @@ TEST(Gguf, ResultsOffTheGgmlGridAndBadInputsAreRefused) {
 }
 
 }  // namespace
+
+namespace {
+
+// llama.cpp's llama architecture holds one FFN size: narrower layers are padded with zero
+// neurons (checked value by value), an untied classifier is "output", and a quantized
+// gate/up of a padded layer gets zero blocks while a quantized down is refused.
+TEST(Gguf, SlicedFfnIsZeroPaddedAndAnUntiedClassifierIsOutput) {
+    const Model m = hfio_test::random_model(64, 96, 3, 4, 4, 300, false, 5, {96, 64, 80});
+    std::vector<std::string> pieces{"<unk>", "<s>", "</s>"};
+    for (int i = 3; i < 300; ++i) pieces.push_back("p" + std::to_string(i));
+    const Tokenizer tok(pieces, std::vector<float>(300, 0.0f));
+    QuantConfig q;
+    q.group_size = 32;
+    q.kind = GridKind::ggml;
+    Model mq = m;
+    std::map<std::string, QuantResult> quantized;
+    quantize_rtn(*default_context(), mq.layers[1].w1.view(), q, &quantized["layers.1.w1"]);
+    TempDir dir;
+    const GgufSummary sum = write_gguf(mq, tok, quantized, dir.file("s.gguf"), {});
+    EXPECT_EQ(sum.ffn_padded, (std::vector<int64_t>{1, 2}));
+    const GgufFile g = read_gguf(dir.file("s.gguf"));
+    EXPECT_EQ(g.kv.at("llama.feed_forward_length").u, 96u);
+    EXPECT_EQ(g.tensor("output.weight").ne, (std::vector<uint64_t>{64, 300}));
+    EXPECT_EQ(g.decode(g.tensor("output.weight")), flat(m.wcls));
+    for (size_t b = 0; b < 3; ++b) {
+        const LayerWeights& L = mq.layers[b];
+        const std::string blk = "blk." + std::to_string(b) + ".";
+        EXPECT_EQ(g.tensor(blk + "ffn_gate.weight").ne, (std::vector<uint64_t>{64, 96}));
+        EXPECT_EQ(g.tensor(blk + "ffn_down.weight").ne, (std::vector<uint64_t>{96, 64}));
+        const std::vector<float> gate = g.decode(g.tensor(blk + "ffn_gate.weight"));
+        const std::vector<float> up = g.decode(g.tensor(blk + "ffn_up.weight"));
+        const std::vector<float> down = g.decode(g.tensor(blk + "ffn_down.weight"));
+        for (int64_t r = 0; r < 96; ++r)
+            for (int64_t c = 0; c < 64; ++c) {
+                const bool kept = r < L.w1.rows;
+                ASSERT_EQ(gate[static_cast<size_t>(r * 64 + c)], kept ? L.w1(r, c) : 0.0f) << blk << r;
+                ASSERT_EQ(up[static_cast<size_t>(r * 64 + c)], kept ? L.w3(r, c) : 0.0f) << blk << r;
+                ASSERT_EQ(down[static_cast<size_t>(c * 96 + r)], kept ? L.w2(c, r) : 0.0f) << blk << r;
+            }
+    }
+    EXPECT_EQ(g.tensor("blk.1.ffn_gate.weight").type, 2u);
+    // Layer 1's down is 64 wide (two blocks); padding it to 96 would add a column block.
+    QuantResult down;
+    Model mq2 = m;
+    quantize_rtn(*default_context(), mq2.layers[1].w2.view(), q, &down);
+    expect_error([&] { write_gguf(mq2, tok, {{"layers.1.w2", down}}, dir.file("d.gguf"), {}); },
+                 SURGEON_ERR_UNSUPPORTED, "would need 32 zero columns");
+}
+
+}  // namespace
