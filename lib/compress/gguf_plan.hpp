@@ -15,8 +15,10 @@
 namespace surgeon::model {
 
 // `recipe` (the {"default", "rules"} JSON of compress) with "grid": "ggml" on its default
-// and one rule per quantizing layer that cannot hold blocks of 32 ("skip" for gptq and rtn,
-// "bits": null for a pruning method quantizing jointly). A quantizing layer whose settings
+// and one rule per quantizing layer that cannot hold blocks of 32 — a width not a multiple
+// of 32, or the down projection of an FFN narrower than the widest, which the GGUF pads
+// with zero columns — ("skip" for gptq and rtn, "bits": null for a pruning method
+// quantizing jointly). A quantizing layer whose settings
 // the ggml grid cannot take (bits other than 4 and 8, asymmetric, a group other than 32,
 // MSE, act-order without static groups, mixed precision, "grid": "affine") is
 // SURGEON_ERR_INVALID_ARGUMENT with a one-line message. `left_unquantized` (nullable)

@@ -403,10 +403,10 @@ GgufSummary write_gguf(const Model& model, const Tokenizer& tokenizer,
                 add_matrix(name, w, t);
                 continue;
             }
-            require(pad == 0 || gate_or_up, SURGEON_ERR_UNSUPPORTED,
+            require(pad == 0 || linear_name != "w2", SURGEON_ERR_UNSUPPORTED,
                     "GGUF: " + it->first + " would need " + std::to_string(pad) + " zero columns (llama.cpp holds one FFN "
                     "size, " + std::to_string(ffn) + ") and its blocks cannot take them: leave it unquantized");
-            const QuantResult& q = pad > 0 && it->second.rows + pad == ffn
+            const QuantResult& q = pad > 0 && gate_or_up && it->second.rows + pad == ffn
                                        ? padded_codes.emplace_back(zero_rows_padded(it->second, ffn))
                                        : it->second;
             require(q.rows == w.rows && q.cols == w.cols, SURGEON_ERR_SHAPE,

@@ -324,6 +324,7 @@ TEST(Gguf, SlicedFfnIsZeroPaddedAndAnUntiedClassifierIsOutput) {
     Model mq = m;
     std::map<std::string, QuantResult> quantized;
     quantize_rtn(*default_context(), mq.layers[1].w1.view(), q, &quantized["layers.1.w1"]);
+    quantize_rtn(*default_context(), mq.layers[1].wq.view(), q, &quantized["layers.1.wq"]);
     TempDir dir;
     const GgufSummary sum = write_gguf(mq, tok, quantized, dir.file("s.gguf"), {});
     EXPECT_EQ(sum.ffn_padded, (std::vector<int64_t>{1, 2}));
@@ -348,6 +349,8 @@ TEST(Gguf, SlicedFfnIsZeroPaddedAndAnUntiedClassifierIsOutput) {
             }
     }
     EXPECT_EQ(g.tensor("blk.1.ffn_gate.weight").type, 2u);
+    EXPECT_EQ(g.tensor("blk.1.attn_q.weight").type, 2u);
+    EXPECT_EQ(g.decode(g.tensor("blk.1.attn_q.weight")), flat(mq.layers[1].wq));
     // Layer 1's down is 64 wide (two blocks); padding it to 96 would add a column block.
     QuantResult down;
     Model mq2 = m;
