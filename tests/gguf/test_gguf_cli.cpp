@@ -59,7 +59,9 @@ void check_gptq_export(int bits) {
             const bool dense = std::string(kLinear[l]) == "w2";
             EXPECT_EQ(t.type, dense ? 0u : bits == 4 ? 2u : 8u) << name;
             EXPECT_EQ(f.decode(t), flat(w)) << name;  // bit for bit the compressed model
-            if (dense) EXPECT_EQ(w.data, surgeon::model::linear(original.layers[b], "w2").data) << name;
+            if (dense) {
+                EXPECT_EQ(w.data, surgeon::model::linear(original.layers[b], "w2").data) << name;
+            }
         }
     EXPECT_EQ(f.decode(f.tensor("token_embd.weight")), flat(m.tok_emb));
 }
