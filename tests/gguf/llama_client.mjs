@@ -5,7 +5,7 @@
 //        `surgeon eval`: the text split on "\n\n", stripped, empty ones dropped; paragraphs
 //        a..b-1, each [BOS] + tokens truncated to the context; mean NLL of every token but
 //        the first. Prints one JSON line {sequences, tokens, nll, ppl}.
-// NODE_PATH or the working directory must reach the installed node-llama-cpp package.
+// LLAMA_CLIENT_DIR names the folder node-llama-cpp is installed in (install_client.sh).
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
