@@ -1,6 +1,7 @@
 // Test helper (not part of the product): a GGUF read by llama.cpp through node-llama-cpp.
 //   node llama_client.mjs generate MODEL.gguf PROMPT N   greedy continuation (N tokens at
-//        most, stopping at BOS or EOS like `surgeon generate`); prints prompt + continuation
+//        most, stopping at BOS or EOS like `surgeon generate`); prints one JSON line
+//        {prompt_tokens (BOS included), generated, text: the prompt and its continuation}
 //   node llama_client.mjs ppl MODEL.gguf TEXT a:b         perplexity, paragraphs protocol of
 //        `surgeon eval`: the text split on "\n\n", stripped, empty ones dropped; paragraphs
 //        a..b-1, each [BOS] + tokens truncated to the context; mean NLL of every token but
