@@ -18,8 +18,10 @@
 #include "core/memory_usage.hpp"
 #include "core/output_file.hpp"
 #include "compress/export_plan.hpp"
+#include "compress/gguf_plan.hpp"
 #include "compress/layer_budget.hpp"
 #include "io/checkpoint.hpp"
+#include "io/gguf.hpp"
 #include "compress/pipeline.hpp"
 #include "compress/streamed.hpp"
 #include "io/model_reader.hpp"
@@ -35,7 +37,7 @@ std::string compress_usage() {
                "                        [method options | --recipe R.json] --out DIR [--format hf|llama2c]\n"
                "                        [--dtype f32|f16|bf16] [--max-shard-size 5GB] [--offload-dir DIR]\n"
                "                        [--resume] [--gptq-out DIR [--gptq-format v1|v2]] [--ct-out DIR]\n"
-               "                        [--eval TEXT] [--range a:b]\n"
+               "                        [--gguf-out FILE] [--eval TEXT] [--range a:b]\n"
                "\n"
                "  --model M          llama2.c .bin or Hugging Face directory (default: bundled stories260K)\n"
                "  --calib TEXT       calibration text (default: the bundled TinyStories sample)\n"
@@ -57,7 +59,7 @@ std::string compress_usage() {
            "                     missing) instead of RAM\n"
            "  --resume           continue an interrupted run into the same --out (same command line\n"
            "                     and source) from its last finished block (kept in OUT.partial)\n"
-           "  --overwrite        replace existing --out / --gptq-out / --ct-out\n"
+           "  --overwrite        replace existing --out, --gptq-out, --ct-out, --gguf-out\n"
            "\n"
            "Memory: the model is read from a memory map one block at a time. RAM holds one block\n"
            "in fp32 (12·dim² + 3·dim·ffn floats for a plain Llama block), the calibration\n"
@@ -73,6 +75,10 @@ std::string compress_usage() {
            "                     transformers) or v2 (\"gptq_v2\": GPTQModel, transformers with\n"
            "                     gptqmodel); default v1 when every layer is symmetric, else v2\n"
            "  --ct-out DIR       also write a compressed-tensors \"pack-quantized\" checkpoint (vLLM)\n"
+           "  --gguf-out FILE    also write a llama.cpp GGUF: gptq/rtn --bits 4 --group 32 (symmetric)\n"
+           "                     layers as Q4_0, --bits 8 --group 32 as Q8_0 (their codes quantized\n"
+           "                     on that grid), the rest in --dtype (f32/f16/bf16); a layer whose\n"
+           "                     width is not a multiple of 32 stays unquantized (docs/formats.md)\n"
            "  (a packed export the recipe cannot give is refused before any work: docs/formats.md)\n"
            "  --eval TEXT        evaluate perplexity of the compressed model (paragraphs mode)\n"
            "  --range a:b        evaluation paragraphs (default 0:1000)\n"
@@ -159,7 +165,7 @@ void print_mixed_table(const model::CompressionReport& report) {
 
 int run_compress(const std::vector<std::string>& argv) {
     if (help_requested(argv, compress_usage())) return 0;
-    std::string model_path, tokenizer_path, out, gptq_out, ct_out, eval_text, recipe_path, dtype_name, offload_dir;
+    std::string model_path, tokenizer_path, out, gptq_out, ct_out, gguf_out, eval_text, recipe_path, dtype_name, offload_dir;
     uint64_t max_shard_bytes = 0;
     bool resume = false, overwrite = false;
     model::ModelFormat format = model::ModelFormat::hf;
@@ -172,7 +178,7 @@ int run_compress(const std::vector<std::string>& argv) {
     try {
         std::set<std::string> with_value = {"--model", "--tokenizer", "--calib", "--calib-tokens",
                                             "--calib-range", "--recipe", "--out", "--format", "--dtype",
-                                            "--gptq-out", "--gptq-format", "--ct-out", "--eval", "--range", "--threads", "--seq-len",
+                                            "--gptq-out", "--gptq-format", "--ct-out", "--gguf-out", "--eval", "--range", "--threads", "--seq-len",
                                             "--mixed", "--avg-bits", "--bit-options", "--quantiles",
                                             "--error-model", "--sensitivity", "--scope",
                                             "--layer-budget", "--layer-options",
@@ -205,6 +211,9 @@ int run_compress(const std::vector<std::string>& argv) {
             if (f != "v1" && f != "v2") throw std::invalid_argument("--gptq-format must be v1 or v2, got '" + f + "'");
             gptq_format = f == "v1" ? model::GptqFormat::v1 : model::GptqFormat::v2;
         }
+        gguf_out = args.get("--gguf-out");
+        if (!gguf_out.empty() && args.has("--layer-budget"))
+            throw std::invalid_argument("--gguf-out takes one grid per layer from the method options, not --layer-budget");
         eval_text = args.get("--eval");
         eval.text_path = eval_text;
         eval.range = model::parse_range(args.get("--range", "0:1000"));
@@ -246,6 +255,7 @@ int run_compress(const std::vector<std::string>& argv) {
     if (lead) outputs.add(out, model::output_kind(format), resume);
     const std::string gptq_stage = gptq_out.empty() || !lead ? "" : outputs.add(gptq_out, OutputKind::directory);
     const std::string ct_stage = ct_out.empty() || !lead ? "" : outputs.add(ct_out, OutputKind::directory);
+    const std::string gguf_stage = gguf_out.empty() || !lead ? "" : outputs.add(gguf_out, OutputKind::file);
 
     // The recipe: command-line options are the defaults, the file's rules refine them.
     nlohmann::json recipe_json{{"default", spec}};
@@ -274,6 +284,18 @@ int run_compress(const std::vector<std::string>& argv) {
     }
 
     const LoadedModel m = load_model_and_tokenizer(model_path, tokenizer_path);
+    std::optional<model::GgufType> gguf_float;
+    std::vector<std::string> gguf_unquantized;
+    if (!gguf_out.empty()) {
+        try {
+            recipe_json = model::gguf_recipe(recipe_json, m.config(), m.source->ffn_sizes(), &gguf_unquantized);
+            recipe = model::Recipe::from_json(recipe_json);
+        } catch (const Error& e) {
+            fail(e.status(), std::string("--gguf-out: ") + e.what());
+        }
+        require_arg(m.tokenizer.has_value(), "--gguf-out: a GGUF carries the tokenizer; no llama2.c tokenizer "
+                                             "was found for '" + model_path + "' (pass --tokenizer FILE)");
+    }
     // Default: the source model's float type in an HF directory, float32 in a llama2.c file.
     const model::Dtype dtype = !dtype_name.empty()             ? model::parse_float_dtype(dtype_name)
                                : format == model::ModelFormat::hf ? m.source_dtype
@@ -290,6 +312,10 @@ int run_compress(const std::vector<std::string>& argv) {
         if (!ct_out.empty()) ct_options = model::plan_ct_export(plans, ct_dtype);
     };
     plan_exports();
+    if (!gguf_out.empty())
+        gguf_float = dtype == model::Dtype::F16    ? model::GgufType::F16
+                     : dtype == model::Dtype::BF16 ? model::GgufType::BF16
+                                                   : model::GgufType::F32;
     const auto calibration = build_sequences(m, calib);
     auto ctx = std::make_shared<Context>();
     ctx->threads = threads;
@@ -334,7 +360,7 @@ int run_compress(const std::vector<std::string>& argv) {
     stream.offload_dir = offload_dir;
     stream.run_dir = run_dir;
     stream.resume = resume;
-    stream.keep_quant = gptq_options || ct_options;
+    stream.keep_quant = gptq_options || ct_options || !gguf_out.empty();
     for (const std::string& a : argv)
         if (a != "--resume" && a != "--quiet") stream.run_key += a + '\n';
     ProgressBar bar("block", !quiet);
@@ -367,10 +393,12 @@ int run_compress(const std::vector<std::string>& argv) {
     summary["model"] = model_path;
     summary["recipe"] = recipe_json;
     summary["out"] = out;
+    std::vector<std::string> files;
     for (const std::string& f : writer->files())  // their names once renamed
         files.push_back(f.compare(0, out_stage.size(), out_stage) == 0 ? out + f.substr(out_stage.size()) : f);
     summary["files"] = files;
-    if (gptq_options || ct_options) {
+    if (gptq_options || ct_options || !gguf_out.empty()) {
+        // The packed exports: each layer's codes with the compressed model's other tensors.
         std::map<std::string, QuantResult> quantized;
         for (const model::CompressedLayer& l : report.layers)
             if (l.quant) quantized.emplace(l.name, *l.quant);
@@ -389,6 +417,15 @@ int run_compress(const std::vector<std::string>& argv) {
             summary["ct_out"] = {{"dir", ct_out}, {"format", "pack-quantized"},
                                  {"config_groups", c.config_groups}, {"quantized_layers", c.quantized_layers},
                                  {"dense_layers", c.dense_layers}};
+        }
+        if (!gguf_out.empty()) {
+            model::GgufOptions o;
+            o.float_type = *gguf_float;
+            o.name = std::filesystem::path(model_path).stem().string();
+            const model::GgufSummary g = model::write_gguf(compressed, *m.tokenizer, quantized, gguf_stage, o);
+            summary["gguf_out"] = {{"file", gguf_out}, {"file_type", g.file_type}, {"tensors", g.tensors},
+                                   {"unquantized", gguf_unquantized}, {"ffn_padded_blocks", g.ffn_padded},
+                                   {"bytes", g.bytes}};
         }
     }
     if (!eval_text.empty()) {

@@ -105,6 +105,10 @@ void LayerPlan::apply(const nlohmann::json& spec) {
             quant.act_order = value.get<bool>();
         } else if (key == "static_groups") {
             quant.static_groups = value.get<bool>();
+        } else if (key == "grid") {
+            const std::string g = value.get<std::string>();
+            require_arg(g == "affine" || g == "ggml", "recipe \"grid\" must be affine or ggml, got '" + g + "'");
+            quant.kind = g == "ggml" ? GridKind::ggml : GridKind::affine;
         } else if (key == "damp") {
             percdamp = value.get<double>();
         } else if (key == "blocksize") {
@@ -129,6 +133,8 @@ void LayerPlan::apply(const nlohmann::json& spec) {
     }
     if (method == Method::gptq || method == Method::rtn) quantize = true;
     if (quantize) quant.validate();
+    require_arg(!(is_mixed() && quant.kind == GridKind::ggml),
+                "mixed precision gives rows their own widths: the ggml grid (Q4_0/Q8_0) has one");
 }
 
 nlohmann::json LayerPlan::to_json() const {
@@ -147,6 +153,7 @@ nlohmann::json LayerPlan::to_json() const {
         if (quant.mse) j["mse"] = true;
         if (quant.act_order) j["act_order"] = true;
         if (quant.static_groups) j["static_groups"] = true;
+        if (quant.kind == GridKind::ggml) j["grid"] = "ggml";
         if (is_mixed()) j["mixed"] = mixed_plan_to_json(*mixed);
     }
     if (method == Method::sparsegpt || method == Method::gptq) {

@@ -45,7 +45,8 @@ struct LayerPlan {
     // Mixed precision is in effect (a quantizing method with a "mixed" entry).
     bool is_mixed() const;
     // Applies the keys present in `spec` (method, sparsity, nm "2:4", bits, group, sym/asym,
-    // mse, act_order, static_groups, damp, blocksize, mask_scope, skip, mixed).
+    // mse, act_order, static_groups, grid "affine"|"ggml", damp, blocksize, mask_scope, skip,
+    // mixed).
     void apply(const nlohmann::json& spec);
     nlohmann::json to_json() const;
 };

@@ -41,4 +41,26 @@ ConvertReport convert_model(const std::string& in, const std::string& out, const
     return r;
 }
 
+GgufSummary convert_to_gguf(const std::string& in, const std::string& out, GgufType type,
+                            const std::string& tokenizer_path, ConvertReport* report) {
+    ConvertReport r;
+    r.from = detect_model_format(in);
+    const Model model = load_model(in, &r.source_dtype);
+    r.parameters = parameter_count(model);
+    const std::string tok = tokenizer_path.empty() ? find_tokenizer_beside(in, model.config.vocab_size) : tokenizer_path;
+    require(!tok.empty(), SURGEON_ERR_IO,
+            "a GGUF carries the tokenizer; no llama2.c tokenizer was found beside '" + in + "' (pass --tokenizer FILE)");
+    GgufOptions o;
+    if (gguf_is_quantized(type)) {
+        o.rtn = type;
+        o.float_type = GgufType::F16;
+        o.embedding_type = GgufType::Q8_0;
+    } else {
+        o.float_type = type;
+    }
+    o.name = std::filesystem::path(in).stem().string();
+    if (report) *report = r;
+    return write_gguf(model, Tokenizer::load(tok, model.config.vocab_size), {}, out, o);
+}
+
 }  // namespace surgeon::model

@@ -15,6 +15,15 @@ inline int64_t group_count(int64_t cols, int64_t group_size) {
     return cols <= 0 ? 0 : (cols - 1) / group_size + 1;
 }
 
+// The grid family. affine: the GPTQ reference grids above (scale and zero from the
+// group's range). ggml: llama.cpp's block formats, one fp16 scale d per group of 32
+// columns and no stored zero, so a result is exactly a GGUF tensor: Q4_0 at 4 bits
+// (d = m / -8, m the group's value of largest magnitude with its sign; code q + 8 in
+// 0..15) and Q8_0 at 8 bits (d = max|x| / 127; code q + 128 in 0..255). d is rounded to
+// fp16 before any code is chosen; a group's dequantized value is d · (code - zero).
+enum class GridKind { affine, ggml };
+constexpr int64_t kGgmlBlock = 32;  // columns per Q4_0 / Q8_0 block
+
 struct QuantConfig {
     int bits = 4;
     bool symmetric = true;
@@ -27,6 +36,9 @@ struct QuantConfig {
     float max_shrink = 0.8f;
     bool act_order = false;
     bool static_groups = false;
+    // ggml needs bits 4 or 8, a symmetric grid, group_size 32, no MSE search, and act_order
+    // only with static_groups (groups then stay 32 consecutive columns).
+    GridKind kind = GridKind::affine;
 
     void validate() const;  // throws SURGEON_ERR_INVALID_ARGUMENT
     int64_t groups(int64_t cols) const { return group_count(cols, group_size); }
@@ -56,7 +68,8 @@ inline float dequantize_code(float code, const Grid& g) { return g.scale * (code
 inline float quantize_value(float x, const Grid& g) { return dequantize_code(quantize_code(x, g), g); }
 
 // The grid for n values (one row, or one group of a row) with 2^bits levels, including
-// the optional MSE clipping search.
+// the optional MSE clipping search; for GridKind::ggml, the Q4_0 / Q8_0 block scale.
+// Throws SURGEON_ERR_UNSUPPORTED when a ggml scale overflows fp16.
 Grid find_grid(const float* x, int64_t n, int bits, const QuantConfig& cfg);
 
 // Integer representation of a quantized matrix; see surgeon_qresult in the C API.
