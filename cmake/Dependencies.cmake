@@ -59,3 +59,8 @@ if(SURGEON_CUDA)
   enable_language(CUDA)
   find_package(CUDAToolkit REQUIRED)
 endif()
+
+# tokenizer.json (lib/io/hf_tokenizer): PCRE2 for the pre-tokenizer regexes, ICU for Unicode
+# normalization and character classes.
+surgeon_require_pkg(PCRE2 libpcre2-8 libpcre2-dev)
+surgeon_require_pkg(ICU icu-uc libicu-dev)
