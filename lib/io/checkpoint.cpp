@@ -1,6 +1,7 @@
 #include "io/checkpoint.hpp"
 
 #include <filesystem>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/names.hpp"
@@ -73,11 +74,18 @@ std::string find_tokenizer_beside(const std::string& model_path, int64_t vocab_s
 
 void copy_tokenizer_into(const std::string& tokenizer_path, const std::string& dir) {
     if (tokenizer_path.empty()) return;
-    const fs::path target = fs::path(dir) / fs::path(tokenizer_path).filename();
+    std::vector<fs::path> files{tokenizer_path};
     std::error_code ec;
-    if (fs::equivalent(tokenizer_path, target, ec)) return;
-    fs::copy_file(tokenizer_path, target, fs::copy_options::overwrite_existing, ec);
-    if (ec) fail(SURGEON_ERR_IO, "cannot copy the tokenizer to '" + target.string() + "': " + ec.message());
+    // A tokenizer.json travels with its tokenizer_config.json (BOS/EOS settings).
+    const fs::path config = fs::path(tokenizer_path).parent_path() / "tokenizer_config.json";
+    if (fs::path(tokenizer_path).filename() == "tokenizer.json" && fs::is_regular_file(config, ec))
+        files.push_back(config);
+    for (const fs::path& file : files) {
+        const fs::path target = fs::path(dir) / file.filename();
+        if (fs::equivalent(file, target, ec)) continue;
+        fs::copy_file(file, target, fs::copy_options::overwrite_existing, ec);
+        if (ec) fail(SURGEON_ERR_IO, "cannot copy the tokenizer to '" + target.string() + "': " + ec.message());
+    }
 }
 
 }  // namespace surgeon::model
