@@ -71,3 +71,265 @@ TEST(HfTokenizer, Mistral7bMatchesEveryReferenceLine) { check_all("mistral-7b-v0
 TEST(HfTokenizer, Phi3MiniMatchesEveryReferenceLine) { check_all("phi-3-mini"); }
 TEST(HfTokenizer, Phi2MatchesEveryReferenceLine) { check_all("phi-2"); }
 TEST(HfTokenizer, Falcon7bMatchesEveryReferenceLine) { check_all("falcon-7b"); }
+
+// ---------------------------------------------------------------------------------------
+// Llama 3's pre-tokenizer regex (Meta's llama3 tokenizer and its tokenizer.json Split), on
+// cases whose splits follow from the alternatives by hand.
+
+namespace {
+
+constexpr const char* kLlama3Pattern =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+// The matched pieces; the matches must cover the text without gaps (true of this pattern).
+std::vector<std::string> llama3_split(const std::string& text) {
+    static const Regex re(kLlama3Pattern);
+    std::vector<std::string> out;
+    size_t at = 0;
+    for (const auto& [b, e] : re.find_all(text)) {
+        EXPECT_EQ(b, at) << "gap before a match in " << nlohmann::json(text).dump();
+        out.push_back(text.substr(b, e - b));
+        at = e;
+    }
+    EXPECT_EQ(at, text.size());
+    return out;
+}
+
+using Pieces = std::vector<std::string>;
+
+}  // namespace
+
+TEST(Llama3Regex, WordsAndLeadingSpaces) {
+    EXPECT_EQ(llama3_split("Hello world"), (Pieces{"Hello", " world"}));
+    // Spaces before a word: the run minus one (\s+(?!\S)), then the space joins the word.
+    EXPECT_EQ(llama3_split("a   b"), (Pieces{"a", "  ", " b"}));
+    // Trailing spaces stay one piece.
+    EXPECT_EQ(llama3_split("hi   "), (Pieces{"hi", "   "}));
+    EXPECT_EQ(llama3_split("ab12cd"), (Pieces{"ab", "12", "cd"}));
+}
+
+TEST(Llama3Regex, ContractionsAnyCase) {
+    EXPECT_EQ(llama3_split("I'm"), (Pieces{"I", "'m"}));
+    EXPECT_EQ(llama3_split(" don't"), (Pieces{" don", "'t"}));
+    EXPECT_EQ(llama3_split("IT'S"), (Pieces{"IT", "'S"}));
+    EXPECT_EQ(llama3_split("DON'T"), (Pieces{"DON", "'T"}));
+    EXPECT_EQ(llama3_split("'ll've"), (Pieces{"'ll", "'ve"}));
+    // Not a contraction: the apostrophe is the optional non-letter before "all".
+    EXPECT_EQ(llama3_split("y'all"), (Pieces{"y", "'all"}));
+}
+
+TEST(Llama3Regex, DigitsInGroupsOfThree) {
+    EXPECT_EQ(llama3_split("1234567"), (Pieces{"123", "456", "7"}));
+    // A space before digits is its own piece (no alternative takes " 1").
+    EXPECT_EQ(llama3_split("x 12345"), (Pieces{"x", " ", "123", "45"}));
+    EXPECT_EQ(llama3_split("$1,000.50"), (Pieces{"$", "1", ",", "000", ".", "50"}));
+}
+
+TEST(Llama3Regex, UnicodeLettersAndSpaces) {
+    EXPECT_EQ(llama3_split("naïve café"), (Pieces{"naïve", " café"}));
+    EXPECT_EQ(llama3_split("日本語のテキスト"), (Pieces{"日本語のテキスト"}));
+    EXPECT_EQ(llama3_split("Ελληνικά κείμενο"), (Pieces{"Ελληνικά", " κείμενο"}));
+    // U+00A0 is neither letter nor newline: it leads the next word.
+    EXPECT_EQ(llama3_split("a\u00A0b"), (Pieces{"a", "\u00A0b"}));
+    // U+0085 is whitespace to Oniguruma (as in `tokenizers`): \s+(?!\S) takes one, the other
+    // leads the word. Without the widened \s, PCRE2 would give "\u0085\u0085" as punctuation.
+    EXPECT_EQ(llama3_split("a\u0085\u0085b"), (Pieces{"a", "\u0085", "\u0085b"}));
+}
+
+TEST(Llama3Regex, NewlinesAndPunctuation) {
+    EXPECT_EQ(llama3_split("a\n\nb"), (Pieces{"a", "\n\n", "b"}));
+    EXPECT_EQ(llama3_split("Hello, world!!\n"), (Pieces{"Hello", ",", " world", "!!\n"}));
+    EXPECT_EQ(llama3_split("x \t\n y"), (Pieces{"x", " \t\n", " y"}));
+    EXPECT_EQ(llama3_split("a\r\nb"), (Pieces{"a", "\r\n", "b"}));
+}
+
+TEST(Regex, OnigCompatibleWhitespaceAndEmptyMatches) {
+    EXPECT_EQ(onig_compatible_pattern(R"(\s+(?!\S)|[^\s\p{L}])"), R"([\s\x{85}]+(?![^\s\x{85}])|[^\s\x{85}\p{L}])");
+    EXPECT_EQ(onig_compatible_pattern(R"([\]\s]\\s)"), R"([\]\s\x{85}]\\s)");
+    // Empty matches right after a match are skipped (Rust / Oniguruma iteration).
+    const Regex star("a*");
+    const auto m = star.find_all("baab");
+    const std::vector<std::pair<size_t, size_t>> expected{{0, 0}, {1, 3}, {4, 4}};
+    EXPECT_EQ(m, expected);
+    EXPECT_THROW(Regex("(unclosed"), Error);
+    EXPECT_EQ(invalid_utf8_at("ok \xC3\xA9"), std::string_view::npos);
+    EXPECT_EQ(invalid_utf8_at("ab\xC3"), 2u);
+    EXPECT_EQ(invalid_utf8_at("\xED\xA0\x80"), 0u);  // a surrogate
+}
+
+// ---------------------------------------------------------------------------------------
+// Constructed tokenizer.json files.
+
+namespace {
+
+// A byte-level BPE in Llama 3's layout: Split(regex) + ByteLevel(no regex), template
+// <|begin_of_text|> $A, ByteLevel decoder.
+nlohmann::json llama3_like(bool ignore_merges) {
+    using nlohmann::json;
+    json vocab = {{"a", 0}, {"b", 1}, {"c", 2}, {"\u0120", 3}, {"ab", 4}, {"abc", 5}, {"\u0120ab", 6}, {"1", 7}, {"2", 8}, {"12", 9}};
+    return {
+        {"version", "1.0"},
+        {"added_tokens",
+         json::array({{{"id", 100}, {"content", "<|begin_of_text|>"}, {"special", true}, {"normalized", false}},
+                      {{"id", 101}, {"content", "<|end_of_text|>"}, {"special", true}, {"normalized", false}}})},
+        {"normalizer", nullptr},
+        {"pre_tokenizer",
+         {{"type", "Sequence"},
+          {"pretokenizers",
+           json::array({{{"type", "Split"}, {"pattern", {{"Regex", kLlama3Pattern}}}, {"behavior", "Isolated"}, {"invert", false}},
+                        {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}}})}}},
+        {"post_processor",
+         {{"type", "Sequence"},
+          {"processors",
+           json::array({{{"type", "ByteLevel"}, {"trim_offsets", false}},
+                        {{"type", "TemplateProcessing"},
+                         {"single", json::array({{{"SpecialToken", {{"id", "<|begin_of_text|>"}, {"type_id", 0}}}},
+                                                 {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
+                         {"pair", json::array()},
+                         {"special_tokens", {{"<|begin_of_text|>", {{"id", "<|begin_of_text|>"}, {"ids", {100}}, {"tokens", {"<|begin_of_text|>"}}}}}}}})}}},
+        {"decoder", {{"type", "ByteLevel"}}},
+        {"model",
+         {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"fuse_unk", false}, {"byte_fallback", false},
+          {"ignore_merges", ignore_merges}, {"vocab", vocab},
+          {"merges", json::array({json::array({"a", "b"}), json::array({"\u0120", "ab"}), json::array({"1", "2"})})}}}};
+}
+
+HfTokenizer from_json(const nlohmann::json& j, const std::string& config = "") {
+    return HfTokenizer::parse(j.dump(), config, "constructed");
+}
+
+}  // namespace
+
+TEST(HfTokenizer, IgnoreMergesTakesWholeVocabularyWords) {
+    // "abc abc" splits into "abc" and " abc" -> byte level "abc", "Ġabc".
+    // With ignore_merges "abc" is one vocabulary entry; "Ġabc" is not, so merges apply:
+    // Ġ a b c -> (a b) -> Ġ ab c -> (Ġ ab) -> Ġab c.
+    const HfTokenizer with = from_json(llama3_like(true));
+    EXPECT_EQ(with.encode("abc abc", true), (std::vector<int>{100, 5, 6, 2}));
+    EXPECT_EQ(with.encode("abc abc", false), (std::vector<int>{5, 6, 2}));
+    const HfTokenizer without = from_json(llama3_like(false));
+    EXPECT_EQ(without.encode("abc abc", true), (std::vector<int>{100, 4, 2, 6, 2}));
+    // Digits split in threes before BPE: "121" -> 12 1 and "2"; "3" is not in the
+    // vocabulary and (no unk, no byte fallback) gives nothing, as in `tokenizers`.
+    EXPECT_EQ(with.encode("1212", false), (std::vector<int>{9, 7, 8}));
+    EXPECT_EQ(with.encode("1213", false), (std::vector<int>{9, 7}));
+    EXPECT_EQ(with.encode("<|end_of_text|>abc", false), (std::vector<int>{101, 5}));
+    EXPECT_EQ(with.decode({100, 5, 6, 2}), "<|begin_of_text|>abc abc");
+    EXPECT_EQ(with.bos_id(), 100);
+    EXPECT_EQ(with.eos_id(), -1);
+    EXPECT_EQ(with.vocab_size(), 102);
+    EXPECT_EQ(with.token_id("<|end_of_text|>"), 101);
+    EXPECT_THROW(with.decode({50}), Error);
+    EXPECT_THROW(with.encode("\xFF", false), Error);
+}
+
+TEST(HfTokenizer, ConfigAddBosAndEosRebuildTheTemplate) {
+    const auto j = llama3_like(true);
+    const std::string both = R"({"add_bos_token": true, "add_eos_token": true,
+                                 "bos_token": "<|begin_of_text|>", "eos_token": {"content": "<|end_of_text|>"}})";
+    const HfTokenizer t = from_json(j, both);
+    EXPECT_EQ(t.encode("abc", true), (std::vector<int>{100, 5, 101}));
+    EXPECT_EQ(t.encode("abc", false), (std::vector<int>{5}));
+    EXPECT_EQ(t.eos_id(), 101);
+    const HfTokenizer none = from_json(j, R"({"add_bos_token": false})");
+    EXPECT_EQ(none.encode("abc", true), (std::vector<int>{5}));
+    // Keys absent: the tokenizer.json template stands.
+    EXPECT_EQ(from_json(j, R"({"eos_token": "<|end_of_text|>"})").encode("abc", true), (std::vector<int>{100, 5}));
+    try {
+        from_json(j, R"({"add_eos_token": true})");
+        ADD_FAILURE() << "an EOS switch without an EOS token was accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.status(), SURGEON_ERR_IO);
+    }
+}
+
+TEST(HfTokenizer, SplitBehaviours) {
+    // Every piece of "a-b--c" cut by '-' is a vocabulary word (ignore_merges), so the ids
+    // show the pieces each behaviour makes.
+    using nlohmann::json;
+    auto with = [](const std::string& behavior, bool invert) {
+        json j = {{"added_tokens", json::array()},
+                  {"pre_tokenizer", {{"type", "Split"}, {"pattern", {{"String", "-"}}}, {"behavior", behavior}, {"invert", invert}}},
+                  {"model",
+                   {{"type", "BPE"}, {"ignore_merges", true}, {"merges", json::array()},
+                    {"vocab", {{"a", 0}, {"b", 1}, {"c", 2}, {"-", 3}, {"a-", 4}, {"b-", 5}, {"-b", 6}, {"-c", 7}, {"--", 8}}}}}};
+        return from_json(j).encode("a-b--c", false);
+    };
+    using V = std::vector<int>;
+    EXPECT_EQ(with("Removed", false), (V{0, 1, 2}));
+    EXPECT_EQ(with("Isolated", false), (V{0, 3, 1, 3, 3, 2}));
+    EXPECT_EQ(with("MergedWithPrevious", false), (V{4, 5, 3, 2}));
+    EXPECT_EQ(with("MergedWithNext", false), (V{0, 6, 3, 7}));
+    EXPECT_EQ(with("Contiguous", false), (V{0, 3, 1, 8, 2}));
+    EXPECT_EQ(with("Removed", true), (V{3, 3, 3}));
+}
+
+TEST(HfTokenizer, UnicodeNormalizers) {
+    using nlohmann::json;
+    auto with = [](const json& normalizer) {
+        json j = {{"normalizer", normalizer},
+                  {"model", {{"type", "BPE"}, {"merges", json::array()},
+                             {"vocab", {{"\u00e9", 0}, {"e", 1}, {"\u0301", 2}, {"a", 3}, {"A", 4}}}}}};
+        return from_json(j);
+    };
+    using V = std::vector<int>;
+    EXPECT_EQ(with({{"type", "NFC"}}).encode("e\u0301", false), (V{0}));
+    EXPECT_EQ(with({{"type", "NFD"}}).encode("\u00e9", false), (V{1, 2}));
+    EXPECT_EQ(with({{"type", "NFKC"}}).encode("e\u0301", false), (V{0}));
+    EXPECT_EQ(with({{"type", "Lowercase"}}).encode("A\u00c9", false), (V{3, 0}));
+    EXPECT_EQ(with({{"type", "Sequence"}, {"normalizers", json::array({{{"type", "NFD"}}, {{"type", "StripAccents"}}})}})
+                  .encode("\u00e9", false),
+              (V{1}));
+    EXPECT_EQ(with(nullptr).encode("e\u0301", false), (V{1, 2}));
+}
+
+TEST(HfTokenizer, UnsupportedComponentsAreNamed) {
+    using nlohmann::json;
+    auto status_of = [](const json& j, std::string& message) {
+        try {
+            from_json(j);
+        } catch (const Error& e) {
+            message = e.what();
+            return e.status();
+        }
+        return SURGEON_OK;
+    };
+    const json bpe = {{"type", "BPE"}, {"merges", json::array()}, {"vocab", {{"a", 0}}}};
+    const std::vector<std::pair<json, std::string>> cases = {
+        {{{"model", {{"type", "WordPiece"}, {"vocab", {{"a", 0}}}}}}, "model type 'WordPiece'"},
+        {{{"model", bpe}, {"normalizer", {{"type", "BertNormalizer"}}}}, "normalizer type 'BertNormalizer'"},
+        {{{"model", bpe}, {"pre_tokenizer", {{"type", "BertPreTokenizer"}}}}, "pre_tokenizer type 'BertPreTokenizer'"},
+        {{{"model", bpe}, {"decoder", {{"type", "WordPiece"}}}}, "decoder type 'WordPiece'"},
+        {{{"model", bpe}, {"post_processor", {{"type", "Custom"}}}}, "post_processor type 'Custom'"},
+    };
+    for (const auto& [j, name] : cases) {
+        std::string message;
+        EXPECT_EQ(status_of(j, message), SURGEON_ERR_UNSUPPORTED) << name;
+        EXPECT_NE(message.find("UNSUPPORTED tokenizer " + name), std::string::npos) << message;
+    }
+    std::string message;
+    EXPECT_EQ(status_of(json::parse(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}})"), message),
+              SURGEON_ERR_IO);
+    EXPECT_NE(message.find("outside the vocabulary"), std::string::npos) << message;
+    EXPECT_THROW(HfTokenizer::parse("{not json", "", "broken"), Error);
+}
+
+TEST(HfTokenizer, OpenTokenizerPicksTheFormat) {
+    const auto hf = open_tokenizer(tokenizers_dir() + "/phi-3-mini/tokenizer.json", 32064);
+    EXPECT_EQ(hf->vocab_size(), 32011);
+    // tokenizer_config.json beside it: add_bos_token false, eos_token <|endoftext|>.
+    EXPECT_EQ(hf->encode("Hi", true), hf->encode("Hi", false));
+    EXPECT_EQ(hf->eos_id(), 32000);
+    EXPECT_EQ(hf->bos_id(), 1);
+    try {
+        open_tokenizer(tokenizers_dir() + "/phi-3-mini/tokenizer.json", 32000);
+        ADD_FAILURE() << "a tokenizer larger than the model's vocabulary was accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.status(), SURGEON_ERR_IO);
+        EXPECT_NE(std::string(e.what()).find("ids up to 32010"), std::string::npos) << e.what();
+    }
+    const auto mistral = open_tokenizer(tokenizers_dir() + "/mistral-7b-v0.1/tokenizer.json");
+    EXPECT_EQ(mistral->encode("Hi", true).front(), 1);
+    EXPECT_EQ(mistral->bos_id(), 1);
+    EXPECT_EQ(mistral->eos_id(), 2);
+}
