@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -935,13 +936,60 @@ struct MergeRule {
 
 uint64_t pair_key(int a, int b) { return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b); }
 
+// Open-addressing hash table from 64-bit keys (a token pair, a code point) to values: the
+// BPE inner loop does several lookups per merge.
+template <class Value>
+class FlatMap {
+public:
+    void reserve(size_t n) {
+        size_t cap = 16;
+        while (cap < 2 * n) cap *= 2;
+        keys_.assign(cap, kEmpty);
+        values_.assign(cap, Value{});
+        shift_ = 64 - static_cast<int>(std::log2(static_cast<double>(cap)));
+        size_ = 0;
+    }
+    // Inserts or overwrites.
+    void set(uint64_t key, const Value& value) {
+        if (keys_.empty() || 2 * (size_ + 1) > keys_.size()) grow();
+        size_t i = slot(key);
+        while (keys_[i] != kEmpty && keys_[i] != key) i = (i + 1) & (keys_.size() - 1);
+        if (keys_[i] == kEmpty) ++size_;
+        keys_[i] = key;
+        values_[i] = value;
+    }
+    const Value* find(uint64_t key) const {
+        if (keys_.empty()) return nullptr;
+        for (size_t i = slot(key);; i = (i + 1) & (keys_.size() - 1)) {
+            if (keys_[i] == key) return &values_[i];
+            if (keys_[i] == kEmpty) return nullptr;
+        }
+    }
+
+private:
+    static constexpr uint64_t kEmpty = ~uint64_t{0};
+    size_t slot(uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_); }
+    void grow() {
+        std::vector<uint64_t> keys = std::move(keys_);
+        std::vector<Value> values = std::move(values_);
+        reserve(std::max<size_t>(16, keys.size()));
+        for (size_t i = 0; i < keys.size(); ++i)
+            if (keys[i] != kEmpty) set(keys[i], values[i]);
+    }
+    std::vector<uint64_t> keys_;
+    std::vector<Value> values_;
+    int shift_ = 60;
+    size_t size_ = 0;
+};
+
 }  // namespace
 
 struct HfTokenizer::Impl {
     std::string name;
     std::unordered_map<std::string, int> vocab;
     std::vector<std::string> id_to_token;  // model vocabulary and added tokens
-    std::unordered_map<uint64_t, MergeRule> merges;
+    FlatMap<MergeRule> merges;           // (left id, right id) -> rank, merged id
+    FlatMap<int> char_ids;               // code point -> id of the one-character entry
     int unk_id = -1;
     bool fuse_unk = false, byte_fallback = false, ignore_merges = false;
     std::string continuing_prefix, end_suffix;
@@ -961,6 +1009,8 @@ struct HfTokenizer::Impl {
     mutable std::mutex cache_mutex;
     mutable std::unordered_map<std::string, std::vector<int>> cache;
     static constexpr size_t kCacheEntries = 1 << 16, kCachedLength = 256;
+    static constexpr size_t kHeapSymbols = 4096;  // longer words merge from rank buckets
+    size_t merge_count = 0;                       // one past the largest rank
 
     void parse_model(const nlohmann::json& model);
     void bpe(const std::string& word, std::vector<int>& out) const;
@@ -977,32 +1027,40 @@ void HfTokenizer::Impl::merge_word(const std::string& w, std::vector<int>& out) 
     struct Symbol {
         int c;
         int prev, next;
-        size_t len;
+        uint32_t len;  // bytes of the word it covers; 0 once merged into its left neighbour
     };
     std::vector<Symbol> symbols;
     symbols.reserve(w.size());
     auto add = [&](int c, size_t len) {
         const int n = static_cast<int>(symbols.size());
         if (!symbols.empty()) symbols.back().next = n;
-        symbols.push_back({c, n - 1, -1, len});
+        symbols.push_back({c, n - 1, -1, static_cast<uint32_t>(len)});
     };
+    const bool affixes = !continuing_prefix.empty() || !end_suffix.empty();
     int unk = -1;  // a pending unknown token and its byte length
     size_t unk_len = 0;
     size_t len = 0;
     std::string s;
     for (size_t i = 0; i < w.size(); i += len) {
-        char_at(w, i, len);
-        const bool first = i == 0, last = i + len == w.size();
-        s.assign(w, i, len);
-        if (!first && !continuing_prefix.empty()) s.insert(0, continuing_prefix);
-        if (last && !end_suffix.empty()) s += end_suffix;
-        auto it = vocab.find(s);
-        if (it != vocab.end()) {
+        const UChar32 cp = char_at(w, i, len);
+        int id = -1;
+        if (!affixes) {
+            const int* found = char_ids.find(static_cast<uint64_t>(cp));
+            id = found ? *found : -1;
+        } else {
+            s.assign(w, i, len);
+            if (i != 0) s.insert(0, continuing_prefix);
+            if (i + len == w.size()) s += end_suffix;
+            auto it = vocab.find(s);
+            id = it == vocab.end() ? -1 : it->second;
+        }
+        if (id >= 0) {
             if (unk >= 0) add(unk, unk_len);
             unk = -1;
-            add(it->second, len);
+            add(id, len);
             continue;
         }
+        if (!affixes) s.assign(w, i, len);
         if (byte_fallback) {
             bool all = true;
             for (char b : s) all = all && byte_ids[static_cast<unsigned char>(b)] >= 0;
@@ -1023,41 +1081,73 @@ void HfTokenizer::Impl::merge_word(const std::string& w, std::vector<int>& out) 
     }
     if (unk >= 0) add(unk, unk_len);
 
-    // Word::merge_all: the lowest rank first, the leftmost on ties.
-    struct Merge {
-        size_t pos;
-        uint32_t rank;
-        int new_id;
-        bool operator<(const Merge& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
-    };
-    std::priority_queue<Merge> queue;
-    auto rule = [&](int a, int b) -> const MergeRule* {
-        auto it = merges.find(pair_key(a, b));
-        return it == merges.end() ? nullptr : &it->second;
-    };
-    for (size_t i = 0; i + 1 < symbols.size(); ++i)
-        if (const MergeRule* m = rule(symbols[i].c, symbols[i + 1].c)) queue.push({i, m->rank, m->new_id});
-    while (!queue.empty()) {
-        const Merge top = queue.top();
-        queue.pop();
-        Symbol& cur = symbols[top.pos];
-        if (cur.len == 0 || cur.next == -1) continue;
+    // Word::merge_all of `tokenizers`: the lowest rank first, the leftmost on ties. Each
+    // rank is one pair, so a queued (rank, position) is stale exactly when the pair now at
+    // the position has another rank (the library's check of the merged id).
+    auto merge_at = [&](size_t pos, uint32_t rank, auto&& push) {
+        Symbol& cur = symbols[pos];
+        if (cur.len == 0 || cur.next == -1) return;
         const auto next_pos = static_cast<size_t>(cur.next);
         const Symbol right = symbols[next_pos];
-        const MergeRule* m = rule(cur.c, right.c);
-        if (!m || m->new_id != top.new_id) continue;
-        cur.c = top.new_id;
+        const MergeRule* m = merges.find(pair_key(cur.c, right.c));
+        if (!m || m->rank != rank) return;
+        cur.c = m->new_id;
         cur.len += right.len;
         cur.next = right.next;
         symbols[next_pos].len = 0;
-        if (right.next > -1 && static_cast<size_t>(right.next) < symbols.size())
-            symbols[static_cast<size_t>(right.next)].prev = static_cast<int>(top.pos);
+        if (right.next >= 0) symbols[static_cast<size_t>(right.next)].prev = static_cast<int>(pos);
         if (cur.prev >= 0)
-            if (const MergeRule* p = rule(symbols[static_cast<size_t>(cur.prev)].c, cur.c))
-                queue.push({static_cast<size_t>(cur.prev), p->rank, p->new_id});
+            if (const MergeRule* p = merges.find(pair_key(symbols[static_cast<size_t>(cur.prev)].c, cur.c)))
+                push(static_cast<size_t>(cur.prev), p->rank);
         if (cur.next >= 0)
-            if (const MergeRule* n = rule(cur.c, symbols[static_cast<size_t>(cur.next)].c))
-                queue.push({top.pos, n->rank, n->new_id});
+            if (const MergeRule* n = merges.find(pair_key(cur.c, symbols[static_cast<size_t>(cur.next)].c)))
+                push(pos, n->rank);
+    };
+    if (symbols.size() <= kHeapSymbols) {
+        // A binary heap of (rank << 32 | position).
+        std::vector<uint64_t> heap;
+        heap.reserve(symbols.size());
+        const auto later = std::greater<uint64_t>();
+        for (size_t i = 0; i + 1 < symbols.size(); ++i)
+            if (const MergeRule* m = merges.find(pair_key(symbols[i].c, symbols[i + 1].c)))
+                heap.push_back((static_cast<uint64_t>(m->rank) << 32) | i);
+        std::make_heap(heap.begin(), heap.end(), later);
+        auto push = [&](size_t pos, uint32_t rank) {
+            heap.push_back((static_cast<uint64_t>(rank) << 32) | pos);
+            std::push_heap(heap.begin(), heap.end(), later);
+        };
+        while (!heap.empty()) {
+            std::pop_heap(heap.begin(), heap.end(), later);
+            const uint64_t top = heap.back();
+            heap.pop_back();
+            merge_at(static_cast<size_t>(top & 0xFFFFFFFFu), static_cast<uint32_t>(top >> 32), push);
+        }
+    } else {
+        // Long words (a whole text without pre-tokenizer splits): the same order from one
+        // bucket of positions per rank, each sorted when its turn comes.
+        std::vector<std::vector<uint32_t>> buckets(merge_count);
+        size_t lowest = merge_count, current = merge_count;
+        bool restart = false;  // a pair of the current or a lower rank was queued
+        auto push = [&](size_t pos, uint32_t rank) {
+            buckets[rank].push_back(static_cast<uint32_t>(pos));
+            lowest = std::min<size_t>(lowest, rank);
+            restart = restart || rank <= current;
+        };
+        for (size_t i = 0; i + 1 < symbols.size(); ++i)
+            if (const MergeRule* m = merges.find(pair_key(symbols[i].c, symbols[i + 1].c))) push(i, m->rank);
+        while (true) {
+            while (lowest < merge_count && buckets[lowest].empty()) ++lowest;
+            if (lowest == merge_count) break;
+            current = lowest;
+            std::vector<uint32_t>& bucket = buckets[current];
+            std::sort(bucket.begin(), bucket.end(), std::greater<uint32_t>());  // leftmost last
+            restart = false;
+            while (!bucket.empty() && !restart) {
+                const uint32_t pos = bucket.back();
+                bucket.pop_back();
+                merge_at(pos, static_cast<uint32_t>(current), push);
+            }
+        }
     }
     for (const Symbol& sym : symbols)
         if (sym.len != 0) out.push_back(sym.c);
@@ -1118,6 +1208,13 @@ void HfTokenizer::Impl::parse_model(const json& m) {
         if (static_cast<size_t>(id) >= t.id_to_token.size()) t.id_to_token.resize(static_cast<size_t>(id) + 1);
         t.id_to_token[static_cast<size_t>(id)] = it.key();
     }
+    t.char_ids.reserve(256);
+    for (const auto& [token, id] : t.vocab) {
+        size_t len = 0;
+        if (!token.empty() && invalid_utf8_at(token) == std::string_view::npos &&
+            (char_at(token, 0, len), len == token.size()))
+            t.char_ids.set(static_cast<uint64_t>(char_at(token, 0, len)), id);
+    }
     t.continuing_prefix = text_of(m, "continuing_subword_prefix", "");
     t.end_suffix = text_of(m, "end_of_word_suffix", "");
     t.fuse_unk = flag(m, "fuse_unk", false);
@@ -1159,9 +1256,10 @@ void HfTokenizer::Impl::parse_model(const json& m) {
         const std::string joined = a + (b.size() >= prefix ? b.substr(prefix) : b);
         auto in = t.vocab.find(joined);
         if (in == t.vocab.end()) fail(SURGEON_ERR_IO, "merge '" + a + " " + b + "' makes '" + joined + "', not in the vocabulary");
-        t.merges[pair_key(ia->second, ib->second)] = {rank, in->second};  // a repeated pair: the last wins
+        t.merges.set(pair_key(ia->second, ib->second), {rank, in->second});  // a repeated pair: the last wins
         ++rank;
     }
+    t.merge_count = rank;
 }
 
 HfTokenizer::HfTokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
@@ -1252,6 +1350,7 @@ std::vector<int> HfTokenizer::encode(const std::string& text, bool add_special) 
     const size_t bad = invalid_utf8_at(text);
     if (bad != std::string_view::npos)
         fail(SURGEON_ERR_INVALID_ARGUMENT, "text is not valid UTF-8 (byte " + std::to_string(bad) + ")");
+    require_arg(text.size() < (size_t{1} << 31), "text of " + std::to_string(text.size()) + " bytes: at most 2 GiB is encoded at once");
 
     // Added tokens in the raw text, then normalization and added tokens in each piece.
     std::vector<Piece> pieces;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <unordered_map>
 
 #include "core/error.hpp"
 #include "io/hf_tokenizer.hpp"
@@ -332,4 +333,70 @@ TEST(HfTokenizer, OpenTokenizerPicksTheFormat) {
     EXPECT_EQ(mistral->encode("Hi", true).front(), 1);
     EXPECT_EQ(mistral->bos_id(), 1);
     EXPECT_EQ(mistral->eos_id(), 2);
+}
+
+TEST(HfTokenizer, LongWordsMergeAsTheQuadraticDefinition) {
+    // Mistral has no pre-tokenizer split, so a whole text is one word: words past 4096
+    // symbols take the rank-bucket path, shorter ones the heap. Both must equal BPE by its
+    // definition: merge the lowest-rank adjacent pair, leftmost first, until none is left.
+    const std::string dir = tokenizers_dir() + "/mistral-7b-v0.1";
+    std::ifstream in(dir + "/tokenizer.json");
+    const auto j = nlohmann::json::parse(in);
+    std::unordered_map<std::string, int> vocab;
+    for (auto it = j["model"]["vocab"].begin(); it != j["model"]["vocab"].end(); ++it) vocab[it.key()] = it.value();
+    std::unordered_map<uint64_t, std::pair<int, int>> rank_of;  // (left, right) -> (rank, merged)
+    int rank = 0;
+    for (const auto& m : j["model"]["merges"]) {
+        const std::string line = m.get<std::string>();
+        const size_t space = line.find(' ');
+        const std::string a = line.substr(0, space), b = line.substr(space + 1);
+        rank_of[(uint64_t(uint32_t(vocab.at(a))) << 32) | uint32_t(vocab.at(b))] = {rank++, vocab.at(a + b)};
+    }
+    auto reference = [&](const std::string& text) {
+        // Metaspace (prepend "first", no split): spaces become U+2581, one is prepended.
+        std::string word = "\u2581";
+        for (char c : text) word += c == ' ' ? std::string("\u2581") : std::string(1, c);
+        std::vector<int> ids;
+        for (size_t i = 0; i < word.size();) {
+            size_t len = 1;
+            while (i + len < word.size() && (static_cast<unsigned char>(word[i + len]) & 0xC0) == 0x80) ++len;
+            auto it = vocab.find(word.substr(i, len));
+            if (it != vocab.end()) {
+                ids.push_back(it->second);
+            } else {
+                for (size_t k = i; k < i + len; ++k) {
+                    char name[8];
+                    std::snprintf(name, sizeof name, "<0x%02X>", static_cast<unsigned char>(word[k]));
+                    ids.push_back(vocab.at(name));
+                }
+            }
+            i += len;
+        }
+        while (true) {
+            int best = -1, merged = -1;
+            size_t at = 0;
+            for (size_t i = 0; i + 1 < ids.size(); ++i) {
+                auto it = rank_of.find((uint64_t(uint32_t(ids[i])) << 32) | uint32_t(ids[i + 1]));
+                if (it != rank_of.end() && (best < 0 || it->second.first < best)) {
+                    best = it->second.first;
+                    merged = it->second.second;
+                    at = i;
+                }
+            }
+            if (best < 0) return ids;
+            ids[at] = merged;
+            ids.erase(ids.begin() + static_cast<std::ptrdiff_t>(at) + 1);
+        }
+    };
+    std::ifstream text_in(std::string(SURGEON_SHARED_DIR) + "/data/wikitext-2-raw-v1.test.joined.txt");
+    std::string text(5000, '\0');
+    text_in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    while ((static_cast<unsigned char>(text.back()) & 0xC0) == 0x80) text.pop_back();  // whole characters
+    text.pop_back();
+    ASSERT_EQ(text.find('\n') != std::string::npos, true);
+    const HfTokenizer tok = HfTokenizer::load(dir + "/tokenizer.json");
+    for (const size_t length : {size_t{300}, size_t{3000}, text.size()}) {
+        const std::string part = text.substr(0, length);
+        EXPECT_EQ(tok.encode(part, false), reference(part)) << length << " bytes";
+    }
 }
