@@ -1008,7 +1008,7 @@ struct HfTokenizer::Impl {
     // Results for words seen before (bounded; guarded for concurrent encode calls).
     mutable std::mutex cache_mutex;
     mutable std::unordered_map<std::string, std::vector<int>> cache;
-    static constexpr size_t kCacheEntries = 1 << 16, kCachedLength = 256;
+    static constexpr size_t kCacheEntries = 1 << 16, kCachedLength = 64;
     static constexpr size_t kHeapSymbols = 4096;  // longer words merge from rank buckets
     size_t merge_count = 0;                       // one past the largest rank
 

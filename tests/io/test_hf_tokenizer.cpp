@@ -400,3 +400,23 @@ TEST(HfTokenizer, LongWordsMergeAsTheQuadraticDefinition) {
         EXPECT_EQ(tok.encode(part, false), reference(part)) << length << " bytes";
     }
 }
+
+TEST(HfTokenizer, WhitespaceAndDigitsPreTokenizers) {
+    using nlohmann::json;
+    auto with = [](const json& pre) {
+        json j = {{"pre_tokenizer", pre},
+                  {"model", {{"type", "BPE"}, {"ignore_merges", true}, {"merges", json::array()},
+                             {"vocab", {{"a", 0}, {"b", 1}, {"!", 2}, {"1", 3}, {"2", 4}, {"12", 5}, {"ab", 6}, {" ", 7}}}}}};
+        return from_json(j).encode("ab !! 12", false);
+    };
+    using V = std::vector<int>;
+    // \w+|[^\w\s]+ kept, whitespace dropped: "ab", "!!", "12".
+    EXPECT_EQ(with({{"type", "Whitespace"}}), (V{6, 2, 2, 5}));
+    EXPECT_EQ(with({{"type", "WhitespaceSplit"}}), (V{6, 2, 2, 5}));
+    // Pieces not in the vocabulary fall to characters (no merges): "ab !! " -> a b ␣ ! ! ␣.
+    EXPECT_EQ(with({{"type", "Digits"}, {"individual_digits", true}}), (V{0, 1, 7, 2, 2, 7, 3, 4}));
+    EXPECT_EQ(with({{"type", "Digits"}, {"individual_digits", false}}), (V{0, 1, 7, 2, 2, 7, 5}));
+    // "ab ", "!", "!", " 12".
+    EXPECT_EQ(with({{"type", "Punctuation"}, {"behavior", "Isolated"}}), (V{0, 1, 7, 2, 2, 7, 3, 4}));
+    EXPECT_EQ(with({{"type", "Punctuation"}, {"behavior", "Contiguous"}}), (V{0, 1, 7, 2, 2, 7, 3, 4}));
+}
