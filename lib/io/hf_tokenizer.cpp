@@ -8,9 +8,7 @@
 #include <array>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <iterator>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -1180,18 +1178,6 @@ void HfTokenizer::Impl::bpe(const std::string& word, std::vector<int>& out) cons
     }
 }
 
-namespace {
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail(SURGEON_ERR_IO, "cannot open '" + path + "'");
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) fail(SURGEON_ERR_IO, "cannot read '" + path + "'");
-    return bytes;
-}
-
-}  // namespace
-
 void HfTokenizer::Impl::parse_model(const json& m) {
     Impl& t = *this;
     const std::string type = m.contains("type") ? m["type"].get<std::string>() : std::string("BPE");
@@ -1342,7 +1328,7 @@ HfTokenizer HfTokenizer::parse(const std::string& json_text, const std::string& 
 }
 
 HfTokenizer HfTokenizer::load(const std::string& json_path, const std::string& config_path) {
-    return parse(read_file(json_path), config_path.empty() ? std::string() : read_file(config_path), json_path);
+    return parse(read_whole_file(json_path), config_path.empty() ? std::string() : read_whole_file(config_path), json_path);
 }
 
 std::vector<int> HfTokenizer::encode(const std::string& text, bool add_special) const {

@@ -10,15 +10,16 @@
 #include "core/error.hpp"
 
 namespace surgeon::model {
-namespace {
 
-std::string read_file(const std::string& path) {
+std::string read_whole_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) fail(SURGEON_ERR_IO, "cannot open '" + path + "'");
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (in.bad()) fail(SURGEON_ERR_IO, "cannot read '" + path + "'");
     return bytes;
 }
+
+namespace {
 
 // The byte a "<0xXX>" piece stands for, or -1.
 int byte_of_piece(const std::string& p) {
@@ -54,7 +55,7 @@ Tokenizer::Tokenizer(std::vector<std::string> pieces, std::vector<float> scores)
 }
 
 Tokenizer Tokenizer::load(const std::string& path, int64_t vocab_size) {
-    const std::string bytes = read_file(path);
+    const std::string bytes = read_whole_file(path);
     size_t at = 0;
     auto take = [&](void* dst, size_t n, const char* what) {
         if (bytes.size() - at < n)
@@ -194,7 +195,7 @@ std::string Tokenizer::decode(const std::vector<int>& tokens) const {
 }
 
 std::vector<int> read_token_file(const std::string& path, int64_t vocab_size) {
-    const std::string bytes = read_file(path);
+    const std::string bytes = read_whole_file(path);
     if (bytes.empty()) fail(SURGEON_ERR_IO, "token file '" + path + "' is empty");
     if (bytes.size() % 4 != 0)
         fail(SURGEON_ERR_IO, "token file '" + path + "' has " + std::to_string(bytes.size()) +

@@ -75,6 +75,9 @@ private:
     bool has_byte_tokens_ = false;  // ids 3..258 are <0x00>..<0xFF>
 };
 
+// The bytes of a tokenizer (or any) file. Throws SURGEON_ERR_IO when it cannot be read.
+std::string read_whole_file(const std::string& path);
+
 // Reads a file of little-endian int32 token ids. Ids must lie in [0, vocab_size) when
 // vocab_size > 0. Throws SURGEON_ERR_IO for an unreadable file or a size not a multiple of 4.
 std::vector<int> read_token_file(const std::string& path, int64_t vocab_size = 0);
