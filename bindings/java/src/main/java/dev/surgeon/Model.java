@@ -63,7 +63,10 @@ public final class Model extends NativeHandle {
         }
     }
 
-    /** Loads (or replaces) the llama2.c tokenizer (logged to ctx's log callback; ctx nullable). */
+    /**
+     * Loads (or replaces) the tokenizer: a Hugging Face tokenizer.json (a path ending in .json)
+     * or a llama2.c tokenizer (logged to ctx's log callback; ctx nullable).
+     */
     public void setTokenizer(Context ctx, Path path) {
         String p = Hessian.cPath("surgeon_model_set_tokenizer", path);
         alive(() -> surgeon.surgeon_model_set_tokenizer(Context.raw(ctx), address(), p), this, ctx);
