@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 #include <unordered_map>
 
 #include "core/error.hpp"
@@ -419,4 +420,42 @@ TEST(HfTokenizer, WhitespaceAndDigitsPreTokenizers) {
     // "ab ", "!", "!", " 12".
     EXPECT_EQ(with({{"type", "Punctuation"}, {"behavior", "Isolated"}}), (V{0, 1, 7, 2, 2, 7, 3, 4}));
     EXPECT_EQ(with({{"type", "Punctuation"}, {"behavior", "Contiguous"}}), (V{0, 1, 7, 2, 2, 7, 3, 4}));
+}
+
+TEST(HfTokenizer, RandomTextRoundTrips) {
+    // Byte-level BPE (Phi-2) and byte-fallback BPE (Mistral) lose nothing: any text decodes
+    // back from its ids. (Mistral's decoder strips one leading space and turns a literal
+    // U+2581 into a space, so the texts start with a letter and avoid U+2581.)
+    const std::vector<std::string> alphabet = {"a", "b", "Z", "0", "7", " ", "  ", "\t", "\n", "\r\n", ".", "'s", "'",
+                                               "\u00e9", "e\u0301", "\u00a0", "\u0085", "\u3000", "\u65e5", "\u672c",
+                                               "\U0001F600", "\u200d", "\U0001F1EF", "\uFEFF", "\uFFFD", "<s>", "</s>",
+                                               "<|endoftext|>", "\u0120", "\u010a", "\x01", std::string(1, '\0')};
+    const HfTokenizer phi2 = load_shared("phi-2"), mistral = load_shared("mistral-7b-v0.1");
+    uint64_t state = 12345;
+    auto next = [&] {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        return static_cast<size_t>(state >> 33);
+    };
+    for (int trial = 0; trial < 300; ++trial) {
+        std::string text = "w";
+        const size_t n = next() % 40;
+        for (size_t k = 0; k < n; ++k) text += alphabet[next() % alphabet.size()];
+        EXPECT_EQ(phi2.decode(phi2.encode(text, false)), text) << nlohmann::json(text).dump();
+        EXPECT_EQ(mistral.decode(mistral.encode(text, false)), text) << nlohmann::json(text).dump();
+    }
+}
+
+TEST(HfTokenizer, ConcurrentEncodesAgree) {
+    // One tokenizer shared by threads (the word cache is locked, regex stacks are per thread).
+    const HfTokenizer tok = load_shared("phi-2");
+    const std::vector<Record> records = read_expected("phi-2");
+    std::vector<std::vector<int>> results[4];
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            for (const Record& r : records) results[t].push_back(tok.encode(r.text, r.add_special));
+        });
+    for (auto& th : threads) th.join();
+    for (int t = 0; t < 4; ++t)
+        for (size_t i = 0; i < records.size(); ++i) ASSERT_EQ(results[t][i], records[i].ids) << t << " " << i;
 }
