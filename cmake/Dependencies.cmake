@@ -66,3 +66,8 @@ if(SURGEON_MPI)
   endif()
   find_program(SURGEON_MPIEXEC NAMES mpirun mpiexec HINTS ${MPI_C_COMPILER_DIRS})
 endif()
+
+# tokenizer.json (lib/io/hf_tokenizer): PCRE2 for the pre-tokenizer regexes, ICU for Unicode
+# normalization and character classes.
+surgeon_require_pkg(PCRE2 libpcre2-8 libpcre2-dev)
+surgeon_require_pkg(ICU icu-uc libicu-dev)

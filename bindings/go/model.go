@@ -53,8 +53,9 @@ func (m *Model) Clone() (*Model, error) {
 	}, &m.handle)
 }
 
-// SetTokenizer loads (or replaces) the llama2.c tokenizer; its vocabulary must match the
-// model's. What was loaded is logged to ctx's log callback.
+// SetTokenizer loads (or replaces) the tokenizer: a Hugging Face tokenizer.json (a path
+// ending in .json) or a llama2.c tokenizer; its ids must fit the model's vocabulary. What
+// was loaded is logged to ctx's log callback.
 func (m *Model) SetTokenizer(ctx *Context, path string) error {
 	const fn = "surgeon_model_set_tokenizer"
 	if err := checkPath(fn, path); err != nil {

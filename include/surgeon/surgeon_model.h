@@ -59,8 +59,10 @@ SURGEON_API surgeon_status surgeon_perplexity_init(surgeon_perplexity* result,
                                                    unsigned int version);
 
 /* Loads a llama2.c checkpoint file or a Hugging Face directory (config.json + safetensors,
- * sharded or not, f32/f16/bf16; GPTQ-packed linears are dequantized). A llama2.c tokenizer
- * beside it (tok<vocab>.bin or tokenizer.bin) is loaded too when present. path: borrowed.
+ * sharded or not, f32/f16/bf16; GPTQ-packed linears are dequantized). Its tokenizer is
+ * loaded too when present: the directory's Hugging Face tokenizer.json (with
+ * tokenizer_config.json), else a llama2.c tokenizer beside it (tok<vocab>.bin or
+ * tokenizer.bin). path: borrowed.
  * What was loaded is logged to the context's log callback. *out: new handle owned by the
  * caller, release with surgeon_model_free. A NaN/Inf weight, or an rms_norm_eps/rope_theta
  * that is not a positive finite float, is SURGEON_ERR_NUMERIC naming the file; a missing,
@@ -73,12 +75,15 @@ SURGEON_API surgeon_status surgeon_model_clone(surgeon_model** out, const surgeo
 /* out->version must be set (SURGEON_MODEL_CONFIG_INIT). */
 SURGEON_API surgeon_status surgeon_model_get_config(const surgeon_model* model,
                                                     surgeon_model_config* out);
-/* Loads (or replaces) the llama2.c tokenizer; its vocabulary must match the model's.
- * path: borrowed. What was loaded is logged to the context's log callback. */
+/* Loads (or replaces) the tokenizer: a Hugging Face tokenizer.json (a path ending in .json;
+ * the tokenizer_config.json beside it is read) whose ids fit the model's vocabulary, or a
+ * llama2.c tokenizer whose vocabulary matches the model's. A tokenizer.json component this
+ * library does not implement is SURGEON_ERR_UNSUPPORTED naming it. path: borrowed. What was loaded is logged to the context's log callback. */
 SURGEON_API surgeon_status surgeon_model_set_tokenizer(const surgeon_context* ctx,
                                                        surgeon_model* model, const char* path);
 
-/* Token ids of text (UTF-8, NUL-terminated), with BOS first when bos != 0, into ids
+/* Token ids of text (UTF-8, NUL-terminated), with the tokenizer's special tokens (BOS;
+ * EOS where its tokenizer_config.json asks) when bos != 0, into ids
  * (buffer convention of surgeon.h: *needed = the number of ids). */
 SURGEON_API surgeon_status surgeon_model_encode(const surgeon_model* model, const char* text,
                                                 int bos, int32_t* ids, size_t cap,

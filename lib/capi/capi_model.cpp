@@ -13,6 +13,7 @@
 #include "io/checkpoint.hpp"
 #include "io/convert.hpp"
 #include "io/hf_model.hpp"
+#include "io/hf_tokenizer.hpp"
 #include "nn/generate.hpp"
 #include "nn/perplexity.hpp"
 
@@ -56,8 +57,8 @@ int64_t context_length(const sm::Model& m, int64_t seq_len) {
     return seq_len > 0 ? seq_len : m.config.seq_len;
 }
 
-const sm::Tokenizer& tokenizer_of(const surgeon_model& h) {
-    require(h.tokenizer.has_value(), SURGEON_ERR_INVALID_ARGUMENT,
+const sm::TextTokenizer& tokenizer_of(const surgeon_model& h) {
+    require(h.tokenizer != nullptr, SURGEON_ERR_INVALID_ARGUMENT,
             "the model has no tokenizer: call surgeon_model_set_tokenizer");
     return *h.tokenizer;
 }
@@ -71,7 +72,7 @@ void text_perplexity(const surgeon_context* ctx, const surgeon_model& h, const s
     require_arg(mode_value == SURGEON_EVAL_PARAGRAPHS || mode_value == SURGEON_EVAL_WINDOWS,
                 "unknown mode " + std::to_string(mode_value));
     const int64_t len = context_length(h.model, seq_len);
-    const sm::Tokenizer& tok = tokenizer_of(h);
+    const sm::TextTokenizer& tok = tokenizer_of(h);
     const sm::Range range{begin, end};
     const auto seqs = mode_value == SURGEON_EVAL_PARAGRAPHS
                           ? sm::paragraph_sequences(tok, text, range, len)
@@ -96,9 +97,8 @@ surgeon_status surgeon_model_load(surgeon_model** out, const surgeon_context* ct
         const ContextPtr c = context_of(ctx);
         auto h = std::make_unique<surgeon_model>();
         h->model = sm::load_model(path);
-        h->tokenizer_path = sm::find_tokenizer_beside(path, h->model.config.vocab_size);
-        if (!h->tokenizer_path.empty())
-            h->tokenizer = sm::Tokenizer::load(h->tokenizer_path, h->model.config.vocab_size);
+        h->tokenizer_path = sm::find_model_tokenizer(path, h->model.config.vocab_size);
+        if (!h->tokenizer_path.empty()) h->tokenizer = sm::open_tokenizer(h->tokenizer_path, h->model.config.vocab_size);
         c->log(SURGEON_LOG_INFO, std::string("loaded '") + path + "': " + std::to_string(h->model.layers.size()) +
                                      " blocks, " + std::to_string(sm::parameter_count(h->model)) + " parameters, " +
                                      (h->tokenizer ? "tokenizer '" + h->tokenizer_path + "'" : "no tokenizer"));
@@ -136,8 +136,7 @@ surgeon_status surgeon_model_set_tokenizer(const surgeon_context* ctx, surgeon_m
         surgeon_model& h = deref(model, "model");
         require_text(path, "path");
         const ContextPtr c = context_of(ctx);
-        sm::Tokenizer tok = sm::Tokenizer::load(path, h.model.config.vocab_size);
-        h.tokenizer = std::move(tok);
+        h.tokenizer = sm::open_tokenizer(path, h.model.config.vocab_size);
         h.tokenizer_path = path;
         c->log(SURGEON_LOG_INFO, std::string("loaded tokenizer '") + path + "' (vocabulary " +
                                      std::to_string(h.model.config.vocab_size) + ")");
@@ -329,14 +328,13 @@ surgeon_status surgeon_model_generate(const surgeon_context* ctx, const surgeon_
         require_arg(buf != nullptr || cap == 0, "buf is NULL with cap " + std::to_string(cap));
         const surgeon_generate_options o = opts ? *opts : surgeon_generate_options{};
         const ContextPtr c = context_of(ctx);
-        const sm::Tokenizer& tok = tokenizer_of(h);
+        const sm::TextTokenizer& tok = tokenizer_of(h);
         sm::SamplingOptions sampling;
         sampling.temperature = static_cast<float>(o.temperature);
         sampling.seed = o.seed;
-        const std::vector<int> start = tok.encode(prompt, true);
-        std::string text = tok.decode(start);
-        sm::generate(backend_for(*c), h.model, start, o.steps, sampling,
-                     [&](int prev, int token) { text += tok.decode(prev, token); });
-        write_text(text, buf, cap, needed);
+        std::vector<int> start = tok.encode(prompt, true);
+        if (start.empty() && tok.bos_id() >= 0) start.push_back(tok.bos_id());
+        const std::vector<int> tokens = sm::generate(backend_for(*c), h.model, start, o.steps, sampling);
+        write_text(tok.decode(tokens), buf, cap, needed);
     });
 }

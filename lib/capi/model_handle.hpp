@@ -3,7 +3,7 @@
 #pragma once
 
 #include <map>
-#include <optional>
+#include <memory>
 #include <string>
 
 #include "io/quant_export.hpp"
@@ -13,7 +13,7 @@
 
 struct surgeon_model {
     surgeon::model::Model model;
-    std::optional<surgeon::model::Tokenizer> tokenizer;
+    std::shared_ptr<const surgeon::model::TextTokenizer> tokenizer;  // llama2.c or tokenizer.json; immutable
     std::string tokenizer_path;
     std::string report = "{}";
     std::map<std::string, surgeon::QuantResult> quantized;  // by "layers.<block>.<name>"

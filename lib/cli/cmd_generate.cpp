@@ -42,13 +42,23 @@ int run_generate(const std::vector<std::string>& argv) {
         return 2;
     }
     const LoadedModel m = load_model_and_tokenizer(model_path, tokenizer_path);
-    require_arg(m.tokenizer.has_value(), "no tokenizer for '" + model_path + "': pass --tokenizer FILE");
-    const model::Tokenizer& tok = *m.tokenizer;
-    const std::vector<int> start = tok.encode(prompt, true);
-    std::fputs(tok.decode(start).c_str(), stdout);
-    model::generate(backend_for(*default_context()), m.materialize(), start, steps, sampling, [&](int prev, int token) {
-        std::fputs(tok.decode(prev, token).c_str(), stdout);
+    require_arg(m.tokenizer != nullptr, "no tokenizer for '" + model_path + "': pass --tokenizer FILE");
+    const model::TextTokenizer& tok = *m.tokenizer;
+    std::vector<int> start = tok.encode(prompt, true);
+    if (start.empty() && tok.bos_id() >= 0) start.push_back(tok.bos_id());
+    std::vector<int> tokens = start;
+    std::string printed = tok.decode(tokens);
+    std::fputs(printed.c_str(), stdout);
+    // Each step prints what the whole sequence's text adds, held back while it ends in an
+    // incomplete character (U+FFFD) or would rewrite text already printed.
+    model::generate(backend_for(*default_context()), m.materialize(), start, steps, sampling, [&](int, int token) {
+        tokens.push_back(token);
+        const std::string text = tok.decode(tokens);
+        if (text.compare(0, printed.size(), printed) != 0 || text.size() < printed.size()) return;
+        if (text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0) return;
+        std::fputs(text.c_str() + printed.size(), stdout);
         std::fflush(stdout);
+        printed = text;
     });
     std::fputs("\n", stdout);
     return 0;

@@ -20,7 +20,7 @@
 #include "io/checkpoint.hpp"
 #include "io/model_writer.hpp"
 #include "nn/perplexity.hpp"
-#include "io/tokenizer.hpp"
+#include "io/hf_tokenizer.hpp"
 #include "compress/model_prune.hpp"
 
 namespace surgeon::cli {
@@ -57,7 +57,7 @@ constexpr const char* kStructuredUsage =
     "                       HF --out (llama2.c cannot hold a head size other than dim/heads)\n"
     "  --eval TEXT          perplexity of the original and pruned models (paragraphs mode)\n"
     "  --range a:b          paragraphs scored (default all)   --seq-len N (default model's)\n"
-    "  --tokenizer T        default: tok<vocab>.bin or tokenizer.bin beside the model\n"
+    "  --tokenizer T        default: tokenizer.json, tok<vocab>.bin or tokenizer.bin beside the model\n"
     "  --speed N            also measure forward tokens/s on N-token sequences\n"
     "  --threads N          threads (0 = all)\n"
     "  --overwrite          replace an existing --out / --policy-out (else refused); outputs are\n"
@@ -204,10 +204,10 @@ int run_structured(const std::vector<std::string>& argv) {
     j["prune_seconds"] = r.prune_seconds;
     j["seconds"] = seconds_since(t0);
     if (!eval_text.empty()) {
-        if (tokenizer_path.empty()) tokenizer_path = model::find_tokenizer_beside(model_path, m.config.vocab_size);
+        if (tokenizer_path.empty()) tokenizer_path = model::find_model_tokenizer(model_path, m.config.vocab_size);
         require_arg(!tokenizer_path.empty(), "no tokenizer beside '" + model_path + "': pass --tokenizer");
-        const auto tok = model::Tokenizer::load(tokenizer_path, m.config.vocab_size);
-        const auto seqs = model::paragraph_sequences(tok, model::read_text_file(eval_text), range,
+        const auto tok = model::open_tokenizer(tokenizer_path, m.config.vocab_size);
+        const auto seqs = model::paragraph_sequences(*tok, model::read_text_file(eval_text), range,
                                                      seq_len > 0 ? seq_len : m.config.seq_len);
         const auto before = model::evaluate_sequences(backend_for(ctx), original, seqs);
         const auto after = model::evaluate_sequences(backend_for(ctx), m, seqs);

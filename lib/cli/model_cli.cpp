@@ -22,10 +22,9 @@ LoadedModel load_model_and_tokenizer(const std::string& model_path, const std::s
     m.path = model_path;
     m.source = model::open_model(model_path, &m.source_dtype);
     m.tokenizer_path = tokenizer_path.empty()
-                           ? model::find_tokenizer_beside(model_path, m.config().vocab_size)
+                           ? model::find_model_tokenizer(model_path, m.config().vocab_size)
                            : tokenizer_path;
-    if (!m.tokenizer_path.empty())
-        m.tokenizer = model::Tokenizer::load(m.tokenizer_path, m.config().vocab_size);
+    if (!m.tokenizer_path.empty()) m.tokenizer = model::open_tokenizer(m.tokenizer_path, m.config().vocab_size);
     return m;
 }
 
@@ -97,7 +96,7 @@ std::vector<std::vector<int>> build_sequences(const LoadedModel& m, const Sequen
         const std::vector<int> tokens = model::read_token_file(source.tokens_path, m.config().vocab_size);
         return scorable(model::window_sequences(tokens, source.range, seq_len), source.tokens_path, source.range);
     }
-    require_arg(m.tokenizer.has_value(),
+    require_arg(m.tokenizer != nullptr,
                 "no tokenizer for '" + m.path + "': pass --tokenizer FILE or --tokens FILE");
     const std::string text = model::read_text_file(source.text_path);
     if (source.mode == model::EvalMode::paragraphs)

@@ -16,14 +16,14 @@
 #include "nn/model_source.hpp"
 #include "nn/perplexity.hpp"
 #include "io/safetensors.hpp"
-#include "io/tokenizer.hpp"
+#include "io/hf_tokenizer.hpp"
 
 namespace surgeon::cli {
 
 struct LoadedModel {
     std::string path;
     std::unique_ptr<model::ModelSource> source;  // the checkpoint, read one part at a time
-    std::optional<model::Tokenizer> tokenizer;  // absent when none was found or given
+    std::shared_ptr<const model::TextTokenizer> tokenizer;  // null when none was found or given
     std::string tokenizer_path;
     model::Dtype source_dtype = model::Dtype::F32;  // float type of the stored weights
 
@@ -31,7 +31,8 @@ struct LoadedModel {
     model::Model materialize() const { return model::materialize(*source); }  // the whole model in RAM
 };
 
-// --model PATH and optional --tokenizer FILE (default: tok<vocab>.bin or tokenizer.bin
+// --model PATH and optional --tokenizer FILE (a tokenizer.json or a llama2.c tokenizer;
+// default: the model directory's tokenizer.json, else tok<vocab>.bin or tokenizer.bin
 // beside the model or inside its directory).
 LoadedModel load_model_and_tokenizer(const std::string& model_path, const std::string& tokenizer_path);
 

@@ -1,8 +1,7 @@
 #include "io/checkpoint.hpp"
 
 #include <filesystem>
-#include <fstream>
-#include <iterator>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/names.hpp"
@@ -87,14 +86,17 @@ std::string find_tokenizer_beside(const std::string& model_path, int64_t vocab_s
 
 void copy_tokenizer_into(const std::string& tokenizer_path, const std::string& dir) {
     if (tokenizer_path.empty()) return;
-    const fs::path target = fs::path(dir) / fs::path(tokenizer_path).filename();
+    std::vector<fs::path> files{tokenizer_path};
     std::error_code ec;
-    if (fs::equivalent(tokenizer_path, target, ec)) return;
-    std::ifstream in(tokenizer_path, std::ios::binary);
-    if (!in) fail(SURGEON_ERR_IO, "cannot read the tokenizer '" + tokenizer_path + "'");
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) fail(SURGEON_ERR_IO, "cannot read the tokenizer '" + tokenizer_path + "'");
-    write_file_atomically(target.string(), bytes);
+    // A tokenizer.json travels with its tokenizer_config.json (BOS/EOS settings).
+    const fs::path config = fs::path(tokenizer_path).parent_path() / "tokenizer_config.json";
+    if (fs::path(tokenizer_path).filename() == "tokenizer.json" && fs::is_regular_file(config, ec))
+        files.push_back(config);
+    for (const fs::path& file : files) {
+        const fs::path target = fs::path(dir) / file.filename();
+        if (fs::equivalent(file, target, ec)) continue;
+        write_file_atomically(target.string(), read_text_file(file.string()));
+    }
 }
 
 }  // namespace surgeon::model

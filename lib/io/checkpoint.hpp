@@ -62,7 +62,9 @@ CtExportSummary save_ct_model(const Model& model, const std::map<std::string, Qu
 std::string find_tokenizer_beside(const std::string& model_path, int64_t vocab_size);
 
 // Copies the tokenizer file (nothing when the path is "") into a saved model directory, so
-// find_tokenizer_beside finds it when the directory is loaded back. Throws SURGEON_ERR_IO.
+// find_tokenizer_beside (or, for a tokenizer.json, find_model_tokenizer) finds it when the
+// directory is loaded back; a tokenizer.json brings the tokenizer_config.json beside it.
+// Throws SURGEON_ERR_IO.
 void copy_tokenizer_into(const std::string& tokenizer_path, const std::string& dir);
 
 }  // namespace surgeon::model

@@ -221,7 +221,7 @@ void write_token_file(const std::vector<int>& tokens, const std::string& path) {
     write_file_atomically(path, tokens.data(), tokens.size() * sizeof(int));
 }
 
-std::vector<std::vector<int>> paragraph_sequences(const Tokenizer& tokenizer, const std::string& text,
+std::vector<std::vector<int>> paragraph_sequences(const TextTokenizer& tokenizer, const std::string& text,
                                                   Range range, int64_t seq_len) {
     require_arg(seq_len >= 2, "sequence length must be at least 2");
     const std::vector<std::string> paragraphs = split_paragraphs(text);

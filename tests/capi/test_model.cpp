@@ -352,3 +352,60 @@ TEST(ModelApi, SetLinearRoundTripsThroughTheLayerApi) {
     ModelPtr c(copy);
     EXPECT_EQ(weights(c.get(), 1, "w2"), w2);
 }
+
+namespace {
+
+// A byte-level BPE tokenizer.json over five entries of the model's 512: "ab ab" splits (GPT-2
+// regex) into "ab" and " ab", byte level "ab" and "Ġab", which merge to ids 13 and 14.
+nlohmann::json small_tokenizer_json(const std::string& model_type) {
+    using nlohmann::json;
+    return {{"added_tokens", json::array({{{"id", 300}, {"content", "<|bos|>"}, {"special", true}, {"normalized", false}}})},
+            {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
+            {"post_processor",
+             {{"type", "TemplateProcessing"},
+              {"single", json::array({{{"SpecialToken", {{"id", "<|bos|>"}, {"type_id", 0}}}},
+                                      {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
+              {"special_tokens", {{"<|bos|>", {{"id", "<|bos|>"}, {"ids", {300}}, {"tokens", {"<|bos|>"}}}}}}}},
+            {"decoder", {{"type", "ByteLevel"}}},
+            {"model",
+             {{"type", model_type}, {"vocab", {{"a", 10}, {"b", 11}, {"\u0120", 12}, {"ab", 13}, {"\u0120ab", 14}}},
+              {"merges", json::array({json::array({"a", "b"}), json::array({"\u0120", "ab"})})}}}};
+}
+
+std::vector<int32_t> encoded(const surgeon_model* m, const char* text, int bos) {
+    size_t count = 0;
+    EXPECT_EQ(surgeon_model_encode(m, text, bos, nullptr, 0, &count), SURGEON_OK);
+    std::vector<int32_t> ids(count);
+    EXPECT_EQ(surgeon_model_encode(m, text, bos, ids.data(), count, &count), SURGEON_OK);
+    return ids;
+}
+
+}  // namespace
+
+TEST(ModelApi, HfDirectoryTokenizerJson) {
+    ModelPtr m = load_model();
+    TempDir dir;
+    CAPI_OK(surgeon_model_save(nullptr, m.get(), dir.path.c_str(), "hf", "f32"));
+    // The directory's tokenizer.json is found before the llama2.c tokenizer copied beside.
+    std::ofstream(dir.path / "tokenizer.json") << small_tokenizer_json("BPE").dump();
+    ModelPtr hf = load_model(dir.path.string());
+    EXPECT_EQ(encoded(hf.get(), "ab ab", 1), (std::vector<int32_t>{300, 13, 14}));
+    EXPECT_EQ(encoded(hf.get(), "ab ab", 0), (std::vector<int32_t>{13, 14}));
+    // Paragraphs are [<|bos|>] + tokens: 2 + 1 tokens to predict.
+    surgeon_perplexity p = SURGEON_PERPLEXITY_INIT;
+    CAPI_OK(surgeon_model_perplexity(nullptr, hf.get(), "ab ab\n\nab", SURGEON_EVAL_PARAGRAPHS, 0, -1, 0, &p));
+    EXPECT_EQ(p.sequences, 2);
+    EXPECT_EQ(p.tokens, 3);
+
+    // set_tokenizer takes a tokenizer.json too; an unimplemented model type is named.
+    ModelPtr other = load_model();
+    const std::string json_path = (dir.path / "tokenizer.json").string();
+    CAPI_OK(surgeon_model_set_tokenizer(nullptr, other.get(), json_path.c_str()));
+    EXPECT_EQ(encoded(other.get(), "ab", 1), (std::vector<int32_t>{300, 13}));
+    const std::string unsupported = (dir.path / "wordpiece.json").string();
+    std::ofstream(unsupported) << small_tokenizer_json("WordPiece").dump();
+    EXPECT_EQ(surgeon_model_set_tokenizer(nullptr, other.get(), unsupported.c_str()), SURGEON_ERR_UNSUPPORTED);
+    EXPECT_NE(std::string(surgeon_last_error()).find("UNSUPPORTED tokenizer model type 'WordPiece'"), std::string::npos)
+        << surgeon_last_error();
+    EXPECT_EQ(encoded(other.get(), "ab", 1), (std::vector<int32_t>{300, 13}));  // unchanged
+}

@@ -90,8 +90,9 @@ impl Model {
         Ok(Model { raw: Handle::new(|out| unsafe { sys::surgeon_model_load(out, ctx.as_raw(), path.as_ptr()) })? })
     }
 
-    /// Loads (or replaces) the llama2.c tokenizer; its vocabulary must match the model's.
-    /// What was loaded goes to the context's log callback.
+    /// Loads (or replaces) the tokenizer: a Hugging Face `tokenizer.json` (a path ending in
+    /// `.json`) or a llama2.c tokenizer; its ids must fit the model's vocabulary. What was
+    /// loaded goes to the context's log callback.
     pub fn set_tokenizer<P: AsRef<Path>>(&mut self, ctx: &Context, path: P) -> Result<()> {
         let path = c_path("surgeon_model_set_tokenizer", path.as_ref())?;
         // SAFETY: exclusive borrow; path NUL-terminated.

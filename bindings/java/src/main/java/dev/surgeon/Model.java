@@ -85,10 +85,11 @@ public final class Model extends NativeHandle {
     }
 
     /**
-     * Loads (or replaces) the llama2.c tokenizer; its vocabulary must match the model's.
+     * Loads (or replaces) the tokenizer: a Hugging Face tokenizer.json (a path ending in .json)
+     * or a llama2.c tokenizer; its vocabulary must match the model's.
      *
      * @param ctx threads and callbacks of the call; null: the library defaults
-     * @param path the tokenizer file ({@code tok512.bin}, {@code tokenizer.bin})
+     * @param path the tokenizer file ({@code tokenizer.json}, {@code tok512.bin}, {@code tokenizer.bin})
      */
     public void setTokenizer(Context ctx, Path path) {
         String p = Hessian.cPath("surgeon_model_set_tokenizer", path);
