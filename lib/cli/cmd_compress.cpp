@@ -48,6 +48,9 @@ std::string compress_usage() {
            "  --dtype D          stored float type (default: the source model's)\n"
            "  --max-shard-size S HF shard size cap, e.g. 5GB (default), 500MB, 2GiB\n"
            "  --offload-dir DIR  keep the calibration activations in files under DIR instead of RAM\n"
+           "  --moe-min-tokens N routed experts calibrated on fewer tokens fall back (default 128)\n"
+           "  --moe-fallback P   pooled (default: the Hessian of every token reaching the block) or\n"
+           "                     rtn (RTN / magnitude pruning without calibration); docs/models.md\n"
            "  --resume           continue an interrupted run into the same --out (same command line\n"
            "                     and source) from its last finished block\n"
            "\n"
@@ -155,6 +158,7 @@ int run_compress(const std::vector<std::string>& argv) {
     int threads = 0;
     bool quiet = false;
     std::optional<model::LayerBudgetOptions> layer_budget;
+    nlohmann::json moe_options = nlohmann::json::object();  // --moe-min-tokens, --moe-fallback
     try {
         std::set<std::string> with_value = {"--model", "--tokenizer", "--calib", "--calib-tokens",
                                             "--calib-range", "--recipe", "--out", "--format", "--dtype",
@@ -162,7 +166,8 @@ int run_compress(const std::vector<std::string>& argv) {
                                             "--mixed", "--avg-bits", "--bit-options", "--quantiles",
                                             "--error-model", "--sensitivity", "--scope",
                                             "--layer-budget", "--layer-options",
-                                            "--budget-sequences", "--max-shard-size", "--offload-dir"};
+                                            "--budget-sequences", "--max-shard-size", "--offload-dir",
+                                            "--moe-min-tokens", "--moe-fallback"};
         with_value.insert(kMethodValueFlags.begin(), kMethodValueFlags.end());
         std::set<std::string> switches = kMethodSwitches;
         switches.insert("--quiet");
@@ -192,6 +197,9 @@ int run_compress(const std::vector<std::string>& argv) {
         resume = args.has("--resume");
         offload_dir = args.get("--offload-dir");
         max_shard_bytes = model::parse_byte_size(args.get("--max-shard-size", "5GB"));
+        if (args.has("--moe-min-tokens"))
+            moe_options["min_tokens"] = args.integer("--moe-min-tokens", 0, 0, int64_t{1} << 40);
+        if (args.has("--moe-fallback")) moe_options["fallback"] = args.get("--moe-fallback");
         if (args.has("--layer-budget")) {
             layer_budget.emplace();
             layer_budget->avg_bits = args.number("--layer-budget", 4.0);
@@ -224,6 +232,11 @@ int run_compress(const std::vector<std::string>& argv) {
             recipe_json["default"].update(file_default);
         }
         if (j.contains("rules")) recipe_json["rules"] = j.at("rules");
+        if (j.contains("moe")) recipe_json["moe"] = j.at("moe");
+    }
+    if (!moe_options.empty()) {
+        if (!recipe_json.contains("moe") || !recipe_json["moe"].is_object()) recipe_json["moe"] = nlohmann::json::object();
+        recipe_json["moe"].update(moe_options);
     }
     model::Recipe recipe;
     try {

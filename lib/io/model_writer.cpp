@@ -279,7 +279,7 @@ struct BlockPart {
 };
 
 std::vector<BlockPart> hf_block_parts(const ModelConfig& c, int64_t b, int64_t ffn, const LayerWeights* L) {
-    std::vector<BlockPart> parts;
+    std::vector<BlockPart> parts;  // pointers from add() last until the next add()
     auto add = [&](std::string name, int64_t rows, int64_t cols, bool vector, const float* data = nullptr) {
         BlockPart part;
         part.name = std::move(name);
@@ -332,10 +332,10 @@ std::vector<BlockPart> hf_block_parts(const ModelConfig& c, int64_t b, int64_t f
         const int64_t E = c.moe.n_experts, f = c.moe.expert_dim;
         matrix(m + "gate.weight", L ? &L->router : nullptr, E, d);
         if (c.moe.fused) {
-            BlockPart* gate_up = add(m + "experts.gate_up_proj", E * 2 * f, d, false);
-            gate_up->shape = {E, 2 * f, d};
-            BlockPart* down = add(m + "experts.down_proj", E * d, f, false);
-            down->shape = {E, d, f};
+            add(m + "experts.gate_up_proj", E * 2 * f, d, false)->shape = {E, 2 * f, d};
+            add(m + "experts.down_proj", E * d, f, false)->shape = {E, d, f};
+            BlockPart* gate_up = &parts[parts.size() - 2];
+            BlockPart* down = &parts.back();
             if (L) {
                 // Fused tensors hold every expert at the planned width (shapes checked by the caller).
                 gate_up->owned.reserve(static_cast<size_t>(E * 2 * f * d));
