@@ -290,6 +290,11 @@ GptqExportSummary write_gptq_model(const Model& model,
                                    const std::string& dir, const GptqExportOptions& options) {
     validate_shapes(model);
     const ModelConfig& c = model.config;
+    // The export writes the seven linears and the norms of each block (the config keeps
+    // RoPE scaling and the window); biases, q/k norms and experts are not written.
+    if (c.qkv_bias || c.o_bias || c.qk_norm || c.moe.n_experts > 0)
+        fail(SURGEON_ERR_UNSUPPORTED, "the packed GPTQ export does not write attention biases, q/k norms or "
+                                      "experts (" + c.family + " model): export the dequantized model instead");
     GptqExportSummary s;
 
     // Every result must name a layer of this model and match its shape.

@@ -370,7 +370,7 @@ HfSource::HfSource(const std::string& dir, Dtype* source_dtype) {
     const std::string kv_layout = "num_key_value_heads " + std::to_string(c.n_kv_heads) + head;
     r.matrix(kEmbedding, c.vocab_size, c.dim);
     // Newer transformers store each MoE block's experts as two 3-D tensors.
-    for (int64_t i = 0; i < c.n_layers; ++i)
+    for (int64_t i = 0; c.moe.n_experts > 0 && i < c.n_layers; ++i)
         if (c.is_moe_block(i)) {
             c.moe.fused = r.has(hf_layer_prefix(i) + "mlp.experts.gate_up_proj");
             break;
