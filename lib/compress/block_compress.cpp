@@ -312,10 +312,14 @@ void compress_moe(int64_t b, const ModelConfig& config, LayerWeights& layer, Blo
         const bool starved = any && tokens[static_cast<size_t>(e)] < moe.min_tokens && (needs13 || needs2);
         bool pooled = false;
         if (starved) {
+            // rtn applies when every plan of the expert has a calibration-free form.
             bool all_rtn = moe.fallback == MoeFallback::rtn;
+            std::vector<LayerPlan> w13 = plans[g], w2 = plans[g + 1];
+            for (auto* group : {&w13, &w2})
+                for (LayerPlan& p : *group) all_rtn = all_rtn && rtn_fallback(p);
             if (all_rtn) {
-                for (auto* group : {&plans[g], &plans[g + 1]})
-                    for (LayerPlan& p : *group) all_rtn = rtn_fallback(p) && all_rtn;
+                plans[g] = std::move(w13);
+                plans[g + 1] = std::move(w2);
             }
             fallback = all_rtn ? "rtn" : "pooled";
             pooled = !all_rtn;
