@@ -26,6 +26,7 @@
 #include "compress/streamed.hpp"
 #include "io/model_reader.hpp"
 #include "io/model_writer.hpp"
+#include "io/quant_export.hpp"
 #include "compress/recipe.hpp"
 
 namespace surgeon::cli {
@@ -57,6 +58,9 @@ std::string compress_usage() {
            "  --max-shard-size S HF shard size cap, e.g. 5GB (default), 500MB, 2GiB\n"
            "  --offload-dir DIR  keep the calibration activations in files under DIR (created when\n"
            "                     missing) instead of RAM\n"
+           "  --moe-min-tokens N routed experts calibrated on fewer tokens fall back (default 128)\n"
+           "  --moe-fallback P   pooled (default: the Hessian of every token reaching the block) or\n"
+           "                     rtn (RTN / magnitude pruning without calibration); docs/models.md\n"
            "  --resume           continue an interrupted run into the same --out (same command line\n"
            "                     and source) from its last finished block (kept in OUT.partial)\n"
            "  --overwrite        replace existing --out, --gptq-out, --ct-out, --gguf-out\n"
@@ -175,6 +179,7 @@ int run_compress(const std::vector<std::string>& argv) {
     bool quiet = false;
     std::optional<model::LayerBudgetOptions> layer_budget;
     std::optional<model::GptqFormat> gptq_format;
+    nlohmann::json moe_options = nlohmann::json::object();  // --moe-min-tokens, --moe-fallback
     try {
         std::set<std::string> with_value = {"--model", "--tokenizer", "--calib", "--calib-tokens",
                                             "--calib-range", "--recipe", "--out", "--format", "--dtype",
@@ -182,7 +187,8 @@ int run_compress(const std::vector<std::string>& argv) {
                                             "--mixed", "--avg-bits", "--bit-options", "--quantiles",
                                             "--error-model", "--sensitivity", "--scope",
                                             "--layer-budget", "--layer-options",
-                                            "--budget-sequences", "--max-shard-size", "--offload-dir"};
+                                            "--budget-sequences", "--max-shard-size", "--offload-dir",
+                                            "--moe-min-tokens", "--moe-fallback"};
         with_value.insert(kMethodValueFlags.begin(), kMethodValueFlags.end());
         std::set<std::string> switches = kMethodSwitches;
         switches.insert("--quiet");
@@ -224,6 +230,9 @@ int run_compress(const std::vector<std::string>& argv) {
         overwrite = args.has("--overwrite");
         offload_dir = args.get("--offload-dir");
         max_shard_bytes = model::parse_byte_size(args.get("--max-shard-size", "5GB"));
+        if (args.has("--moe-min-tokens"))
+            moe_options["min_tokens"] = args.integer("--moe-min-tokens", 0, 0, int64_t{1} << 40);
+        if (args.has("--moe-fallback")) moe_options["fallback"] = args.get("--moe-fallback");
         if (args.has("--layer-budget")) {
             layer_budget.emplace();
             layer_budget->avg_bits = args.number("--layer-budget", 4.0);
@@ -275,6 +284,11 @@ int run_compress(const std::vector<std::string>& argv) {
             recipe_json["default"].update(file_default);
         }
         if (j.contains("rules")) recipe_json["rules"] = j.at("rules");
+        if (j.contains("moe")) recipe_json["moe"] = j.at("moe");
+    }
+    if (!moe_options.empty()) {
+        if (!recipe_json.contains("moe") || !recipe_json["moe"].is_object()) recipe_json["moe"] = nlohmann::json::object();
+        recipe_json["moe"].update(moe_options);
     }
     model::Recipe recipe;
     try {
@@ -286,6 +300,7 @@ int run_compress(const std::vector<std::string>& argv) {
     const LoadedModel m = load_model_and_tokenizer(model_path, tokenizer_path);
     std::optional<model::GgufType> gguf_float;
     std::vector<std::string> gguf_unquantized;
+    const auto* gguf_tokenizer = dynamic_cast<const model::Tokenizer*>(m.tokenizer.get());
     if (!gguf_out.empty()) {
         try {
             recipe_json = model::gguf_recipe(recipe_json, m.config(), m.source->ffn_sizes(), &gguf_unquantized);
@@ -293,8 +308,10 @@ int run_compress(const std::vector<std::string>& argv) {
         } catch (const Error& e) {
             fail(e.status(), std::string("--gguf-out: ") + e.what());
         }
-        require_arg(m.tokenizer.has_value(), "--gguf-out: a GGUF carries the tokenizer; no llama2.c tokenizer "
-                                             "was found for '" + model_path + "' (pass --tokenizer FILE)");
+        require_arg(gguf_tokenizer != nullptr, "--gguf-out: a GGUF carries the tokenizer, and only a llama2.c tokenizer "
+                                               "is written; none was found for '" + model_path + "' (pass --tokenizer FILE)");
+        require(m.config().plain_llama(), SURGEON_ERR_UNSUPPORTED,
+                "--gguf-out: GGUF output writes the plain Llama block, not this " + m.config().family + " model");
     }
     // Default: the source model's float type in an HF directory, float32 in a llama2.c file.
     const model::Dtype dtype = !dtype_name.empty()             ? model::parse_float_dtype(dtype_name)
@@ -307,6 +324,8 @@ int run_compress(const std::vector<std::string>& argv) {
     std::optional<model::GptqExportOptions> gptq_options;
     std::optional<model::CtExportOptions> ct_options;
     auto plan_exports = [&] {
+        if (!gptq_out.empty()) model::check_packed_exportable(m.config(), "--gptq-out: the packed GPTQ export");
+        if (!ct_out.empty()) model::check_packed_exportable(m.config(), "--ct-out: the compressed-tensors export");
         const auto plans = model::export_plans(m.config(), m.source->ffn_sizes(), recipe);
         if (!gptq_out.empty()) gptq_options = model::plan_gptq_export(plans, gptq_format, model::Dtype::F16);
         if (!ct_out.empty()) ct_options = model::plan_ct_export(plans, ct_dtype);
@@ -422,7 +441,7 @@ int run_compress(const std::vector<std::string>& argv) {
             model::GgufOptions o;
             o.float_type = *gguf_float;
             o.name = std::filesystem::path(model_path).stem().string();
-            const model::GgufSummary g = model::write_gguf(compressed, *m.tokenizer, quantized, gguf_stage, o);
+            const model::GgufSummary g = model::write_gguf(compressed, *gguf_tokenizer, quantized, gguf_stage, o);
             summary["gguf_out"] = {{"file", gguf_out}, {"file_type", g.file_type}, {"tensors", g.tensors},
                                    {"unquantized", gguf_unquantized}, {"ffn_padded_blocks", g.ffn_padded},
                                    {"bytes", g.bytes}};

@@ -68,6 +68,24 @@ public:
         level_ = target;
     }
 
+    // Calls fn(i, ffn_in) for every sequence i with its FFN input (the block must be at
+    // the FFN input level), the seconds counted as Hessian work.
+    template <typename Fn>
+    void for_each_ffn_in(Fn&& fn) {
+        require(level_ == at_ffn_in, SURGEON_ERR_INTERNAL, "the block is not at its FFN input");
+        for (size_t i = 0; i < states_.size(); ++i) {
+            double t = now();
+            const Matrix ffn_in = scratch_->read(i);
+            times_.io += now() - t;
+            t = now();
+            fn(i, ffn_in);
+            times_.hessian += now() - t;
+        }
+    }
+
+    Backend& backend() { return be_; }
+    size_t sequences() const { return states_.size(); }
+
 private:
     void advance_one(size_t i, Level target, const std::function<void(const Matrix&)>& tap) {
         double t = now();
@@ -98,13 +116,17 @@ private:
                     break;
                 case at_ffn_in:
                     ops::apply_linear(be_, aux.data.data(), T, aux.cols, layer_.wo, x.data.data(), config_.dim, 1.0f);
+                    ops::add_bias(x, layer_.bo);
                     aux = ops::rmsnorm(x, layer_.rms_ffn, config_.norm_eps);
                     break;
-                case at_down_in:
-                    aux = swiglu(be_, layer_, aux);
+                case at_down_in:  // a MoE block keeps the FFN input: its experts read it
+                    if (layer_.experts.empty()) aux = swiglu(be_, layer_, aux);
                     break;
                 case at_output:
-                    ops::apply_linear(be_, aux.data.data(), T, aux.cols, layer_.w2, x.data.data(), config_.dim, 1.0f);
+                    if (layer_.experts.empty())
+                        ops::apply_linear(be_, aux.data.data(), T, aux.cols, layer_.w2, x.data.data(), config_.dim, 1.0f);
+                    else
+                        ffn_add(be_, config_, layer_, aux, x);
                     aux = Matrix();
                     break;
             }
@@ -186,6 +208,189 @@ std::vector<char> encode_failure(surgeon_status status, const std::string& messa
     return std::move(w.buffer());
 }
 
+// Compresses the linears `names` of `layer` (one group, reading one input) by `plans`
+// with the Hessian `h` (owned: released once OBS solvers hold their copies) or `shared`
+// (borrowed: kept for later groups). Appends one CompressedLayer per linear.
+void compress_linears(const std::string& prefix, const ModelConfig& config, LayerWeights& layer,
+                      const std::vector<std::string>& names, const std::vector<LayerPlan>& plans,
+                      std::unique_ptr<Hessian> h, const Hessian* shared, const std::vector<double>& down_sq,
+                      const BlockExtras& extras, const ContextPtr& ctx, std::vector<CompressedLayer>& out,
+                      BlockTimings& times) {
+    const double t_solve = now();
+    SolverCache solvers;
+    const Hessian* hessian = h ? h.get() : shared;
+    // When only OBS solvers read the Hessian (SparseGPT, GPTQ without mixed precision),
+    // they are built now and an owned accumulator released: each keeps its own copy of H,
+    // and the layer's peak holds two n × n matrices instead of three.
+    if (hessian && std::all_of(plans.begin(), plans.end(), reads_only_the_solver)) {
+        for (const LayerPlan& plan : plans)
+            if (plan.method != Method::dense) solver_for(solvers, ctx, *hessian, plan);
+        if (h) {
+            h.reset();
+            hessian = nullptr;
+        }
+    }
+    for (size_t i = 0; i < names.size(); ++i) {
+        CompressedLayer c;
+        c.name = prefix + names[i];
+        c.plan = plans[i];
+        Matrix& w = linear(layer, names[i]);
+        c.rows = w.rows;
+        c.cols = w.cols;
+        const double t0 = now();
+        const LayerSite site{&config, &layer, names[i], down_sq.empty() ? nullptr : &down_sq,
+                             extras.fisher ? &extras.fisher->of(c.name) : nullptr};
+        compress_layer(ctx, plans[i], w, hessian, solvers, site, c);
+        c.seconds = now() - t0;
+        c.sparsity = zero_fraction(w);
+        out.push_back(std::move(c));
+    }
+    times.compress += now() - t_solve;
+}
+
+// The plan an expert starved of calibration tokens gets under the "rtn" fallback: a
+// quantizing plan becomes RTN at its bits, a pruning plan magnitude pruning at its
+// sparsity; a joint (pruning and quantizing) plan keeps the pooled Hessian.
+bool rtn_fallback(LayerPlan& plan) {
+    if (!plan.needs_calibration()) return true;
+    const bool prunes = plan.sparsity > 0.0 || plan.n > 0;
+    if (plan.quantize && !prunes && !plan.is_mixed()) {
+        plan.method = Method::rtn;
+        return true;
+    }
+    if (!plan.quantize && prunes) {
+        plan.method = Method::magnitude;
+        return true;
+    }
+    return false;
+}
+
+// The FFN of a MoE block, in the order it computes: the shared expert's [w1, w3] then w2
+// on every token, then each routed expert's [w1, w3] then w2 on the tokens the (dense)
+// router sends to it, each Hessian from the block's FFN input as it is after attention.
+void compress_moe(int64_t b, const ModelConfig& config, LayerWeights& layer, BlockRun& run, const Recipe& recipe,
+                  const BlockExtras& extras, const ContextPtr& ctx, std::vector<CompressedLayer>& out,
+                  BlockTimings& times) {
+    const std::string prefix = "layers." + std::to_string(b) + ".";
+    const MoeOptions& moe = recipe.moe();
+    auto plans_of = [&](const std::vector<std::string>& names, bool& needs_h) {
+        std::vector<LayerPlan> plans;
+        for (const std::string& n : names) {
+            plans.push_back(layer_plan(recipe, prefix + n, extras.row_budget));
+            needs_h = needs_h || plans.back().needs_calibration();
+        }
+        return plans;
+    };
+    const int64_t E = static_cast<int64_t>(layer.experts.size());
+    bool any = false;
+    std::vector<std::vector<std::string>> names;  // per group: shared [w1 w3] [w2], then per expert
+    if (layer.w1.rows > 0) {
+        names.push_back({"w1", "w3"});
+        names.push_back({"w2"});
+    }
+    for (int64_t e = 0; e < E; ++e) {
+        names.push_back({expert_linear_name(e, "w1"), expert_linear_name(e, "w3")});
+        names.push_back({expert_linear_name(e, "w2")});
+    }
+    std::vector<std::vector<LayerPlan>> plans;
+    for (const auto& group : names) plans.push_back(plans_of(group, any));
+    if (any) require(run.sequences() > 0, SURGEON_ERR_INVALID_ARGUMENT, "the recipe needs calibration data but none was given");
+    if (any) run.advance(at_ffn_in, {});
+    Backend& be = run.backend();
+
+    // Routing of every sequence (the router is kept dense, so it does not change).
+    std::vector<std::vector<std::vector<int64_t>>> rows(static_cast<size_t>(E));  // [expert][sequence]
+    std::vector<int64_t> tokens(static_cast<size_t>(E), 0);
+    if (any)
+        run.for_each_ffn_in([&](size_t, const Matrix& ffn_in) {
+            const Routing r = route(be, config, layer, ffn_in);
+            for (int64_t e = 0; e < E; ++e) {
+                rows[static_cast<size_t>(e)].push_back(routed_rows(r, e));
+                tokens[static_cast<size_t>(e)] += static_cast<int64_t>(rows[static_cast<size_t>(e)].back().size());
+            }
+        });
+    // The Hessian of `cols` columns from f(i, ffn_in) over the sequences.
+    auto hessian_of = [&](int64_t cols, auto&& f) {
+        auto h = std::make_unique<Hessian>(ctx, cols);
+        run.for_each_ffn_in([&](size_t i, const Matrix& ffn_in) {
+            const Matrix x = f(i, ffn_in);
+            if (x.rows > 0) h->add(x.data.data(), x.rows, x.cols);
+        });
+        return h;
+    };
+    std::unique_ptr<Hessian> pooled_in;  // every token's FFN input, for starved experts
+    const std::vector<double> no_down_sq;
+    size_t g = 0;
+    if (layer.w1.rows > 0) {
+        ctx->progress("calibrate", 0.0);
+        bool needs13 = false, needs2 = false;
+        for (const LayerPlan& p : plans[0]) needs13 = needs13 || p.needs_calibration();
+        for (const LayerPlan& p : plans[1]) needs2 = needs2 || p.needs_calibration();
+        if (needs13) pooled_in = hessian_of(config.dim, [](size_t, const Matrix& x) { return x; });
+        compress_linears(prefix, config, layer, names[0], plans[0], nullptr, pooled_in.get(), no_down_sq, extras, ctx,
+                         out, times);
+        std::unique_ptr<Hessian> h2;
+        if (needs2)
+            h2 = hessian_of(layer.w1.rows, [&](size_t, const Matrix& x) { return swiglu(be, layer.w1, layer.w3, x); });
+        compress_linears(prefix, config, layer, names[1], plans[1], std::move(h2), nullptr, no_down_sq, extras, ctx,
+                         out, times);
+        g = 2;
+    }
+    for (int64_t e = 0; e < E; ++e, g += 2) {
+        const Expert& x = layer.experts[static_cast<size_t>(e)];
+        const auto& mine = rows[static_cast<size_t>(e)];
+        const size_t first = out.size();
+        std::string fallback;
+        bool needs13 = false, needs2 = false;
+        for (const LayerPlan& p : plans[g]) needs13 = needs13 || p.needs_calibration();
+        for (const LayerPlan& p : plans[g + 1]) needs2 = needs2 || p.needs_calibration();
+        const bool starved = any && tokens[static_cast<size_t>(e)] < moe.min_tokens && (needs13 || needs2);
+        bool pooled = false;
+        if (starved) {
+            // rtn applies when every plan of the expert has a calibration-free form.
+            bool all_rtn = moe.fallback == MoeFallback::rtn;
+            std::vector<LayerPlan> w13 = plans[g], w2 = plans[g + 1];
+            for (auto* group : {&w13, &w2})
+                for (LayerPlan& p : *group) all_rtn = all_rtn && rtn_fallback(p);
+            if (all_rtn) {
+                plans[g] = std::move(w13);
+                plans[g + 1] = std::move(w2);
+            }
+            fallback = all_rtn ? "rtn" : "pooled";
+            pooled = !all_rtn;
+            needs13 = needs2 = false;
+            for (const LayerPlan& p : plans[g]) needs13 = needs13 || p.needs_calibration();
+            for (const LayerPlan& p : plans[g + 1]) needs2 = needs2 || p.needs_calibration();
+        }
+        // The FFN input rows this expert is calibrated on: its own, or every token.
+        auto input_of = [&](size_t i, const Matrix& ffn_in) { return pooled ? ffn_in : gather_rows(ffn_in, mine[i]); };
+        std::unique_ptr<Hessian> h13;
+        const Hessian* shared13 = nullptr;
+        if (needs13) {
+            ctx->progress("calibrate", 0.0);
+            if (pooled) {
+                if (!pooled_in) pooled_in = hessian_of(config.dim, [](size_t, const Matrix& m) { return m; });
+                shared13 = pooled_in.get();
+            } else {
+                h13 = hessian_of(config.dim, input_of);
+            }
+        }
+        compress_linears(prefix, config, layer, names[g], plans[g], std::move(h13), shared13, no_down_sq, extras, ctx,
+                         out, times);
+        std::unique_ptr<Hessian> h2;
+        if (needs2)
+            h2 = hessian_of(x.w1.rows, [&](size_t i, const Matrix& ffn_in) {
+                return swiglu(be, x.w1, x.w3, input_of(i, ffn_in));
+            });
+        compress_linears(prefix, config, layer, names[g + 1], plans[g + 1], std::move(h2), nullptr, no_down_sq, extras,
+                         ctx, out, times);
+        for (size_t k = first; k < out.size(); ++k) {
+            if (any) out[k].routed_tokens = tokens[static_cast<size_t>(e)];
+            out[k].fallback = fallback;
+        }
+    }
+}
+
 }  // namespace
 
 std::vector<double> group_leaf(const ContextPtr& ctx, const Matrix& input, const Matrix* swiglu_out) {
@@ -233,10 +438,16 @@ void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, A
     const int64_t total = share.reducer ? share.total : static_cast<int64_t>(states.size());
     const int ranks = reducer.size(), me = reducer.rank();
     const std::string prefix = "layers." + std::to_string(b) + ".";
+    // A Mixture-of-Experts block: attention as in any block, then the FFN expert by expert.
+    const bool moe = !layer.experts.empty();
+    require(!moe || ranks == 1, SURGEON_ERR_UNSUPPORTED,
+            "a data-parallel run does not take Mixture-of-Experts blocks (block " + std::to_string(b) +
+                "): run it as one process");
     Backend& be = backend_for(*ctx);
     BlockRun run(config, layer, states, stores.make("block" + std::to_string(b), states.size()), be, times);
     int64_t linear_index = b * kLinearsPerBlock;
     for (const Group& group : kGroups) {
+        if (moe && (group.tap == LinearInput::ffn_in || group.tap == LinearInput::down_in)) continue;
         const size_t n = group.linears.size();
         std::vector<LayerPlan> plans;
         bool needs_h = false, wants_down_sq = false;
@@ -347,6 +558,7 @@ void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, A
         }
         times.compress += now() - t_solve;
     }
+    if (moe) compress_moe(b, config, layer, run, recipe, extras, ctx, out, times);
     run.advance(at_output, {});
 }
 

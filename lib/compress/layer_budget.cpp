@@ -101,6 +101,9 @@ std::vector<size_t> solve_knapsack(const std::vector<Candidate>& layers, const s
 
 LayerBudget plan_layer_budget(const Model& model, const std::vector<std::vector<int>>& calibration,
                               const Recipe& recipe, const LayerBudgetOptions& options, const ContextPtr& ctx) {
+    if (model.config.moe.n_experts > 0)
+        fail(SURGEON_ERR_UNSUPPORTED, "model-wide bit budgets do not cover routed experts (" + model.config.family +
+                                          " model)");
     require_arg(!options.options.empty(), "layer budget: no bit options");
     for (int b : options.options) require_arg(b >= 2 && b <= 8, "layer budget: bit options must lie in 2..8");
     require_arg(options.sequences > 0, "layer budget: sequences must be positive");

@@ -27,6 +27,9 @@ const char* method_name(Method method) { return enum_name(kMethods, method); }
 
 std::vector<std::vector<float>> ffn_scores(const model::Model& model, Method method, const Policy* policy,
                                            uint64_t seed) {
+    if (model.config.moe.n_experts > 0)
+        fail(SURGEON_ERR_UNSUPPORTED, "structured FFN pruning does not support Mixture-of-Experts models (" +
+                                          model.config.family + ")");
     std::vector<std::vector<float>> scores;
     for (size_t b = 0; b < model.layers.size(); ++b) {
         const auto& layer = model.layers[b];
@@ -153,6 +156,8 @@ std::vector<int64_t> choose_kv_groups(Backend& be, const model::ModelConfig& c, 
 }
 
 void silence_kv_groups(const model::ModelConfig& c, model::LayerWeights& layer, const std::vector<int64_t>& groups) {
+    if (c.qkv_bias || c.o_bias)
+        fail(SURGEON_ERR_UNSUPPORTED, "removing kv heads does not support attention biases (" + c.family + ")");
     check_attention(c, layer);
     check_groups(c, groups);
     const int64_t hs = c.head_size(), q_width = hs * (c.n_heads / c.n_kv_heads);
@@ -167,6 +172,8 @@ void silence_kv_groups(const model::ModelConfig& c, model::LayerWeights& layer, 
 
 void remove_kv_groups(model::Model& model, const std::vector<std::vector<int64_t>>& groups) {
     model::ModelConfig& c = model.config;
+    if (c.qkv_bias || c.o_bias)
+        fail(SURGEON_ERR_UNSUPPORTED, "removing kv heads does not support attention biases (" + c.family + ")");
     require_arg(groups.size() == model.layers.size(), "one list of kv groups per block");
     if (groups.empty() || groups.front().empty()) {
         for (const auto& g : groups) require_arg(g.empty(), "every block must remove the same number of kv groups");

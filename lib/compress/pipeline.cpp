@@ -77,6 +77,7 @@ CompressionReport compress_model(Model& model, const std::vector<std::vector<int
 
 nlohmann::json CompressionReport::to_json() const {
     nlohmann::json layers_json = nlohmann::json::array();
+    nlohmann::json experts_json = nlohmann::json::array();
     int64_t params = 0, zeros = 0;
     for (const CompressedLayer& l : layers) {
         nlohmann::json j{{"name", l.name},           {"method", method_name(l.plan.method)},
@@ -91,6 +92,17 @@ nlohmann::json CompressionReport::to_json() const {
         }
         j["loss"] = l.loss ? nlohmann::json(*l.loss) : nlohmann::json(nullptr);
         j["rel_error"] = l.rel_error ? nlohmann::json(*l.rel_error) : nlohmann::json(nullptr);
+        if (l.routed_tokens) {
+            j["routed_tokens"] = *l.routed_tokens;
+            j["fallback"] = l.fallback.empty() ? nlohmann::json(nullptr) : nlohmann::json(l.fallback);
+            // One entry per expert (taken from its w1, the first linear compressed).
+            const std::string suffix = ".w1";
+            if (l.name.size() > suffix.size() && l.name.compare(l.name.size() - suffix.size(), suffix.size(), suffix) == 0)
+                experts_json.push_back({{"expert", l.name.substr(0, l.name.size() - suffix.size())},
+                                        {"tokens", *l.routed_tokens},
+                                        {"fell_back", !l.fallback.empty()},
+                                        {"fallback", j["fallback"]}});
+        }
         layers_json.push_back(j);
         params += l.rows * l.cols;
         zeros += static_cast<int64_t>(std::llround(l.sparsity * static_cast<double>(l.rows * l.cols)));
@@ -102,6 +114,7 @@ nlohmann::json CompressionReport::to_json() const {
                      {"linear_sparsity", params ? static_cast<double>(zeros) / static_cast<double>(params) : 0.0},
                      {"seconds", seconds}};
     if (const auto total = mixed_total()) j["mixed"] = mixed_stats_to_json(*total);
+    if (!experts_json.empty()) j["moe_experts"] = experts_json;
     nlohmann::json blocks_json = nlohmann::json::array();
     uint64_t peak = 0;
     for (const BlockRecord& b : blocks) {

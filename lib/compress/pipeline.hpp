@@ -33,6 +33,10 @@ struct CompressedLayer {
     double seconds = 0.0;
     std::optional<QuantResult> quant;     // codes for packed export
     std::optional<MixedStats> mixed;      // mixed precision: where the bits went
+    // A routed expert's linear: the calibration tokens routed to its expert, and the
+    // fallback it took when they were fewer than the recipe's moe.min_tokens ("" none).
+    std::optional<int64_t> routed_tokens;
+    std::string fallback;
 };
 
 // One block of a run: its seconds (loading, calibration, solves, writing) and the peak

@@ -164,9 +164,33 @@ nlohmann::json LayerPlan::to_json() const {
     return j;
 }
 
+MoeFallback parse_moe_fallback(const std::string& name) {
+    if (name == "pooled") return MoeFallback::pooled;
+    if (name == "rtn") return MoeFallback::rtn;
+    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown MoE fallback '" + name + "' (pooled or rtn)");
+}
+
+const char* moe_fallback_name(MoeFallback f) { return f == MoeFallback::rtn ? "rtn" : "pooled"; }
+
 Recipe Recipe::from_json(const nlohmann::json& j) {
     require_arg(j.is_object(), "a recipe must be a JSON object");
     Recipe r;
+    if (j.contains("moe")) {
+        const auto& m = j.at("moe");
+        require_arg(m.is_object(), "recipe \"moe\" must be an object");
+        for (const auto& [key, value] : m.items()) {
+            if (key == "min_tokens") {
+                require_arg(value.is_number_integer() && value.get<int64_t>() >= 0,
+                            "recipe moe.min_tokens must be a non-negative integer");
+                r.moe_.min_tokens = value.get<int64_t>();
+            } else if (key == "fallback") {
+                require_arg(value.is_string(), "recipe moe.fallback must be \"pooled\" or \"rtn\"");
+                r.moe_.fallback = parse_moe_fallback(value.get<std::string>());
+            } else {
+                fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown recipe moe key '" + key + "' (min_tokens, fallback)");
+            }
+        }
+    }
     if (j.contains("default")) r.defaults_.apply(j.at("default"));
     if (j.contains("rules")) {
         require_arg(j.at("rules").is_array(), "recipe \"rules\" must be an array");

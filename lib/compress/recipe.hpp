@@ -51,6 +51,21 @@ struct LayerPlan {
     nlohmann::json to_json() const;
 };
 
+// Routed experts of a Mixture-of-Experts block (recipe key "moe": {"min_tokens": N,
+// "fallback": "pooled" | "rtn"}; CLI --moe-min-tokens, --moe-fallback). Each expert's
+// Hessians come from the calibration tokens routed to it; an expert that received fewer
+// than min_tokens falls back: "pooled" keeps its plan on the Hessian of every token that
+// reached the block (run through that expert), "rtn" drops calibration for it (a
+// quantizing plan becomes RTN at the same bits, a pruning plan magnitude pruning at the
+// same sparsity). See docs/models.md.
+enum class MoeFallback { pooled, rtn };
+MoeFallback parse_moe_fallback(const std::string& name);  // throws SURGEON_ERR_INVALID_ARGUMENT
+const char* moe_fallback_name(MoeFallback f);
+struct MoeOptions {
+    int64_t min_tokens = 128;
+    MoeFallback fallback = MoeFallback::pooled;
+};
+
 class Recipe {
 public:
     Recipe() = default;
@@ -60,6 +75,8 @@ public:
 
     LayerPlan plan_for(const std::string& layer_name) const;
     const LayerPlan& defaults() const { return defaults_; }
+    const MoeOptions& moe() const { return moe_; }
+    MoeOptions& moe() { return moe_; }
 
 private:
     struct Rule {
@@ -68,6 +85,7 @@ private:
     };
     LayerPlan defaults_;
     std::vector<Rule> rules_;
+    MoeOptions moe_;
 };
 
 }  // namespace surgeon::model

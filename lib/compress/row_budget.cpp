@@ -40,6 +40,9 @@ bool has_model_scope(const Model& model, const Recipe& recipe) {
 
 RowBudget plan_row_budget(const Model& model, std::vector<Matrix> states, const Recipe& recipe,
                           const OutputFisher& fisher, const ContextPtr& ctx) {
+    if (model.config.moe.n_experts > 0)
+        fail(SURGEON_ERR_UNSUPPORTED, "model-wide bit budgets do not cover routed experts (" + model.config.family +
+                                          " model)");
     require(!states.empty(), SURGEON_ERR_INVALID_ARGUMENT,
             "a model-wide bit budget needs calibration data");
     std::vector<BudgetGroup> groups;

@@ -69,7 +69,9 @@ MemoryEstimate estimate_stream_memory(const ModelSource& source, int64_t tokens,
     const auto dim = static_cast<uint64_t>(c.dim), q = static_cast<uint64_t>(c.q_dim()),
                kv = static_cast<uint64_t>(c.kv_dim()), hidden = static_cast<uint64_t>(ffn),
                vocab = static_cast<uint64_t>(c.vocab_size);
-    const uint64_t block = dim * (2 * q + 2 * kv) + 3 * dim * hidden + 2 * dim;
+    // Routed experts (MoE blocks) and their router come with the block too.
+    const auto experts = static_cast<uint64_t>(c.moe.n_experts), expert = static_cast<uint64_t>(c.moe.expert_dim);
+    const uint64_t block = dim * (2 * q + 2 * kv) + 3 * dim * hidden + 2 * dim + experts * (3 * dim * expert + dim);
     MemoryEstimate e;
     // The block, plus its largest tensor twice over while it is converted and compressed.
     e.block_weights = f * (block + 2 * std::max(dim * hidden, dim * q));

@@ -179,6 +179,7 @@ CtExportOptions plan_ct_export(const std::vector<LinearExportPlan>& plans, Dtype
 CtExportSummary write_ct_model(const Model& model, const std::map<std::string, QuantResult>& quantized,
                                const std::string& dir, const CtExportOptions& options) {
     validate_shapes(model);
+    check_packed_exportable(model.config, "the compressed-tensors export");
     check_results_fit_model(model, quantized, "compressed-tensors export");
     require_arg(!quantized.empty(), "compressed-tensors export: no quantized layers");
     // Each result's scheme, and the config groups in layer order of first use.

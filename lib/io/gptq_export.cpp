@@ -328,6 +328,7 @@ GptqExportSummary write_gptq_model(const Model& model,
                                    const std::map<std::string, QuantResult>& quantized,
                                    const std::string& dir, const GptqExportOptions& options) {
     validate_shapes(model);
+    check_packed_exportable(model.config, "the packed GPTQ export");
     GptqExportSummary s;
     check_results_fit_model(model, quantized, "GPTQ export");
     for (const auto& [name, q] : quantized) {

@@ -62,6 +62,48 @@ std::string hf_linear_prefix(int64_t layer, const std::string& llama2c_name) {
     fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown linear '" + llama2c_name + "'");
 }
 
+std::string hf_linear_prefix(const ModelConfig& config, int64_t layer, const std::string& llama2c_name) {
+    const bool ffn = llama2c_name == "w1" || llama2c_name == "w2" || llama2c_name == "w3";
+    if (!ffn || !config.is_moe_block(layer)) return hf_linear_prefix(layer, llama2c_name);
+    const char* proj = llama2c_name == "w1" ? "gate_proj" : llama2c_name == "w2" ? "down_proj" : "up_proj";
+    return hf_layer_prefix(layer) + "mlp.shared_expert." + proj;
+}
+
+std::string hf_moe_prefix(const ModelConfig& config, int64_t layer) {
+    return hf_layer_prefix(layer) + (config.family == "mixtral" && !config.moe.fused ? "block_sparse_moe." : "mlp.");
+}
+
+std::string hf_expert_linear_prefix(const ModelConfig& config, int64_t layer, int64_t expert, const std::string& w) {
+    require_arg(w == "w1" || w == "w2" || w == "w3", "unknown expert linear '" + w + "'");
+    const std::string base = hf_moe_prefix(config, layer) + "experts." + std::to_string(expert) + ".";
+    if (config.family == "mixtral") return base + w;
+    return base + (w == "w1" ? "gate_proj" : w == "w2" ? "down_proj" : "up_proj");
+}
+
+std::string hf_attention_extra(int64_t layer, const std::string& part) {
+    const std::string a = hf_layer_prefix(layer) + "self_attn.";
+    if (part == "q_norm" || part == "k_norm") return a + part + ".weight";
+    if (part == "bq") return a + "q_proj.bias";
+    if (part == "bk") return a + "k_proj.bias";
+    if (part == "bv") return a + "v_proj.bias";
+    if (part == "bo") return a + "o_proj.bias";
+    fail(SURGEON_ERR_INVALID_ARGUMENT, "unknown attention part '" + part + "'");
+}
+
+std::vector<float> permute_qk_vector_to_hf(const std::vector<float>& v, int64_t heads) {
+    const auto order = hf_qk_row_order(static_cast<int64_t>(v.size()), heads);
+    std::vector<float> out(v.size());
+    for (size_t i = 0; i < v.size(); ++i) out[i] = v[static_cast<size_t>(order[i])];
+    return out;
+}
+
+std::vector<float> unpermute_qk_vector_from_hf(const std::vector<float>& v, int64_t heads) {
+    const auto order = hf_qk_row_order(static_cast<int64_t>(v.size()), heads);
+    std::vector<float> out(v.size());
+    for (size_t i = 0; i < v.size(); ++i) out[static_cast<size_t>(order[i])] = v[i];
+    return out;
+}
+
 std::vector<int64_t> hf_qk_row_order(int64_t rows, int64_t heads) {
     require_shape(heads > 0 && rows % heads == 0 && (rows / heads) % 2 == 0,
                   "q/k permutation: " + std::to_string(rows) + " rows do not split into " +
@@ -99,15 +141,47 @@ nlohmann::ordered_json hf_config(const Model& model, Dtype dtype) {
     return hf_config(model.config, ffn, dtype);
 }
 
+namespace {
+
+const char* architecture_of(const std::string& family) {
+    if (family == "mistral") return "MistralForCausalLM";
+    if (family == "qwen2") return "Qwen2ForCausalLM";
+    if (family == "qwen3") return "Qwen3ForCausalLM";
+    if (family == "mixtral") return "MixtralForCausalLM";
+    if (family == "qwen2_moe") return "Qwen2MoeForCausalLM";
+    if (family == "qwen3_moe") return "Qwen3MoeForCausalLM";
+    return "LlamaForCausalLM";
+}
+
+nlohmann::ordered_json rope_scaling_json(const RopeScaling& r) {
+    if (r.kind == RopeScalingKind::none) return nullptr;
+    nlohmann::ordered_json j;
+    j["rope_type"] = r.kind == RopeScalingKind::linear ? "linear" : r.kind == RopeScalingKind::dynamic ? "dynamic" : "llama3";
+    j["factor"] = float_for_json(static_cast<float>(r.factor));
+    if (r.kind == RopeScalingKind::llama3) {
+        j["low_freq_factor"] = float_for_json(static_cast<float>(r.low_freq_factor));
+        j["high_freq_factor"] = float_for_json(static_cast<float>(r.high_freq_factor));
+    }
+    if (r.original_max_positions > 0) j["original_max_position_embeddings"] = r.original_max_positions;
+    return j;
+}
+
+}  // namespace
+
 nlohmann::ordered_json hf_config(const ModelConfig& c, const std::vector<int64_t>& ffn, Dtype dtype) {
-    const bool uniform = std::adjacent_find(ffn.begin(), ffn.end(), std::not_equal_to<>()) == ffn.end();
-    const int64_t intermediate = ffn.empty() ? c.hidden_dim : *std::max_element(ffn.begin(), ffn.end());
+    // The dense FFN widths (MoE blocks list their shared expert's width instead).
+    std::vector<int64_t> dense;
+    for (size_t b = 0; b < ffn.size(); ++b)
+        if (!c.is_moe_block(static_cast<int64_t>(b))) dense.push_back(ffn[b]);
+    const bool uniform = std::adjacent_find(dense.begin(), dense.end(), std::not_equal_to<>()) == dense.end();
+    const int64_t intermediate = dense.empty() ? c.hidden_dim : *std::max_element(dense.begin(), dense.end());
+    const bool moe = c.moe.n_experts > 0, qwen2 = c.family == "qwen2" || c.family == "qwen2_moe";
 
     nlohmann::ordered_json j;
-    j["architectures"] = {"LlamaForCausalLM"};
-    j["model_type"] = "llama";
+    j["architectures"] = {architecture_of(c.family)};
+    j["model_type"] = c.family;
     j["hidden_size"] = c.dim;
-    j["intermediate_size"] = intermediate;
+    j["intermediate_size"] = c.family == "mixtral" ? c.moe.expert_dim : intermediate;
     if (!uniform) j["surgeon_intermediate_sizes"] = ffn;  // sliced FFNs: per-layer sizes
     j["num_hidden_layers"] = c.n_layers;
     j["num_attention_heads"] = c.n_heads;
@@ -117,14 +191,31 @@ nlohmann::ordered_json hf_config(const ModelConfig& c, const std::vector<int64_t
     j["max_position_embeddings"] = c.seq_len;
     j["rms_norm_eps"] = float_for_json(c.norm_eps);
     j["rope_theta"] = float_for_json(c.rope_theta);
-    j["rope_scaling"] = nullptr;
+    j["rope_scaling"] = rope_scaling_json(c.rope_scaling);
     j["tie_word_embeddings"] = c.shared_classifier;
     j["hidden_act"] = "silu";
-    j["attention_bias"] = false;
-    j["mlp_bias"] = false;
+    if (!qwen2) j["attention_bias"] = c.o_bias;
+    if (c.family == "llama") j["mlp_bias"] = false;
+    if (c.family == "mistral" || c.family == "mixtral")
+        j["sliding_window"] = c.sliding_window > 0 ? nlohmann::ordered_json(c.sliding_window) : nullptr;
+    if (c.family.compare(0, 4, "qwen") == 0) j["use_sliding_window"] = false;
+    if (moe) {
+        j["num_experts_per_tok"] = c.moe.top_k;
+        if (c.family == "mixtral") {
+            j["num_local_experts"] = c.moe.n_experts;
+        } else {
+            j["num_experts"] = c.moe.n_experts;
+            j["moe_intermediate_size"] = c.moe.expert_dim;
+            j["norm_topk_prob"] = c.moe.norm_topk_prob;
+            j["decoder_sparse_step"] = c.moe.sparse_step;
+            j["mlp_only_layers"] = c.moe.dense_blocks;
+            if (c.family == "qwen2_moe") j["shared_expert_intermediate_size"] = c.moe.shared_dim;
+        }
+        j["output_router_logits"] = false;
+    }
     j["attention_dropout"] = 0.0;
     j["initializer_range"] = 0.02;
-    j["pretraining_tp"] = 1;
+    if (c.family == "llama") j["pretraining_tp"] = 1;
     j["bos_token_id"] = 1;
     j["eos_token_id"] = 2;
     j["use_cache"] = true;

@@ -1,4 +1,5 @@
-// Hugging Face Llama-family checkpoints (config.json + model.safetensors or sharded
+// Hugging Face Llama-family checkpoints (Llama, Mistral, Qwen2/3, Mixtral, Qwen2/3-MoE; see
+// docs/models.md) (config.json + model.safetensors or sharded
 // safetensors) <-> model::Model.
 //
 // HF keeps q_proj/k_proj rows ordered for "rotate half" RoPE (the first half of each head
@@ -42,6 +43,25 @@ std::string hf_layer_prefix(int64_t layer);
 
 // HF tensor name prefix of a block linear: ("wq", 3) -> "model.layers.3.self_attn.q_proj".
 std::string hf_linear_prefix(int64_t layer, const std::string& llama2c_name);
+
+// The same for a block of a model of `config`: in a MoE block w1/w2/w3 are the shared
+// expert ("model.layers.3.mlp.shared_expert.gate_proj").
+std::string hf_linear_prefix(const ModelConfig& config, int64_t layer, const std::string& llama2c_name);
+
+// Where a MoE block keeps its router and experts: "model.layers.<layer>.block_sparse_moe."
+// for Mixtral's per-expert tensors, else "model.layers.<layer>.mlp.".
+std::string hf_moe_prefix(const ModelConfig& config, int64_t layer);
+// A routed expert's linear (w1, w2 or w3) in the per-expert layout:
+// "...block_sparse_moe.experts.<e>.w1" (Mixtral) or "...mlp.experts.<e>.gate_proj" (Qwen).
+std::string hf_expert_linear_prefix(const ModelConfig& config, int64_t layer, int64_t expert, const std::string& w);
+// The HF name of the per-head q/k norm or a q/k/v/o bias: "q_norm", "k_norm", "bq", "bk",
+// "bv", "bo" -> "model.layers.<layer>.self_attn.q_norm.weight", "...q_proj.bias", ...
+std::string hf_attention_extra(int64_t layer, const std::string& part);
+
+// The values of a q/k bias or norm (one entry per row of a q/k projection split in
+// `heads` heads) between the layouts, as for the projection's rows.
+std::vector<float> permute_qk_vector_to_hf(const std::vector<float>& v, int64_t heads);
+std::vector<float> unpermute_qk_vector_from_hf(const std::vector<float>& v, int64_t heads);
 
 // The llama2.c name of a linear given by its HF projection name ("q_proj" or
 // "self_attn.q_proj" -> "wq"); any other name comes back unchanged.

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "core/checks.hpp"
 #include "core/error.hpp"
@@ -87,20 +88,70 @@ float config_float(const nlohmann::json& c, const char* key, float fallback, con
 }
 
 
+// transformers' rope_scaling (or rope_parameters, where newer configs also keep
+// rope_theta): the kinds a forward at a fixed context can reproduce.
+RopeScaling parse_rope_scaling(const nlohmann::json& c, const std::string& path, float* theta) {
+    const char* key = c.contains("rope_parameters") && !c["rope_parameters"].is_null() ? "rope_parameters"
+                                                                                         : "rope_scaling";
+    RopeScaling r;
+    if (!c.contains(key) || c[key].is_null()) return r;
+    const nlohmann::json& s = c[key];
+    const std::string where = std::string(key) + ".";
+    if (!s.is_object()) fail(SURGEON_ERR_IO, path + ": \"" + key + "\" must be an object, got " + s.dump());
+    if (s.contains("rope_theta")) *theta = config_float(s, "rope_theta", *theta, path);
+    std::string type = config_string(s, "rope_type", "", path);
+    if (type.empty()) type = config_string(s, "type", "default", path);
+    if (type == "default") return r;
+    if (type != "linear" && type != "dynamic" && type != "llama3")
+        fail(SURGEON_ERR_UNSUPPORTED, path + ": " + where + "rope_type '" + type +
+                                          "' is not supported (default, linear, dynamic and llama3 are)");
+    r.factor = config_float(s, "factor", 1.0f, path);
+    if (s.contains("original_max_position_embeddings") && !s["original_max_position_embeddings"].is_null())
+        r.original_max_positions = config_int(s, "original_max_position_embeddings", path);
+    if (type == "linear") {
+        r.kind = RopeScalingKind::linear;
+    } else if (type == "dynamic") {
+        r.kind = RopeScalingKind::dynamic;
+    } else {
+        r.kind = RopeScalingKind::llama3;
+        r.low_freq_factor = config_float(s, "low_freq_factor", 1.0f, path);
+        r.high_freq_factor = config_float(s, "high_freq_factor", 4.0f, path);
+        if (r.original_max_positions == 0)
+            fail(SURGEON_ERR_IO, path + ": " + where + "original_max_position_embeddings is missing (llama3 scaling)");
+        if (!(r.high_freq_factor > r.low_freq_factor))
+            fail(SURGEON_ERR_IO, path + ": " + where + "high_freq_factor must exceed low_freq_factor");
+    }
+    return r;
+}
+
+// Non-negative integer lists (mlp_only_layers).
+std::vector<int64_t> config_int_list(const nlohmann::json& c, const char* key, const std::string& path) {
+    std::vector<int64_t> out;
+    if (!c.contains(key) || c[key].is_null()) return out;
+    if (!c[key].is_array()) fail(SURGEON_ERR_IO, path + ": \"" + key + "\" must be a list, got " + c[key].dump());
+    for (const auto& v : c[key]) {
+        if (!v.is_number_integer() || v.get<int64_t>() < 0)
+            fail(SURGEON_ERR_IO, path + ": \"" + key + "\" must list block indices, got " + c[key].dump());
+        out.push_back(v.get<int64_t>());
+    }
+    return out;
+}
+
 ModelConfig parse_config(const nlohmann::json& c, const std::string& path) {
     if (!c.is_object()) fail(SURGEON_ERR_IO, path + ": not a JSON object");
     const std::string type = config_string(c, "model_type", "llama", path);
-    if (type != "llama" && type != "mistral")
-        fail(SURGEON_ERR_UNSUPPORTED, path + ": model_type '" + type + "' is not a Llama-family model");
-    if (c.contains("rope_scaling") && !c["rope_scaling"].is_null())
-        fail(SURGEON_ERR_UNSUPPORTED, path + ": rope_scaling is not supported");
+    const bool qwen = type == "qwen2" || type == "qwen3" || type == "qwen2_moe" || type == "qwen3_moe";
+    const bool mistral = type == "mistral" || type == "mixtral";
+    if (type != "llama" && !mistral && !qwen)
+        fail(SURGEON_ERR_UNSUPPORTED, path + ": model_type '" + type + "' is not supported (llama, mistral, qwen2, "
+                                          "qwen3, mixtral, qwen2_moe, qwen3_moe are)");
     if (config_string(c, "hidden_act", "silu", path) != "silu")
         fail(SURGEON_ERR_UNSUPPORTED, path + ": hidden_act must be silu");
-    for (const char* key : {"attention_bias", "mlp_bias"})
-        if (config_bool(c, key, false, path))
-            fail(SURGEON_ERR_UNSUPPORTED, path + ": " + key + " = true is not supported");
+    if (config_bool(c, "mlp_bias", false, path))
+        fail(SURGEON_ERR_UNSUPPORTED, path + ": mlp_bias = true is not supported");
 
     ModelConfig m;
+    m.family = type;
     m.dim = config_int(c, "hidden_size", path);
     m.hidden_dim = config_int(c, "intermediate_size", path);
     m.n_layers = config_int(c, "num_hidden_layers", path);
@@ -110,6 +161,7 @@ ModelConfig parse_config(const nlohmann::json& c, const std::string& path) {
     m.seq_len = config_int(c, "max_position_embeddings", path, int64_t{2048});
     m.norm_eps = config_float(c, "rms_norm_eps", 1e-6f, path);
     m.rope_theta = config_float(c, "rope_theta", 10000.0f, path);
+    m.rope_scaling = parse_rope_scaling(c, path, &m.rope_theta);
     m.shared_classifier = config_bool(c, "tie_word_embeddings", false, path);
     // head_dim (transformers' key) may differ from hidden_size / heads, for instance after
     // heads were removed; it stays 0 in the config when it is the derived value.
@@ -126,9 +178,42 @@ ModelConfig parse_config(const nlohmann::json& c, const std::string& path) {
     if (m.head_size() > (int64_t{1} << 40) / m.n_heads)
         fail(SURGEON_ERR_IO, path + ": num_attention_heads " + std::to_string(m.n_heads) + " × head_dim " +
                                  std::to_string(m.head_size()) + " exceeds 2^40");
-    if (type == "mistral" && c.contains("sliding_window") && !c["sliding_window"].is_null() &&
-        config_int(c, "sliding_window", path) < m.seq_len)
-        fail(SURGEON_ERR_UNSUPPORTED, path + ": sliding-window attention is not supported");
+
+    // Biases: Qwen2 always has q/k/v biases; Llama and Qwen3 have q/k/v/o biases when
+    // attention_bias is set; Mistral has none.
+    const bool attention_bias = config_bool(c, "attention_bias", false, path);
+    if (type == "qwen2" || type == "qwen2_moe") {
+        m.qkv_bias = true;
+    } else if (attention_bias) {
+        if (mistral) fail(SURGEON_ERR_UNSUPPORTED, path + ": attention_bias = true is not part of " + type);
+        m.qkv_bias = m.o_bias = true;
+    }
+    m.qk_norm = type == "qwen3" || type == "qwen3_moe";
+    // Sliding windows: Mistral's applies to every block; Qwen's (use_sliding_window) only
+    // to blocks past max_window_layers, which this block description does not model.
+    if (mistral && c.contains("sliding_window") && !c["sliding_window"].is_null()) {
+        m.sliding_window = config_int(c, "sliding_window", path);
+    }
+    if (qwen && config_bool(c, "use_sliding_window", false, path))
+        fail(SURGEON_ERR_UNSUPPORTED, path + ": use_sliding_window = true is not supported (per-block windows)");
+
+    if (type == "mixtral") {
+        m.moe.n_experts = config_int(c, "num_local_experts", path);
+        m.moe.top_k = config_int(c, "num_experts_per_tok", path);
+        m.moe.expert_dim = m.hidden_dim;
+        m.moe.norm_topk_prob = true;  // Mixtral always renormalizes its top-k weights
+    } else if (type == "qwen2_moe" || type == "qwen3_moe") {
+        m.moe.n_experts = config_int(c, "num_experts", path);
+        m.moe.top_k = config_int(c, "num_experts_per_tok", path);
+        m.moe.expert_dim = config_int(c, "moe_intermediate_size", path);
+        m.moe.norm_topk_prob = config_bool(c, "norm_topk_prob", false, path);
+        m.moe.sparse_step = config_int(c, "decoder_sparse_step", path, int64_t{1});
+        m.moe.dense_blocks = config_int_list(c, "mlp_only_layers", path);
+        if (type == "qwen2_moe") m.moe.shared_dim = config_int(c, "shared_expert_intermediate_size", path);
+    }
+    if (m.moe.n_experts > 0 && m.moe.top_k > m.moe.n_experts)
+        fail(SURGEON_ERR_IO, path + ": num_experts_per_tok " + std::to_string(m.moe.top_k) + " exceeds the " +
+                                 std::to_string(m.moe.n_experts) + " experts");
     return m;
 }
 
@@ -141,7 +226,8 @@ constexpr const char* kFinalNorm = "model.norm.weight";
 // remembers which were claimed, so that what is left over can be reported.
 class TensorChecker {
 public:
-    TensorChecker(const std::string& dir, const TensorStore& store) : dir_(dir), store_(store) {}
+    TensorChecker(const std::string& dir, const TensorStore& store, std::string family)
+        : dir_(dir), store_(store), family_(std::move(family)) {}
     const TensorStore& store() const { return store_; }
     const std::string& dir() const { return dir_; }
     bool has(const std::string& name) const { return store_.contains(name); }
@@ -167,6 +253,7 @@ public:
         return s;
     }
     void mark_used(const std::string& name) { used_.insert(name); }
+    void claim(const std::string& name) { claim_floats(name); }
     void expect(const std::string& name, int64_t got, int64_t want, const char* what,
                 const std::string& layout = "") const {
         if (want >= 0 && got != want)
@@ -188,7 +275,7 @@ public:
                                              "num_hidden_layers = " + std::to_string(n_layers));
             }
             fail(SURGEON_ERR_UNSUPPORTED, store_.path_of(name) + ": unexpected tensor '" + name +
-                                              "' (not part of a bias-free Llama model)");
+                                              "' (not part of a " + family_ + " model with this config)");
         }
     }
 
@@ -203,6 +290,7 @@ private:
 
     std::string dir_;
     const TensorStore& store_;
+    std::string family_;
     std::set<std::string> used_;
 };
 
@@ -246,6 +334,9 @@ private:
     Matrix rows_of(const std::string& name, int64_t r0, int64_t r1) const;
     Matrix read(const StoredLinear& l) const;
     std::vector<float> read_vector(const std::string& name) const;
+    // Slab e of a fused 3-D expert tensor (E × rows × cols).
+    Matrix read_slab(const std::string& name, int64_t e, int64_t rows, int64_t cols) const;
+    void read_moe(int64_t b, LayerWeights& L) const;
     // SURGEON_ERR_NUMERIC naming the file and the tensor when one of the n values of tensor
     // `name` just converted to fp32 (starting at element `first`) is NaN or Inf (an F64
     // value beyond the float range converts to Inf).
@@ -256,6 +347,9 @@ private:
     std::optional<GptqCheckpointInfo> gptq_;
     std::unique_ptr<TensorStore> store_;
     std::vector<std::array<StoredLinear, 7>> linears_;  // per block, in kLinearNames order
+    // Routed experts in the per-expert layout (w1, w2, w3), per block (empty: dense block
+    // or fused layout).
+    std::vector<std::vector<std::array<StoredLinear, 3>>> experts_;
     std::string fingerprint_;
 };
 
@@ -269,28 +363,75 @@ HfSource::HfSource(const std::string& dir, Dtype* source_dtype) {
     const GptqCheckpointInfo* q = gptq_ ? &*gptq_ : nullptr;
 
     store_ = std::make_unique<TensorStore>(dir);
-    TensorChecker r(dir, *store_);
+    TensorChecker r(dir, *store_, config_.family);
     const int64_t kv_dim = c.kv_dim();
     const std::string head = " × head_dim " + std::to_string(c.head_size());
     const std::string q_layout = "num_attention_heads " + std::to_string(c.n_heads) + head;
     const std::string kv_layout = "num_key_value_heads " + std::to_string(c.n_kv_heads) + head;
     r.matrix(kEmbedding, c.vocab_size, c.dim);
+    // Newer transformers store each MoE block's experts as two 3-D tensors.
+    for (int64_t i = 0; c.moe.n_experts > 0 && i < c.n_layers; ++i)
+        if (c.is_moe_block(i)) {
+            c.moe.fused = r.has(hf_layer_prefix(i) + "mlp.experts.gate_up_proj");
+            break;
+        }
     int64_t widest_ffn = 0;
     for (int64_t i = 0; i < c.n_layers; ++i) {
         const std::string p = hf_layer_prefix(i);
         r.vector(p + "input_layernorm.weight", c.dim);
         r.vector(p + "post_attention_layernorm.weight", c.dim);
+        if (c.qkv_bias) {
+            r.vector(hf_attention_extra(i, "bq"), c.q_dim());
+            r.vector(hf_attention_extra(i, "bk"), kv_dim);
+            r.vector(hf_attention_extra(i, "bv"), kv_dim);
+        }
+        if (c.o_bias) r.vector(hf_attention_extra(i, "bo"), c.dim);
+        if (c.qk_norm) {
+            r.vector(hf_attention_extra(i, "q_norm"), c.head_size());
+            r.vector(hf_attention_extra(i, "k_norm"), c.head_size());
+        }
+        const bool moe = c.is_moe_block(i);
         std::array<StoredLinear, 7> L;  // wq wk wv wo w1 w2 w3
         L[0] = check_linear(r, hf_linear_prefix(i, "wq"), c.q_dim(), c.dim, q, q_layout);
         L[1] = check_linear(r, hf_linear_prefix(i, "wk"), kv_dim, c.dim, q, kv_layout);
         L[2] = check_linear(r, hf_linear_prefix(i, "wv"), kv_dim, c.dim, q, kv_layout);
         L[3] = check_linear(r, hf_linear_prefix(i, "wo"), c.dim, c.q_dim(), q, q_layout);
-        L[4] = check_linear(r, hf_linear_prefix(i, "w1"), -1, c.dim, q);
-        L[6] = check_linear(r, hf_linear_prefix(i, "w3"), L[4].rows, c.dim, q);
-        L[5] = check_linear(r, hf_linear_prefix(i, "w2"), c.dim, L[4].rows, q);
+        std::vector<std::array<StoredLinear, 3>> experts;
+        if (!moe || c.moe.shared_dim > 0) {
+            // The dense FFN, or the shared expert of a MoE block (its width as stored).
+            L[4] = check_linear(r, hf_linear_prefix(c, i, "w1"), -1, c.dim, q);
+            L[6] = check_linear(r, hf_linear_prefix(c, i, "w3"), L[4].rows, c.dim, q);
+            L[5] = check_linear(r, hf_linear_prefix(c, i, "w2"), c.dim, L[4].rows, q);
+        }
+        if (moe) {
+            const std::string m = hf_moe_prefix(c, i);
+            const int64_t E = c.moe.n_experts, f = c.moe.expert_dim;
+            r.matrix(m + "gate.weight", E, c.dim, "the router: num_experts × hidden_size");
+            if (c.moe.shared_dim > 0) r.matrix(p + "mlp.shared_expert_gate.weight", 1, c.dim);
+            if (c.moe.fused) {
+                const std::string gate_up = m + "experts.gate_up_proj", down = m + "experts.down_proj";
+                for (const auto& [name, rows, cols] : {std::tuple<std::string, int64_t, int64_t>{gate_up, 2 * f, c.dim},
+                                                       std::tuple<std::string, int64_t, int64_t>{down, c.dim, f}}) {
+                    const auto s3 = r.shape(name, 3);
+                    r.expect(name, s3[0], E, "experts");
+                    r.expect(name, s3[1], rows, "rows");
+                    r.expect(name, s3[2], cols, "columns");
+                    r.claim(name);
+                }
+            } else {
+                for (int64_t e = 0; e < E; ++e) {
+                    std::array<StoredLinear, 3> x;  // w1 w2 w3
+                    x[0] = check_linear(r, hf_expert_linear_prefix(c, i, e, "w1"), f, c.dim, q);
+                    x[2] = check_linear(r, hf_expert_linear_prefix(c, i, e, "w3"), f, c.dim, q);
+                    x[1] = check_linear(r, hf_expert_linear_prefix(c, i, e, "w2"), c.dim, f, q);
+                    experts.push_back(x);
+                }
+            }
+        }
         ffn_sizes_.push_back(L[4].rows);
-        widest_ffn = std::max(widest_ffn, L[4].rows);
+        if (!moe) widest_ffn = std::max(widest_ffn, L[4].rows);
         linears_.push_back(std::move(L));
+        experts_.push_back(std::move(experts));
     }
     c.hidden_dim = widest_ffn > 0 ? widest_ffn : c.hidden_dim;
     r.vector(kFinalNorm, c.dim);
@@ -339,17 +480,65 @@ Matrix HfSource::read(const StoredLinear& l) const {
     return m;
 }
 
+Matrix HfSource::read_slab(const std::string& name, int64_t e, int64_t rows, int64_t cols) const {
+    Matrix m(rows, cols);
+    store_->read_f32_rows(name, e, e + 1, m.data.data());
+    check_finite(name, m.data.data(), static_cast<int64_t>(m.data.size()), e * rows * cols);
+    return m;
+}
+
+void HfSource::read_moe(int64_t b, LayerWeights& L) const {
+    const ModelConfig& c = config_;
+    const std::string m = hf_moe_prefix(c, b);
+    L.router = Matrix(c.moe.n_experts, c.dim, read_vector(m + "gate.weight"));
+    if (c.moe.shared_dim > 0)
+        L.shared_gate = Matrix(1, c.dim, read_vector(hf_layer_prefix(b) + "mlp.shared_expert_gate.weight"));
+    L.experts.resize(static_cast<size_t>(c.moe.n_experts));
+    const int64_t f = c.moe.expert_dim;
+    for (int64_t e = 0; e < c.moe.n_experts; ++e) {
+        Expert& x = L.experts[static_cast<size_t>(e)];
+        if (!c.moe.fused) {
+            const auto& stored = experts_[static_cast<size_t>(b)][static_cast<size_t>(e)];
+            x.w1 = read(stored[0]);
+            x.w2 = read(stored[1]);
+            x.w3 = read(stored[2]);
+            continue;
+        }
+        // gate_up_proj[e] stacks the gate rows over the up rows.
+        const Matrix gate_up = read_slab(m + "experts.gate_up_proj", e, 2 * f, c.dim);
+        x.w1 = Matrix(f, c.dim);
+        x.w3 = Matrix(f, c.dim);
+        std::copy(gate_up.data.begin(), gate_up.data.begin() + f * c.dim, x.w1.data.begin());
+        std::copy(gate_up.data.begin() + f * c.dim, gate_up.data.end(), x.w3.data.begin());
+        x.w2 = read_slab(m + "experts.down_proj", e, c.dim, f);
+    }
+}
+
 LayerWeights HfSource::block(int64_t b) const {
     ffn_size(b);  // range check
+    const ModelConfig& c = config_;
     const std::string p = hf_layer_prefix(b);
     LayerWeights L;
     L.rms_att = read_vector(p + "input_layernorm.weight");
     L.rms_ffn = read_vector(p + "post_attention_layernorm.weight");
     const auto& stored = linears_[static_cast<size_t>(b)];
-    for (size_t k = 0; k < stored.size(); ++k) linear(L, kLinearNames[k]) = read(stored[k]);
+    for (size_t k = 0; k < stored.size(); ++k)
+        linear(L, kLinearNames[k]) = stored[k].prefix.empty() ? Matrix(0, c.dim) : read(stored[k]);
+    if (stored[5].prefix.empty()) L.w2 = Matrix(c.dim, 0);
     // HF orders q/k rows for rotate-half RoPE; Model rotates adjacent pairs.
-    L.wq = unpermute_qk_from_hf(L.wq, config_.n_heads);
-    L.wk = unpermute_qk_from_hf(L.wk, config_.n_kv_heads);
+    L.wq = unpermute_qk_from_hf(L.wq, c.n_heads);
+    L.wk = unpermute_qk_from_hf(L.wk, c.n_kv_heads);
+    if (c.qkv_bias) {
+        L.bq = unpermute_qk_vector_from_hf(read_vector(hf_attention_extra(b, "bq")), c.n_heads);
+        L.bk = unpermute_qk_vector_from_hf(read_vector(hf_attention_extra(b, "bk")), c.n_kv_heads);
+        L.bv = read_vector(hf_attention_extra(b, "bv"));
+    }
+    if (c.o_bias) L.bo = read_vector(hf_attention_extra(b, "bo"));
+    if (c.qk_norm) {
+        L.q_norm = unpermute_qk_vector_from_hf(read_vector(hf_attention_extra(b, "q_norm")), 1);
+        L.k_norm = unpermute_qk_vector_from_hf(read_vector(hf_attention_extra(b, "k_norm")), 1);
+    }
+    if (c.is_moe_block(b)) read_moe(b, L);
     return L;
 }
 

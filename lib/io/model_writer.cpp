@@ -171,7 +171,11 @@ struct Plan {
     std::vector<OutFile> files;
     std::vector<Slot> slots;  // in file order
     int64_t embedding = -1, classifier = -1, final_norm = -1;
-    std::vector<std::array<int64_t, kBlockTensors>> blocks;
+    ModelConfig config;
+    std::vector<int64_t> ffn;  // FFN width per block
+    // Slot ids of each block's tensors: llama2.c in BlockTensor order, HF in the order of
+    // hf_block_parts.
+    std::vector<std::vector<int64_t>> blocks;
     // HF
     std::string config_text, index_text;  // index_text empty for one shard
     // llama2.c: the RoPE tables, written by create()
@@ -186,13 +190,22 @@ void check_plan_inputs(const ModelConfig& c, const std::vector<int64_t>& ffn, co
     require_arg(c.attention_consistent(), "model config: heads of unequal or odd size");
     require_arg(static_cast<int64_t>(ffn.size()) == c.n_layers,
                 std::to_string(ffn.size()) + " FFN sizes for " + std::to_string(c.n_layers) + " blocks");
-    for (int64_t h : ffn) require_arg(h > 0, "non-positive FFN size " + std::to_string(h));
+    for (size_t b = 0; b < ffn.size(); ++b)
+        require_arg(ffn[b] > 0 || (ffn[b] == 0 && c.is_moe_block(static_cast<int64_t>(b))),
+                    "non-positive FFN size " + std::to_string(ffn[b]));
+    if (c.moe.n_experts > 0)
+        require_arg(c.moe.top_k >= 1 && c.moe.top_k <= c.moe.n_experts && c.moe.expert_dim > 0,
+                    "MoE config: top_k must be in [1, experts] and the expert width positive");
     if (o.format == ModelFormat::hf) {
         require_arg(o.dtype == Dtype::F32 || o.dtype == Dtype::F16 || o.dtype == Dtype::BF16,
                     std::string("HF weights must be F32, F16 or BF16, not ") + dtype_name(o.dtype));
         require_arg(o.max_shard_bytes > 0, "the shard size cap must be positive");
         return;
     }
+    if (!c.plain_llama())
+        fail(SURGEON_ERR_UNSUPPORTED, "the llama2.c format holds the plain Llama block only; this " + c.family +
+                                          " model has biases, q/k norms, RoPE scaling, a sliding window or "
+                                          "experts: write a Hugging Face directory instead");
     require_arg(o.dtype == Dtype::F32,
                 "llama2.c files are float32 only (got " + std::string(dtype_name(o.dtype)) + ")");
     const int64_t hidden = ffn.empty() ? c.hidden_dim : ffn[0];
@@ -230,6 +243,113 @@ std::array<std::pair<int64_t, int64_t>, kBlockTensors> block_shapes(const ModelC
              {ffn, c.dim}}};
 }
 
+// One tensor of a block in an HF directory, in state-dict order. With a layer, `data`
+// points at its values (`owned` when they had to be rearranged: q/k bias and norm
+// vectors in HF order, fused 3-D expert tensors) and rows/cols are the layer's sizes.
+struct BlockPart {
+    std::string name;
+    std::vector<int64_t> shape;  // as stored
+    int64_t rows = 0, cols = 0;  // as written: rows × cols values
+    int64_t qk_heads = 0;        // > 0: rows reordered to rotate-half (q/k projections)
+    const float* data = nullptr;
+    std::vector<float> owned;
+};
+
+std::vector<BlockPart> hf_block_parts(const ModelConfig& c, int64_t b, int64_t ffn, const LayerWeights* L) {
+    std::vector<BlockPart> parts;  // pointers from add() last until the next add()
+    auto add = [&](std::string name, int64_t rows, int64_t cols, bool vector, const float* data = nullptr) {
+        BlockPart part;
+        part.name = std::move(name);
+        part.rows = rows;
+        part.cols = cols;
+        part.shape = vector ? std::vector<int64_t>{cols} : std::vector<int64_t>{rows, cols};
+        part.data = data;
+        parts.push_back(std::move(part));
+        return &parts.back();
+    };
+    auto matrix = [&](std::string name, const Matrix* m, int64_t rows, int64_t cols) {
+        return m ? add(std::move(name), m->rows, m->cols, false, m->data.data()) : add(std::move(name), rows, cols, false);
+    };
+    auto vec = [&](std::string name, const std::vector<float>* v, int64_t n, int64_t qk_heads = 0) {
+        if (!v) return add(std::move(name), 1, n, true);
+        BlockPart* part = add(std::move(name), 1, static_cast<int64_t>(v->size()), true);
+        if (qk_heads > 0 && !v->empty()) {
+            part->owned = permute_qk_vector_to_hf(*v, qk_heads);
+            part->data = part->owned.data();
+        } else {
+            part->data = v->data();
+        }
+        return part;
+    };
+    const std::string layer = hf_layer_prefix(b);
+    const int64_t d = c.dim, q = c.q_dim(), kv = c.kv_dim();
+    vec(layer + "input_layernorm.weight", L ? &L->rms_att : nullptr, d);
+    const struct {
+        const char* name;
+        const Matrix* w;
+        int64_t rows, cols, heads;
+        const std::vector<float>* bias;
+        bool has_bias;
+    } attention[] = {{"wq", L ? &L->wq : nullptr, q, d, c.n_heads, L ? &L->bq : nullptr, c.qkv_bias},
+                     {"wk", L ? &L->wk : nullptr, kv, d, c.n_kv_heads, L ? &L->bk : nullptr, c.qkv_bias},
+                     {"wv", L ? &L->wv : nullptr, kv, d, 0, L ? &L->bv : nullptr, c.qkv_bias},
+                     {"wo", L ? &L->wo : nullptr, d, q, 0, L ? &L->bo : nullptr, c.o_bias}};
+    for (const auto& a : attention) {
+        matrix(hf_linear_prefix(b, a.name) + ".weight", a.w, a.rows, a.cols)->qk_heads = a.heads;
+        if (a.has_bias) vec(hf_linear_prefix(b, a.name) + ".bias", a.bias, a.rows, a.heads);
+    }
+    if (c.qk_norm) {
+        vec(hf_attention_extra(b, "q_norm"), L ? &L->q_norm : nullptr, c.head_size(), 1);
+        vec(hf_attention_extra(b, "k_norm"), L ? &L->k_norm : nullptr, c.head_size(), 1);
+    }
+    vec(layer + "post_attention_layernorm.weight", L ? &L->rms_ffn : nullptr, d);
+    const bool moe = c.is_moe_block(b);
+    if (moe) {
+        const std::string m = hf_moe_prefix(c, b);
+        const int64_t E = c.moe.n_experts, f = c.moe.expert_dim;
+        matrix(m + "gate.weight", L ? &L->router : nullptr, E, d);
+        if (c.moe.fused) {
+            add(m + "experts.gate_up_proj", E * 2 * f, d, false)->shape = {E, 2 * f, d};
+            add(m + "experts.down_proj", E * d, f, false)->shape = {E, d, f};
+            BlockPart* gate_up = &parts[parts.size() - 2];
+            BlockPart* down = &parts.back();
+            if (L) {
+                // Fused tensors hold every expert at the planned width (shapes checked by the caller).
+                gate_up->owned.reserve(static_cast<size_t>(E * 2 * f * d));
+                down->owned.reserve(static_cast<size_t>(E * d * f));
+                for (const Expert& x : L->experts) {
+                    require_shape(x.w1.rows == f && x.w3.rows == f && x.w2.cols == f && x.w1.cols == d,
+                                  "block " + std::to_string(b) + ": an expert is not " + std::to_string(f) + " × " +
+                                      std::to_string(d) + " (the fused layout holds equal experts)");
+                    gate_up->owned.insert(gate_up->owned.end(), x.w1.data.begin(), x.w1.data.end());
+                    gate_up->owned.insert(gate_up->owned.end(), x.w3.data.begin(), x.w3.data.end());
+                    down->owned.insert(down->owned.end(), x.w2.data.begin(), x.w2.data.end());
+                }
+                gate_up->rows = static_cast<int64_t>(gate_up->owned.size()) / d;
+                down->rows = static_cast<int64_t>(down->owned.size()) / f;
+                gate_up->data = gate_up->owned.data();
+                down->data = down->owned.data();
+            }
+        } else {
+            for (int64_t e = 0; e < E; ++e) {
+                const Expert* x = L && e < static_cast<int64_t>(L->experts.size()) ? &L->experts[static_cast<size_t>(e)]
+                                                                                     : nullptr;
+                if (L && !x) fail(SURGEON_ERR_SHAPE, "block " + std::to_string(b) + " has no expert " + std::to_string(e));
+                matrix(hf_expert_linear_prefix(c, b, e, "w1") + ".weight", x ? &x->w1 : nullptr, f, d);
+                matrix(hf_expert_linear_prefix(c, b, e, "w3") + ".weight", x ? &x->w3 : nullptr, f, d);
+                matrix(hf_expert_linear_prefix(c, b, e, "w2") + ".weight", x ? &x->w2 : nullptr, d, f);
+            }
+        }
+    }
+    if (!moe || ffn > 0) {  // the dense FFN or the shared expert
+        matrix(hf_linear_prefix(c, b, "w1") + ".weight", L ? &L->w1 : nullptr, ffn, d);
+        matrix(hf_linear_prefix(c, b, "w3") + ".weight", L ? &L->w3 : nullptr, ffn, d);
+        matrix(hf_linear_prefix(c, b, "w2") + ".weight", L ? &L->w2 : nullptr, d, ffn);
+    }
+    if (moe && ffn > 0) matrix(layer + "mlp.shared_expert_gate.weight", L ? &L->shared_gate : nullptr, 1, d);
+    return parts;
+}
+
 int64_t add_slot(Plan& p, std::string name, int64_t rows, int64_t cols, bool vector) {
     Slot s;
     s.name = std::move(name);
@@ -253,27 +373,17 @@ Plan plan_hf(const std::string& dir, const ModelConfig& c, const std::vector<int
     Plan p;
     p.format = ModelFormat::hf;
     p.path = dir;
+    p.config = c;
+    p.ffn = ffn;
     p.blocks.resize(ffn.size());
     p.embedding = add_slot(p, "model.embed_tokens.weight", c.vocab_size, c.dim, false);
     for (int64_t b = 0; b < c.n_layers; ++b) {
-        const std::string layer = "model.layers." + std::to_string(b) + ".";
-        const auto shapes = block_shapes(c, ffn[static_cast<size_t>(b)]);
         auto& ids = p.blocks[static_cast<size_t>(b)];
-        auto linear = [&](BlockTensor t, const char* llama2c_name) {
-            ids[t] = add_slot(p, hf_linear_prefix(b, llama2c_name) + ".weight", shapes[t].first,
-                              shapes[t].second, false);
-        };
-        ids[kRmsAtt] = add_slot(p, layer + "input_layernorm.weight", 1, c.dim, true);
-        linear(kWq, "wq");
-        p.slots.back().qk_heads = c.n_heads;
-        linear(kWk, "wk");
-        p.slots.back().qk_heads = c.n_kv_heads;
-        linear(kWv, "wv");
-        linear(kWo, "wo");
-        ids[kRmsFfn] = add_slot(p, layer + "post_attention_layernorm.weight", 1, c.dim, true);
-        linear(kW1, "w1");
-        linear(kW3, "w3");
-        linear(kW2, "w2");
+        for (BlockPart& part : hf_block_parts(c, b, ffn[static_cast<size_t>(b)], nullptr)) {
+            ids.push_back(add_slot(p, part.name, part.rows, part.cols, part.shape.size() == 1));
+            p.slots.back().shape = part.shape;
+            p.slots.back().qk_heads = part.qk_heads;
+        }
     }
     p.final_norm = add_slot(p, "model.norm.weight", 1, c.dim, true);
     if (!c.shared_classifier) p.classifier = add_slot(p, "lm_head.weight", c.vocab_size, c.dim, false);
@@ -335,6 +445,8 @@ Plan plan_llama2c(const std::string& path, const ModelConfig& c, const std::vect
     Plan p;
     p.format = ModelFormat::llama2c;
     p.path = path;
+    p.config = c;
+    p.ffn = ffn;
     p.blocks.resize(ffn.size());
     const int64_t hidden = ffn.empty() ? c.hidden_dim : ffn[0];
     const int32_t header[7] = {
@@ -357,9 +469,9 @@ Plan plan_llama2c(const std::string& path, const ModelConfig& c, const std::vect
     const auto shapes = block_shapes(c, hidden);
     for (int t = 0; t < kBlockTensors; ++t)
         for (int64_t b = 0; b < c.n_layers; ++b)
-            p.blocks[static_cast<size_t>(b)][static_cast<size_t>(t)] =
+            p.blocks[static_cast<size_t>(b)].push_back(
                 place(add_slot(p, std::string(names[t]) + " of layer " + std::to_string(b), shapes[t].first,
-                               shapes[t].second, shapes[t].first == 1));
+                               shapes[t].second, shapes[t].first == 1)));
     p.final_norm = place(add_slot(p, "rms_final", 1, c.dim, true));
     // freq_cis_real then freq_cis_imag, [seq_len][head_size / 2], as llama2.c's export.
     const int64_t half = c.head_size() / 2;
@@ -432,26 +544,34 @@ public:
     void write_block(int64_t b, const LayerWeights& L) override {
         require_arg(b >= 0 && b < static_cast<int64_t>(plan_.blocks.size()),
                     "block " + std::to_string(b) + " outside [0, " + std::to_string(plan_.blocks.size()) + ")");
-        const std::array<const float*, kBlockTensors> data = {
-            L.rms_att.data(), L.wq.data.data(), L.wk.data.data(), L.wv.data.data(), L.wo.data.data(),
-            L.rms_ffn.data(), L.w1.data.data(), L.w2.data.data(), L.w3.data.data()};
-        const std::array<std::pair<int64_t, int64_t>, kBlockTensors> shapes = {{
-            {1, static_cast<int64_t>(L.rms_att.size())}, {L.wq.rows, L.wq.cols}, {L.wk.rows, L.wk.cols},
-            {L.wv.rows, L.wv.cols}, {L.wo.rows, L.wo.cols}, {1, static_cast<int64_t>(L.rms_ffn.size())},
-            {L.w1.rows, L.w1.cols}, {L.w2.rows, L.w2.cols}, {L.w3.rows, L.w3.cols}}};
         const auto& ids = plan_.blocks[static_cast<size_t>(b)];
-        for (int t = 0; t < kBlockTensors; ++t) {
-            const Slot& s = slot(ids[static_cast<size_t>(t)]);
-            require_shape(shapes[static_cast<size_t>(t)] == std::make_pair(s.rows, s.cols),
-                          "block " + std::to_string(b) + ": " + s.name + " is " +
-                              std::to_string(shapes[static_cast<size_t>(t)].first) + " × " +
-                              std::to_string(shapes[static_cast<size_t>(t)].second) + ", the plan " +
-                              std::to_string(s.rows) + " × " + std::to_string(s.cols));
+        std::vector<BlockPart> parts;
+        if (plan_.format == ModelFormat::hf) {
+            parts = hf_block_parts(plan_.config, b, slot_rows_of_ffn(b), &L);
+        } else {
+            const std::pair<const float*, const Matrix*> llama2c[kBlockTensors] = {
+                {L.rms_att.data(), nullptr}, {nullptr, &L.wq}, {nullptr, &L.wk}, {nullptr, &L.wv}, {nullptr, &L.wo},
+                {L.rms_ffn.data(), nullptr}, {nullptr, &L.w1}, {nullptr, &L.w2}, {nullptr, &L.w3}};
+            for (int t = 0; t < kBlockTensors; ++t) {
+                BlockPart part;
+                const Matrix* m = llama2c[t].second;
+                const std::vector<float>& v = t == kRmsAtt ? L.rms_att : L.rms_ffn;
+                part.rows = m ? m->rows : 1;
+                part.cols = m ? m->cols : static_cast<int64_t>(v.size());
+                part.data = m ? m->data.data() : llama2c[t].first;
+                parts.push_back(std::move(part));
+            }
         }
-        for (int t = 0; t < kBlockTensors; ++t) {
-            const int64_t id = ids[static_cast<size_t>(t)];
-            write_rows(id, 0, slot(id).rows, data[static_cast<size_t>(t)]);
+        require_shape(parts.size() == ids.size(), "block " + std::to_string(b) + " has " + std::to_string(parts.size()) +
+                                                      " tensors, the plan " + std::to_string(ids.size()));
+        for (size_t t = 0; t < parts.size(); ++t) {
+            const Slot& s = slot(ids[t]);
+            require_shape(parts[t].rows == s.rows && parts[t].cols == s.cols,
+                          "block " + std::to_string(b) + ": " + s.name + " is " + std::to_string(parts[t].rows) +
+                              " × " + std::to_string(parts[t].cols) + ", the plan " + std::to_string(s.rows) +
+                              " × " + std::to_string(s.cols));
         }
+        for (size_t t = 0; t < parts.size(); ++t) write_rows(ids[t], 0, slot(ids[t]).rows, parts[t].data);
     }
 
     void write_embedding_rows(int64_t r0, const Matrix& rows) override {
@@ -538,6 +658,9 @@ public:
 
 private:
     const Slot& slot(int64_t id) const { return plan_.slots[static_cast<size_t>(id)]; }
+
+    // The FFN width the plan has for block b (the dense FFN or the shared expert).
+    int64_t slot_rows_of_ffn(int64_t b) const { return plan_.ffn[static_cast<size_t>(b)]; }
 
     void reopen(OutFile& f) {
         std::error_code ec;

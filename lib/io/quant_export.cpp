@@ -93,6 +93,12 @@ std::string hf_module_of(const std::string& layer_name) {
     return hf_linear_prefix(block, linear);
 }
 
+void check_packed_exportable(const ModelConfig& c, const std::string& what) {
+    if (c.qkv_bias || c.o_bias || c.qk_norm || c.moe.n_experts > 0)
+        fail(SURGEON_ERR_UNSUPPORTED, what + " does not write attention biases, q/k norms or experts (" + c.family +
+                                          " model): export the dequantized model instead");
+}
+
 void check_results_fit_model(const Model& model, const std::map<std::string, QuantResult>& quantized,
                              const std::string& what) {
     for (const auto& [name, q] : quantized) {

@@ -50,6 +50,10 @@ struct LinearExportPlan {
 // The Hugging Face module path of a linear ("layers.3.w2" -> "model.layers.3.mlp.down_proj").
 std::string hf_module_of(const std::string& layer_name);
 
+// Refuses (SURGEON_ERR_UNSUPPORTED) a model whose blocks hold parts the packed exports do
+// not write: attention biases, q/k norms, routed experts. `what` names the export.
+void check_packed_exportable(const ModelConfig& config, const std::string& what);
+
 // Checks that every result names a linear of `model` ("layers.<block>.<linear>") and has
 // its shape; `what` prefixes the messages. Throws SURGEON_ERR_INVALID_ARGUMENT / SHAPE.
 void check_results_fit_model(const Model& model, const std::map<std::string, QuantResult>& quantized,

@@ -54,6 +54,45 @@ Matrix normal_matrix(int64_t rows, int64_t cols, uint64_t seed, uint64_t tensor,
     return m;
 }
 
+std::vector<float> normal_vector(int64_t n, uint64_t seed, uint64_t tensor, float offset) {
+    Matrix m = normal_matrix(1, n, seed, tensor, 1);
+    for (float& v : m.data) v += offset;
+    return std::vector<float>(m.data.begin(), m.data.end());
+}
+
+// The optional parts of the config's family: biases, q/k norm gains near 1, and in MoE
+// blocks the router, the experts and the shared expert's gate. Streams of block b start
+// at kFamilyParts + 2^16·b, apart from the plain block's.
+constexpr uint64_t kFamilyParts = uint64_t{1} << 32;
+
+void add_family_parts(const ModelConfig& c, int64_t b, uint64_t seed, int threads, LayerWeights& L) {
+    uint64_t t = kFamilyParts + (static_cast<uint64_t>(b) << 16);
+    if (c.qkv_bias) {
+        L.bq = normal_vector(c.q_dim(), seed, t + 0, 0.0f);
+        L.bk = normal_vector(c.kv_dim(), seed, t + 1, 0.0f);
+        L.bv = normal_vector(c.kv_dim(), seed, t + 2, 0.0f);
+    }
+    if (c.o_bias) L.bo = normal_vector(c.dim, seed, t + 3, 0.0f);
+    if (c.qk_norm) {
+        L.q_norm = normal_vector(c.head_size(), seed, t + 4, 1.0f);
+        L.k_norm = normal_vector(c.head_size(), seed, t + 5, 1.0f);
+    }
+    if (!c.is_moe_block(b)) return;
+    // A router of scale 1: routing then depends on the token, as in a trained model.
+    L.router = normal_matrix(c.moe.n_experts, c.dim, seed, t + 6, threads);
+    for (float& v : L.router.data) v *= 50.0f;
+    if (L.w1.rows > 0) L.shared_gate = normal_matrix(1, c.dim, seed, t + 7, threads);
+    t += 16;
+    const int64_t f = c.moe.expert_dim;
+    for (int64_t e = 0; e < c.moe.n_experts; ++e, t += 3) {
+        Expert x;
+        x.w1 = normal_matrix(f, c.dim, seed, t + 0, threads);
+        x.w2 = normal_matrix(c.dim, f, seed, t + 1, threads);
+        x.w3 = normal_matrix(f, c.dim, seed, t + 2, threads);
+        L.experts.push_back(std::move(x));
+    }
+}
+
 }  // namespace
 
 void write_random_checkpoint(const std::string& path, const ModelConfig& config, Dtype dtype, uint64_t seed,
@@ -63,7 +102,9 @@ void write_random_checkpoint(const std::string& path, const ModelConfig& config,
     options.format = output_format(path);
     options.dtype = dtype;
     options.max_shard_bytes = max_shard_bytes;
-    const std::vector<int64_t> ffn(static_cast<size_t>(std::max<int64_t>(config.n_layers, 0)), config.hidden_dim);
+    std::vector<int64_t> ffn;
+    for (int64_t b = 0; b < config.n_layers; ++b)
+        ffn.push_back(config.is_moe_block(b) ? config.moe.shared_dim : config.hidden_dim);
     auto writer = ModelWriter::create(path, config, ffn, options);
     try {
         auto rows_in_slices = [&](uint64_t tensor, auto&& write) {
@@ -74,7 +115,7 @@ void write_random_checkpoint(const std::string& path, const ModelConfig& config,
             }
         };
         rows_in_slices(kEmbedding, [&](int64_t r0, const Matrix& m) { writer->write_embedding_rows(r0, m); });
-        const int64_t q = config.q_dim(), kv = config.kv_dim(), d = config.dim, h = config.hidden_dim;
+        const int64_t q = config.q_dim(), kv = config.kv_dim(), d = config.dim;
         for (int64_t b = 0; b < config.n_layers; ++b) {
             const uint64_t t = kFirstBlock + 8 * static_cast<uint64_t>(b);
             LayerWeights L;
@@ -84,9 +125,11 @@ void write_random_checkpoint(const std::string& path, const ModelConfig& config,
             L.wk = normal_matrix(kv, d, seed, t + 1, threads);
             L.wv = normal_matrix(kv, d, seed, t + 2, threads);
             L.wo = normal_matrix(d, q, seed, t + 3, threads);
-            L.w1 = normal_matrix(h, d, seed, t + 4, threads);
-            L.w2 = normal_matrix(d, h, seed, t + 5, threads);
-            L.w3 = normal_matrix(h, d, seed, t + 6, threads);
+            const int64_t f = ffn[static_cast<size_t>(b)];
+            L.w1 = normal_matrix(f, d, seed, t + 4, threads);
+            L.w2 = normal_matrix(d, f, seed, t + 5, threads);
+            L.w3 = normal_matrix(f, d, seed, t + 6, threads);
+            add_family_parts(config, b, seed, threads, L);
             writer->write_block(b, L);
         }
         writer->write_final_norm(std::vector<float>(static_cast<size_t>(d), 1.0f));

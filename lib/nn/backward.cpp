@@ -30,7 +30,7 @@ void attention_backward(Backend& be, const ModelConfig& c, const BlockTape& tape
         const int64_t qo = h * hs, ko = (h / group) * hs;
         gemm(be, false, true, T, T, hs, scale, tape.q.data.data() + qo, q_dim, tape.k.data.data() + ko,
              kv_dim, 0.0f, p.data.data(), T);
-        ops::causal_softmax(p, 0);
+        ops::causal_softmax(p, 0, c.sliding_window);
         gemm(be, false, true, T, T, hs, 1.0f, d_out.data.data() + qo, q_dim, tape.v.data.data() + ko,
              kv_dim, 0.0f, dp.data.data(), T);
         gemm(be, true, false, T, hs, T, 1.0f, p.data.data(), T, d_out.data.data() + qo, q_dim, 1.0f,
@@ -76,7 +76,7 @@ Matrix block_backward(Backend& be, const ModelConfig& c, const LayerWeights& L, 
     g.wk = Matrix(T, c.kv_dim());
     g.wv = Matrix(T, c.kv_dim());
     attention_backward(be, c, tape, d_heads, g.wq, g.wk, g.wv);
-    const ops::RopeTable rope(0, T, c.head_size(), c.rope_theta);
+    const ops::RopeTable rope(0, T, c);
     rope.apply(g.wq, /*inverse=*/true);
     rope.apply(g.wk, /*inverse=*/true);
     Matrix d_attn_in(T, c.dim);
@@ -105,6 +105,11 @@ SequenceGradients linear_output_gradients(Backend& be, const Model& model, const
     SequenceGradients out;
     if (tokens.size() < 2) return out;
     const ModelConfig& c = model.config;
+    // Biases, RoPE scaling and the sliding window only change what the tape holds; the
+    // per-head q/k norm and routed experts have no backward here.
+    if (c.qk_norm) fail(SURGEON_ERR_UNSUPPORTED, "the backward pass does not support per-head q/k norms (" + c.family + ")");
+    if (c.moe.n_experts > 0)
+        fail(SURGEON_ERR_UNSUPPORTED, "the backward pass does not support Mixture-of-Experts blocks (" + c.family + ")");
     const std::vector<int> inputs(tokens.begin(), tokens.end() - 1);
     const auto n_blocks = model.layers.size();
     std::vector<Matrix> block_in(n_blocks);

@@ -47,7 +47,7 @@ Matrix grouped_attention(Backend& be, const ModelConfig& c, const Matrix& q, con
             item_be.gemm(Trans::no, Trans::yes, group * n, L, hs, scale, qs.data.data(), hs, k + g * hs, kv_dim,
                          0.0f, scores.data.data(), L);
             for (int64_t j = 0; j < group; ++j)
-                ops::causal_softmax(scores.data.data() + j * n * L, n, L, L, pos0 + t0);
+                ops::causal_softmax(scores.data.data() + j * n * L, n, L, L, pos0 + t0, c.sliding_window);
             item_be.gemm(group * n, hs, L, 1.0f, scores.data.data(), L, v + g * hs, kv_dim, 0.0f, os.data.data(), hs);
             for (int64_t j = 0; j < group; ++j)
                 for (int64_t r = 0; r < n; ++r)
@@ -62,14 +62,30 @@ void check_layer(const ModelConfig& c, const LayerWeights& L, const Matrix& x) {
                                        " columns, the model dim is " + std::to_string(c.dim));
     require_shape(c.attention_consistent(), "inconsistent attention config");
     const int64_t hidden = L.w1.rows;
+    auto length = [](const std::vector<float>& v) { return static_cast<int64_t>(v.size()); };
     require_shape(static_cast<int64_t>(L.rms_att.size()) == c.dim &&
                       static_cast<int64_t>(L.rms_ffn.size()) == c.dim &&
                       L.wq.rows == c.q_dim() && L.wq.cols == c.dim && L.wk.rows == c.kv_dim() &&
                       L.wk.cols == c.dim && L.wv.rows == c.kv_dim() && L.wv.cols == c.dim &&
                       L.wo.rows == c.dim && L.wo.cols == c.q_dim() && L.w1.cols == c.dim &&
                       L.w3.rows == hidden && L.w3.cols == c.dim && L.w2.rows == c.dim &&
-                      L.w2.cols == hidden,
+                      L.w2.cols == hidden && (hidden > 0 || !L.experts.empty()),
                   "block weights do not match the model config");
+    const int64_t qb = c.qkv_bias ? c.q_dim() : 0, kvb = c.qkv_bias ? c.kv_dim() : 0;
+    const int64_t nh = c.qk_norm ? c.head_size() : 0;
+    require_shape(length(L.bq) == qb && length(L.bk) == kvb && length(L.bv) == kvb &&
+                      length(L.bo) == (c.o_bias ? c.dim : 0) && length(L.q_norm) == nh && length(L.k_norm) == nh,
+                  "block biases or q/k norms do not match the model config");
+    if (L.experts.empty()) return;
+    require_shape(L.router.rows == static_cast<int64_t>(L.experts.size()) && L.router.cols == c.dim &&
+                      c.moe.top_k >= 1 && c.moe.top_k <= L.router.rows,
+                  "MoE router does not match the model config");
+    for (const Expert& e : L.experts)
+        require_shape(e.w1.cols == c.dim && e.w3.rows == e.w1.rows && e.w3.cols == c.dim && e.w2.rows == c.dim &&
+                          e.w2.cols == e.w1.rows,
+                      "MoE expert weights do not match the model config");
+    require_shape(hidden == 0 || (L.shared_gate.rows == 1 && L.shared_gate.cols == c.dim),
+                  "shared expert gate does not match the model config");
 }
 
 // q, k and v of attn_in at positions pos0.., q and k rotated by RoPE.
@@ -78,7 +94,14 @@ void project_qkv(Backend& be, const ModelConfig& c, const LayerWeights& L, const
     q = apply_linear(be, attn_in, L.wq);
     k = apply_linear(be, attn_in, L.wk);
     v = apply_linear(be, attn_in, L.wv);
-    const ops::RopeTable rope(pos0, attn_in.rows, c.head_size(), c.rope_theta);
+    ops::add_bias(q, L.bq);
+    ops::add_bias(k, L.bk);
+    ops::add_bias(v, L.bv);
+    if (c.qk_norm) {
+        ops::head_rmsnorm(q, L.q_norm, c.norm_eps);
+        ops::head_rmsnorm(k, L.k_norm, c.norm_eps);
+    }
+    const ops::RopeTable rope(pos0, attn_in.rows, c);
     rope.apply(q);
     rope.apply(k);
 }
@@ -88,6 +111,33 @@ void silu_times(Matrix& gate, const Matrix& up) {
     for (size_t i = 0; i < gate.data.size(); ++i) {
         const float g = gate.data[i];
         gate.data[i] = g / (1.0f + std::exp(-g)) * up.data[i];
+    }
+}
+
+// h += the block's FFN of ffn_in when it is a Mixture of Experts (routed experts and the
+// gated shared expert).
+void moe_add(Backend& be, const ModelConfig& c, const LayerWeights& L, const Matrix& ffn_in, Matrix& h) {
+    const Routing r = route(be, c, L, ffn_in);
+    for (size_t e = 0; e < L.experts.size(); ++e) {
+        std::vector<float> weights;
+        const std::vector<int64_t> rows = routed_rows(r, static_cast<int64_t>(e), &weights);
+        if (rows.empty()) continue;
+        const Expert& x = L.experts[e];
+        const Matrix out = apply_linear(be, swiglu(be, x.w1, x.w3, gather_rows(ffn_in, rows)), x.w2);
+        for (size_t i = 0; i < rows.size(); ++i) {
+            float* dst = h.row(rows[i]);
+            const float* src = out.row(static_cast<int64_t>(i));
+            for (int64_t j = 0; j < c.dim; ++j) dst[j] += weights[i] * src[j];
+        }
+    }
+    if (L.w1.rows == 0) return;
+    const Matrix shared = apply_linear(be, swiglu(be, L.w1, L.w3, ffn_in), L.w2);
+    const Matrix gate = apply_linear(be, ffn_in, L.shared_gate);
+    for (int64_t t = 0; t < h.rows; ++t) {
+        const float g = 1.0f / (1.0f + std::exp(-gate.data[static_cast<size_t>(t)]));
+        float* dst = h.row(t);
+        const float* src = shared.row(t);
+        for (int64_t j = 0; j < c.dim; ++j) dst[j] += g * src[j];
     }
 }
 
@@ -112,7 +162,18 @@ Matrix run_block(Backend& be, const ModelConfig& c, const LayerWeights& L, const
 
     Matrix h = x;  // residual stream
     apply_linear(be, attn_out_in.data.data(), T, attn_out_in.cols, L.wo, h.data.data(), c.dim, 1.0f);
+    ops::add_bias(h, L.bo);
     Matrix ffn_in = rmsnorm(h, L.rms_ffn, c.norm_eps);
+    if (!L.experts.empty()) {
+        require(tape == nullptr, SURGEON_ERR_UNSUPPORTED, "the backward pass does not support Mixture-of-Experts blocks");
+        moe_add(be, c, L, ffn_in, h);
+        if (capture) {
+            capture->attn_in = std::move(attn_in);
+            capture->attn_out_in = std::move(attn_out_in);
+            capture->ffn_in = std::move(ffn_in);
+        }
+        return h;
+    }
     Matrix gate = apply_linear(be, ffn_in, L.w1);
     Matrix up = apply_linear(be, ffn_in, L.w3);
     if (tape) {
@@ -164,9 +225,77 @@ Matrix attention_heads(Backend& be, const ModelConfig& config, const LayerWeight
 }
 
 Matrix swiglu(Backend& be, const LayerWeights& layer, const Matrix& ffn_in) {
-    Matrix gate = apply_linear(be, ffn_in, layer.w1);
-    silu_times(gate, apply_linear(be, ffn_in, layer.w3));
+    return swiglu(be, layer.w1, layer.w3, ffn_in);
+}
+
+Matrix swiglu(Backend& be, const Matrix& w1, const Matrix& w3, const Matrix& x) {
+    Matrix gate = apply_linear(be, x, w1);
+    silu_times(gate, apply_linear(be, x, w3));
     return gate;
+}
+
+void ffn_add(Backend& be, const ModelConfig& config, const LayerWeights& layer, const Matrix& ffn_in, Matrix& h) {
+    if (!layer.experts.empty()) {
+        moe_add(be, config, layer, ffn_in, h);
+        return;
+    }
+    const Matrix d = swiglu(be, layer, ffn_in);
+    apply_linear(be, d.data.data(), d.rows, d.cols, layer.w2, h.data.data(), h.cols, 1.0f);
+}
+
+Routing route(Backend& be, const ModelConfig& config, const LayerWeights& layer, const Matrix& ffn_in) {
+    const int64_t E = layer.router.rows, k = config.moe.top_k, T = ffn_in.rows;
+    require_shape(E > 0 && layer.router.cols == ffn_in.cols && k >= 1 && k <= E,
+                  "MoE router of " + std::to_string(E) + " experts cannot route top-" + std::to_string(k));
+    const Matrix logits = apply_linear(be, ffn_in, layer.router);
+    Routing r;
+    r.top_k = k;
+    r.expert.resize(static_cast<size_t>(T * k));
+    r.weight.resize(r.expert.size());
+    std::vector<double> p(static_cast<size_t>(E));
+    std::vector<int32_t> order(static_cast<size_t>(E));
+    for (int64_t t = 0; t < T; ++t) {
+        const float* z = logits.row(t);
+        const float peak = *std::max_element(z, z + E);
+        double sum = 0.0;
+        for (int64_t e = 0; e < E; ++e) sum += p[static_cast<size_t>(e)] = std::exp(static_cast<double>(z[e] - peak));
+        for (int64_t e = 0; e < E; ++e) {
+            p[static_cast<size_t>(e)] /= sum;
+            order[static_cast<size_t>(e)] = static_cast<int32_t>(e);
+        }
+        // The k most probable experts, the lower index first among equals.
+        std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) {
+            return p[static_cast<size_t>(a)] > p[static_cast<size_t>(b)] ||
+                   (p[static_cast<size_t>(a)] == p[static_cast<size_t>(b)] && a < b);
+        });
+        double kept = 0.0;
+        for (int64_t j = 0; j < k; ++j) kept += p[static_cast<size_t>(order[static_cast<size_t>(j)])];
+        for (int64_t j = 0; j < k; ++j) {
+            const int32_t e = order[static_cast<size_t>(j)];
+            const double w = p[static_cast<size_t>(e)] / (config.moe.norm_topk_prob ? kept : 1.0);
+            r.expert[static_cast<size_t>(t * k + j)] = e;
+            r.weight[static_cast<size_t>(t * k + j)] = static_cast<float>(w);
+        }
+    }
+    return r;
+}
+
+std::vector<int64_t> routed_rows(const Routing& r, int64_t expert, std::vector<float>* weights) {
+    std::vector<int64_t> rows;
+    if (weights) weights->clear();
+    for (size_t i = 0; i < r.expert.size(); ++i)
+        if (r.expert[i] == expert) {
+            rows.push_back(static_cast<int64_t>(i) / r.top_k);
+            if (weights) weights->push_back(r.weight[i]);
+        }
+    return rows;
+}
+
+Matrix gather_rows(const Matrix& m, const std::vector<int64_t>& rows) {
+    Matrix out(static_cast<int64_t>(rows.size()), m.cols);
+    for (size_t i = 0; i < rows.size(); ++i)
+        std::memcpy(out.row(static_cast<int64_t>(i)), m.row(rows[i]), sizeof(float) * static_cast<size_t>(m.cols));
+    return out;
 }
 
 Matrix block_forward_taped(Backend& be, const ModelConfig& config, const LayerWeights& layer, const Matrix& x,

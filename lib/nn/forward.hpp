@@ -15,8 +15,8 @@ namespace surgeon::model {
 struct BlockCapture {
     Matrix attn_in;      // rmsnorm(x): input of wq, wk, wv
     Matrix attn_out_in;  // concatenated attention heads (T × q_dim): input of wo
-    Matrix ffn_in;       // rmsnorm(h): input of w1, w3
-    Matrix down_in;      // silu(w1 h') * w3 h': input of w2
+    Matrix ffn_in;       // rmsnorm(h): input of w1, w3 (and of the router and experts)
+    Matrix down_in;      // silu(w1 h') * w3 h': input of w2 (left empty in a MoE block)
 };
 
 // Which captured input feeds a linear: linears reading the same input share a Hessian
@@ -43,6 +43,25 @@ Matrix attention_heads(Backend& be, const ModelConfig& config, const LayerWeight
 
 // The SwiGLU of a block's FFN, silu(ffn_in · w1ᵀ) ⊙ (ffn_in · w3ᵀ): the input of w2.
 Matrix swiglu(Backend& be, const LayerWeights& layer, const Matrix& ffn_in);
+Matrix swiglu(Backend& be, const Matrix& w1, const Matrix& w3, const Matrix& x);
+
+// h (T × dim) += the block's FFN of ffn_in: the dense SwiGLU FFN, or in a MoE block the
+// routed experts (weighted by the router) plus the sigmoid-gated shared expert.
+void ffn_add(Backend& be, const ModelConfig& config, const LayerWeights& layer, const Matrix& ffn_in, Matrix& h);
+
+// How a MoE block routes T tokens, as the model does: softmax of ffn_in · routerᵀ over all
+// experts, the top_k most probable (the lower index first among equals), their
+// probabilities as weights, renormalized to sum 1 when config.moe.norm_topk_prob.
+struct Routing {
+    int64_t top_k = 0;
+    std::vector<int32_t> expert;  // T × top_k expert ids
+    std::vector<float> weight;    // T × top_k weights
+};
+Routing route(Backend& be, const ModelConfig& config, const LayerWeights& layer, const Matrix& ffn_in);
+// The rows (tokens, ascending) routed to `expert`, and in `weights` (nullable) their weights.
+std::vector<int64_t> routed_rows(const Routing& routing, int64_t expert, std::vector<float>* weights = nullptr);
+// The given rows of m, in that order.
+Matrix gather_rows(const Matrix& m, const std::vector<int64_t>& rows);
 
 // Everything the backward pass (nn/backward.hpp) needs of a block: its linears' inputs
 // plus q and k after RoPE, v, the residual stream between attention and FFN, and the

@@ -7,6 +7,13 @@
 //                           --heads 32 [--kv-heads 32] --vocab 32000 [--dtype bf16]
 //                           [--seed 1] [--max-shard-size 5GB] [--seq-len 2048]
 //                           [--untied] [--threads N] [--tokens FILE --token-count N]
+//                           [--family llama|mistral|qwen2|qwen3|mixtral|qwen2_moe|qwen3_moe]
+//                           [--head-dim N] [--rope-llama3 FACTOR] [--sliding-window N]
+//                           [--experts N --top-k K --expert-ffn N [--shared-ffn N] [--fused]]
+//
+// --family sets the family's parts (docs/models.md): qwen2 q/k/v biases, qwen3 q/k norms,
+// mixtral / qwen*_moe experts; --rope-llama3 adds Llama 3 RoPE scaling (low 1, high 4,
+// original context seq-len / 4).
 //
 // --tokens also writes N uniformly random int32 token ids below the vocabulary size (the
 // --calib-tokens / --tokens format of `surgeon compress` and `surgeon eval`).
@@ -33,7 +40,9 @@ namespace {
                  "surgeon-make-checkpoint: %s\n"
                  "usage: surgeon-make-checkpoint --out DIR|FILE.bin --dim N --ffn N --blocks N --heads N\n"
                  "       [--kv-heads N] --vocab N [--dtype f32|f16|bf16] [--seed N] [--max-shard-size 5GB]\n"
-                 "       [--seq-len 2048] [--untied] [--threads N] [--tokens FILE --token-count N]\n",
+                 "       [--seq-len 2048] [--untied] [--threads N] [--tokens FILE --token-count N]\n"
+                 "       [--family F] [--head-dim N] [--rope-llama3 FACTOR] [--sliding-window N]\n"
+                 "       [--experts N --top-k K --expert-ffn N [--shared-ffn N] [--fused]]\n",
                  why.c_str());
     std::exit(2);
 }
@@ -63,6 +72,10 @@ int main(int argc, char** argv) {
             c.shared_classifier = false;
             continue;
         }
+        if (flag == "--fused") {
+            c.moe.fused = true;
+            continue;
+        }
         if (i + 1 >= argc) usage(flag + " needs a value");
         const std::string value = argv[++i];
         if (flag == "--out") out = value;
@@ -79,12 +92,37 @@ int main(int argc, char** argv) {
         else if (flag == "--max-shard-size") shard_text = value;
         else if (flag == "--tokens") tokens_path = value;
         else if (flag == "--token-count") token_count = positive(flag, value);
+        else if (flag == "--family") c.family = value;
+        else if (flag == "--head-dim") c.head_dim = positive(flag, value);
+        else if (flag == "--rope-llama3") {
+            c.rope_scaling.kind = RopeScalingKind::llama3;
+            c.rope_scaling.factor = std::strtod(value.c_str(), nullptr);
+            if (!(c.rope_scaling.factor >= 1.0)) usage("--rope-llama3 needs a factor >= 1");
+        }
+        else if (flag == "--sliding-window") c.sliding_window = positive(flag, value);
+        else if (flag == "--experts") c.moe.n_experts = positive(flag, value);
+        else if (flag == "--top-k") c.moe.top_k = positive(flag, value);
+        else if (flag == "--expert-ffn") c.moe.expert_dim = positive(flag, value);
+        else if (flag == "--shared-ffn") c.moe.shared_dim = positive(flag, value);
         else usage("unknown option " + flag);
     }
     if (out.empty()) usage("--out is required");
     if (!c.dim || !c.hidden_dim || !c.n_layers || !c.n_heads || !c.vocab_size)
         usage("--dim, --ffn, --blocks, --heads and --vocab are required");
     if (!c.n_kv_heads) c.n_kv_heads = c.n_heads;
+    const std::string& f = c.family;
+    if (f != "llama" && f != "mistral" && f != "qwen2" && f != "qwen3" && f != "mixtral" && f != "qwen2_moe" &&
+        f != "qwen3_moe")
+        usage("unknown --family " + f);
+    c.qkv_bias = f == "qwen2" || f == "qwen2_moe";
+    c.qk_norm = f == "qwen3" || f == "qwen3_moe";
+    if (c.rope_scaling.kind == RopeScalingKind::llama3) c.rope_scaling.original_max_positions = c.seq_len / 4;
+    if (c.sliding_window && f != "mistral" && f != "mixtral") usage("--sliding-window is Mistral's and Mixtral's");
+    const bool moe_family = f == "mixtral" || f == "qwen2_moe" || f == "qwen3_moe";
+    if (moe_family != (c.moe.n_experts > 0) || (moe_family && (!c.moe.top_k || !c.moe.expert_dim)))
+        usage("--experts, --top-k and --expert-ffn go with (and only with) a MoE --family");
+    if ((f == "qwen2_moe") != (c.moe.shared_dim > 0)) usage("--shared-ffn goes with --family qwen2_moe");
+    c.moe.norm_topk_prob = f != "qwen2_moe";
     if (tokens_path.empty() != (token_count == 0)) usage("--tokens and --token-count go together");
     try {
         const Dtype dtype = parse_float_dtype(dtype_text);

@@ -450,10 +450,18 @@ TEST(HfModel, OtherArchitecturesAreUnsupported) {
     SavedModel s;
     auto with = [&](const char* key, const nlohmann::json& value) { return s.with(key, value); };
     s.load_with_config(with("model_type", "gpt2"), SURGEON_ERR_UNSUPPORTED, "gpt2");
-    s.load_with_config(with("rope_scaling", {{"type", "linear"}, {"factor", 2.0}}), SURGEON_ERR_UNSUPPORTED,
-                       "rope_scaling");
+    // RoPE scaling kinds a fixed-context forward cannot reproduce (docs/models.md).
+    s.load_with_config(with("rope_scaling", {{"type", "yarn"}, {"factor", 2.0}}), SURGEON_ERR_UNSUPPORTED,
+                       "rope_scaling.rope_type 'yarn'");
+    s.load_with_config(with("rope_scaling", {{"rope_type", "longrope"}, {"factor", 2.0}}), SURGEON_ERR_UNSUPPORTED,
+                       "longrope");
     s.load_with_config(with("hidden_act", "gelu"), SURGEON_ERR_UNSUPPORTED, "silu");
-    s.load_with_config(with("attention_bias", true), SURGEON_ERR_UNSUPPORTED, "attention_bias");
+    s.load_with_config(with("mlp_bias", true), SURGEON_ERR_UNSUPPORTED, "mlp_bias");
+    // attention_bias announces bias tensors this checkpoint lacks.
+    s.load_with_config(with("attention_bias", true), SURGEON_ERR_IO, "q_proj.bias");
+    auto qwen = with("model_type", "qwen3");
+    qwen["use_sliding_window"] = true;
+    s.load_with_config(qwen, SURGEON_ERR_UNSUPPORTED, "use_sliding_window");
     s.load_with_config(with("head_dim", 16), SURGEON_ERR_IO, "head_dim 16");  // disagrees with the tensors
     hfio_test::write_json(s.dir.file("config.json"), s.config);
     // A bias tensor the config did not announce: a model we would run wrongly.
@@ -463,15 +471,16 @@ TEST(HfModel, OtherArchitecturesAreUnsupported) {
             w.add_float("model.layers.0.self_attn.q_proj.bias", {32}, v.data(), t.dtype);
     });
     expect_error([&] { load_hf(s.path()); }, SURGEON_ERR_UNSUPPORTED, "q_proj.bias");
-    // A mistral config with a window no shorter than the context is plain Llama.
+    // A mistral config keeps its sliding window (null: none).
     SavedModel m;
     nlohmann::json mistral = m.config;
     mistral["model_type"] = "mistral";
     mistral["sliding_window"] = 64;  // max_position_embeddings is 128
-    m.load_with_config(mistral, SURGEON_ERR_UNSUPPORTED, "sliding-window");
+    hfio_test::write_json(m.dir.file("config.json"), mistral);
+    EXPECT_EQ(load_hf(m.path()).config.sliding_window, 64);
     mistral["sliding_window"] = nullptr;
     hfio_test::write_json(m.dir.file("config.json"), mistral);
-    EXPECT_NO_THROW(load_hf(m.path()));
+    EXPECT_EQ(load_hf(m.path()).config.sliding_window, 0);
 }
 
 }  // namespace
