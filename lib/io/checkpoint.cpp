@@ -10,6 +10,7 @@
 #include "io/llama2c.hpp"
 #include "io/model_reader.hpp"
 #include "io/model_writer.hpp"
+#include "io/tokenizer.hpp"
 
 namespace surgeon::model {
 

@@ -110,19 +110,19 @@ int main(int argc, char** argv) {
     if (!c.dim || !c.hidden_dim || !c.n_layers || !c.n_heads || !c.vocab_size)
         usage("--dim, --ffn, --blocks, --heads and --vocab are required");
     if (!c.n_kv_heads) c.n_kv_heads = c.n_heads;
-    const std::string& f = c.family;
-    if (f != "llama" && f != "mistral" && f != "qwen2" && f != "qwen3" && f != "mixtral" && f != "qwen2_moe" &&
-        f != "qwen3_moe")
-        usage("unknown --family " + f);
-    c.qkv_bias = f == "qwen2" || f == "qwen2_moe";
-    c.qk_norm = f == "qwen3" || f == "qwen3_moe";
+    const std::string& fam = c.family;
+    if (fam != "llama" && fam != "mistral" && fam != "qwen2" && fam != "qwen3" && fam != "mixtral" &&
+        fam != "qwen2_moe" && fam != "qwen3_moe")
+        usage("unknown --family " + fam);
+    c.qkv_bias = fam == "qwen2" || fam == "qwen2_moe";
+    c.qk_norm = fam == "qwen3" || fam == "qwen3_moe";
     if (c.rope_scaling.kind == RopeScalingKind::llama3) c.rope_scaling.original_max_positions = c.seq_len / 4;
-    if (c.sliding_window && f != "mistral" && f != "mixtral") usage("--sliding-window is Mistral's and Mixtral's");
-    const bool moe_family = f == "mixtral" || f == "qwen2_moe" || f == "qwen3_moe";
+    if (c.sliding_window && fam != "mistral" && fam != "mixtral") usage("--sliding-window is Mistral's and Mixtral's");
+    const bool moe_family = fam == "mixtral" || fam == "qwen2_moe" || fam == "qwen3_moe";
     if (moe_family != (c.moe.n_experts > 0) || (moe_family && (!c.moe.top_k || !c.moe.expert_dim)))
         usage("--experts, --top-k and --expert-ffn go with (and only with) a MoE --family");
-    if ((f == "qwen2_moe") != (c.moe.shared_dim > 0)) usage("--shared-ffn goes with --family qwen2_moe");
-    c.moe.norm_topk_prob = f != "qwen2_moe";
+    if ((fam == "qwen2_moe") != (c.moe.shared_dim > 0)) usage("--shared-ffn goes with --family qwen2_moe");
+    c.moe.norm_topk_prob = fam != "qwen2_moe";
     if (tokens_path.empty() != (token_count == 0)) usage("--tokens and --token-count go together");
     try {
         const Dtype dtype = parse_float_dtype(dtype_text);

@@ -421,7 +421,7 @@ TEST_P(Families, ForwardMatchesTheTranscriptionAndCompressedModelsRoundTrip) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, Families, ::testing::ValuesIn(families()),
-                         [](const ::testing::TestParamInfo<Family>& info) { return info.param.name; });
+                         [](const ::testing::TestParamInfo<Family>& p) { return p.param.name; });
 
 // The report's per-expert token counts, against a routing of the dense model's FFN inputs
 // made here (the recipe leaves everything before the last block's experts dense, so the
@@ -463,7 +463,9 @@ TEST(MoeCalibration, TokenCountsAndStarvedExpertsFollowThePolicy) {
             const bool fell = counts[size_t(id)] < threshold;
             starved += fell;
             EXPECT_EQ(e.at("fell_back").get<bool>(), fell) << name;
-            if (fell) EXPECT_EQ(e.at("fallback"), policy) << name;
+            if (fell) {
+                EXPECT_EQ(e.at("fallback"), policy) << name;
+            }
         }
         EXPECT_GT(starved, 0);
         for (const CompressedLayer& l : report.layers) {
