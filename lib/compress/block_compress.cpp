@@ -5,6 +5,7 @@
 #include <exception>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -393,24 +394,40 @@ void compress_moe(int64_t b, const ModelConfig& config, LayerWeights& layer, Blo
 
 }  // namespace
 
-std::vector<double> group_leaf(const ContextPtr& ctx, const Matrix& input, const Matrix* swiglu_out) {
+void add_group_leaf(const ContextPtr& ctx, const Matrix& input, const Matrix* swiglu_out, std::vector<double>& sum) {
     Hessian h(ctx, input.cols);
     h.add(input.data.data(), input.rows, input.cols);
-    const HessianState s = h.state();
-    std::vector<double> leaf;
-    leaf.reserve(s.upper.size() + 3 * s.stats.sum.size() + 1 + (swiglu_out ? swiglu_out->cols : 0));
-    leaf.insert(leaf.end(), s.upper.begin(), s.upper.end());
-    for (const auto* v : {&s.stats.sum_abs, &s.stats.sum, &s.stats.sum_sq}) leaf.insert(leaf.end(), v->begin(), v->end());
-    leaf.push_back(static_cast<double>(s.samples));
+    const auto c = static_cast<size_t>(input.cols);
+    const size_t length = c * (c + 1) / 2 + 3 * c + 1 + (swiglu_out ? static_cast<size_t>(swiglu_out->cols) : 0);
+    const bool add = !sum.empty();
+    require(!add || sum.size() == length, SURGEON_ERR_INTERNAL, "a leaf of another length than its tree sum");
+    if (!add) sum.resize(length);
+    // Each value of the raw state in fp64, added into the sum (the same bits as adding a
+    // separately formed leaf), read from the accumulator without a copy of its triangle.
+    size_t k = 0;
+    auto put = [&](double v) {
+        sum[k] = add ? sum[k] + v : v;
+        ++k;
+    };
+    h.for_each_upper([&](float v) { put(static_cast<double>(v)); });
+    const ColumnStats stats = h.column_sums();
+    for (const auto* v : {&stats.sum_abs, &stats.sum, &stats.sum_sq})
+        for (double x : *v) put(x);
+    put(static_cast<double>(h.samples()));
     if (swiglu_out) {
         std::vector<double> sq(static_cast<size_t>(swiglu_out->cols), 0.0);
         add_column_squares(*swiglu_out, sq);
-        leaf.insert(leaf.end(), sq.begin(), sq.end());
+        for (double x : sq) put(x);
     }
+}
+
+std::vector<double> group_leaf(const ContextPtr& ctx, const Matrix& input, const Matrix* swiglu_out) {
+    std::vector<double> leaf;
+    add_group_leaf(ctx, input, swiglu_out, leaf);
     return leaf;
 }
 
-std::unique_ptr<Hessian> hessian_of_root(const ContextPtr& ctx, int64_t cols, const std::vector<double>& root,
+std::unique_ptr<Hessian> hessian_of_root(const ContextPtr& ctx, int64_t cols, std::vector<double> root,
                                          std::vector<double>& down_sq) {
     HessianState s;
     s.cols = cols;
@@ -423,6 +440,7 @@ std::unique_ptr<Hessian> hessian_of_root(const ContextPtr& ctx, int64_t cols, co
     s.stats.sum_sq.assign(root.begin() + tri + 2 * c, root.begin() + tri + 3 * c);
     s.samples = static_cast<int64_t>(root[tri + 3 * c]);
     down_sq.assign(root.begin() + tri + 3 * c + 1, root.end());
+    std::vector<double>().swap(root);  // before the accumulator is formed
     return Hessian::from_state(ctx, s, "the calibration Hessian");
 }
 
@@ -473,30 +491,47 @@ void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, A
             run_agreed(reducer, [&] {
                 TreeAccumulator acc(total, first, first + static_cast<int64_t>(states.size()));
                 run.advance(level_of(group.tap), [&](const Matrix& input) {
-                    if (!down) return acc.push(group_leaf(ctx, input, nullptr));
-                    const Matrix d = swiglu(be, layer, input);
-                    acc.push(group_leaf(ctx, input, &d));
+                    const Matrix d = down ? swiglu(be, layer, input) : Matrix();
+                    // A right leaf goes straight into its left sibling: one n × n fp64 sum fewer.
+                    if (std::vector<double>* sum = acc.next_joins()) {
+                        add_group_leaf(ctx, input, down ? &d : nullptr, *sum);
+                        acc.push_added();
+                    } else {
+                        acc.push(group_leaf(ctx, input, down ? &d : nullptr));
+                    }
                 });
                 mine = acc.take();
             });
-            // Every owner of a linear of the group receives all cover nodes and sums the root.
-            const std::vector<char> part = encode_nodes(mine);
-            mine.clear();
-            std::vector<int> owners(owner);
-            std::sort(owners.begin(), owners.end());
-            owners.erase(std::unique(owners.begin(), owners.end()), owners.end());
-            for (int o : owners) {
-                std::vector<std::vector<char>> parts = reducer.gather(o, part);
-                if (me != o) continue;
+            // Every owner of a linear of the group receives all cover nodes and sums the root (one
+            // process holds the root itself).
+            if (ranks == 1) {
                 try {
                     std::map<TreeNode, std::vector<double>> nodes;
-                    for (std::vector<char>& p : parts) {
-                        decode_nodes(p, nodes);
-                        std::vector<char>().swap(p);
-                    }
+                    for (auto& [node, value] : mine) nodes.emplace(node, std::move(value));
+                    mine.clear();
                     h = hessian_of_root(ctx, cols, tree_root(total, std::move(nodes)), down_sq);
                 } catch (...) {
                     owner_error = std::current_exception();
+                }
+            } else {
+                const std::vector<char> part = encode_nodes(mine);
+                mine.clear();
+                std::vector<int> owners(owner);
+                std::sort(owners.begin(), owners.end());
+                owners.erase(std::unique(owners.begin(), owners.end()), owners.end());
+                for (int o : owners) {
+                    std::vector<std::vector<char>> parts = reducer.gather(o, part);
+                    if (me != o) continue;
+                    try {
+                        std::map<TreeNode, std::vector<double>> nodes;
+                        for (std::vector<char>& p : parts) {
+                            decode_nodes(p, nodes);
+                            std::vector<char>().swap(p);
+                        }
+                        h = hessian_of_root(ctx, cols, tree_root(total, std::move(nodes)), down_sq);
+                    } catch (...) {
+                        owner_error = std::current_exception();
+                    }
                 }
             }
         }
@@ -504,6 +539,7 @@ void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, A
         // rank all of an uncalibrated group); the results go out in block order.
         const double t_solve = now();
         std::vector<std::vector<char>> results(n);
+        std::vector<std::optional<CompressedLayer>> kept(n);  // one process: the results themselves
         try {
             if (owner_error) std::rethrow_exception(owner_error);
             SolverCache solvers;
@@ -531,8 +567,12 @@ void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, A
                 c.sparsity = zero_fraction(w);
                 ByteWriter message;
                 message.i64(SURGEON_OK);
-                encode_layer(message, c);
-                message.vec(w.data);
+                if (ranks == 1) {  // nothing to send: the layer stays as it is
+                    kept[i] = std::move(c);
+                } else {
+                    encode_layer(message, c);
+                    if (needs_h) message.vec(w.data);  // the other ranks' copy of the weights
+                }
                 results[i] = std::move(message.buffer());
             }
         } catch (...) {
@@ -550,7 +590,7 @@ void compress_block(int64_t b, const ModelConfig& config, LayerWeights& layer, A
                 throw JobError(status, ranks > 1 ? "rank " + std::to_string(owner[i]) + ": " + message : message,
                                owner[i]);
             }
-            CompressedLayer c = decode_layer(r, recipe, extras.row_budget);
+            CompressedLayer c = kept[i] ? std::move(*kept[i]) : decode_layer(r, recipe, extras.row_budget);
             if (owner[i] != me) r.vec_into(linear(layer, group.linears[i]).data);
             c.plan = plans[i];
             out.push_back(std::move(c));

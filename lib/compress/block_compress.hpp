@@ -47,9 +47,13 @@ struct BlockTimings {
 // one fp32 SYRK from zero, the column sums, the row count) and, when `swiglu_out` is
 // given, Σ h² of the SwiGLU output per column.
 std::vector<double> group_leaf(const ContextPtr& ctx, const Matrix& input, const Matrix* swiglu_out);
+// group_leaf added into `sum` (a sum of leaves of this group), or assigned to an empty `sum`,
+// without holding the leaf: the same bits as adding group_leaf's result.
+void add_group_leaf(const ContextPtr& ctx, const Matrix& input, const Matrix* swiglu_out, std::vector<double>& sum);
 // The group's Hessian of `cols` columns from the root of its tree sum (S rounded to fp32,
-// as an accumulator holds it); `down_sq` receives Σ h² (empty when the leaves had none).
-std::unique_ptr<Hessian> hessian_of_root(const ContextPtr& ctx, int64_t cols, const std::vector<double>& root,
+// as an accumulator holds it; `root` is released before the accumulator is formed); `down_sq`
+// receives Σ h² (empty when the leaves had none).
+std::unique_ptr<Hessian> hessian_of_root(const ContextPtr& ctx, int64_t cols, std::vector<double> root,
                                          std::vector<double>& down_sq);
 
 // This rank's part of a data-parallel run (compress/reducer.hpp): `states` holds the

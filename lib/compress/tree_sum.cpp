@@ -69,7 +69,24 @@ void TreeAccumulator::push(std::vector<double> leaf) {
     require(next_ < last_, SURGEON_ERR_INTERNAL, "tree sum: more leaves than sequences");
     stack_.push_back({{next_, next_ + 1}, std::move(leaf)});
     ++next_;
-    // Adjacent finished siblings make their parent, as far up as the current cover node.
+    settle();
+}
+
+std::vector<double>* TreeAccumulator::next_joins() {
+    if (next_ >= last_ || stack_.empty()) return nullptr;
+    const TreeNode& top = stack_.back().first;
+    if (top.hi != next_ || top.hi - top.lo != 1 || !is_node_split_at(n_, top.lo, next_ + 1, next_)) return nullptr;
+    return &stack_.back().second;
+}
+
+void TreeAccumulator::push_added() {
+    require(next_joins() != nullptr, SURGEON_ERR_INTERNAL, "tree sum: a leaf added where it does not join");
+    stack_.back().first.hi = ++next_;
+    settle();
+}
+
+// Adjacent finished siblings make their parent, as far up as the current cover node.
+void TreeAccumulator::settle() {
     for (;;) {
         const TreeNode& top = stack_.back().first;
         if (done_ < cover_.size() && top == cover_[done_]) {

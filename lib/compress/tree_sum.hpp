@@ -32,10 +32,17 @@ class TreeAccumulator {
 public:
     TreeAccumulator(int64_t n, int64_t first, int64_t last);
     void push(std::vector<double> leaf);
+    // The sum the next leaf joins at once (it is the right child of a two-leaf node whose left
+    // leaf was the last pushed), else null. Adding the leaf into it and calling push_added()
+    // is push(leaf) without holding the leaf: the left value plus the right, as push adds.
+    std::vector<double>* next_joins();
+    void push_added();
     // The cover nodes with their sums, once every leaf was pushed.
     std::vector<std::pair<TreeNode, std::vector<double>>> take();
 
 private:
+    void settle();
+
     int64_t n_, next_, last_;
     std::vector<TreeNode> cover_;
     size_t done_ = 0;  // cover nodes finished

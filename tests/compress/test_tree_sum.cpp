@@ -39,6 +39,14 @@ std::vector<double> root_over_ranks(const std::vector<std::vector<double>>& leav
     return tree_root(n, std::move(nodes));
 }
 
+// The nodes of exactly two leaves in the tree over [lo, hi).
+int64_t two_leaf_nodes(int64_t lo, int64_t hi) {
+    if (hi - lo < 2) return 0;
+    if (hi - lo == 2) return 1;
+    const int64_t mid = lo + (hi - lo) / 2;
+    return two_leaf_nodes(lo, mid) + two_leaf_nodes(mid, hi);
+}
+
 bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
 }
@@ -142,4 +150,37 @@ TEST(Reducer, SingleProcessAgreesWithItself) {
     one.broadcast(0, bytes);
     EXPECT_EQ(bytes, (std::vector<char>{'a', 'b'}));
     EXPECT_EQ(one.gather(0, bytes), (std::vector<std::vector<char>>{bytes}));
+}
+
+// Right leaves added in place into their left sibling (next_joins + push_added, what the
+// block pipeline does to hold one n × n sum fewer) give the bits of pushing every leaf, for
+// every share of every split; the joins happen exactly at the two-leaf nodes.
+TEST(TreeSum, RightLeavesAddedInPlaceMatchPushedLeaves) {
+    for (int64_t n = 1; n <= 23; ++n) {
+        const auto leaves = random_leaves(n, 5, static_cast<uint32_t>(200 + n));
+        for (int ranks = 1; ranks <= std::min<int64_t>(n, 4); ++ranks) {
+            std::map<TreeNode, std::vector<double>> nodes;
+            int64_t joins = 0;
+            for (int r = 0; r < ranks; ++r) {
+                const std::pair<int64_t, int64_t> share = share_of(n, r, ranks);
+                TreeAccumulator acc(n, share.first, share.second);
+                for (int64_t i = share.first; i < share.second; ++i) {
+                    const std::vector<double>& leaf = leaves[static_cast<size_t>(i)];
+                    if (std::vector<double>* sum = acc.next_joins()) {
+                        for (size_t k = 0; k < leaf.size(); ++k) (*sum)[k] = (*sum)[k] + leaf[k];
+                        acc.push_added();
+                        ++joins;
+                    } else {
+                        acc.push(leaf);
+                    }
+                }
+                for (auto& [node, value] : acc.take()) nodes.emplace(node, std::move(value));
+            }
+            EXPECT_TRUE(same_bits(tree_root(n, std::move(nodes)), root_over_ranks(leaves, ranks)))
+                << n << " sequences, " << ranks << " ranks";
+            if (ranks == 1) {
+                EXPECT_EQ(joins, two_leaf_nodes(0, n)) << n;
+            }
+        }
+    }
 }

@@ -89,8 +89,9 @@ if [[ $mode == identical ]]; then
 fi
 
 [[ $mode == killed ]] || fail "unknown mode $mode"
-run_dir="killed.out$ext.surgeon-run"
-[[ -z $ext ]] && run_dir="killed.out/.surgeon-run"
+# The run state lives beside the output's staging name (OUT.partial) until it is complete.
+run_dir="killed.out$ext.partial.surgeon-run"
+[[ -z $ext ]] && run_dir="killed.out.partial/.surgeon-run"
 # shellcheck disable=SC2046
 "${mpirun[@]}" -np 2 "$surgeon" compress "${args[@]}" $(outputs killed) --quiet >killed.json 2>killed.err &
 job=$!

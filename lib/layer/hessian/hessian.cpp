@@ -174,6 +174,11 @@ HessianState Hessian::state() const {
     return s;
 }
 
+ColumnStats Hessian::column_sums() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stats_;
+}
+
 std::unique_ptr<Hessian> Hessian::from_state(ContextPtr ctx, const HessianState& s, const std::string& what) {
     require_arg(s.samples >= 0, what + ": samples must be >= 0, got " + std::to_string(s.samples));
     auto hp = std::make_unique<Hessian>(std::move(ctx), s.cols);  // checks cols

@@ -54,6 +54,15 @@ public:
     void stats(float* abs_mean, float* mean, float* sq_mean) const;
 
     HessianState state() const;
+    // state() without forming it: fn(value) for each entry of its upper triangle in order,
+    // and its column sums.
+    template <typename Fn>
+    void for_each_upper(Fn&& fn) const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (int64_t i = 0; i < cols_; ++i)
+            for (int64_t j = i; j < cols_; ++j) fn(sum_xx_[static_cast<size_t>(i * cols_ + j)]);
+    }
+    ColumnStats column_sums() const;
     // An accumulator holding `state`, checked as a loaded file is (`what` names it in
     // messages): SURGEON_ERR_INVALID_ARGUMENT for cols out of range, negative samples or
     // arrays of the wrong length, SURGEON_ERR_NUMERIC for NaN/Inf, a negative diagonal or
