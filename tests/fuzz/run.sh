@@ -16,6 +16,7 @@ build=${2:-$root/build-fuzz}
 
 # target:max_len (bytes; each a few times its largest seed)[:dictionary].
 targets="safetensors:16384 hf_config:4096:json.dict llama2c:16384 npy:4096 tokenizer:16384
+         hf_tokenizer:8192:json.dict
          tokens:4096 hessian:4096 recipe:4096:json.dict prunenet:8192:json.dict"
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/surgeon-fuzz-run-XXXXXX")
