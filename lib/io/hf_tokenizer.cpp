@@ -140,6 +140,22 @@ std::string text_of(const json& j, const char* key, const std::string& fallback)
     return it == j.end() || it->is_null() ? fallback : it->get<std::string>();
 }
 
+// The largest token id a tokenizer.json may use (16.7M; the largest vocabularies have about
+// 260k): ids size tables, so a file cannot make one absurdly large.
+constexpr int64_t kMaxTokenId = (int64_t{1} << 24) - 1;
+
+// A JSON integer in [0, max] (a float, a string or an out-of-range number is SURGEON_ERR_IO
+// naming `what`).
+int64_t integer_of(const json& v, int64_t max, const std::string& what) {
+    if (!v.is_number_integer()) fail(SURGEON_ERR_IO, what + " is not an integer");
+    const bool in_range = v.is_number_unsigned() ? v.get<uint64_t>() <= static_cast<uint64_t>(max)
+                                                 : v.get<int64_t>() >= 0 && v.get<int64_t>() <= max;
+    if (!in_range) fail(SURGEON_ERR_IO, what + " " + v.dump() + " is outside [0, " + std::to_string(max) + "]");
+    return v.get<int64_t>();
+}
+
+int token_id_of(const json& v, const std::string& what) { return static_cast<int>(integer_of(v, kMaxTokenId, what)); }
+
 // A token named in tokenizer_config.json: a string or {"content": ...}.
 std::optional<std::string> config_token(const json& config, const char* key) {
     auto it = config.find(key);
@@ -788,8 +804,8 @@ std::unique_ptr<Decoder> parse_decoder(const json& j) {
     if (type == "Strip") {
         auto d = std::make_unique<StripDecoder>();
         d->content = single_char(j.at("content").get<std::string>(), "Strip decoder content");
-        d->start = j.at("start").get<size_t>();
-        d->stop = j.at("stop").get<size_t>();
+        d->start = static_cast<size_t>(integer_of(j.at("start"), 1 << 20, "Strip decoder start"));
+        d->stop = static_cast<size_t>(integer_of(j.at("stop"), 1 << 20, "Strip decoder stop"));
         return d;
     }
     if (type == "Metaspace") {
@@ -830,7 +846,8 @@ void parse_post_processor(const json& j, Template& t) {
             const json& specials = j.at("special_tokens");
             if (!specials.contains(name)) fail(SURGEON_ERR_IO, "TemplateProcessing special token '" + name + "' is not defined");
             std::vector<int>& side = seen_sequence ? out.suffix : out.prefix;
-            for (const auto& id : specials[name].at("ids")) side.push_back(id.get<int>());
+            for (const auto& id : specials[name].at("ids"))
+                side.push_back(token_id_of(id, "TemplateProcessing special token id"));
         }
         if (!seen_sequence) fail(SURGEON_ERR_IO, "TemplateProcessing has no $A sequence");
         t.prefix.insert(t.prefix.end(), out.prefix.begin(), out.prefix.end());
@@ -839,8 +856,8 @@ void parse_post_processor(const json& j, Template& t) {
     }
     if (type == "RobertaProcessing" || type == "BertProcessing") {
         // "cls": [token, id], "sep": [token, id]
-        t.prefix.push_back(j.at("cls").at(1).get<int>());
-        t.suffix.push_back(j.at("sep").at(1).get<int>());
+        t.prefix.push_back(token_id_of(j.at("cls").at(1), "post-processor cls id"));
+        t.suffix.push_back(token_id_of(j.at("sep").at(1), "post-processor sep id"));
         return;
     }
     unsupported("post_processor", type);
@@ -1187,8 +1204,7 @@ void HfTokenizer::Impl::parse_model(const json& m) {
     if (!entries.is_object()) fail(SURGEON_ERR_IO, "model.vocab is not an object");
     t.vocab.reserve(entries.size());
     for (auto it = entries.begin(); it != entries.end(); ++it) {
-        const int id = it.value().get<int>();
-        if (id < 0) fail(SURGEON_ERR_IO, "model.vocab has a negative id for '" + it.key() + "'");
+        const int id = token_id_of(it.value(), "model.vocab id of '" + it.key() + "'");
         t.vocab[it.key()] = id;
         if (static_cast<size_t>(id) >= t.id_to_token.size()) t.id_to_token.resize(static_cast<size_t>(id) + 1);
         t.id_to_token[static_cast<size_t>(id)] = it.key();
@@ -1259,7 +1275,7 @@ HfTokenizer HfTokenizer::parse(const std::string& json_text, const std::string& 
         if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
             for (const auto& a : j["added_tokens"]) {
                 AddedToken tok;
-                tok.id = a.at("id").get<int>();
+                tok.id = token_id_of(a.at("id"), "added token id");
                 tok.content = a.at("content").get<std::string>();
                 tok.single_word = flag(a, "single_word", false);
                 tok.lstrip = flag(a, "lstrip", false);

@@ -314,6 +314,14 @@ TEST(HfTokenizer, UnsupportedComponentsAreNamed) {
               SURGEON_ERR_IO);
     EXPECT_NE(message.find("outside the vocabulary"), std::string::npos) << message;
     EXPECT_THROW(HfTokenizer::parse("{not json", "", "broken"), Error);
+    // Ids that are not integers in [0, 2^24) (they size the id table) are refused, not converted.
+    for (const char* id : {"1.5", "9.2e20", "-1", "16777216", "18446744073709551615", "\"3\""}) {
+        EXPECT_EQ(status_of(json::parse(std::string(R"({"model": {"type": "BPE", "vocab": {"a": )") + id + R"(}, "merges": []}})"),
+                            message),
+                  SURGEON_ERR_IO)
+            << id;
+        EXPECT_NE(message.find("model.vocab id of 'a'"), std::string::npos) << message;
+    }
 }
 
 TEST(HfTokenizer, OpenTokenizerPicksTheFormat) {
