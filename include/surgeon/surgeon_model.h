@@ -120,6 +120,9 @@ SURGEON_API surgeon_status surgeon_model_perplexity_tokens(const surgeon_context
  * already-compressed layers. Calibration: non-empty paragraphs [begin, end) of calib_text,
  * each [BOS] + tokens truncated to the context. recipe_json: a recipe (JSON text, see
  * docs/recipes.md), e.g. {"default": {"method": "sparsegpt", "nm": "2:4"}} — borrowed.
+ * A recipe whose layers use "method": "cbq" runs cross-block quantization instead, with
+ * the options of its "cbq" object (window, overlap, rank, epochs, act_bits, ...;
+ * docs/cbq.md); the model then quantizes its activations as act_bits says.
  * Progress goes to the context's callback as stage "compress". On failure the model is
  * left unchanged. The JSON report is kept in the handle (surgeon_model_report). */
 SURGEON_API surgeon_status surgeon_model_compress(const surgeon_context* ctx,

@@ -7,6 +7,7 @@
 #include "capi/handles.hpp"
 #include "capi/model_handle.hpp"
 #include "compress/export_plan.hpp"
+#include "compress/cbq.hpp"
 #include "compress/pipeline.hpp"
 #include "compress/recipe.hpp"
 #include "core/checks.hpp"
@@ -205,14 +206,27 @@ surgeon_status surgeon_model_compress(const surgeon_context* ctx, surgeon_model*
         const auto calibration = sm::paragraph_sequences(tokenizer_of(h), calib_text, sm::Range{begin, end},
                                                          h.model.config.seq_len);
         sm::Model work = h.model;  // the handle changes only when everything succeeded
-        const sm::CompressionReport report = sm::compress_model(
-            work, calibration, recipe, c, [&](int64_t done, int64_t total) {
+        sm::CompressionReport report;
+        std::string text;
+        if (recipe.uses(sm::Method::cbq)) {  // cross-block: the recipe's "cbq" options
+            sm::CbqOptions options;
+            options.apply(recipe.cbq());
+            const sm::CbqReport r = sm::compress_cbq(
+                work, calibration, recipe, options, c, [&](const sm::CbqWindowRecord& w, int64_t total) {
+                    c->progress("compress", static_cast<double>(w.last) / static_cast<double>(work.config.n_layers));
+                    (void)total;
+                });
+            report = r.compression;
+            text = r.to_json().dump();
+        } else {
+            report = sm::compress_model(work, calibration, recipe, c, [&](int64_t done, int64_t total) {
                 c->progress("compress", static_cast<double>(done) / static_cast<double>(total));
             });
+            text = report.to_json().dump();
+        }
         std::map<std::string, QuantResult> quantized;
         for (const sm::CompressedLayer& l : report.layers)
             if (l.quant) quantized.emplace(l.name, *l.quant);
-        std::string text = report.to_json().dump();
         h.model = std::move(work);
         h.quantized = std::move(quantized);
         h.plans = sm::export_plans(report);

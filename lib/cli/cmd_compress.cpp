@@ -17,6 +17,7 @@
 #include "core/error.hpp"
 #include "core/memory_usage.hpp"
 #include "core/output_file.hpp"
+#include "compress/cbq.hpp"
 #include "compress/export_plan.hpp"
 #include "compress/gguf_plan.hpp"
 #include "compress/layer_budget.hpp"
@@ -84,6 +85,21 @@ std::string compress_usage() {
            "                     on that grid), the rest in --dtype (f32/f16/bf16); a layer whose\n"
            "                     width is not a multiple of 32 stays unquantized (docs/formats.md)\n"
            "  (a packed export the recipe cannot give is refused before any work: docs/formats.md)\n"
+           "  --abits A          quantize every linear's input per token (dynamic, asymmetric) to A\n"
+           "                     bits (2-16) when the compressed model runs; recorded in its\n"
+           "                     config.json (HF output only). cbq trains with it; the other\n"
+           "                     methods calibrate on float activations\n"
+           "\n"
+           "cbq (cross-block quantization, docs/cbq.md; holds the model in fp32 in RAM):\n"
+           "  --window W         blocks trained together (default 2)\n"
+           "  --overlap O        blocks shared by consecutive windows (default 1)\n"
+           "  --rank R           rank of the LoRA-rounding matrices (default 5)\n"
+           "  --epochs E         passes over the calibration sequences per window (default 4)\n"
+           "  --lr X             Adam learning rate of the rounding matrices (default 1e-3)\n"
+           "  --seed S           initialization of the rounding matrices (default 0)\n"
+           "  --no-cfp           no coarse-to-fine outlier preprocessing\n"
+           "  --no-lora-rounding round to nearest; train the step sizes only\n"
+           "\n"
            "  --eval TEXT        evaluate perplexity of the compressed model (paragraphs mode)\n"
            "  --range a:b        evaluation paragraphs (default 0:1000)\n"
            "  --mixed A          mixed precision: per-row bit widths by allocator error | budget |\n"
@@ -180,6 +196,8 @@ int run_compress(const std::vector<std::string>& argv) {
     std::optional<model::LayerBudgetOptions> layer_budget;
     std::optional<model::GptqFormat> gptq_format;
     nlohmann::json moe_options = nlohmann::json::object();  // --moe-min-tokens, --moe-fallback
+    nlohmann::json cbq_options = nlohmann::json::object();  // --window ... --no-lora-rounding
+    int abits = 0;
     try {
         std::set<std::string> with_value = {"--model", "--tokenizer", "--calib", "--calib-tokens",
                                             "--calib-range", "--recipe", "--out", "--format", "--dtype",
@@ -188,12 +206,15 @@ int run_compress(const std::vector<std::string>& argv) {
                                             "--error-model", "--sensitivity", "--scope",
                                             "--layer-budget", "--layer-options",
                                             "--budget-sequences", "--max-shard-size", "--offload-dir",
-                                            "--moe-min-tokens", "--moe-fallback"};
+                                            "--moe-min-tokens", "--moe-fallback", "--abits", "--window",
+                                            "--overlap", "--rank", "--epochs", "--lr", "--seed"};
         with_value.insert(kMethodValueFlags.begin(), kMethodValueFlags.end());
         std::set<std::string> switches = kMethodSwitches;
         switches.insert("--quiet");
         switches.insert("--resume");
         switches.insert("--overwrite");
+        switches.insert("--no-cfp");
+        switches.insert("--no-lora-rounding");
         const Args args(argv, with_value, switches);
         model_path = args.get("--model", bundled_data_dir() + "/stories260K.bin");
         tokenizer_path = args.get("--tokenizer");
@@ -233,6 +254,18 @@ int run_compress(const std::vector<std::string>& argv) {
         if (args.has("--moe-min-tokens"))
             moe_options["min_tokens"] = args.integer("--moe-min-tokens", 0, 0, int64_t{1} << 40);
         if (args.has("--moe-fallback")) moe_options["fallback"] = args.get("--moe-fallback");
+        abits = static_cast<int>(args.integer("--abits", 0, 0, 16));
+        if (abits == 1) throw std::invalid_argument("--abits must be 0 (float) or in [2, 16]");
+        const bool cbq = spec.value("method", "") == "cbq";
+        for (const char* flag : {"--window", "--overlap", "--rank", "--epochs"})
+            if (args.has(flag)) cbq_options[flag + 2] = args.integer(flag, 0, 0, int64_t{1} << 20);
+        if (args.has("--lr")) cbq_options["lr"] = args.number("--lr", 1e-3);
+        if (args.has("--seed")) cbq_options["seed"] = args.integer("--seed", 0, 0, int64_t{1} << 62);
+        if (args.has("--no-cfp")) cbq_options["cfp"] = false;
+        if (args.has("--no-lora-rounding")) cbq_options["lora_rounding"] = false;
+        if (!cbq_options.empty() && !cbq && recipe_path.empty())
+            throw std::invalid_argument("--window, --overlap, --rank, --epochs, --lr, --seed, --no-cfp and "
+                                        "--no-lora-rounding are cbq options (--method cbq)");
         if (args.has("--layer-budget")) {
             layer_budget.emplace();
             layer_budget->avg_bits = args.number("--layer-budget", 4.0);
@@ -285,6 +318,11 @@ int run_compress(const std::vector<std::string>& argv) {
         }
         if (j.contains("rules")) recipe_json["rules"] = j.at("rules");
         if (j.contains("moe")) recipe_json["moe"] = j.at("moe");
+        if (j.contains("cbq")) recipe_json["cbq"] = j.at("cbq");
+    }
+    if (!cbq_options.empty()) {
+        if (!recipe_json.contains("cbq") || !recipe_json["cbq"].is_object()) recipe_json["cbq"] = nlohmann::json::object();
+        recipe_json["cbq"].update(cbq_options);
     }
     if (!moe_options.empty()) {
         if (!recipe_json.contains("moe") || !recipe_json["moe"].is_object()) recipe_json["moe"] = nlohmann::json::object();
@@ -297,7 +335,21 @@ int run_compress(const std::vector<std::string>& argv) {
         fail(SURGEON_ERR_INVALID_ARGUMENT, std::string("bad method options: ") + e.what());
     }
 
+    const bool cbq = recipe.uses(model::Method::cbq);
+    if (cbq)
+        require_arg(!layer_budget && gguf_out.empty() && offload_dir.empty() && !resume && (!job || job->size() == 1),
+                    "cbq trains whole windows of blocks in one process on the model in RAM: --layer-budget, "
+                    "--gguf-out, --offload-dir, --resume and MPI ranks do not apply");
+    if (abits > 0) {
+        require_arg(format == model::ModelFormat::hf,
+                    "--abits is recorded in the model's config.json: write a Hugging Face directory (--format hf)");
+        require(gptq_out.empty() && ct_out.empty() && gguf_out.empty(), SURGEON_ERR_UNSUPPORTED,
+                "--abits: packed exports (--gptq-out, --ct-out, --gguf-out) do not record activation quantization");
+    }
     const LoadedModel m = load_model_and_tokenizer(model_path, tokenizer_path);
+    require(m.config().act_bits == 0, SURGEON_ERR_UNSUPPORTED,
+            "'" + model_path + "' quantizes its activations (" + std::to_string(m.config().act_bits) +
+                " bits): compress its float original");
     std::optional<model::GgufType> gguf_float;
     std::vector<std::string> gguf_unquantized;
     const auto* gguf_tokenizer = dynamic_cast<const model::Tokenizer*>(m.tokenizer.get());
@@ -347,73 +399,120 @@ int run_compress(const std::vector<std::string>& argv) {
         plan_exports();
     }
 
-    int64_t tokens = 0, longest = 0;
-    for (const auto& seq : calibration) {
-        tokens += static_cast<int64_t>(seq.size());
-        longest = std::max(longest, static_cast<int64_t>(seq.size()));
-    }
-    const model::MemoryEstimate mem = model::estimate_stream_memory(
-        *m.source, tokens, longest, !offload_dir.empty(), budget.has_value());
-    if (!quiet)
-        std::fprintf(stderr,
-                     "memory estimate: %s (block %s, calibration activations %s%s, solver %s%s)\n",
-                     format_bytes(mem.total()).c_str(), format_bytes(mem.block_weights).c_str(),
-                     format_bytes(mem.activations).c_str(),
-                     offload_dir.empty() ? " in RAM" : (", rest spilled to " + offload_dir).c_str(),
-                     format_bytes(mem.solver).c_str(),
-                     mem.dense_model ? (", dense model " + format_bytes(mem.dense_model)).c_str() : "");
-
-    model::WriterOptions writer_options;
-    writer_options.format = format;
-    writer_options.dtype = dtype;
-    writer_options.max_shard_bytes = max_shard_bytes;
-    writer_options.tokenizer_path = m.tokenizer_path;
-    const auto writer = lead ? model::ModelWriter::create(out_stage, m.config(), m.source->ffn_sizes(), writer_options, resume)
-                             : nullptr;
-    model::StreamOptions stream;
-    if (!offload_dir.empty()) {
-        std::filesystem::create_directories(offload_dir, ec);
-        if (ec) fail(SURGEON_ERR_IO, "cannot create --offload-dir '" + offload_dir + "': " + ec.message());
-    }
-    stream.reducer = job;
-    stream.offload_dir = offload_dir;
-    stream.run_dir = run_dir;
-    stream.resume = resume;
-    stream.keep_quant = gptq_options || ct_options || !gguf_out.empty();
-    for (const std::string& a : argv)
-        if (a != "--resume" && a != "--quiet") stream.run_key += a + '\n';
-    ProgressBar bar("block", !quiet);
-    int64_t blocks_finished = 0;
-    const model::CompressionReport report = [&] {
-        try {
-            return model::compress_streamed(*m.source, writer.get(), calibration, recipe, ctx, stream,
-                                            [&](int64_t done, int64_t total) {
-                                                blocks_finished = done;
-                                                bar.update(done, total);
-                                            });
-        } catch (...) {
-            // A run with finished blocks stays for --resume; one with none leaves nothing.
-            if (lead) {
-                const bool keep = (resume || blocks_finished > 0) && std::filesystem::exists(run_dir, ec);
-                outputs.keep_on_failure(out, keep);
-                if (!keep) {
-                    writer->abandon();
-                    std::filesystem::remove_all(run_dir, ec);
-                }
-            }
-            throw;
+    model::CompressionReport report;
+    nlohmann::json cbq_json;                // cbq: the windows and the preprocessing
+    std::optional<model::Model> cbq_model;  // cbq: the compressed model, in RAM
+    std::vector<std::string> staged_files;  // what was written, under the staged names
+    if (cbq) {
+        model::CbqOptions options;
+        options.apply(recipe.cbq());
+        if (abits > 0) options.act_bits = abits;
+        model::Model work = m.materialize();
+        if (!quiet) {
+            uint64_t floats = static_cast<uint64_t>(work.tok_emb.data.size() + work.wcls.data.size());
+            for (const model::LayerWeights& l : work.layers)
+                for (const char* name : model::kLinearNames) floats += model::linear(l, name).data.size();
+            std::fprintf(stderr, "memory: the model in fp32 (%s) plus a window's calibration activations\n",
+                         format_bytes(4 * floats).c_str());
         }
-    }();
-    if (!lead) return 0;
+        int64_t windows_done = 0;
+        const model::CbqReport r = model::compress_cbq(
+            work, calibration, recipe, options, ctx, [&](const model::CbqWindowRecord& w, int64_t total) {
+                ++windows_done;
+                if (quiet) return;
+                std::fprintf(stderr, "cbq window %lld/%lld (blocks %lld-%lld): loss %.6g -> %.6g, hardened %.6g, %.1f s\n",
+                             static_cast<long long>(windows_done), static_cast<long long>(total),
+                             static_cast<long long>(w.first), static_cast<long long>(w.last - 1), w.loss_first_epoch,
+                             w.loss_last_epoch, w.loss_hard, w.seconds);
+            });
+        report = r.compression;
+        cbq_json = r.to_json();
+        cbq_json["cbq_options"] = options.to_json();
+        model::SaveOptions save;
+        save.format = format;
+        save.dtype = dtype;
+        save.tokenizer_path = m.tokenizer_path;
+        save.max_shard_bytes = max_shard_bytes;
+        model::save_model(work, out_stage, save);
+        if (std::filesystem::is_directory(out_stage, ec)) {
+            for (const auto& e : std::filesystem::directory_iterator(out_stage)) staged_files.push_back(e.path().string());
+            std::sort(staged_files.begin(), staged_files.end());
+        } else {
+            staged_files.push_back(out_stage);
+        }
+        cbq_model = std::move(work);
+    } else {
+        int64_t tokens = 0, longest = 0;
+        for (const auto& seq : calibration) {
+            tokens += static_cast<int64_t>(seq.size());
+            longest = std::max(longest, static_cast<int64_t>(seq.size()));
+        }
+        const model::MemoryEstimate mem = model::estimate_stream_memory(
+            *m.source, tokens, longest, !offload_dir.empty(), budget.has_value());
+        if (!quiet)
+            std::fprintf(stderr,
+                         "memory estimate: %s (block %s, calibration activations %s%s, solver %s%s)\n",
+                         format_bytes(mem.total()).c_str(), format_bytes(mem.block_weights).c_str(),
+                         format_bytes(mem.activations).c_str(),
+                         offload_dir.empty() ? " in RAM" : (", rest spilled to " + offload_dir).c_str(),
+                         format_bytes(mem.solver).c_str(),
+                         mem.dense_model ? (", dense model " + format_bytes(mem.dense_model)).c_str() : "");
+
+        model::ModelConfig out_config = m.config();
+        out_config.act_bits = abits;
+        model::WriterOptions writer_options;
+        writer_options.format = format;
+        writer_options.dtype = dtype;
+        writer_options.max_shard_bytes = max_shard_bytes;
+        writer_options.tokenizer_path = m.tokenizer_path;
+        const auto writer = lead ? model::ModelWriter::create(out_stage, out_config, m.source->ffn_sizes(), writer_options, resume)
+                                 : nullptr;
+        model::StreamOptions stream;
+        if (!offload_dir.empty()) {
+            std::filesystem::create_directories(offload_dir, ec);
+            if (ec) fail(SURGEON_ERR_IO, "cannot create --offload-dir '" + offload_dir + "': " + ec.message());
+        }
+        stream.reducer = job;
+        stream.offload_dir = offload_dir;
+        stream.run_dir = run_dir;
+        stream.resume = resume;
+        stream.keep_quant = gptq_options || ct_options || !gguf_out.empty();
+        for (const std::string& a : argv)
+            if (a != "--resume" && a != "--quiet") stream.run_key += a + '\n';
+        ProgressBar bar("block", !quiet);
+        int64_t blocks_finished = 0;
+        report = [&] {
+            try {
+                return model::compress_streamed(*m.source, writer.get(), calibration, recipe, ctx, stream,
+                                                [&](int64_t done, int64_t total) {
+                                                    blocks_finished = done;
+                                                    bar.update(done, total);
+                                                });
+            } catch (...) {
+                // A run with finished blocks stays for --resume; one with none leaves nothing.
+                if (lead) {
+                    const bool keep = (resume || blocks_finished > 0) && std::filesystem::exists(run_dir, ec);
+                    outputs.keep_on_failure(out, keep);
+                    if (!keep) {
+                        writer->abandon();
+                        std::filesystem::remove_all(run_dir, ec);
+                    }
+                }
+                throw;
+            }
+        }();
+        if (!lead) return 0;
+        for (const std::string& f : writer->files()) staged_files.push_back(f);
+    }
 
     print_mixed_table(report);
-    nlohmann::json summary = report.to_json();
+    nlohmann::json summary = cbq ? cbq_json : report.to_json();
     if (budget) summary["layer_budget"] = budget->to_json();
     summary["model"] = model_path;
     summary["recipe"] = recipe_json;
     summary["out"] = out;
     std::vector<std::string> files;
-    for (const std::string& f : writer->files())  // their names once renamed
+    for (const std::string& f : staged_files)  // their names once renamed
         files.push_back(f.compare(0, out_stage.size(), out_stage) == 0 ? out + f.substr(out_stage.size()) : f);
     summary["files"] = files;
     if (gptq_options || ct_options || !gguf_out.empty()) {
@@ -421,7 +520,9 @@ int run_compress(const std::vector<std::string>& argv) {
         std::map<std::string, QuantResult> quantized;
         for (const model::CompressedLayer& l : report.layers)
             if (l.quant) quantized.emplace(l.name, *l.quant);
-        const model::Model compressed = model::load_model(out_stage);
+        std::optional<model::Model> loaded;
+        if (!cbq_model) loaded = model::load_model(out_stage);
+        const model::Model& compressed = cbq_model ? *cbq_model : *loaded;
         if (gptq_options) {
             const model::GptqExportSummary g =
                 model::save_gptq_model(compressed, quantized, gptq_stage, m.tokenizer_path, *gptq_options);

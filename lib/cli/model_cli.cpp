@@ -34,7 +34,7 @@ std::string bundled_data_dir() {
 }
 
 const char* const kMethodFlagsUsage =
-    "  --method M        sparsegpt | gptq | wanda | magnitude | rtn | dense (default sparsegpt)\n"
+    "  --method M        sparsegpt | gptq | wanda | magnitude | rtn | cbq | dense (default sparsegpt)\n"
     "  --sparsity S      unstructured sparsity in [0, 1) (pruning methods; default 0.5)\n"
     "  --nm N:M          semi-structured N:M pruning instead (e.g. 2:4)\n"
     "  --bits B          quantize to B bits (2-8): gptq and rtn, or sparsegpt joint\n"
@@ -62,7 +62,7 @@ nlohmann::json method_spec_from_args(const Args& args) {
         spec["sparsity"] = args.number("--sparsity", 0.5);
     }
     if (args.has("--bits")) spec["bits"] = args.integer("--bits", 4);
-    else if (method == "gptq" || method == "rtn") spec["bits"] = 4;
+    else if (method == "gptq" || method == "rtn" || method == "cbq") spec["bits"] = 4;
     if (args.has("--group")) spec["group"] = args.integer("--group", 0);
     if (args.has("--asym")) spec["asym"] = true;
     if (args.has("--mse")) spec["mse"] = true;

@@ -233,8 +233,10 @@ void fold_activations(Backend& be, const ModelConfig& config, LayerWeights& L, c
     }
 }
 
-void truncate_weights(LayerWeights& L, double iqr_k, CfpBlockReport& report) {
+void truncate_weights(LayerWeights& L, const CfpOptions& options, CfpBlockReport& report) {
+    const double iqr_k = options.iqr_k;
     for (int l = 0; l < 7; ++l) {
+        if (!options.truncate[l]) continue;
         Matrix& w = linear(L, kLinearNames[l]);
         std::vector<float> mags(w.data.size());
         for (size_t i = 0; i < mags.size(); ++i) mags[i] = std::fabs(w.data[i]);
@@ -266,7 +268,7 @@ CfpBlockReport cfp_block(Backend& be, const ModelConfig& config, LayerWeights& l
         require_arg(!xs.empty(), "cfp_block: no calibration inputs");
         fold_activations(be, config, layer, xs, options.iqr_k, report);
     }
-    if (options.weights) truncate_weights(layer, options.iqr_k, report);
+    if (options.weights) truncate_weights(layer, options, report);
     return report;
 }
 

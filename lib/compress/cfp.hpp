@@ -44,6 +44,9 @@ struct CfpOptions {
     bool weights = true;      // truncate weight outliers
     bool activations = true;  // scale down activation outlier channels
     double iqr_k = 1.5;
+    // Per linear (kLinearNames order): whether its weights are truncated (those that stay
+    // float are left whole).
+    bool truncate[7] = {true, true, true, true, true, true, true};
 };
 
 struct CfpBlockReport {

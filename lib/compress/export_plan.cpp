@@ -7,12 +7,12 @@ LinearExportPlan export_plan_of(const std::string& name, int64_t rows, int64_t c
     p.name = name;
     p.rows = rows;
     p.cols = cols;
-    const bool quantizing_method =
-        plan.method == Method::gptq || plan.method == Method::rtn || plan.method == Method::sparsegpt;
+    const bool quantizing_method = plan.method == Method::gptq || plan.method == Method::rtn ||
+                                   plan.method == Method::sparsegpt || plan.method == Method::cbq;
     p.quantized = plan.quantize && quantizing_method;
     if (!p.quantized) return p;
     p.mixed = plan.is_mixed();
-    p.solver = plan.method != Method::rtn;
+    p.solver = plan.method == Method::gptq || plan.method == Method::sparsegpt;
     p.bits = plan.quant.bits;
     p.group_size = plan.quant.group_size;
     p.sym = plan.quant.symmetric;

@@ -233,6 +233,8 @@ void compress_layer(const ContextPtr& ctx, const LayerPlan& plan, Matrix& w, con
             case Method::rtn:
                 quantize_rtn(c, w.view(), plan.quant, &codes);
                 break;
+            case Method::cbq:
+                fail(SURGEON_ERR_INTERNAL, "cbq quantizes across blocks: compress_cbq runs it, not the layer pipeline");
         }
         if (plan.quantize && plan.method != Method::dense && plan.method != Method::wanda &&
             plan.method != Method::magnitude)

@@ -37,6 +37,11 @@ bool needs_output_fisher(const Model& model, const Recipe& recipe) {
 CompressionReport compress_model(Model& model, const std::vector<std::vector<int>>& calibration,
                                  const Recipe& recipe, const ContextPtr& ctx,
                                  const BlockProgress& progress) {
+    require(!recipe.uses(Method::cbq), SURGEON_ERR_INVALID_ARGUMENT,
+            "cbq quantizes across blocks: run it with compress_cbq (compress/cbq.hpp)");
+    require(model.config.act_bits == 0, SURGEON_ERR_UNSUPPORTED,
+            "the model quantizes its activations (" + std::to_string(model.config.act_bits) +
+                " bits): calibrate its float original");
     const double t_start = now();
     CompressionReport report;
     std::vector<Matrix> states;

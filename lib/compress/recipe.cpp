@@ -6,6 +6,7 @@
 #include <fstream>
 #include <limits>
 
+#include "compress/cbq.hpp"
 #include "compress/mixed_json.hpp"
 #include "core/error.hpp"
 #include "core/names.hpp"
@@ -19,6 +20,7 @@ namespace {
 constexpr EnumName<Method> kMethods[] = {{Method::dense, "dense"},         {Method::sparsegpt, "sparsegpt"},
                                          {Method::gptq, "gptq"},           {Method::wanda, "wanda"},
                                          {Method::magnitude, "magnitude"}, {Method::rtn, "rtn"},
+                                         {Method::cbq, "cbq"},
                                          {Method::dense, "none"}};
 
 // A JSON number that is exactly an integer in [lo, hi] (4 and 4.0, not 4.9, 1e30 or a
@@ -57,7 +59,7 @@ bool LayerPlan::is_mixed() const {
 
 bool LayerPlan::needs_calibration() const {
     // Mixed RTN still allocates its bits from the Hessian.
-    return method == Method::sparsegpt || method == Method::gptq || method == Method::wanda ||
+    return method == Method::sparsegpt || method == Method::gptq || method == Method::wanda || method == Method::cbq ||
            (method == Method::rtn && is_mixed());
 }
 
@@ -71,7 +73,8 @@ void LayerPlan::apply(const nlohmann::json& spec) {
         if (key == "match") continue;
         if (key == "method") {
             method = parse_method(value.get<std::string>());
-            quantize = method == Method::gptq || method == Method::rtn || (quantize && method == Method::sparsegpt);
+            quantize = method == Method::gptq || method == Method::rtn || method == Method::cbq ||
+                       (quantize && method == Method::sparsegpt);
         } else if (key == "skip") {
             skip = value.get<bool>();
         } else if (key == "sparsity") {
@@ -191,6 +194,11 @@ Recipe Recipe::from_json(const nlohmann::json& j) {
             }
         }
     }
+    if (j.contains("cbq")) {
+        CbqOptions probe;
+        probe.apply(j.at("cbq"));  // validates
+        r.cbq_ = j.at("cbq");
+    }
     if (j.contains("default")) r.defaults_.apply(j.at("default"));
     if (j.contains("rules")) {
         require_arg(j.at("rules").is_array(), "recipe \"rules\" must be an array");
@@ -219,6 +227,15 @@ Recipe Recipe::from_file(const std::string& path) {
     } catch (const nlohmann::json::exception& e) {
         fail(SURGEON_ERR_INVALID_ARGUMENT, path + ": " + e.what());
     }
+}
+
+bool Recipe::uses(Method m) const {
+    if (defaults_.method == m) return true;
+    for (const Rule& rule : rules_)
+        if (rule.spec.contains("method") && rule.spec.at("method").is_string() &&
+            parse_method(rule.spec.at("method").get<std::string>()) == m)
+            return true;
+    return false;
 }
 
 LayerPlan Recipe::plan_for(const std::string& layer_name) const {

@@ -23,7 +23,9 @@
 
 namespace surgeon::model {
 
-enum class Method { dense, sparsegpt, gptq, wanda, magnitude, rtn };
+// cbq quantizes across blocks (compress/cbq.hpp); it is run by compress_cbq, not by the
+// layer-by-layer pipeline.
+enum class Method { dense, sparsegpt, gptq, wanda, magnitude, rtn, cbq };
 
 Method parse_method(const std::string& name);  // throws SURGEON_ERR_INVALID_ARGUMENT
 const char* method_name(Method m);
@@ -77,6 +79,11 @@ public:
     const LayerPlan& defaults() const { return defaults_; }
     const MoeOptions& moe() const { return moe_; }
     MoeOptions& moe() { return moe_; }
+    // Whether the defaults or some rule name method `m`.
+    bool uses(Method m) const;
+    // The options of a cbq run (recipe key "cbq", validated by CbqOptions::apply; an empty
+    // object when absent).
+    const nlohmann::json& cbq() const { return cbq_; }
 
 private:
     struct Rule {
@@ -86,6 +93,7 @@ private:
     LayerPlan defaults_;
     std::vector<Rule> rules_;
     MoeOptions moe_;
+    nlohmann::json cbq_ = nlohmann::json::object();
 };
 
 }  // namespace surgeon::model

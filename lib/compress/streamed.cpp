@@ -92,6 +92,11 @@ CompressionReport compress_streamed(const ModelSource& source, ModelWriter* writ
                                     const std::vector<std::vector<int>>& calibration, const Recipe& recipe,
                                     const ContextPtr& ctx, const StreamOptions& options,
                                     const BlockProgress& progress) {
+    require(!recipe.uses(Method::cbq), SURGEON_ERR_INVALID_ARGUMENT,
+            "cbq quantizes across blocks: run it with compress_cbq (compress/cbq.hpp)");
+    require(source.config().act_bits == 0, SURGEON_ERR_UNSUPPORTED,
+            "the model quantizes its activations (" + std::to_string(source.config().act_bits) +
+                " bits): calibrate its float original");
     const double t_start = now();
     SingleProcess single;
     Reducer& reducer = options.reducer ? *options.reducer : single;

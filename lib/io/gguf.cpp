@@ -325,6 +325,8 @@ GgufSummary write_gguf(const Model& model, const Tokenizer& tokenizer,
     require(c.plain_llama(), SURGEON_ERR_UNSUPPORTED,
             "GGUF output writes the plain Llama block; a " + c.family +
                 " model with RoPE scaling, a sliding window, biases, q/k norms or experts is not supported");
+    require(c.act_bits == 0, SURGEON_ERR_UNSUPPORTED,
+            "GGUF output does not record activation quantization (" + std::to_string(c.act_bits) + "-bit activations)");
     require_arg(!gguf_is_quantized(options.float_type),
                 std::string("GGUF float type must be f32, f16 or bf16, got ") + gguf_type_name(options.float_type));
     require_arg(!options.rtn || gguf_is_quantized(*options.rtn),

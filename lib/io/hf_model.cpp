@@ -213,6 +213,9 @@ nlohmann::ordered_json hf_config(const ModelConfig& c, const std::vector<int64_t
         }
         j["output_router_logits"] = false;
     }
+    if (c.act_bits != 0)  // read back by model_reader: evaluation quantizes activations the same way
+        j["surgeon_activation_quantization"] = {{"bits", c.act_bits}, {"granularity", "per_token"},
+                                                {"dynamic", true}, {"symmetric", false}};
     j["attention_dropout"] = 0.0;
     j["initializer_range"] = 0.02;
     if (c.family == "llama") j["pretraining_tp"] = 1;

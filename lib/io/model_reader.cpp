@@ -189,6 +189,17 @@ ModelConfig parse_config(const nlohmann::json& c, const std::string& path) {
         m.qkv_bias = m.o_bias = true;
     }
     m.qk_norm = type == "qwen3" || type == "qwen3_moe";
+    if (c.contains("surgeon_activation_quantization")) {
+        const auto& a = c["surgeon_activation_quantization"];
+        if (!a.is_object() || config_string(a, "granularity", "", path) != "per_token" ||
+            !config_bool(a, "dynamic", false, path) || config_bool(a, "symmetric", true, path))
+            fail(SURGEON_ERR_UNSUPPORTED, path + ": surgeon_activation_quantization must be per-token, dynamic and "
+                                                 "asymmetric, got " + a.dump());
+        const int64_t bits = config_int(a, "bits", path);
+        if (bits < 2 || bits > 16)
+            fail(SURGEON_ERR_IO, path + ": activation bits must be in [2, 16], got " + std::to_string(bits));
+        m.act_bits = static_cast<int>(bits);
+    }
     // Sliding windows: Mistral's applies to every block; Qwen's (use_sliding_window) only
     // to blocks past max_window_layers, which this block description does not model.
     if (mistral && c.contains("sliding_window") && !c["sliding_window"].is_null()) {

@@ -202,6 +202,10 @@ void check_plan_inputs(const ModelConfig& c, const std::vector<int64_t>& ffn, co
         require_arg(o.max_shard_bytes > 0, "the shard size cap must be positive");
         return;
     }
+    if (c.act_bits != 0)
+        fail(SURGEON_ERR_UNSUPPORTED, "the llama2.c format cannot record activation quantization (" +
+                                          std::to_string(c.act_bits) + "-bit activations): write a Hugging Face "
+                                          "directory instead");
     if (!c.plain_llama())
         fail(SURGEON_ERR_UNSUPPORTED, "the llama2.c format holds the plain Llama block only; this " + c.family +
                                           " model has biases, q/k norms, RoPE scaling, a sliding window or "

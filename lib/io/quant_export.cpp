@@ -94,6 +94,9 @@ std::string hf_module_of(const std::string& layer_name) {
 }
 
 void check_packed_exportable(const ModelConfig& c, const std::string& what) {
+    if (c.act_bits != 0)
+        fail(SURGEON_ERR_UNSUPPORTED, what + " does not record activation quantization (" +
+                                          std::to_string(c.act_bits) + "-bit activations)");
     if (c.qkv_bias || c.o_bias || c.qk_norm || c.moe.n_experts > 0)
         fail(SURGEON_ERR_UNSUPPORTED, what + " does not write attention biases, q/k norms or experts (" + c.family +
                                           " model): export the dequantized model instead");

@@ -49,9 +49,14 @@ void attention_backward(Backend& be, const ModelConfig& c, const BlockTape& tape
     }
 }
 
-// Gradients of one block given the gradient of its output; returns the gradient of its input.
+}  // namespace
+
 Matrix block_backward(Backend& be, const ModelConfig& c, const LayerWeights& L, const Matrix& x, const BlockTape& tape,
                       const Matrix& d_out, LinearGradients& g) {
+    if (c.qk_norm) fail(SURGEON_ERR_UNSUPPORTED, "the backward pass does not support per-head q/k norms (" + c.family + ")");
+    require(L.experts.empty(), SURGEON_ERR_UNSUPPORTED, "the backward pass does not support Mixture-of-Experts blocks");
+    require_shape(d_out.rows == x.rows && d_out.cols == c.dim && tape.q.rows == x.rows,
+                  "block gradient does not match the block input or its tape");
     const int64_t T = x.rows, hidden = L.w1.rows;
     g.w2 = d_out;
     Matrix d_act(T, hidden);
@@ -87,8 +92,6 @@ Matrix block_backward(Backend& be, const ModelConfig& c, const LayerWeights& L, 
     ops::rmsnorm_backward(x, L.rms_att, c.norm_eps, d_attn_in, d_x);
     return d_x;
 }
-
-}  // namespace
 
 const Matrix& LinearGradients::of(const std::string& linear) const {
     if (linear == "wq") return wq;

@@ -123,7 +123,9 @@ void moe_add(Backend& be, const ModelConfig& c, const LayerWeights& L, const Mat
         const std::vector<int64_t> rows = routed_rows(r, static_cast<int64_t>(e), &weights);
         if (rows.empty()) continue;
         const Expert& x = L.experts[e];
-        const Matrix out = apply_linear(be, swiglu(be, x.w1, x.w3, gather_rows(ffn_in, rows)), x.w2);
+        Matrix down_in = swiglu(be, x.w1, x.w3, gather_rows(ffn_in, rows));
+        ops::fake_quant_tokens(down_in, c.act_bits);
+        const Matrix out = apply_linear(be, down_in, x.w2);
         for (size_t i = 0; i < rows.size(); ++i) {
             float* dst = h.row(rows[i]);
             const float* src = out.row(static_cast<int64_t>(i));
@@ -131,7 +133,9 @@ void moe_add(Backend& be, const ModelConfig& c, const LayerWeights& L, const Mat
         }
     }
     if (L.w1.rows == 0) return;
-    const Matrix shared = apply_linear(be, swiglu(be, L.w1, L.w3, ffn_in), L.w2);
+    Matrix shared_in = swiglu(be, L.w1, L.w3, ffn_in);
+    ops::fake_quant_tokens(shared_in, c.act_bits);
+    const Matrix shared = apply_linear(be, shared_in, L.w2);
     const Matrix gate = apply_linear(be, ffn_in, L.shared_gate);
     for (int64_t t = 0; t < h.rows; ++t) {
         const float g = 1.0f / (1.0f + std::exp(-gate.data[static_cast<size_t>(t)]));
@@ -148,6 +152,7 @@ Matrix run_block(Backend& be, const ModelConfig& c, const LayerWeights& L, const
     check_layer(c, L, x);
     const int64_t T = x.rows;
     Matrix attn_in = rmsnorm(x, L.rms_att, c.norm_eps);
+    ops::fake_quant_tokens(attn_in, c.act_bits);
     Matrix q, k, v;
     project_qkv(be, c, L, attn_in, pos0, q, k, v);
     const float* keys = k.data.data();
@@ -159,11 +164,13 @@ Matrix run_block(Backend& be, const ModelConfig& c, const LayerWeights& L, const
         values = v_cache->data.data();
     }
     Matrix attn_out_in = grouped_attention(be, c, q, keys, values, k_cache ? pos0 : 0);
+    ops::fake_quant_tokens(attn_out_in, c.act_bits);
 
     Matrix h = x;  // residual stream
     apply_linear(be, attn_out_in.data.data(), T, attn_out_in.cols, L.wo, h.data.data(), c.dim, 1.0f);
     ops::add_bias(h, L.bo);
     Matrix ffn_in = rmsnorm(h, L.rms_ffn, c.norm_eps);
+    ops::fake_quant_tokens(ffn_in, c.act_bits);
     if (!L.experts.empty()) {
         require(tape == nullptr, SURGEON_ERR_UNSUPPORTED, "the backward pass does not support Mixture-of-Experts blocks");
         moe_add(be, c, L, ffn_in, h);
@@ -184,6 +191,7 @@ Matrix run_block(Backend& be, const ModelConfig& c, const LayerWeights& L, const
         tape->gate = gate;
     }
     silu_times(gate, up);  // the input of w2
+    ops::fake_quant_tokens(gate, c.act_bits);
     apply_linear(be, gate.data.data(), T, gate.cols, L.w2, h.data.data(), c.dim, 1.0f);
     if (capture) {
         capture->attn_in = std::move(attn_in);
@@ -221,7 +229,9 @@ Matrix attention_heads(Backend& be, const ModelConfig& config, const LayerWeight
     check_layer(config, layer, attn_in);
     Matrix q, k, v;
     project_qkv(be, config, layer, attn_in, 0, q, k, v);
-    return grouped_attention(be, config, q, k.data.data(), v.data.data(), 0);
+    Matrix heads = grouped_attention(be, config, q, k.data.data(), v.data.data(), 0);
+    ops::fake_quant_tokens(heads, config.act_bits);
+    return heads;
 }
 
 Matrix swiglu(Backend& be, const LayerWeights& layer, const Matrix& ffn_in) {

@@ -69,6 +69,10 @@ struct ModelConfig {
     bool o_bias = false;         // the output projection carries a bias
     bool qk_norm = false;        // RMSNorm over each q and k head before RoPE
     MoeConfig moe;
+    // Activation quantization: every linear layer's input is fake-quantized per token
+    // (dynamic, asymmetric, act_bits wide) before its product (ops::fake_quant_tokens);
+    // 0 = float activations. The classifier's input stays float.
+    int act_bits = 0;
 
     int64_t head_size() const { return head_dim > 0 ? head_dim : dim / n_heads; }
     int64_t q_dim() const { return head_size() * n_heads; }    // rows of wq, columns of wo

@@ -8,6 +8,12 @@
 
 namespace surgeon::model {
 
+void ModelSource::set_activation_bits(int bits) {
+    require_arg(bits == 0 || (bits >= 2 && bits <= 16),
+                "activation bits must be 0 (float) or in [2, 16], got " + std::to_string(bits));
+    config_.act_bits = bits;
+}
+
 int64_t ModelSource::ffn_size(int64_t b) const {
     require_arg(b >= 0 && b < n_blocks() && static_cast<size_t>(b) < ffn_sizes_.size(),
                 "block " + std::to_string(b) + " is outside [0, " + std::to_string(n_blocks()) + ")");

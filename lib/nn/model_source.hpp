@@ -21,6 +21,10 @@ public:
     virtual ~ModelSource() = default;
 
     const ModelConfig& config() const { return config_; }
+    // Evaluates with `bits`-wide per-token activation quantization (ModelConfig::act_bits;
+    // 0: float activations) instead of what the checkpoint records. Throws
+    // SURGEON_ERR_INVALID_ARGUMENT outside {0} ∪ [2, 16].
+    void set_activation_bits(int bits);
     int64_t n_blocks() const { return config_.n_layers; }
     // FFN width of block b (structured pruning may leave blocks unequal).
     int64_t ffn_size(int64_t b) const;

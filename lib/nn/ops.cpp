@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+
+#include "core/error.hpp"
 
 namespace surgeon::model::ops {
 
@@ -39,6 +42,22 @@ double inverse_rms(const float* x, int64_t n, float eps) {
     return 1.0 / std::sqrt(ss / static_cast<double>(n) + eps);
 }
 }  // namespace
+
+void fake_quant_tokens(Matrix& m, int bits) {
+    if (bits == 0) return;
+    require_arg(bits >= 2 && bits <= 16, "activation bits must be in [2, 16], got " + std::to_string(bits));
+    const auto qmax = static_cast<float>((1 << bits) - 1);
+    if (m.cols == 0) return;
+    for (int64_t t = 0; t < m.rows; ++t) {
+        float* x = m.row(t);
+        const auto [lo, hi] = std::minmax_element(x, x + m.cols);
+        if (!(*hi > *lo) || !std::isfinite(*hi - *lo)) continue;
+        const float scale = (*hi - *lo) / qmax;
+        const float zero = std::nearbyint(-*lo / scale);  // round half to even, as torch.round
+        for (int64_t j = 0; j < m.cols; ++j)
+            x[j] = scale * (std::clamp(std::nearbyint(x[j] / scale) + zero, 0.0f, qmax) - zero);
+    }
+}
 
 Matrix rmsnorm(const Matrix& x, const std::vector<float>& weight, float eps) {
     Matrix out(x.rows, x.cols);

@@ -22,6 +22,12 @@ void add_bias(Matrix& y, const std::vector<float>& bias);
 // dx (T × w.cols) = beta · dx + dy (T × w.rows) · w: the input gradient of a linear layer.
 void linear_input_grad(Backend& be, const Matrix& dy, const Matrix& w, Matrix& dx, float beta);
 
+// Per-token dynamic asymmetric fake quantization, in place: each row x_t is mapped to the
+// grid of 2^bits levels spanning [min x_t, max x_t] (scale s = (max − min)/(2^bits − 1),
+// zero point z = round(−min/s)) and back, x ← s·(clamp(round(x/s) + z, 0, 2^bits − 1) − z).
+// A constant row is left as it is. bits in [2, 16]; 0 does nothing.
+void fake_quant_tokens(Matrix& m, int bits);
+
 // x_t · r_t ⊙ weight per row, r_t = 1 / sqrt(mean(x_t²) + eps).
 Matrix rmsnorm(const Matrix& x, const std::vector<float>& weight, float eps);
 

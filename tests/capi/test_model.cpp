@@ -253,6 +253,38 @@ TEST(ModelApi, CompressSaveReloadGivesTheSamePerplexity) {
     }
 }
 
+// Cross-block quantization through the recipe: the report lists its windows, the saved
+// directory keeps the activation bits (a reload evaluates the same way), and the packed
+// export carries the learned codes.
+TEST(ModelApi, CbqThroughTheRecipe) {
+    for (const int act_bits : {0, 8}) {
+        SCOPED_TRACE(act_bits);
+        ModelPtr m = load_model();
+        const std::string recipe = R"({"default": {"method": "cbq", "bits": 4}, "cbq": {"epochs": 1, "act_bits": )" +
+                                   std::to_string(act_bits) + "}}";
+        CAPI_OK(surgeon_model_compress(nullptr, m.get(), text().c_str(), 2000, 2016, recipe.c_str()));
+        const std::string report = report_of(m.get());
+        EXPECT_NE(report.find("\"cbq_windows\""), std::string::npos) << report;
+        surgeon_perplexity before = SURGEON_PERPLEXITY_INIT, after = SURGEON_PERPLEXITY_INIT;
+        CAPI_OK(surgeon_model_perplexity(nullptr, m.get(), text().c_str(), SURGEON_EVAL_PARAGRAPHS, 0, 40, 0, &before));
+        TempDir dir, gptq;
+        CAPI_OK(surgeon_model_save(nullptr, m.get(), dir.path.c_str(), "hf", "f32"));
+        ModelPtr back = load_model(dir.path.string());
+        CAPI_OK(surgeon_model_perplexity(nullptr, back.get(), text().c_str(), SURGEON_EVAL_PARAGRAPHS, 0, 40, 0, &after));
+        EXPECT_NEAR(after.ppl, before.ppl, 1e-9);
+        if (act_bits == 0) {
+            CAPI_OK(surgeon_model_save_gptq(nullptr, m.get(), gptq.path.c_str()));
+            ModelPtr packed = load_model(gptq.path.string());
+            CAPI_OK(surgeon_model_perplexity(nullptr, packed.get(), text().c_str(), SURGEON_EVAL_PARAGRAPHS, 0, 40, 0,
+                                             &after));
+            EXPECT_NEAR(after.ppl, before.ppl, 1e-2 * before.ppl);  // fp16 scales
+        } else {
+            EXPECT_EQ(surgeon_model_save_gptq(nullptr, m.get(), gptq.path.c_str()), SURGEON_ERR_UNSUPPORTED);
+            EXPECT_NE(std::string(surgeon_last_error()).find("activation"), std::string::npos) << surgeon_last_error();
+        }
+    }
+}
+
 TEST(ModelApi, FailuresLeaveTheModelUnchanged) {
     ModelPtr m = load_model();
     const std::vector<float> wq = weights(m.get(), 0, "wq");

@@ -268,6 +268,22 @@ TEST(CfpBlock, WeightTruncationClampsExactlyTheOutliers) {
     EXPECT_EQ(b.layer().rms_att, before.rms_att);
 }
 
+TEST(CfpBlock, LinearsLeftOutOfTruncationStayWhole) {
+    Context ctx;
+    Backend& be = backend_for(ctx);
+    Block b;
+    b.layer().wq(2, 3) = 25.0f;
+    b.layer().w2(4, 9) = -40.0f;
+    const LayerWeights before = b.layer();
+    CfpOptions opt;
+    opt.activations = false;
+    opt.truncate[5] = false;  // w2
+    const CfpBlockReport r = cfp_block(be, b.config(), b.layer(), b.xs, opt);
+    EXPECT_EQ(b.layer().w2.data, before.w2.data);
+    EXPECT_EQ(r.weight_clamped[5], 0);
+    EXPECT_EQ(b.layer().wq(2, 3), clamp_value(r.weight_threshold[0]));
+}
+
 TEST(CfpBlock, BothStagesBoundEveryWeightAndAreDeterministic) {
     Context ctx;
     Backend& be = backend_for(ctx);

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "io/checkpoint.hpp"
+#include "io/model_reader.hpp"
 #include "layer/quant/rtn.hpp"
 #include "hf_util.hpp"
 
@@ -113,3 +114,35 @@ TEST(Checkpoint, GptqDirectoryReloadsAsCodesTimesHalfScales) {
 }
 
 }  // namespace
+
+// Activation quantization is part of the model: recorded in config.json, read back, and
+// refused where a format cannot record it.
+TEST(Checkpoint, ActivationBitsTravelInConfig) {
+    Model m = hfio_test::random_model(32, 48, 2, 4, 2, 40, false, 9);
+    m.config.act_bits = 4;
+    TempDir dir;
+    const std::string path = dir.file("hf");
+    save_model(m, path, {ModelFormat::hf, Dtype::F32, ""});
+    const nlohmann::json config = hfio_test::read_json(dir.file("hf/config.json"));
+    EXPECT_EQ(config["surgeon_activation_quantization"],
+              nlohmann::json({{"bits", 4}, {"granularity", "per_token"}, {"dynamic", true}, {"symmetric", false}}));
+    const Model back = load_model(path);
+    EXPECT_EQ(back.config.act_bits, 4);
+    hfio_test::expect_same_model(back, m);
+    auto source = open_model(path);
+    EXPECT_EQ(source->config().act_bits, 4);
+    source->set_activation_bits(0);
+    EXPECT_EQ(source->config().act_bits, 0);
+    expect_error([&] { source->set_activation_bits(1); }, SURGEON_ERR_INVALID_ARGUMENT, "activation bits");
+    expect_error([&] { save_model(m, dir.file("m.bin"), {ModelFormat::llama2c, Dtype::F32, ""}); },
+                 SURGEON_ERR_UNSUPPORTED, "activation quantization");
+    for (const nlohmann::json& bad : {nlohmann::json({{"bits", 4}, {"granularity", "per_tensor"}, {"dynamic", true},
+                                                      {"symmetric", false}}),
+                                      nlohmann::json({{"bits", 1}, {"granularity", "per_token"}, {"dynamic", true},
+                                                      {"symmetric", false}})}) {
+        nlohmann::json c = config;
+        c["surgeon_activation_quantization"] = bad;
+        hfio_test::write_json(dir.file("hf/config.json"), c);
+        EXPECT_THROW(load_model(path), Error) << bad.dump();
+    }
+}

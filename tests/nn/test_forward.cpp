@@ -4,6 +4,7 @@
 // whole-sequence forward, windows protocol).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.hpp"
@@ -174,4 +175,46 @@ TEST(Perplexity, ParagraphRangesAndTruncation) {
     const Range r = parse_range("7:");
     EXPECT_EQ(r.begin, 7);
     EXPECT_EQ(r.end, -1);
+}
+
+// Per-token activation quantization: every linear's captured input holds at most 2^bits
+// values per token, incremental decoding sees the same quantization as the whole sequence
+// (the grid of a token depends on that token alone), and 16-bit activations are the float
+// model to 1e-3.
+TEST(ActivationQuantization, InputsOnTheGridPerTokenAndCacheConsistent) {
+    const Stories& s = stories();
+    const std::vector<int> tokens = s.tokenizer.encode("Once upon a time, a cat sat on a mat.", true);
+    Model m = s.model;
+    m.config.act_bits = 3;
+    Matrix x = embed(m, tokens);
+    for (const LayerWeights& L : m.layers) {
+        BlockCapture cap;
+        x = block_forward(cpu_backend(2), m.config, L, x, &cap);
+        for (const Matrix* in : {&cap.attn_in, &cap.attn_out_in, &cap.ffn_in, &cap.down_in})
+            for (int64_t t = 0; t < in->rows; ++t) {
+                std::vector<float> row(in->row(t), in->row(t) + in->cols);
+                std::sort(row.begin(), row.end());
+                EXPECT_LE(std::unique(row.begin(), row.end()) - row.begin(), 8);
+            }
+    }
+    const Matrix full = forward(cpu_backend(2), m, tokens);
+    KVCache cache(m);
+    const size_t half = tokens.size() / 2;
+    Matrix part = forward_cached(cpu_backend(2), m, cache, std::vector<int>(tokens.begin(), tokens.begin() + half));
+    for (int64_t r = 0; r < part.rows; ++r)
+        for (int64_t v = 0; v < part.cols; ++v) ASSERT_NEAR(part(r, v), full(r, v), 1e-4) << r;
+    for (size_t t = half; t < tokens.size(); ++t) {
+        const Matrix one = forward_cached(cpu_backend(2), m, cache, {tokens[t]});
+        for (int64_t v = 0; v < one.cols; ++v) ASSERT_NEAR(one(0, v), full(static_cast<int64_t>(t), v), 1e-4) << t;
+    }
+    const Matrix dense = forward(cpu_backend(2), s.model, tokens);
+    m.config.act_bits = 16;
+    const Matrix fine = forward(cpu_backend(2), m, tokens);
+    double worst = 0.0, scale = 0.0;
+    for (size_t k = 0; k < dense.data.size(); ++k) {
+        worst = std::max(worst, static_cast<double>(std::fabs(fine.data[k] - dense.data[k])));
+        scale = std::max(scale, static_cast<double>(std::fabs(dense.data[k])));
+    }
+    EXPECT_LT(worst, 1e-3 * scale);
+    EXPECT_GT(worst, 0.0);
 }
