@@ -347,3 +347,45 @@ TEST(ModelCli, PackedExportsDescribeTheRunAndHoldItsWeights) {
     const double ppl1 = last_json_line(a1.out)["ppl"];
     EXPECT_NEAR(last_json_line(b1.out)["ppl"].get<double>(), ppl1, 0.01 * ppl1);
 }
+
+// CBQ from the command line: windows reported with their losses, the activation bits in
+// the saved config.json (eval then quantizes the same way, --abits overrides it), and the
+// refusals of what a cbq run cannot do.
+TEST(ModelCli, CbqWithActivationBits) {
+    ScratchDir dir;
+    const CliRun c = run_cli(dir, {"compress", "--method", "cbq", "--bits", "4", "--abits", "8", "--epochs", "1",
+                                   "--window", "3", "--overlap", "1", "--calib-range", "2000:2016", "--out", dir / "m",
+                                   "--eval", kData + "/tinystories-valid.txt", "--range", "0:50", "--threads", "2"});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    EXPECT_NE(c.err.find("cbq window 2/2 (blocks 2-4)"), std::string::npos) << c.err;
+    const nlohmann::json report = last_json_line(c.out);
+    EXPECT_EQ(report["layers"].size(), 35u);
+    ASSERT_EQ(report["cbq_windows"].size(), 2u);
+    EXPECT_EQ(report["cbq_options"]["act_bits"], 8);
+    EXPECT_EQ(report["cfp"].size(), 5u);
+    const nlohmann::json config = nlohmann::json::parse(read_text(dir / "m/config.json"));
+    EXPECT_EQ(config["surgeon_activation_quantization"]["bits"], 8);
+
+    const CliRun e = run_cli(dir, {"eval", "--model", dir / "m", "--range", "0:50"});
+    ASSERT_EQ(e.exit_code, 0) << e.err;
+    EXPECT_EQ(last_json_line(e.out)["activation_bits"], 8);
+    EXPECT_DOUBLE_EQ(last_json_line(e.out)["ppl"].get<double>(), report["eval"]["ppl"].get<double>());
+    const CliRun f = run_cli(dir, {"eval", "--model", dir / "m", "--range", "0:50", "--abits", "0"});
+    ASSERT_EQ(f.exit_code, 0) << f.err;
+    EXPECT_EQ(last_json_line(f.out)["activation_bits"], 0);
+    EXPECT_NE(last_json_line(f.out)["ppl"].get<double>(), report["eval"]["ppl"].get<double>());
+
+    for (const std::vector<std::string>& bad :
+         {std::vector<std::string>{"--method", "cbq", "--offload-dir", dir / "off"},
+          std::vector<std::string>{"--method", "cbq", "--gguf-out", dir / "m.gguf"},
+          std::vector<std::string>{"--method", "gptq", "--abits", "4", "--format", "llama2c"},
+          std::vector<std::string>{"--method", "gptq", "--abits", "4", "--gptq-out", dir / "g"},
+          std::vector<std::string>{"--method", "gptq", "--window", "3"},
+          std::vector<std::string>{"--method", "cbq", "--overlap", "2"}}) {
+        std::vector<std::string> args{"compress", "--out", dir / "bad", "--quiet"};
+        args.insert(args.end(), bad.begin(), bad.end());
+        const CliRun r = run_cli(dir, args);
+        EXPECT_NE(r.exit_code, 0) << bad[1] << " " << bad[2];
+        EXPECT_FALSE(fs::exists(dir / "bad"));
+    }
+}
