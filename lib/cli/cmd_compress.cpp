@@ -336,10 +336,15 @@ int run_compress(const std::vector<std::string>& argv) {
     }
 
     const bool cbq = recipe.uses(model::Method::cbq);
-    if (cbq)
+    model::CbqOptions cbq_run;  // a cbq run's options: the recipe's, --abits over its act_bits
+    if (cbq) {
         require_arg(!layer_budget && gguf_out.empty() && offload_dir.empty() && !resume && (!job || job->size() == 1),
                     "cbq trains whole windows of blocks in one process on the model in RAM: --layer-budget, "
                     "--gguf-out, --offload-dir, --resume and MPI ranks do not apply");
+        cbq_run.apply(recipe.cbq());
+        if (abits > 0) cbq_run.act_bits = abits;
+        abits = cbq_run.act_bits;
+    }
     if (abits > 0) {
         require_arg(format == model::ModelFormat::hf,
                     "--abits is recorded in the model's config.json: write a Hugging Face directory (--format hf)");
@@ -404,9 +409,7 @@ int run_compress(const std::vector<std::string>& argv) {
     std::optional<model::Model> cbq_model;  // cbq: the compressed model, in RAM
     std::vector<std::string> staged_files;  // what was written, under the staged names
     if (cbq) {
-        model::CbqOptions options;
-        options.apply(recipe.cbq());
-        if (abits > 0) options.act_bits = abits;
+        const model::CbqOptions& options = cbq_run;
         model::Model work = m.materialize();
         if (!quiet) {
             uint64_t floats = static_cast<uint64_t>(work.tok_emb.data.size() + work.wcls.data.size());

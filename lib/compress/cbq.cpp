@@ -47,7 +47,9 @@ void CbqOptions::validate() const {
 
 void CbqOptions::apply(const nlohmann::json& j) {
     require_arg(j.is_object(), "recipe \"cbq\" must be an object");
-    for (const auto& [key, value] : j.items()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+        const std::string key = it.key();  // named variables: lambdas below capture them
+        const nlohmann::json& value = it.value();
         auto integer = [&] {
             require_arg(value.is_number_integer(), "recipe cbq \"" + key + "\" must be an integer");
             return value.get<int64_t>();
