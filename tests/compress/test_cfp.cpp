@@ -2,7 +2,8 @@
 // and degenerate ones; on a small random block with injected outlier channels, the folds
 // find the injected channels, bring every channel maximum down to its site's threshold and
 // leave the block output unchanged; weight truncation clamps exactly the outliers; two runs
-// agree bit for bit; Mixture-of-Experts and q/k-norm blocks are refused.
+// agree bit for bit; Mixture-of-Experts and q/k-norm blocks are refused; on stories260K
+// the folds keep the logits.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,6 +14,7 @@
 #include "compress/cfp.hpp"
 #include "core/context.hpp"
 #include "hf_util.hpp"
+#include "pipeline_fixture.hpp"
 
 using namespace surgeon;
 using namespace surgeon::model;
@@ -369,6 +371,38 @@ TEST(CfpBlock, ZeroChannelsAreNeverScaled) {
     for (int64_t r = 0; r < L.w2.rows; ++r) EXPECT_EQ(L.w2(r, 11), before.w2(r, 11));
     for (float x : L.w3.data) EXPECT_TRUE(std::isfinite(x));
     for (float x : L.w2.data) EXPECT_TRUE(std::isfinite(x));
+}
+
+}  // namespace
+
+namespace {
+
+// The activation folds on every block of stories260K, each on the calibration inputs the
+// folded model gives it, leave the model's logits unchanged to 1e-5 (relative to the
+// largest logit).
+TEST(CfpModel, ActivationFoldsKeepTheLogitsOfStories260K) {
+    const Model& original = pipeline_test::original();
+    Model m = original;
+    Backend& be = cpu_backend(2);
+    std::vector<Matrix> xs;
+    for (const auto& seq : pipeline_test::calibration()) xs.push_back(embed(m, seq));
+    CfpOptions opt;
+    opt.weights = false;
+    int64_t scaled = 0;
+    for (LayerWeights& L : m.layers) {
+        const CfpBlockReport r = cfp_block(be, m.config, L, xs, opt);
+        for (int64_t c : r.act_channels) scaled += c;
+        for (Matrix& x : xs) x = block_forward(be, m.config, L, x);
+    }
+    EXPECT_GT(scaled, 0);  // the folds did something
+    const std::vector<int> tokens = pipeline_test::calibration()[3];
+    const Matrix a = forward(be, original, tokens), b = forward(be, m, tokens);
+    double worst = 0.0, scale = 0.0;
+    for (size_t k = 0; k < a.data.size(); ++k) {
+        worst = std::max(worst, static_cast<double>(std::fabs(a.data[k] - b.data[k])));
+        scale = std::max(scale, static_cast<double>(std::fabs(a.data[k])));
+    }
+    EXPECT_LT(worst, 1e-5 * scale) << worst << " of " << scale;
 }
 
 }  // namespace
