@@ -150,7 +150,9 @@ TEST(LoraRounding, StartsAtRoundToNearestAndAtW) {
                 EXPECT_EQ(wh(r, j), rtn) << r << "," << j;
                 EXPECT_EQ(wn(r, j), rtn) << r << "," << j;
                 // The group's extremes may be clamped by the rounded zero point.
-                if (j % 16 >= 2) EXPECT_NEAR(ws(r, j), w(r, j), 1e-5f * grid.scale + 1e-6f) << r << "," << j;
+                if (j % 16 >= 2) {
+                    EXPECT_NEAR(ws(r, j), w(r, j), 1e-5f * grid.scale + 1e-6f) << r << "," << j;
+                }
             }
         }
 }
