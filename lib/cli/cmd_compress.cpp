@@ -1,6 +1,7 @@
 // `surgeon compress`: the whole-model pipeline. Calibrate on text, compress every linear
-// layer block by block (true-sequential), save a Hugging Face directory (and optionally a
-// packed GPTQ checkpoint), optionally evaluate, and print a JSON summary.
+// layer block by block (true-sequential, streamed), or window by window for cbq (the model
+// in RAM), save a Hugging Face directory (and optionally packed checkpoints), optionally
+// evaluate, and print a JSON summary.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
