@@ -76,7 +76,11 @@ void CbqOptions::apply(const nlohmann::json& j) {
         else if (key == "cfp") cfp = boolean();
         else if (key == "lora_rounding") lora_rounding = boolean();
         else if (key == "soft_rounding") soft_rounding = boolean();
-        else if (key == "act_bits") act_bits = static_cast<int>(integer());
+        else if (key == "act_bits") {
+            const int64_t bits = integer();
+            require_arg(bits == 0 || (bits >= 2 && bits <= 16), "recipe cbq \"act_bits\" must be 0 or in [2, 16]");
+            act_bits = static_cast<int>(bits);
+        }
         else if (key == "seed") {
             require_arg(value.is_number_unsigned() || (value.is_number_integer() && value.get<int64_t>() >= 0),
                         "recipe cbq \"seed\" must be a non-negative integer");

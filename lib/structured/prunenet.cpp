@@ -122,10 +122,19 @@ Policy Policy::load(const std::string& path) {
     Policy p;
     try {
         const auto j = nlohmann::json::parse(in);
-        if (j.value("format", "") != "surgeon-prunenet-policy" || j.value("version", 0) != 2)
+        // Integers are read only from JSON integers: nlohmann converts a float (2e125) with
+        // a plain cast, undefined outside the target's range.
+        auto integer = [&](const char* key) -> int64_t {
+            const nlohmann::json& v = j.at(key);
+            if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())))
+                fail(SURGEON_ERR_IO, path + ": policy \"" + key + "\" must be an integer, got " + v.dump());
+            return v.get<int64_t>();
+        };
+        if (!j.is_object() || j.value("format", "") != "surgeon-prunenet-policy" || !j.contains("version") ||
+            !j["version"].is_number_integer() || j["version"].get<int64_t>() != 2)
             fail(SURGEON_ERR_IO, path + ": not a version-2 Surgeon PruneNet policy");
-        p.dim_ = j.at("dim").get<int64_t>();
-        const int64_t features = j.at("features").get<int64_t>();  // get<int> would truncate
+        p.dim_ = integer("dim");
+        const int64_t features = integer("features");  // get<int> would truncate
         if (features < 1 || features > std::numeric_limits<int>::max())
             fail(SURGEON_ERR_IO, path + ": policy feature count " + std::to_string(features) + " is out of range");
         p.features_ = static_cast<int>(features);

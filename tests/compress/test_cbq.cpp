@@ -281,6 +281,8 @@ TEST(Cbq, Refusals) {
     EXPECT_THROW(o.apply({{"overlap", 2}}), Error);
     EXPECT_THROW(o.apply({{"windows", 2}}), Error);
     EXPECT_THROW(o.apply({{"act_bits", 1}}), Error);
+    EXPECT_THROW(o.apply({{"act_bits", (int64_t{1} << 32) + 4}}), Error);  // not truncated to 4
+    EXPECT_THROW(o.apply({{"epochs", 1.5}}), Error);
     Model m = pipeline_test::original();
     o = CbqOptions{};
     o.epochs = 0;

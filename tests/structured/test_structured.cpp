@@ -166,6 +166,28 @@ TEST(PruneNet, PolicyWithOverflowingDimensionsIsAnIoError) {
                f);
     std::fclose(f);
     EXPECT_EQ(Policy::load(path).params.size(), 7u);  // 1 · (2 · 1 + 1) + 3 + 1
+    // Dimensions and the version must be JSON integers: a float (1.5, 2e125, found by
+    // fuzz_prunenet) is refused, not converted.
+    for (const char* bad : {R"("dim": 1.5, "features": 1)", R"("dim": 2e125, "features": 1)",
+                            R"("dim": 1, "features": 1e30)", R"("dim": 1, "features": "1")"}) {
+        f = std::fopen(path.c_str(), "w");
+        const std::string text = std::string("{\"format\": \"surgeon-prunenet-policy\", \"version\": 2, ") + bad +
+                                 ", \"params\": [1, 2, 3, 4, 5, 6, 7]}";
+        std::fputs(text.c_str(), f);
+        std::fclose(f);
+        try {
+            Policy::load(path);
+            ADD_FAILURE() << bad << " loaded";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.status(), SURGEON_ERR_IO) << e.what();
+        }
+    }
+    f = std::fopen(path.c_str(), "w");
+    std::fputs("{\"format\": \"surgeon-prunenet-policy\", \"version\": 2e200, \"dim\": 1, \"features\": 1, "
+               "\"params\": [1, 2, 3, 4, 5, 6, 7]}",
+               f);
+    std::fclose(f);
+    EXPECT_THROW(Policy::load(path), Error);
     std::remove(path.c_str());
 }
 
