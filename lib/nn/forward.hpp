@@ -1,5 +1,8 @@
 // fp32 forward pass of a Llama model over whole sequences: activations are T × dim
-// matrices and every linear layer is one GEMM on the given backend. Layer sizes come from the weight matrices
+// matrices and every linear layer is one GEMM on the given backend. With
+// config.act_bits > 0 the input of every linear (the router and experts included, the
+// classifier not) is fake-quantized per token first (ops::fake_quant_tokens); the captured
+// inputs are the quantized ones. Layer sizes come from the weight matrices
 // (a structurally pruned FFN may be smaller than config.hidden_dim).
 #pragma once
 
@@ -41,7 +44,8 @@ Matrix block_forward(Backend& be, const ModelConfig& config, const LayerWeights&
 // block_forward computes them.
 Matrix attention_heads(Backend& be, const ModelConfig& config, const LayerWeights& layer, const Matrix& attn_in);
 
-// The SwiGLU of a block's FFN, silu(ffn_in · w1ᵀ) ⊙ (ffn_in · w3ᵀ): the input of w2.
+// The SwiGLU of a block's FFN, silu(ffn_in · w1ᵀ) ⊙ (ffn_in · w3ᵀ): the input of w2
+// before any activation quantization (which is the caller's).
 Matrix swiglu(Backend& be, const LayerWeights& layer, const Matrix& ffn_in);
 Matrix swiglu(Backend& be, const Matrix& w1, const Matrix& w3, const Matrix& x);
 
