@@ -212,9 +212,8 @@ surgeon_status surgeon_model_compress(const surgeon_context* ctx, surgeon_model*
             sm::CbqOptions options;
             options.apply(recipe.cbq());
             const sm::CbqReport r = sm::compress_cbq(
-                work, calibration, recipe, options, c, [&](const sm::CbqWindowRecord& w, int64_t total) {
+                work, calibration, recipe, options, c, [&](const sm::CbqWindowRecord& w, int64_t) {
                     c->progress("compress", static_cast<double>(w.last) / static_cast<double>(work.config.n_layers));
-                    (void)total;
                 });
             report = r.compression;
             text = r.to_json().dump();

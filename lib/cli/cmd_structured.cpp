@@ -13,6 +13,7 @@
 #include "cli/args.hpp"
 #include "cli/command.hpp"
 #include "cli/model_cli.hpp"
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/output_file.hpp"
 #include "io/convert.hpp"
@@ -62,10 +63,6 @@ constexpr const char* kStructuredUsage =
     "  --threads N          threads (0 = all)\n"
     "  --overwrite          replace an existing --out / --policy-out (else refused); outputs are\n"
     "                       written under .partial names and renamed when all are complete\n";
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 int64_t bytes_on_disk(const std::string& path) {
     std::error_code ec;

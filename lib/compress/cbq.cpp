@@ -10,6 +10,7 @@
 #include "compress/cfp.hpp"
 #include "compress/lora_rounding.hpp"
 #include "core/backend.hpp"
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "nn/backward.hpp"
 #include "nn/forward.hpp"
@@ -18,15 +19,12 @@ namespace surgeon::model {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 bool quantized_plan(const LayerPlan& p) { return p.method == Method::cbq && !p.skip; }
 
-// One quantized linear of the model and its rounding.
+// One quantized linear of a block and its rounding.
 struct RoundedLinear {
-    std::string name;   // layers.<b>.<linear>
-    std::string linear;  // wq .. w3
-    size_t index = 0;    // in kLinearNames
+    size_t index = 0;  // in kLinearNames
     LayerPlan plan;
     LoraRounding rounding;
 };
@@ -216,9 +214,8 @@ CbqReport compress_cbq(Model& model, const std::vector<std::vector<int>>& calibr
     report.compression.calibration_sequences = static_cast<int64_t>(calibration.size());
 
     std::vector<std::vector<RoundedLinear>> rounded(static_cast<size_t>(n_blocks));
-    std::vector<bool> entered(static_cast<size_t>(n_blocks), false);
-    // The checkpoint's float weights of the blocks in the current window (preprocessing
-    // changes the model's copy): the targets are computed with them.
+    // The checkpoint's float weights of the blocks that have entered a window and not yet
+    // finished (preprocessing changes the model's copy): the targets are computed with them.
     std::vector<std::optional<LayerWeights>> original(static_cast<size_t>(n_blocks));
     const int64_t stride = o.window - o.overlap;
     const int64_t windows_total = n_blocks <= o.window ? 1 : 1 + (n_blocks - o.window + stride - 1) / stride;
@@ -226,7 +223,7 @@ CbqReport compress_cbq(Model& model, const std::vector<std::vector<int>>& calibr
     // The float block (after preprocessing) with its quantized linears in place.
     auto quantized_layer = [&](int64_t b) {
         LayerWeights L = model.layers[static_cast<size_t>(b)];
-        for (RoundedLinear& q : rounded[static_cast<size_t>(b)]) linear(L, q.linear) = q.rounding.weights(be);
+        for (RoundedLinear& q : rounded[static_cast<size_t>(b)]) linear(L, kLinearNames[q.index]) = q.rounding.weights(be);
         return L;
     };
     const size_t S = xq.size();
@@ -243,15 +240,14 @@ CbqReport compress_cbq(Model& model, const std::vector<std::vector<int>>& calibr
         for (size_t s = 0; s < S; ++s) {
             Matrix x = xq[s];
             for (int64_t b = first; b < last; ++b) {
-                if (!entered[static_cast<size_t>(b)]) block_inputs[static_cast<size_t>(b - first)].push_back(x);
                 const auto& kept = original[static_cast<size_t>(b)];
+                if (!kept) block_inputs[static_cast<size_t>(b - first)].push_back(x);
                 x = block_forward(be, float_config, kept ? *kept : model.layers[static_cast<size_t>(b)], x);
             }
             target[s] = std::move(x);
         }
         for (int64_t b = first; b < last; ++b) {
-            if (entered[static_cast<size_t>(b)]) continue;
-            entered[static_cast<size_t>(b)] = true;
+            if (original[static_cast<size_t>(b)]) continue;  // entered an earlier window
             LayerWeights& L = model.layers[static_cast<size_t>(b)];
             original[static_cast<size_t>(b)] = L;
             if (o.cfp) {
@@ -267,8 +263,7 @@ CbqReport compress_cbq(Model& model, const std::vector<std::vector<int>>& calibr
                 const LayerPlan& p = plans[static_cast<size_t>(b)][i];
                 if (!quantized_plan(p)) continue;
                 rounded[static_cast<size_t>(b)].push_back(
-                    {"layers." + std::to_string(b) + "." + kLinearNames[i], kLinearNames[i], i, p,
-                     LoraRounding(linear(L, kLinearNames[i]), p.quant, o.rank, mode, rng)});
+                    {i, p, LoraRounding(linear(L, kLinearNames[i]), p.quant, o.rank, mode, rng)});
             }
         }
         block_inputs.clear();
@@ -318,7 +313,7 @@ CbqReport compress_cbq(Model& model, const std::vector<std::vector<int>>& calibr
             for (const RoundedLinear& q : rounded[static_cast<size_t>(b)]) {
                 LoraRounding r = q.rounding;
                 r.harden(be);
-                linear(L, q.linear) = r.weights(be);
+                linear(L, kLinearNames[q.index]) = r.weights(be);
             }
             hard_layers.push_back(std::move(L));
         }
@@ -335,7 +330,7 @@ CbqReport compress_cbq(Model& model, const std::vector<std::vector<int>>& calibr
         for (int64_t b = first; b < keep_from; ++b) {
             for (RoundedLinear& q : rounded[static_cast<size_t>(b)]) {
                 CompressedLayer l;
-                l.name = q.name;
+                l.name = "layers." + std::to_string(b) + "." + kLinearNames[q.index];
                 l.plan = q.plan;
                 l.rows = q.rounding.rows();
                 l.cols = q.rounding.cols();

@@ -159,27 +159,8 @@ void check_block(const ModelConfig& config, const LayerWeights& L, const std::ve
     require(!config.qk_norm && L.q_norm.empty() && L.k_norm.empty(), SURGEON_ERR_UNSUPPORTED,
             "cfp_block: blocks with q/k norms are not supported");
     require_shape(config.attention_consistent(), "cfp_block: inconsistent attention layout");
-    const int64_t dim = config.dim, q = config.q_dim(), kv = config.kv_dim(), hidden = L.w1.rows;
-    auto shape = [](const Matrix& m, int64_t r, int64_t c, const char* what) {
-        require_shape(m.rows == r && m.cols == c, std::string("cfp_block: ") + what + " is " +
-                                                      std::to_string(m.rows) + " x " + std::to_string(m.cols) +
-                                                      ", expected " + std::to_string(r) + " x " + std::to_string(c));
-    };
-    auto length = [](const std::vector<float>& v, int64_t n, bool optional, const char* what) {
-        require_shape(static_cast<int64_t>(v.size()) == n || (optional && v.empty()),
-                      std::string("cfp_block: ") + what + " has " + std::to_string(v.size()) + " values, expected " +
-                          std::to_string(n));
-    };
-    shape(L.wq, q, dim, "wq");
-    shape(L.wk, kv, dim, "wk");
-    shape(L.wv, kv, dim, "wv");
-    shape(L.wo, dim, q, "wo");
-    shape(L.w1, hidden, dim, "w1");
-    shape(L.w3, hidden, dim, "w3");
-    shape(L.w2, dim, hidden, "w2");
-    length(L.rms_att, dim, false, "rms_att");
-    length(L.rms_ffn, dim, false, "rms_ffn");
-    length(L.bv, kv, true, "bv");
+    validate_block(config, L, -1);
+    const int64_t dim = config.dim;
     for (const Matrix& x : xs)
         require_shape(x.cols == dim, "cfp_block: an input has " + std::to_string(x.cols) + " columns, expected " +
                                          std::to_string(dim));

@@ -16,16 +16,16 @@ double sigmoid(float v) { return 1.0 / (1.0 + std::exp(-static_cast<double>(v)))
 // h(V) = clamp(σ(V)·(ζ − γ) + γ, 0, 1).
 float rect_sigmoid(float v) { return static_cast<float>(std::clamp(sigmoid(v) * (kZeta - kGamma) + kGamma, 0.0, 1.0)); }
 
-// dh/dV where h is strictly inside (0, 1), else 0.
-float rect_sigmoid_grad(float v) {
-    const double s = sigmoid(v), h = s * (kZeta - kGamma) + kGamma;
-    return h <= 0.0 || h >= 1.0 ? 0.0f : static_cast<float>(s * (1.0 - s) * (kZeta - kGamma));
-}
-
 // (ζ − γ)·σ'(V) without the clamp: the straight-through gradient of [V > 0].
 float sigmoid_slope(float v) {
     const double s = sigmoid(v);
     return static_cast<float>(s * (1.0 - s) * (kZeta - kGamma));
+}
+
+// dh/dV: the slope where h is strictly inside (0, 1), else 0.
+float rect_sigmoid_grad(float v) {
+    const double h = sigmoid(v) * (kZeta - kGamma) + kGamma;
+    return h <= 0.0 || h >= 1.0 ? 0.0f : sigmoid_slope(v);
 }
 
 // V with h(V) = f, f in [0, 1): σ(V) = (f − γ)/(ζ − γ).

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <numeric>
 
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/names.hpp"
 #include "io/convert.hpp"
@@ -12,10 +13,6 @@
 
 namespace surgeon::structured {
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 constexpr EnumName<Method> kMethods[] = {
     {Method::prunenet, "prunenet"}, {Method::random, "random"}, {Method::l2, "l2"}};

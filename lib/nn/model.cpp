@@ -59,7 +59,7 @@ void validate_block(const ModelConfig& c, const LayerWeights& L, int64_t b) {
         require_shape(ok, "model tensor " + what + " has the wrong size");
     };
     auto length = [](const std::vector<float>& v) { return static_cast<int64_t>(v.size()); };
-    const std::string at = " of layer " + std::to_string(b);
+    const std::string at = b >= 0 ? " of layer " + std::to_string(b) : "";
     const int64_t hidden = L.w1.rows;
     const bool moe = c.is_moe_block(b);
     check(length(L.rms_att) == c.dim, "rms_att" + at);

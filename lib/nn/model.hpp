@@ -136,7 +136,8 @@ std::string expert_linear_name(int64_t expert, const char* linear);  // "experts
 // size taken from each layer's w1). Throws SURGEON_ERR_SHAPE naming the first mismatch.
 void validate_shapes(const Model& model);
 
-// The same checks for one block (b names it in the message).
+// The same checks for one block (b >= 0 names it in the message; b is also what decides
+// whether a MoE config makes the block sparse, and a negative b is a dense block).
 void validate_block(const ModelConfig& config, const LayerWeights& layer, int64_t b);
 
 }  // namespace surgeon::model

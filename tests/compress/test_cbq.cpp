@@ -59,18 +59,8 @@ TEST(FakeQuantTokens, ErrorIsHalfAStepPerToken) {
     }
 }
 
-// dim 16, 4 query heads over 2 kv heads, FFN 24, 2 blocks, weights large enough for
-// attention far from uniform.
-Model window_model() {
-    Model m = hfio_test::random_model(16, 24, 2, 4, 2, 40, false, 21);
-    for (LayerWeights& L : m.layers)
-        for (const char* name : kLinearNames)
-            for (float& v : linear(L, name).data) v *= 4.0f;
-    return m;
-}
-
 TEST(CbqWindowLoss, WeightGradientsMatchFiniteDifferences) {
-    Model m = window_model();
+    Model m = hfio_test::gradient_test_model(21);
     const Matrix x = random_input(9, 16, 3);
     const Matrix target = random_input(9, 16, 4);
     std::vector<std::vector<Matrix>> grads;

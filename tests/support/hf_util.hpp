@@ -188,6 +188,17 @@ inline std::string stories260k_path() {
     return "";
 }
 
+// A small model for gradient checks: dim 16, 4 query heads over 2 kv heads, FFN 24, 2
+// blocks, untied classifier, linear weights at 0.4 so attention is far from uniform and
+// every path carries gradient.
+inline surgeon::model::Model gradient_test_model(uint32_t seed) {
+    surgeon::model::Model m = random_model(16, 24, 2, 4, 2, 40, false, seed);
+    for (surgeon::model::LayerWeights& L : m.layers)
+        for (const char* name : surgeon::model::kLinearNames)
+            for (float& v : surgeon::model::linear(L, name).data) v *= 4.0f;
+    return m;
+}
+
 // Every stored float of `m` passed through `round` (what an f16/bf16 file holds).
 inline surgeon::model::Model rounded(surgeon::model::Model m, float (*round)(float)) {
     auto apply = [&](auto& v) {
